@@ -1,0 +1,74 @@
+"""The ``metaanalysis`` command line: one sub-command per module in :mod:`metaanalysis.commands`.
+
+Machine-readable output goes to stdout; logs and warnings to stderr. Exit codes:
+0 ok, 1 a fit that failed, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from metaanalysis.errors import MetaAnalysisError
+
+#: Modules that each define ``register(subparsers)``; the parser they add sets
+#: ``func`` to a callable ``run(args) -> int``.
+COMMANDS: tuple[str, ...] = (
+    "metaanalysis.commands.pool",
+    "metaanalysis.commands.regress",
+    "metaanalysis.commands.loo",
+    "metaanalysis.commands.bias",
+    "metaanalysis.commands.fagan",
+    "metaanalysis.commands.reproduce",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one sentence and exit 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    parser = _Parser(prog="metaanalysis",
+                     description="Bivariate meta-analysis of diagnostic accuracy.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:  # a sub-command not installed in this build
+            if err.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MetaAnalysisError as err:
+        print(f"metaanalysis: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("metaanalysis: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: one line unless debugging
+        if os.environ.get("METAANALYSIS_DEBUG"):
+            raise
+        print(f"metaanalysis: internal error: {type(err).__name__}: {err} "
+              "(set METAANALYSIS_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

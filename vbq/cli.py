@@ -1,0 +1,72 @@
+"""The ``vbq`` command line: one sub-command per module in :mod:`vbq.commands`.
+
+Machine-readable output goes to stdout; logs and warnings to stderr. Exit codes:
+0 ok, 1 analysis failure, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from vbq.errors import VBQError
+
+#: Modules that each define ``register(subparsers)``; the parser they add sets
+#: ``func`` to a callable ``run(args) -> int``.
+COMMANDS: tuple[str, ...] = (
+    "vbq.commands.score",
+    "vbq.commands.batch",
+    "vbq.commands.from_values",
+    "vbq.commands.phantom",
+    "vbq.commands.demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one sentence and exit 2."""
+
+    def error(self, message: str) -> None:  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    parser = _Parser(prog="vbq", description="Vertebral bone quality (VBQ) score from lumbar MRI.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:  # a sub-command not installed in this build
+            if err.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except VBQError as err:
+        print(f"vbq: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("vbq: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: one line unless debugging
+        if os.environ.get("VBQ_DEBUG"):
+            raise
+        print(f"vbq: internal error: {type(err).__name__}: {err} (set VBQ_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
