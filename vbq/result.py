@@ -1,0 +1,227 @@
+"""The result of a VBQ score: numbers, provenance, warnings, and the QC figure."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vbq.measure import Measurement
+
+
+def _num(x: float | None) -> float | None:
+    """Return a float for JSON: NaN and infinities become None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """One vertebral level of a score.
+
+    Attributes
+    ----------
+    level
+        ``"L1"`` etc.
+    si
+        Signal intensity used for the score (the protocol statistic of the ROI,
+        or the value read in a PACS); None when not measured.
+    used
+        Whether it entered the median.
+    excluded
+        Exclusion reason, when the level was excluded.
+    measurement
+        Full ROI statistics, when measured from an image.
+    slice_index
+        Slice the ROI lies on, when measured from an image.
+    """
+
+    level: str
+    si: float | None
+    used: bool
+    excluded: str | None = None
+    measurement: Measurement | None = None
+    slice_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result-JSON entry of this level."""
+        out: dict[str, Any] = {}
+        if self.si is not None:
+            out["si"] = _num(self.si)
+        m = self.measurement
+        if m is not None:
+            out.update(median=_num(m.median), n_pixels=m.n_pixels, area_mm2=_num(m.area_mm2),
+                       mean=_num(m.mean), sd=_num(m.sd), iqr=_num(m.iqr), min=_num(m.min),
+                       max=_num(m.max))
+        out["used"] = self.used
+        if self.excluded is not None:
+            out["excluded"] = self.excluded
+        return out
+
+
+@dataclass(frozen=True)
+class CsfResult:
+    """The CSF reference of a score."""
+
+    level: str
+    si: float
+    measurement: Measurement | None = None
+    slice_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result-JSON ``csf`` block."""
+        m = self.measurement
+        out: dict[str, Any] = {"level": self.level, "si": _num(self.si),
+                               "n_pixels": m.n_pixels if m else None}
+        if m is not None:
+            out.update(median=_num(m.median), area_mm2=_num(m.area_mm2), mean=_num(m.mean),
+                       sd=_num(m.sd), iqr=_num(m.iqr), min=_num(m.min), max=_num(m.max))
+        return out
+
+
+@dataclass(frozen=True)
+class VBQResult:
+    """A vertebral bone quality score and everything needed to check it.
+
+    ``VBQ = median(SI of the used levels) / SI(CSF)``; higher means more marrow
+    fat, i.e. worse bone.
+
+    Attributes
+    ----------
+    vbq
+        The score.
+    protocol
+        Protocol name.
+    statistic
+        ROI statistic used as SI (``"mean"`` or ``"median"``).
+    levels
+        Level -> :class:`LevelResult`, in protocol order (plus excluded ones).
+    csf
+        The CSF reference.
+    warnings
+        Every check that did not pass (never silent).
+    cutoffs
+        Where the score falls against each applicable published cut-off.
+    series
+        Series metadata (UID, description, manufacturer, field strength, TR,
+        TE, ...), None for values read in a PACS.
+    slice_index, sop_instance_uid
+        The measured slice (the one most ROIs lie on).
+    roi_source
+        ``"drawn"``, ``"mask"``, ``"seeds"`` or ``"values"``.
+    other_rois
+        Measured ROIs of levels that are not part of the protocol.
+    image, masks, outlines, pixel_spacing, series_info
+        The measured slice, the ROI masks and outlines, and the series object;
+        kept for the QC figure and DICOM SR, not serialised.
+
+    References
+    ----------
+    Ehresman J, Pennington Z, Schilling A, et al. Novel MRI-based score for
+    assessment of bone density in operative spine patients. Spine J.
+    2020;20(4):556-562. doi:10.1016/j.spinee.2019.10.018
+    """
+
+    vbq: float
+    protocol: str
+    statistic: str
+    levels: Mapping[str, LevelResult]
+    csf: CsfResult
+    warnings: tuple[str, ...] = ()
+    cutoffs: tuple[Mapping[str, Any], ...] = ()
+    series: Mapping[str, Any] | None = None
+    slice_index: int | None = None
+    sop_instance_uid: str | None = None
+    roi_source: str = "values"
+    other_rois: Mapping[str, Measurement] = field(default_factory=dict)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    masks: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    outlines: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    mask_slices: Mapping[str, int] | None = field(default=None, repr=False, compare=False)
+    pixel_spacing: tuple[float, float] | None = field(default=None, repr=False, compare=False)
+    series_info: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def used_levels(self) -> tuple[str, ...]:
+        """Levels that entered the median."""
+        return tuple(k for k, v in self.levels.items() if v.used)
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """Level -> reason for the excluded levels."""
+        return {k: v.excluded for k, v in self.levels.items() if v.excluded is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result JSON (DESIGN.md keys, plus ``roi_source`` and ROI statistics)."""
+        out: dict[str, Any] = {
+            "vbq": _num(self.vbq),
+            "protocol": self.protocol,
+            "statistic": self.statistic,
+            "levels": {k: v.to_dict() for k, v in self.levels.items()},
+            "csf": self.csf.to_dict(),
+            "slice": {"index": self.slice_index, "sop_instance_uid": self.sop_instance_uid},
+            "series": dict(self.series) if self.series is not None else None,
+            "cutoffs": [dict(c) for c in self.cutoffs],
+            "warnings": list(self.warnings),
+            "roi_source": self.roi_source,
+        }
+        if self.other_rois:
+            out["other_rois"] = {
+                k: {key: _num(v) if isinstance(v, float) else v
+                    for key, v in m.to_dict().items()}
+                for k, m in self.other_rois.items()
+            }
+        return out
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Return the result JSON as text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def summary(self) -> str:
+        """Return a short human-readable report."""
+        lines = [f"VBQ {self.vbq:.3f}  (protocol {self.protocol}, SI = ROI {self.statistic})"]
+        if self.series:
+            s = self.series
+            bits = [str(s.get("description") or "")]
+            if s.get("field_strength_t"):
+                bits.append(f"{s['field_strength_t']:g} T")
+            if s.get("tr_ms") is not None and s.get("te_ms") is not None:
+                bits.append(f"TR {s['tr_ms']:g} ms / TE {s['te_ms']:g} ms")
+            if s.get("manufacturer"):
+                bits.append(str(s["manufacturer"]))
+            lines.append("series: " + ", ".join(b for b in bits if b))
+        if self.slice_index is not None:
+            lines.append(f"slice: {self.slice_index}")
+        for name, lv in self.levels.items():
+            si = f"{lv.si:10.1f}" if lv.si is not None else " " * 10
+            extra = f"  n={lv.measurement.n_pixels}" if lv.measurement else ""
+            state = "used" if lv.used else f"excluded ({lv.excluded})" if lv.excluded else "unused"
+            lines.append(f"  {name:<4}{si}{extra}  {state}")
+        n = f"  n={self.csf.measurement.n_pixels}" if self.csf.measurement else ""
+        lines.append(f"  CSF {self.csf.si:10.1f}{n}  at {self.csf.level}")
+        for c in self.cutoffs:
+            side = "at or above" if c["above"] else "below"
+            lines.append(f"cut-off {c['value']:g} ({c['target']}; {c['source']}, "
+                         f"doi:{c['doi']}): {side}")
+        for w in self.warnings:
+            lines.append(f"warning: {w}")
+        return "\n".join(lines)
+
+    def plot_qc(self, ax: Any = None) -> Any:
+        """Draw the QC figure (measured slice, ROIs, SI per level, VBQ) and return the Axes."""
+        from vbq.qc import plot_qc
+
+        return plot_qc(self, ax=ax)
+
+    def save_qc(self, path: str | Path, *, dpi: int = 150) -> Path:
+        """Write the QC figure to ``path`` (PNG, PDF or SVG by suffix), atomically."""
+        from vbq.qc import save_qc
+
+        return save_qc(self, path, dpi=dpi)

@@ -1,0 +1,411 @@
+"""The VBQ score: from ROI masks on a series, or from signal intensities read in a PACS.
+
+``VBQ = median(SI of the protocol's levels left after exclusions) / SI(CSF)``
+
+References
+----------
+Ehresman J, Pennington Z, Schilling A, et al. Novel MRI-based score for
+assessment of bone density in operative spine patients. Spine J.
+2020;20(4):556-562. doi:10.1016/j.spinee.2019.10.018
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vbq.cutoffs import compare_cutoffs
+from vbq.errors import InputError
+from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
+from vbq.measure import Measurement, measure
+from vbq.protocol import STATISTICS, Protocol, get_protocol
+from vbq.result import CsfResult, LevelResult, VBQResult
+from vbq.rois import RoiFile, RoiMasks, mask_touches_edge
+
+#: ROIs smaller than this many pixels are reported.
+MIN_ROI_PIXELS = 20
+
+Exclusions = Mapping[str, str] | Iterable[str] | str | None
+
+
+def _statistic(statistic: str | None, protocol: Protocol) -> str:
+    stat = statistic or protocol.statistic
+    if stat not in STATISTICS:
+        raise InputError(f"unknown statistic {stat!r} (expected 'mean' or 'median')")
+    return stat
+
+
+def _csf_level(level: str | None, protocol: Protocol, warnings: list[str]) -> str:
+    if level is None:
+        warnings.append(
+            f"the CSF ROI does not name its level; assumed {protocol.csf_level}"
+        )
+        return protocol.csf_level
+    if level not in protocol.csf_levels:
+        raise InputError(
+            f"the CSF was measured at {level}, which protocol {protocol.name} does not allow "
+            f"(CSF levels: {', '.join(protocol.csf_levels)})"
+        )
+    if level != protocol.csf_level:
+        warnings.append(
+            f"CSF measured at {level}, a fallback: protocol {protocol.name} prefers "
+            f"{protocol.csf_level}"
+        )
+    return level
+
+
+def combine_levels(
+    protocol: Protocol,
+    si: Mapping[str, float],
+    csf_si: float,
+    exclude: Mapping[str, str],
+    *,
+    measurements: Mapping[str, Measurement] | None = None,
+    slices: Mapping[str, int] | None = None,
+) -> tuple[float, dict[str, LevelResult], list[str]]:
+    """Apply exclusions and compute ``median(SI) / SI_CSF``.
+
+    Parameters
+    ----------
+    protocol
+        The protocol (its levels and ``min_levels``).
+    si
+        Level -> signal intensity for the levels measured (any subset).
+    csf_si
+        Signal intensity of the CSF.
+    exclude
+        Level -> reason for levels to leave out.
+    measurements, slices
+        Optional ROI statistics and slice of each level, carried onto the result.
+
+    Returns
+    -------
+    vbq, levels, warnings
+
+    Raises
+    ------
+    InputError
+        Excluding a level that is not part of the protocol, a CSF signal
+        <= 0, or fewer than ``protocol.min_levels`` levels left.
+    """
+    measurements = measurements or {}
+    slices = slices or {}
+    warnings: list[str] = []
+    for level in exclude:
+        if level not in protocol.levels:
+            raise InputError(
+                f"cannot exclude {level}: it is not a level of protocol {protocol.name} "
+                f"({', '.join(protocol.levels)})"
+            )
+    for level, value in si.items():
+        if not math.isfinite(value):
+            raise InputError(f"the signal intensity of {level} is {value}, not a finite number")
+    if not math.isfinite(csf_si) or csf_si <= 0:
+        raise InputError(
+            f"the CSF signal intensity is {csf_si:g}, but it must be > 0 to divide by it; "
+            f"check the CSF ROI and the image's rescale"
+        )
+    levels: dict[str, LevelResult] = {}
+    used: list[float] = []
+    missing: list[str] = []
+    for level in protocol.levels:
+        value = si.get(level)
+        m = measurements.get(level)
+        idx = slices.get(level)
+        if level in exclude:
+            levels[level] = LevelResult(level, value, False, exclude[level], m, idx)
+        elif value is None:
+            missing.append(level)
+        else:
+            levels[level] = LevelResult(level, value, True, None, m, idx)
+            used.append(float(value))
+            if value <= 0:
+                warnings.append(f"{level} has a signal intensity of {value:g} (<= 0)")
+    if missing:
+        warnings.append(f"not measured: {', '.join(missing)}")
+    if exclude:
+        gone = ", ".join(f"{k} ({v})" for k, v in exclude.items())
+        used_names = ", ".join(k for k, v in levels.items() if v.used) or "none"
+        warnings.append(f"excluded: {gone}; the score uses {used_names}")
+    if len(used) < protocol.min_levels:
+        left = ", ".join(k for k, v in levels.items() if v.used) or "none"
+        raise InputError(
+            f"only {len(used)} level(s) left ({left}) after exclusions and missing levels, "
+            f"but protocol {protocol.name} needs at least {protocol.min_levels}"
+        )
+    vbq = float(np.median(np.asarray(used, dtype=np.float64))) / float(csf_si)
+    return vbq, levels, warnings
+
+
+def score_values(
+    values: Mapping[str, Any],
+    *,
+    protocol: str | Protocol = "lumbar",
+    exclude: Exclusions = None,
+    csf_level: str | None = None,
+    statistic: str | None = None,
+) -> VBQResult:
+    """Score signal intensities already read in a PACS.
+
+    Parameters
+    ----------
+    values
+        Label -> SI, e.g. ``{"L1": 410, "L2": 395, "L3": 402, "L4": 388,
+        "CSF": 131}``. None (or NaN) means not measured.
+    protocol
+        Protocol name or object (default ``"lumbar"``).
+    exclude
+        Levels to leave out, ``{"L2": "fracture"}`` or ``["L2=fracture"]``.
+    csf_level
+        Level the CSF was measured at (default: the protocol's preferred one).
+    statistic
+        Which ROI statistic the values are (recorded on the result only).
+
+    Raises
+    ------
+    InputError
+        Unknown label, a value that is not a number, no CSF value, CSF <= 0,
+        too few levels after exclusions.
+
+    Examples
+    --------
+    >>> r = score_values({"L1": 410, "L2": 395, "L3": 402, "L4": 388, "CSF": 131})
+    >>> round(r.vbq, 6)  # median(388, 395, 402, 410) = 398.5
+    3.041985
+    """
+    proto = get_protocol(protocol)
+    stat = _statistic(statistic, proto)
+    excl = parse_exclusions(exclude)
+    si: dict[str, float] = {}
+    csf_si: float | None = None
+    warnings: list[str] = []
+    for key, raw in values.items():
+        label = str(key).strip()
+        if label.upper() == CSF:
+            label = CSF
+        if label != CSF and label not in VERTEBRAL_LEVELS:
+            raise InputError(
+                f"unknown label {key!r} (expected one of C1-C7, T1-T12, L1-L5, S1, CSF)"
+            )
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise InputError(f"the value of {label} is {raw!r}, not a number") from None
+        if math.isnan(value):
+            continue
+        if label == CSF:
+            csf_si = value
+        elif label in proto.levels:
+            si[label] = value
+        else:
+            warnings.append(f"{label} is not a level of protocol {proto.name} and was not used")
+    if csf_si is None:
+        raise InputError("no CSF signal intensity was given")
+    level = _csf_level(csf_level or proto.csf_level, proto, warnings)
+    vbq, levels, more = combine_levels(proto, si, csf_si, excl)
+    return VBQResult(
+        vbq=vbq,
+        protocol=proto.name,
+        statistic=stat,
+        levels=levels,
+        csf=CsfResult(level, csf_si),
+        warnings=tuple(warnings + more),
+        cutoffs=compare_cutoffs(vbq, proto.name, None),
+        roi_source="values",
+    )
+
+
+def score_roi_masks(
+    series: Any,
+    roi_masks: RoiMasks,
+    *,
+    protocol: str | Protocol = "lumbar",
+    exclude: Exclusions = None,
+    statistic: str | None = None,
+    extra_warnings: Iterable[str] = (),
+) -> VBQResult:
+    """Measure ROI masks on a series and score them.
+
+    Only the pixel data of the slices the ROIs lie on is decoded.
+
+    Parameters
+    ----------
+    series
+        A :class:`vbq.dicomio.SeriesInfo`.
+    roi_masks
+        The ROIs (from a ROI file, a label mask or seed points).
+    protocol, statistic
+        As for :func:`score_values`.
+    exclude
+        Exclusions added to (and overriding) those carried by ``roi_masks``.
+    extra_warnings
+        Warnings to carry first (e.g. from the series choice).
+    """
+    proto = get_protocol(protocol)
+    stat = _statistic(statistic, proto)
+    excl = dict(roi_masks.excluded)
+    excl.update(parse_exclusions(exclude))
+    warnings: list[str] = [*extra_warnings, *roi_masks.warnings]
+    for label in roi_masks.masks:
+        if label != CSF and label not in VERTEBRAL_LEVELS:
+            raise InputError(
+                f"ROI {label!r}: unknown label (expected one of C1-C7, T1-T12, L1-L5, S1, CSF)"
+            )
+    if CSF not in roi_masks.masks:
+        raise InputError(
+            f"no CSF ROI was given; protocol {proto.name} needs one at "
+            f"{' or '.join(proto.csf_levels)}"
+        )
+    images: dict[int, np.ndarray] = {}
+    measurements: dict[str, Measurement] = {}
+    slices: dict[str, int] = {}
+    for label, mask in roi_masks.masks.items():
+        idx = roi_masks.slice_of(label)
+        if idx not in images:
+            images[idx] = series.pixels(idx)
+        image = images[idx]
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise InputError(
+                f"ROI {label}: mask shape {mask.shape} does not match the image {image.shape}"
+            )
+        if not mask.any():
+            raise InputError(f"ROI {label} has no pixels on slice {idx}")
+        spacing = tuple(float(s) for s in series.slices[idx].geometry.spacing)
+        m = measure(image, mask, spacing)  # type: ignore[arg-type]
+        measurements[label] = m
+        slices[label] = idx
+        if m.n_pixels < MIN_ROI_PIXELS:
+            warnings.append(
+                f"ROI {label} has only {m.n_pixels} pixels (fewer than {MIN_ROI_PIXELS})"
+            )
+        if mask_touches_edge(mask):
+            warnings.append(f"ROI {label} touches the image edge")
+    level = _csf_level(roi_masks.csf_level, proto, warnings)
+    other = {k: v for k, v in measurements.items() if k != CSF and k not in proto.levels}
+    for label in other:
+        warnings.append(
+            f"ROI {label} is not a level of protocol {proto.name}; measured but not used"
+        )
+    si = {k: v.statistic(stat) for k, v in measurements.items() if k in proto.levels}
+    csf_m = measurements[CSF]
+    vbq, levels, more = combine_levels(
+        proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices
+    )
+    warnings.extend(more)
+    main = int(roi_masks.slice_index)
+    if main not in images:
+        images[main] = series.pixels(main)
+    meta = dict(series.metadata())
+    field_t = meta.get("field_strength_t", getattr(series, "field_strength_t", None))
+    return VBQResult(
+        vbq=vbq,
+        protocol=proto.name,
+        statistic=stat,
+        levels=levels,
+        csf=CsfResult(level, csf_m.statistic(stat), csf_m, slices[CSF]),
+        warnings=tuple(dict.fromkeys(warnings)),
+        cutoffs=compare_cutoffs(vbq, proto.name, field_t),
+        series=meta,
+        slice_index=main,
+        sop_instance_uid=series.slices[main].sop_instance_uid,
+        roi_source=roi_masks.source,
+        other_rois=other,
+        image=images[main],
+        masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
+        outlines=dict(roi_masks.outlines) if roi_masks.outlines else None,
+        mask_slices=slices,
+        pixel_spacing=tuple(float(s) for s in series.slices[main].geometry.spacing),  # type: ignore[arg-type]
+        series_info=series,
+    )
+
+
+def score_series(
+    path: str | Path,
+    rois: str | Path | Mapping[str, Any] | RoiFile | None = None,
+    *,
+    mask: Any = None,
+    labels: Any = None,
+    seeds: Any = None,
+    protocol: str | Protocol = "lumbar",
+    exclude: Exclusions = None,
+    slice: int | str | None = None,
+    series_uid: str | None = None,
+    statistic: str | None = None,
+) -> VBQResult:
+    """Score a folder of DICOM files.
+
+    The sagittal, T1-weighted, non-contrast series is chosen (or the one
+    named by ``series_uid``); ROIs come from exactly one of a ROI file
+    (``rois``), a label mask (``mask`` + ``labels``) or seed points
+    (``seeds``); all are measured and drawn the same way.
+
+    Parameters
+    ----------
+    path
+        Folder searched recursively for DICOM files.
+    rois
+        A ``vbq-rois/1`` file, its parsed mapping, or a :class:`RoiFile`.
+    mask, labels
+        A label map and its label scheme (see :mod:`vbq.masks`).
+    seeds
+        A ``vbq-seeds/1`` file (see :mod:`vbq.seeds`).
+    protocol
+        ``"lumbar"`` (default), ``"cervical"``, ``"thoracic"``, ``"s1"`` or a
+        :class:`~vbq.protocol.Protocol`.
+    exclude
+        Levels to leave out with a reason, e.g. ``{"L2": "fracture"}``.
+    slice
+        Slice to measure (0-based index or SOP Instance UID); default the
+        ROI file's, else mid-sagittal.
+    series_uid
+        Series to use instead of the automatic choice.
+    statistic
+        ``"mean"`` or ``"median"`` ROI signal (default: the protocol's).
+
+    Returns
+    -------
+    VBQResult
+
+    Examples
+    --------
+    >>> res = score_series("study/", rois="rois.json")  # doctest: +SKIP
+    >>> res.vbq, res.warnings  # doctest: +SKIP
+    """
+    given = [name for name, v in (("rois", rois), ("mask", mask), ("seeds", seeds))
+             if v is not None]
+    if len(given) != 1:
+        raise InputError(
+            "give exactly one source of ROIs: a ROI file, a label mask, or seed points"
+            + (f" (got {' and '.join(given)})" if given else "")
+        )
+    from vbq.dicomio import load_series
+
+    proto = get_protocol(protocol)
+    choice = load_series(path, series_uid)
+    series = choice.series
+    if rois is not None:
+        roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
+        roi_masks = roi_file.masks(series, slice=slice)
+    elif mask is not None:
+        from vbq.masks import rois_from_mask
+
+        roi_masks = rois_from_mask(series, mask, labels, proto, slice)
+    else:
+        from vbq.seeds import rois_from_seeds
+
+        roi_masks = rois_from_seeds(series, seeds, proto, slice)
+    return score_roi_masks(
+        series,
+        roi_masks,
+        protocol=proto,
+        exclude=exclude,
+        statistic=statistic,
+        extra_warnings=choice.warnings,
+    )
