@@ -1,0 +1,330 @@
+"""The fitted bivariate model: a frozen result with everything derived from it.
+
+A :class:`BivariateResult` stores only what a fit estimates (``mu``, its
+``vcov``, ``Psi``, the log-likelihood); every reported quantity (sensitivity
+with CI, HSROC parameters, SROC curve, AUC, regions, LR+/LR-/DOR, I2) is
+computed from those on access, so any model that produces them (the Reitsma
+normal model, the binomial GLMM) gets the same surface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.special import expit
+from scipy.stats import norm
+
+from metaanalysis import heterogeneity, regions, sroc
+from metaanalysis.summary_points import Estimate, summary_points_delta, summary_points_mc
+from metaanalysis.table import StudyTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["BivariateResult", "Estimate"]
+
+_Z95 = float(norm.ppf(0.975))
+
+
+def _float(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class BivariateResult:
+    """A fitted bivariate random-effects model of sensitivity and FPR.
+
+    Parameters
+    ----------
+    model : str
+        ``"reitsma"`` or ``"glmm"``.
+    method : str
+        ``"reml"``, ``"ml"``, ``"laplace"`` or ``"aghq"``.
+    table : StudyTable
+        The data the model was fitted to.
+    correction : str
+        Continuity correction used (``"none"`` for the GLMM).
+    mu : numpy.ndarray
+        (2,) pooled (logit sensitivity, logit false positive rate).
+    vcov : numpy.ndarray
+        (2, 2) covariance of ``mu``.
+    psi : numpy.ndarray
+        (2, 2) between-study covariance of (logit sens, logit FPR).
+    loglik : float
+        Log-likelihood (mada's convention for Reitsma, lme4's for the GLMM).
+    df : int
+        Number of parameters (5).
+    nobs : int
+        Number of observations for BIC (2 k).
+    converged : bool
+        Whether the optimiser converged.
+    warnings : tuple of str
+        Caveats of the fit (boundary, few studies, ...).
+    extra : Mapping
+        Model-specific details.
+
+    Notes
+    -----
+    Wald intervals on the logit scale, back-transformed; the specificity
+    interval is one minus the FPR interval with the ends swapped (as mada).
+    """
+
+    model: str
+    method: str
+    table: StudyTable
+    correction: str
+    mu: np.ndarray
+    vcov: np.ndarray
+    psi: np.ndarray
+    loglik: float
+    nobs: int
+    df: int = 5
+    converged: bool = True
+    warnings: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, shape in (("mu", (2,)), ("vcov", (2, 2)), ("psi", (2, 2))):
+            arr = np.array(getattr(self, name), dtype=float)
+            if arr.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+
+    # ----------------------------------------------------------- estimates --
+    @property
+    def se(self) -> np.ndarray:
+        """Standard errors of ``mu``."""
+        return np.sqrt(np.diag(self.vcov))
+
+    def _wald(self, j: int, level: float = 0.95) -> tuple[float, float, float]:
+        z = float(norm.ppf(0.5 + level / 2.0))
+        m, s = float(self.mu[j]), float(self.se[j])
+        return float(expit(m)), float(expit(m - z * s)), float(expit(m + z * s))
+
+    @property
+    def sensitivity(self) -> Estimate:
+        """Pooled sensitivity with its 95% CI."""
+        return Estimate(*self._wald(0))
+
+    @property
+    def false_positive_rate(self) -> Estimate:
+        """Pooled false positive rate with its 95% CI."""
+        return Estimate(*self._wald(1))
+
+    @property
+    def specificity(self) -> Estimate:
+        """Pooled specificity (1 - FPR) with its 95% CI."""
+        f, lo, hi = self._wald(1)
+        return Estimate(1.0 - f, 1.0 - hi, 1.0 - lo)
+
+    @property
+    def tau2(self) -> tuple[float, float]:
+        """Between-study variances of logit sensitivity and logit FPR."""
+        return float(self.psi[0, 0]), float(self.psi[1, 1])
+
+    @property
+    def rho(self) -> float:
+        """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
+        d = self.psi[0, 0] * self.psi[1, 1]
+        return float(self.psi[0, 1] / math.sqrt(d)) if d > 0 else float("nan")
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion, ``-2 logLik + 2 df``."""
+        return -2.0 * self.loglik + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``-2 logLik + df log(nobs)``."""
+        return -2.0 * self.loglik + self.df * math.log(self.nobs)
+
+    # ---------------------------------------------------------------- SROC --
+    @cached_property
+    def hsroc(self) -> dict[str, float]:
+        """HSROC parameters (Harbord et al. 2007): Theta, Lambda, beta, sigma2theta, sigma2alpha."""
+        return sroc.hsroc_parameters(self.mu, self.psi)
+
+    def sroc(self, fpr: ArrayLike, type: str = "ruttergatsonis") -> np.ndarray:
+        """Sensitivity on the SROC curve at the given false positive rates."""
+        return sroc.sroc_curve(self.mu, self.psi, fpr, type)
+
+    @property
+    def observed_fpr(self) -> np.ndarray:
+        """Per-study false positive rates from the uncorrected counts."""
+        t = self.table
+        return t.fp / (t.fp + t.tn)
+
+    @cached_property
+    def auc(self) -> float:
+        """Area under the SROC curve as mada computes it (99-point trapezoid)."""
+        return sroc.auc_mada(self.mu, self.psi)
+
+    @cached_property
+    def pauc(self) -> float:
+        """Partial AUC over the observed FPR range as mada computes it."""
+        return sroc.pauc_mada(self.mu, self.psi, self.observed_fpr)
+
+    @cached_property
+    def auc_exact(self) -> float:
+        """The exact integral of the SROC curve over FPR in (0, 1)."""
+        return sroc.auc_exact(self.mu, self.psi)
+
+    # ------------------------------------------------------------- regions --
+    def confidence_region(self, level: float = 0.95, n: int = 100) -> pd.DataFrame:
+        """Confidence ellipse of the summary point (columns fpr, sens, logit_fpr, logit_sens)."""
+        return regions.confidence_region(self.mu, self.vcov, level, n)
+
+    def prediction_region(self, level: float = 0.95, n: int = 100) -> pd.DataFrame:
+        """Prediction ellipse for a new study (``Psi + vcov``)."""
+        return regions.prediction_region(self.mu, self.vcov, self.psi, level, n)
+
+    # ------------------------------------------------------ summary points --
+    @cached_property
+    def _points(self) -> dict[str, Estimate]:
+        return summary_points_delta(self.mu, self.vcov)
+
+    @property
+    def lr_positive(self) -> Estimate:
+        """Positive likelihood ratio sens/FPR (delta-method CI)."""
+        return self._points["lr_positive"]
+
+    @property
+    def lr_negative(self) -> Estimate:
+        """Negative likelihood ratio (1-sens)/(1-FPR) (delta-method CI)."""
+        return self._points["lr_negative"]
+
+    @property
+    def dor(self) -> Estimate:
+        """Diagnostic odds ratio (delta-method CI)."""
+        return self._points["dor"]
+
+    def summary_points_mc(self, n_draws: int = 1_000_000,
+                          seed: int | None = 0) -> dict[str, dict[str, float]]:
+        """Monte Carlo LR+, LR-, 1/LR-, DOR summaries (mada's ``SummaryPts``)."""
+        return summary_points_mc(self.mu, self.vcov, n_draws=n_draws, seed=seed)
+
+    # -------------------------------------------------------- heterogeneity --
+    @cached_property
+    def i2(self) -> dict[str, float]:
+        """Bivariate I2 statistics (Zhou & Dendukuri 2014; Holling et al. 2020)."""
+        corr = "all" if self.correction == "none" else self.correction
+        return heterogeneity.bivariate_i2(self.table, self.psi, correction=corr)
+
+    @property
+    def i2_zhou(self) -> float:
+        """Zhou and Dendukuri's bivariate I2."""
+        return self.i2["Zhou"]
+
+    # -------------------------------------------------------------- output --
+    def summary(self) -> pd.DataFrame:
+        """Tabulate the estimates, one row per quantity.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index = quantity; columns ``estimate, se, ci_low, ci_high``.
+        """
+        rows: list[tuple[str, float, float, float, float]] = []
+        se = self.se
+        for j, name in enumerate(("logit_sens", "logit_fpr")):
+            m = float(self.mu[j])
+            rows.append((name, m, float(se[j]), m - _Z95 * se[j], m + _Z95 * se[j]))
+        nan = float("nan")
+        for name in ("sensitivity", "specificity", "false_positive_rate",
+                     "lr_positive", "lr_negative", "dor"):
+            e: Estimate = getattr(self, name)
+            rows.append((name, e.estimate, nan, e.ci_low, e.ci_high))
+        t1, t2 = self.tau2
+        for name, val in (("tau2_logit_sens", t1), ("tau2_logit_fpr", t2),
+                          ("rho_sens_fpr", self.rho), ("auc", self.auc), ("pauc", self.pauc),
+                          ("auc_exact", self.auc_exact), ("loglik", self.loglik),
+                          ("aic", self.aic), ("bic", self.bic)):
+            rows.append((name, float(val), nan, nan, nan))
+        df = pd.DataFrame(rows, columns=["quantity", "estimate", "se", "ci_low", "ci_high"])
+        return df.set_index("quantity")
+
+    def print_summary(self, digits: int = 4) -> None:
+        """Print a human-readable summary (estimates, heterogeneity, warnings)."""
+        print(self.format_summary(digits))
+
+    def format_summary(self, digits: int = 4) -> str:
+        """Format the text :meth:`print_summary` prints."""
+        head = (f"Bivariate meta-analysis: model={self.model}, method={self.method}, "
+                f"studies={self.table.k}, patients={self.table.n_patients}, "
+                f"correction={self.correction}")
+        body = self.summary().to_string(float_format=lambda v: f"{v:.{digits}f}", na_rep="")
+        hs = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items())
+        lines = [head, "", body, "", f"HSROC: {hs}", f"Zhou I2: {self.i2_zhou:.{digits}f}"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result-JSON mapping of the design contract (plain Python types).
+
+        Keys: model, method, n_studies, correction, sensitivity, specificity,
+        false_positive_rate, logit_sens, logit_fpr, tau2_logit_sens,
+        tau2_logit_fpr, rho_sens_fpr, loglik, aic, bic, hsroc, auc, pauc,
+        lr_positive, lr_negative, dor, warnings; plus auc_exact, i2_zhou,
+        n_patients, vcov, psi, converged.
+        """
+        se = self.se
+        t1, t2 = self.tau2
+        return {
+            "model": self.model,
+            "method": self.method,
+            "n_studies": self.table.k,
+            "correction": self.correction,
+            "sensitivity": self.sensitivity.to_dict(),
+            "specificity": self.specificity.to_dict(),
+            "false_positive_rate": self.false_positive_rate.to_dict(),
+            "logit_sens": {"estimate": float(self.mu[0]), "se": float(se[0])},
+            "logit_fpr": {"estimate": float(self.mu[1]), "se": float(se[1])},
+            "tau2_logit_sens": t1,
+            "tau2_logit_fpr": t2,
+            "rho_sens_fpr": _float(self.rho),
+            "loglik": float(self.loglik),
+            "aic": float(self.aic),
+            "bic": float(self.bic),
+            "hsroc": {k: _float(v) for k, v in self.hsroc.items()},
+            "auc": _float(self.auc),
+            "pauc": _float(self.pauc),
+            "lr_positive": self.lr_positive.to_dict(),
+            "lr_negative": self.lr_negative.to_dict(),
+            "dor": self.dor.to_dict(),
+            "warnings": list(self.warnings),
+            "auc_exact": _float(self.auc_exact),
+            "i2_zhou": _float(self.i2_zhou),
+            "n_patients": self.table.n_patients,
+            "vcov": self.vcov.tolist(),
+            "psi": self.psi.tolist(),
+            "converged": bool(self.converged),
+        }
+
+    # --------------------------------------------------------------- plots --
+    def plot_forest(self, ax: Axes | None = None) -> Axes:
+        """Paired forest plot of sensitivity and specificity (see :mod:`metaanalysis.plots`)."""
+        from metaanalysis import plots
+
+        return plots.plot_forest(self, ax=ax)
+
+    def plot_sroc(self, ax: Axes | None = None, **kw: Any) -> Axes:
+        """SROC plot with summary point and regions (see :mod:`metaanalysis.plots`)."""
+        from metaanalysis import plots
+
+        return plots.plot_sroc(self, ax=ax, **kw)
+
+    def __repr__(self) -> str:
+        s, f = self.sensitivity, self.specificity
+        return (f"BivariateResult(model={self.model!r}, method={self.method!r}, k={self.table.k}, "
+                f"sens={s.estimate:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}], "
+                f"spec={f.estimate:.3f} [{f.ci_low:.3f}, {f.ci_high:.3f}])")

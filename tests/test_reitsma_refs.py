@@ -1,0 +1,181 @@
+"""Reitsma fits against mada::reitsma (and metafor::rma.mv) reference results.
+
+Reference numbers: tests/fixtures/refs/<name>.reitsma.json, written by
+tests/fixtures/refs/make_refs.R (mada 0.5.12, metafor 3.8-1, R 4.2.2).
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.reitsma import fit_bivariate_normal, log_jacobian, logit_outcomes
+from metaanalysis.results import BivariateResult
+
+REFS = Path(__file__).parent / "fixtures" / "refs"
+SETS = ["AuditC", "Dementia", "skin_tests", "few4"]
+RTOL = 1e-6
+
+
+def load(name):
+    return json.loads((REFS / f"{name}.reitsma.json").read_text())
+
+
+def table(name):
+    return ma.StudyTable.from_csv(REFS / f"{name}.csv")
+
+
+def fit(name, method="reml", correction="all"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ma.reitsma(table(name), method=method, correction=correction)
+
+
+def mada_result(name, block):
+    """A result built from mada's own estimates: isolates the derived quantities."""
+    t = table(name)
+    return BivariateResult(model="reitsma", method=block["method"], table=t,
+                           correction=block["correction_control"],
+                           mu=[block["mu_logit_sens"], block["mu_logit_fpr"]],
+                           vcov=block["vcov"], psi=block["Psi"], loglik=block["logLik"],
+                           nobs=2 * t.k)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_per_study_logits_match_mada_input(name):
+    ref = load(name)
+    y, S = logit_outcomes(table(name))
+    ps = ref["per_study"]
+    np.testing.assert_allclose(y[:, 0], ps["logit_sens"], rtol=1e-14)
+    np.testing.assert_allclose(y[:, 1], ps["logit_fpr"], rtol=1e-14)
+    np.testing.assert_allclose(S[:, 0], ps["var_logit_sens"], rtol=1e-14)
+    np.testing.assert_allclose(S[:, 1], ps["var_logit_fpr"], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_loglik_matches_mada_and_is_not_lower(name, method):
+    r = load(name)[method]
+    f = fit(name, method)
+    assert f.loglik == pytest.approx(r["logLik"], rel=RTOL)
+    assert f.loglik >= r["logLik"] - 1e-10
+    assert f.extra["loglik_without_jacobian"] == pytest.approx(r["logLik_without_jacobian"],
+                                                                rel=RTOL)
+    assert f.aic == pytest.approx(r["AIC"], rel=RTOL)
+    assert f.bic == pytest.approx(r["BIC"], rel=RTOL)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_loglik_at_mada_estimates_is_reproduced_exactly(name, method):
+    """The likelihood function itself: evaluated at mada's Psi it gives mada's logLik."""
+    from metaanalysis.reitsma import _Likelihood
+
+    r = load(name)[method]
+    t = table(name)
+    y, S = logit_outcomes(t)
+    lik = _Likelihood(y, S, None, reml=(method == "reml"))
+    ll, _ = lik.value_and_grad_psi(np.array(r["Psi"]))
+    assert ll + log_jacobian(t) == pytest.approx(r["logLik"], rel=1e-12)
+    coef, C, *_ = lik.gls(np.array(r["Psi"]))
+    np.testing.assert_allclose(coef[0], [r["mu_logit_sens"], r["mu_logit_fpr"]], rtol=1e-10)
+    np.testing.assert_allclose(C, r["vcov"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_estimates_match_metafor_rma_mv(name, method):
+    ref = load(name)
+    m = ref["metafor"]["rma_mv_UN"][method]
+    f = fit(name, method.lower())
+    # metafor's own optimiser tolerance is about 1e-6 on these data
+    np.testing.assert_allclose(f.mu, m["beta"], rtol=1e-6)
+    np.testing.assert_allclose(f.se, m["se"], rtol=5e-6)
+    np.testing.assert_allclose(f.tau2, m["tau2"], rtol=5e-6)
+    assert f.rho == pytest.approx(m["rho"], rel=5e-6)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_analytic_gradient_matches_finite_differences(name):
+    from metaanalysis.reitsma import _Likelihood
+
+    y, S = logit_outcomes(table(name))
+    free = np.array([True, True, True])
+    for reml in (True, False):
+        lik = _Likelihood(y, S, None, reml=reml)
+        th = np.array([0.9, 0.3, 0.4])
+        _, g = lik.objective(th, free)
+        num = np.empty(3)
+        for j in range(3):
+            e = np.zeros(3)
+            e[j] = 1e-6
+            num[j] = (lik.objective(th + e, free)[0] - lik.objective(th - e, free)[0]) / 2e-6
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_derived_quantities_match_mada(name, method):
+    """HSROC, AUC, pAUC, SROC, ellipses, CIs at mada's estimates, to 1e-6 (mostly exact)."""
+    r = load(name)[method]
+    m = mada_result(name, r)
+    for key, val in r["hsroc"].items():
+        assert m.hsroc[key] == pytest.approx(val, rel=RTOL), key
+    assert m.auc == pytest.approx(r["AUC"]["ruttergatsonis"]["AUC"], rel=RTOL)
+    assert m.pauc == pytest.approx(r["AUC"]["ruttergatsonis"]["pAUC"], rel=RTOL)
+    grid = r["sroc_curve"]["fpr"]
+    np.testing.assert_allclose(m.sroc(grid), r["sroc_curve"]["sens_ruttergatsonis"], rtol=RTOL)
+    np.testing.assert_allclose(m.sroc(grid, type="naive"), r["sroc_curve"]["sens_naive"],
+                               rtol=RTOL)
+    for region, key in ((m.confidence_region(), "confidence_ellipse_95"),
+                        (m.prediction_region(), "prediction_ellipse_95")):
+        for col in ("logit_sens", "logit_fpr", "sens", "fpr"):
+            np.testing.assert_allclose(region[col], r[key][col], rtol=RTOL)
+    s, sp, f = m.sensitivity, m.specificity, m.false_positive_rate
+    np.testing.assert_allclose([s.estimate, s.ci_low, s.ci_high],
+                               [r["sensitivity"], *r["sensitivity_ci"]], rtol=RTOL)
+    np.testing.assert_allclose([sp.estimate, sp.ci_low, sp.ci_high],
+                               [r["specificity"], *r["specificity_ci"]], rtol=RTOL)
+    np.testing.assert_allclose([f.estimate, f.ci_low, f.ci_high], [r["fpr"], *r["fpr_ci"]],
+                               rtol=RTOL)
+    plug = r["plugin_at_pooled_point"]
+    assert m.lr_positive.estimate == pytest.approx(plug["posLR"], rel=RTOL)
+    assert m.lr_negative.estimate == pytest.approx(plug["negLR"], rel=RTOL)
+    assert m.dor.estimate == pytest.approx(plug["DOR"], rel=RTOL)
+    assert m.aic == pytest.approx(r["AIC"], rel=RTOL)
+    assert m.bic == pytest.approx(r["BIC"], rel=RTOL)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_auc_exact_is_the_integral(name):
+    """The exact AUC is the integral; mada's 99-point rule ignores the ends."""
+    f = fit(name)
+    x = np.linspace(1e-9, 1 - 1e-9, 2_000_001)
+    s = f.sroc(x)
+    trap = float(np.sum((s[1:] + s[:-1]) / 2 * np.diff(x)))
+    assert f.auc_exact == pytest.approx(trap, abs=1e-6)
+    assert 0 < f.auc_exact < 1
+
+
+def test_too_few_studies_refused_with_advice():
+    t = table("few4").subset([0, 1])
+    with pytest.raises(ma.FitError, match="univariate"):
+        ma.reitsma(t)
+
+
+def test_few_studies_warns():
+    with pytest.warns(ma.FitWarning, match="only 4 studies"):
+        f = ma.reitsma(table("few4"))
+    assert any("only 4 studies" in w for w in f.warnings)
+
+
+def test_low_level_fit_with_intercept_design_equals_default():
+    y, S = logit_outcomes(table("AuditC"))
+    a = fit_bivariate_normal(y, S)
+    b = fit_bivariate_normal(y, S, X=np.ones((len(y), 1)))
+    np.testing.assert_allclose(a.coef, b.coef, rtol=1e-8)
+    np.testing.assert_allclose(a.psi, b.psi, rtol=1e-6)
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-10)
