@@ -1,0 +1,487 @@
+"""Diagnostics of a diagnostic-accuracy meta-analysis.
+
+- :func:`leave_one_out`: refit without each study in turn.
+- :func:`influence`: standardised residuals and Cook's distances per study for the
+  bivariate normal (Reitsma) model, as metafor's ``rstandard()`` and
+  ``cooks.distance()`` compute them for ``rma.mv(..., struct="UN")`` on the long format.
+- :func:`deeks_test`: Deeks' funnel-plot asymmetry test for small-study effects.
+- :func:`cumulative`: cumulative meta-analysis with studies added in a stated order.
+
+Fits that fail inside :func:`leave_one_out` and :func:`cumulative` (too few studies,
+non-convergence) become a row carrying the error text; they never stop the loop.
+
+References
+----------
+.. [1] Deeks JJ, Macaskill P, Irwig L. The performance of tests of publication bias
+       and other sample size effects in systematic reviews of diagnostic test accuracy
+       was assessed. J Clin Epidemiol 2005;58:882-893. doi:10.1016/j.jclinepi.2005.01.016
+.. [2] Viechtbauer W, Cheung MW-L. Outlier and influence diagnostics for meta-analysis.
+       Res Synth Methods 2010;1:112-125. doi:10.1002/jrsm.11
+.. [3] Cook RD. Detection of influential observation in linear regression.
+       Technometrics 1977;19:15-18. doi:10.1080/00401706.1977.10489493
+.. [4] Lau J, et al. Cumulative meta-analysis of therapeutic trials for myocardial
+       infarction. N Engl J Med 1992;327:248-254. doi:10.1056/NEJM199207233270406
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from metaanalysis.errors import FitError, InputError, MetaAnalysisError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "DeeksResult",
+    "deeks_test",
+    "leave_one_out",
+    "influence",
+    "cumulative",
+    "fit_model",
+    "FIT_COLUMNS",
+]
+
+#: Columns every row of :func:`leave_one_out` and :func:`cumulative` carries.
+FIT_COLUMNS: tuple[str, ...] = (
+    "n_studies",
+    "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
+    "specificity", "specificity_ci_low", "specificity_ci_high",
+    "logit_sens", "logit_sens_se", "logit_fpr", "logit_fpr_se",
+    "tau2_logit_sens", "tau2_logit_fpr", "rho_sens_fpr",
+    "dor", "loglik", "converged", "warnings", "error",
+)
+
+
+# --------------------------------------------------------------------------- model dispatch
+
+def fit_model(table: Any, model: str = "reitsma", **fit_kw: Any) -> Any:
+    """Fit ``model`` ("reitsma" or "glmm") to a StudyTable and return its BivariateResult.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    model : {"reitsma", "glmm"}
+        The bivariate normal model (:func:`metaanalysis.reitsma`) or the binomial-normal
+        GLMM (:func:`metaanalysis.glmm`).
+    **fit_kw
+        Passed to the fitting function (``method``, ``correction``, ``nagq``, ...).
+
+    Returns
+    -------
+    BivariateResult
+    """
+    if model == "reitsma":
+        from metaanalysis.reitsma import reitsma
+
+        return reitsma(table, **fit_kw)
+    if model == "glmm":
+        from metaanalysis.glmm import glmm
+
+        return glmm(table, **fit_kw)
+    raise InputError(f"model must be 'reitsma' or 'glmm'; got {model!r}.")
+
+
+def _fit_row(fit: Callable[[], Any], n_studies: int) -> dict[str, Any]:
+    """Run ``fit`` and flatten its result into one row; failures become an ``error`` text."""
+    row: dict[str, Any] = dict.fromkeys(FIT_COLUMNS, np.nan)
+    row.update(n_studies=n_studies, converged=False, warnings="", error="")
+    caught: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            res = fit()
+        caught = [str(w.message) for w in record]
+    except (MetaAnalysisError, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+        row["error"] = f"{type(err).__name__}: {err}"
+        return row
+    se = np.sqrt(np.diag(np.asarray(res.vcov, dtype=float)))
+    tau2 = res.tau2
+    messages = list(dict.fromkeys([*res.warnings, *caught]))
+    row.update(
+        sensitivity=res.sensitivity.estimate, sensitivity_ci_low=res.sensitivity.ci_low,
+        sensitivity_ci_high=res.sensitivity.ci_high,
+        specificity=res.specificity.estimate, specificity_ci_low=res.specificity.ci_low,
+        specificity_ci_high=res.specificity.ci_high,
+        logit_sens=float(res.mu[0]), logit_sens_se=float(se[0]),
+        logit_fpr=float(res.mu[1]), logit_fpr_se=float(se[1]),
+        tau2_logit_sens=float(tau2[0]), tau2_logit_fpr=float(tau2[1]),
+        rho_sens_fpr=float(res.rho), dor=float(res.dor.estimate), loglik=float(res.loglik),
+        converged=bool(res.converged), warnings="; ".join(messages),
+    )
+    return row
+
+
+# --------------------------------------------------------------------------- leave one out
+
+def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataFrame:
+    """Refit the model without each study in turn.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies (k >= 2).
+    model : {"reitsma", "glmm"}
+        Model refitted on each subset (see :func:`fit_model`).
+    **fit_kw
+        Passed to the fitting function. The continuity correction is re-decided on
+        each subset, exactly as a direct fit of that subset would (dropping the only
+        study with a zero cell switches the ``"all"`` correction off).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per omitted study: ``omitted`` (study name), then :data:`FIT_COLUMNS`
+        (pooled sensitivity and specificity with 95% CIs, logits and SEs, tau2, rho,
+        DOR, logLik, ``converged``, ``warnings``; ``error`` holds the message of a fit
+        that failed, whose numbers are then NaN).
+    """
+    _check_table(table)
+    if table.k < 2:
+        raise InputError("leave-one-out needs at least 2 studies.")
+    rows = []
+    for study in table.studies:
+        sub = table.drop(study)
+        row = _fit_row(lambda sub=sub: fit_model(sub, model, **fit_kw), table.k - 1)
+        rows.append({"omitted": study, **row})
+    return pd.DataFrame(rows, columns=["omitted", *FIT_COLUMNS])
+
+
+# --------------------------------------------------------------------------- cumulative
+
+def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
+               ascending: bool = True, **fit_kw: Any) -> pd.DataFrame:
+    """Cumulative meta-analysis: pooled estimates as studies accumulate in a stated order.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    order_by : str
+        Column giving the order (a covariate such as ``year``, or ``"study"``).
+        Ties keep the table's order.
+    model : {"reitsma", "glmm"}
+        Model fitted at each step (see :func:`fit_model`).
+    ascending : bool
+        Oldest (smallest) first when True.
+    **fit_kw
+        Passed to the fitting function.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Row ``j`` is the fit to the first ``j + 1`` studies: ``step``, ``added`` (the
+        study added at that step), the ``order_by`` value, then :data:`FIT_COLUMNS`.
+        Early steps that cannot be fitted (a single study) carry the error text.
+
+    References
+    ----------
+    .. [4] Lau J, et al. Cumulative meta-analysis of therapeutic trials for myocardial
+           infarction. N Engl J Med 1992;327:248-254. doi:10.1056/NEJM199207233270406
+    """
+    _check_table(table)
+    df = table.df
+    lookup = {str(c).lower(): c for c in df.columns}
+    key = lookup.get(str(order_by).lower())
+    if key is None:
+        raise InputError(f"order-by column {order_by!r} is not in the study table "
+                         f"(columns: {', '.join(map(str, df.columns))}).")
+    values = df[key]
+    missing = [str(s) for s, v in zip(table.studies, values.isna(), strict=True) if v]
+    if missing:
+        raise InputError(f"order-by column {key!r} is missing for studies: "
+                         f"{', '.join(missing)}.")
+    order = np.argsort(values.to_numpy(), kind="stable")
+    if not ascending:
+        order = order[::-1]
+    rows = []
+    for j in range(1, table.k + 1):
+        idx = np.sort(order[:j])
+        study = table.studies[int(order[j - 1])]
+
+        def fit(idx: np.ndarray = idx) -> Any:
+            return fit_model(table.subset(np.asarray(idx)), model, **fit_kw)
+
+        row = _fit_row(fit, j)
+        rows.append({"step": j, "added": study, key: values.iloc[int(order[j - 1])], **row})
+    return pd.DataFrame(rows, columns=["step", "added", key, *FIT_COLUMNS])
+
+
+# --------------------------------------------------------------------------- influence
+
+def _long_format(result: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Observed logits ``y`` (k, 2) and within-study variances ``S`` (k, 2) of a Reitsma fit."""
+    table = result.table
+    tp, fp, fn, tn = table.corrected(result.correction)
+    y = np.column_stack([np.log(tp / fn), np.log(fp / tn)])
+    s = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])
+    return y, s
+
+
+def _gls(y: np.ndarray, s: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GLS estimate of mu and its covariance for fixed Psi."""
+    v = psi[None, :, :] + np.einsum("ij,jk->ijk", s, np.eye(2))
+    w = np.linalg.inv(v)
+    vb = np.linalg.inv(w.sum(axis=0))
+    mu = vb @ np.einsum("ijk,ik->j", w, y)
+    return mu, vb
+
+
+def influence(result: Any) -> pd.DataFrame:
+    """Standardised residuals and Cook's distances per study for the bivariate normal model.
+
+    Parameters
+    ----------
+    result : BivariateResult
+        A Reitsma fit (``model == "reitsma"``), REML or ML.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per study: ``study``; ``resid_sens``, ``resid_fpr`` (observed minus
+        pooled logit); ``se_resid_sens``, ``se_resid_fpr``; ``z_sens``, ``z_fpr``
+        (standardised residuals, metafor's ``rstandard()`` on the long format);
+        ``x2`` (the study's two residuals jointly, ``e' Var(e)^-1 e``, approximately
+        chi-square with 2 df; metafor's ``rstandard(cluster=study)``); ``p_x2``;
+        ``cooks_distance`` (metafor's ``cooks.distance(cluster=study)``);
+        ``tau2_logit_sens``, ``tau2_logit_fpr`` and ``rho_sens_fpr`` of the fit without the
+        study; ``converged`` of that fit.
+
+    Notes
+    -----
+    The model is ``y_i ~ N(mu, Psi + S_i)`` with ``y_i`` the (corrected) logit
+    sensitivity and logit FPR of study ``i``. With ``V_mu = (sum_i (Psi + S_i)^-1)^-1``
+    the marginal residual ``e_i = y_i - mu`` has variance ``Psi + S_i - V_mu`` (the
+    block of ``(I - H) M (I - H)'`` with hat matrix ``H``), which standardises it [2]_.
+
+    Cook's distance of study ``i`` is ``(mu - mu_(-i))' V_mu^-1 (mu - mu_(-i))`` [3]_,
+    where ``mu_(-i)`` comes from refitting the model (re-estimating Psi by the same
+    method) without both rows of study ``i``, with the logits kept as they were in the
+    full fit (the continuity correction is not re-decided).
+
+    References
+    ----------
+    .. [2] Viechtbauer W, Cheung MW-L. Outlier and influence diagnostics for
+           meta-analysis. Res Synth Methods 2010;1:112-125. doi:10.1002/jrsm.11
+    .. [3] Cook RD. Detection of influential observation in linear regression.
+           Technometrics 1977;19:15-18. doi:10.1080/00401706.1977.10489493
+    """
+    from scipy import stats
+
+    from metaanalysis.reitsma import fit_bivariate_normal
+
+    if getattr(result, "model", None) != "reitsma":
+        raise InputError("influence() needs a Reitsma (bivariate normal) fit; "
+                         f"got model {getattr(result, 'model', None)!r}.")
+    y, s = _long_format(result)
+    k = y.shape[0]
+    if k < 3:
+        raise InputError("influence() needs at least 3 studies.")
+    psi = np.asarray(result.psi, dtype=float)
+    mu, vb = _gls(y, s, psi)
+    e = y - mu
+    ve = psi[None, :, :] + np.einsum("ij,jk->ijk", s, np.eye(2)) - vb[None, :, :]
+    se_e = np.sqrt(np.stack([ve[:, 0, 0], ve[:, 1, 1]], axis=1))
+    z = e / se_e
+    x2 = np.einsum("ij,ijk,ik->i", e, np.linalg.inv(ve), e)
+    vb_inv = np.linalg.inv(vb)
+    cook = np.full(k, np.nan)
+    tau_s = np.full(k, np.nan)
+    tau_f = np.full(k, np.nan)
+    rho = np.full(k, np.nan)
+    converged = np.zeros(k, dtype=bool)
+    for i in range(k):
+        keep = np.arange(k) != i
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_bivariate_normal(y[keep], s[keep], method=result.method)
+        except (MetaAnalysisError, ArithmeticError, ValueError, np.linalg.LinAlgError):
+            continue
+        mu_i, psi_i, conv = _unpack_fit(fit)
+        d = mu - mu_i
+        cook[i] = float(d @ vb_inv @ d)
+        tau_s[i], tau_f[i] = psi_i[0, 0], psi_i[1, 1]
+        denom = np.sqrt(psi_i[0, 0] * psi_i[1, 1])
+        rho[i] = psi_i[0, 1] / denom if denom > 0 else np.nan
+        converged[i] = conv
+    return pd.DataFrame({
+        "study": list(result.table.studies),
+        "resid_sens": e[:, 0], "resid_fpr": e[:, 1],
+        "se_resid_sens": se_e[:, 0], "se_resid_fpr": se_e[:, 1],
+        "z_sens": z[:, 0], "z_fpr": z[:, 1],
+        "x2": x2, "p_x2": stats.chi2.sf(x2, 2),
+        "cooks_distance": cook,
+        "tau2_logit_sens": tau_s, "tau2_logit_fpr": tau_f, "rho_sens_fpr": rho,
+        "converged": converged,
+    })
+
+
+def _unpack_fit(fit: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Read (mu, Psi, converged) from a :class:`metaanalysis.reitsma.BivariateNormalFit`."""
+    mu = np.asarray(fit.coef, dtype=float)[0]
+    return mu, np.asarray(fit.psi, dtype=float), bool(fit.converged)
+
+
+# --------------------------------------------------------------------------- Deeks' test
+
+@dataclass(frozen=True)
+class DeeksResult:
+    """Deeks' funnel-plot asymmetry test: WLS of lnDOR on 1/sqrt(ESS), weights ESS.
+
+    Attributes
+    ----------
+    intercept, intercept_se : float
+        Fitted lnDOR at 1/sqrt(ESS) = 0 and its standard error.
+    slope, slope_se : float
+        Coefficient of 1/sqrt(ESS) and its standard error.
+    t, df, p_value : float, int, float
+        t statistic of the slope, residual degrees of freedom (k - 2) and the
+        two-sided p-value; ``p < 0.10`` suggests asymmetry (Deeks 2005).
+    data : pandas.DataFrame
+        Per study: ``study``, ``ln_dor``, ``ess``, ``inv_sqrt_ess``, ``corrected``.
+    correction : str
+        Continuity-correction rule used for lnDOR.
+    """
+
+    intercept: float
+    intercept_se: float
+    slope: float
+    slope_se: float
+    t: float
+    df: int
+    p_value: float
+    data: pd.DataFrame = field(repr=False)
+    correction: str = "single"
+    alpha: float = 0.10
+
+    @property
+    def asymmetry(self) -> bool:
+        """True when ``p_value < alpha`` (0.10): evidence of small-study effects."""
+        return bool(self.p_value < self.alpha)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the test as JSON-ready plain Python types."""
+        return {
+            "test": "deeks", "n_studies": int(len(self.data)), "correction": self.correction,
+            "intercept": float(self.intercept), "intercept_se": float(self.intercept_se),
+            "slope": float(self.slope), "slope_se": float(self.slope_se),
+            "t": float(self.t), "df": int(self.df), "p_value": float(self.p_value),
+            "alpha": float(self.alpha), "asymmetry": self.asymmetry,
+            "studies": [
+                {"study": str(r.study), "ln_dor": float(r.ln_dor), "ess": float(r.ess),
+                 "inv_sqrt_ess": float(r.inv_sqrt_ess), "corrected": bool(r.corrected)}
+                for r in self.data.itertuples()
+            ],
+        }
+
+    def summary(self) -> pd.DataFrame:
+        """Coefficient table: estimate, SE, t and p for intercept and slope."""
+        from scipy import stats
+
+        t0 = self.intercept / self.intercept_se
+        return pd.DataFrame(
+            {"estimate": [self.intercept, self.slope],
+             "se": [self.intercept_se, self.slope_se],
+             "t": [t0, self.t],
+             "p_value": [2 * stats.t.sf(abs(t0), self.df), self.p_value]},
+            index=pd.Index(["intercept", "inv_sqrt_ess"], name="term"))
+
+    def plot(self, ax: Axes | None = None, **kw: Any) -> Axes:
+        """Deeks' funnel plot; see :func:`metaanalysis.plots.plot_funnel`."""
+        from metaanalysis.plots import plot_funnel
+
+        return plot_funnel(self, ax=ax, **kw)
+
+
+def deeks_test(table: Any, correction: str = "single", add: float = 0.5,
+               alpha: float = 0.10) -> DeeksResult:
+    """Deeks' funnel-plot asymmetry test for small-study effects in test-accuracy reviews.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies (k >= 3).
+    correction : {"single", "all"}
+        Continuity correction for lnDOR: ``"single"`` (default, as Deeks et al.) adds
+        ``add`` to every cell of the studies that have a zero cell; ``"all"`` adds it to
+        every study when any has a zero.
+    add : float
+        The continuity correction (0.5).
+    alpha : float
+        Significance level used by :attr:`DeeksResult.asymmetry` (0.10, as recommended).
+
+    Returns
+    -------
+    DeeksResult
+
+    Notes
+    -----
+    ``lnDOR_i = log(TP TN / (FP FN))`` is regressed on ``1/sqrt(ESS_i)`` by weighted
+    least squares with weights ``ESS_i``, where the effective sample size is
+    ``ESS = 4 n1 n2 / (n1 + n2)`` with ``n1 = TP + FN`` diseased and ``n2 = FP + TN``
+    non-diseased subjects (uncorrected counts). Asymmetry is judged by the t-test of
+    the slope on ``k - 2`` degrees of freedom, the same as R's
+    ``summary(lm(lnDOR ~ I(1/sqrt(ESS)), weights = ESS))``.
+
+    References
+    ----------
+    .. [1] Deeks JJ, Macaskill P, Irwig L. The performance of tests of publication
+           bias and other sample size effects in systematic reviews of diagnostic test
+           accuracy was assessed. J Clin Epidemiol 2005;58:882-893.
+           doi:10.1016/j.jclinepi.2005.01.016
+    """
+    from scipy import stats
+
+    _check_table(table)
+    if correction not in ("single", "all"):
+        raise InputError(f"correction must be 'single' or 'all' for Deeks' test; "
+                         f"got {correction!r}.")
+    if not (0.0 < alpha < 1.0):
+        raise InputError(f"alpha must lie between 0 and 1; got {alpha!r}.")
+    k = int(table.k)
+    if k < 3:
+        raise InputError(f"Deeks' test needs at least 3 studies; the table has {k}.")
+    cells = np.column_stack([table.tp, table.fp, table.fn, table.tn]).astype(float)
+    has_zero = (cells == 0).any(axis=1)
+    fix = has_zero if correction == "single" else np.repeat(has_zero.any(), k)
+    c = cells + np.where(fix, add, 0.0)[:, None]
+    ln_dor = np.log(c[:, 0]) + np.log(c[:, 3]) - np.log(c[:, 1]) - np.log(c[:, 2])
+    n1 = cells[:, 0] + cells[:, 2]
+    n2 = cells[:, 1] + cells[:, 3]
+    ess = 4.0 * n1 * n2 / (n1 + n2)
+    x = 1.0 / np.sqrt(ess)
+    if np.ptp(x) == 0:
+        raise FitError("Deeks' test cannot be computed: every study has the same effective "
+                       "sample size, so the slope is not identified.")
+    X = np.column_stack([np.ones(k), x])
+    sw = np.sqrt(ess)
+    Xw, yw = X * sw[:, None], ln_dor * sw
+    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
+    resid = yw - Xw @ beta
+    dfree = k - 2
+    sigma2 = float(resid @ resid) / dfree
+    cov = sigma2 * np.linalg.inv(Xw.T @ Xw)
+    se = np.sqrt(np.diag(cov))
+    t = beta[1] / se[1]
+    p = float(2.0 * stats.t.sf(abs(t), dfree))
+    data = pd.DataFrame({"study": list(table.studies), "ln_dor": ln_dor, "ess": ess,
+                         "inv_sqrt_ess": x, "corrected": fix})
+    return DeeksResult(intercept=float(beta[0]), intercept_se=float(se[0]),
+                       slope=float(beta[1]), slope_se=float(se[1]), t=float(t), df=dfree,
+                       p_value=p, data=data, correction=correction, alpha=alpha)
+
+
+def _check_table(table: Any) -> None:
+    """Raise InputError unless ``table`` looks like a StudyTable."""
+    for name in ("tp", "fp", "fn", "tn", "studies", "k"):
+        if not hasattr(table, name):
+            raise InputError("expected a metaanalysis.StudyTable; "
+                             f"got {type(table).__name__} without {name!r}.")

@@ -1,0 +1,590 @@
+"""Figures of a diagnostic-accuracy meta-analysis.
+
+- :func:`plot_forest`: the paired forest plot (study, TP FP FN TN, sensitivity and
+  specificity with 95% CIs, the pooled row).
+- :func:`plot_sroc`: study points, summary point, confidence and prediction regions and
+  the SROC curve in ROC space (FPR, sensitivity).
+- :func:`plot_funnel`: Deeks' funnel plot with the asymmetry regression line.
+- :func:`plot_loo` and :func:`plot_cumulative`: leave-one-out and cumulative estimates.
+- :func:`save_figure`: write a figure as PNG, PDF or SVG, atomically.
+
+Every function takes ``ax=None`` and returns the Axes it drew on; with no ``ax``
+a new figure of a documented size is made. Study-level CIs are Wilson score
+intervals (:func:`wilson_interval`), the default of mada's ``madad``: unlike the
+Wald interval they stay inside [0, 1] and behave at 0% and 100%, and unlike
+Clopper-Pearson they are not conservative.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from metaanalysis.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "wilson_interval",
+    "study_estimates",
+    "study_weights",
+    "plot_forest",
+    "plot_sroc",
+    "plot_funnel",
+    "plot_loo",
+    "plot_cumulative",
+    "save_figure",
+]
+
+_SENS_COLOUR = "#1b4f72"
+_SPEC_COLOUR = "#7b241c"
+_POOLED_COLOUR = "#111111"
+_CI_COLOUR = "#1f77b4"
+_PRED_COLOUR = "#d62728"
+
+
+# --------------------------------------------------------------------------- study level
+
+def wilson_interval(x: np.ndarray | float, n: np.ndarray | float,
+                    level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion ``x / n``.
+
+    Parameters
+    ----------
+    x, n : array_like
+        Successes and trials (``n > 0``).
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    (low, high) : tuple of numpy.ndarray
+
+    Notes
+    -----
+    ``(p + z^2/(2n) -+ z sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)`` with
+    ``p = x/n`` and ``z`` the normal quantile [1]_.
+
+    References
+    ----------
+    .. [1] Wilson EB. Probable inference, the law of succession, and statistical
+           inference. J Am Stat Assoc 1927;22:209-212. doi:10.1080/01621459.1927.10502953
+    """
+    from scipy.stats import norm
+
+    x = np.asarray(x, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = float(norm.ppf(0.5 + level / 2.0))
+    p = x / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denom
+    half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def study_estimates(table: Any, level: float = 0.95) -> pd.DataFrame:
+    """Per-study sensitivity and specificity with Wilson CIs (uncorrected counts).
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    level : float
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``study, TP, FP, FN, TN, sensitivity, sensitivity_ci_low,
+        sensitivity_ci_high, specificity, specificity_ci_low, specificity_ci_high, fpr``.
+    """
+    tp, fp, fn, tn = (np.asarray(a, dtype=float) for a in (table.tp, table.fp, table.fn,
+                                                          table.tn))
+    sens_lo, sens_hi = wilson_interval(tp, tp + fn, level)
+    spec_lo, spec_hi = wilson_interval(tn, tn + fp, level)
+    return pd.DataFrame({
+        "study": list(table.studies),
+        "TP": np.asarray(table.tp), "FP": np.asarray(table.fp),
+        "FN": np.asarray(table.fn), "TN": np.asarray(table.tn),
+        "sensitivity": tp / (tp + fn), "sensitivity_ci_low": sens_lo,
+        "sensitivity_ci_high": sens_hi,
+        "specificity": tn / (tn + fp), "specificity_ci_low": spec_lo,
+        "specificity_ci_high": spec_hi,
+        "fpr": fp / (fp + tn),
+    })
+
+
+def study_weights(result: Any) -> np.ndarray:
+    """Each study's share of the information on the summary point of a bivariate fit.
+
+    Parameters
+    ----------
+    result : BivariateResult
+        A bivariate fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w_i = trace(V_mu W_i) / 2`` with ``W_i = (Psi + S_i)^-1`` and
+        ``V_mu = (sum_i W_i)^-1``; the weights sum to 1. ``S_i`` holds the
+        within-study variances of the (corrected) logits; a GLMM result, fitted
+        without correction, uses the ``"single"`` correction here.
+    """
+    correction = result.correction if result.correction != "none" else "single"
+    tp, fp, fn, tn = result.table.corrected(correction)
+    s = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])
+    psi = np.asarray(result.psi, dtype=float)
+    v = psi[None, :, :] + s[:, :, None] * np.eye(2)[None, :, :]
+    w = np.linalg.inv(v)
+    vmu = np.linalg.inv(w.sum(axis=0))
+    return np.einsum("jk,ikj->i", vmu, w) / 2.0
+
+
+def _is_result(obj: Any) -> bool:
+    return hasattr(obj, "mu") and hasattr(obj, "table") and hasattr(obj, "sensitivity")
+
+
+def _fmt_ci(est: float, lo: float, hi: float) -> str:
+    return f"{est:.2f} ({lo:.2f}\u2013{hi:.2f})"
+
+
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else name[: width - 1] + "\u2026"
+
+
+# --------------------------------------------------------------------------- forest
+
+def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.95,
+                title: str | None = None) -> Axes:
+    """Paired forest plot of sensitivity and specificity.
+
+    Parameters
+    ----------
+    result_or_table : BivariateResult or StudyTable
+        A fit (adds the pooled row, with its CI as a diamond and a dashed line at the
+        pooled value) or only the studies.
+    ax : matplotlib.axes.Axes, optional
+        The region to draw in. The study/count/CI text columns are drawn in ``ax``
+        itself (its frame switched off) and the two panels are inset axes on its right
+        (``ax.child_axes``: sensitivity, then specificity). Without ``ax`` a figure of
+        12 x (1.5 + 0.26 (k + 3)) inches is made.
+    level : float
+        Confidence level of the study-level Wilson intervals.
+    title : str, optional
+        Title above the plot.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The parent axes (the panels are its ``child_axes``).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    if _is_result(result_or_table):
+        result, table = result_or_table, result_or_table.table
+    elif hasattr(result_or_table, "studies") and hasattr(result_or_table, "tp"):
+        result, table = None, result_or_table
+    else:
+        raise InputError("plot_forest needs a BivariateResult or a StudyTable; got "
+                         f"{type(result_or_table).__name__}.")
+    est = study_estimates(table, level)
+    k = len(est)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12.0, 1.5 + 0.26 * (k + 3)))
+    fontsize = 8.5 if k <= 40 else 7
+    top, bottom = -2.3, (k + 1.8 if result is not None else k + 0.2)
+    row_top = -0.7
+    ax.set_ylim(bottom, top)
+    ax.set_xlim(0, 1)
+    ax.set_axis_off()
+    frac = (bottom - row_top) / (bottom - top)
+    trans = ax.get_yaxis_transform()
+
+    columns = {"TP": 0.215, "FP": 0.26, "FN": 0.305, "TN": 0.35}
+    sens_text_x, spec_text_x = 0.435, 0.565
+    header_y = -1.35
+    kw = dict(transform=trans, fontsize=fontsize, va="center")
+    ax.text(0.0, header_y, "Study", ha="left", fontweight="bold", **kw)
+    for name, x in columns.items():
+        ax.text(x, header_y, name, ha="right", fontweight="bold", **kw)
+    ax.text(sens_text_x, header_y, "Sensitivity\n(95% CI)", ha="center", fontweight="bold",
+            **kw)
+    ax.text(spec_text_x, header_y, "Specificity\n(95% CI)", ha="center", fontweight="bold",
+            **kw)
+    for i, row in enumerate(est.itertuples(index=False)):
+        ax.text(0.0, i, _short(str(row.study), 26), ha="left", **kw)
+        for name, x in columns.items():
+            ax.text(x, i, f"{int(getattr(row, name))}", ha="right", **kw)
+        ax.text(sens_text_x, i, _fmt_ci(row.sensitivity, row.sensitivity_ci_low,
+                                        row.sensitivity_ci_high), ha="center", **kw)
+        ax.text(spec_text_x, i, _fmt_ci(row.specificity, row.specificity_ci_low,
+                                        row.specificity_ci_high), ha="center", **kw)
+    pooled_y = k + 0.9
+    if result is not None:
+        s, f = result.sensitivity, result.specificity
+        label = f"Pooled ({result.model}, {result.method})".replace("reitsma", "Reitsma")
+        ax.text(0.0, pooled_y, label, ha="left", fontweight="bold", **kw)
+        ax.text(sens_text_x, pooled_y, _fmt_ci(s.estimate, s.ci_low, s.ci_high),
+                ha="center", fontweight="bold", **kw)
+        ax.text(spec_text_x, pooled_y, _fmt_ci(f.estimate, f.ci_low, f.ci_high),
+                ha="center", fontweight="bold", **kw)
+        ax.plot([0.0, 1.0], [k + 0.15, k + 0.15], transform=trans, color="0.6", lw=0.6)
+
+    y = np.arange(k, dtype=float)
+    panels = []
+    for j, (name, colour) in enumerate((("sensitivity", _SENS_COLOUR),
+                                        ("specificity", _SPEC_COLOUR))):
+        pax = ax.inset_axes([0.655 + j * 0.18, 0.0, 0.155, frac])
+        pax.set_ylim(bottom, row_top)
+        pax.set_xlim(0.0, 1.0)
+        lo, hi = est[f"{name}_ci_low"].to_numpy(), est[f"{name}_ci_high"].to_numpy()
+        pax.hlines(y, lo, hi, color=colour, lw=1.1, gid=f"{name}_ci")
+        n = (est["TP"] + est["FN"]) if name == "sensitivity" else (est["FP"] + est["TN"])
+        size = 10.0 + 50.0 * np.sqrt(n.to_numpy() / n.max())
+        pax.scatter(est[name], y, s=size, marker="s", color=colour, zorder=3,
+                    gid=f"{name}_studies", clip_on=False)
+        if result is not None:
+            e = result.sensitivity if name == "sensitivity" else result.specificity
+            pax.add_patch(Polygon([[e.ci_low, pooled_y], [e.estimate, pooled_y - 0.4],
+                                   [e.ci_high, pooled_y], [e.estimate, pooled_y + 0.4]],
+                                  closed=True, color=_POOLED_COLOUR, zorder=3,
+                                  gid=f"{name}_pooled"))
+            pax.axvline(e.estimate, color="0.45", lw=0.8, ls="--", zorder=1)
+        pax.set_yticks([])
+        for side in ("left", "right", "top"):
+            pax.spines[side].set_visible(False)
+        pax.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+        pax.set_xticklabels(["0", "0.2", "0.4", "0.6", "0.8", "1"])
+        pax.tick_params(axis="x", labelsize=fontsize - 0.5, length=3)
+        pax.set_xlabel(name.capitalize(), fontsize=fontsize + 0.5)
+        pax.grid(axis="x", color="0.9", lw=0.6)
+        pax.set_axisbelow(True)
+        panels.append(pax)
+    if title:
+        ax.set_title(title, fontsize=fontsize + 2, loc="left")
+    return ax
+
+
+# --------------------------------------------------------------------------- SROC
+
+def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed",
+              show_prediction: bool = True, show_confidence: bool = True,
+              show_studies: bool = True, show_curve: bool = True, size_by: str = "weight",
+              level: float = 0.95, legend: bool = True) -> Axes:
+    """SROC plot: studies, summary point, confidence and prediction regions, SROC curve.
+
+    Parameters
+    ----------
+    result : BivariateResult
+        A bivariate fit.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new 6 x 6 inch figure when omitted.
+    curve_range : {"observed", "full"}
+        The SROC curve is drawn over the range of the studies' observed false positive
+        rates (default; extrapolating beyond the data is rarely meaningful) or over (0, 1).
+    show_prediction, show_confidence : bool
+        Draw the ``level`` prediction region (dashed, ``Psi + vcov``) and confidence
+        region (solid, ``vcov``) of the summary point.
+    show_studies : bool
+        Draw the studies' observed (FPR, sensitivity), uncorrected.
+    show_curve : bool
+        Draw the Rutter-Gatsonis SROC curve.
+    size_by : {"weight", "n", "none"}
+        Marker area proportional to the study's weight (:func:`study_weights`), to its
+        number of patients, or constant.
+    level : float
+        Coverage of the two regions.
+    legend : bool
+        Add a legend.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Axes in the unit square: x = false positive rate, y = sensitivity. Artists carry
+        ``gid`` ``"studies"``, ``"summary"``, ``"confidence_region"``,
+        ``"prediction_region"``, ``"sroc_curve"``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not _is_result(result):
+        raise InputError(f"plot_sroc needs a fitted BivariateResult; got "
+                         f"{type(result).__name__}.")
+    if curve_range not in ("observed", "full"):
+        raise InputError(f"curve_range must be 'observed' or 'full'; got {curve_range!r}.")
+    if size_by not in ("weight", "n", "none"):
+        raise InputError(f"size_by must be 'weight', 'n' or 'none'; got {size_by!r}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 6.0))
+    est = study_estimates(result.table)
+    ax.plot([0, 1], [0, 1], color="0.8", lw=0.8, ls=":", zorder=0)
+    if show_studies:
+        if size_by == "weight":
+            w = study_weights(result)
+            size = 12.0 + 200.0 * w / w.max()
+        elif size_by == "n":
+            n = (est["TP"] + est["FP"] + est["FN"] + est["TN"]).to_numpy(dtype=float)
+            size = 12.0 + 200.0 * n / n.max()
+        else:
+            size = np.full(len(est), 36.0)
+        ax.scatter(est["fpr"], est["sensitivity"], s=size, facecolors="none",
+                   edgecolors="0.35", linewidths=0.9, zorder=2, gid="studies", clip_on=False,
+                   label=f"Studies (k = {len(est)})")
+    if show_curve:
+        fpr_obs = est["fpr"].to_numpy()
+        if curve_range == "observed":
+            lo = float(np.clip(fpr_obs.min(), 1e-3, 1 - 1e-3))
+            hi = float(np.clip(fpr_obs.max(), 1e-3, 1 - 1e-3))
+        else:
+            lo, hi = 1e-3, 1 - 1e-3
+        grid = np.linspace(lo, hi, 300)
+        ax.plot(grid, result.sroc(grid), color="black", lw=1.4, zorder=3, gid="sroc_curve",
+                label="SROC curve")
+    if show_prediction:
+        pr = result.prediction_region(level=level)
+        ax.plot(pr["fpr"], pr["sens"], color=_PRED_COLOUR, lw=1.2, ls="--", zorder=3,
+                gid="prediction_region", label=f"{100 * level:g}% prediction region")
+    if show_confidence:
+        cr = result.confidence_region(level=level)
+        ax.plot(cr["fpr"], cr["sens"], color=_CI_COLOUR, lw=1.4, zorder=4,
+                gid="confidence_region", label=f"{100 * level:g}% confidence region")
+    s = result.sensitivity.estimate
+    f = result.false_positive_rate.estimate
+    ax.plot([f], [s], marker="o", ms=8, color=_POOLED_COLOUR, mec="white", mew=1.0,
+            ls="none", zorder=5, gid="summary",
+            label=f"Summary: sens {s:.2f}, spec {1 - f:.2f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("False positive rate (1 \u2212 specificity)")
+    ax.set_ylabel("Sensitivity")
+    ax.grid(color="0.92", lw=0.6)
+    ax.set_axisbelow(True)
+    if legend:
+        ax.legend(loc="lower right", fontsize=8, frameon=True, framealpha=0.9)
+    return ax
+
+
+# --------------------------------------------------------------------------- Deeks funnel
+
+_DOR_TICKS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
+              1e5, 1e6)
+
+
+def _safe_log(x: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(x, dtype=float), 1e-300, None))
+
+
+def plot_funnel(deeks_or_table: Any, ax: Axes | None = None) -> Axes:
+    """Deeks' funnel plot: lnDOR against 1/sqrt(ESS) with the asymmetry regression line.
+
+    Parameters
+    ----------
+    deeks_or_table : DeeksResult or StudyTable
+        A test result from :func:`metaanalysis.diagnostics.deeks_test`, or a table (the
+        test is run with its defaults).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new 6 x 5 inch figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        x = log diagnostic odds ratio (DOR on the top axis), y = 1/sqrt(ESS) with the
+        axis inverted so the largest studies sit at the top, as in Deeks et al. (2005).
+        Artists carry ``gid`` ``"studies"`` and ``"regression_line"``.
+
+    References
+    ----------
+    .. [1] Deeks JJ, Macaskill P, Irwig L. J Clin Epidemiol 2005;58:882-893.
+           doi:10.1016/j.jclinepi.2005.01.016
+    """
+    import matplotlib.pyplot as plt
+
+    from metaanalysis.diagnostics import DeeksResult, deeks_test
+
+    res = deeks_or_table if isinstance(deeks_or_table, DeeksResult) else deeks_test(
+        deeks_or_table)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 5.0))
+    d = res.data
+    size = 15.0 + 185.0 * d["ess"] / d["ess"].max()
+    ax.scatter(d["ln_dor"], d["inv_sqrt_ess"], s=size, facecolors="none", edgecolors="0.25",
+               linewidths=0.9, zorder=3, gid="studies", label=f"Studies (k = {len(d)})")
+    ymax = float(d["inv_sqrt_ess"].max()) * 1.1
+    yy = np.linspace(0.0, ymax, 50)
+    ax.plot(res.intercept + res.slope * yy, yy, color=_PRED_COLOUR, lw=1.4, zorder=2,
+            gid="regression_line",
+            label=f"Regression: slope {res.slope:.2f}, p = {res.p_value:.3f}")
+    x = d["ln_dor"].to_numpy(dtype=float)
+    pad = 0.15 * max(float(np.ptp(x)), 1.0)
+    ax.set_xlim(float(x.min()) - pad, float(x.max()) + pad)
+    ax.set_ylim(ymax, 0.0)
+    ax.set_xlabel("log diagnostic odds ratio")
+    ax.set_ylabel("1 / \u221aESS (effective sample size)")
+    top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
+    lo, hi = np.exp(ax.get_xlim())
+    ticks = [v for v in _DOR_TICKS if lo <= v <= hi]
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{v:g}" for v in ticks], fontsize=8)
+    top.set_xlabel("Diagnostic odds ratio", fontsize=9)
+    ax.grid(color="0.92", lw=0.6)
+    ax.set_axisbelow(True)
+    verdict = "asymmetry suggested" if res.asymmetry else "no significant asymmetry"
+    ax.set_title(f"Deeks' funnel plot asymmetry test ({verdict}, \u03b1 = {res.alpha:g})",
+                 fontsize=9.5)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    return ax
+
+
+# --------------------------------------------------------------------------- LOO / cumulative
+
+def _paired_dotplot(frame: pd.DataFrame, labels: list[str], ax: Axes,
+                    reference: Any | None, ylabel: str) -> Axes:
+    """Sensitivity and specificity with CIs, one row per label (top to bottom)."""
+    n = len(frame)
+    y = np.arange(n, dtype=float)
+    for name, colour, offset, marker in (("sensitivity", _SENS_COLOUR, -0.15, "o"),
+                                         ("specificity", _SPEC_COLOUR, 0.15, "s")):
+        est = frame[name].to_numpy(dtype=float)
+        lo = frame[f"{name}_ci_low"].to_numpy(dtype=float)
+        hi = frame[f"{name}_ci_high"].to_numpy(dtype=float)
+        ax.hlines(y + offset, lo, hi, color=colour, lw=1.1)
+        ax.plot(est, y + offset, marker=marker, ls="none", color=colour, ms=5,
+                gid=f"{name}_points", label=name.capitalize())
+        if reference is not None:
+            e = getattr(reference, name)
+            ax.axvspan(e.ci_low, e.ci_high, color=colour, alpha=0.08, lw=0)
+            ax.axvline(e.estimate, color=colour, lw=0.9, ls="--")
+    failed = frame["error"].astype(str).str.len() > 0 if "error" in frame else np.zeros(n, bool)
+    for i in np.flatnonzero(np.asarray(failed)):
+        ax.text(0.5, y[i], "fit failed", ha="center", va="center", fontsize=7.5,
+                color="0.4", style="italic")
+    ax.set_yticks(y)
+    ax.set_yticklabels([_short(s, 32) for s in labels], fontsize=8)
+    ax.set_ylim(n - 0.4, -0.6)
+    cols = [c for c in ("sensitivity_ci_low", "sensitivity_ci_high", "specificity_ci_low",
+                        "specificity_ci_high") if c in frame]
+    vals = frame[cols].to_numpy(dtype=float)
+    if reference is not None:
+        vals = np.append(vals, [reference.sensitivity.ci_low, reference.specificity.ci_low,
+                                reference.sensitivity.ci_high,
+                                reference.specificity.ci_high])
+    vals = vals[np.isfinite(vals)]
+    if vals.size:
+        pad = 0.05 * max(float(np.ptp(vals)), 0.1)
+        ax.set_xlim(max(0.0, float(vals.min()) - pad), min(1.0, float(vals.max()) + pad))
+    else:
+        ax.set_xlim(0, 1)
+    ax.set_xlabel("Estimate (95% CI)")
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="x", color="0.92", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    return ax
+
+
+def plot_loo(loo: pd.DataFrame, ax: Axes | None = None, result: Any | None = None) -> Axes:
+    """Leave-one-out plot: pooled sensitivity and specificity without each study.
+
+    Parameters
+    ----------
+    loo : pandas.DataFrame
+        Output of :func:`metaanalysis.diagnostics.leave_one_out`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new 7 x (1.2 + 0.3 k) inch figure when omitted.
+    result : BivariateResult, optional
+        The fit to all studies: its estimates (dashed lines) and CIs (shaded) are drawn.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 1.2 + 0.3 * len(loo)))
+    _paired_dotplot(loo, [f"without {s}" for s in loo["omitted"].astype(str)], ax, result,
+                    "Study omitted")
+    ax.set_title("Leave-one-out analysis", fontsize=10)
+    return ax
+
+
+def plot_cumulative(cum: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Cumulative meta-analysis plot: pooled estimates as studies are added.
+
+    Parameters
+    ----------
+    cum : pandas.DataFrame
+        Output of :func:`metaanalysis.diagnostics.cumulative`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new 7 x (1.2 + 0.3 k) inch figure when omitted.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 1.2 + 0.3 * len(cum)))
+    order_col = cum.columns[2]
+    labels = [f"+ {s} ({v})" for s, v in zip(cum["added"].astype(str), cum[order_col],
+                                             strict=True)]
+    _paired_dotplot(cum, labels, ax, None, "Study added")
+    ax.set_title(f"Cumulative meta-analysis (ordered by {order_col})", fontsize=10)
+    return ax
+
+
+# --------------------------------------------------------------------------- saving
+
+_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int = 200) -> Path:
+    """Save the figure holding ``ax_or_fig`` as PNG, PDF or SVG (by the file's suffix).
+
+    The file is written to a temporary name in the same folder and then renamed, so
+    an existing file is never left half-written.
+
+    Parameters
+    ----------
+    ax_or_fig : Axes or Figure
+        Anything drawn in the figure (or the figure itself).
+    path : str or path-like
+        Target; the suffix (``.png``, ``.pdf``, ``.svg``) picks the format.
+    dpi : int
+        Resolution of raster output.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot save a figure as {path.name!r}: use a .png, .pdf or .svg "
+                         "file name.")
+    fig = ax_or_fig.get_figure() if hasattr(ax_or_fig, "get_figure") else ax_or_fig
+    if hasattr(fig, "get_figure") and fig.get_figure() is not fig:  # a SubFigure
+        fig = fig.get_figure()
+    if not path.parent.exists():
+        raise InputError(f"cannot save {path.name!r}: folder {str(path.parent)!r} does not "
+                         "exist.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
