@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,9 +138,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """
     target = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:  # permissions follow the umask, as for any new file
             fh.write(payload)
         os.replace(tmp, target)
     except BaseException:
