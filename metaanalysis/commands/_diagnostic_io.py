@@ -1,0 +1,147 @@
+"""Helpers shared by the ``loo``, ``bias`` and ``fagan`` sub-commands.
+
+Kept free of heavy imports at module level: numpy, pandas and matplotlib are
+imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from metaanalysis.errors import InputError
+
+FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+
+def add_fit_options(parser: argparse.ArgumentParser, models: tuple[str, ...]) -> None:
+    """Add ``--model``, ``--method``, ``--correction`` and ``--nagq``."""
+    parser.add_argument("--model", choices=models, default="reitsma",
+                        help="bivariate model (default reitsma)")
+    parser.add_argument("--method", choices=("reml", "ml"), default="reml",
+                        help="estimation method of the Reitsma model (default reml)")
+    parser.add_argument("--correction", choices=("all", "single", "none"), default="all",
+                        help="continuity correction of the Reitsma model (default all)")
+    parser.add_argument("--nagq", type=int, default=1,
+                        help="quadrature points per dimension of the GLMM (default 1: Laplace)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``, ``--plots DIR`` and ``--plot-format``."""
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument("--plots", metavar="DIR", default=None,
+                        help="write the figures into DIR (created if missing)")
+    parser.add_argument("--plot-format", default="png", metavar="FMT[,FMT]",
+                        help="figure formats: png, pdf, svg, comma-separated (default png)")
+
+
+def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of the fitting function chosen by ``args.model``."""
+    if args.model == "glmm":
+        if args.nagq < 1:
+            raise InputError(f"--nagq must be at least 1; got {args.nagq}.")
+        return {"nagq": args.nagq}
+    return {"method": args.method, "correction": args.correction}
+
+
+def load_table(path: str) -> Any:
+    """Read the study table (errors name the file)."""
+    from metaanalysis.table import StudyTable
+
+    return StudyTable.from_csv(path)
+
+
+def fit_quietly(table: Any, model: str, **kw: Any) -> Any:
+    """Fit the full model; fit warnings go to stderr once (they stay on the result)."""
+    from metaanalysis.diagnostics import fit_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit_model(table, model, **kw)
+    for msg in res.warnings:
+        print(f"metaanalysis: warning: {msg}", file=sys.stderr)
+    return res
+
+
+def plot_formats(text: str) -> list[str]:
+    """Parse ``--plot-format``."""
+    fmts = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        raise InputError(f"--plot-format must list png, pdf or svg; got {text!r}.")
+    return fmts
+
+
+def plots_dir(path: str | None) -> Path | None:
+    """Create (if needed) and return the figure folder, or None."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--plots {path}: exists and is not a folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save(ax: Any, folder: Path, stem: str, formats: list[str]) -> list[Path]:
+    """Save one figure in every requested format, report the paths on stderr, close it."""
+    import matplotlib.pyplot as plt
+
+    from metaanalysis.plots import save_figure
+
+    paths = [save_figure(ax, folder / f"{stem}.{fmt}") for fmt in formats]
+    plt.close(ax.get_figure())
+    for p in paths:
+        print(f"wrote {p}", file=sys.stderr)
+    return paths
+
+
+def use_agg() -> None:
+    """Select matplotlib's non-interactive backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def clean(obj: Any) -> Any:
+    """Turn numpy/pandas scalars and NaN into JSON-safe plain values (NaN -> None)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [clean(v) for v in obj.tolist()]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if obj is None or isinstance(obj, str | int):
+        return obj
+    try:
+        import pandas as pd
+
+        if pd.isna(obj):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(obj)
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """Convert a DataFrame to a list of JSON-safe row dictionaries."""
+    return [clean(r) for r in frame.to_dict(orient="records")]
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON on stdout."""
+    print(json.dumps(clean(obj), indent=2, allow_nan=False))

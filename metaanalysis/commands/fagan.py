@@ -1,0 +1,83 @@
+"""``metaanalysis fagan``: post-test probabilities, Fagan nomogram and counts per 1,000."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from metaanalysis.commands import _diagnostic_io as io
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``fagan`` sub-command to the ``metaanalysis`` parser."""
+    parser = subparsers.add_parser(
+        "fagan",
+        help="post-test probabilities (Fagan nomogram) and results per 1,000 patients",
+        description=("Pool the studies, then turn the pooled likelihood ratios into "
+                     "post-test probabilities for each --pretest, and the pooled sensitivity "
+                     "and specificity into expected TP/FP/FN/TN per 1,000 patients at each "
+                     "--prevalence (default: the --pretest values)."),
+    )
+    parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
+    parser.add_argument("--pretest", type=float, action="append", required=True,
+                        metavar="P", help="pre-test probability in (0, 1); repeatable")
+    parser.add_argument("--prevalence", type=float, action="append", default=None,
+                        metavar="P", help="prevalence for the per-1,000 table; repeatable")
+    io.add_fit_options(parser, ("reitsma", "glmm"))
+    io.add_output_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _check(values: list[float], option: str) -> None:
+    for v in values:
+        if not (0.0 < v < 1.0):
+            raise io.InputError(f"{option} must lie strictly between 0 and 1; got {v:g}.")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the clinical translation; return the exit code."""
+    from metaanalysis import clinical
+
+    _check(args.pretest, "--pretest")
+    prevalence = args.prevalence if args.prevalence else args.pretest
+    _check(prevalence, "--prevalence")
+    formats = io.plot_formats(args.plot_format)
+    kw = io.fit_kwargs(args)
+    table = io.load_table(args.file)
+    fit = io.fit_quietly(table, args.model, **kw)
+    post = clinical.post_test(fit, args.pretest)
+    counts = clinical.per_1000(fit, prevalence)
+    if args.json:
+        d = fit.to_dict()
+        io.print_json({
+            "model": fit.model, "method": fit.method, "n_studies": table.k,
+            "sensitivity": d["sensitivity"], "specificity": d["specificity"],
+            "lr_positive": d["lr_positive"], "lr_negative": d["lr_negative"],
+            "post_test": io.records(post),
+            "per_1000": io.records(counts),
+            "warnings": list(fit.warnings),
+        })
+    else:
+        s, p = fit.sensitivity, fit.specificity
+        lp, ln = fit.lr_positive, fit.lr_negative
+        print(f"Pooled ({fit.model}, {fit.method}, {table.k} studies): sensitivity "
+              f"{s.estimate:.3f} ({s.ci_low:.3f}-{s.ci_high:.3f}), specificity "
+              f"{p.estimate:.3f} ({p.ci_low:.3f}-{p.ci_high:.3f})")
+        print(f"LR+ {lp.estimate:.3g} ({lp.ci_low:.3g}-{lp.ci_high:.3g}), "
+              f"LR- {ln.estimate:.3g} ({ln.ci_low:.3g}-{ln.ci_high:.3g})\n")
+        print("pre-test  post-test if positive (95% CI)  post-test if negative (95% CI)")
+        for r in post.itertuples(index=False):
+            print(f"{100 * r.pretest:7.1f}%  {100 * r.post_positive:6.1f}% "
+                  f"({100 * r.post_positive_low:.1f}-{100 * r.post_positive_high:.1f})"
+                  f"{'':14}{100 * r.post_negative:6.1f}% "
+                  f"({100 * r.post_negative_low:.1f}-{100 * r.post_negative_high:.1f})")
+        print("\nper 1,000 tested patients: expected (range from the 95% CIs)")
+        for prev, grp in counts.groupby("prevalence", sort=False):
+            cells = ", ".join(f"{r.outcome} {r.count:.0f} ({r.low:.0f}-{r.high:.0f})"
+                              for r in grp.itertuples(index=False))
+            print(f"prevalence {100 * prev:.1f}%: {cells}")
+    folder = io.plots_dir(args.plots)
+    if folder is not None:
+        io.use_agg()
+        io.save(clinical.plot_fagan(fit, args.pretest), folder, "fagan", formats)
+    return 0
