@@ -72,67 +72,84 @@ def plot_qc(result: Any, ax: Any = None) -> Any:
     sr, sc = result.pixel_spacing or (1.0, 1.0)
     ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest",
               aspect=sr / sc)
-    outline_fx = [pe.Stroke(linewidth=2.6, foreground="black", alpha=0.6), pe.Normal()]
-    text_fx = [pe.withStroke(linewidth=2.5, foreground="black")]
+    outline_fx = [pe.Stroke(linewidth=2.8, foreground="black", alpha=0.55), pe.Normal()]
+    box = {"boxstyle": "round,pad=0.25", "fc": "black", "alpha": 0.6, "ec": "none"}
     rows, cols = image.shape
-    elsewhere: list[str] = []
-    for label, mask in result.masks.items():
-        on = (result.mask_slices or {}).get(label, result.slice_index)
-        if on != result.slice_index:
-            elsewhere.append(f"{label} on slice {on}")
-            continue
+    shown = {
+        label: np.asarray(mask, dtype=bool)
+        for label, mask in result.masks.items()
+        if (result.mask_slices or {}).get(label, result.slice_index) == result.slice_index
+    }
+    elsewhere = [f"{k} on slice {(result.mask_slices or {})[k]}"
+                 for k in result.masks if k not in shown]
+    # vertebral labels go on the side away from the CSF, the CSF label on the other side
+    vert_cols = [np.nonzero(m)[1].mean() for k, m in shown.items() if k != "CSF" and m.any()]
+    csf_col = np.nonzero(shown["CSF"])[1].mean() if "CSF" in shown else None
+    csf_right = (csf_col is None or not vert_cols or csf_col >= float(np.mean(vert_cols)))
+    gap = 0.025 * cols
+    for label, mask in shown.items():
         colour, ls, text = _style(label, result)
         outline = (result.outlines or {}).get(label)
         if outline is not None:
-            ax.plot(outline[:, 1], outline[:, 0], color=colour, lw=1.4, ls=ls,
+            ax.plot(outline[:, 1], outline[:, 0], color=colour, lw=1.5, ls=ls,
                     path_effects=outline_fx)
         else:
-            cs = ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors=[colour],
-                            linewidths=1.4, linestyles=ls)
+            cs = ax.contour(mask.astype(float), levels=[0.5], colors=[colour],
+                            linewidths=1.5, linestyles=ls)
             cs.set_path_effects(outline_fx)
         rr, cc = np.nonzero(mask)
-        r_mid = float(rr.mean())
-        c_text = float(cc.max()) + 0.04 * cols
-        ha = "left"
-        if c_text > 0.8 * cols:
-            c_text, ha = float(cc.min()) - 0.04 * cols, "right"
-        ax.text(c_text, r_mid, text, color=colour, fontsize=8.5, fontweight="bold",
-                ha=ha, va="center", path_effects=text_fx)
-    ax.set_xlim(-0.5, cols - 0.5)
-    ax.set_ylim(rows - 0.5, -0.5)
+        to_right = csf_right if label == "CSF" else not csf_right
+        if to_right:
+            x, ha = float(cc.max()) + gap, "left"
+        else:
+            x, ha = float(cc.min()) - gap, "right"
+        ax.text(x, float(rr.mean()), text, color=colour, fontsize=8, fontweight="bold",
+                ha=ha, va="center", bbox=box, clip_on=True)
+    # zoom on the ROIs, keeping generous context
+    if shown:
+        allr, allc = np.nonzero(np.logical_or.reduce(list(shown.values())))
+        r0, r1, c0, c1 = allr.min(), allr.max(), allc.min(), allc.max()
+        margin = 0.6 * max(r1 - r0, (c1 - c0) * sc / sr) + 10
+        rlo, rhi = max(-0.5, r0 - margin), min(rows - 0.5, r1 + margin)
+        cm = margin * sr / sc
+        clo, chi = max(-0.5, c0 - cm), min(cols - 0.5, c1 + cm)
+    else:
+        rlo, rhi, clo, chi = -0.5, rows - 0.5, -0.5, cols - 0.5
+    ax.set_xlim(clo, chi)
+    ax.set_ylim(rhi, rlo)
     ax.set_xticks([])
     ax.set_yticks([])
-    used = ", ".join(result.used_levels)
-    title = f"VBQ {result.vbq:.2f}"
-    sub = (f"{result.protocol} protocol: median {result.statistic} SI of {used} / "
-           f"CSF at {result.csf.level}")
-    ax.set_title(f"{title}\n{sub}", fontsize=10, loc="left")
+    used = result.used_levels
+    sis = ", ".join(f"{result.levels[k].si:.0f}" for k in used)
+    median = float(np.median([result.levels[k].si for k in used]))
+    ax.set_title(f"VBQ {result.vbq:.2f}", fontsize=15, fontweight="bold", loc="left")
+    ax.set_title(f"{result.protocol} protocol, ROI {result.statistic}", fontsize=9,
+                 loc="right", color="0.3")
+    calc = (f"median({sis}) = {median:.1f}\n"
+            f"/ CSF {result.csf.level} {result.csf.si:.1f} = {result.vbq:.3f}")
+    ax.text(0.98, 0.98, calc, transform=ax.transAxes, color="white", fontsize=7.5,
+            ha="right", va="top", family="monospace", bbox=box)
     foot = []
     s = result.series or {}
-    desc = s.get("description")
-    if desc:
-        foot.append(str(desc))
+    if s.get("description"):
+        foot.append(str(s["description"]))
     if s.get("field_strength_t"):
         foot.append(f"{s['field_strength_t']:g} T")
     if s.get("tr_ms") is not None and s.get("te_ms") is not None:
         foot.append(f"TR {s['tr_ms']:g} / TE {s['te_ms']:g} ms")
     foot.append(f"slice {result.slice_index}")
-    foot.append(f"ROIs: {result.roi_source}")
+    foot.append(f"ROIs {result.roi_source}")
     if elsewhere:
         foot.append("not shown: " + ", ".join(elsewhere))
     if result.warnings:
         foot.append(f"{len(result.warnings)} warning(s)")
-    ax.text(0.01, 0.01, "  |  ".join(foot), transform=ax.transAxes, color="white",
-            fontsize=7, ha="left", va="bottom", path_effects=text_fx)
+    ax.text(0.02, 0.02, "  |  ".join(foot), transform=ax.transAxes, color="white",
+            fontsize=7, ha="left", va="bottom", bbox=box)
     return ax
 
 
 def _figsize(result: Any) -> tuple[float, float]:
-    rows, cols = np.shape(result.image)
-    sr, sc = result.pixel_spacing or (1.0, 1.0)
-    h, w = rows * sr, cols * sc
-    width = 6.5
-    return width, max(3.0, min(10.0, width * h / w + 0.7))
+    return 6.0, 6.6
 
 
 def save_qc(result: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:

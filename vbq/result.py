@@ -184,8 +184,8 @@ class VBQResult:
         """Return the result JSON as text."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def summary(self) -> str:
-        """Return a short human-readable report."""
+    def summary(self, *, warnings: bool = True) -> str:
+        """Return a short human-readable report (with the warnings unless ``warnings=False``)."""
         lines = [f"VBQ {self.vbq:.3f}  (protocol {self.protocol}, SI = ROI {self.statistic})"]
         if self.series:
             s = self.series
@@ -210,8 +210,8 @@ class VBQResult:
             side = "at or above" if c["above"] else "below"
             lines.append(f"cut-off {c['value']:g} ({c['target']}; {c['source']}, "
                          f"doi:{c['doi']}): {side}")
-        for w in self.warnings:
-            lines.append(f"warning: {w}")
+        if warnings:
+            lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
     def plot_qc(self, ax: Any = None) -> Any:

@@ -1,0 +1,97 @@
+"""score_values: the VBQ formula, exclusions, errors, and properties (hypothesis)."""
+
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vbq
+from vbq.errors import InputError
+from vbq.score import score_values
+
+VALUES = {"L1": 410, "L2": 395, "L3": 402, "L4": 388, "CSF": 131}
+
+
+def test_design_example():
+    r = vbq.score_values(VALUES)
+    assert r.vbq == pytest.approx(((395 + 402) / 2) / 131, rel=1e-15)
+    assert r.used_levels == ("L1", "L2", "L3", "L4") and r.csf.level == "L3"
+    assert r.warnings == ()
+
+
+def test_exclusion_changes_the_median_and_says_so():
+    r = score_values(VALUES, exclude={"L2": "fracture"})
+    assert r.vbq == pytest.approx(402 / 131, rel=1e-15)
+    assert r.levels["L2"].used is False and r.levels["L2"].excluded == "fracture"
+    assert any("excluded: L2 (fracture)" in w for w in r.warnings)
+    assert score_values(VALUES, exclude=["L2=fracture"]).vbq == r.vbq
+    assert score_values(VALUES, exclude="L2=fracture").vbq == r.vbq
+
+
+def test_missing_level_and_fallback_csf_are_warnings():
+    r = score_values({"L1": 400, "L3": 300, "L4": 500, "CSF": 100}, csf_level="L2")
+    assert r.vbq == pytest.approx(4.0)
+    assert any("not measured: L2" in w for w in r.warnings)
+    assert any("CSF measured at L2, a fallback" in w for w in r.warnings)
+
+
+def test_other_protocols():
+    r = score_values({"S1": 500, "CSF": 125}, protocol="s1")
+    assert r.vbq == pytest.approx(4.0)
+    r = score_values({"C3": 1, "C4": 2, "C5": 3, "C6": 4, "CSF": 0.5}, protocol="cervical",
+                     csf_level="C2")
+    assert r.vbq == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"values": {**VALUES, "L9": 3}}, r"unknown label 'L9'"),
+        ({"values": {**VALUES, "CSF": 0}}, r"CSF signal intensity is 0"),
+        ({"values": {**VALUES, "CSF": -3}}, r"CSF signal intensity is -3"),
+        ({"values": {"L1": 1, "L2": 2}}, r"no CSF signal intensity"),
+        ({"values": {**VALUES, "L1": "x"}}, r"the value of L1 is 'x'"),
+        ({"values": VALUES, "exclude": {"L1": "fracture", "L2": "fracture", "L3": "other"}},
+         r"only 1 level\(s\) left \(L4\)"),
+        ({"values": VALUES, "exclude": {"L5": "fracture"}}, r"cannot exclude L5"),
+        ({"values": VALUES, "exclude": {"L2": "broken"}}, r"unknown exclusion reason"),
+        ({"values": VALUES, "exclude": "L2"}, r"is not LEVEL=REASON"),
+        ({"values": VALUES, "csf_level": "L5"}, r"does not allow"),
+        ({"values": VALUES, "statistic": "mode"}, r"unknown statistic"),
+    ],
+)
+def test_errors(kwargs, message):
+    values = kwargs.pop("values")
+    with pytest.raises(InputError, match=message):
+        score_values(values, **kwargs)
+
+
+si = st.floats(min_value=1.0, max_value=5000.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(si, min_size=4, max_size=4), si,
+       st.floats(min_value=1e-3, max_value=1e3, allow_nan=False))
+def test_global_intensity_scale_leaves_vbq_unchanged(levels, csf, scale):
+    values = dict(zip(("L1", "L2", "L3", "L4"), levels, strict=True), CSF=csf)
+    scaled = {k: v * scale for k, v in values.items()}
+    assert score_values(scaled).vbq == pytest.approx(score_values(values).vbq, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(si, min_size=4, max_size=4), si,
+       st.sets(st.sampled_from(("L1", "L2", "L3", "L4")), max_size=4),
+       st.sampled_from(("fracture", "hemangioma", "instrumentation", "schmorl_node",
+                        "lesion", "other")))
+def test_exclusions_change_the_median_as_specified(levels, csf, excluded, reason):
+    values = dict(zip(("L1", "L2", "L3", "L4"), levels, strict=True), CSF=csf)
+    exclude = dict.fromkeys(sorted(excluded), reason)
+    kept = [v for k, v in values.items() if k != "CSF" and k not in exclude]
+    if len(kept) < 2:
+        with pytest.raises(InputError, match="level\\(s\\) left"):
+            score_values(values, exclude=exclude)
+        return
+    r = score_values(values, exclude=exclude)
+    assert r.vbq == pytest.approx(statistics.median(kept) / csf, rel=1e-12)
+    assert set(r.used_levels) == {"L1", "L2", "L3", "L4"} - set(exclude)

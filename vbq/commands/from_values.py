@@ -1,0 +1,81 @@
+"""``vbq from-values TABLE.csv``: VBQ per row of signal intensities read in a PACS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``from-values`` sub-command."""
+    p = subparsers.add_parser(
+        "from-values",
+        help="score signal intensities already read in a PACS (one row a patient)",
+        description="Columns: id, L1..L4 (the protocol's levels), CSF, optional csf_level, "
+        "optional exclude ('L2=fracture;L3=other'). Writes one output row per input row "
+        "(vbq, levels used, exclusions, warnings, error). Each bad row is reported on stderr "
+        "by row number and column; the others are still scored; exit code 2 if any row was "
+        "bad.",
+    )
+    p.add_argument("table", metavar="TABLE.csv", help="the table of signal intensities")
+    p.add_argument("--out", metavar="F", help="write the results here (default: stdout)")
+    p.add_argument("--json", action="store_true", help="JSON (a list of result objects)")
+    p.add_argument("--protocol", default="lumbar",
+                   help="lumbar (default), cervical, thoracic or s1")
+    p.set_defaults(func=run)
+
+
+def _write(text: str, out: str | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score every row; report bad rows on stderr; exit 2 if any was bad."""
+    import csv
+    import io
+    import json
+
+    from vbq.values import OUTPUT_COLUMNS, score_table
+
+    outcomes = list(score_table(args.table, protocol=args.protocol))
+    bad = [o for o in outcomes if o.error is not None]
+    for o in bad:
+        print(f"vbq: error: {o.error}", file=sys.stderr)
+    if args.json:
+        records = [
+            {"row": o.row, "id": o.id, **(o.result.to_dict() if o.result else {}),
+             "error": o.error}
+            for o in outcomes
+        ]
+        text = json.dumps(records, indent=2) + "\n"
+    else:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for o in outcomes:
+            rec = o.to_record()
+            writer.writerow({k: ("" if rec.get(k) is None else rec.get(k))
+                             for k in OUTPUT_COLUMNS})
+        text = buf.getvalue()
+    _write(text, args.out)
+    if bad:
+        print(f"vbq: {len(bad)} of {len(outcomes)} rows could not be scored", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,80 @@
+"""``vbq score SERIES_DIR``: score one MRI series from a ROI file, a label mask or seed points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``score`` sub-command."""
+    p = subparsers.add_parser(
+        "score",
+        help="score one lumbar MRI (folder of DICOM files)",
+        description="Choose the sagittal T1 series in SERIES_DIR, measure the ROIs and print "
+        "the VBQ score (a summary, or the result JSON with --json).",
+    )
+    p.add_argument("series_dir", metavar="SERIES_DIR", help="folder searched for DICOM files")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--rois", metavar="F", help="ROI file (vbq-rois/1 JSON)")
+    src.add_argument("--mask", metavar="F", help="label mask (NIfTI, DICOM SEG or .npy)")
+    src.add_argument("--seeds", metavar="F", help="seed points (vbq-seeds/1 JSON)")
+    p.add_argument("--labels", metavar="PRESET",
+                   help="label scheme of --mask: totalspineseg, totalsegmentator, spineps, "
+                   "spider, or a JSON file")
+    p.add_argument("--protocol", default="lumbar",
+                   help="lumbar (default), cervical, thoracic or s1")
+    p.add_argument("--exclude", action="append", default=[], metavar="LEVEL=REASON",
+                   help="leave a level out, e.g. L2=fracture (repeatable); reasons: fracture, "
+                   "hemangioma, instrumentation, schmorl_node, lesion, other")
+    p.add_argument("--slice", type=int, metavar="N",
+                   help="0-based slice index to measure (default: the ROI file's, else "
+                   "mid-sagittal)")
+    p.add_argument("--series", metavar="UID", help="use this SeriesInstanceUID")
+    p.add_argument("--statistic", choices=("mean", "median"),
+                   help="ROI signal statistic (default: the protocol's, mean)")
+    p.add_argument("--json", action="store_true", help="print the result JSON on stdout")
+    p.add_argument("--qc", metavar="FILE", help="write the QC figure (.png, .pdf or .svg)")
+    p.add_argument("--sr", metavar="FILE", help="write a DICOM Structured Report")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the series and print the result."""
+    from vbq.errors import InputError
+    from vbq.levels import parse_exclusions
+    from vbq.score import score_series
+
+    if args.labels and not args.mask:
+        raise InputError("--labels only applies with --mask")
+    exclude = parse_exclusions(args.exclude, "--exclude")
+    result = score_series(
+        args.series_dir,
+        rois=args.rois,
+        mask=args.mask,
+        labels=args.labels,
+        seeds=args.seeds,
+        protocol=args.protocol,
+        exclude=exclude,
+        slice=args.slice,
+        series_uid=args.series,
+        statistic=args.statistic,
+    )
+    if args.qc:
+        result.save_qc(args.qc)
+    if args.sr:
+        from vbq.sr import write_sr
+
+        write_sr(result, result.series_info, args.sr)
+    for w in result.warnings:
+        print(f"vbq: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(result.summary(warnings=False))
+        if args.qc:
+            print(f"QC figure: {args.qc}")
+        if args.sr:
+            print(f"DICOM SR: {args.sr}")
+    return 0
