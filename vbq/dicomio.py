@@ -1,0 +1,734 @@
+"""Read a folder of DICOM files: series index from headers, series choice, pixels on demand.
+
+The flow is ``index_folder`` (headers only, grouped by SeriesInstanceUID, slices
+sorted along the slice normal) -> ``choose_series`` (the sagittal, T1-weighted,
+non-contrast series, with the reason for the choice and for every rejected
+series) -> ``SeriesInfo.pixels(i)``, which decodes the pixel data of slice ``i``
+only and applies the modality rescale.
+
+References
+----------
+Ehresman J, Pennington Z, Schilling A, et al. Novel MRI-based score for
+assessment of bone density in operative spine patients. Spine J.
+2020;20(4):556-562. doi:10.1016/j.spinee.2019.10.018 (non-contrast sagittal
+T1-weighted images; the normative TR/TE window used for warnings).
+
+NEMA PS3.3, C.7.6.2 Image Plane Module; C.11.1 Modality LUT Module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import ArrayLike
+from pydicom.errors import InvalidDicomError
+
+from vbq.errors import InputError
+from vbq.geometry import SliceGeometry, plane_of, volume_affine_ras
+
+__all__ = [
+    "SliceInfo",
+    "SeriesInfo",
+    "SeriesIndex",
+    "SeriesChoice",
+    "index_folder",
+    "choose_series",
+    "load_series",
+    "NORMATIVE_TR_MS",
+    "NORMATIVE_TE_MS",
+]
+
+#: Normative acquisition window of the original VBQ protocol (warn outside).
+NORMATIVE_TR_MS: tuple[float, float] = (400.0, 850.0)
+NORMATIVE_TE_MS: tuple[float, float] = (8.0, 20.0)
+#: Limits of a T1-like acquisition (reject/warn above).
+T1_MAX_TR_MS = 1000.0
+T1_MAX_TE_MS = 30.0
+
+#: Header attributes read from every file (everything else is skipped).
+_HEADER_TAGS: list[str] = [
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "SeriesNumber", "SeriesDescription", "ProtocolName", "Modality", "InstanceNumber",
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns",
+    "NumberOfFrames", "BitsAllocated", "SamplesPerPixel", "RescaleSlope",
+    "RescaleIntercept", "RepetitionTime", "EchoTime", "MagneticFieldStrength",
+    "Manufacturer", "ManufacturerModelName", "PixelBandwidth", "ContrastBolusAgent",
+    "PatientID", "FrameOfReferenceUID",
+]
+
+#: SOP classes that carry no image to score even when they hold pixel data.
+_NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
+    "1.2.840.10008.5.1.4.1.1.88.",   # structured reports, key object selection
+    "1.2.840.10008.5.1.4.1.1.11.",   # presentation states
+    "1.2.840.10008.5.1.4.1.1.66",    # raw data, spatial registration, segmentation
+    "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated documents
+    "1.2.840.10008.5.1.4.1.1.481.",  # radiotherapy objects
+)
+_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+_NO_AGENT = {"", "NONE", "NO", "N/A", "NA", "NIL", "-"}
+
+_T1_HINT = re.compile(r"T1(?!\d)")
+_T2_HINT = re.compile(r"T2(?!\d)|STIR|TIRM|FLAIR|\bPD\b|\bPDW")
+_CONTRAST_HINT = re.compile(r"\+ ?C\b|\bC ?\+|GAD|\bGD\b|POST(?!ERIOR)|CONTRAST")
+
+
+# --------------------------------------------------------------------------- data classes
+@dataclass(frozen=True)
+class SliceInfo:
+    """One image file of a series: where it is, its geometry and its modality rescale.
+
+    Attributes
+    ----------
+    position
+        ``ImagePositionPatient . normal`` (mm): the sort key of the series.
+    problem
+        ``None`` for a readable file; otherwise why its pixels cannot be decoded
+        (e.g. a truncated file), reported when the slice is asked for.
+    """
+
+    path: Path
+    sop_instance_uid: str
+    instance_number: int | None
+    geometry: SliceGeometry
+    rescale_slope: float
+    rescale_intercept: float
+    position: float
+    problem: str | None = None
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Decode the stored pixel values of one file (module level so tests can count calls)."""
+    return pydicom.dcmread(path).pixel_array
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesInfo:
+    """A series: its slices sorted along the slice normal plus series-level attributes.
+
+    Pixel data are not read until :meth:`pixels` asks for one slice.
+    """
+
+    series_instance_uid: str
+    study_instance_uid: str | None
+    description: str
+    modality: str
+    plane: str
+    slices: tuple[SliceInfo, ...]
+    tr_ms: float | None
+    te_ms: float | None
+    field_strength_t: float | None
+    manufacturer: str | None
+    model: str | None
+    pixel_bandwidth: float | None
+    contrast_agent: str | None
+    patient_id: str | None
+    series_number: int | None = None
+    frame_of_reference_uid: str | None = None
+    _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    # ---------------------------------------------------------------- pixels
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def _index(self, index: int) -> int:
+        n = len(self.slices)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise InputError(f"slice index must be an integer, got {index!r}")
+        i = int(index)
+        if not 0 <= i < n:
+            raise InputError(
+                f"slice {i} is outside series {self.series_instance_uid}, "
+                f"which has slices 0 to {n - 1}")
+        return i
+
+    def pixels(self, index: int) -> np.ndarray:
+        """Slice ``index`` as float64 (rows, cols) with the modality rescale applied.
+
+        Only that slice's file is decoded; the result is cached (read-only).
+
+        Raises
+        ------
+        InputError
+            If the index is out of range or the file cannot be decoded (it names the file).
+        """
+        i = self._index(index)
+        cached = self._cache.get(i)
+        if cached is not None:
+            return cached
+        sl = self.slices[i]
+        if sl.problem is not None:
+            raise InputError(f"slice {i} of series {self.series_instance_uid} cannot be read: "
+                             f"{sl.path} {sl.problem}")
+        try:
+            stored = _decode(sl.path)
+        except Exception as err:  # pydicom/numpy raise many kinds; name the file
+            raise InputError(f"cannot decode the pixel data of {sl.path} "
+                             f"({type(err).__name__}: {err})") from err
+        if stored.shape != sl.geometry.shape:
+            raise InputError(f"{sl.path} holds pixels of shape {stored.shape}, not the "
+                             f"{sl.geometry.shape} given by its Rows and Columns")
+        out = stored.astype(np.float64)
+        if sl.rescale_slope != 1.0:
+            out *= sl.rescale_slope
+        if sl.rescale_intercept != 0.0:
+            out += sl.rescale_intercept
+        out.setflags(write=False)
+        self._cache[i] = out
+        return out
+
+    def slice_index(self, sop_instance_uid: str) -> int:
+        """Index of the slice with this SOP Instance UID (InputError if not in the series)."""
+        for i, sl in enumerate(self.slices):
+            if sl.sop_instance_uid == sop_instance_uid:
+                return i
+        raise InputError(f"SOP Instance UID {sop_instance_uid} is not a slice of series "
+                         f"{self.series_instance_uid}")
+
+    def locate(self, xyz: ArrayLike) -> tuple[int, np.ndarray]:
+        """Find the slice nearest the patient point ``xyz``; return its index and ``[row, col]``."""
+        p = np.asarray(xyz, dtype=np.float64).reshape(3)
+        best, best_d, best_rc = 0, np.inf, None
+        for i, sl in enumerate(self.slices):
+            rc, d = sl.geometry.patient_to_pixel(p)
+            if abs(float(d)) < best_d - 1e-9:
+                best, best_d, best_rc = i, abs(float(d)), rc
+        assert best_rc is not None
+        return best, np.asarray(best_rc, dtype=np.float64)
+
+    @property
+    def mid_slice(self) -> int:
+        """Index of the mid-sagittal slice: the middle of the sorted stack (``n // 2``)."""
+        return len(self.slices) // 2
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns) of the first slice."""
+        return self.slices[0].geometry.shape
+
+    def affine_ras(self) -> np.ndarray:
+        """4x4 RAS affine of the stack, voxel order ``[row, col, slice]`` (see geometry)."""
+        return volume_affine_ras([sl.geometry for sl in self.slices])
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the ``"series"`` block of the result JSON."""
+        return {
+            "series_instance_uid": self.series_instance_uid,
+            "description": self.description,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "field_strength_t": self.field_strength_t,
+            "tr_ms": self.tr_ms,
+            "te_ms": self.te_ms,
+            "pixel_bandwidth": self.pixel_bandwidth,
+            "contrast_agent": self.contrast_agent,
+            "plane": self.plane,
+            "n_slices": len(self.slices),
+        }
+
+    def label(self) -> str:
+        """Short human-readable name: description and UID."""
+        desc = self.description or "(no description)"
+        return f"'{desc}' ({self.series_instance_uid})"
+
+
+@dataclass(frozen=True)
+class SeriesIndex:
+    """Every image series found in a folder, plus the files that could not be used.
+
+    Attributes
+    ----------
+    skipped
+        ``(path, reason)`` of DICOM files that could not be read (warned about).
+    ignored
+        ``(path, reason)`` of files that are not DICOM images (not warned about).
+    """
+
+    series: tuple[SeriesInfo, ...]
+    skipped: tuple[tuple[Path, str], ...]
+    folder: Path | None = None
+    ignored: tuple[tuple[Path, str], ...] = ()
+
+    def get(self, series_uid: str) -> SeriesInfo:
+        """Return the series with this SeriesInstanceUID (InputError listing the available ones)."""
+        for s in self.series:
+            if s.series_instance_uid == series_uid:
+                return s
+        avail = "; ".join(s.label() for s in self.series) or "none"
+        where = f" in {self.folder}" if self.folder else ""
+        raise InputError(f"series UID {series_uid} is not{where} (available: {avail})")
+
+
+@dataclass(frozen=True)
+class SeriesChoice:
+    """The chosen series, why, which series were rejected and why, and warnings."""
+
+    series: SeriesInfo
+    reason: str
+    rejected: tuple[tuple[str, str, str], ...]
+    warnings: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- indexing
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def _float(ds: pydicom.Dataset, keyword: str) -> float | None:
+    value = ds.get(keyword, None)
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+            value = value[0]
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def _text(ds: pydicom.Dataset, keyword: str) -> str | None:
+    value = ds.get(keyword, None)
+    if value is None:
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
+    f = _float(ds, keyword)
+    return None if f is None else int(f)
+
+
+def _looks_like_dicom(head: bytes) -> tuple[bool, bool]:
+    """(is DICOM with preamble, may be DICOM without preamble)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True, False
+    # a raw data set starting with group 0x0008 or 0x0002 (little endian)
+    return False, len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3:4] == b"\x00"
+
+
+class _Record:
+    __slots__ = ("path", "ds", "problem")
+
+    def __init__(self, path: Path, ds: pydicom.Dataset, problem: str | None) -> None:
+        self.path, self.ds, self.problem = path, ds, problem
+
+
+def _read_header(path: Path) -> tuple[str, Any]:
+    """Read one file's header: ("image", _Record) | ("ignored", reason) | ("skipped", reason)."""
+    try:
+        fp = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as err:
+        return "skipped", f"cannot be opened ({err.strerror or err})"
+    with fp:
+        head = fp.read(132)
+        preamble, raw = _looks_like_dicom(head)
+        if not (preamble or raw):
+            return "ignored", "not a DICOM file"
+        fp.seek(0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=raw,
+                                     specific_tags=_HEADER_TAGS)
+        except InvalidDicomError as err:
+            if raw:
+                return "ignored", "not a DICOM file"
+            return "skipped", f"is not readable DICOM ({err})"
+        except Exception as err:  # truncated or corrupt header
+            return "skipped", f"is truncated or corrupt ({type(err).__name__}: {err})"
+        stop = fp.tell()
+        size = os.fstat(fp.fileno()).st_size
+        elem = fp.read(12)
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
+        return "ignored", f"not an image (SOP Class {sop_class})"
+    if len(elem) < 8:
+        if "Rows" in ds:
+            return "skipped", "is truncated: it ends before its pixel data"
+        return "ignored", "holds no pixel data"
+    group, element = struct.unpack("<HH", elem[:4])
+    tag = (group << 16) | element
+    if tag not in _PIXEL_TAGS:
+        return "ignored", "holds no pixel data"
+    problem = _pixel_data_problem(ds, elem, stop, size)
+    return "image", _Record(path, ds, problem)
+
+
+def _pixel_data_problem(ds: pydicom.Dataset, elem: bytes, stop: int, size: int) -> str | None:
+    """Check that the pixel data element fits in the file (uncompressed syntaxes)."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    implicit = ts == "1.2.840.10008.1.2"
+    big = ts == "1.2.840.10008.1.2.2"
+    if implicit:
+        length = struct.unpack("<I", elem[4:8])[0]
+        header = 8
+    else:
+        if len(elem) < 12:
+            return "is truncated inside its pixel data element"
+        length = struct.unpack(">I" if big else "<I", elem[8:12])[0]
+        header = 12
+    if length == 0xFFFFFFFF:  # encapsulated: only the decoder can tell
+        return None
+    available = size - stop - header
+    if available < length:
+        return f"is truncated ({max(available, 0)} of {length} bytes of pixel data)"
+    return None
+
+
+def _slice_from(rec: _Record) -> SliceInfo | str:
+    ds = rec.ds
+    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows",
+               "Columns"):
+        if ds.get(kw, None) in (None, ""):
+            return f"has no {kw}, so its position in the patient is unknown"
+    nframes = _int(ds, "NumberOfFrames")
+    if nframes is not None and nframes > 1:
+        return f"is a multi-frame image ({nframes} frames), which is not supported"
+    try:
+        geom = SliceGeometry.from_dicom(ds.ImagePositionPatient, ds.ImageOrientationPatient,
+                                        ds.PixelSpacing, (ds.Rows, ds.Columns))
+    except (ValueError, TypeError, IndexError) as err:
+        return f"has unusable geometry tags ({err})"
+    slope = _float(ds, "RescaleSlope")
+    intercept = _float(ds, "RescaleIntercept")
+    return SliceInfo(
+        path=rec.path,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or rec.path.name),
+        instance_number=_int(ds, "InstanceNumber"),
+        geometry=geom,
+        rescale_slope=1.0 if slope is None or slope == 0 else slope,
+        rescale_intercept=0.0 if intercept is None else intercept,
+        position=geom.position,
+        problem=rec.problem,
+    )
+
+
+def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo]) -> SeriesInfo:
+    order = sorted(range(len(slices)), key=lambda i: (slices[i].position,
+                                                      slices[i].instance_number or 0))
+    slices = [slices[i] for i in order]
+    ds = recs[order[0]].ds
+    agent = _text(ds, "ContrastBolusAgent")
+    description = _text(ds, "SeriesDescription") or _text(ds, "ProtocolName") or ""
+    # the plane of the stack: the normal common to most slices
+    return SeriesInfo(
+        series_instance_uid=uid,
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        description=description,
+        modality=_text(ds, "Modality") or "",
+        plane=plane_of(slices[0].geometry.normal),
+        slices=tuple(slices),
+        tr_ms=_float(ds, "RepetitionTime"),
+        te_ms=_float(ds, "EchoTime"),
+        field_strength_t=_float(ds, "MagneticFieldStrength"),
+        manufacturer=_text(ds, "Manufacturer"),
+        model=_text(ds, "ManufacturerModelName"),
+        pixel_bandwidth=_float(ds, "PixelBandwidth"),
+        contrast_agent=agent,
+        patient_id=_text(ds, "PatientID"),
+        series_number=_int(ds, "SeriesNumber"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+    )
+
+
+def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
+    """Index every DICOM image under ``path`` (recursively) from headers only.
+
+    Files of any name are looked at; files that are not DICOM, or DICOM without
+    an image (reports, presentation states), are ignored; DICOM files that cannot
+    be read (truncated, corrupt) are skipped with a warning naming them. Images
+    are grouped by SeriesInstanceUID and each series' slices are sorted by
+    ``ImagePositionPatient . normal`` ascending.
+
+    Raises
+    ------
+    InputError
+        If the folder does not exist, is empty, holds no DICOM files, or none of
+        its DICOM files is a readable image.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise InputError(f"folder {folder} does not exist")
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; give the folder that holds the DICOM files")
+    groups: dict[str, tuple[list[_Record], list[SliceInfo]]] = {}
+    skipped: list[tuple[Path, str]] = []
+    ignored: list[tuple[Path, str]] = []
+    seen_sop: dict[str, Path] = {}
+    n_files = 0
+    for file in _walk(folder):
+        n_files += 1
+        kind, payload = _read_header(file)
+        if kind == "ignored":
+            ignored.append((file, payload))
+            continue
+        if kind == "skipped":
+            skipped.append((file, payload))
+            continue
+        rec: _Record = payload
+        made = _slice_from(rec)
+        if isinstance(made, str):
+            ignored.append((file, made))
+            continue
+        if made.sop_instance_uid in seen_sop:
+            ignored.append((file, f"duplicates {seen_sop[made.sop_instance_uid]}"))
+            continue
+        seen_sop[made.sop_instance_uid] = file
+        uid = str(rec.ds.get("SeriesInstanceUID", "") or "")
+        if not uid:
+            skipped.append((file, "has no SeriesInstanceUID"))
+            continue
+        recs, sls = groups.setdefault(uid, ([], []))
+        recs.append(rec)
+        sls.append(made)
+    if n_files == 0:
+        raise InputError(f"folder {folder} is empty")
+    if not groups:
+        n_dicom = len(skipped) + sum(1 for _, why in ignored if why != "not a DICOM file")
+        if n_dicom == 0:
+            raise InputError(f"no DICOM files in folder {folder} ({n_files} other files)")
+        if skipped:
+            p, why = skipped[0]
+            raise InputError(f"no readable DICOM image in folder {folder}: "
+                             f"{len(skipped)} DICOM files skipped, e.g. {p} {why}")
+        raise InputError(f"no DICOM image in folder {folder}: its {n_dicom} DICOM files "
+                         f"hold no image with a position (e.g. {ignored[0][0]})")
+    series = [_build_series(uid, recs, sls) for uid, (recs, sls) in groups.items()]
+    series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
+                               s.series_instance_uid))
+    return SeriesIndex(series=tuple(series), skipped=tuple(skipped), folder=folder,
+                       ignored=tuple(ignored))
+
+
+# --------------------------------------------------------------------------- choice
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    return f"{v:g}"
+
+
+def _contrast(s: SeriesInfo) -> str | None:
+    """Why the series looks post-contrast, or None."""
+    agent = (s.contrast_agent or "").strip()
+    if agent.upper() not in _NO_AGENT:
+        return f"contrast agent '{agent}' (ContrastBolusAgent)"
+    m = _CONTRAST_HINT.search(s.description.upper())
+    if m:
+        return f"description '{s.description}' says post-contrast ('{m.group(0).strip()}')"
+    return None
+
+
+def _t1_like(s: SeriesInfo) -> bool:
+    return ((s.tr_ms is None or s.tr_ms <= T1_MAX_TR_MS)
+            and (s.te_ms is None or s.te_ms <= T1_MAX_TE_MS))
+
+
+def _weighting(s: SeriesInfo) -> tuple[bool, str]:
+    """Return (acceptable as T1-weighted, explanation)."""
+    desc = s.description.upper()
+    t1_hint = bool(_T1_HINT.search(desc))
+    t2 = _T2_HINT.search(desc)
+    trte = f"TR {_fmt(s.tr_ms)} ms, TE {_fmt(s.te_ms)} ms"
+    if t2 and not t1_hint:
+        return False, f"not T1-weighted: description '{s.description}' says {t2.group(0)} ({trte})"
+    if not _t1_like(s):
+        if t1_hint:
+            return True, f"T1-weighted by its description, though {trte} is not T1-like"
+        return False, (f"not T1-weighted: {trte} (T1 needs TR <= {T1_MAX_TR_MS:g} ms and "
+                       f"TE <= {T1_MAX_TE_MS:g} ms)")
+    if s.tr_ms is None or s.te_ms is None:
+        if t1_hint:
+            return True, f"T1-weighted by its description ({trte})"
+        return True, f"T1-weighted as far as its headers tell ({trte})"
+    return True, f"T1-weighted ({trte})"
+
+
+def _structure_problem(s: SeriesInfo) -> str | None:
+    if s.modality and s.modality.upper() != "MR":
+        return f"modality {s.modality}, not MR"
+    g0 = s.slices[0].geometry
+    if any(not g0.same_plane_grid(sl.geometry, tol=1e-3) for sl in s.slices[1:]):
+        return "slices differ in orientation, spacing or size (a localizer?)"
+    pos = np.array([sl.position for sl in s.slices])
+    if len(pos) > 1 and np.min(np.diff(pos)) < 1e-3:
+        return "several images share one slice position (multiple echoes or time points)"
+    return None
+
+
+def _acquisition_warnings(s: SeriesInfo) -> list[str]:
+    w: list[str] = []
+    name = s.label()
+    if not _t1_like(s):
+        w.append(f"series {name} is not T1-like: TR {_fmt(s.tr_ms)} ms, TE {_fmt(s.te_ms)} ms "
+                 f"(T1 needs TR <= {T1_MAX_TR_MS:g} ms and TE <= {T1_MAX_TE_MS:g} ms)")
+    if s.tr_ms is None:
+        w.append(f"series {name} has no RepetitionTime; the T1 weighting is not verified")
+    elif not NORMATIVE_TR_MS[0] <= s.tr_ms <= NORMATIVE_TR_MS[1]:
+        w.append(f"TR {s.tr_ms:g} ms is outside the normative window "
+                 f"{NORMATIVE_TR_MS[0]:g}-{NORMATIVE_TR_MS[1]:g} ms of the VBQ protocol")
+    if s.te_ms is None:
+        w.append(f"series {name} has no EchoTime; the T1 weighting is not verified")
+    elif not NORMATIVE_TE_MS[0] <= s.te_ms <= NORMATIVE_TE_MS[1]:
+        w.append(f"TE {s.te_ms:g} ms is outside the normative window "
+                 f"{NORMATIVE_TE_MS[0]:g}-{NORMATIVE_TE_MS[1]:g} ms of the VBQ protocol")
+    rescales = {(sl.rescale_slope, sl.rescale_intercept) for sl in s.slices}
+    if len(rescales) > 1:
+        shown = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(rescales))
+        w.append(f"slices of series {name} differ in rescale slope/intercept ({shown}); "
+                 "signal intensities compare only within a slice")
+    if s.field_strength_t is None:
+        w.append(f"series {name} has no MagneticFieldStrength; cut-offs by field strength "
+                 "cannot be matched")
+    for i, sl in enumerate(s.slices):
+        if sl.problem is not None:
+            w.append(f"slice {i} of the chosen series cannot be measured: {sl.path} {sl.problem}")
+    return w
+
+
+def _summary(s: SeriesInfo) -> str:
+    return f"{s.plane}, {len(s.slices)} slices"
+
+
+def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesChoice:
+    """Choose the sagittal, T1-weighted, non-contrast series to score.
+
+    Rules: the slice normal must be sagittal (dominant LPS x component); the
+    weighting must be T1 (TR <= 1000 ms and TE <= 30 ms when given; a "T2",
+    "STIR", "TIRM", "FLAIR" or "PD" description without "T1" rejects); no contrast
+    (a ContrastBolusAgent value, or "+C", "C+", "GAD", "POST" in the description).
+    Among several candidates the one with "T1" in its description wins, then the
+    one inside the normative TR/TE window, then the one with the most slices.
+    ``series_uid`` overrides the choice (its problems become warnings).
+
+    Raises
+    ------
+    InputError
+        Unknown ``series_uid``; only axial (or otherwise non-sagittal) series; only
+        post-contrast T1 sagittal series; no T1-weighted sagittal series.
+    """
+    folder = index.folder if index.folder is not None else "the folder"
+    skipped_w = [f"skipped {p}: it {why}" for p, why in index.skipped]
+    if not index.series:
+        raise InputError(f"no DICOM image series in {folder}")
+    if series_uid is not None:
+        chosen = index.get(series_uid)
+        w: list[str] = []
+        problem = _structure_problem(chosen)
+        if problem:
+            w.append(f"series {chosen.label()}: {problem}")
+        if chosen.plane != "sagittal":
+            w.append(f"series {chosen.label()} is {chosen.plane}, not sagittal")
+        ok, why = _weighting(chosen)
+        if not ok:
+            w.append(f"series {chosen.label()} is {why}")
+        c = _contrast(chosen)
+        if c:
+            w.append(f"contrast agent present in series {chosen.label()}: {c}; VBQ is defined "
+                     "on non-contrast T1 images")
+        w.extend(_acquisition_warnings(chosen))
+        rejected = tuple((s.series_instance_uid, s.description, "not the series named by UID")
+                         for s in index.series if s is not chosen)
+        return SeriesChoice(series=chosen, reason=(
+            f"series {chosen.label()} named by UID ({_summary(chosen)})"),
+            rejected=rejected, warnings=tuple(w + skipped_w))
+
+    rejected: list[tuple[str, str, str]] = []
+    candidates: list[tuple[SeriesInfo, str]] = []
+    post_contrast: list[tuple[SeriesInfo, str]] = []
+    planes: list[str] = []
+    for s in index.series:
+        planes.append(s.plane)
+        problem = _structure_problem(s)
+        if problem:
+            rejected.append((s.series_instance_uid, s.description, problem))
+            continue
+        if s.plane != "sagittal":
+            rejected.append((s.series_instance_uid, s.description,
+                             f"{s.plane} plane, not sagittal"))
+            continue
+        ok, why = _weighting(s)
+        if not ok:
+            rejected.append((s.series_instance_uid, s.description, why))
+            continue
+        c = _contrast(s)
+        if c:
+            post_contrast.append((s, c))
+            continue
+        candidates.append((s, why))
+
+    if not candidates:
+        listing = "; ".join(f"{s.label()}: {why}" for (_, _, why), s in
+                            zip(rejected, [index.get(u) for u, _, _ in rejected], strict=True))
+        if post_contrast:
+            names = ", ".join(s.label() for s, _ in post_contrast)
+            raise InputError(
+                f"folder {folder} has only post-contrast T1 sagittal series ({names}) and VBQ "
+                "is defined on non-contrast T1 images (name one with --series to score it anyway)")
+        if "sagittal" not in planes:
+            kinds = sorted(set(planes))
+            if kinds == ["axial"]:
+                raise InputError(f"folder {folder} has only axial series and VBQ needs a "
+                                 f"sagittal series ({listing})")
+            raise InputError(f"folder {folder} has no sagittal series ({listing})")
+        raise InputError(f"folder {folder} has no T1-weighted sagittal series ({listing})")
+
+    for s, c in post_contrast:
+        rejected.append((s.series_instance_uid, s.description, f"post-contrast: {c}"))
+
+    def rank(item: tuple[SeriesInfo, str]) -> tuple[int, int, int]:
+        s = item[0]
+        in_window = (s.tr_ms is not None and s.te_ms is not None
+                     and NORMATIVE_TR_MS[0] <= s.tr_ms <= NORMATIVE_TR_MS[1]
+                     and NORMATIVE_TE_MS[0] <= s.te_ms <= NORMATIVE_TE_MS[1])
+        return (int(bool(_T1_HINT.search(s.description.upper()))), int(in_window),
+                len(s.slices))
+
+    candidates.sort(key=rank, reverse=True)
+    chosen, why = candidates[0]
+    reason = (f"series {chosen.label()}: sagittal, {why}, no contrast agent, "
+              f"{len(chosen.slices)} slices")
+    if len(candidates) > 1:
+        best = rank(candidates[0])
+        for s, _ in candidates[1:]:
+            other = rank((s, ""))
+            if other[0] < best[0]:
+                because = f"{chosen.label()} has 'T1' in its description"
+            elif other[1] < best[1]:
+                because = f"{chosen.label()} is inside the normative TR/TE window"
+            elif other[2] < best[2]:
+                because = f"{chosen.label()} has more slices ({best[2]} vs {other[2]})"
+            else:
+                because = f"{chosen.label()} comes first in series order"
+            rejected.append((s.series_instance_uid, s.description,
+                             f"also a T1 sagittal series, but {because}"))
+        reason += f"; preferred over {len(candidates) - 1} other T1 sagittal series"
+    w = _acquisition_warnings(chosen)
+    return SeriesChoice(series=chosen, reason=reason, rejected=tuple(rejected),
+                        warnings=tuple(w + skipped_w))
+
+
+def load_series(path: str | os.PathLike[str], series_uid: str | None = None) -> SeriesChoice:
+    """Index ``path`` and choose the series to score (see :func:`choose_series`)."""
+    return choose_series(index_folder(path), series_uid=series_uid)
+
+
+def describe_choice(choice: SeriesChoice) -> list[str]:
+    """Human-readable lines: the choice, each rejected series, each warning."""
+    lines = [f"chosen: {choice.reason}"]
+    for uid, desc, why in choice.rejected:
+        lines.append(f"rejected: '{desc or '(no description)'}' ({uid}): {why}")
+    lines.extend(f"warning: {w}" for w in choice.warnings)
+    return lines
