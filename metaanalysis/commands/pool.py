@@ -1,0 +1,147 @@
+"""``metaanalysis pool``: pool a CSV of 2x2 tables (Reitsma, GLMM or univariate).
+
+Machine-readable output (``--json``) on stdout; warnings on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from typing import Any
+
+MODELS = ("reitsma", "glmm", "univariate")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``pool`` sub-command to ``subparsers``."""
+    p = subparsers.add_parser(
+        "pool", help="pool sensitivity and specificity of a table of studies",
+        description="Pool diagnostic accuracy studies (columns study, TP, FP, FN, TN) with "
+                    "the Reitsma bivariate model (default), the binomial GLMM, or univariate "
+                    "random-effects models.")
+    p.add_argument("file", metavar="FILE", help="CSV file with columns study, TP, FP, FN, TN")
+    p.add_argument("--model", choices=MODELS, default="reitsma",
+                   help="model to fit (default: reitsma)")
+    p.add_argument("--method", choices=("reml", "ml", "dl"), default=None,
+                   help="estimation method: reml (default) or ml for reitsma; dl (default) or "
+                        "reml for univariate")
+    p.add_argument("--correction", choices=("all", "single", "none"), default="all",
+                   help="continuity correction for zero cells (default: all, as mada)")
+    p.add_argument("--nagq", type=int, default=1,
+                   help="quadrature points for --model glmm (1 = Laplace)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--plots", metavar="DIR", default=None,
+                   help="write forest and SROC plots (PNG) into DIR")
+    p.set_defaults(func=run)
+
+
+def _clean(obj: Any) -> Any:
+    """Replace non-finite floats by None so the output is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if hasattr(obj, "item") and not isinstance(obj, str):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def _save_figure(fig: Any, path: str) -> None:
+    """Write a figure atomically (temporary file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _plots(result: Any, table: Any, folder: str) -> list[str]:
+    """Draw the forest (and SROC) plots into ``folder``; return the files written."""
+    try:
+        from metaanalysis import plots  # noqa: F401
+    except ModuleNotFoundError as err:
+        if err.name != "metaanalysis.plots":
+            raise
+        print("metaanalysis: warning: plotting is not available in this build "
+              "(metaanalysis.plots is missing); no plots written", file=sys.stderr)
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from metaanalysis import plots as pl
+
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    drawers = [("forest.png", (lambda ax: result.plot_forest(ax=ax)) if hasattr(
+        result, "plot_forest") else (lambda ax: pl.plot_forest(table, ax=ax)))]
+    if hasattr(result, "plot_sroc"):
+        drawers.append(("sroc.png", lambda ax: result.plot_sroc(ax=ax)))
+    for name, draw in drawers:
+        ax = draw(None)
+        fig = ax.figure
+        path = os.path.join(folder, name)
+        _save_figure(fig, path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit the chosen model to ``args.file`` and print the result."""
+    import json
+    import warnings
+
+    from metaanalysis.errors import FitWarning, InputError
+    from metaanalysis.table import StudyTable
+
+    table = StudyTable.from_csv(args.file)
+    method = args.method
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        if args.model == "univariate":
+            from metaanalysis.univariate import univariate
+
+            if method == "ml":
+                raise InputError("--method ml is not available for --model univariate; "
+                                 "use dl or reml.")
+            result = univariate(table, method=(method or "dl").upper(),
+                                correction=args.correction)
+        elif args.model == "reitsma":
+            from metaanalysis.reitsma import reitsma
+
+            if method == "dl":
+                raise InputError("--method dl is only for --model univariate; use reml or ml.")
+            result = reitsma(table, method=method or "reml", correction=args.correction)
+        else:
+            try:
+                from metaanalysis.glmm import glmm
+            except ModuleNotFoundError as err:
+                if err.name != "metaanalysis.glmm":
+                    raise
+                from metaanalysis.errors import FitError
+
+                raise FitError("the GLMM is not available in this build "
+                               "(metaanalysis.glmm is missing); use --model reitsma.") from None
+            if args.nagq < 1:
+                raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
+            result = glmm(table, nagq=args.nagq)
+    for w in result.warnings:
+        print(f"metaanalysis: warning: {w}", file=sys.stderr)
+    if args.plots:
+        _plots(result, table, args.plots)
+    if args.json:
+        print(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
+    else:
+        print(result.format_summary())
+    return 0

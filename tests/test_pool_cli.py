@@ -1,0 +1,134 @@
+"""``metaanalysis pool``: JSON contract, human output, bad input (exit 2, one sentence)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metaanalysis.cli import main
+
+REFS = Path(__file__).parent / "fixtures" / "refs"
+CONTRACT_KEYS = {
+    "model", "method", "n_studies", "correction", "sensitivity", "specificity",
+    "false_positive_rate", "logit_sens", "logit_fpr", "tau2_logit_sens", "tau2_logit_fpr",
+    "rho_sens_fpr", "loglik", "aic", "bic", "hsroc", "auc", "pauc", "lr_positive",
+    "lr_negative", "dor", "warnings"}
+
+
+def run(capsys, *argv):
+    code = main(["pool", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_matches_contract_and_mada(capsys):
+    code, out, err = run(capsys, REFS / "AuditC.csv", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert CONTRACT_KEYS <= set(d)
+    ref = json.loads((REFS / "AuditC.reitsma.json").read_text())["reml"]
+    assert d["model"] == "reitsma" and d["method"] == "reml" and d["n_studies"] == 14
+    assert d["correction"] == "all"
+    assert d["sensitivity"]["estimate"] == pytest.approx(ref["sensitivity"], rel=1e-6)
+    assert d["specificity"]["ci_low"] == pytest.approx(ref["specificity_ci"][0], rel=1e-6)
+    assert d["loglik"] == pytest.approx(ref["logLik"], rel=1e-6)
+    assert d["aic"] == pytest.approx(ref["AIC"], rel=1e-6)
+    assert set(d["hsroc"]) == {"Theta", "Lambda", "beta", "sigma2theta", "sigma2alpha"}
+    assert d["auc"] == pytest.approx(ref["AUC"]["ruttergatsonis"]["AUC"], rel=1e-5)
+    assert set(d["sensitivity"]) == {"estimate", "ci_low", "ci_high"}
+    assert set(d["logit_sens"]) == {"estimate", "se"}
+    assert d["warnings"] == []
+
+
+def test_ml_and_single_correction(capsys):
+    code, out, _ = run(capsys, REFS / "AuditC.csv", "--json", "--method", "ml",
+                       "--correction", "single")
+    d = json.loads(out)
+    assert code == 0 and d["method"] == "ml" and d["correction"] == "single"
+
+
+def test_human_readable_and_warnings_on_stderr(capsys):
+    code, out, err = run(capsys, REFS / "few4.csv")
+    assert code == 0
+    assert "sensitivity" in out and "HSROC" in out
+    assert "warning: only 4 studies" in err
+
+
+def test_univariate(capsys):
+    code, out, _ = run(capsys, REFS / "Dementia.csv", "--model", "univariate", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["model"] == "univariate" and d["method"] == "dl"
+    assert "ln_dor" in d["outcomes"]
+    code, out, _ = run(capsys, REFS / "Dementia.csv", "--model", "univariate", "--method",
+                       "reml", "--json")
+    assert json.loads(out)["method"] == "reml"
+
+
+def test_correction_none_with_zero_cells_is_bad_input(capsys):
+    code, out, err = run(capsys, REFS / "zerocells.csv", "--correction", "none")
+    assert code == 2
+    assert "correction='all'" in err and "GLMM" in err
+
+
+def write(tmp_path, text, name="in.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+HEAD = "study,TP,FP,FN,TN\n"
+
+
+@pytest.mark.parametrize("text,needle", [
+    (HEAD + "a,10,2,1,20\nb,-5,3,2,30\nc,8,1,1,25\n", "row 2 (study 'b'), column TP"),
+    (HEAD + "a,10,2,1,20\nb,5,3,2.5,30\nc,8,1,1,25\n", "row 2 (study 'b'), column FN"),
+    ("study,TP,FP,TN\na,10,2,20\nb,5,3,30\n", "missing column(s) FN"),
+    (HEAD + "a,10,2,1,20\na,5,3,2,30\nc,8,1,1,25\n", "duplicate study name 'a'"),
+    (HEAD + "a,10,2,1,20\nb,0,3,0,30\nc,8,1,1,25\n", "no diseased subjects"),
+    ("", "the file is empty"),
+    (HEAD + "a,10,2,1,20\n", "only one study"),
+])
+def test_bad_input_exit_2_one_sentence(capsys, tmp_path, text, needle):
+    p = write(tmp_path, text)
+    code, out, err = run(capsys, p, "--json")
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("metaanalysis: error: ")
+    assert needle in lines[0]
+    assert str(p) in lines[0]
+
+
+def test_too_few_studies_for_bivariate_exit_1(capsys, tmp_path):
+    p = write(tmp_path, HEAD + "a,10,2,1,20\nb,5,3,2,30\n")
+    code, _, err = run(capsys, p)
+    assert code == 1 and "univariate" in err
+
+
+def test_plots_written_or_skipped_with_warning(capsys, tmp_path):
+    code, out, err = run(capsys, REFS / "AuditC.csv", "--plots", tmp_path / "figs")
+    assert code == 0
+    try:
+        import metaanalysis.plots  # noqa: F401
+    except ModuleNotFoundError:
+        assert "plotting is not available" in err
+    else:
+        assert (tmp_path / "figs" / "forest.png").stat().st_size > 0
+        assert (tmp_path / "figs" / "sroc.png").stat().st_size > 0
+
+
+def test_console_script_subprocess(tmp_path):
+    exe = Path(sys.executable).parent / "metaanalysis"
+    r = subprocess.run([str(exe), "pool", str(REFS / "skin_tests.csv"), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    ref = json.loads((REFS / "skin_tests.reitsma.json").read_text())["reml"]
+    assert d["loglik"] == pytest.approx(ref["logLik"], rel=1e-6)
+    bad = write(tmp_path, HEAD + "a,10,2,1,20\n")
+    r = subprocess.run([str(exe), "pool", str(bad)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
