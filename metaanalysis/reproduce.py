@@ -95,6 +95,15 @@ def i_squared(table: StudyTable, correction: str = "all") -> dict[str, float]:
     return out
 
 
+def _bivariate_i2(fit: Any) -> float | None:
+    """Zhou and Dendukuri's bivariate I2 from the fit, when it is computed (else None)."""
+    try:
+        value = float(fit.i2_zhou)
+    except (AttributeError, KeyError, TypeError, ValueError, MetaAnalysisError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _rounds_to(value: float, published: float, digits: int = 2) -> bool:
     return round(float(value), digits) == round(float(published), digits)
 
@@ -258,6 +267,9 @@ class Reproduction:
              "-", ""),
             ("I2 logit spec (univariate)", "-", f"{100 * self.i2['logit_spec']:.0f}%", "-", ""),
         ]
+        zhou = _bivariate_i2(fit)
+        if zhou is not None:
+            rows.append(("I2 (Zhou, bivariate)", "-", f"{100 * zhou:.0f}%", "-", ""))
         return pd.DataFrame(rows, columns=["figure", "published", "reitsma", "glmm", "match"])
 
     def format_table(self) -> str:

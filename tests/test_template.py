@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,17 @@ def test_pool_template_works(capsys):
     assert code == 0, out.err
     result = json.loads(out.out)
     assert result["n_studies"] == 3
-    # hand check: pooled sensitivity lies between the studies' own sensitivities
-    sens = [34 / 40, 21 / 26, 45 / 54]
-    assert min(sens) - 0.05 < result["sensitivity"]["estimate"] < max(sens) + 0.05
-    assert any("few" in w.lower() for w in result["warnings"])  # 3 studies: said, not hidden
+    # The three example rows are homogeneous: both between-study variances end on the
+    # boundary (0), where the model is the fixed-effect inverse-variance mean of each margin.
+    assert result["tau2_logit_sens"] < 1e-8 and result["tau2_logit_fpr"] < 1e-8
+    for key, a, b in (("logit_sens", (34, 21, 45), (6, 5, 9)),
+                      ("logit_fpr", (62, 40, 110), (98, 84, 176))):
+        y = [math.log(x / z) for x, z in zip(a, b, strict=True)]
+        w = [1 / (1 / x + 1 / z) for x, z in zip(a, b, strict=True)]
+        by_hand = sum(wi * yi for wi, yi in zip(w, y, strict=True)) / sum(w)
+        assert result[key]["estimate"] == pytest.approx(by_hand, abs=1e-6)
+        assert result[key]["se"] == pytest.approx(1 / math.sqrt(sum(w)), rel=1e-4)
+    assert any("3 studies" in w for w in result["warnings"])  # few studies: said, not hidden
 
 
 def _mistakes() -> list[tuple[str, object, str]]:
