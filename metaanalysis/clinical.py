@@ -165,7 +165,7 @@ def counts_per_1000(prevalence: float, sensitivity: float, specificity: float,
 
     Examples
     --------
-    >>> counts_per_1000(0.2, 0.9, 0.8)
+    >>> {k: round(v, 6) for k, v in counts_per_1000(0.2, 0.9, 0.8).items()}
     {'TP': 180.0, 'FP': 160.0, 'FN': 20.0, 'TN': 640.0}
     """
     diseased = n * prevalence

@@ -148,8 +148,8 @@ def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataF
         raise InputError("leave-one-out needs at least 2 studies.")
     rows = []
     for study in table.studies:
-        sub = table.drop(study)
-        row = _fit_row(lambda sub=sub: fit_model(sub, model, **fit_kw), table.k - 1)
+        row = _fit_row(lambda study=study: fit_model(table.drop(study), model, **fit_kw),
+                       table.k - 1)
         rows.append({"omitted": study, **row})
     return pd.DataFrame(rows, columns=["omitted", *FIT_COLUMNS])
 
