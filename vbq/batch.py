@@ -1,0 +1,540 @@
+"""Score a cohort: a manifest of series in, one CSV row per manifest row out.
+
+Manifest (CSV, header required; relative paths are resolved against the
+manifest's folder):
+
+=============  ==========================================================
+column         meaning
+=============  ==========================================================
+id             unique name of the row (required)
+series         folder of DICOM files (required)
+rois           ``vbq-rois/1`` file, or
+mask           label mask (NIfTI, DICOM SEG, .npy) with ``labels``
+               (preset or JSON mapping; default ``totalspineseg``), or
+seeds          ``vbq-seeds/1`` file; exactly one of the three per row
+exclude        optional, ``L2=fracture;L4=hemangioma``
+protocol       optional, default ``lumbar`` (or ``--protocol``)
+slice          optional slice index or SOP Instance UID
+series_uid     optional series to use instead of the automatic choice
+statistic      optional ``mean`` or ``median``
+=============  ==========================================================
+
+Output: one row per manifest row, with ``status`` ``ok`` and the score, or
+``status`` ``error`` and the ``error`` sentence (``error_type`` ``input``,
+``analysis`` or ``internal``). A bad row never stops the batch.
+
+Nothing finished is lost: every finished row is appended to the output file
+as one complete line and flushed to disk at once (a line cut short by a hard
+kill is dropped on the next ``--resume``); when the batch ends, the file is
+rewritten in manifest order through a temporary file and an atomic rename.
+``--resume`` keeps the rows already scored (``status`` ``ok``) and redoes
+only the rest, so no series is scored twice.
+
+Workers: ``workers=1`` scores in this process; more use a process pool
+(``spawn`` start method, so it behaves the same on every platform); ``dask``
+sends the same tasks to an existing Dask distributed cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from vbq.errors import InputError
+
+#: Manifest columns understood (others are ignored with a warning).
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "id", "series", "rois", "mask", "labels", "seeds", "exclude", "protocol", "slice",
+    "series_uid", "statistic",
+)
+_SOURCES = ("rois", "mask", "seeds")
+
+#: Output columns before the per-level signal columns.
+HEAD_COLUMNS: tuple[str, ...] = (
+    "id", "status", "vbq", "protocol", "statistic", "roi_source", "levels_used", "excluded",
+    "csf_level", "csf_si", "csf_n_pixels",
+)
+#: Output columns after the per-level signal columns.
+TAIL_COLUMNS: tuple[str, ...] = (
+    "slice_index", "sop_instance_uid", "series_instance_uid", "series_description",
+    "manufacturer", "model", "field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth",
+    "n_warnings", "warnings", "error_type", "error", "seconds",
+)
+
+__all__ = ["BatchTask", "BatchSummary", "read_manifest", "process_task", "run_batch",
+           "output_columns", "MANIFEST_COLUMNS"]
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One manifest row, with its paths resolved.
+
+    Attributes
+    ----------
+    id
+        The row's id.
+    line
+        Line number of the row in the manifest (the header is line 1).
+    series, rois, mask, labels, seeds
+        Paths (absolute) or None; ``labels`` may be a preset name.
+    exclude, protocol, slice, series_uid, statistic
+        As written, or None.
+    """
+
+    id: str
+    line: int
+    series: str
+    rois: str | None = None
+    mask: str | None = None
+    labels: str | None = None
+    seeds: str | None = None
+    exclude: str | None = None
+    protocol: str = "lumbar"
+    slice: str | None = None
+    series_uid: str | None = None
+    statistic: str | None = None
+
+
+def _resolve(value: str | None, base: Path) -> str | None:
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p))
+
+
+def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[BatchTask]:
+    """Read a batch manifest.
+
+    Problems of a single row (a missing folder, two ROI sources, ...) are not
+    raised here: they become that row's error when it is processed.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable manifest, no ``id`` or ``series`` column, no
+        ROI source column, an empty or repeated id (naming the lines).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"manifest {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"manifest {path} cannot be read: {err}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InputError(f"manifest {path.name} is empty; it needs a header row")
+    for col in ("id", "series"):
+        if col not in header:
+            raise InputError(f"manifest {path.name} has no {col!r} column "
+                             f"(header: {', '.join(header)})")
+    if not any(c in header for c in _SOURCES):
+        raise InputError(f"manifest {path.name} needs a 'rois', 'mask' or 'seeds' column "
+                         f"(header: {', '.join(header)})")
+    base = path.resolve().parent
+    tasks: list[BatchTask] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(reader, start=2):
+        row = {(k or "").strip(): (v.strip() if isinstance(v, str) else "")
+               for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue  # blank line
+        line = reader.line_num
+        rid = row.get("id", "")
+        if not rid:
+            raise InputError(f"manifest {path.name}, line {line}: the 'id' column is empty")
+        if rid in seen:
+            raise InputError(f"manifest {path.name}, line {line}: id {rid!r} already used on "
+                             f"line {seen[rid]}; ids must be unique")
+        seen[rid] = line
+
+        def get(col: str, row: dict[str, str] = row) -> str | None:
+            value = row.get(col, "")
+            return value or None
+
+        labels = get("labels")
+        if labels is not None and labels.lower().endswith(".json"):
+            labels = _resolve(labels, base)
+        tasks.append(BatchTask(
+            id=rid, line=line, series=_resolve(get("series") or "", base) or "",
+            rois=_resolve(get("rois"), base), mask=_resolve(get("mask"), base), labels=labels,
+            seeds=_resolve(get("seeds"), base), exclude=get("exclude"),
+            protocol=get("protocol") or default_protocol, slice=get("slice"),
+            series_uid=get("series_uid"), statistic=get("statistic"),
+        ))
+        del n
+    return tasks
+
+
+# --------------------------------------------------------------------------- one row
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if value == value else ""
+    return str(value)
+
+
+def result_record(task: BatchTask, result: Any, seconds: float) -> dict[str, str]:
+    """Build the output row of a scored task."""
+    rec: dict[str, Any] = {
+        "id": task.id, "status": "ok", "vbq": result.vbq, "protocol": result.protocol,
+        "statistic": result.statistic, "roi_source": result.roi_source,
+        "levels_used": ";".join(result.used_levels),
+        "excluded": ";".join(f"{k}={v}" for k, v in result.excluded.items()),
+        "csf_level": result.csf.level, "csf_si": result.csf.si,
+        "csf_n_pixels": result.csf.measurement.n_pixels if result.csf.measurement else None,
+        "slice_index": result.slice_index, "sop_instance_uid": result.sop_instance_uid,
+        "n_warnings": len(result.warnings), "warnings": " | ".join(result.warnings),
+        "seconds": round(seconds, 4),
+    }
+    s = dict(result.series or {})
+    rec.update(series_instance_uid=s.get("series_instance_uid"),
+               series_description=s.get("description"), manufacturer=s.get("manufacturer"),
+               model=s.get("model"), field_strength_t=s.get("field_strength_t"),
+               tr_ms=s.get("tr_ms"), te_ms=s.get("te_ms"),
+               pixel_bandwidth=s.get("pixel_bandwidth"))
+    for level, lr in result.levels.items():
+        rec[f"si_{level}"] = lr.si
+    return {k: _fmt(v) for k, v in rec.items()}
+
+
+def error_record(task: BatchTask, err: BaseException, seconds: float) -> dict[str, str]:
+    """Build the output row of a task that failed."""
+    from vbq.errors import AnalysisError
+
+    if isinstance(err, InputError):
+        kind, text = "input", str(err)
+    elif isinstance(err, AnalysisError):
+        kind, text = "analysis", str(err)
+    else:
+        kind, text = "internal", f"{type(err).__name__}: {err}"
+    text = " ".join(text.split())
+    return {"id": task.id, "status": "error", "protocol": task.protocol, "error_type": kind,
+            "error": text, "seconds": _fmt(round(seconds, 4))}
+
+
+def score_task(task: BatchTask) -> Any:
+    """Score one manifest row (raises on failure)."""
+    from vbq.score import score_series
+
+    given = [name for name in _SOURCES if getattr(task, name)]
+    if not given:
+        raise InputError(f"manifest line {task.line} (id {task.id}): no 'rois', 'mask' or "
+                         f"'seeds' given")
+    if len(given) > 1:
+        raise InputError(f"manifest line {task.line} (id {task.id}): give one of 'rois', "
+                         f"'mask', 'seeds', not {' and '.join(given)}")
+    if not Path(task.series).is_dir():
+        raise InputError(f"manifest line {task.line} (id {task.id}): series folder "
+                         f"{task.series} does not exist")
+    sl: int | str | None = None
+    if task.slice is not None:
+        sl = int(task.slice) if task.slice.isdigit() else task.slice
+    return score_series(task.series, task.rois, mask=task.mask, labels=task.labels,
+                        seeds=task.seeds, protocol=task.protocol, exclude=task.exclude,
+                        slice=sl, series_uid=task.series_uid, statistic=task.statistic)
+
+
+def process_task(task: BatchTask) -> dict[str, str]:
+    """Score one manifest row and return its output row; never raises.
+
+    This is the function workers run (process pool or Dask); it must stay a
+    module-level function so that it pickles.
+    """
+    import warnings
+
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = score_task(task)
+        return result_record(task, result, time.perf_counter() - t0)
+    except Exception as err:  # one bad row never stops the batch
+        return error_record(task, err, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def output_columns(levels: Iterable[str]) -> list[str]:
+    """Output header for a batch whose protocols use ``levels``."""
+    from vbq.levels import VERTEBRAL_LEVELS
+
+    wanted = set(levels)
+    per_level = [f"si_{lvl}" for lvl in VERTEBRAL_LEVELS if lvl in wanted]
+    return [*HEAD_COLUMNS, *per_level, *TAIL_COLUMNS]
+
+
+def _protocol_levels(tasks: Sequence[BatchTask]) -> set[str]:
+    from vbq.protocol import PROTOCOLS
+
+    levels: set[str] = set()
+    for t in tasks:
+        p = PROTOCOLS.get(str(t.protocol).strip().lower())
+        if p is not None:
+            levels.update(p.levels)
+    return levels
+
+
+def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and complete rows of an earlier output (a cut-off last line is dropped)."""
+    if not path.is_file():
+        return [], []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text))
+    rows = [dict(r) for r in reader if r.get("id")]
+    return list(reader.fieldnames or []), rows
+
+
+def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([record.get(c, "") for c in columns])
+    return buf.getvalue()
+
+
+def _write_atomic(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(_line(columns, {c: c for c in columns}))
+            for row in rows:
+                fh.write(_line(columns, row))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Appender:
+    """Appends finished rows to the output, one complete flushed line each."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.fh: TextIO = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+
+    def add(self, record: Mapping[str, str]) -> None:
+        self.fh.write(_line(self.columns, record))
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO | None = None,
+                 enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total, self.done, self.failed = total, 0, 0
+        self.t0 = time.monotonic()
+
+    def update(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        rate = self.done / max(time.monotonic() - self.t0, 1e-9)
+        self.stream.write(f"\rvbq batch [{'#' * filled}{'.' * (width - filled)}] "
+                          f"{self.done}/{self.total}  {self.failed} failed  {rate:.1f}/s ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch did.
+
+    Attributes
+    ----------
+    out
+        The output CSV.
+    n_rows
+        Manifest rows.
+    n_ok, n_failed
+        Rows scored / failed (including rows kept from an earlier run).
+    n_run
+        Rows processed in this run (the others were kept by ``--resume``).
+    seconds
+        Wall time of this run.
+    """
+
+    out: Path
+    n_rows: int
+    n_ok: int
+    n_failed: int
+    n_run: int
+    seconds: float
+    failed_ids: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready summary."""
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d["failed_ids"] = list(self.failed_ids)
+        return d
+
+
+def _serial(tasks: Sequence[BatchTask]) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+    for task in tasks:
+        yield task, process_task(task)  # looked up at call time (tests count calls)
+
+
+def _pool(tasks: Sequence[BatchTask], workers: int
+          ) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        futures = {pool.submit(process_task, t): t for t in tasks}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                record = fut.result()
+            except Exception as err:  # a worker died (BrokenProcessPool) or similar
+                record = error_record(task, err, 0.0)
+            yield task, record
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask(tasks: Sequence[BatchTask], address: Any
+          ) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise InputError("--dask needs the 'dask[distributed]' package "
+                         "(pip install 'vbq-toolkit[dask]')") from None
+    own = not hasattr(address, "submit")
+    try:
+        client = Client(address, timeout="10s") if own else address
+    except (OSError, TimeoutError) as err:
+        raise InputError(f"cannot connect to the Dask scheduler at {address}: {err}") from None
+    try:
+        futures = client.map(process_task, list(tasks), pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for fut in as_completed(futures):
+            task = by_key[fut.key]
+            try:
+                record = fut.result()
+            except Exception as err:  # a worker died or the task was lost
+                record = error_record(task, err, 0.0)
+            yield task, record
+    finally:
+        if own:
+            client.close()
+
+
+def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
+              resume: bool = False, dask: Any = None, protocol: str = "lumbar",
+              progress: bool | None = None,
+              on_row: Callable[[dict[str, str]], None] | None = None) -> BatchSummary:
+    """Score every row of a manifest into a CSV.
+
+    Parameters
+    ----------
+    manifest
+        The manifest CSV (see the module docstring).
+    out
+        Output CSV; one row per manifest row.
+    workers
+        1 = in this process; more = a process pool of that size.
+    resume
+        Keep rows of ``out`` already scored and do only the others.
+    dask
+        A Dask scheduler address (``tcp://host:8786``) or ``Client``; when
+        given, ``workers`` is ignored.
+    protocol
+        Protocol of rows that do not name one.
+    progress
+        Draw a progress bar on stderr; default: only when stderr is a terminal.
+    on_row
+        Called with each finished output row (in completion order).
+
+    Returns
+    -------
+    BatchSummary
+
+    Raises
+    ------
+    InputError
+        A bad manifest (see :func:`read_manifest`) or ``workers < 1``.
+    """
+    t0 = time.perf_counter()
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    tasks = read_manifest(manifest, protocol)
+    out = Path(out)
+    old_cols, old_rows = _read_existing(out) if resume else ([], [])
+    kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
+    stale_other = [r for r in old_rows
+                   if r.get("status") != "ok" and r["id"] not in {t.id for t in tasks}]
+    levels = _protocol_levels(tasks) | {c[3:] for c in old_cols if c.startswith("si_")}
+    columns = output_columns(levels)
+    todo = [t for t in tasks if t.id not in kept]
+    manifest_ids = [t.id for t in tasks]
+    extra_kept = [r for i, r in kept.items() if i not in set(manifest_ids)]
+    # start the file: rows kept from the earlier run (any order), header in our columns
+    _write_atomic(out, columns, [*kept.values(), *stale_other])
+    records: dict[str, dict[str, str]] = {}
+    bar = _Progress(len(todo), enabled=progress)
+    appender = _Appender(out, columns)
+    try:
+        if not todo:
+            stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
+        elif dask is not None:
+            stream = _dask(todo, dask)
+        elif workers == 1 or len(todo) == 1:
+            stream = _serial(todo)
+        else:
+            stream = _pool(todo, min(workers, len(todo)))
+        for task, record in stream:
+            records[task.id] = record
+            appender.add(record)
+            bar.update(record.get("status") == "ok")
+            if on_row is not None:
+                on_row(record)
+    finally:
+        appender.close()
+        bar.close()
+    final = [kept.get(i) or records.get(i) for i in manifest_ids]
+    _write_atomic(out, columns, [r for r in final if r is not None]
+                  + extra_kept + stale_other)
+    failed = tuple(i for i in manifest_ids
+                   if (kept.get(i) or records.get(i) or {}).get("status") != "ok")
+    return BatchSummary(out=out, n_rows=len(tasks), n_ok=len(tasks) - len(failed),
+                        n_failed=len(failed), n_run=len(records),
+                        seconds=time.perf_counter() - t0, failed_ids=failed)

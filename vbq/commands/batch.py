@@ -1,0 +1,67 @@
+"""``vbq batch MANIFEST.csv --out results.csv``: score a cohort, one output row per input row."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "score every series of a manifest CSV into one results CSV"
+
+DESCRIPTION = """\
+Score every row of MANIFEST.csv (columns: id, series, and one of rois, mask
+[+ labels], seeds; optional exclude, protocol, slice, series_uid, statistic;
+relative paths are resolved against the manifest's folder). Every input row
+gets one output row: its score (status ok) or its error (status error, with
+the sentence in the 'error' column). Finished rows are written to the output
+at once, so an interrupted batch loses nothing; --resume then skips the ids
+already scored and redoes the others.
+
+Exit code: 0 when every row was scored, 1 when any row failed (the output is
+still complete), 2 for a bad manifest or bad options.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``batch`` sub-command."""
+    p = subparsers.add_parser("batch", help=HELP, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifest", metavar="MANIFEST.csv", help="the manifest CSV")
+    p.add_argument("--out", required=True, metavar="results.csv", help="output CSV")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes to use (default 1: score in this process)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep rows of --out already scored and do only the rest")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run on an existing Dask distributed scheduler, e.g. tcp://host:8786")
+    p.add_argument("--protocol", default="lumbar",
+                   help="protocol for rows without a 'protocol' column (default lumbar)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON summary of the batch on stdout")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always draw the progress bar on stderr")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="never draw the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the batch and return 0 (all rows scored) or 1 (some rows failed)."""
+    from vbq.batch import run_batch
+    from vbq.protocol import get_protocol
+
+    get_protocol(args.protocol)  # an unknown default protocol is a usage error
+    summary = run_batch(args.manifest, args.out, workers=args.workers, resume=args.resume,
+                        dask=args.dask, protocol=args.protocol, progress=args.progress)
+    kept = summary.n_rows - summary.n_run
+    note = f"; {kept} kept from the earlier run" if kept else ""
+    print(f"vbq batch: {summary.n_rows} rows: {summary.n_ok} scored, {summary.n_failed} failed"
+          f"{note}; wrote {summary.out} in {summary.seconds:.1f} s", file=sys.stderr)
+    if summary.n_failed:
+        shown = ", ".join(summary.failed_ids[:5])
+        more = " ..." if summary.n_failed > 5 else ""
+        print(f"vbq batch: failed ids: {shown}{more} (see the 'error' column)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    return 1 if summary.n_failed else 0

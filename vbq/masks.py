@@ -1,0 +1,675 @@
+"""ROIs from a label mask: NIfTI, DICOM SEG or ``.npy`` on the series' grid.
+
+The mask is never resampled. A NIfTI (or SEG) volume is placed by its affine
+in whatever voxel order it was written (dcm2niix, for one, flips the rows);
+its axes are permuted and flipped onto the series grid ``[row, column, slice]``
+and the two grids must then agree within :data:`GRID_TOLERANCE_MM` at every
+voxel centre, or the mask is refused with one sentence saying how they differ
+(shape, spacing, orientation or origin, with numbers).
+
+From the label map on the series grid:
+
+- **slice**: the one where the protocol's vertebral bodies are largest (sum of
+  the areas of each level's largest connected region in front of the spinal
+  canal on that slice); near-ties (within 5 %) go to the slice nearest the
+  left-right centre of the vertebrae. Without a canal label, that centre.
+  ``slice=`` overrides it.
+- **vertebral ROI**: that level's body on the slice (its largest connected
+  region, holes filled), eroded by :data:`BODY_EROSION_MM` (2.5 mm, about two
+  pixels at a routine 1.1-1.3 mm in-plane resolution) to keep away from the
+  cortex and the endplates, where partial volume with cortical bone and disc
+  lowers the signal. The erosion is halved (with a warning) until at least
+  :data:`MIN_PIXELS` pixels remain.
+- **CSF ROI**: spinal canal minus spinal cord on the slice, between the
+  cranial and caudal ends of the CSF level's body, eroded by
+  :data:`CSF_EROSION_MM` (1 mm) against partial volume with the dura, the cord
+  and epidural fat. If the level or the canal there is missing, the protocol's
+  fallback levels are tried in order (with a warning). A label scheme with no
+  canal label (TotalSegmentator ``vertebrae_mr``) finds the CSF in the image
+  behind the body instead (:func:`vbq.seeds.find_csf_behind_body`).
+
+A level absent from the mask is excluded (reason ``"other"``) with a warning;
+a mask whose scheme names a canal but that holds no canal voxel is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vbq.errors import AnalysisError, InputError
+from vbq.labels import LabelScheme, get_label_scheme
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vbq.rois import RoiMasks
+
+#: Largest allowed distance (mm) between corresponding voxel centres of mask and series.
+GRID_TOLERANCE_MM = 1e-3
+#: Erosion of each vertebral body (mm) away from cortex and endplates.
+BODY_EROSION_MM = 2.5
+#: Erosion of the canal-minus-cord region (mm).
+CSF_EROSION_MM = 1.0
+#: Fewest pixels an eroded ROI may keep before the erosion is relaxed.
+MIN_PIXELS = 20
+
+__all__ = [
+    "BODY_EROSION_MM", "CSF_EROSION_MM", "GRID_TOLERANCE_MM", "MIN_PIXELS",
+    "LabelVolume", "load_label_volume", "rois_from_mask", "choose_mask_slice",
+    "body_roi", "erode_mm", "series_affine_ras",
+]
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def series_affine_ras(series: Any) -> np.ndarray:
+    """4x4 RAS affine of the series, voxel order ``[row, column, slice]``.
+
+    Raises
+    ------
+    InputError
+        When the slices are not evenly spaced (no single grid describes them).
+    """
+    from vbq.geometry import volume_affine_ras
+
+    try:
+        return volume_affine_ras([s.geometry for s in series.slices])
+    except ValueError as err:
+        raise InputError(f"series {series.series_instance_uid}: {err}") from None
+
+
+def _fmt(values: Sequence[float], unit: str = "", sep: str = " x ") -> str:
+    return sep.join(f"{v:.3f}" for v in values) + (f" {unit}" if unit else "")
+
+
+def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
+                    source: str) -> np.ndarray:
+    """Permute and flip a labelled volume onto the series grid ``[row, col, slice]``.
+
+    Parameters
+    ----------
+    data
+        3-D label array in its own voxel order.
+    affine_ras
+        4x4 affine mapping ``data``'s voxel indices to RAS mm.
+    series
+        The :class:`vbq.dicomio.SeriesInfo` whose grid the mask must match.
+    source
+        The mask's name for messages.
+
+    Raises
+    ------
+    InputError
+        One sentence naming what differs: shape, spacing, orientation or origin.
+    """
+    if data.ndim != 3:
+        raise InputError(f"mask {source} has {data.ndim} dimensions; a 3-D label volume is needed")
+    target = series_affine_ras(series)
+    first = series.slices[0].geometry
+    tshape = (first.shape[0], first.shape[1], len(series.slices))
+    a = np.asarray(affine_ras, dtype=np.float64)
+    src_vecs = a[:3, :3]
+    tgt_vecs = target[:3, :3]
+    src_len = np.linalg.norm(src_vecs, axis=0)
+    tgt_len = np.linalg.norm(tgt_vecs, axis=0)
+    if np.any(src_len <= 0):
+        raise InputError(f"mask {source} has a degenerate affine (a zero-length voxel axis)")
+    cos = (src_vecs / src_len).T @ (tgt_vecs / tgt_len)  # [source axis, target axis]
+    perm = [int(np.argmax(np.abs(cos[i]))) for i in range(3)]
+    if sorted(perm) != [0, 1, 2] or np.min(np.abs(cos[range(3), perm])) < 0.9:
+        angles = [float(np.degrees(np.arccos(min(1.0, np.max(np.abs(cos[:, j]))))))
+                  for j in range(3)]
+        raise InputError(
+            f"mask {source} does not match the series grid: orientation differs (its axes are "
+            f"{max(angles):.1f} degrees off the series' row, column and slice axes)"
+        )
+    # bring source axis i to target position perm[i]
+    order = [0, 0, 0]
+    for i, j in enumerate(perm):
+        order[j] = i
+    out = np.transpose(data, order)
+    new = np.eye(4)
+    new[:3, 3] = a[:3, 3]
+    for j in range(3):
+        i = order[j]
+        vec = a[:3, i]
+        if cos[i, j] < 0:
+            out = np.flip(out, axis=j)
+            new[:3, 3] = new[:3, 3] + vec * (data.shape[i] - 1)
+            vec = -vec
+        new[:3, j] = vec
+    if tuple(out.shape) != tshape:
+        raise InputError(
+            f"mask {source} does not match the series grid: shape differs (mask "
+            f"{'x'.join(map(str, out.shape))} vs series {'x'.join(map(str, tshape))} "
+            f"rows x columns x slices)"
+        )
+    n = np.array(tshape, dtype=float) - 1
+    span_err = np.abs(np.linalg.norm(new[:3, :3], axis=0) - tgt_len) * np.maximum(n, 1)
+    if np.any(span_err > GRID_TOLERANCE_MM):
+        raise InputError(
+            f"mask {source} does not match the series grid: spacing differs (mask "
+            f"{_fmt(np.linalg.norm(new[:3, :3], axis=0), 'mm')} vs series "
+            f"{_fmt(tgt_len, 'mm')}, rows x columns x slices)"
+        )
+    dir_err = np.linalg.norm(new[:3, :3] - tgt_vecs, axis=0) * np.maximum(n, 1)
+    if np.any(dir_err > GRID_TOLERANCE_MM):
+        ang = [float(np.degrees(np.arccos(np.clip(
+            new[:3, j] @ tgt_vecs[:, j] / (np.linalg.norm(new[:3, j]) * tgt_len[j]), -1, 1))))
+            for j in range(3)]
+        raise InputError(
+            f"mask {source} does not match the series grid: orientation differs by up to "
+            f"{max(ang):.3f} degrees ({max(dir_err):.3f} mm across the volume)"
+        )
+    shift = float(np.linalg.norm(new[:3, 3] - target[:3, 3]))
+    if shift > GRID_TOLERANCE_MM:
+        raise InputError(
+            f"mask {source} does not match the series grid: origin differs by {shift:.3f} mm "
+            f"(mask first voxel at RAS [{_fmt(new[:3, 3], sep=', ')}], series at "
+            f"[{_fmt(target[:3, 3], sep=', ')}])"
+        )
+    return np.ascontiguousarray(out)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class LabelVolume:
+    """A label map on the series grid.
+
+    Attributes
+    ----------
+    data
+        Integer labels, shape ``(rows, columns, slices)`` in the series' sorted slice order.
+    source
+        File name (or ``"array"``) for messages.
+    scheme
+        A label scheme read from the file itself (DICOM SEG segment
+        descriptions), else None.
+    """
+
+    data: np.ndarray
+    source: str
+    scheme: LabelScheme | None = None
+
+    def slice(self, index: int) -> np.ndarray:
+        """Labels of slice ``index``, shape ``(rows, columns)``."""
+        return self.data[:, :, index]
+
+
+def _from_npy(arr: np.ndarray, series: Any, source: str) -> np.ndarray:
+    rows, cols = series.slices[0].geometry.shape
+    n = len(series.slices)
+    if arr.ndim == 3 and arr.shape == (rows, cols, n):
+        return arr
+    if arr.ndim == 3 and arr.shape == (n, rows, cols):
+        return np.transpose(arr, (1, 2, 0))
+    raise InputError(
+        f"mask {source} has shape {'x'.join(map(str, arr.shape))}, but a .npy mask must be on "
+        f"the series grid: {rows}x{cols}x{n} (rows x columns x slices) or {n}x{rows}x{cols}"
+    )
+
+
+def _as_labels(arr: np.ndarray, source: str) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.dtype.kind == "b":
+        return a.astype(np.int32)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or not np.array_equal(a, np.round(a)):
+            raise InputError(f"mask {source} holds non-integer values; a label map is needed")
+    elif a.dtype.kind not in "iu":
+        raise InputError(f"mask {source} has data type {a.dtype}; a label map is needed")
+    return a.astype(np.int32)
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # nibabel raises many types for broken files
+        raise InputError(f"mask {path.name} cannot be read as NIfTI: {err}") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    return data, np.asarray(img.affine, dtype=np.float64)
+
+
+_SEG_NAMES = {
+    "spinal_canal": ("spinal canal", "spinal_canal", "canal", "spinal canal structure"),
+    "spinal_cord": ("spinal cord", "spinal_cord", "cord"),
+}
+
+
+def _seg_scheme(seg: Any, name: str) -> LabelScheme | None:
+    """Label scheme from a SEG's segment labels (``L1``, ``vertebrae_L1``, ``spinal canal``)."""
+    from pydicom.sr.codedict import codes
+
+    from vbq.labels import LEVELS
+
+    code_to_level = {}
+    for lvl in LEVELS:
+        code = getattr(codes.SCT, f"{lvl}Vertebra", None)
+        if code is not None:
+            code_to_level[code.value] = lvl
+    canal_codes = {codes.SCT.SpinalCanalStructure.value}
+    cord_codes = {codes.SCT.SpinalCord.value}
+    vertebrae: dict[str, tuple[int, ...]] = {}
+    canal: list[int] = []
+    cord: list[int] = []
+    for item in seg.SegmentSequence:
+        number = int(item.SegmentNumber)
+        label = str(getattr(item, "SegmentLabel", "")).strip()
+        key = label.lower().replace("vertebrae_", "").replace("vertebra", "").strip(" _")
+        code = ""
+        if "SegmentedPropertyTypeCodeSequence" in item:
+            code = str(item.SegmentedPropertyTypeCodeSequence[0].CodeValue)
+        level = next((lvl for lvl in LEVELS if key.upper() == lvl), code_to_level.get(code))
+        if level is not None:
+            vertebrae[level] = (*vertebrae.get(level, ()), number)
+        elif label.lower() in _SEG_NAMES["spinal_canal"] or code in canal_codes:
+            canal.append(number)
+        elif label.lower() in _SEG_NAMES["spinal_cord"] or code in cord_codes:
+            cord.append(number)
+    if not vertebrae:
+        return None
+    return LabelScheme(f"segments of {name}", vertebrae, canal=tuple(canal), cord=tuple(cord))
+
+
+def _read_seg(path: Path) -> tuple[np.ndarray, np.ndarray, LabelScheme | None]:
+    import highdicom as hd
+
+    try:
+        seg = hd.seg.segread(str(path))
+    except Exception as err:
+        raise InputError(f"mask {path.name} cannot be read as a DICOM SEG: {err}") from None
+    try:
+        vol = seg.get_volume(combine_segments=True, skip_overlap_checks=True)
+    except Exception as err:
+        raise InputError(
+            f"mask {path.name}: the DICOM SEG frames do not form one regular volume ({err})"
+        ) from None
+    arr = np.asarray(vol.array)
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    lps = np.asarray(vol.affine, dtype=np.float64)
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    return arr, ras, _seg_scheme(seg, path.name)
+
+
+def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) -> LabelVolume:
+    """Read a label mask and put it on the series grid.
+
+    Parameters
+    ----------
+    mask
+        ``.nii`` / ``.nii.gz`` (placed by its affine), a DICOM SEG file
+        (``.dcm`` or any other name; placed by its plane positions), a
+        ``.npy`` file or an array already on the series grid (``rows x
+        columns x slices`` or ``slices x rows x columns``, slices in the
+        series' sorted order), or a :class:`LabelVolume`.
+    series
+        The series the ROIs are for.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, non-integer labels, or a grid that differs
+        from the series' grid (the sentence says how).
+    """
+    if isinstance(mask, LabelVolume):
+        return mask
+    if isinstance(mask, np.ndarray):
+        return LabelVolume(_as_labels(_from_npy(mask, series, "array"), "array"), "array")
+    path = Path(mask)
+    if not path.is_file():
+        raise InputError(f"mask file {path} does not exist")
+    name = path.name.lower()
+    scheme = None
+    if name.endswith(".npy"):
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as err:
+            raise InputError(f"mask {path.name} cannot be read as .npy: {err}") from None
+        data = _from_npy(arr, series, path.name)
+    elif name.endswith((".nii", ".nii.gz")):
+        raw, affine = _read_nifti(path)
+        data = align_to_series(_as_labels(raw, path.name), affine, series, path.name)
+    else:
+        raw, affine, scheme = _read_seg(path)
+        data = align_to_series(_as_labels(raw, path.name), affine, series, path.name)
+    return LabelVolume(_as_labels(data, path.name), path.name, scheme)
+
+
+# --------------------------------------------------------------------------- morphology
+
+
+def _ellipse_element(radius_mm: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Ellipse of ``radius_mm`` on the pixel grid, semi-axes rounded to whole pixels."""
+    ry = int(round(radius_mm / float(spacing[0])))
+    rx = int(round(radius_mm / float(spacing[1])))
+    r = np.arange(-ry, ry + 1, dtype=float)[:, None]
+    c = np.arange(-rx, rx + 1, dtype=float)[None, :]
+    return (r / max(ry, 1)) ** 2 + (c / max(rx, 1)) ** 2 <= 1.0 + 1e-9
+
+
+def erode_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, float]) -> np.ndarray:
+    """Binary erosion by an ellipse of ``radius_mm`` along rows and columns.
+
+    Pixels outside the image count as background, so a mask touching the edge
+    is eroded from it too.
+    """
+    from scipy import ndimage
+
+    if radius_mm <= 0:
+        return mask.copy()
+    element = _ellipse_element(radius_mm, spacing)
+    return ndimage.binary_erosion(mask, structure=element, border_value=0)
+
+
+def largest_region(mask: np.ndarray) -> np.ndarray:
+    """Return the largest 8-connected region of ``mask`` (empty stays empty)."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if n <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(lab.ravel())[1:]
+    return lab == (int(np.argmax(sizes)) + 1)
+
+
+def body_roi(body: np.ndarray, spacing: tuple[float, float], name: str,
+             erosion_mm: float = BODY_EROSION_MM,
+             min_pixels: int = MIN_PIXELS) -> tuple[np.ndarray, list[str]]:
+    """Erode a body's region away from cortex and endplates, keeping enough pixels.
+
+    Returns
+    -------
+    roi, warnings
+        The eroded region (its largest connected part) and remarks when the
+        erosion had to be relaxed.
+    """
+    from scipy import ndimage
+
+    region = ndimage.binary_fill_holes(largest_region(body))
+    warnings: list[str] = []
+    radius = erosion_mm
+    while True:
+        roi = largest_region(erode_mm(region, radius, spacing))
+        if roi.sum() >= min_pixels or radius <= 0:
+            break
+        radius = radius / 2 if radius > 0.5 else 0.0
+    if radius < erosion_mm:
+        warnings.append(
+            f"{name}: the body is small, so it was eroded by {radius:.2f} mm instead of "
+            f"{erosion_mm:.2f} mm to keep {int(roi.sum())} pixels"
+        )
+    return roi, warnings
+
+
+def _cc_coordinate(geometry: Any) -> np.ndarray:
+    """Patient z (LPS: + superior) of every pixel centre of a slice, shape (rows, cols)."""
+    return geometry.pixel_centres()[..., 2]
+
+
+def cc_band(body: np.ndarray, geometry: Any) -> np.ndarray:
+    """Pixels between the cranial and caudal ends of ``body`` (same slice)."""
+    z = _cc_coordinate(geometry)
+    zb = z[body]
+    return (z >= zb.min() - 1e-6) & (z <= zb.max() + 1e-6)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+def protocol_levels(protocol: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(vertebral levels, CSF level followed by its fallbacks) of a protocol name or object."""
+    if isinstance(protocol, str) or protocol is None:
+        from vbq.protocol import get_protocol
+
+        protocol = get_protocol(protocol or "lumbar")
+    levels = tuple(protocol.levels)
+    csf = getattr(protocol, "csf_levels", None)
+    if csf is None:
+        first = getattr(protocol, "csf_level", None)
+        fallbacks = tuple(getattr(protocol, "csf_fallbacks", None)
+                          or getattr(protocol, "csf_fallback", None) or ())
+        csf = ((first,) if first else ()) + fallbacks
+    return levels, tuple(csf)
+
+
+def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None) -> int | None:
+    """Turn a slice index, SOP Instance UID or ``{"sop_instance_uid": ...}`` into an index."""
+    if slice is None:
+        return None
+    if isinstance(slice, Mapping):
+        slice = slice.get("sop_instance_uid")
+        if not isinstance(slice, str):
+            raise InputError('slice must be an index or {"sop_instance_uid": "..."}')
+    if isinstance(slice, str) and not slice.lstrip("-").isdigit():
+        return int(series.slice_index(slice))
+    index = int(slice)
+    n = len(series.slices)
+    if not 0 <= index < n:
+        raise InputError(f"slice {index} is outside the series (slices 0-{n - 1})")
+    return index
+
+
+# --------------------------------------------------------------------------- ROIs
+
+
+def anterior_of_canal(vol: LabelVolume, scheme: LabelScheme, geometry: Any) -> np.ndarray | None:
+    """Pixels in front of the spinal canal, shape ``(rows, columns)``; None without a canal.
+
+    The canal of all slices is projected onto the sagittal plane; for every
+    1 mm band along the patient's z axis (craniocaudal) its most anterior
+    point (smallest LPS y) is found, and a pixel is kept when it lies in front
+    of that line. This separates a vertebral body from its pedicles and
+    posterior elements, which a whole-vertebra label (TotalSpineSeg,
+    TotalSegmentator, SPINEPS instances) includes.
+    """
+    if not scheme.canal:
+        return None
+    canal2d = np.isin(vol.data, scheme.canal).any(axis=2)
+    if not canal2d.any():
+        return None
+    centres = geometry.pixel_centres()
+    y, z = centres[..., 1], centres[..., 2]
+    zc, yc = z[canal2d], y[canal2d]
+    bins = np.floor(zc).astype(int)
+    order = np.argsort(bins)
+    bins, yc = bins[order], yc[order]
+    uniq, first = np.unique(bins, return_index=True)
+    front = np.minimum.reduceat(yc, first)
+    line = np.interp(z, uniq + 0.5, front)
+    return y < line
+
+
+def choose_mask_slice(vol: LabelVolume, scheme: LabelScheme, levels: Sequence[str],
+                      geometry: Any | None = None) -> int:
+    """Choose the slice where the bodies of ``levels`` are largest.
+
+    Each level counts with the area of its largest connected region on the
+    slice, in front of the spinal canal when the scheme has one (so that a
+    pedicle joined to the body does not count). Slices within 5 % of the
+    largest total are ties; of those, the one nearest the left-right centre of
+    the levels' voxels (the midline of a symmetric spine) is taken. Without a
+    canal label the body cannot be told from the pedicles (which make
+    parasagittal slices larger), so the slice nearest that centre is taken.
+
+    Raises
+    ------
+    InputError
+        When none of the levels has a voxel in the mask.
+    """
+    n = vol.data.shape[2]
+    score = np.zeros(n)
+    front = anterior_of_canal(vol, scheme, geometry) if geometry is not None else None
+    weight = np.zeros(n)
+    for lvl in levels:
+        vals = scheme.values(lvl)
+        if not vals:
+            continue
+        m3 = np.isin(vol.data, vals)
+        weight += m3.sum(axis=(0, 1))
+        if front is not None:
+            m3 &= front[:, :, None]
+        for k in np.flatnonzero(m3.any(axis=(0, 1))):
+            score[k] += largest_region(m3[:, :, k]).sum()
+    if not score.any():
+        named = ", ".join(scheme.describe(lvl) for lvl in levels)
+        raise InputError(f"mask {vol.source} contains none of {named}")
+    centre = float(np.sum(np.arange(n) * weight) / np.sum(weight))
+    if front is None:  # no canal: the body cannot be told from the pedicles; use the midline
+        best = np.flatnonzero(score > 0)
+    else:
+        best = np.flatnonzero(score >= 0.95 * score.max())
+    return int(best[np.argmin(np.abs(best - centre))])
+
+
+def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
+                   labels: str | Path | Mapping[str, object] | LabelScheme | None = None,
+                   protocol: Any = "lumbar", slice: int | str | None = None, *,
+                   erosion_mm: float = BODY_EROSION_MM,
+                   csf_erosion_mm: float = CSF_EROSION_MM) -> RoiMasks:
+    """Derive the vertebral and CSF ROIs from a label mask.
+
+    Parameters
+    ----------
+    series
+        The chosen :class:`vbq.dicomio.SeriesInfo`.
+    mask
+        A label map (see :func:`load_label_volume`).
+    labels
+        A preset name (``totalspineseg``, ``totalsegmentator``, ``spineps``,
+        ``spider``), a ``vbq-labels/1`` JSON file or mapping. ``None`` uses the
+        SEG's own segment names when it has them, else ``totalspineseg``.
+    protocol
+        A protocol name or :class:`vbq.protocol.Protocol`.
+    slice
+        Slice index or SOP Instance UID; default: where the bodies are largest.
+    erosion_mm, csf_erosion_mm
+        Erosion of the bodies and of the canal-minus-cord region.
+
+    Returns
+    -------
+    RoiMasks
+        ``source="mask"``; levels missing from the mask are in ``excluded``.
+
+    Raises
+    ------
+    InputError
+        Unreadable mask, grid mismatch, none of the levels present, or no
+        spinal canal in a mask whose scheme has one.
+    AnalysisError
+        When no CSF ROI can be placed at the CSF level or its fallbacks.
+    """
+    from vbq.rois import RoiMasks
+
+    vol = load_label_volume(mask, series)
+    if labels is None and vol.scheme is not None:
+        scheme = vol.scheme
+    else:
+        scheme = get_label_scheme(labels)
+    levels, csf_levels = protocol_levels(protocol)
+    warnings: list[str] = []
+    index = resolve_slice(series, slice)
+    if index is None:
+        index = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
+    geometry = series.slices[index].geometry
+    front = anterior_of_canal(vol, scheme, geometry)
+    spacing = tuple(float(s) for s in geometry.spacing)
+    labels2d = vol.slice(index)
+
+    def body_on_slice(level: str) -> np.ndarray | None:
+        vals = scheme.values(level)
+        if not vals:
+            return None
+        m = np.isin(labels2d, vals)
+        if front is not None:
+            m &= front
+        return largest_region(m) if m.any() else None
+
+    masks: dict[str, np.ndarray] = {}
+    excluded: dict[str, str] = {}
+    bodies: dict[str, np.ndarray] = {}
+    for lvl in levels:
+        body = body_on_slice(lvl)
+        if body is None:
+            vals = scheme.values(lvl)
+            in_volume = bool(vals) and bool(np.isin(vol.data, vals).any())
+            where = f"on slice {index}" if in_volume else f"in mask {vol.source}"
+            warnings.append(f"{scheme.describe(lvl)} has no voxel {where}; {lvl} is excluded")
+            excluded[lvl] = "other"
+            continue
+        bodies[lvl] = body
+        roi, notes = body_roi(body, spacing, lvl, erosion_mm)
+        warnings.extend(notes)
+        masks[lvl] = roi
+
+    csf_mask, csf_level, notes = _csf_from_mask(
+        series, index, labels2d, vol, scheme, csf_levels, body_on_slice, csf_erosion_mm)
+    warnings.extend(notes)
+    masks["CSF"] = csf_mask
+    return RoiMasks(slice_index=index, masks=masks, csf_level=csf_level, excluded=excluded,
+                    warnings=tuple(warnings), source="mask")
+
+
+def _csf_from_mask(series: Any, index: int, labels2d: np.ndarray, vol: LabelVolume,
+                   scheme: LabelScheme, csf_levels: Sequence[str], body_on_slice: Any,
+                   csf_erosion_mm: float) -> tuple[np.ndarray, str, list[str]]:
+    geometry = series.slices[index].geometry
+    spacing = tuple(float(s) for s in geometry.spacing)
+    notes: list[str] = []
+    if scheme.canal:
+        if not np.isin(vol.data, scheme.canal).any():
+            raise InputError(
+                f"mask {vol.source} has no spinal canal (label "
+                f"{', '.join(map(str, scheme.canal))} in labels {scheme.name!r}), so no CSF ROI "
+                f"can be placed; add the canal to the mask or use --seeds"
+            )
+        fluid = np.isin(labels2d, scheme.canal)
+        if scheme.cord:
+            fluid &= ~np.isin(labels2d, scheme.cord)
+    else:
+        fluid = None
+    tried: list[str] = []
+    for lvl in csf_levels:
+        body = body_on_slice(lvl)
+        if body is None:
+            tried.append(f"{lvl} has no body on slice {index}")
+            continue
+        if fluid is None:
+            from vbq.seeds import find_csf_behind_body
+
+            image = series.pixels(index)
+            try:
+                roi = find_csf_behind_body(image, body, geometry)
+            except AnalysisError as err:
+                tried.append(f"at {lvl}: {err}")
+                continue
+            notes.append(
+                f"labels {scheme.name!r} have no spinal canal; the CSF ROI at {lvl} was found "
+                f"in the image behind the body"
+            )
+        else:
+            region = fluid & cc_band(body, geometry)
+            if region.sum() == 0:
+                tried.append(f"the canal has no CSF pixel beside {lvl} on slice {index}")
+                continue
+            roi = erode_mm(region, csf_erosion_mm, spacing)
+            if roi.sum() < MIN_PIXELS:
+                roi = region
+        if tried:
+            notes.append(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
+                         + "; ".join(tried))
+        return roi, lvl, notes
+    raise AnalysisError(
+        f"no CSF ROI could be placed from mask {vol.source} at "
+        f"{', '.join(csf_levels)}: " + "; ".join(tried)
+    )
