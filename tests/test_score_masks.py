@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_rois_support import make_series
 
 from vbq.errors import InputError
@@ -95,3 +97,19 @@ def test_errors():
         score_roi_masks(s, RoiMasks(1, masks(L2=np.ones((3, 3), bool)), csf_level="L3"))
     with pytest.raises(InputError, match="does not allow"):
         score_roi_masks(s, RoiMasks(1, masks(), csf_level="L5"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(min_value=1e-3, max_value=1e3, allow_nan=False),
+       st.integers(min_value=0, max_value=2**31 - 1))
+def test_global_intensity_scale_leaves_image_vbq_unchanged(scale, seed):
+    rng = np.random.default_rng(seed)
+    img = image_stack() * rng.uniform(0.8, 1.2, size=(3, *SHAPE))
+    rm = RoiMasks(1, masks(), csf_level="L3")
+    base = score_roi_masks(make_series(img), rm)
+    scaled = score_roi_masks(make_series(img * scale), rm)
+    assert scaled.vbq == pytest.approx(base.vbq, rel=1e-12)
+    for stat in ("mean", "median"):
+        a = score_roi_masks(make_series(img), rm, statistic=stat).vbq
+        b = score_roi_masks(make_series(img * scale), rm, statistic=stat).vbq
+        assert b == pytest.approx(a, rel=1e-12)

@@ -185,8 +185,8 @@ def score_values(
     warnings: list[str] = []
     for key, raw in values.items():
         label = str(key).strip()
-        if label.upper() == CSF:
-            label = CSF
+        if label.upper() == CSF or label.upper() in VERTEBRAL_LEVELS:
+            label = label.upper()
         if label != CSF and label not in VERTEBRAL_LEVELS:
             raise InputError(
                 f"unknown label {key!r} (expected one of C1-C7, T1-T12, L1-L5, S1, CSF)"
