@@ -72,7 +72,10 @@ _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
     "1.2.840.10008.5.1.4.1.1.66",    # raw data, spatial registration, segmentation
     "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated documents
     "1.2.840.10008.5.1.4.1.1.481.",  # radiotherapy objects
+    "1.2.840.10008.5.1.4.1.1.9.",    # waveforms
 )
+#: Storage SOP classes whose instances are images (CT, MR, secondary capture, ...).
+_IMAGE_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1."
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 _NO_AGENT = {"", "NONE", "NO", "N/A", "NA", "NIL", "-"}
 
@@ -328,6 +331,12 @@ class _Record:
 
 def _read_header(path: Path) -> tuple[str, Any]:
     """Read one file's header: ("image", _Record) | ("ignored", reason) | ("skipped", reason)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_header_quietly(path)
+
+
+def _read_header_quietly(path: Path) -> tuple[str, Any]:
     try:
         fp = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as err:
@@ -339,10 +348,8 @@ def _read_header(path: Path) -> tuple[str, Any]:
             return "ignored", "not a DICOM file"
         fp.seek(0)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(fp, stop_before_pixels=True, force=raw,
-                                     specific_tags=_HEADER_TAGS)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=raw,
+                                 specific_tags=_HEADER_TAGS)
         except InvalidDicomError as err:
             if raw:
                 return "ignored", "not a DICOM file"
@@ -352,13 +359,17 @@ def _read_header(path: Path) -> tuple[str, Any]:
         stop = fp.tell()
         size = os.fstat(fp.fileno()).st_size
         elem = fp.read(12)
-    sop_class = str(ds.get("SOPClassUID", "") or "")
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None else "")
+                    or ds.get("SOPClassUID", "") or "")
     if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
         return "ignored", f"not an image (SOP Class {sop_class})"
     if len(elem) < 8:
-        if "Rows" in ds:
-            return "skipped", "is truncated: it ends before its pixel data"
-        return "ignored", "holds no pixel data"
+        # the file ended before any pixel data: a truncated image, unless the SOP class
+        # is one without pixels
+        if sop_class and not sop_class.startswith(_IMAGE_SOP_PREFIX) and "Rows" not in ds:
+            return "ignored", f"holds no pixel data (SOP Class {sop_class})"
+        return "skipped", "is truncated: it ends before its pixel data"
     group, element = struct.unpack("<HH", elem[:4])
     tag = (group << 16) | element
     if tag not in _PIXEL_TAGS:

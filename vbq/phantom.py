@@ -428,9 +428,11 @@ def _boundary_margin(roi: dict[str, Any], shape: tuple[int, int]) -> float:
 
 # --------------------------------------------------------------------------- DICOM writing
 def _uid(*parts: object) -> str:
-    from pydicom.uid import generate_uid
+    """Deterministic UUID-derived UID (``2.25.<128-bit integer>``, PS3.5 B.2) from ``parts``."""
+    import hashlib
 
-    return str(generate_uid(prefix=None, entropy_srcs=["vbq-phantom", *map(str, parts)]))
+    digest = hashlib.sha256("\x1f".join(["vbq-phantom", *map(str, parts)]).encode()).digest()
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
 
 
 def _ds_number(v: float) -> str:
@@ -785,8 +787,10 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     comp_level = {i: ref / float(_bias(_frame(_level_z(n))[0])) for i, n in enumerate(LEVELS)}
     csf_comp = ref / float(_bias(roi_centre_y("CSF")))
 
-    study_uid = _uid("study", seed, vbq, field_strength, n_slices, rows, cols)
-    for_uid = _uid("for", seed, vbq, field_strength, n_slices, rows, cols)
+    key = (seed, vbq, field_strength, n_slices, rows, cols, rescale_slope, rescale_intercept,
+           shuffle_names, reverse_instance_numbers, noise, extra)
+    study_uid = _uid("study", *key)
+    for_uid = _uid("for", *key)
     names = ["t1", *extra]
     numbers = {"t2": 2, "t1": 3, "axial": 4, "t1_post": 5}
     files: dict[str, list[Path]] = {}
@@ -795,9 +799,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     sop_t1: list[str] = []
     for name in names:
         grid = sag if name != "axial" else _axial_grid(n_slices, rows, cols)
-        uids[name] = _uid("series", name, seed, vbq, field_strength, n_slices, rows, cols)
-        sops = [_uid("sop", name, k, seed, vbq, field_strength, n_slices, rows, cols)
-                for k in range(n_slices)]
+        uids[name] = _uid("series", name, *key)
+        sops = [_uid("sop", name, k, *key) for k in range(n_slices)]
         inst = [(n_slices - k) if reverse_instance_numbers else (k + 1)
                 for k in range(n_slices)]
         slug = "".join(ch if ch.isalnum() else "_" for ch in contrasts[name].description)
