@@ -61,6 +61,16 @@ def test_json_reports_the_published_headline(json_run):
     assert POOL_KEYS <= set(res)
 
 
+def test_json_has_the_pool_json_of_the_same_table(json_run, capsys):
+    res = json.loads(json_run[1])
+    studies = REPO / "data" / "vbq_subsequent_fracture" / "studies.csv"
+    assert cli.main(["pool", str(studies), "--json"]) == 0
+    pool = json.loads(capsys.readouterr().out)
+    assert set(pool) <= set(res)
+    for key in ("sensitivity", "specificity", "dor", "auc", "tau2_logit_sens", "n_studies"):
+        assert res[key] == pytest.approx(pool[key], rel=1e-9), key
+
+
 def test_json_numbers_match_r(json_run):
     res = json.loads(json_run[1])
     r = REF["reitsma_metafor"]
