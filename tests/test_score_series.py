@@ -108,3 +108,10 @@ def test_exactly_one_roi_source(plain):
         vbq.score_series(plain.series_dir)
     with pytest.raises(vbq.InputError, match="rois and seeds"):
         vbq.score_series(plain.series_dir, rois=plain.rois_path, seeds=plain.seeds_path)
+
+
+def test_result_explains_the_series_choice(plain):
+    d = vbq.score_series(plain.series_dir, rois=plain.rois_path).to_dict()
+    rejected = {r["series_instance_uid"] for r in d["series_choice"]["rejected"]}
+    assert rejected == set(plain.expected["distractor_uids"].values())
+    assert "T1" in d["series_choice"]["reason"]

@@ -118,6 +118,10 @@ class VBQResult:
         ``"drawn"``, ``"mask"``, ``"seeds"`` or ``"values"``.
     other_rois
         Measured ROIs of levels that are not part of the protocol.
+    series_choice
+        Why the series was chosen and why each other series was rejected
+        (``{"reason": str, "rejected": [{"series_instance_uid", "description",
+        "why"}]}``), None for values read in a PACS.
     image, masks, outlines, pixel_spacing, series_info
         The measured slice, the ROI masks and outlines, and the series object;
         kept for the QC figure and DICOM SR, not serialised.
@@ -141,6 +145,7 @@ class VBQResult:
     sop_instance_uid: str | None = None
     roi_source: str = "values"
     other_rois: Mapping[str, Measurement] = field(default_factory=dict)
+    series_choice: Mapping[str, Any] | None = None
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     masks: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     outlines: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -172,6 +177,11 @@ class VBQResult:
             "warnings": list(self.warnings),
             "roi_source": self.roi_source,
         }
+        if self.series_choice is not None:
+            out["series_choice"] = {
+                "reason": self.series_choice.get("reason"),
+                "rejected": [dict(r) for r in self.series_choice.get("rejected", ())],
+            }
         if self.other_rois:
             out["other_rois"] = {
                 k: {key: _num(v) if isinstance(v, float) else v
@@ -197,6 +207,11 @@ class VBQResult:
             if s.get("manufacturer"):
                 bits.append(str(s["manufacturer"]))
             lines.append("series: " + ", ".join(b for b in bits if b))
+        if self.series_choice is not None:
+            lines.append(f"chosen: {self.series_choice.get('reason')}")
+            for r in self.series_choice.get("rejected", ()):
+                lines.append(f"rejected: '{r['description']}' ({r['series_instance_uid']}): "
+                             f"{r['why']}")
         if self.slice_index is not None:
             lines.append(f"slice: {self.slice_index}")
         for name, lv in self.levels.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +402,7 @@ def score_series(
         from vbq.seeds import rois_from_seeds
 
         roi_masks = rois_from_seeds(series, seeds, proto, slice)
-    return score_roi_masks(
+    result = score_roi_masks(
         series,
         roi_masks,
         protocol=proto,
@@ -409,3 +410,6 @@ def score_series(
         statistic=statistic,
         extra_warnings=choice.warnings,
     )
+    rejected = [{"series_instance_uid": uid, "description": desc, "why": why}
+                for uid, desc, why in choice.rejected]
+    return replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
