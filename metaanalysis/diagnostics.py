@@ -144,6 +144,7 @@ def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataF
         that failed, whose numbers are then NaN).
     """
     _check_table(table)
+    _check_model(model)
     if table.k < 2:
         raise InputError("leave-one-out needs at least 2 studies.")
     rows = []
@@ -187,6 +188,7 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
            infarction. N Engl J Med 1992;327:248-254. doi:10.1056/NEJM199207233270406
     """
     _check_table(table)
+    _check_model(model)
     df = table.df
     lookup = {str(c).lower(): c for c in df.columns}
     key = lookup.get(str(order_by).lower())
@@ -477,6 +479,12 @@ def deeks_test(table: Any, correction: str = "single", add: float = 0.5,
     return DeeksResult(intercept=float(beta[0]), intercept_se=float(se[0]),
                        slope=float(beta[1]), slope_se=float(se[1]), t=float(t), df=dfree,
                        p_value=p, data=data, correction=correction, alpha=alpha)
+
+
+def _check_model(model: str) -> None:
+    """Raise InputError for an unknown model name (before any fit is attempted)."""
+    if model not in ("reitsma", "glmm"):
+        raise InputError(f"model must be 'reitsma' or 'glmm'; got {model!r}.")
 
 
 def _check_table(table: Any) -> None:

@@ -289,7 +289,8 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
         Where to draw; a new 6 x 6 inch figure when omitted.
     curve_range : {"observed", "full"}
         The SROC curve is drawn over the range of the studies' observed false positive
-        rates (default; extrapolating beyond the data is rarely meaningful) or over (0, 1).
+        rates, limited to [0.01, 0.99] as mada's partial AUC is (default; extrapolating
+        beyond the data is rarely meaningful), or over [0.001, 0.999] (``"full"``).
     show_prediction, show_confidence : bool
         Draw the ``level`` prediction region (dashed, ``Psi + vcov``) and confidence
         region (solid, ``vcov``) of the summary point.
@@ -340,8 +341,8 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
     if show_curve:
         fpr_obs = est["fpr"].to_numpy()
         if curve_range == "observed":
-            lo = float(np.clip(fpr_obs.min(), 1e-3, 1 - 1e-3))
-            hi = float(np.clip(fpr_obs.max(), 1e-3, 1 - 1e-3))
+            lo = float(np.clip(fpr_obs.min(), 0.01, 0.99))
+            hi = float(np.clip(fpr_obs.max(), 0.01, 0.99))
         else:
             lo, hi = 1e-3, 1 - 1e-3
         grid = np.linspace(lo, hi, 300)
@@ -465,7 +466,7 @@ def _paired_dotplot(frame: pd.DataFrame, labels: list[str], ax: Axes,
     failed = frame["error"].astype(str).str.len() > 0 if "error" in frame else np.zeros(n, bool)
     for i in np.flatnonzero(np.asarray(failed)):
         ax.text(0.5, y[i], "fit failed", ha="center", va="center", fontsize=7.5,
-                color="0.4", style="italic")
+                color="0.4", style="italic", transform=ax.get_yaxis_transform())
     ax.set_yticks(y)
     ax.set_yticklabels([_short(s, 32) for s in labels], fontsize=8)
     ax.set_ylim(n - 0.4, -0.6)
@@ -486,7 +487,7 @@ def _paired_dotplot(frame: pd.DataFrame, labels: list[str], ax: Axes,
     ax.set_ylabel(ylabel)
     ax.grid(axis="x", color="0.92", lw=0.6)
     ax.set_axisbelow(True)
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
     return ax
 
 

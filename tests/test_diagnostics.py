@@ -195,3 +195,17 @@ def test_cumulative_bad_order_column():
     df["year"] = [2001, None, 2003, None]
     with pytest.raises(InputError, match="missing for studies: 2, 4"):
         cumulative(StudyTable(df), order_by="year")
+
+
+def test_loo_glmm_rows_equal_direct_fits():
+    from metaanalysis.glmm import glmm
+
+    table, _ = load("few4")
+    loo = leave_one_out(table, model="glmm")
+    direct = glmm(table.drop(table.studies[2]))
+    row = loo.iloc[2]
+    assert row["omitted"] == table.studies[2]
+    assert row["sensitivity"] == pytest.approx(direct.sensitivity.estimate, rel=1e-10)
+    assert row["rho_sens_fpr"] == pytest.approx(direct.rho, rel=1e-10, abs=1e-12)
+    with pytest.raises(InputError, match="model must be"):
+        leave_one_out(table, model="hsroc")
