@@ -136,7 +136,7 @@ class BivariateResult:
     def rho(self) -> float:
         """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
         d = self.psi[0, 0] * self.psi[1, 1]
-        return float(self.psi[0, 1] / math.sqrt(d)) if d > 0 else float("nan")
+        return float(np.clip(self.psi[0, 1] / math.sqrt(d), -1.0, 1.0)) if d > 0 else float("nan")
 
     @property
     def aic(self) -> float:
@@ -216,14 +216,12 @@ class BivariateResult:
     # -------------------------------------------------------- heterogeneity --
     @cached_property
     def i2(self) -> dict[str, float]:
-        """Bivariate I2 statistics (Zhou & Dendukuri 2014; Holling et al. 2020)."""
+        """I2 of logit sens and logit FPR and the bivariate generalised I2.
+
+        See :func:`metaanalysis.heterogeneity.bivariate_i2`.
+        """
         corr = "all" if self.correction == "none" else self.correction
         return heterogeneity.bivariate_i2(self.table, self.psi, correction=corr)
-
-    @property
-    def i2_zhou(self) -> float:
-        """Zhou and Dendukuri's bivariate I2."""
-        return self.i2["Zhou"]
 
     # -------------------------------------------------------------- output --
     def summary(self) -> pd.DataFrame:
@@ -264,7 +262,8 @@ class BivariateResult:
                 f"correction={self.correction}")
         body = self.summary().to_string(float_format=lambda v: f"{v:.{digits}f}", na_rep="")
         hs = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items())
-        lines = [head, "", body, "", f"HSROC: {hs}", f"Zhou I2: {self.i2_zhou:.{digits}f}"]
+        i2 = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.i2.items())
+        lines = [head, "", body, "", f"HSROC: {hs}", f"I2: {i2}"]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -274,7 +273,7 @@ class BivariateResult:
         Keys: model, method, n_studies, correction, sensitivity, specificity,
         false_positive_rate, logit_sens, logit_fpr, tau2_logit_sens,
         tau2_logit_fpr, rho_sens_fpr, loglik, aic, bic, hsroc, auc, pauc,
-        lr_positive, lr_negative, dor, warnings; plus auc_exact, i2_zhou,
+        lr_positive, lr_negative, dor, warnings; plus auc_exact, i2,
         n_patients, vcov, psi, converged.
         """
         se = self.se
@@ -303,7 +302,7 @@ class BivariateResult:
             "dor": self.dor.to_dict(),
             "warnings": list(self.warnings),
             "auc_exact": _float(self.auc_exact),
-            "i2_zhou": _float(self.i2_zhou),
+            "i2": {k: _float(v) for k, v in self.i2.items()},
             "n_patients": self.table.n_patients,
             "vcov": self.vcov.tolist(),
             "psi": self.psi.tolist(),
