@@ -44,7 +44,7 @@ def test_cutoff_table_rows_have_sources():
     assert {"ehresman2020_low_bmd", "kadri2025_secondary_fracture"} <= ids
     for c in rows:
         assert c.doi.startswith("10."), c.id
-        assert c.protocol == "lumbar"
+        assert c.protocol in ("lumbar", "s1")
         assert c.value is None or 1.0 < c.value < 6.0
         for p in (c.auc, c.sensitivity, c.specificity):
             assert p is None or 0.0 < p <= 1.0
@@ -59,6 +59,7 @@ def test_cutoff_comparison_is_at_or_above():
     assert below["kadri2025_secondary_fracture"] is False
     assert "ehresman2020_low_bmd" not in at  # no threshold value: never compared
     assert compare_cutoffs(3.0, "cervical") == ()
+    assert [c["id"] for c in compare_cutoffs(3.5, "s1")] == ["wang2024_s1_fragility_fracture"]
 
 
 def test_cutoff_field_strength_applicability():

@@ -221,10 +221,12 @@ class VBQResult:
             lines.append(f"  {name:<4}{si}{extra}  {state}")
         n = f"  n={self.csf.measurement.n_pixels}" if self.csf.measurement else ""
         lines.append(f"  CSF {self.csf.si:10.1f}{n}  at {self.csf.level}")
-        for c in self.cutoffs:
-            side = "at or above" if c["above"] else "below"
-            lines.append(f"cut-off {c['value']:g} ({c['target']}; {c['source']}, "
-                         f"doi:{c['doi']}): {side}")
+        if self.cutoffs:
+            lines.append("published cut-offs (the score is 'above' when VBQ >= cut-off):")
+            for c in sorted(self.cutoffs, key=lambda c: c["value"]):
+                side = "above" if c["above"] else "below"
+                lines.append(f"  {c['value']:<5g} {side:<6}{c['target']} "
+                             f"[{c['source']}; doi:{c['doi']}]")
         if warnings:
             lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
