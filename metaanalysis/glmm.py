@@ -33,9 +33,11 @@ References
 from __future__ import annotations
 
 import math
+import sys
+import types
 import warnings as _warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -149,10 +151,6 @@ def _start(data: BinomialData) -> np.ndarray:
     return np.concatenate([[L[0, 0], L[1, 0], L[1, 1]], B.T.ravel()])
 
 
-def _bounds(n_par: int) -> list[tuple[float | None, float | None]]:
-    return [(0.0, None), (None, None), (0.0, None)] + [(None, None)] * (n_par - 3)
-
-
 class _Objective:
     """Negative approximate log-likelihood with a warm-started mode state and a counter."""
 
@@ -212,28 +210,34 @@ def _hessian(obj: _Objective, phi: np.ndarray) -> np.ndarray:
     return H
 
 
+def _canonical(phi: np.ndarray) -> np.ndarray:
+    """Map ``theta`` to lme4's sign convention (diagonal >= 0); the likelihood is unchanged.
+
+    The likelihood is even in ``theta3`` and in ``(theta1, theta2)`` jointly
+    (flip the sign of ``u_2``, or of ``u_1``), so it can be maximised without
+    bounds and the answer mapped back; a singular fit is then an ordinary
+    stationary point at ``theta1 = 0`` or ``theta3 = 0``.
+    """
+    phi = np.array(phi, dtype=float)
+    if phi[0] < 0:
+        phi[0], phi[1] = -phi[0], -phi[1]
+    if phi[2] < 0:
+        phi[2] = -phi[2]
+    return phi
+
+
 def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, bool, str]:
     from scipy import optimize
 
-    bounds = _bounds(phi0.size)
     if obj.nagq == 1:
-        res = optimize.minimize(obj.value_and_grad, phi0, jac=True, method="L-BFGS-B",
-                                bounds=bounds,
-                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-8,
-                                         "maxcor": 20})
+        res = optimize.minimize(obj.value_and_grad, phi0, jac=True, method="BFGS",
+                                options={"maxiter": 2000, "gtol": 1e-7})
     else:
-        res = optimize.minimize(obj.value, phi0, jac=obj.grad, method="L-BFGS-B",
-                                bounds=bounds,
-                                options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-7,
-                                         "maxcor": 20})
-    phi = np.asarray(res.x, dtype=float)
-    # projected gradient: zero components pushing against an active bound
-    g = obj.grad(phi)
-    for j in (0, 2):
-        if phi[j] <= 1e-10 and g[j] > 0:
-            g[j] = 0.0
-    gmax = float(np.max(np.abs(g)))
-    return phi, gmax < 1e-3, f"{res.message} (largest projected gradient {gmax:.2g})"
+        res = optimize.minimize(obj.value, phi0, jac=obj.grad, method="BFGS",
+                                options={"maxiter": 2000, "gtol": 1e-6})
+    phi = _canonical(res.x)
+    gmax = float(np.max(np.abs(obj.grad(phi))))
+    return phi, gmax < 1e-3, f"{res.message} (largest gradient {gmax:.2g})"
 
 
 def fit_binomial_normal(data: BinomialData, nagq: int = 1,
@@ -321,7 +325,9 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
             if theta[1] ** 2 < SINGULAR_TOL ** 2:
                 parts.append("the variance of logit specificity is 0")
             elif theta[0] >= SINGULAR_TOL:
-                parts.append(f"the correlation is {np.sign(theta[1]):+.0f}")
+                sgn = float(np.sign(theta[1]))
+                parts.append(f"the correlation of logit sensitivity and logit specificity is "
+                             f"{sgn:+.0f} (sens-FPR {-sgn:+.0f})")
         msgs.append("singular fit (boundary of the parameter space): " + " and ".join(parts)
                     + "; the random-effects covariance is degenerate, so a simpler model "
                       "(e.g. univariate or no correlation) describes the data as well.")
@@ -455,3 +461,18 @@ def glmm(table: StudyTable, nagq: int = 1) -> BivariateResult:
         correction="none", mu=np.array([mu_ss[0], -mu_ss[1]]), vcov=fit.vcov * flip,
         psi=fit.sigma * flip, loglik=fit.loglik, nobs=2 * table.k, df=5,
         converged=fit.converged, warnings=tuple(msgs), extra=extra)
+
+
+class _CallableModule(types.ModuleType):
+    """Make this module callable as :func:`glmm`.
+
+    Importing the submodule binds ``metaanalysis.glmm`` to the module, shadowing
+    the function the package exports under the same name; a callable module keeps
+    ``metaanalysis.glmm(table)`` working either way.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BivariateResult:
+        return glmm(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

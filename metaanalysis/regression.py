@@ -41,7 +41,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
+import types
 import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -748,3 +750,18 @@ def save_figure(ax: Axes, path: str | os.PathLike[str]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class _CallableModule(types.ModuleType):
+    """Make this module callable as :func:`regression`.
+
+    Importing the submodule binds ``metaanalysis.regression`` to the module,
+    shadowing the function the package exports under the same name; a callable
+    module keeps ``metaanalysis.regression(table, ...)`` working either way.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> RegressionResult:
+        return regression(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

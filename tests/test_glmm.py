@@ -1,0 +1,253 @@
+"""Binomial-normal GLMM (Chu & Cole 2006) against lme4::glmer.
+
+References used:
+- tests/fixtures/metafor_regression/<name>.json, key "glmm": lme4 1.1-31 ``glmer(cbind(events,
+  n - events) ~ 0 + sens + spec + (0 + sens + spec | study), binomial, nAGQ = 1)`` with
+  ``glmerControl(optimizer = "bobyqa", tolPwrss = 1e-13)`` (make_fixtures.R beside them):
+  the Laplace approximation at the exact conditional modes.
+- tests/fixtures/refs/<name>.glmm.json: the same model with glmer's defaults (make_refs.R).
+  Its default PIRLS tolerance (tolPwrss = 1e-7) evaluates the Laplace log-determinant one
+  Newton step before the conditional modes; that moves lme4's own estimates by up to 1.4e-3
+  (AuditC: 2.50972 default vs 2.51116 tight), so these are compared at that resolution.
+- brute-force 2-D integration of the marginal likelihood (independent of the quadrature code).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import expit, gammaln
+
+import metaanalysis as ma
+from metaanalysis.errors import FitWarning, InputError
+from metaanalysis.glmm import binomial_data, fit_binomial_normal, glmm
+from metaanalysis.quadrature import BinomialData, aghq_loglik, laplace_loglik
+from metaanalysis.table import StudyTable
+
+FIX = Path(__file__).parent / "fixtures"
+TIGHT = FIX / "metafor_regression"
+REFS = FIX / "refs"
+REF_SETS = ["AuditC", "Dementia", "skin_tests", "few4"]
+
+
+def _table(folder: Path, name: str) -> StudyTable:
+    return StudyTable.from_csv(folder / f"{name}.csv")
+
+
+def _tight(name: str) -> dict:
+    return json.loads((TIGHT / f"{name}.json").read_text())["glmm"]["null"]
+
+
+_FITS: dict[tuple[str, int], object] = {}
+
+
+def _fit(name: str, nagq: int = 1):
+    key = (name, nagq)
+    if key not in _FITS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            _FITS[key] = fit_binomial_normal(binomial_data(_table(TIGHT, name)), nagq=nagq)
+    return _FITS[key]
+
+
+# ------------------------------------------------------------ lme4 (tight PIRLS) --
+@pytest.mark.parametrize("name", REF_SETS + ["zerocells", "singular", "simreg"])
+def test_laplace_matches_glmer_tight(name: str) -> None:
+    ref = _tight(name)
+    fit = _fit(name)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-6)
+    np.testing.assert_allclose(fit.coef.ravel(), ref["fixef"], atol=1e-5)
+    np.testing.assert_allclose(fit.se.ravel(), ref["se"], atol=1e-5)
+    np.testing.assert_allclose(fit.vcov, np.array(ref["vcov"]), atol=1e-5)
+    np.testing.assert_allclose(np.diag(fit.sigma), ref["tau2"], atol=1e-5)
+    np.testing.assert_allclose(fit.theta, ref["theta"], atol=1e-5)
+    if not ref["isSingular"]:
+        assert fit.rho == pytest.approx(ref["rho"], abs=1e-5)
+    assert fit.singular == ref["isSingular"]
+    assert fit.converged
+
+
+# ------------------------------------------------- lme4 defaults (refs/*.glmm.json) --
+@pytest.mark.parametrize("name", REF_SETS)
+def test_laplace_matches_glmer_defaults_at_their_resolution(name: str) -> None:
+    ref = json.loads((REFS / f"{name}.glmm.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = glmm(_table(REFS, name))
+    ss = res.extra
+    assert ss["mu_sens_spec"][0] == pytest.approx(ref["mu_logit_sens"], abs=2e-3)
+    assert ss["mu_sens_spec"][1] == pytest.approx(ref["mu_logit_spec"], abs=2e-3)
+    assert res.se[0] == pytest.approx(ref["se_logit_sens"], abs=5e-3)
+    assert res.se[1] == pytest.approx(ref["se_logit_spec"], abs=5e-3)
+    assert res.tau2[0] == pytest.approx(ref["tau2_logit_sens"], rel=5e-3)
+    assert res.tau2[1] == pytest.approx(ref["tau2_logit_spec"], rel=5e-3)
+    assert res.rho == pytest.approx(ref["in_fpr_parameterisation"]["rho_logit_sens_fpr"], abs=2e-3)
+    assert res.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    # the exact-mode Laplace optimum is at least as high as lme4's default answer
+    assert res.loglik >= ref["logLik"] - 1e-8
+    assert res.extra["singular"] == ref["isSingular"]
+
+
+def test_default_and_tight_glmer_differ_by_the_pirls_tolerance() -> None:
+    """The lme4 default-tolerance refit stored beside the tight one reproduces refs/ (same run)."""
+    for name in REF_SETS:
+        ref = json.loads((REFS / f"{name}.glmm.json").read_text())
+        default = json.loads((TIGHT / f"{name}.json").read_text())["glmm"]
+        assert default["default_tolerance_null"]["logLik"] == pytest.approx(ref["logLik"],
+                                                                            abs=1e-7)
+        assert abs(default["null"]["logLik"] - ref["logLik"]) < 1e-3
+
+
+# ---------------------------------------------------------- result conversions --
+def test_result_is_in_reitsma_parameterisation() -> None:
+    ref = _tight("AuditC")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = ma.glmm(_table(TIGHT, "AuditC"))
+    assert res.model == "glmm" and res.method == "laplace" and res.correction == "none"
+    assert res.mu[0] == pytest.approx(ref["fixef"][0], abs=1e-5)
+    assert res.mu[1] == pytest.approx(-ref["fixef"][1], abs=1e-5)
+    assert res.vcov[0, 1] == pytest.approx(-ref["vcov"][0][1], abs=1e-6)
+    assert res.rho == pytest.approx(-ref["rho"], abs=1e-5)
+    assert res.extra["rho_sens_spec"] == pytest.approx(ref["rho"], abs=1e-5)
+    assert res.nobs == 28 and res.df == 5
+    assert res.aic == pytest.approx(-2 * ref["logLik"] + 10, abs=1e-5)
+    assert res.sensitivity.estimate == pytest.approx(expit(ref["fixef"][0]), abs=1e-6)
+    assert res.specificity.estimate == pytest.approx(expit(ref["fixef"][1]), abs=1e-6)
+    d = res.to_dict()
+    for key in ("sensitivity", "specificity", "logit_sens", "logit_fpr", "tau2_logit_sens",
+                "rho_sens_fpr", "loglik", "aic", "bic", "hsroc", "warnings"):
+        assert key in d
+    assert d["rho_sens_fpr"] == pytest.approx(-ref["rho"], abs=1e-5)
+    json.dumps(d)
+
+
+# ------------------------------------------------------------ zeros, singular --
+def test_zero_cells_fit_without_correction() -> None:
+    t = _table(REFS, "zerocells")
+    assert t.has_zero_cells
+    with pytest.warns(FitWarning, match="singular"):
+        res = glmm(t)
+    assert res.correction == "none"
+    ref = json.loads((TIGHT / "zerocells.json").read_text())["glmm"]["null"]
+    np.testing.assert_allclose(res.extra["mu_sens_spec"], ref["fixef"], atol=1e-5)
+    assert res.loglik == pytest.approx(ref["logLik"], abs=1e-6)
+    # on the boundary: sens-spec correlation +1, so sens-FPR correlation -1
+    assert res.rho == pytest.approx(-1.0, abs=1e-6)
+    assert res.extra["singular"] and ref["isSingular"]
+    assert any("singular" in w for w in res.warnings)
+
+
+def test_singular_fit_is_reached_and_flagged() -> None:
+    """Identical specificity (40/50) in every study: glmer reports isSingular, tau2_spec = 0."""
+    ref = _tight("singular")
+    assert ref["isSingular"]
+    with pytest.warns(FitWarning, match="variance of logit specificity is 0"):
+        res = glmm(_table(TIGHT, "singular"))
+    assert res.tau2[1] == pytest.approx(0.0, abs=1e-8)
+    assert res.extra["theta"][2] == pytest.approx(0.0, abs=1e-4)
+    assert res.loglik == pytest.approx(ref["logLik"], abs=1e-6)
+    assert res.extra["singular"]
+
+
+def test_few_studies_warns() -> None:
+    with pytest.warns(FitWarning, match="only 4 studies"):
+        glmm(_table(REFS, "few4"))
+
+
+# --------------------------------------------------------------- quadrature --
+def _brute_force_per_study(phi: np.ndarray, data: BinomialData, m: int = 1201) -> np.ndarray:
+    """Marginal likelihood per study by a fine trapezoid grid over b = Lambda u (u-space)."""
+    a, b, c = phi[:3]
+    beta = phi[3:5]
+    grid = np.linspace(-9.0, 9.0, m)
+    w = np.full(m, grid[1] - grid[0])
+    w[[0, -1]] *= 0.5
+    u1, u2 = np.meshgrid(grid, grid, indexing="ij")
+    dens = np.exp(-0.5 * (u1 ** 2 + u2 ** 2)) / (2 * np.pi) * np.outer(w, w)
+    e1 = beta[0] + a * u1
+    e2 = beta[1] + b * u1 + c * u2
+    out = []
+    for (y1, y2), (n1, n2) in zip(data.y, data.n, strict=True):
+        ll = (y1 * e1 - n1 * np.logaddexp(0, e1) + y2 * e2 - n2 * np.logaddexp(0, e2))
+        const = (gammaln(n1 + 1) - gammaln(y1 + 1) - gammaln(n1 - y1 + 1)
+                 + gammaln(n2 + 1) - gammaln(y2 + 1) - gammaln(n2 - y2 + 1))
+        mx = ll.max()
+        out.append(const + mx + np.log(np.sum(np.exp(ll - mx) * dens)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", ["few4", "skin_tests"])
+def test_aghq_matches_brute_force_integration(name: str) -> None:
+    data = binomial_data(_table(TIGHT, name))
+    ref = _tight(name)
+    phi = np.r_[ref["theta"], ref["fixef"]]
+    exact = _brute_force_per_study(phi, data)
+    q21 = aghq_loglik(phi, data, 21, per_study=True)
+    np.testing.assert_allclose(q21, exact, atol=1e-8)
+    laplace = laplace_loglik(phi, data, per_study=True)
+    assert np.max(np.abs(laplace - exact)) > 1e-4        # Laplace is only an approximation
+    assert aghq_loglik(phi, data, 1) == pytest.approx(laplace.sum(), abs=1e-10)
+
+
+@pytest.mark.parametrize("name", REF_SETS)
+def test_aghq_loglik_converges_between_15_and_21(name: str) -> None:
+    f15, f21 = _fit(name, 15), _fit(name, 21)
+    assert abs(f15.loglik - f21.loglik) < 1e-6
+    np.testing.assert_allclose(f15.coef, f21.coef, atol=1e-4)
+    assert f21.nagq == 21
+
+
+def test_aghq_result_method() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = glmm(_table(REFS, "few4"), nagq=5)
+    assert res.method == "aghq" and res.extra["nagq"] == 5
+
+
+def test_laplace_gradient_matches_finite_differences() -> None:
+    data = binomial_data(_table(TIGHT, "AuditC"), X=np.column_stack(
+        [np.ones(14), np.linspace(-1, 1, 14)]))
+    phi = np.array([1.3, -0.4, 0.5, 2.0, 0.3, 1.1, -0.2])
+    _, g = laplace_loglik(phi, data)
+    h = 1e-6
+    fd = np.array([(laplace_loglik(phi + h * e, data, gradient=False)[0]
+                    - laplace_loglik(phi - h * e, data, gradient=False)[0]) / (2 * h)
+                   for e in np.eye(phi.size)])
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- bad input --
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "x"])
+def test_nagq_must_be_a_whole_number_at_least_one(bad: object) -> None:
+    with pytest.raises(InputError, match="nagq"):
+        glmm(_table(REFS, "few4"), nagq=bad)  # type: ignore[arg-type]
+
+
+def test_not_a_table_is_input_error() -> None:
+    with pytest.raises(InputError, match="StudyTable"):
+        glmm("studies.csv")  # type: ignore[arg-type]
+
+
+def test_pool_cli_glmm_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from metaanalysis.cli import main
+
+    rc = main(["pool", str(TIGHT / "AuditC.csv"), "--model", "glmm", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = _tight("AuditC")
+    assert out["model"] == "glmm"
+    assert out["logit_sens"]["estimate"] == pytest.approx(ref["fixef"][0], abs=1e-5)
+    assert out["loglik"] == pytest.approx(ref["logLik"], abs=1e-6)
+
+
+def test_pool_cli_glmm_bad_nagq(capsys: pytest.CaptureFixture[str]) -> None:
+    from metaanalysis.cli import main
+
+    rc = main(["pool", str(TIGHT / "AuditC.csv"), "--model", "glmm", "--nagq", "0"])
+    assert rc == 2
+    assert "nagq" in capsys.readouterr().err
