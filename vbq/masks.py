@@ -87,7 +87,7 @@ def _fmt(values: Sequence[float], unit: str = "", sep: str = " x ") -> str:
 
 
 def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
-                    source: str) -> np.ndarray:
+                    source: str, allow_subset: bool = False) -> np.ndarray:
     """Permute and flip a labelled volume onto the series grid ``[row, col, slice]``.
 
     Parameters
@@ -100,6 +100,9 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
         The :class:`vbq.dicomio.SeriesInfo` whose grid the mask must match.
     source
         The mask's name for messages.
+    allow_subset
+        Accept a volume covering only some slices of the grid (a DICOM SEG
+        omits empty frames); it is embedded in an empty volume.
 
     Raises
     ------
@@ -142,6 +145,15 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
             new[:3, 3] = new[:3, 3] + vec * (data.shape[i] - 1)
             vec = -vec
         new[:3, j] = vec
+    if allow_subset and tuple(out.shape) != tshape and out.shape[:2] == tshape[:2]:
+        # where does the first stored slice sit on the series grid?
+        k = float(np.linalg.solve(target[:3, :3], new[:3, 3] - target[:3, 3])[2])
+        k0 = int(round(k))
+        if abs(k - k0) * tgt_len[2] <= GRID_TOLERANCE_MM and 0 <= k0 <= tshape[2] - out.shape[2]:
+            full = np.zeros(tshape, dtype=out.dtype)
+            full[:, :, k0:k0 + out.shape[2]] = out
+            out = full
+            new[:3, 3] = new[:3, 3] - new[:3, 2] * k0
     if tuple(out.shape) != tshape:
         raise InputError(
             f"mask {source} does not match the series grid: shape differs (mask "
@@ -342,7 +354,8 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
         data = align_to_series(_as_labels(raw, path.name), affine, series, path.name)
     else:
         raw, affine, scheme = _read_seg(path)
-        data = align_to_series(_as_labels(raw, path.name), affine, series, path.name)
+        data = align_to_series(_as_labels(raw, path.name), affine, series, path.name,
+                               allow_subset=True)
     return LabelVolume(_as_labels(data, path.name), path.name, scheme)
 
 

@@ -279,7 +279,7 @@ def grow_body(image: np.ndarray, seed_rc: Sequence[float], spacing: tuple[float,
 def grow_csf(image: np.ndarray, seed_rc: Sequence[float], spacing: tuple[float, float],
              limit: np.ndarray | None = None, name: str = "CSF",
              radius_mm: float = CSF_RADIUS_MM,
-             erosion_mm: float = 1.5) -> np.ndarray:
+             erosion_mm: float = 2.0) -> np.ndarray:
     """Grow the CSF ROI from a seed inside the canal.
 
     Raises

@@ -1,0 +1,173 @@
+"""ROIs grown from seed points.
+
+Reference: the phantom's ``expected.json`` (VBQ of its drawn ROIs, computed by
+the phantom's own code from the written pixels) and its label volume (where
+the bodies and the canal really are).
+"""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from vbq.cli import main
+from vbq.dicomio import load_series
+from vbq.errors import InputError
+from vbq.masks import rois_from_mask
+from vbq.phantom import make_phantom
+from vbq.score import score_roi_masks, score_series
+from vbq.seeds import SeedFile, rois_from_seeds
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phantom_seeds")
+    info = make_phantom(out, distractors=())
+    return {"info": info, "expected": json.loads(info.expected_path.read_text()),
+            "series": load_series(info.series_dir).series,
+            "seeds": json.loads(info.seeds_path.read_text()),
+            "labels": np.asarray(nib.load(str(info.mask_path)).dataobj)}
+
+
+def test_phantom_seeds_score(phantom):
+    exp = phantom["expected"]
+    res = score_series(phantom["info"].series_dir, seeds=phantom["info"].seeds_path)
+    assert res.roi_source == "seeds" and res.slice_index == exp["slice"]
+    assert res.vbq == pytest.approx(exp["vbq"], rel=0.025)
+    assert res.vbq == pytest.approx(exp["target_vbq"], rel=0.025)
+    assert res.csf.si == pytest.approx(exp["csf"]["mean"], rel=0.02)
+    assert res.csf.level == "L3"
+
+
+def test_grown_rois_stay_in_their_structures(phantom):
+    rm = rois_from_seeds(phantom["series"], phantom["seeds"])
+    lab = phantom["labels"][:, :, rm.slice_index]
+    for level, value in (("L1", 41), ("L2", 42), ("L3", 43), ("L4", 44)):
+        roi = rm.masks[level]
+        body = lab == value
+        assert np.all(body[roi]), level
+        assert roi.sum() > 0.4 * body.sum()  # most of the body, not a speck
+    assert np.all(lab[rm.masks["CSF"]] == 2)
+    assert rm.source == "seeds" and "L5" not in rm.masks  # L5 seed is not a protocol level
+
+
+def test_patient_space_seeds_give_the_same_rois(phantom):
+    series = phantom["series"]
+    k = phantom["seeds"]["slice"]
+    geom = series.slices[k].geometry
+    seeds = {"format": "vbq-seeds/1", "space": "patient", "seeds": []}
+    for s in phantom["seeds"]["seeds"]:
+        item = {"label": s["label"], "point": geom.pixel_to_patient(s["point"]).tolist()}
+        if "level" in s:
+            item["level"] = s["level"]
+        seeds["seeds"].append(item)
+    a = rois_from_seeds(series, phantom["seeds"])
+    b = rois_from_seeds(series, seeds)
+    assert b.slice_index == a.slice_index
+    for label in a.masks:
+        assert np.array_equal(a.masks[label], b.masks[label])
+
+
+def test_csf_found_behind_the_body_without_a_csf_seed(phantom):
+    seeds = dict(phantom["seeds"])
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    rm = rois_from_seeds(phantom["series"], seeds)
+    lab = phantom["labels"][:, :, rm.slice_index]
+    csf = rm.masks["CSF"]
+    assert csf.sum() >= 20 and np.all(lab[csf] == 2)
+    assert rm.csf_level == "L3"
+    assert any("behind the L3 body" in w for w in rm.warnings)
+    res = score_roi_masks(phantom["series"], rm)
+    assert res.csf.si == pytest.approx(phantom["expected"]["csf"]["mean"], rel=0.02)
+
+
+def test_csf_falls_back_when_the_csf_level_has_no_seed(phantom):
+    seeds = dict(phantom["seeds"])
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] not in ("CSF", "L3")]
+    rm = rois_from_seeds(phantom["series"], seeds)
+    assert rm.csf_level == "L2" and rm.excluded == {"L3": "other"}
+    assert any("no seed for L3" in w for w in rm.warnings)
+
+
+def test_seed_outside_the_image_is_an_input_error_naming_it(phantom, tmp_path, capsys):
+    seeds = json.loads(json.dumps(phantom["seeds"]))
+    seeds["seeds"][3]["point"] = [300.0, 40.0]
+    path = tmp_path / "out_of_image.json"
+    path.write_text(json.dumps(seeds))
+    with pytest.raises(InputError, match=r"seed 4 \(L4\): point \[300.0, 40.0\].*outside"):
+        rois_from_seeds(phantom["series"], path)
+    code = main(["score", str(phantom["info"].series_dir), "--seeds", str(path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "seed 4 (L4)" in err and "Traceback" not in err
+
+
+def test_patient_seed_off_the_stack_is_an_input_error(phantom):
+    geom = phantom["series"].slices[0].geometry
+    point = (geom.pixel_to_patient([100.0, 100.0]) - 30.0 * geom.normal).tolist()
+    seeds = {"format": "vbq-seeds/1", "space": "patient",
+             "seeds": [{"label": "L1", "point": point}]}
+    with pytest.raises(InputError, match=r"seed 1 \(L1\).*outside the image stack"):
+        rois_from_seeds(phantom["series"], seeds)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"format": "vbq-rois/1"}, '"format" must be "vbq-seeds/1"'),
+    ({"space": "voxel"}, '"space" must be "pixel" or "patient"'),
+    ({"seeds": []}, '"seeds" must be a non-empty list'),
+    ({"extra": 1}, 'unknown key "extra"'),
+    ({"seeds": [{"label": "L1", "point": [1, 2], "radius": 3}]}, 'seed 1: unknown key "radius"'),
+    ({"seeds": [{"label": "L9", "point": [1, 2]}]}, "unknown label 'L9'"),
+    ({"seeds": [{"label": "L1", "point": [1]}]}, r"seed 1 \(L1\): 'point' must be a list of 2"),
+    ({"seeds": [{"label": "L1", "point": [1, 2], "level": "L3"}]}, '"level" is only for the CSF'),
+    ({"seeds": [{"label": "L1", "point": [1, 2]}, {"label": "L1", "point": [3, 4]}]},
+     "more than one seed"),
+    ({"slice": -1}, "slice must be a 0-based index"),
+    ({"exclude": {"L2": "broken"}}, "unknown exclusion reason"),
+])
+def test_malformed_seed_files(phantom, change, words):
+    data = {**phantom["seeds"], **change}
+    with pytest.raises(InputError, match=words):
+        SeedFile.from_json(data)
+
+
+def test_seed_file_errors_from_disk(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        SeedFile.from_json(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": ')
+    with pytest.raises(InputError, match="malformed JSON at line 1"):
+        SeedFile.from_json(bad)
+
+
+def test_exclusions_in_the_seed_file(phantom):
+    data = {**phantom["seeds"], "exclude": {"L2": "fracture"}}
+    res = score_roi_masks(phantom["series"], rois_from_seeds(phantom["series"], data))
+    assert res.levels["L2"].excluded == "fracture" and not res.levels["L2"].used
+    assert res.vbq == pytest.approx(
+        float(np.median([res.levels[k].si for k in ("L1", "L3", "L4")])) / res.csf.si)
+
+
+def test_no_bias_over_several_phantoms(tmp_path):
+    """Masks and seeds agree with the drawn ROIs within 1 % on average.
+
+    Derived ROIs cover whole bodies and canals, the phantom's drawn ones are
+    small central ellipses; marrow texture makes single phantoms differ by
+    about 1 % (SD), so the 1 % bound is on the mean of four phantoms and each
+    phantom must be within 2.5 %.
+    """
+    err_mask, err_seeds = [], []
+    for seed, vbq in ((1, 2.0), (2, 2.8), (3, 3.6), (4, 4.4)):
+        info = make_phantom(tmp_path / f"p{seed}", vbq=vbq, seed=seed, distractors=())
+        exp = json.loads(info.expected_path.read_text())["vbq"]
+        series = load_series(info.series_dir).series
+        by_mask = score_roi_masks(series, rois_from_mask(series, info.mask_path)).vbq
+        by_seeds = score_roi_masks(series, rois_from_seeds(series, info.seeds_path)).vbq
+        err_mask.append(by_mask / exp - 1)
+        err_seeds.append(by_seeds / exp - 1)
+    assert max(abs(e) for e in err_mask + err_seeds) < 0.025
+    assert abs(np.mean(err_mask)) < 0.01
+    assert abs(np.mean(err_seeds)) < 0.01
