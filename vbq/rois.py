@@ -53,6 +53,7 @@ SHAPES: dict[str, tuple[str, ...]] = {
 _COMMON_KEYS = ("label", "shape", "level", "slice")
 _TOP_KEYS = ("format", "space", "slice", "rois", "exclude")
 _ROUND = 6  # decimals kept after a patient -> pixel conversion
+_LIMIT = 1e6  # largest coordinate or size accepted (pixels or mm)
 
 #: A slice reference: a 0-based index or a SOP Instance UID.
 SliceRef = int | str
@@ -241,10 +242,12 @@ def _number_list(value: Any, n: int | None, where: str, key: str) -> np.ndarray:
     if ok:
         ok = all(
             isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            and abs(v) <= _LIMIT
             for v in value
         )
     if not ok:
         want = f"a list of {n} numbers" if n else "a list of numbers"
+        want += f" (each between {-_LIMIT:g} and {_LIMIT:g})"
         raise InputError(f"{where}: {key!r} must be {want}, got {json.dumps(value)}")
     return np.asarray(value, dtype=float)
 
@@ -308,7 +311,8 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
                                           "radii")
         else:
             r = obj["radius"]
-            if not isinstance(r, int | float) or isinstance(r, bool) or not math.isfinite(r):
+            if (not isinstance(r, int | float) or isinstance(r, bool) or not math.isfinite(r)
+                    or abs(r) > _LIMIT):
                 raise InputError(f"{where}: 'radius' must be a number, got {json.dumps(r)}")
             geometry["radii"] = _positive(np.array([r, r], dtype=float), where, "radius")
     elif shape == "rectangle":
@@ -534,9 +538,10 @@ class RoiFile:
                 if named is not None:
                     want = self._slice_index(series, named, where)
                     if want != index:
+                        asked = "asked for" if spec.slice is None and slice is not None else (
+                            "named in the file")
                         raise InputError(
-                            f"{where}: lies on slice {index}, not on the slice {want} named "
-                            f"in the file"
+                            f"{where}: lies on slice {index}, not on the slice {want} {asked}"
                         )
             shape = tuple(int(v) for v in series.slices[index].geometry.shape)
             mask, outline, n_beyond = _rasterise(spec.shape, px, shape)
@@ -597,6 +602,8 @@ def _rasterise(shape_name: str, px: Mapping[str, np.ndarray], shape: tuple[int, 
     rows, cols = shape
     reach = max(0.0, -float(lo[0]), -float(lo[1]), float(hi[0]) - rows + 1,
                 float(hi[1]) - cols + 1)
+    if not math.isfinite(reach):
+        reach = float(max(rows, cols)) + 1.0
     pad = int(min(math.ceil(reach), max(rows, cols)))
     big = (rows + 2 * pad, cols + 2 * pad)
     if shape_name in ("ellipse", "circle"):

@@ -108,7 +108,7 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
     names = [h.upper() if h.upper() in (*VERTEBRAL_LEVELS, CSF) else h.lower() for h in header]
     seen: set[str] = set()
     for n in names:
-        if n in seen:
+        if n and n in seen:
             raise InputError(f"{path.name}: column {n!r} appears twice")
         seen.add(n)
     if "id" not in names:
