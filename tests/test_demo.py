@@ -17,3 +17,4 @@ def test_demo(tmp_path, capsys):
     truth = json.loads((tmp_path / "demo" / "phantom" / "expected.json").read_text())
     assert res["vbq"] == pytest.approx(truth["vbq"], rel=1e-9)
     assert "relative difference" in out
+    assert "ROIs from seed points: VBQ" in out and (tmp_path / "demo" / "qc_seeds.png").exists()

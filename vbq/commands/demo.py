@@ -12,8 +12,9 @@ def register(subparsers: Any) -> None:
         "demo",
         help="phantom -> score -> QC figure, no input needed",
         description="Write a synthetic sagittal T1 lumbar series (with distractor series) and "
-        "its ROI file to OUT/phantom, score it, print the result, and write OUT/qc.png and "
-        "OUT/result.json.",
+        "its ROI file, label mask and seed points to OUT/phantom, score it from the ROI file, "
+        "print the result, write OUT/qc.png and OUT/result.json, then score the same series "
+        "from the label mask and from the seed points (OUT/qc_mask.png, OUT/qc_seeds.png).",
     )
     p.add_argument("--out", default="vbq_demo", metavar="DIR",
                    help="output folder (default: vbq_demo)")
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from vbq.errors import VBQError
     from vbq.phantom import make_phantom
     from vbq.score import score_series
 
@@ -51,6 +53,19 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary(warnings=False))
     print(f"phantom truth (from the written pixels): VBQ {truth:.6f}; "
           f"relative difference {rel:.1e}")
+    for name, kwargs in (
+        ("label mask (TotalSpineSeg labels)",
+         {"mask": phantom_dir / "mask.nii.gz", "labels": "totalspineseg"}),
+        ("seed points", {"seeds": phantom_dir / "seeds.json"}),
+    ):
+        stem = "qc_mask" if "mask" in kwargs else "qc_seeds"
+        try:
+            other = score_series(phantom_dir / "series", **kwargs)
+        except (ImportError, VBQError) as err:
+            print(f"vbq: warning: ROIs from {name} not scored: {err}", file=sys.stderr)
+            continue
+        other.save_qc(out / f"{stem}.png")
+        print(f"ROIs from {name}: VBQ {other.vbq:.3f} (QC figure {out / (stem + '.png')})")
     print(f"series: {phantom_dir / 'series'}")
     print(f"QC figure: {qc}")
     print(f"result JSON: {out / 'result.json'}")

@@ -48,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.labels and not args.mask:
         raise InputError("--labels only applies with --mask")
+    if args.qc:
+        from pathlib import Path
+
+        from vbq.qc import FORMATS
+
+        if Path(args.qc).suffix.lower() not in FORMATS:
+            raise InputError(f"{args.qc}: the QC figure must be .png, .pdf or .svg")
     exclude = parse_exclusions(args.exclude, "--exclude")
     result = score_series(
         args.series_dir,
