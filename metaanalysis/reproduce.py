@@ -95,13 +95,21 @@ def i_squared(table: StudyTable, correction: str = "all") -> dict[str, float]:
     return out
 
 
-def _bivariate_i2(fit: Any) -> float | None:
-    """Zhou and Dendukuri's bivariate I2 from the fit, when it is computed (else None)."""
+def _model_i2(fit: Any) -> dict[str, float]:
+    """Return the fit's own (tau2-based) I2 values, finite ones only; empty if none."""
     try:
-        value = float(fit.i2_zhou)
-    except (AttributeError, KeyError, TypeError, ValueError, MetaAnalysisError):
-        return None
-    return value if math.isfinite(value) else None
+        values = dict(fit.i2)
+    except (AttributeError, TypeError, ValueError, MetaAnalysisError):
+        return {}
+    out = {}
+    for key, value in values.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out[str(key)] = number
+    return out
 
 
 def _rounds_to(value: float, published: float, digits: int = 2) -> bool:
@@ -263,13 +271,21 @@ class Reproduction:
              gl_val(lambda g: g.tau2[1]), ""),
             ("rho (logit sens, logit FPR)", "-", _fmt(float(fit.rho), 3),
              gl_val(lambda g: g.rho), ""),
-            ("I2 logit sens (univariate)", _fmt(pub.i2), f"{100 * self.i2['logit_sens']:.0f}%",
-             "-", ""),
-            ("I2 logit spec (univariate)", "-", f"{100 * self.i2['logit_spec']:.0f}%", "-", ""),
         ]
-        zhou = _bivariate_i2(fit)
-        if zhou is not None:
-            rows.append(("I2 (Zhou, bivariate)", "-", f"{100 * zhou:.0f}%", "-", ""))
+        model_i2 = _model_i2(fit)
+
+        def pct(x: float | None) -> str:
+            return "-" if x is None else f"{100 * x:.0f}%"
+
+        rows += [
+            ("I2 logit sens (REML tau2; Cochran Q)", _fmt(pub.i2),
+             f"{pct(model_i2.get('logit_sens'))}; {pct(self.i2['logit_sens'])}", "-", ""),
+            ("I2 logit spec (REML tau2; Cochran Q)", "-",
+             f"{pct(model_i2.get('logit_fpr'))}; {pct(self.i2['logit_spec'])}", "-", ""),
+        ]
+        if model_i2.get("bivariate") is not None:
+            rows.append(("I2 bivariate (Jackson et al.)", "-", pct(model_i2["bivariate"]),
+                         "-", ""))
         return pd.DataFrame(rows, columns=["figure", "published", "reitsma", "glmm", "match"])
 
     def format_table(self) -> str:
@@ -299,7 +315,8 @@ class Reproduction:
         Keys are those of ``metaanalysis pool --json`` (``model``,
         ``n_studies``, ``sensitivity``, ...), then ``n_patients``,
         ``published`` (with ``implied`` LR+/LR-/DOR), ``matches_published``,
-        ``i2``, ``glmm`` (the GLMM's pool JSON or null), ``glmm_note``,
+        ``i2_cochran_q`` (:func:`i_squared`; the pool JSON's own ``i2``, when
+        present, is kept as it is), ``glmm`` (the GLMM's pool JSON or null), ``glmm_note``,
         ``data`` and ``reconstructed``.
         """
         out = dict(self.fit.to_dict())
@@ -308,7 +325,7 @@ class Reproduction:
         published["implied"] = implied_figures(self.published)
         out["published"] = published
         out["matches_published"] = self.matches()
-        out["i2"] = dict(self.i2)
+        out["i2_cochran_q"] = dict(self.i2)
         out["glmm"] = self.glmm_fit.to_dict() if self.glmm_fit is not None else None
         out["glmm_note"] = self.glmm_note
         out["data"] = self.data_source

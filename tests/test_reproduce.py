@@ -69,6 +69,7 @@ def test_json_has_the_pool_json_of_the_same_table(json_run, capsys):
     assert set(pool) <= set(res)
     for key in ("sensitivity", "specificity", "dor", "auc", "tau2_logit_sens", "n_studies"):
         assert res[key] == pytest.approx(pool[key], rel=1e-9), key
+    assert res.get("i2") == pool.get("i2")  # the pool JSON's own entries are not replaced
 
 
 def test_json_numbers_match_r(json_run):
@@ -80,8 +81,9 @@ def test_json_numbers_match_r(json_run):
     assert res["sensitivity"]["ci_low"] == pytest.approx(r["sens_ci"][0], abs=1e-5)
     assert res["specificity"]["ci_high"] == pytest.approx(r["spec_ci"][1], abs=1e-5)
     assert res["tau2_logit_sens"] == pytest.approx(r["tau2_logit_sens"], rel=1e-4)
-    assert res["i2"]["logit_sens"] == pytest.approx(REF["i2_dl"]["logit_sens"], abs=1e-8)
-    assert res["i2"]["logit_spec"] == pytest.approx(REF["i2_dl"]["logit_spec"], abs=1e-8)
+    i2 = res["i2_cochran_q"]
+    assert i2["logit_sens"] == pytest.approx(REF["i2_dl"]["logit_sens"], abs=1e-8)
+    assert i2["logit_spec"] == pytest.approx(REF["i2_dl"]["logit_spec"], abs=1e-8)
     g, gr = res["glmm"], REF["glmm_lme4"]
     assert g is not None and g["model"] == "glmm"
     assert g["sensitivity"]["estimate"] == pytest.approx(gr["sensitivity"], abs=1e-4)
