@@ -232,3 +232,20 @@ def test_roi_with_no_pixel_centre(series):
 def test_slice_outside_the_series(series):
     with pytest.raises(InputError, match=r"slice 9 is outside the series"):
         RoiFile.from_json(edit(slice=9)).masks(series)
+
+
+def test_patient_space_slice_must_agree(series):
+    doc = to_patient(BASE, series)
+    with pytest.raises(InputError, match=r"lies on slice 2, not on the slice 3 asked for"):
+        RoiFile.from_json(doc).masks(series, slice=3)
+    doc["rois"][0]["slice"] = 1
+    with pytest.raises(InputError, match=r"ROI 1 \(L1\): lies on slice 2, not on the slice 1 "
+                                         r"named in the file"):
+        RoiFile.from_json(doc).masks(series)
+
+
+def test_huge_coordinates_are_rejected():
+    doc = edit()
+    doc["rois"][0]["center"] = [1e300, 5.0]
+    with pytest.raises(InputError, match=r"ROI 1 \(L1\): 'center' must be a list of 2 numbers"):
+        RoiFile.from_json(doc)
