@@ -200,6 +200,10 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
     if ax is None:
         _, ax = plt.subplots(figsize=(12.0, 1.5 + 0.26 * (k + 3)))
     fontsize = 8.5 if k <= 40 else 7
+    fig = ax.get_figure()
+    width_in = ax.get_position().width * fig.get_figwidth() / 0.775  # vs. a default axes
+    if width_in < 12.0:  # a narrower region than the default figure: scale the text down
+        fontsize = max(5.0, fontsize * width_in / 12.0)
     top, bottom = -2.3, (k + 1.8 if result is not None else k + 0.2)
     row_top = -0.7
     ax.set_ylim(bottom, top)
@@ -253,8 +257,8 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
                     gid=f"{name}_studies", clip_on=False)
         if result is not None:
             e = result.sensitivity if name == "sensitivity" else result.specificity
-            pax.add_patch(Polygon([[e.ci_low, pooled_y], [e.estimate, pooled_y - 0.4],
-                                   [e.ci_high, pooled_y], [e.estimate, pooled_y + 0.4]],
+            pax.add_patch(Polygon([[e.ci_low, pooled_y], [e.estimate, pooled_y - 0.3],
+                                   [e.ci_high, pooled_y], [e.estimate, pooled_y + 0.3]],
                                   closed=True, color=_POOLED_COLOUR, zorder=3,
                                   gid=f"{name}_pooled"))
             pax.axvline(e.estimate, color="0.45", lw=0.8, ls="--", zorder=1)

@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
 from metaanalysis.clinical import (
@@ -119,3 +121,23 @@ def test_plot_fagan_lines_realise_bayes():
     y_mid = float(np.mean(pos.get_ydata()))
     assert y_mid == pytest.approx(math.log(4.0) / 2)
     plt.close(fig)
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=st.floats(1e-6, 1 - 1e-6), lr=st.floats(1e-3, 1e3))
+def test_bayes_round_trip_and_monotone(p, lr):
+    post = float(post_test_probability(p, lr))
+    assert 0.0 < post < 1.0
+    assert float(post_test_probability(post, 1.0 / lr)) == pytest.approx(p, rel=1e-9)
+    assert (post >= p) == (lr >= 1.0) or post == pytest.approx(p)
+
+
+def test_package_exports():
+    import metaanalysis as ma
+
+    assert ma.post_test is post_test and ma.per_1000 is per_1000
+    from metaanalysis import diagnostics
+
+    assert ma.deeks_test is diagnostics.deeks_test
+    assert ma.leave_one_out is diagnostics.leave_one_out
+    assert ma.influence is diagnostics.influence and ma.cumulative is diagnostics.cumulative
