@@ -245,6 +245,16 @@ def _pct(p: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _pct_short(p: float, sign: bool = True) -> str:
+    """Percent with one decimal below 10%, none above (``sign`` appends the % sign)."""
+    x = 100.0 * float(p)
+    text = f"{x:.1f}" if x < 9.95 or x > 99.05 else f"{x:.0f}"
+    return text + ("%" if sign else "")
+
+
 def plot_fagan(result: Any, pretest: float | Iterable[float], ax: Axes | None = None,
                show_ci: bool = True) -> Axes:
     """Fagan's nomogram: pre-test probability, LR and post-test probability on three scales.
@@ -314,14 +324,12 @@ def plot_fagan(result: Any, pretest: float | Iterable[float], ax: Axes | None = 
             lr = row[f"lr_{label}"]
             y1 = float(_logit(post))
             sign = "+" if label == "positive" else "\u2212"
-            text = (f"{'Positive' if label == 'positive' else 'Negative'} test: "
-                    f"LR{sign} {lr:.3g}, post-test "
-                    f"{100 * post:.0f}% (95% CI {100 * row[f'post_{label}_low']:.0f}"
-                    f"\u2013{100 * row[f'post_{label}_high']:.0f}%)")
-            ax.plot([-1, 1], [y0, y1], color=colours[label], lw=1.6, zorder=3,
-                    label=text + (f" (pre-test {100 * row['pretest']:.0f}%)"
-                                  if len(table) > 1 else ""),
-                    ls="-" if i == 0 else (0, (4, 1.5 + i)))
+            pre = f", pre-test {_pct_short(row['pretest'])}" if len(table) > 1 else ""
+            text = (f"{label.capitalize()} test{pre}: LR{sign} {lr:.3g} \u2192 post-test "
+                    f"{_pct_short(post)} (95% CI {_pct_short(row[f'post_{label}_low'], False)}"
+                    f"\u2013{_pct_short(row[f'post_{label}_high'])})")
+            ax.plot([-1, 1], [y0, y1], color=colours[label], lw=1.6, zorder=3, label=text,
+                    ls=_LINESTYLES[i % len(_LINESTYLES)])
             if show_ci:
                 lo = float(_logit(row[f"post_{label}_low"]))
                 hi = float(_logit(row[f"post_{label}_high"]))
