@@ -45,11 +45,14 @@ def test_phantom_seeds_score(phantom):
 def test_grown_rois_stay_in_their_structures(phantom):
     rm = rois_from_seeds(phantom["series"], phantom["seeds"])
     lab = phantom["labels"][:, :, rm.slice_index]
+    from scipy import ndimage
+
     for level, value in (("L1", 41), ("L2", 42), ("L3", 43), ("L4", 44)):
         roi = rm.masks[level]
-        body = lab == value
+        parts, n = ndimage.label(lab == value)  # body and, behind the canal, the arch
+        body = parts == np.argmax(np.bincount(parts.ravel())[1:]) + 1
         assert np.all(body[roi]), level
-        assert roi.sum() > 0.4 * body.sum()  # most of the body, not a speck
+        assert roi.sum() > 0.5 * body.sum()  # most of the body, not a speck
     assert np.all(lab[rm.masks["CSF"]] == 2)
     assert rm.source == "seeds" and "L5" not in rm.masks  # L5 seed is not a protocol level
 

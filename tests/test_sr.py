@@ -1,0 +1,95 @@
+"""DICOM SR (TID 1500) output.
+
+References: the result's own numbers (read back through highdicom and pydicom
+must equal what was written) and the independent validator ``dciodvfy``
+(dicom3tools) when it is installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pydicom
+import pytest
+
+from vbq.cli import main
+from vbq.dicomio import load_series
+from vbq.errors import InputError
+from vbq.masks import rois_from_mask
+from vbq.phantom import make_phantom
+from vbq.score import score_roi_masks, score_values
+from vbq.sr import LOCAL_SCHEME, read_sr_measurements, write_sr
+
+COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phantom_sr")
+    info = make_phantom(out, distractors=())
+    series = load_series(info.series_dir).series
+    result = score_roi_masks(series, rois_from_mask(series, info.mask_path),
+                             exclude={"L2": "fracture"})
+    path = write_sr(result, series, out / "report" / "vbq_sr.dcm")
+    return {"info": info, "series": series, "result": result, "path": path}
+
+
+def test_sr_reads_back_with_the_written_numbers(scored):
+    res = scored["result"]
+    got = read_sr_measurements(scored["path"])
+    assert set(got) == {"L1 ROI", "L2 ROI", "L3 ROI", "L4 ROI", "CSF ROI", "VBQ"}
+    assert got["VBQ"]["vbq"] == pytest.approx(res.vbq, rel=1e-12)
+    for level in ("L1", "L2", "L3", "L4"):
+        m = res.levels[level].measurement
+        g = got[f"{level} ROI"]
+        assert g["mean"] == pytest.approx(m.mean, rel=1e-12)
+        assert g["median"] == pytest.approx(m.median, rel=1e-12)
+        assert g["sd"] == pytest.approx(m.sd, rel=1e-12)
+        assert g["area_mm2"] == pytest.approx(m.area_mm2, rel=1e-12)
+        assert g["n_pixels"] == m.n_pixels
+    assert got["CSF ROI"]["mean"] == pytest.approx(res.csf.measurement.mean, rel=1e-12)
+
+
+def test_sr_header_and_references(scored):
+    ds = pydicom.dcmread(scored["path"])
+    series = scored["series"]
+    assert ds.SOPClassUID == COMPREHENSIVE_3D_SR
+    assert ds.Modality == "SR"
+    assert ds.StudyInstanceUID == series.study_instance_uid
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+    assert ds.CompletionFlag == "COMPLETE"
+    schemes = [item.CodingSchemeDesignator for item in ds.CodingSchemeIdentificationSequence]
+    assert LOCAL_SCHEME in schemes
+    evidence = ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert evidence.SeriesInstanceUID == series.series_instance_uid
+    sop = scored["result"].sop_instance_uid
+    assert sop in {item.ReferencedSOPInstanceUID for item in evidence.ReferencedSOPSequence}
+    text = str(ds)
+    assert "Excluded: fracture" in text  # the excluded level says why
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed")
+def test_sr_passes_dciodvfy(scored):
+    run = subprocess.run(["dciodvfy", str(scored["path"])], capture_output=True, text=True,
+                         timeout=60)
+    lines = (run.stdout + run.stderr).splitlines()
+    errors = [line for line in lines if line.startswith("Error")]
+    assert not errors, "\n".join(errors)
+    assert any("Comprehensive3DSR" in line for line in lines)
+
+
+def test_cli_score_writes_sr(scored, tmp_path, capsys):
+    out = tmp_path / "cli_sr.dcm"
+    code = main(["score", str(scored["info"].series_dir), "--mask",
+                 str(scored["info"].mask_path), "--sr", str(out)])
+    assert code == 0
+    assert "VBQ" in read_sr_measurements(out)
+    capsys.readouterr()
+
+
+def test_sr_needs_a_measured_result(scored, tmp_path):
+    res = score_values({"L1": 410, "L2": 395, "L3": 402, "L4": 388, "CSF": 131})
+    with pytest.raises(InputError, match="measured on an image series"):
+        write_sr(res, scored["series"], tmp_path / "x.dcm")
+    assert not (tmp_path / "x.dcm").exists()
