@@ -62,9 +62,9 @@ def main() -> None:
                 ("VBQResult.save_qc (PNG)", *best_of(qc, 3)),
                 ("vbq.score_values", *best_of(values, 200))]
         print(f"{len(files)} files ({len(ph.files['t1'])}-slice 512x512 T1 + distractors)")
-        print(f"{'task':<36}{'best s':>10}{'median s':>10}")
+        print(f"{'task':<36}{'best ms':>10}{'median ms':>11}")
         for name, b, m in rows:
-            print(f"{name:<36}{b:>10.4f}{m:>10.4f}")
+            print(f"{name:<36}{1e3 * b:>10.3f}{1e3 * m:>11.3f}")
         print(f"ratio score_series / floor (best): {rows[1][1] / rows[0][1]:.2f}")
 
 
