@@ -42,7 +42,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metaanalysis.errors import FitError, FitWarning, InputError
-from metaanalysis.quadrature import BinomialData, ModeState, aghq_loglik, laplace_loglik
+from metaanalysis.quadrature import (
+    BinomialData,
+    ModeState,
+    aghq_loglik,
+    conditional_modes,
+    laplace_loglik,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from metaanalysis.results import BivariateResult
@@ -190,24 +196,29 @@ class _Objective:
 
 
 def _hessian(obj: _Objective, phi: np.ndarray) -> np.ndarray:
-    """Hessian of the deviance over (theta, beta) by central differences of the gradient."""
+    """Hessian of the deviance over (theta, beta) by finite differences of the gradient.
+
+    Laplace: forward differences of the exact gradient (step 1e-6).  Quadrature:
+    central differences of the central-difference gradient (step 1e-3).
+    """
     m = phi.size
     H = np.empty((m, m))
     state = ModeState(None if obj.state.u is None else obj.state.u.copy())
     saved = obj.state
     obj.state = state
     try:
+        g0 = obj.grad(phi) if obj.nagq == 1 else None
         for j in range(m):
-            step = 1e-5 * max(1.0, abs(phi[j]))
-            if obj.nagq > 1:
-                step = 1e-3 * max(1.0, abs(phi[j]))
             e = np.zeros(m)
-            e[j] = step
-            H[:, j] = (obj.grad(phi + e) - obj.grad(phi - e)) / (2 * step)
+            if g0 is not None:
+                e[j] = step = 1e-6 * max(1.0, abs(phi[j]))
+                H[:, j] = (obj.grad(phi + e) - g0) / step
+            else:
+                e[j] = step = 1e-3 * max(1.0, abs(phi[j]))
+                H[:, j] = (obj.grad(phi + e) - obj.grad(phi - e)) / (2 * step)
     finally:
         obj.state = saved
-    H = H + H.T          # symmetrise; times 2 for the deviance scale
-    return H
+    return H + H.T          # symmetrised, and doubled: the deviance is -2 log L
 
 
 def _canonical(phi: np.ndarray) -> np.ndarray:
@@ -226,7 +237,8 @@ def _canonical(phi: np.ndarray) -> np.ndarray:
     return phi
 
 
-def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, bool, str]:
+def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, float, bool, str]:
+    """Minimise the objective without bounds; return (phi, minimum, converged, message)."""
     from scipy import optimize
 
     if obj.nagq == 1:
@@ -235,9 +247,9 @@ def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, bool, str]
     else:
         res = optimize.minimize(obj.value, phi0, jac=obj.grad, method="BFGS",
                                 options={"maxiter": 2000, "gtol": 1e-6})
-    phi = _canonical(res.x)
-    gmax = float(np.max(np.abs(obj.grad(phi))))
-    return phi, gmax < 1e-3, f"{res.message} (largest gradient {gmax:.2g})"
+    gmax = float(np.max(np.abs(res.jac)))
+    return (_canonical(res.x), float(res.fun), gmax < 1e-3,
+            f"{res.message} (largest gradient {gmax:.2g})")
 
 
 def fit_binomial_normal(data: BinomialData, nagq: int = 1,
@@ -276,10 +288,10 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
     p = data.p
     phi0 = _start(data) if start is None else np.asarray(start, dtype=float)
     obj = _Objective(data, 1)
-    if not np.isfinite(obj.value(phi0)) or obj.value(phi0) >= 1e299:
+    if obj.value(phi0) >= 1e299:
         raise FitError("the GLMM likelihood is not finite at the starting values; check the "
                        "counts, or use the normal model (reitsma).")
-    phi, ok, msg = _optimise(obj, phi0)
+    phi, fun, ok, msg = _optimise(obj, phi0)
     n_eval = obj.n_eval
     if not ok or phi[0] < SINGULAR_TOL or phi[2] < SINGULAR_TOL:
         # a second start from an uncorrelated covariance guards against stalling short of
@@ -287,18 +299,17 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         alt0 = phi0.copy()
         alt0[1] = 0.0
         obj_alt = _Objective(data, 1)
-        phi_alt, ok_alt, msg_alt = _optimise(obj_alt, alt0)
+        phi_alt, fun_alt, ok_alt, msg_alt = _optimise(obj_alt, alt0)
         n_eval += obj_alt.n_eval
-        if obj_alt.value(phi_alt) < obj.value(phi) - 1e-8:
-            phi, ok, msg, obj = phi_alt, ok_alt, msg_alt, obj_alt
+        if fun_alt < fun - 1e-8:
+            phi, fun, ok, msg, obj = phi_alt, fun_alt, ok_alt, msg_alt, obj_alt
     if nagq > 1:
         objq = _Objective(data, nagq)
         objq.state.u = obj.state.u
-        phi, ok, msg = _optimise(objq, phi)
+        phi, fun, ok, msg = _optimise(objq, phi)
         n_eval += objq.n_eval
         obj = objq
-    # sign convention: a zero diagonal makes the sign of the others arbitrary
-    loglik = -obj.value(phi)
+    loglik = -fun
     theta = phi[:3].copy()
     coef = phi[3:].reshape(2, p)
     H = _hessian(obj, phi)
@@ -334,8 +345,8 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
     if not ok:
         msgs.append(f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
                     "try nagq=1, another start, or the normal model.")
-    modes_u = obj.state.u if obj.state.u is not None else np.zeros((data.k, 2))
-    modes = modes_u @ L.T
+    modes = conditional_modes(phi, data, ModeState(None if obj.state.u is None
+                                                   else obj.state.u.copy())) @ L.T
     return GlmmFit(theta=theta, coef=coef, vcov=vcov, sigma=sigma, loglik=float(loglik),
                    nagq=nagq, converged=ok, singular=singular, n_evaluations=n_eval,
                    modes=modes, warnings=tuple(msgs))

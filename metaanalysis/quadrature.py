@@ -64,6 +64,10 @@ class BinomialData:
     n: np.ndarray
     X: np.ndarray
     log_choose: float = field(init=False)
+    y1: np.ndarray = field(init=False, repr=False)
+    y2: np.ndarray = field(init=False, repr=False)
+    n1: np.ndarray = field(init=False, repr=False)
+    n2: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.y = np.asarray(self.y, dtype=float)
@@ -71,6 +75,9 @@ class BinomialData:
         self.X = np.asarray(self.X, dtype=float)
         y, n = self.y, self.n
         self.log_choose = float(np.sum(gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)))
+        # contiguous columns for the inner loops
+        self.y1, self.y2 = np.ascontiguousarray(y[:, 0]), np.ascontiguousarray(y[:, 1])
+        self.n1, self.n2 = np.ascontiguousarray(n[:, 0]), np.ascontiguousarray(n[:, 1])
 
     @property
     def k(self) -> int:
@@ -133,37 +140,39 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
     """
     a, b, c, B = _split(phi, data.p)
     off = data.X @ B.T
-    y, n = data.y, data.n
+    o1, o2 = np.ascontiguousarray(off[:, 0]), np.ascontiguousarray(off[:, 1])
+    y1, y2, n1, n2 = data.y1, data.y2, data.n1, data.n2
     if state is not None and state.u is not None and state.u.shape == (data.k, 2):
-        u = state.u.copy()
+        u1, u2 = state.u[:, 0].copy(), state.u[:, 1].copy()
     else:
-        u = np.zeros((data.k, 2))
-    u1, u2 = u[:, 0].copy(), u[:, 1].copy()
+        u1, u2 = np.zeros(data.k), np.zeros(data.k)
+    aa, bb, cc, bc = a * a, b * b, c * c, b * c
 
     def objective(v1: np.ndarray, v2: np.ndarray) -> np.ndarray:
-        e1 = off[:, 0] + a * v1
-        e2 = off[:, 1] + b * v1 + c * v2
-        return _cond_loglik(y, n, e1, e2) - 0.5 * (v1 * v1 + v2 * v2)
+        e1 = o1 + a * v1
+        e2 = o2 + b * v1 + c * v2
+        return (y1 * e1 - n1 * np.logaddexp(0.0, e1) + y2 * e2 - n2 * np.logaddexp(0.0, e2)
+                - 0.5 * (v1 * v1 + v2 * v2))
 
     f_old: np.ndarray | None = None
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
-        eta1 = off[:, 0] + a * u1
-        eta2 = off[:, 1] + b * u1 + c * u2
-        p1, p2 = expit(eta1), expit(eta2)
-        g1, g2 = y[:, 0] - n[:, 0] * p1, y[:, 1] - n[:, 1] * p2
-        w1, w2 = n[:, 0] * p1 * (1 - p1), n[:, 1] * p2 * (1 - p2)
+        p1 = expit(o1 + a * u1)
+        p2 = expit(o2 + b * u1 + c * u2)
+        np1, np2 = n1 * p1, n2 * p2
+        g1, g2 = y1 - np1, y2 - np2
+        w1, w2 = np1 - np1 * p1, np2 - np2 * p2
         r1 = a * g1 + b * g2 - u1
         r2 = c * g2 - u2
-        h11 = 1.0 + a * a * w1 + b * b * w2
-        h12 = b * c * w2
-        h22 = 1.0 + c * c * w2
+        h11 = 1.0 + aa * w1 + bb * w2
+        h12 = bc * w2
+        h22 = 1.0 + cc * w2
         det = h11 * h22 - h12 * h12
         d1 = (h22 * r1 - h12 * r2) / det
         d2 = (h11 * r2 - h12 * r1) / det
         step = 1.0
         v1, v2 = u1 + d1, u2 + d2
-        biggest = max(np.max(np.abs(d1)), np.max(np.abs(d2)))
+        biggest = max(np.abs(d1).max(), np.abs(d2).max())
         if biggest < 0.05:  # close to the mode: a full Newton step on a concave function
             u1, u2 = v1, v2
             if biggest < tol:
@@ -182,7 +191,7 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
             f_new = np.where(bad, f_try, f_new)
             bad = bad & (f_try < f_old - 1e-12 * (1.0 + np.abs(f_old)))
         u1, u2, f_old = v1, v2, f_new
-        if max(np.max(np.abs(d1)), np.max(np.abs(d2))) < tol:
+        if biggest < tol:
             break
     out = np.column_stack([u1, u2])
     if state is not None:
@@ -225,26 +234,29 @@ def laplace_loglik(phi: np.ndarray, data: BinomialData, state: ModeState | None 
     phi = np.asarray(phi, dtype=float)
     a, b, c, B = _split(phi, data.p)
     u = conditional_modes(phi, data, state)
-    u1, u2 = u[:, 0], u[:, 1]
+    u1, u2 = np.ascontiguousarray(u[:, 0]), np.ascontiguousarray(u[:, 1])
     y, n, X = data.y, data.n, data.X
+    y1, y2, n1, n2 = data.y1, data.y2, data.n1, data.n2
     off = X @ B.T
     eta1 = off[:, 0] + a * u1
     eta2 = off[:, 1] + b * u1 + c * u2
     p1, p2 = expit(eta1), expit(eta2)
-    w1, w2 = n[:, 0] * p1 * (1 - p1), n[:, 1] * p2 * (1 - p2)
+    np1, np2 = n1 * p1, n2 * p2
+    w1, w2 = np1 - np1 * p1, np2 - np2 * p2
     h11 = 1.0 + a * a * w1 + b * b * w2
     h12 = b * c * w2
     h22 = 1.0 + c * c * w2
     det = h11 * h22 - h12 * h12
-    ll_i = _cond_loglik(y, n, eta1, eta2) - 0.5 * (u1 * u1 + u2 * u2) - 0.5 * np.log(det)
+    ll_i = (y1 * eta1 - n1 * np.logaddexp(0.0, eta1) + y2 * eta2 - n2 * np.logaddexp(0.0, eta2)
+            - 0.5 * (u1 * u1 + u2 * u2 + np.log(det)))
     if per_study:
         return ll_i + (gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)).sum(axis=1)
-    ll = float(np.sum(ll_i)) + data.log_choose
+    ll = float(ll_i.sum()) + data.log_choose
     if not gradient:
         return ll, None
 
-    g1, g2 = y[:, 0] - n[:, 0] * p1, y[:, 1] - n[:, 1] * p2
-    wp1, wp2 = w1 * (1 - 2 * p1), w2 * (1 - 2 * p2)
+    g1, g2 = y1 - np1, y2 - np2
+    wp1, wp2 = w1 - 2.0 * w1 * p1, w2 - 2.0 * w2 * p2
     i11, i12, i22 = h22 / det, -h12 / det, h11 / det
     # diagonal of Lambda H^-1 Lambda'
     m1 = a * a * i11
