@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VBQError as err:
         print(f"vbq: error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("vbq: interrupted", file=sys.stderr)
         return 130
