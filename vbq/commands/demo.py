@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the phantom, score it and report."""
     import json
     import os
+    import shutil
     import sys
     import tempfile
     from pathlib import Path
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     phantom_dir = out / "phantom"
+    if (phantom_dir / "expected.json").is_file():  # a phantom of an earlier demo: make it anew
+        shutil.rmtree(phantom_dir)
     make_phantom(phantom_dir, vbq=args.vbq, seed=args.seed)
     result = score_series(phantom_dir / "series", rois=phantom_dir / "rois.json")
     qc = result.save_qc(out / "qc.png")
