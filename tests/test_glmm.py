@@ -55,7 +55,8 @@ def _fit(name: str, nagq: int = 1):
 
 
 # ------------------------------------------------------------ lme4 (tight PIRLS) --
-@pytest.mark.parametrize("name", REF_SETS + ["zerocells", "singular", "simreg"])
+@pytest.mark.parametrize("name", REF_SETS + ["zerocells", "singular", "simreg", "IAQ", "SAQ",
+                                  "smoking"])
 def test_laplace_matches_glmer_tight(name: str) -> None:
     ref = _tight(name)
     fit = _fit(name)
