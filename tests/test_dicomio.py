@@ -93,9 +93,9 @@ def test_only_the_measured_slice_is_decoded(study, monkeypatch):
     calls = []
     real = dicomio._decode
 
-    def counting(path):
-        calls.append(path)
-        return real(path)
+    def counting(sl):
+        calls.append(sl.path)
+        return real(sl)
 
     monkeypatch.setattr(dicomio, "_decode", counting)
     choice = load_series(study.series_dir)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +29,8 @@ from typing import Any
 import numpy as np
 import pydicom
 from numpy.typing import ArrayLike
-from pydicom.errors import InvalidDicomError
 
+from vbq.dicomheader import TAGS, Header, read_header
 from vbq.errors import InputError
 from vbq.geometry import SliceGeometry, plane_of, volume_affine_ras
 
@@ -54,17 +53,6 @@ NORMATIVE_TE_MS: tuple[float, float] = (8.0, 20.0)
 T1_MAX_TR_MS = 1000.0
 T1_MAX_TE_MS = 30.0
 
-#: Header attributes read from every file (everything else is skipped).
-_HEADER_TAGS: list[str] = [
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-    "SeriesNumber", "SeriesDescription", "ProtocolName", "Modality", "InstanceNumber",
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns",
-    "NumberOfFrames", "BitsAllocated", "SamplesPerPixel", "RescaleSlope",
-    "RescaleIntercept", "RepetitionTime", "EchoTime", "MagneticFieldStrength",
-    "Manufacturer", "ManufacturerModelName", "PixelBandwidth", "ContrastBolusAgent",
-    "PatientID", "FrameOfReferenceUID",
-]
-
 #: SOP classes that carry no image to score even when they hold pixel data.
 _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
     "1.2.840.10008.5.1.4.1.1.88.",   # structured reports, key object selection
@@ -76,7 +64,6 @@ _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
 )
 #: Storage SOP classes whose instances are images (CT, MR, secondary capture, ...).
 _IMAGE_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1."
-_PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 _NO_AGENT = {"", "NONE", "NO", "N/A", "NA", "NIL", "-"}
 
 _T1_HINT = re.compile(r"T1(?!\d)")
@@ -106,11 +93,64 @@ class SliceInfo:
     rescale_intercept: float
     position: float
     problem: str | None = None
+    pixel_offset: int | None = field(default=None, repr=False, compare=False)
+    header: Any = field(default=None, repr=False, compare=False)
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Decode the stored pixel values of one file (module level so tests can count calls)."""
-    return pydicom.dcmread(path).pixel_array
+_NATIVE_LE = {"1.2.840.10008.1.2": 8, "1.2.840.10008.1.2.1": 12}  # transfer syntax -> header
+
+
+def _read_native(sl: SliceInfo) -> np.ndarray | None:
+    """Read uncompressed little-endian single-frame pixel data straight from its offset.
+
+    Returns None when the file is not that simple case (the caller then uses pydicom's
+    full decoder). Saves the second parse of the header that ``dcmread`` would do.
+    """
+    h = sl.header
+    if h is None or sl.pixel_offset is None:
+        return None
+    header = _NATIVE_LE.get(h.transfer_syntax)
+    if header is None:
+        return None
+    spp = h.ushort(TAGS["SamplesPerPixel"]) or 1
+    ba = h.ushort(TAGS["BitsAllocated"])
+    if ba is None:
+        return None
+    bs = h.ushort(TAGS["BitsStored"]) or ba
+    hb = h.ushort(TAGS["HighBit"])
+    hb = bs - 1 if hb is None else hb
+    pr = h.ushort(TAGS["PixelRepresentation"]) or 0
+    if spp != 1 or ba not in (8, 16, 32) or hb != bs - 1 or not 0 < bs <= ba:
+        return None
+    rows, cols = sl.geometry.shape
+    nbytes = rows * cols * (ba // 8)
+    with open(sl.path, "rb") as fp:
+        fp.seek(sl.pixel_offset)
+        head = fp.read(header)
+        if len(head) < header or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
+            return None
+        length = struct.unpack("<I", head[-4:])[0]
+        if length == 0xFFFFFFFF or length < nbytes or length > nbytes + 1:
+            return None
+        data = fp.read(nbytes)
+    if len(data) < nbytes:
+        raise InputError(f"{sl.path} is truncated ({len(data)} of {nbytes} bytes of pixel data)")
+    arr = np.frombuffer(data, dtype=f"<{'i' if pr else 'u'}{ba // 8}").reshape(rows, cols)
+    if bs < ba:
+        if pr:
+            shift = ba - bs
+            arr = (arr << shift) >> shift
+        else:
+            arr = arr & ((1 << bs) - 1)
+    return arr
+
+
+def _decode(sl: SliceInfo) -> np.ndarray:
+    """Decode the stored pixel values of one slice (module level so tests can count calls)."""
+    arr = _read_native(sl)
+    if arr is not None:
+        return arr
+    return pydicom.dcmread(sl.path).pixel_array
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +212,9 @@ class SeriesInfo:
             raise InputError(f"slice {i} of series {self.series_instance_uid} cannot be read: "
                              f"{sl.path} {sl.problem}")
         try:
-            stored = _decode(sl.path)
+            stored = _decode(sl)
+        except InputError:
+            raise
         except Exception as err:  # pydicom/numpy raise many kinds; name the file
             raise InputError(f"cannot decode the pixel data of {sl.path} "
                              f"({type(err).__name__}: {err})") from err
@@ -288,142 +330,90 @@ def _walk(folder: Path) -> Iterator[Path]:
             yield Path(root) / name
 
 
-def _float(ds: pydicom.Dataset, keyword: str) -> float | None:
-    value = ds.get(keyword, None)
-    if value is None or value == "":
-        return None
-    try:
-        if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-            value = value[0]
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
-
-
-def _text(ds: pydicom.Dataset, keyword: str) -> str | None:
-    value = ds.get(keyword, None)
-    if value is None:
-        return None
-    s = str(value).strip()
-    return s or None
-
-
-def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
-    f = _float(ds, keyword)
-    return None if f is None else int(f)
-
-
-def _looks_like_dicom(head: bytes) -> tuple[bool, bool]:
-    """(is DICOM with preamble, may be DICOM without preamble)."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return True, False
-    # a raw data set starting with group 0x0008 or 0x0002 (little endian)
-    return False, len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3:4] == b"\x00"
-
-
 class _Record:
-    __slots__ = ("path", "ds", "problem")
+    __slots__ = ("path", "header", "problem")
 
-    def __init__(self, path: Path, ds: pydicom.Dataset, problem: str | None) -> None:
-        self.path, self.ds, self.problem = path, ds, problem
-
-
-def _read_header(path: Path) -> tuple[str, Any]:
-    """Read one file's header: ("image", _Record) | ("ignored", reason) | ("skipped", reason)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _read_header_quietly(path)
+    def __init__(self, path: Path, header: Header, problem: str | None) -> None:
+        self.path, self.header, self.problem = path, header, problem
 
 
-def _read_header_quietly(path: Path) -> tuple[str, Any]:
-    try:
-        fp = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as err:
-        return "skipped", f"cannot be opened ({err.strerror or err})"
-    with fp:
-        head = fp.read(132)
-        preamble, raw = _looks_like_dicom(head)
-        if not (preamble or raw):
-            return "ignored", "not a DICOM file"
-        fp.seek(0)
-        try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=raw,
-                                 specific_tags=_HEADER_TAGS)
-        except InvalidDicomError as err:
-            if raw:
-                return "ignored", "not a DICOM file"
-            return "skipped", f"is not readable DICOM ({err})"
-        except Exception as err:  # truncated or corrupt header
-            return "skipped", f"is truncated or corrupt ({type(err).__name__}: {err})"
-        stop = fp.tell()
-        size = os.fstat(fp.fileno()).st_size
-        elem = fp.read(12)
-    meta = getattr(ds, "file_meta", None)
-    sop_class = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None else "")
-                    or ds.get("SOPClassUID", "") or "")
+def _classify(path: Path) -> tuple[str, Any]:
+    """Read one file: ("image", _Record) | ("ignored", reason) | ("skipped", reason)."""
+    kind, payload = read_header(path)
+    if kind != "header":
+        return kind, payload
+    h: Header = payload
+    sop_class = h.sop_class or (h.text(TAGS["SOPClassUID"]) or "")
     if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
         return "ignored", f"not an image (SOP Class {sop_class})"
-    if len(elem) < 8:
-        # the file ended before any pixel data: a truncated image, unless the SOP class
+    if h.pixel_offset is None:
+        # the header ended without pixel data: a truncated image, unless the SOP class
         # is one without pixels
-        if sop_class and not sop_class.startswith(_IMAGE_SOP_PREFIX) and "Rows" not in ds:
+        if (sop_class and not sop_class.startswith(_IMAGE_SOP_PREFIX)
+                and TAGS["Rows"] not in h):
             return "ignored", f"holds no pixel data (SOP Class {sop_class})"
         return "skipped", "is truncated: it ends before its pixel data"
-    group, element = struct.unpack("<HH", elem[:4])
-    tag = (group << 16) | element
-    if tag not in _PIXEL_TAGS:
-        return "ignored", "holds no pixel data"
-    problem = _pixel_data_problem(ds, elem, stop, size)
-    return "image", _Record(path, ds, problem)
+    problem = None
+    if h.pixel_length is not None:
+        available = h.file_size - h.pixel_offset - h.pixel_header
+        if available < h.pixel_length:
+            problem = (f"is truncated ({max(available, 0)} of {h.pixel_length} bytes of "
+                       "pixel data)")
+    return "image", _Record(path, h, problem)
 
 
-def _pixel_data_problem(ds: pydicom.Dataset, elem: bytes, stop: int, size: int) -> str | None:
-    """Check that the pixel data element fits in the file (uncompressed syntaxes)."""
-    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    implicit = ts == "1.2.840.10008.1.2"
-    big = ts == "1.2.840.10008.1.2.2"
-    if implicit:
-        length = struct.unpack("<I", elem[4:8])[0]
-        header = 8
-    else:
-        if len(elem) < 12:
-            return "is truncated inside its pixel data element"
-        length = struct.unpack(">I" if big else "<I", elem[8:12])[0]
-        header = 12
-    if length == 0xFFFFFFFF:  # encapsulated: only the decoder can tell
-        return None
-    available = size - stop - header
-    if available < length:
-        return f"is truncated ({max(available, 0)} of {length} bytes of pixel data)"
-    return None
+class _GeometryCache:
+    """Slices of a series share orientation, spacing and size: build their parts once."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[Any, ...], SliceGeometry] = {}
+
+    def make(self, ipp: list[float], iop: list[float], spacing: list[float],
+             shape: tuple[int, int]) -> SliceGeometry:
+        key = (tuple(iop), tuple(spacing[:2]), shape)
+        template = self._templates.get(key)
+        if template is None:
+            template = SliceGeometry.from_dicom(ipp, iop, spacing, shape)
+            self._templates[key] = template
+            return template
+        return template.moved_to(ipp)
 
 
-def _slice_from(rec: _Record) -> SliceInfo | str:
-    ds = rec.ds
-    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows",
-               "Columns"):
-        if ds.get(kw, None) in (None, ""):
-            return f"has no {kw}, so its position in the patient is unknown"
-    nframes = _int(ds, "NumberOfFrames")
+def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | str:
+    h = rec.header
+    ipp = h.numbers(TAGS["ImagePositionPatient"])
+    iop = h.numbers(TAGS["ImageOrientationPatient"])
+    spacing = h.numbers(TAGS["PixelSpacing"])
+    for name, value, n in (("ImagePositionPatient", ipp, 3), ("ImageOrientationPatient", iop, 6),
+                           ("PixelSpacing", spacing, 2)):
+        if value is None:
+            return f"has no {name}, so its position in the patient is unknown"
+        if len(value) < n:
+            return f"has an unusable {name} ({len(value)} values instead of {n})"
+    rows, cols = h.ushort(TAGS["Rows"]), h.ushort(TAGS["Columns"])
+    if not rows or not cols:
+        return "has no Rows or Columns"
+    nframes = h.number(TAGS["NumberOfFrames"])
     if nframes is not None and nframes > 1:
-        return f"is a multi-frame image ({nframes} frames), which is not supported"
+        return f"is a multi-frame image ({int(nframes)} frames), which is not supported"
     try:
-        geom = SliceGeometry.from_dicom(ds.ImagePositionPatient, ds.ImageOrientationPatient,
-                                        ds.PixelSpacing, (ds.Rows, ds.Columns))
+        geom = cache.make(ipp, iop, spacing, (rows, cols))  # type: ignore[arg-type]
     except (ValueError, TypeError, IndexError) as err:
         return f"has unusable geometry tags ({err})"
-    slope = _float(ds, "RescaleSlope")
-    intercept = _float(ds, "RescaleIntercept")
+    slope = h.number(TAGS["RescaleSlope"])
+    intercept = h.number(TAGS["RescaleIntercept"])
+    instance = h.number(TAGS["InstanceNumber"])
     return SliceInfo(
         path=rec.path,
-        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or rec.path.name),
-        instance_number=_int(ds, "InstanceNumber"),
+        sop_instance_uid=h.text(TAGS["SOPInstanceUID"]) or rec.path.name,
+        instance_number=None if instance is None else int(instance),
         geometry=geom,
         rescale_slope=1.0 if slope is None or slope == 0 else slope,
         rescale_intercept=0.0 if intercept is None else intercept,
         position=geom.position,
         problem=rec.problem,
+        pixel_offset=h.pixel_offset if h.pixel_tag == 0x7FE00010 else None,
+        header=h,
     )
 
 
@@ -431,27 +421,30 @@ def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo]) -> Ser
     order = sorted(range(len(slices)), key=lambda i: (slices[i].position,
                                                       slices[i].instance_number or 0))
     slices = [slices[i] for i in order]
-    ds = recs[order[0]].ds
-    agent = _text(ds, "ContrastBolusAgent")
-    description = _text(ds, "SeriesDescription") or _text(ds, "ProtocolName") or ""
-    # the plane of the stack: the normal common to most slices
+    h = recs[order[0]].header
+
+    def integer(keyword: str) -> int | None:
+        v = h.number(TAGS[keyword])
+        return None if v is None else int(v)
+
     return SeriesInfo(
         series_instance_uid=uid,
-        study_instance_uid=_text(ds, "StudyInstanceUID"),
-        description=description,
-        modality=_text(ds, "Modality") or "",
+        study_instance_uid=h.text(TAGS["StudyInstanceUID"]),
+        description=(h.decoded_text(TAGS["SeriesDescription"])
+                     or h.decoded_text(TAGS["ProtocolName"]) or ""),
+        modality=h.text(TAGS["Modality"]) or "",
         plane=plane_of(slices[0].geometry.normal),
         slices=tuple(slices),
-        tr_ms=_float(ds, "RepetitionTime"),
-        te_ms=_float(ds, "EchoTime"),
-        field_strength_t=_float(ds, "MagneticFieldStrength"),
-        manufacturer=_text(ds, "Manufacturer"),
-        model=_text(ds, "ManufacturerModelName"),
-        pixel_bandwidth=_float(ds, "PixelBandwidth"),
-        contrast_agent=agent,
-        patient_id=_text(ds, "PatientID"),
-        series_number=_int(ds, "SeriesNumber"),
-        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        tr_ms=h.number(TAGS["RepetitionTime"]),
+        te_ms=h.number(TAGS["EchoTime"]),
+        field_strength_t=h.number(TAGS["MagneticFieldStrength"]),
+        manufacturer=h.decoded_text(TAGS["Manufacturer"]),
+        model=h.decoded_text(TAGS["ManufacturerModelName"]),
+        pixel_bandwidth=h.number(TAGS["PixelBandwidth"]),
+        contrast_agent=h.decoded_text(TAGS["ContrastBolusAgent"]),
+        patient_id=h.decoded_text(TAGS["PatientID"]),
+        series_number=integer("SeriesNumber"),
+        frame_of_reference_uid=h.text(TAGS["FrameOfReferenceUID"]),
     )
 
 
@@ -479,10 +472,11 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     skipped: list[tuple[Path, str]] = []
     ignored: list[tuple[Path, str]] = []
     seen_sop: dict[str, Path] = {}
+    cache = _GeometryCache()
     n_files = 0
     for file in _walk(folder):
         n_files += 1
-        kind, payload = _read_header(file)
+        kind, payload = _classify(file)
         if kind == "ignored":
             ignored.append((file, payload))
             continue
@@ -490,7 +484,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             skipped.append((file, payload))
             continue
         rec: _Record = payload
-        made = _slice_from(rec)
+        made = _slice_from(rec, cache)
         if isinstance(made, str):
             ignored.append((file, made))
             continue
@@ -498,7 +492,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             ignored.append((file, f"duplicates {seen_sop[made.sop_instance_uid]}"))
             continue
         seen_sop[made.sop_instance_uid] = file
-        uid = str(rec.ds.get("SeriesInstanceUID", "") or "")
+        uid = rec.header.text(TAGS["SeriesInstanceUID"]) or ""
         if not uid:
             skipped.append((file, "has no SeriesInstanceUID"))
             continue

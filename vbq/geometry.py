@@ -110,6 +110,17 @@ class SliceGeometry:
                    spacing=(float(spacing[0]), float(spacing[1])),
                    shape=(int(shape[0]), int(shape[1])))
 
+    def moved_to(self, origin: ArrayLike) -> SliceGeometry:
+        """Return this plane moved to another ``origin`` (same orientation, spacing, size)."""
+        new = object.__new__(SliceGeometry)
+        o = np.asarray(origin, dtype=np.float64).reshape(3)
+        o.setflags(write=False)
+        for name in ("row_dir", "col_dir", "spacing", "shape", "normal", "_to_patient",
+                     "_to_pixel"):
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "origin", o)
+        return new
+
     @property
     def position(self) -> float:
         """Position of the plane along its normal: ``origin . normal`` (mm)."""
@@ -148,10 +159,12 @@ class SliceGeometry:
 
     def same_plane_grid(self, other: SliceGeometry, tol: float = 1e-4) -> bool:
         """Tell whether ``other`` has the same orientation, spacing and shape (parallel grid)."""
-        return (self.shape == other.shape
-                and np.allclose(self.spacing, other.spacing, atol=tol)
-                and np.allclose(self.row_dir, other.row_dir, atol=tol)
-                and np.allclose(self.col_dir, other.col_dir, atol=tol))
+        if self.shape != other.shape:
+            return False
+        if max(abs(a - b) for a, b in zip(self.spacing, other.spacing, strict=True)) > tol:
+            return False
+        diff = np.concatenate([self.row_dir - other.row_dir, self.col_dir - other.col_dir])
+        return float(np.abs(diff).max()) <= tol
 
 
 def plane_of(normal: ArrayLike, threshold: float = 0.7) -> str:
