@@ -24,8 +24,9 @@ Output: one row per manifest row, with ``status`` ``ok`` and the score, or
 ``analysis`` or ``internal``). A bad row never stops the batch.
 
 Nothing finished is lost: every finished row is appended to the output file
-as one complete line and flushed to disk at once (a line cut short by a hard
-kill is dropped on the next ``--resume``); when the batch ends, the file is
+as one complete line and handed to the operating system at once (forced to
+disk at least every second; a line cut short by a hard kill is dropped on the
+next ``--resume``); when the batch ends, the file is
 rewritten in manifest order through a temporary file and an atomic rename.
 ``--resume`` keeps the rows already scored (``status`` ``ok``) and redoes
 only the rest, so no series is scored twice.
@@ -326,18 +327,30 @@ def _write_atomic(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str
 
 
 class _Appender:
-    """Appends finished rows to the output, one complete flushed line each."""
+    """Appends finished rows to the output, one complete flushed line each.
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+    Each line is handed to the operating system at once (so it survives the
+    process being interrupted or killed); it is forced to the disk itself at
+    most every ``sync_seconds`` and when the file is closed.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], sync_seconds: float = 1.0) -> None:
         self.columns = list(columns)
         self.fh: TextIO = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        self.sync_seconds = sync_seconds
+        self.last_sync = time.monotonic()
 
     def add(self, record: Mapping[str, str]) -> None:
         self.fh.write(_line(self.columns, record))
         self.fh.flush()
-        os.fsync(self.fh.fileno())
+        now = time.monotonic()
+        if now - self.last_sync >= self.sync_seconds:
+            os.fsync(self.fh.fileno())
+            self.last_sync = now
 
     def close(self) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
         self.fh.close()
 
 
