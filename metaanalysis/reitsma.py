@@ -185,6 +185,57 @@ class _Likelihood:
         return -ll, -g[free]
 
 
+    def batch(self, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Negative log-likelihood and full gradient at several Cholesky points at once.
+
+        ``thetas`` is (m, 3); returns ``f`` (m,) and the gradient (m, 3). With an
+        intercept-only design every study-level quantity is an (m, k) array and
+        the 2x2 algebra is written out, so m points cost about as much as one.
+        """
+        if self.X is not None:
+            out = [self.objective(th, _ALL) for th in thetas]
+            return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+        a, b, c = thetas[:, 0:1], thetas[:, 1:2], thetas[:, 2:3]
+        y1, y2 = self.y[:, 0], self.y[:, 1]
+        v11 = a * a + self.s1
+        v12 = a * b
+        v22 = b * b + c * c + self.s2
+        det = v11 * v22 - v12 * v12
+        w11 = v22 / det
+        w12 = -v12 / det
+        w22 = v11 / det
+        a11 = w11.sum(axis=1, keepdims=True)
+        a12 = w12.sum(axis=1, keepdims=True)
+        a22 = w22.sum(axis=1, keepdims=True)
+        b1 = (w11 * y1 + w12 * y2).sum(axis=1, keepdims=True)
+        b2 = (w12 * y1 + w22 * y2).sum(axis=1, keepdims=True)
+        adet = a11 * a22 - a12 * a12
+        c11, c12, c22 = a22 / adet, -a12 / adet, a11 / adet
+        r1 = y1 - (c11 * b1 + c12 * b2)
+        r2 = y2 - (c12 * b1 + c22 * b2)
+        u1 = w11 * r1 + w12 * r2
+        u2 = w12 * r1 + w22 * r2
+        ll = self.const - 0.5 * (np.log(det) + r1 * u1 + r2 * u2).sum(axis=1)
+        e11 = u1 * u1 - w11
+        e12 = u1 * u2 - w12
+        e22 = u2 * u2 - w22
+        if self.reml:
+            ll -= 0.5 * np.log(adet[:, 0])
+            t11 = w11 * c11 + w12 * c12
+            t12 = w11 * c12 + w12 * c22
+            t21 = w12 * c11 + w22 * c12
+            t22 = w12 * c12 + w22 * c22
+            e11 = e11 + t11 * w11 + t12 * w12
+            e12 = e12 + t11 * w12 + t12 * w22
+            e22 = e22 + t21 * w12 + t22 * w22
+        g11 = 0.5 * e11.sum(axis=1)
+        g12 = 0.5 * e12.sum(axis=1)
+        g22 = 0.5 * e22.sum(axis=1)
+        a, b, c = a[:, 0], b[:, 0], c[:, 0]
+        grad = 2.0 * np.column_stack([g11 * a + g12 * b, g12 * a + g22 * b, g22 * c])
+        return -ll, -grad
+
+
 def _cholesky_params(psi: np.ndarray) -> np.ndarray:
     a = math.sqrt(max(psi[0, 0], 0.0))
     b = psi[0, 1] / a if a > 0 else 0.0
@@ -203,11 +254,12 @@ def _moment_start(y: np.ndarray, S: np.ndarray) -> np.ndarray:
 
 
 _ALL = np.array([True, True, True])
-#: sub-models on the boundary: (name, free Cholesky entries, boundary parameters)
-_SUBMODELS: tuple[tuple[str, np.ndarray, tuple[str, ...]], ...] = (
-    ("rho=+-1", np.array([True, True, False]), ("rho",)),
-    ("tau2_1=0", np.array([False, False, True]), ("tau2_1",)),
-    ("tau2_2=0", np.array([True, False, False]), ("tau2_2",)),
+#: boundary sub-models as the free entries (a, b, c) of L = [[a, 0], [b, c]]:
+#: rho = +-1 (c = 0), tau2_1 = 0 (a = b = 0), tau2_2 = 0 (b = c = 0)
+_SUBMODELS: tuple[np.ndarray, ...] = (
+    np.array([True, True, False]),
+    np.array([False, False, True]),
+    np.array([True, False, False]),
 )
 
 
@@ -224,27 +276,33 @@ def _newton(lik: _Likelihood, theta0: np.ndarray, free: np.ndarray,
             maxiter: int = 200) -> _OptResult:
     """Minimise by modified Newton iterations with a backtracking line search.
 
-    The Hessian is the forward difference of the analytic gradient; its
+    The Hessian is the forward difference of the analytic gradient (the base
+    point and the perturbed points are evaluated in one batch); its
     eigenvalues are replaced by their absolute values (floored), so every step
-    is a descent step even near a saddle.
+    is a descent step even near a saddle. Four step lengths are tried per
+    batch in the line search.
     """
-    th = np.asarray(theta0, dtype=float)[free].copy()
-    f, g = lik.objective(th, free)
-    n = th.size
+    full = np.asarray(theta0, dtype=float).copy()
+    full[~free] = 0.0  # fixed entries of a boundary sub-model are zero
+    idx = np.flatnonzero(free)
+    n = idx.size
+    steps = np.array([1.0, 0.5, 0.25, 0.125])
     nit = 0
     success = False
-    if not np.isfinite(f):
-        return _OptResult(th, float("inf"), g, 0, False)
+    f = float("inf")
+    g = np.zeros(n)
     for nit in range(1, maxiter + 1):  # noqa: B007
+        h = 1e-7 * np.maximum(1.0, np.abs(full[idx]))
+        pts = np.repeat(full[None, :], n + 1, axis=0)
+        pts[1 + np.arange(n), idx] += h
+        F, Gr = lik.batch(pts)
+        f, g = float(F[0]), Gr[0, idx]
+        if not np.isfinite(f):
+            return _OptResult(full[idx], float("inf"), g, nit, False)
         if np.max(np.abs(g)) < 1e-10 * max(1.0, abs(f)):
             success = True
             break
-        H = np.empty((n, n))
-        for j in range(n):
-            h = 1e-7 * max(1.0, abs(th[j]))
-            e = th.copy()
-            e[j] += h
-            H[:, j] = (lik.objective(e, free)[1] - g) / h
+        H = (Gr[1:, idx] - g) / h[:, None]
         H = 0.5 * (H + H.T)
         w, V = np.linalg.eigh(H)
         w = np.maximum(np.abs(w), 1e-10 * max(1.0, float(np.abs(w).max())))
@@ -253,25 +311,31 @@ def _newton(lik: _Likelihood, theta0: np.ndarray, free: np.ndarray,
         if size > 5.0:
             step *= 5.0 / size
         slope = float(g @ step)
-        t = 1.0
-        while True:
-            th_new = th + t * step
-            f_new, g_new = lik.objective(th_new, free)
-            if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+        scale = 1.0
+        accepted = None
+        while scale * steps[-1] > 1e-12:
+            trial = np.repeat(full[None, :], len(steps), axis=0)
+            trial[:, idx] += (scale * steps)[:, None] * step
+            Ft, _ = lik.batch(trial)
+            ok = np.isfinite(Ft) & (Ft <= f + 1e-4 * scale * steps * slope)
+            if ok.any():
+                j = int(np.argmax(ok))
+                accepted = (trial[j], float(Ft[j]), scale * steps[j])
                 break
-            t *= 0.5
-            if t < 1e-12:
-                break
-        if t < 1e-12:  # no decrease possible: at the optimum to machine precision
+            scale *= steps[-1] / 2.0
+        if accepted is None:  # no decrease possible: at the optimum to machine precision
             success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
             break
+        new, f_new, t = accepted
         small = abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and \
             float(np.max(np.abs(t * step))) < 1e-9
-        th, f, g = th_new, f_new, g_new
+        full = new
         if small:
+            f_new, g_new = lik.objective(full[idx], free)
+            f, g = f_new, g_new
             success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
             break
-    return _OptResult(th, float(f), g, nit, success)
+    return _OptResult(full[idx], float(f), g, nit, success)
 
 
 def _minimise(lik: _Likelihood, theta0: np.ndarray, free: np.ndarray) -> _OptResult:
@@ -374,21 +438,20 @@ def fit_bivariate_normal(
                        "method='ml', a continuity correction, the univariate model, or the "
                        "binomial GLMM.")
     psi = _psi_from(best.x, best_free)
-    boundary: list[str] = []
-    # boundary sub-models: take one if it is as good as (or better than) the free fit
-    near = _near_boundary(psi)
-    if near:
-        for _name, free, names in _SUBMODELS:
+    # near the boundary, fit the sub-models with the boundary imposed and keep the
+    # best; the boundary is then reached exactly rather than approached
+    if _near_boundary(psi):
+        full_fit = best
+        for free in _SUBMODELS:
             theta0 = _cholesky_params(psi)
             theta0 = np.where((np.abs(theta0) < 1e-3) & free, 1e-3, theta0)
             res = _minimise(lik, theta0, free)
             niter += int(res.nit)
-            if np.isfinite(res.fun) and res.fun <= best.fun + 1e-10:
-                if res.fun < best.fun or not boundary:
-                    best, best_free = res, free
-                    boundary = list(names)
+            if np.isfinite(res.fun) and res.fun <= full_fit.fun + 1e-10 and \
+                    (best is full_fit or res.fun < best.fun):
+                best, best_free = res, free
         psi = _psi_from(best.x, best_free)
-    boundary = sorted(set(boundary) | set(_boundary_names(psi)))
+    boundary = _boundary_names(psi)
     grad_norm = float(np.max(np.abs(best.jac))) if best.jac.size else 0.0
     converged = bool(grad_norm < 1e-4 * max(1.0, abs(best.fun)))
     ll, _ = lik.value_and_grad_psi(psi)
