@@ -289,3 +289,18 @@ def test_no_csf_anywhere_is_an_analysis_error(phantom, tmp_path):
     path = _write_nifti(tmp_path / "far_canal.nii.gz", data, phantom["affine"])
     with pytest.raises(AnalysisError, match="no CSF ROI"):
         rois_from_mask(phantom["series"], path, "totalspineseg")
+
+
+def test_qc_figure_draws_derived_rois_like_drawn_ones(phantom):
+    import matplotlib.pyplot as plt
+
+    info = phantom["info"]
+    drawn = score_series(info.series_dir, rois=info.rois_path)
+    derived = score_series(info.series_dir, mask=info.mask_path)
+    labels = {}
+    for name, res in (("drawn", drawn), ("derived", derived)):
+        ax = res.plot_qc()
+        texts = " ".join(t.get_text() for t in ax.texts)
+        labels[name] = {lab for lab in ("L1", "L2", "L3", "L4", "CSF (L3)") if lab in texts}
+        plt.close(ax.figure)
+    assert labels["derived"] == labels["drawn"] == {"L1", "L2", "L3", "L4", "CSF (L3)"}
