@@ -342,6 +342,16 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         msgs.append("singular fit (boundary of the parameter space): " + " and ".join(parts)
                     + "; the random-effects covariance is degenerate, so a simpler model "
                       "(e.g. univariate or no correlation) describes the data as well.")
+    se = np.sqrt(np.abs(np.diag(vcov))).reshape(2, p)
+    for j, outcome in enumerate(("sensitivity", "specificity")):
+        bad = np.flatnonzero((np.abs(coef[j]) > 12) | (se[j] > 50))
+        if bad.size:
+            i = int(bad[0])
+            msgs.append(f"the logit {outcome} diverges (coefficient {i}: estimate "
+                        f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the {outcome} is 0% or 100% in "
+                        "every study (or every study of a subgroup), so its maximum-likelihood "
+                        "estimate is infinite; report the observed counts instead, or use the "
+                        "normal model with a continuity correction.")
     if not ok:
         msgs.append(f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
                     "try nagq=1, another start, or the normal model.")

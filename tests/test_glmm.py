@@ -252,3 +252,16 @@ def test_pool_cli_glmm_bad_nagq(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["pool", str(TIGHT / "AuditC.csv"), "--model", "glmm", "--nagq", "0"])
     assert rc == 2
     assert "nagq" in capsys.readouterr().err
+
+
+def test_separation_is_reported() -> None:
+    """No false negatives in any study: the MLE of logit sensitivity is infinite."""
+    import pandas as pd
+
+    t = StudyTable(pd.DataFrame({"study": list("abcde"), "TP": [10, 20, 15, 8, 30],
+                                 "FN": [0, 0, 0, 0, 0], "FP": [3, 5, 2, 4, 6],
+                                 "TN": [20, 30, 25, 18, 40]}))
+    with pytest.warns(FitWarning) as record:
+        res = glmm(t)
+    assert any("logit sensitivity diverges" in str(w.message) for w in record)
+    assert any("diverges" in w for w in res.warnings)
