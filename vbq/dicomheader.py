@@ -183,6 +183,8 @@ def _element_header(buf: _Buffer, pos: int, implicit: bool) -> tuple[int, int, i
     if implicit or group == 0xFFFE:
         return tag, _u32(d, pos + 4)[0], 8
     vr = bytes(d[pos + 4:pos + 6])
+    if not vr.isalpha() or not vr.isupper():
+        raise ValueError(f"element ({group:04X},{elem:04X}) has no explicit VR")
     if vr in _LONG_VRS:
         buf.need(pos + 12)
         return tag, _u32(d, pos + 8)[0], 12
@@ -337,8 +339,8 @@ def read_header(path: Path) -> tuple[str, Any]:
                 outcome = _parse(fp, header)
             except TruncatedError:
                 return "skipped", "is truncated: it ends inside its header"
-            except (ValueError, struct.error, UnicodeDecodeError) as err:
-                return "skipped", f"is corrupt ({err})"
+            except (ValueError, struct.error, UnicodeDecodeError):
+                outcome = "fallback"  # something unusual: let pydicom judge the file
             if outcome is None:
                 return "header", header
             raw = False

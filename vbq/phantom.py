@@ -122,9 +122,19 @@ def _rounded_rect(u: np.ndarray, v: np.ndarray, hu: float, hv: float, rad: float
     return inside & ~(corner & (qu * qu + qv * qv > rad * rad))
 
 
+def _power(t: np.ndarray, p: float) -> np.ndarray:
+    if p == 2.0:
+        return t * t
+    if p == 3.0:
+        return t * t * t
+    if p == 2.5:
+        return t * t * np.sqrt(t)
+    return t ** p
+
+
 def _superellipse(x: np.ndarray, u: np.ndarray, hx: float, hu: float, p: float = 3.0
                   ) -> np.ndarray:
-    return (np.abs(x) / hx) ** p + (np.abs(u) / hu) ** p <= 1.0
+    return _power(np.abs(x) * (1.0 / hx), p) + _power(np.abs(u) * (1.0 / hu), p) <= 1.0
 
 
 def _render_labels(x: np.ndarray, y: np.ndarray, z: np.ndarray
@@ -146,7 +156,15 @@ def _render_labels(x: np.ndarray, y: np.ndarray, z: np.ndarray
     cy, hy = (y_back + y_front) / 2.0, (y_back - y_front) / 2.0
     trunk = (x / 165.0) ** 2 + ((y - cy) / hy) ** 2
     inner = (x / 149.0) ** 2 + ((y - cy) / (hy - 16.0)) ** 2
-    tissue[(uc > -_BODY_HALF_D) & (np.abs(x) < 80.0)] = TISSUE["muscle"]
+    # erector spinae / multifidus behind the spine, psoas beside the lumbar bodies
+    back_u = _BODY_HALF_D + _CANAL_GAP + 2 * _CANAL_HALF_D
+    paraspinal = (uc > _BODY_HALF_D) & _superellipse(x, uc - back_u - 18.0, 52.0, 48.0, 2.5)
+    tissue[paraspinal | ((uc > _BODY_HALF_D) & (np.abs(x) < 18.0))] = TISSUE["muscle"]
+    grow = np.clip((_level_z("T12") - z) / 120.0, 0.0, 1.0)
+    psoas_x = _BODY_HALF_W + 2.0 + 16.0 * grow
+    psoas = (grow > 0) & (((np.abs(x) - psoas_x) / (5.0 + 13.0 * grow)) ** 2
+                          + ((uc + 2.0) / (9.0 + 8.0 * grow)) ** 2 <= 1.0)
+    tissue[psoas] = TISSUE["muscle"]
     tissue[inner > 1.0] = TISSUE["fat"]
     tissue[trunk > 1.0] = TISSUE["air"]
     # prevertebral ligament and the aorta (left of the midline, LPS +x), above its bifurcation
@@ -277,11 +295,13 @@ class _Grid:
     spacing: tuple[float, float]
     shape: tuple[int, int]
 
-    def points(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r = np.arange(self.shape[0], dtype=np.float64)[:, None]
-        c = np.arange(self.shape[1], dtype=np.float64)[None, :]
+    def points(self, k: int, dtype: type = np.float64
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = np.arange(self.shape[0], dtype=dtype)[:, None]
+        c = np.arange(self.shape[1], dtype=dtype)[None, :]
         o = self.origins[k]
-        out = [o[i] + r * self.spacing[0] * self.col_dir[i] + c * self.spacing[1] * self.row_dir[i]
+        out = [(o[i] + r * self.spacing[0] * self.col_dir[i]
+                + c * self.spacing[1] * self.row_dir[i]).astype(dtype, copy=False)
                for i in range(3)]
         return out[0], out[1], out[2]
 
@@ -765,7 +785,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     tss_volume = np.zeros((rows, cols, n_slices), dtype=np.uint8)
     tissue_volume = np.zeros((n_slices, rows, cols), dtype=np.uint8)
     for k in range(n_slices):
-        t, lv, s = _render_labels(*sag.points(k))
+        t, lv, s = _render_labels(*sag.points(k, np.float32))
         sag_labels.append((t, lv))
         tss_volume[:, :, k] = s
         tissue_volume[k] = t
@@ -808,7 +828,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         paths = [folder / f"IM{inst[k]:04d}.dcm" for k in range(n_slices)]
         files[name] = paths
         labels = (sag_labels if name != "axial"
-                  else [_render_labels(*grid.points(k))[:2] for k in range(n_slices)])
+                  else [_render_labels(*grid.points(k, np.float32))[:2]
+                        for k in range(n_slices)])
         images = _render_series(grid, labels, contrasts[name], rng, noise,
                                 lambda i: comp_level[i], csf_comp)
         base = _base_dataset(contrasts[name], study_uid, uids[name], for_uid, numbers[name],
