@@ -316,25 +316,30 @@ class _Grid:
                 float(d @ self.row_dir / self.spacing[1]))
 
 
+def _ds(v: float) -> float:
+    """Round ``v`` as a written DS attribute holds it (so truth and files agree exactly)."""
+    return float(_ds_number(v))
+
+
 def _sagittal_grid(n: int, rows: int, cols: int) -> _Grid:
-    sr, sc = _FOV / rows, _FOV / cols
+    sr, sc = _ds(_FOV / rows), _ds(_FOV / cols)
     row_dir = np.array([0.0, 1.0, 0.0])     # columns run anterior -> posterior
     col_dir = np.array([0.0, 0.0, -1.0])    # rows run superior -> inferior
     # sorted index k has position (k - n//2) * spacing along the normal (-x)
-    xs = [(n // 2 - k) * _SLICE_SPACING for k in range(n)]
-    y0 = -_FOV / 2 + sc / 2
-    z0 = _FOV / 2 - sr / 2
+    xs = [_ds((n // 2 - k) * _SLICE_SPACING) for k in range(n)]
+    y0 = _ds(-_FOV / 2 + sc / 2)
+    z0 = _ds(_FOV / 2 - sr / 2)
     origins = np.array([[x, y0, z0] for x in xs])
     return _Grid(origins, row_dir, col_dir, (sr, sc), (rows, cols))
 
 
 def _axial_grid(n: int, rows: int, cols: int) -> _Grid:
-    sr, sc = _FOV / rows, _FOV / cols
+    sr, sc = _ds(_FOV / rows), _ds(_FOV / cols)
     row_dir = np.array([1.0, 0.0, 0.0])     # columns run right -> left
     col_dir = np.array([0.0, 1.0, 0.0])     # rows run anterior -> posterior
     z_mid = _level_z("L3") - _PITCH / 2      # centred on the L3-L4 disc
-    zs = [z_mid + (k - n // 2) * _SLICE_SPACING for k in range(n)]
-    origins = np.array([[-_FOV / 2 + sc / 2, -_FOV / 2 + sr / 2, z] for z in zs])
+    zs = [_ds(z_mid + (k - n // 2) * _SLICE_SPACING) for k in range(n)]
+    origins = np.array([[_ds(-_FOV / 2 + sc / 2), _ds(-_FOV / 2 + sr / 2), z] for z in zs])
     return _Grid(origins, row_dir, col_dir, (sr, sc), (rows, cols))
 
 
