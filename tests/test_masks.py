@@ -304,3 +304,17 @@ def test_qc_figure_draws_derived_rois_like_drawn_ones(phantom):
         labels[name] = {lab for lab in ("L1", "L2", "L3", "L4", "CSF (L3)") if lab in texts}
         plt.close(ax.figure)
     assert labels["derived"] == labels["drawn"] == {"L1", "L2", "L3", "L4", "CSF (L3)"}
+
+
+@pytest.mark.skipif(__import__("shutil").which("dcm2niix") is None,
+                    reason="dcm2niix not installed")
+def test_dcm2niix_volume_lands_on_the_series_pixels(phantom, tmp_path):
+    """An independent converter's voxel order and affine map back onto every pixel."""
+    import subprocess
+
+    subprocess.run(["dcm2niix", "-z", "y", "-b", "n", "-f", "t1", "-o", str(tmp_path),
+                    str(phantom["series"].slices[0].path.parent)],
+                   check=True, capture_output=True, timeout=60)
+    vol = load_label_volume(tmp_path / "t1.nii.gz", phantom["series"])
+    for k in range(len(phantom["series"].slices)):
+        assert np.array_equal(vol.data[:, :, k], phantom["series"].pixels(k).astype(int))
