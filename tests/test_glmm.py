@@ -83,8 +83,8 @@ def test_laplace_matches_glmer_defaults_at_their_resolution(name: str) -> None:
     ss = res.extra
     assert ss["mu_sens_spec"][0] == pytest.approx(ref["mu_logit_sens"], abs=2e-3)
     assert ss["mu_sens_spec"][1] == pytest.approx(ref["mu_logit_spec"], abs=2e-3)
-    assert res.se[0] == pytest.approx(ref["se_logit_sens"], abs=5e-3)
-    assert res.se[1] == pytest.approx(ref["se_logit_spec"], abs=5e-3)
+    assert res.se[0] == pytest.approx(ref["se_logit_sens"], abs=6e-3)
+    assert res.se[1] == pytest.approx(ref["se_logit_spec"], abs=6e-3)
     assert res.tau2[0] == pytest.approx(ref["tau2_logit_sens"], rel=5e-3)
     assert res.tau2[1] == pytest.approx(ref["tau2_logit_spec"], rel=5e-3)
     assert res.rho == pytest.approx(ref["in_fpr_parameterisation"]["rho_logit_sens_fpr"], abs=2e-3)

@@ -248,3 +248,18 @@ def test_cli_regress_subprocess() -> None:
     ref = _ref("simreg")["glmm"]["group"]
     assert out["loglik"] == pytest.approx(ref["logLik"], abs=1e-4)
     assert out["model"] == "glmm"
+
+
+def test_glmm_regression_with_quadrature() -> None:
+    """AGHQ meta-regression: converged in nagq, close to Laplace, LRT on the AGHQ likelihoods."""
+    t = _table("simreg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        lap = regression(t, "x", model="glmm")
+        q9 = regression(t, "x", model="glmm", nagq=9)
+        q15 = regression(t, "x", model="glmm", nagq=15)
+    assert q9.method == "aghq" and q9.lrt.method == "aghq"
+    assert abs(q9.loglik - q15.loglik) < 1e-5
+    np.testing.assert_allclose(q9.coef, q15.coef, atol=1e-4)
+    np.testing.assert_allclose(q9.coef, lap.coef, atol=0.05)
+    assert q9.loglik != pytest.approx(lap.loglik, abs=1e-3)
