@@ -131,3 +131,32 @@ def test_summary_and_to_dict():
         f.mu = np.zeros(2)
     with pytest.raises(ValueError):
         f.mu[0] = 1.0
+
+
+def test_no_start_converges_raises_fit_error_with_advice(monkeypatch):
+    from metaanalysis import reitsma as mod
+
+    def failing(lik, theta0, free):
+        return mod._OptResult(theta0[free], float("inf"), np.zeros(int(free.sum())), 1, False)
+
+    monkeypatch.setattr(mod, "_minimise", failing)
+    t = ma.StudyTable.from_csv(REFS / "AuditC.csv")
+    with pytest.raises(ma.FitError, match="try"):
+        ma.reitsma(t)
+
+
+def test_non_convergence_is_a_warning_on_the_result(monkeypatch):
+    from metaanalysis import reitsma as mod
+
+    real = mod._minimise
+
+    def stalled(lik, theta0, free):
+        res = real(lik, theta0, free)
+        return mod._OptResult(res.x, res.fun, res.jac + 1.0, res.nit, False)
+
+    monkeypatch.setattr(mod, "_minimise", stalled)
+    t = ma.StudyTable.from_csv(REFS / "AuditC.csv")
+    with pytest.warns(ma.FitWarning, match="not converged"):
+        f = ma.reitsma(t)
+    assert not f.converged
+    assert any("not converged" in w for w in f.warnings)
