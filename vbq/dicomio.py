@@ -42,6 +42,7 @@ __all__ = [
     "index_folder",
     "choose_series",
     "load_series",
+    "describe_choice",
     "NORMATIVE_TR_MS",
     "NORMATIVE_TE_MS",
 ]
@@ -504,7 +505,8 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     if not groups:
         n_dicom = len(skipped) + sum(1 for _, why in ignored if why != "not a DICOM file")
         if n_dicom == 0:
-            raise InputError(f"no DICOM files in folder {folder} ({n_files} other files)")
+            looked = f"{n_files} file{'s' if n_files != 1 else ''} looked at"
+            raise InputError(f"no DICOM files in folder {folder} ({looked}, none of them DICOM)")
         if skipped:
             p, why = skipped[0]
             raise InputError(f"no readable DICOM image in folder {folder}: "

@@ -849,7 +849,14 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     if shuffle_names:
         every = [(name, k, p) for name, ps in files.items() for k, p in enumerate(ps)]
         order = rng.permutation(len(every))
-        new_names = {i: "".join(rng.choice(list("0123456789ABCDEF"), 12)) for i in order}
+        new_names: dict[int, str] = {}
+        taken: set[str] = set()
+        for i in order:
+            fname = "".join(rng.choice(list("0123456789ABCDEF"), 12))
+            while fname in taken:
+                fname = "".join(rng.choice(list("0123456789ABCDEF"), 12))
+            taken.add(fname)
+            new_names[int(i)] = fname
         for i in order:
             name, k, p = every[i]
             target = series_dir / new_names[i]
