@@ -254,3 +254,29 @@ def test_relative_paths_resolve_against_the_manifest_folder(cohort):
     tasks = read_manifest(cohort["manifest"])
     assert tasks[0].series == str(cohort["root"] / "p0" / "series")
     assert tasks[0].line == 2 and tasks[0].protocol == "lumbar"
+
+
+def test_console_script(cohort, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "vbq"
+    if not script.exists():
+        script = shutil.which("vbq")
+    if script is None:
+        pytest.skip("the vbq console script is not installed")
+    root = cohort["root"]
+    manifest = tmp_path / "cs.csv"
+    manifest.write_text(f"id,series,seeds\nok,{root}/p1/series,{root}/p1/seeds.json\n"
+                        f"bad,{root}/p1/series,{root}/p1/nothing.json\n")
+    out = tmp_path / "cs_out.csv"
+    run = subprocess.run([str(script), "batch", str(manifest), "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "2 rows: 1 scored, 1 failed" in run.stderr and "Traceback" not in run.stderr
+    rows = _read(out)
+    assert [r["status"] for r in rows] == ["ok", "error"]
+    assert "nothing.json" in rows[1]["error"]
