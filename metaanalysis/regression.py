@@ -664,6 +664,13 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
         fit = _fit_glmm(table, X, nagq)
         corr = "none"
     msgs = list(fit.warnings)
+    cov = table.covariates
+    for name, lev in design.levels.items():
+        labels = [_label(v) for v in cov[name].tolist()]
+        thin = [lv for lv in lev if labels.count(lv) < 2]
+        if thin:
+            msgs.append(f"covariate {name!r}: level(s) {', '.join(map(repr, thin))} have a "
+                        "single study, so their effects rest on that study alone.")
     lrt = None
     if test:
         lrt = _lrt_against_null(table, X, model, method, nagq, correction, fit)

@@ -263,3 +263,10 @@ def test_glmm_regression_with_quadrature() -> None:
     np.testing.assert_allclose(q9.coef, q15.coef, atol=1e-4)
     np.testing.assert_allclose(q9.coef, lap.coef, atol=0.05)
     assert q9.loglik != pytest.approx(lap.loglik, abs=1e-3)
+
+
+def test_level_with_one_study_warns() -> None:
+    t = _with({"site": ["a"] * 7 + ["b"] * 6 + ["c"]})
+    with pytest.warns(FitWarning, match="'c' have a single study"):
+        res = regression(t, "site", test=False)
+    assert any("single study" in w for w in res.warnings)
