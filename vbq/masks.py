@@ -610,7 +610,6 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
 
     masks: dict[str, np.ndarray] = {}
     excluded: dict[str, str] = {}
-    bodies: dict[str, np.ndarray] = {}
     for lvl in levels:
         body = body_on_slice(lvl)
         if body is None:
@@ -620,7 +619,6 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
             warnings.append(f"{scheme.describe(lvl)} has no voxel {where}; {lvl} is excluded")
             excluded[lvl] = "other"
             continue
-        bodies[lvl] = body
         roi, notes = body_roi(body, spacing, lvl, erosion_mm)
         warnings.extend(notes)
         masks[lvl] = roi
