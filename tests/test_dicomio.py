@@ -298,3 +298,14 @@ def test_description_t1_with_long_tr_is_kept_with_warning(study, tmp_path):
     choice = load_series(folder)
     assert "T1-weighted by its description" in choice.reason
     assert any("not T1-like" in x for x in choice.warnings)
+
+
+def test_folder_of_non_images_names_an_example(study, tmp_path):
+    folder = tmp_path / "nonimg"
+    folder.mkdir()
+    ds = pydicom.dcmread(study.files["t1"][0])
+    del ds.ImagePositionPatient
+    ds.save_as(folder / "a.dcm")
+    with pytest.raises(InputError, match="no usable DICOM image") as err:
+        index_folder(folder)
+    assert "a.dcm has no ImagePositionPatient" in str(err.value)

@@ -511,8 +511,10 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             p, why = skipped[0]
             raise InputError(f"no readable DICOM image in folder {folder}: "
                              f"{len(skipped)} DICOM files skipped, e.g. {p} {why}")
-        raise InputError(f"no DICOM image in folder {folder}: its {n_dicom} DICOM files "
-                         f"hold no image with a position (e.g. {ignored[0][0]})")
+        example = next((p, why) for p, why in ignored if why != "not a DICOM file")
+        raise InputError(f"no usable DICOM image in folder {folder}: none of its {n_dicom} "
+                         f"DICOM files is a single-frame image with a position "
+                         f"(e.g. {example[0]} {example[1]})")
     series = [_build_series(uid, recs, sls) for uid, (recs, sls) in groups.items()]
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
                                s.series_instance_uid))
