@@ -309,3 +309,43 @@ def test_folder_of_non_images_names_an_example(study, tmp_path):
     with pytest.raises(InputError, match="no usable DICOM image") as err:
         index_folder(folder)
     assert "a.dcm has no ImagePositionPatient" in str(err.value)
+
+
+def test_oblique_series_patient_space_rois_select_same_pixels(study, tmp_path):
+    """Rotate the whole study rigidly: patient-space ROIs rotated alike hit the same pixels."""
+    angle_a, angle_b = np.deg2rad(17.0), np.deg2rad(-11.0)
+    rz = np.array([[np.cos(angle_a), -np.sin(angle_a), 0], [np.sin(angle_a), np.cos(angle_a), 0],
+                   [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(angle_b), -np.sin(angle_b)],
+                   [0, np.sin(angle_b), np.cos(angle_b)]])
+    rot = rz @ rx
+    folder = tmp_path / "oblique"
+    folder.mkdir()
+    for i, p in enumerate(study.files["t1"]):
+        ds = pydicom.dcmread(p)
+        ipp = rot @ np.array([float(v) for v in ds.ImagePositionPatient])
+        iop = np.array([float(v) for v in ds.ImageOrientationPatient]).reshape(2, 3) @ rot.T
+        ds.ImagePositionPatient = [f"{v:.10g}" for v in ipp]
+        ds.ImageOrientationPatient = [f"{v:.10f}" for v in iop.ravel()]
+        ds.save_as(folder / f"{i}.dcm")
+    s = load_series(folder).series
+    assert s.plane == "sagittal"  # about 20 degrees off: still mostly sagittal
+    assert [sl.sop_instance_uid for sl in s.slices] == [
+        sl.sop_instance_uid for sl in load_series(study.series_dir).series.slices]
+    pix = json.loads(study.rois_path.read_text())["rois"]
+    pat = json.loads(study.rois_patient_path.read_text())["rois"]
+    for a, b in zip(pix, pat, strict=True):
+        key = "center" if "center" in b else "corner" if "corner" in b else None
+        pts = [b[key]] if key else b["points"]
+        rotated = [rot @ np.asarray(q) for q in pts]
+        k, _ = s.locate(rotated[0] if key else np.mean(rotated, axis=0))
+        assert k == study.slice
+        g = s.slices[k].geometry
+        rc = [g.patient_to_pixel(q)[0] for q in rotated]
+        conv = dict(a)
+        if key:
+            conv[key] = list(rc[0])
+        else:
+            conv["points"] = [list(x) for x in rc]
+        np.testing.assert_array_equal(roi_membership(conv, g.shape), roi_membership(a, g.shape))
+        np.testing.assert_allclose(rc[0], a[key] if key else a["points"][0], atol=1e-6)
