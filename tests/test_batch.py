@@ -280,3 +280,16 @@ def test_console_script(cohort, tmp_path):
     rows = _read(out)
     assert [r["status"] for r in rows] == ["ok", "error"]
     assert "nothing.json" in rows[1]["error"]
+
+
+def test_bad_dask_address_is_a_usage_error_and_keeps_the_output(cohort, tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    root = cohort["root"]
+    manifest = tmp_path / "d.csv"
+    manifest.write_text(f"id,series,rois\nx,{root}/p0/series,{root}/p0/rois.json\n")
+    out = tmp_path / "keep.csv"
+    out.write_text("id,status\nold,ok\n")
+    code = main(["batch", str(manifest), "--out", str(out), "--dask", "nonsense://scheduler"])
+    assert code == 2
+    assert "cannot connect to the Dask scheduler" in capsys.readouterr().err
+    assert out.read_text() == "id,status\nold,ok\n"

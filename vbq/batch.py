@@ -51,7 +51,7 @@ from typing import Any, TextIO
 
 from vbq.errors import InputError
 
-#: Manifest columns understood (others are ignored with a warning).
+#: Manifest columns understood (other columns are ignored, so notes may live there).
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "id", "series", "rois", "mask", "labels", "seeds", "exclude", "protocol", "slice",
     "series_uid", "statistic",
@@ -444,31 +444,34 @@ def _pool(tasks: Sequence[BatchTask], workers: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(tasks: Sequence[BatchTask], address: Any
-          ) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+def _connect_dask(address: Any) -> tuple[Any, bool]:
+    """Connect to the Dask scheduler at ``address``; return the client and whether we own it."""
+    if hasattr(address, "submit"):
+        return address, False
     try:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client
     except ImportError:
         raise InputError("--dask needs the 'dask[distributed]' package "
                          "(pip install 'vbq-toolkit[dask]')") from None
-    own = not hasattr(address, "submit")
     try:
-        client = Client(address, timeout="10s") if own else address
-    except (OSError, TimeoutError) as err:
+        return Client(address, timeout="10s"), True
+    except (OSError, TimeoutError, ValueError) as err:
         raise InputError(f"cannot connect to the Dask scheduler at {address}: {err}") from None
-    try:
-        futures = client.map(process_task, list(tasks), pure=False)
-        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
-        for fut in as_completed(futures):
-            task = by_key[fut.key]
-            try:
-                record = fut.result()
-            except Exception as err:  # a worker died or the task was lost
-                record = error_record(task, err, 0.0)
-            yield task, record
-    finally:
-        if own:
-            client.close()
+
+
+def _dask(tasks: Sequence[BatchTask], client: Any
+          ) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+    from dask.distributed import as_completed
+
+    futures = client.map(process_task, list(tasks), pure=False)
+    by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+    for fut in as_completed(futures):
+        task = by_key[fut.key]
+        try:
+            record = fut.result()
+        except Exception as err:  # a worker died or the task was lost
+            record = error_record(task, err, 0.0)
+        yield task, record
 
 
 def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
@@ -520,6 +523,7 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     todo = [t for t in tasks if t.id not in kept]
     manifest_ids = [t.id for t in tasks]
     extra_kept = [r for i, r in kept.items() if i not in set(manifest_ids)]
+    client, own_client = _connect_dask(dask) if dask is not None and todo else (None, False)
     # start the file: rows kept from the earlier run (any order), header in our columns
     _write_atomic(out, columns, [*kept.values(), *stale_other])
     records: dict[str, dict[str, str]] = {}
@@ -528,8 +532,8 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     try:
         if not todo:
             stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
-        elif dask is not None:
-            stream = _dask(todo, dask)
+        elif client is not None:
+            stream = _dask(todo, client)
         elif workers == 1 or len(todo) == 1:
             stream = _serial(todo)
         else:
@@ -543,6 +547,8 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     finally:
         appender.close()
         bar.close()
+        if own_client:
+            client.close()
     final = [kept.get(i) or records.get(i) for i in manifest_ids]
     _write_atomic(out, columns, [r for r in final if r is not None]
                   + extra_kept + stale_other)
