@@ -25,14 +25,17 @@ from vbq.dicomio import choose_series, index_folder, load_series
 from vbq.phantom import make_phantom
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (imports, OS file cache)
-    times = []
+def _median_times(steps, repeats: int) -> list[float]:
+    """Median time of each step; steps run round-robin so load spikes hit them alike."""
+    for fn in steps:
+        fn()  # warm-up (imports, OS file cache)
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for i, fn in enumerate(steps):
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -69,10 +72,10 @@ def main() -> None:
             res = vbq.score_series(folder, rois=info.rois_path)
             assert abs(res.vbq / info.vbq - 1) < 1e-9
 
-        rows = [("floor (pydicom headers + 1 slice)", _median_time(floor, args.repeats))]
-        rows.append(("index + choose (headers only)", _median_time(index, args.repeats)))
-        rows.append(("index + choose + pixels(mid)", _median_time(load, args.repeats)))
-        rows.append(("vbq.score_series (full)", _median_time(score, args.repeats)))
+        names = ["floor (pydicom headers + 1 slice)", "index + choose (headers only)",
+                 "index + choose + pixels(mid)", "vbq.score_series (full)"]
+        rows = list(zip(names, _median_times([floor, index, load, score], args.repeats),
+                        strict=True))
 
     base = rows[0][1]
     print(f"phantom: {len(files)} files, {args.size}x{args.size}, {args.slices} slices/series, "
