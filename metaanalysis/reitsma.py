@@ -349,6 +349,161 @@ def _psi_from(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
     return L @ L.T
 
 
+#: Optimisers of :func:`fit_bivariate_normal`.
+OPTIMIZERS: tuple[str, ...] = ("newton", "mada")
+
+
+def _igls_start(lik: _Likelihood, iterations: int = 10) -> np.ndarray:
+    """Run iterative generalised least squares from ``Psi = diag(0.001)``.
+
+    Each iteration takes the GLS fit at the current ``Psi``, forms the residual
+    cross-products minus the within-study covariances ``F_i = e_i e_i' - S_i``
+    and estimates ``vech(Psi)`` by least squares weighted by
+    ``(Sigma_i kron Sigma_i)^-1``; negative eigenvalues are set to 0. This is
+    the starting point mvmeta (and so mada) uses.
+
+    References
+    ----------
+    .. [1] Goldstein H. Multilevel mixed linear model analysis using
+       iterative generalized least squares. Biometrika 1986;73:43-56.
+    .. [2] Gasparrini A, Armstrong B, Kenward MG. Multivariate meta-analysis
+       for non-linear and other multi-parameter associations. Stat Med
+       2012;31:3821-3839.
+    """
+    dup = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    k = lik.y.shape[0]
+    psi = np.diag([0.001, 0.001])
+    for _ in range(iterations):
+        _, _, r1, r2, w11, w12, w22, _, _ = lik.gls(psi)
+        W = np.empty((k, 2, 2))
+        W[:, 0, 0], W[:, 0, 1], W[:, 1, 0], W[:, 1, 1] = w11, w12, w12, w22
+        F = np.empty((k, 4))
+        F[:, 0] = r1 * r1 - lik.s1
+        F[:, 1] = F[:, 2] = r1 * r2
+        F[:, 3] = r2 * r2 - lik.s2
+        K = np.einsum("kij,klm->kiljm", W, W).reshape(k, 4, 4)
+        KD = K @ dup
+        M = np.einsum("ia,kib->ab", dup, KD)
+        v = np.einsum("kia,ki->a", KD, F)
+        th = np.linalg.solve(M, v)
+        ev, vec = np.linalg.eigh(np.array([[th[0], th[1]], [th[1], th[2]]]))
+        psi = (vec * np.maximum(ev, 0.0)) @ vec.T
+    return psi
+
+
+def _variable_metric(lik: _Likelihood, theta0: np.ndarray, maxit: int = 100,
+                     reltol: float = 1.4901161193847656e-08) -> tuple[np.ndarray, float, int]:
+    """Minimise by the variable metric (BFGS) method of Nash, as R's ``optim(method="BFGS")``.
+
+    The inverse Hessian starts as the identity and is reset when a step fails;
+    the line search backtracks by a factor 0.2 until the Armijo condition
+    (slope factor 1e-4) holds; iteration stops when the relative change of the
+    function falls below ``reltol`` or after ``maxit`` gradient evaluations.
+
+    Returns
+    -------
+    theta, value, iterations
+
+    References
+    ----------
+    .. [1] Nash JC. Compact Numerical Methods for Computers: Linear Algebra
+       and Function Minimisation. 2nd ed. Adam Hilger; 1990. Algorithm 21.
+    """
+    cache: dict[bytes, tuple[float, np.ndarray]] = {}
+
+    def fg(th: np.ndarray) -> tuple[float, np.ndarray]:
+        key = th.tobytes()
+        if key not in cache:
+            f, g = lik.objective(th, _ALL)
+            cache.clear()
+            cache[key] = (f, g)
+        return cache[key]
+
+    b = np.array(theta0, dtype=float)
+    n = b.size
+    fmin, g = fg(b)
+    if not np.isfinite(fmin):
+        return b, float("inf"), 0
+    gradcount = 1
+    it = 1
+    ilast = gradcount
+    B = np.eye(n)
+    f = fmin
+    while True:
+        if ilast == gradcount:
+            B = np.eye(n)
+        x = b.copy()
+        c = g.copy()
+        t = -B @ g
+        gradproj = float(t @ g)
+        if gradproj < 0.0:
+            steplength = 1.0
+            while True:
+                b = x + steplength * t
+                count = int(np.sum(10.0 + x == 10.0 + b))
+                accpoint = False
+                if count < n:
+                    f = fg(b)[0]
+                    accpoint = bool(np.isfinite(f) and f <= fmin + gradproj * steplength * 1e-4)
+                    if not accpoint:
+                        steplength *= 0.2
+                if count == n or accpoint:
+                    break
+            if not abs(f - fmin) > reltol * (abs(fmin) + reltol):
+                count = n
+                fmin = f
+            if count < n:
+                fmin = f
+                g = fg(b)[1]
+                gradcount += 1
+                it += 1
+                t = steplength * t
+                c = g - c
+                d1 = float(t @ c)
+                if d1 > 0:
+                    bc = B @ c
+                    d2 = 1.0 + float(bc @ c) / d1
+                    B = B + (d2 * np.outer(t, t) - np.outer(bc, t) - np.outer(t, bc)) / d1
+                else:
+                    ilast = gradcount
+            elif ilast < gradcount:
+                count = 0
+                ilast = gradcount
+        else:
+            count = 0
+            if ilast == gradcount:
+                count = n
+            else:
+                ilast = gradcount
+        if it >= maxit:
+            break
+        if gradcount - ilast > 2 * n:
+            ilast = gradcount
+        if count == n and ilast == gradcount:
+            break
+    return b, float(fmin), it
+
+
+def _fit_mada(lik: _Likelihood, method: str) -> BivariateNormalFit:
+    """Fit along mada's path: IGLS start, then BFGS on the Cholesky factor."""
+    theta, _, it = _variable_metric(lik, _cholesky_params(_igls_start(lik)))
+    psi = _psi_from(theta, _ALL)
+    ll, _ = lik.value_and_grad_psi(psi)
+    coef, C, *_ = lik.gls(psi)
+    msgs = []
+    best = fit_bivariate_normal(lik.y, np.column_stack([lik.s1, lik.s2]), lik.X, method)
+    if best.loglik > ll + 1e-6:
+        msgs.append(f"mada's optimiser stopped {best.loglik - ll:.2g} below the maximum of the "
+                    "log-likelihood; optimizer='newton' (the default) reaches it.")
+    converged = it < 100
+    if not converged:
+        msgs.append("the BFGS optimiser reached 100 iterations (mada's limit) without "
+                    "converging; use optimizer='newton'.")
+    return BivariateNormalFit(coef=coef, vcov=C, psi=psi, loglik=ll, method=method,
+                              converged=converged, niter=it,
+                              boundary=tuple(_boundary_names(psi)), warnings=tuple(msgs))
+
+
 def fit_bivariate_normal(
     y: np.ndarray,
     S: np.ndarray,
@@ -356,6 +511,7 @@ def fit_bivariate_normal(
     method: str = "reml",
     *,
     start: np.ndarray | None = None,
+    optimizer: str = "newton",
 ) -> BivariateNormalFit:
     """Fit the bivariate normal random-effects model by REML or ML.
 
@@ -371,7 +527,14 @@ def fit_bivariate_normal(
     method : {"reml", "ml"}
         Restricted or full maximum likelihood.
     start : numpy.ndarray, optional
-        (2, 2) starting ``Psi``.
+        (2, 2) starting ``Psi`` (for ``optimizer="newton"``).
+    optimizer : {"newton", "mada"}
+        ``"newton"`` (default): modified Newton iterations to full precision,
+        with boundary sub-models checked, so the maximum is reached.
+        ``"mada"``: mada's own path (mvmeta's 10 IGLS iterations from
+        ``Psi = diag(0.001)``, then BFGS with ``reltol = sqrt(eps)`` and at most
+        100 iterations), which reproduces mada's estimates to about 1e-9 but
+        can stop short of the maximum (a warning says so).
 
     Returns
     -------
@@ -417,6 +580,10 @@ def fit_bivariate_normal(
         raise FitError("outcomes or within-study variances are not finite; apply a continuity "
                        "correction ('all' or 'single') or use the binomial GLMM.")
     lik = _Likelihood(y, S, X, reml=(method == "reml"))
+    if optimizer == "mada":
+        return _fit_mada(lik, method)
+    if optimizer != "newton":
+        raise InputError(f"unknown optimizer {optimizer!r}; use 'newton' or 'mada'.")
 
     starts = [start] if start is not None else []
     starts += [_moment_start(y, S), np.diag([0.001, 0.001]), np.diag(y.var(axis=0) + 0.1)]
@@ -530,7 +697,8 @@ def log_jacobian(table: StudyTable, correction: str = "all") -> float:
     return float(np.sum(-np.log(se * (1 - se)) - np.log(f * (1 - f))))
 
 
-def reitsma(table: StudyTable, method: str = "reml", correction: str = "all") -> BivariateResult:
+def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
+            optimizer: str = "newton") -> BivariateResult:
     """Pool sensitivity and specificity with the bivariate model of Reitsma et al.
 
     Parameters
@@ -542,6 +710,10 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all") ->
     correction : {"all", "single", "none"}
         Continuity correction (see :meth:`StudyTable.corrected`); ``"all"`` is
         mada's default.
+    optimizer : {"newton", "mada"}
+        ``"newton"`` (default) reaches the maximum of the likelihood, also on
+        the boundary; ``"mada"`` follows mada's optimiser step by step and
+        reproduces its numbers (see :func:`fit_bivariate_normal`).
 
     Returns
     -------
@@ -589,7 +761,7 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all") ->
             "model; use the univariate model (univariate(table)), or add studies."
         )
     y, S = logit_outcomes(table, correction)
-    fit = fit_bivariate_normal(y, S, method=method)
+    fit = fit_bivariate_normal(y, S, method=method, optimizer=optimizer)
     msgs = list(fit.warnings)
     if table.k < FEW_STUDIES:
         msgs.append(f"only {table.k} studies: the between-study covariance is poorly "
@@ -611,7 +783,7 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all") ->
         loglik=fit.loglik + log_jacobian(table, correction),
         df=5, nobs=2 * table.k, converged=fit.converged, warnings=tuple(msgs),
         extra={"loglik_without_jacobian": fit.loglik, "niter": fit.niter,
-               "boundary": fit.boundary},
+               "boundary": fit.boundary, "optimizer": optimizer},
     )
 
 

@@ -42,6 +42,15 @@ def test_json_matches_contract_and_mada(capsys):
     assert d["warnings"] == []
 
 
+def test_mada_optimizer_flag(capsys):
+    code, out, _ = run(capsys, REFS / "skin_tests.csv", "--json", "--optimizer", "mada")
+    ref = json.loads((REFS / "skin_tests.reitsma.json").read_text())["reml"]
+    d = json.loads(out)
+    assert code == 0
+    assert d["tau2_logit_fpr"] == pytest.approx(ref["tau2_logit_fpr"], rel=1e-9)
+    assert d["rho_sens_fpr"] == pytest.approx(ref["rho_logit_sens_fpr"], rel=1e-9)
+
+
 def test_ml_and_single_correction(capsys):
     code, out, _ = run(capsys, REFS / "AuditC.csv", "--json", "--method", "ml",
                        "--correction", "single")

@@ -126,6 +126,72 @@ def test_fit_matches_mada_within_its_convergence(name, method):
                                        atol=t_psi * np.abs(ref).max())
 
 
+def assert_matches_mada_block(f, r, rtol=RTOL):
+    """Every number mada reports for a fit, to ``rtol``."""
+    np.testing.assert_allclose(f.mu, [r["mu_logit_sens"], r["mu_logit_fpr"]], rtol=rtol)
+    np.testing.assert_allclose(f.se, [r["se_logit_sens"], r["se_logit_fpr"]], rtol=rtol)
+    np.testing.assert_allclose(f.vcov, r["vcov"], rtol=rtol)
+    np.testing.assert_allclose(f.psi, r["Psi"], rtol=rtol)
+    assert f.tau2 == pytest.approx([r["tau2_logit_sens"], r["tau2_logit_fpr"]], rel=rtol)
+    assert f.rho == pytest.approx(r["rho_logit_sens_fpr"], rel=rtol)
+    for est, key in ((f.sensitivity, "sensitivity"), (f.specificity, "specificity"),
+                     (f.false_positive_rate, "fpr")):
+        np.testing.assert_allclose([est.estimate, est.ci_low, est.ci_high],
+                                   [r[key], *r[f"{key}_ci"]], rtol=rtol)
+    assert f.loglik == pytest.approx(r["logLik"], rel=rtol)
+    assert f.extra["loglik_without_jacobian"] == pytest.approx(r["logLik_without_jacobian"],
+                                                                rel=rtol)
+    assert [f.aic, f.bic] == pytest.approx([r["AIC"], r["BIC"]], rel=rtol)
+    for key, val in r["hsroc"].items():
+        assert f.hsroc[key] == pytest.approx(val, rel=rtol), key
+    assert f.auc == pytest.approx(r["AUC"]["ruttergatsonis"]["AUC"], rel=rtol)
+    assert f.pauc == pytest.approx(r["AUC"]["ruttergatsonis"]["pAUC"], rel=rtol)
+    grid = r["sroc_curve"]["fpr"]
+    np.testing.assert_allclose(f.sroc(grid), r["sroc_curve"]["sens_ruttergatsonis"], rtol=rtol)
+    for region, key in ((f.confidence_region(), "confidence_ellipse_95"),
+                        (f.prediction_region(), "prediction_ellipse_95")):
+        for col in ("logit_sens", "logit_fpr", "sens", "fpr"):
+            np.testing.assert_allclose(region[col], r[key][col], rtol=rtol, atol=1e-12)
+    plug = r["plugin_at_pooled_point"]
+    assert [f.lr_positive.estimate, f.lr_negative.estimate, f.dor.estimate] == pytest.approx(
+        [plug["posLR"], plug["negLR"], plug["DOR"]], rel=rtol)
+
+
+@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_mada_optimizer_reproduces_every_mada_number(name, method):
+    """optimizer="mada" (IGLS start + BFGS as mvmeta): mada's numbers to 1e-6 relative."""
+    r = load(name)[method]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = ma.reitsma(table(name), method=method, optimizer="mada")
+    assert f.extra["niter"] == r["niter"]  # the same BFGS path, step for step
+    np.testing.assert_allclose(
+        [math.sqrt(f.psi[0, 0]), f.psi[0, 1] / math.sqrt(f.psi[0, 0]),
+         math.sqrt(f.psi[1, 1] - f.psi[0, 1] ** 2 / f.psi[0, 0])],
+        r["optim_par_cholesky"], rtol=RTOL)
+    assert_matches_mada_block(f, r)
+
+
+@pytest.mark.parametrize("name", ["AuditC", "Dementia"])
+def test_mada_optimizer_reproduces_single_correction_variant(name):
+    r = load(name)["variants"]["reml_correction_single"]
+    f = ma.reitsma(table(name), correction="single", optimizer="mada")
+    assert f.extra["niter"] == r["niter"]
+    assert_matches_mada_block(f, r)
+
+
+def test_mada_optimizer_stalls_on_zerocells_and_says_so():
+    t = ma.StudyTable.from_csv(REFS / "zerocells.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stalled = ma.reitsma(t, optimizer="mada")
+        best = ma.reitsma(t)
+    assert best.loglik > stalled.loglik + 1e-3
+    assert any("stopped" in w and "below the maximum" in w for w in stalled.warnings)
+    assert not any("below the maximum" in w for w in best.warnings)
+
+
 @pytest.mark.parametrize("name", SETS)
 @pytest.mark.parametrize("method", ["REML", "ML"])
 def test_estimates_match_metafor_rma_mv(name, method):

@@ -30,6 +30,9 @@ def register(subparsers: Any) -> None:
                         "reml for univariate")
     p.add_argument("--correction", choices=("all", "single", "none"), default="all",
                    help="continuity correction for zero cells (default: all, as mada)")
+    p.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
+                   help="reitsma: newton (default; reaches the maximum) or mada (follows "
+                        "mada's IGLS + BFGS path and reproduces its numbers)")
     p.add_argument("--nagq", type=int, default=1,
                    help="quadrature points for --model glmm (1 = Laplace)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -125,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
             if method == "dl":
                 raise InputError("--method dl is only for --model univariate; use reml or ml.")
-            result = reitsma(table, method=method or "reml", correction=args.correction)
+            result = reitsma(table, method=method or "reml", correction=args.correction,
+                             optimizer=args.optimizer)
         else:
             try:
                 from metaanalysis.glmm import glmm
