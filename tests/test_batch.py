@@ -293,3 +293,21 @@ def test_bad_dask_address_is_a_usage_error_and_keeps_the_output(cohort, tmp_path
     assert code == 2
     assert "cannot connect to the Dask scheduler" in capsys.readouterr().err
     assert out.read_text() == "id,status\nold,ok\n"
+
+
+def crash_on_bad(task):
+    """Worker function for the pool test: dies hard on one row."""
+    import os
+
+    if task.id == "crash":
+        os._exit(3)
+    return {"id": task.id, "status": "ok"}
+
+
+def test_a_dying_worker_costs_only_its_own_row():
+    tasks = [batch.BatchTask(id=f"t{i}", line=i + 2, series="s") for i in range(6)]
+    tasks.insert(3, batch.BatchTask(id="crash", line=9, series="s"))
+    got = dict((t.id, r) for t, r in batch._pool(tasks, 2, fn=crash_on_bad))
+    assert sorted(got) == sorted(t.id for t in tasks)
+    assert got["crash"]["status"] == "error" and "died" in got["crash"]["error"]
+    assert all(got[f"t{i}"]["status"] == "ok" for i in range(6))

@@ -424,24 +424,49 @@ def _serial(tasks: Sequence[BatchTask]) -> Iterator[tuple[BatchTask, dict[str, s
         yield task, process_task(task)  # looked up at call time (tests count calls)
 
 
-def _pool(tasks: Sequence[BatchTask], workers: int
+def _pool(tasks: Sequence[BatchTask], workers: int,
+          fn: Callable[[BatchTask], dict[str, str]] | None = None
           ) -> Iterator[tuple[BatchTask, dict[str, str]]]:
+    """Run tasks on a process pool (spawn); survive workers that die.
+
+    A worker that dies (a crash in a native library, the out-of-memory
+    killer) breaks the whole pool and fails every unfinished task with it.
+    Those tasks are then run again on a fresh pool, for as long as each round
+    finishes at least one of them; what still fails is reported as an error
+    of its row.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
+    fn = fn or process_task
     ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    try:
-        futures = {pool.submit(process_task, t): t for t in tasks}
-        for fut in as_completed(futures):
-            task = futures[fut]
-            try:
-                record = fut.result()
-            except Exception as err:  # a worker died (BrokenProcessPool) or similar
-                record = error_record(task, err, 0.0)
-            yield task, record
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    pending = list(tasks)
+    while pending:
+        broken: list[tuple[BatchTask, BaseException]] = []
+        finished = 0
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx)
+        try:
+            futures = {pool.submit(fn, t): t for t in pending}
+            for fut in as_completed(futures):
+                task = futures[fut]
+                try:
+                    record = fut.result()
+                except BrokenProcessPool as err:
+                    broken.append((task, err))
+                    continue
+                except Exception as err:  # e.g. a result that cannot be sent back
+                    record = error_record(task, err, 0.0)
+                finished += 1
+                yield task, record
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if broken and not finished:
+            for task, err in broken:
+                yield task, error_record(task, RuntimeError(
+                    f"the worker process scoring this row died ({err})"), 0.0)
+            return
+        pending = [task for task, _ in broken]
 
 
 def _connect_dask(address: Any) -> tuple[Any, bool]:
