@@ -155,3 +155,16 @@ def test_truncated_pixel_data_is_noted(small, tmp_path):
     kind, rec = dicomio._classify(p)
     assert kind == "image" and "truncated" in rec.problem
     assert f"{96 * 96 * 2 - 10} of {96 * 96 * 2} bytes" in rec.problem
+
+
+def test_compressed_pixel_data_decoded_by_pydicom(small, tmp_path):
+    ds = pydicom.dcmread(small.files["t1"][1])
+    ref = ds.pixel_array.copy()
+    ds.compress(pydicom.uid.RLELossless)
+    ds.save_as(tmp_path / "rle.dcm")
+    kind, h = read_header(tmp_path / "rle.dcm")
+    assert kind == "header" and h.transfer_syntax == pydicom.uid.RLELossless
+    assert h.pixel_length is None  # encapsulated: undefined length
+    s = load_series(tmp_path).series
+    assert dicomio._read_native(s.slices[0]) is None  # not the raw fast path
+    np.testing.assert_array_equal(s.pixels(0), ref * 0.5 + 1.5)
