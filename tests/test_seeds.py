@@ -174,3 +174,13 @@ def test_no_bias_over_several_phantoms(tmp_path):
     assert max(abs(e) for e in err_mask + err_seeds) < 0.025
     assert abs(np.mean(err_mask)) < 0.01
     assert abs(np.mean(err_seeds)) < 0.01
+
+
+def test_a_seed_outside_its_body_is_flagged(phantom):
+    seeds = json.loads(json.dumps(phantom["seeds"]))
+    csf_point = next(s["point"] for s in seeds["seeds"] if s["label"] == "CSF")
+    seeds["seeds"][1]["point"] = csf_point  # "L2" clicked in the canal
+    rm = rois_from_seeds(phantom["series"], seeds)
+    assert any("L2 seed" in w and "inside the L2 body" in w for w in rm.warnings)
+    clean = rois_from_seeds(phantom["series"], phantom["seeds"])
+    assert not any("seed has a median signal" in w for w in clean.warnings)

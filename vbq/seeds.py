@@ -25,7 +25,8 @@ Body ROI (:func:`grow_body`)
 CSF ROI
     With a CSF seed: grown the same way within a window of +-30 % of the CSF
     signal near the seed, limited to the craniocaudal extent of the CSF
-    level's body and :data:`CSF_RADIUS_MM` of the seed, then eroded by 1 mm.
+    level's body and :data:`CSF_RADIUS_MM` of the seed, then eroded by 2 mm
+    (the grown edge holds pixels part CSF, part dura or cortex).
     Without one: :func:`find_csf_behind_body` searches posteriorly from the
     CSF level's body for the dark band of the canal.
 """
@@ -480,6 +481,7 @@ def rois_from_seeds(series: Any, seeds: str | Path | Mapping[str, Any] | SeedFil
     slices: dict[str, int] = {}
     excluded = dict(sf.exclude)
     images: dict[int, np.ndarray] = {}
+    seed_signal: dict[str, float] = {}
 
     def image_of(index: int) -> np.ndarray:
         if index not in images:
@@ -500,12 +502,21 @@ def rois_from_seeds(series: Any, seeds: str | Path | Mapping[str, Any] | SeedFil
                                   radius_mm)
         warnings.extend(notes)
         bodies[lvl] = region
+        seed_signal[lvl] = float(np.median(image_of(idx)[region]))
         if lvl in levels:
             roi, notes = body_roi(region, spacing, lvl, erosion_mm)
             warnings.extend(notes)
             masks[lvl] = roi
             slices[lvl] = idx
 
+    if len(seed_signal) >= 3:
+        typical = float(np.median(list(seed_signal.values())))
+        for lvl, value in seed_signal.items():
+            if not 0.6 * typical <= value <= 1.6 * typical:
+                warnings.append(
+                    f"{sf.source}: the region grown from the {lvl} seed has a median signal of "
+                    f"{value:.0f}, far from the other levels' {typical:.0f}; check that the "
+                    f"seed lies inside the {lvl} body")
     csf_level: str | None = None
     if "CSF" in placed:
         seed, idx, rc = placed["CSF"]
