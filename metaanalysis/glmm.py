@@ -243,7 +243,7 @@ def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, float, boo
 
     if obj.nagq == 1:
         res = optimize.minimize(obj.value_and_grad, phi0, jac=True, method="BFGS",
-                                options={"maxiter": 2000, "gtol": 1e-7})
+                                options={"maxiter": 2000, "gtol": 1e-6})
     else:
         res = optimize.minimize(obj.value, phi0, jac=obj.grad, method="BFGS",
                                 options={"maxiter": 2000, "gtol": 1e-6})
@@ -293,9 +293,8 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
                        "counts, or use the normal model (reitsma).")
     phi, fun, ok, msg = _optimise(obj, phi0)
     n_eval = obj.n_eval
-    if not ok or phi[0] < SINGULAR_TOL or phi[2] < SINGULAR_TOL:
-        # a second start from an uncorrelated covariance guards against stalling short of
-        # the maximum near the boundary
+    if not ok:
+        # a second start from an uncorrelated covariance
         alt0 = phi0.copy()
         alt0[1] = 0.0
         obj_alt = _Objective(data, 1)
