@@ -40,6 +40,7 @@ def main():
     warnings.simplefilter("ignore")
     uni = json.loads((FIX / "univariate_reml.json").read_text())
     rows = []
+    tab = {name: ma.StudyTable.from_csv(FIX / "refs" / f"{name}.csv") for name in SETS}
     for name in SETS:
         ref = json.loads((FIX / "refs" / f"{name}.reitsma.json").read_text())
         t = ma.StudyTable.from_csv(FIX / "refs" / f"{name}.csv")
@@ -57,6 +58,10 @@ def main():
     for r in rows:
         print(f"{r[0]:<11}{r[1]:>4} {r[2]:<6}{r[3]:>9.2f}{r[4]:>9.2f}{r[5]:>9.1f}{r[6]:>10.0f}"
               f"{r[7]:>9.1f}{r[8]:>10.0f}")
+    print("\noptimizer='mada' (IGLS + BFGS as mada; also refits with Newton to check the "
+          "maximum), REML, ms per fit: " + ", ".join(
+              f"{name} {per_call(lambda n=name: ma.reitsma(tab[n], optimizer='mada')) * 1e3:.2f}"
+              for name in SETS))
     here = uni.get("timing_rma_mv_reml_s", {})
     if here:
         print("rma.mv REML timed on this machine (ms): "
