@@ -291,6 +291,59 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
                             warnings=tuple(msgs))
 
 
+def madauni_statistics(table: StudyTable, correction: str = "all",
+                       level: float = 0.95) -> pd.DataFrame:
+    """Heterogeneity statistics as mada's ``madauni(method="DSL")`` reports them.
+
+    For lnDOR, lnLR+ and lnLR- (DerSimonian-Laird pooling, as :func:`univariate`):
+
+    - ``Q``: Cochran's Q recomputed with the random-effects weights
+      ``1/(v_i + tau2)`` around the random-effects estimate (mada's choice;
+      metafor and :func:`univariate` use the fixed-effect weights), with its
+      chi-square ``Q_p`` on k-1 df and ``I2 = max(0, (Q - (k-1))/Q)`` in percent;
+    - ``tau2_ci_low``, ``tau2_ci_high``: mada's Q-profile interval for tau2,
+      which solves ``sum (y_i - mu_RE)^2 / (v_i + tau2_DL + t) = chi2 quantile``
+      for ``t`` -- so the DerSimonian-Laird tau2 is counted twice. Reproduced
+      for compatibility only; roots are found to full precision, whereas mada's
+      ``uniroot`` stops at about 1e-4.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``ln_dor, ln_lr_pos, ln_lr_neg``; columns tau2, Q, Q_df, Q_p, I2,
+        tau2_ci_low, tau2_ci_high.
+    """
+    data = outcome_data(table, correction)
+    rows = []
+    names = ("ln_dor", "ln_lr_pos", "ln_lr_neg")
+    for name in names:
+        y, v = data[name]
+        k = len(y)
+        tau2 = tau2_dl(y, v)
+        vv = v + tau2
+        w = 1.0 / vv
+        mu = float(np.sum(w * y) / np.sum(w))
+        q = float(np.sum(w * (y - mu) ** 2))
+
+        def qprof(t: float, y: np.ndarray = y, vv: np.ndarray = vv, mu: float = mu) -> float:
+            return float(np.sum((y - mu) ** 2 / (vv + t)))
+
+        ci = []
+        for target in (chi2.ppf(0.5 + level / 2, k - 1), chi2.ppf(0.5 - level / 2, k - 1)):
+            if qprof(0.0) <= target:
+                ci.append(0.0)
+                continue
+            hi = 1.0
+            while qprof(hi) > target:
+                hi *= 2.0
+            ci.append(float(optimize.brentq(lambda t, c=target: qprof(t) - c, 0.0, hi,
+                                            xtol=1e-14, rtol=1e-14)))
+        rows.append({"tau2": tau2, "Q": q, "Q_df": k - 1, "Q_p": float(chi2.sf(q, k - 1)),
+                     "I2": 100.0 * max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+                     "tau2_ci_low": ci[0], "tau2_ci_high": ci[1]})
+    return pd.DataFrame(rows, index=pd.Index(names, name="outcome"))
+
+
 class _CallableModule(types.ModuleType):
     """Make this module callable as :func:`univariate` (see :mod:`metaanalysis.reitsma`)."""
 

@@ -101,3 +101,20 @@ def test_to_dict_and_summary():
 def test_bad_method():
     with pytest.raises(ma.InputError, match="DL"):
         ma.univariate(table("AuditC"), method="PM")
+
+
+@pytest.mark.parametrize("name", ["AuditC", "Dementia", "skin_tests", "few4"])
+def test_madauni_statistics_reproduce_mada_quirks(name):
+    from metaanalysis.univariate import madauni_statistics
+
+    ref = json.loads((FIX / "refs" / f"{name}.reitsma.json").read_text())["madauni_DSL"]
+    got = madauni_statistics(table(name))
+    for outcome, madtype in (("ln_dor", "DOR"), ("ln_lr_pos", "posLR"), ("ln_lr_neg", "negLR")):
+        r, g = ref[madtype], got.loc[outcome]
+        assert g["Q"] == pytest.approx(r["Q"], rel=1e-6)
+        assert g["Q_p"] == pytest.approx(r["Q_p"], rel=1e-6)
+        assert g["I2"] == pytest.approx(r["I2_percent"], rel=1e-6, abs=1e-12)
+        assert g["tau2"] == pytest.approx(r["tau2"], rel=1e-6)
+        # mada's uniroot stops at tol = eps^0.25 (about 1.2e-4)
+        assert [g["tau2_ci_low"], g["tau2_ci_high"]] == pytest.approx(
+            r["tau2_ci_qprofile"], rel=2e-4, abs=1e-12)
