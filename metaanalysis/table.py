@@ -155,7 +155,8 @@ class StudyTable:
         path : str or path-like
             The CSV file; errors name it.
         **read_csv_kwargs
-            Passed to :func:`pandas.read_csv` (e.g. ``sep=";"``).
+            Passed to :func:`pandas.read_csv`. Without ``sep``, a file whose
+            header only splits on ``;`` or tabs is read with that separator.
 
         Returns
         -------
@@ -168,6 +169,14 @@ class StudyTable:
             raise InputError(f"{name}: is a folder, not a CSV file.")
         try:
             header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
+            if "sep" not in read_csv_kwargs and len(header.columns) == 1:
+                # a CSV written with ';' (decimal-comma locales) or tabs
+                only = str(header.columns[0])
+                for sep in (";", "\t"):
+                    if sep in only:
+                        read_csv_kwargs = {**read_csv_kwargs, "sep": sep}
+                        header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
+                        break
             study_cols = {c: str for c in header.columns if str(c).strip().lower() == "study"}
             df = pd.read_csv(name, dtype=study_cols, **read_csv_kwargs)
         except pd.errors.EmptyDataError:

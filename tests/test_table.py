@@ -139,3 +139,12 @@ def test_arrays_are_read_only():
     t = ma.StudyTable(frame())
     with pytest.raises(ValueError):
         t.tp[0] = 3
+
+
+def test_semicolon_and_tab_separated_files(tmp_path):
+    for sep in (";", "\t"):
+        p = tmp_path / "s.csv"
+        p.write_text(sep.join(["study", "TP", "FP", "FN", "TN"]) + "\n"
+                     + sep.join(["a", "1", "2", "3", "4"]) + "\n"
+                     + sep.join(["b", "5", "6", "7", "8"]) + "\n")
+        assert ma.StudyTable.from_csv(p).tp.tolist() == [1, 5]
