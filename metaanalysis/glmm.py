@@ -416,11 +416,13 @@ def glmm(table: StudyTable, nagq: int = 1) -> BivariateResult:
     Notes
     -----
     The Laplace fit is the Laplace approximation at the exact conditional
-    modes.  With its default PIRLS tolerance (``tolPwrss = 1e-7``) lme4's
-    Laplace deviance is not evaluated at the converged modes (its reported
-    modes agree with ours to 3e-8, its logLik differs by up to 4e-4), which
-    moves its estimates by up to about 1.4e-3 on the reference data sets; with
-    ``glmerControl(tolPwrss = 1e-13)`` lme4 and this function agree to about 1e-6.
+    modes.  With its default PIRLS tolerance (``tolPwrss = 1e-7``) lme4 stops
+    after about two PIRLS steps from the linear predictor of its first
+    (``nAGQ = 0``) stage and takes ``log|L|^2`` from the weights of the
+    iterate before the last update; its logLik then differs from the exact
+    Laplace value by up to 4e-4 and its estimates by up to 1.4e-3 on the
+    reference data sets.  With ``glmerControl(tolPwrss = 1e-13)`` lme4 and
+    this function agree to about 1e-6.
 
     References
     ----------
