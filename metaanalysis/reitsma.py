@@ -12,6 +12,12 @@ log-likelihood is maximised over the lower Cholesky factor ``L`` of
 is a valid ``Psi``, including the boundary (a variance of zero, a correlation
 of +-1), so a maximum on the boundary is reached, not approached; sub-models
 with the boundary imposed are fitted as a check when the fit ends near it.
+
+Two optimisers: ``"newton"`` (default; modified Newton steps on a batched,
+vectorised likelihood, to full precision) and ``"mada"``, which follows mada's
+own path (10 IGLS iterations from ``Psi = diag(0.001)``, then variable-metric
+BFGS with R's ``optim`` settings) and so reproduces mada's numbers, including
+where that path stops short of the maximum.
 """
 
 from __future__ import annotations
