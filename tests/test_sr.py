@@ -93,3 +93,25 @@ def test_sr_needs_a_measured_result(scored, tmp_path):
     with pytest.raises(InputError, match="measured on an image series"):
         write_sr(res, scored["series"], tmp_path / "x.dcm")
     assert not (tmp_path / "x.dcm").exists()
+
+
+def test_sr_outlines_select_the_measured_pixels_again(scored):
+    """The SCOORD outline, read back, rasterised by the ROI file's polygon rule = the mask."""
+    import highdicom as hd
+    import numpy as np
+
+    from vbq.rois import polygon_mask
+
+    res = scored["result"]
+    sr = hd.sr.srread(str(scored["path"]))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == 5
+    for group in groups:
+        label = str(group.tracking_identifier).split()[0]
+        region = group.roi
+        assert region.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+        xy = np.asarray(region.value, dtype=float)  # (column, row), corner-based
+        assert np.array_equal(xy[0], xy[-1])
+        rc = xy[:, ::-1] - 0.5
+        mask = np.asarray(res.masks[label], dtype=bool)
+        assert np.array_equal(polygon_mask(mask.shape, rc[:-1]), mask), label

@@ -1,15 +1,18 @@
 """DICOM Structured Report (TID 1500 Measurement Report) of a VBQ score.
 
 :func:`write_sr` writes a Comprehensive 3D SR with highdicom. Its content is a
-TID 1500 *Measurement Report* whose imaging measurements are one TID 1501
-measurement group per vertebral level measured, one for the CSF, and one for
+TID 1500 *Measurement Report* whose imaging measurements are one measurement
+group per vertebral level measured, one for the CSF, and one (TID 1501) for
 the VBQ score itself. Each ROI group has:
 
+- TID 1410 *Planar ROI measurements*: the ROI's outline as a closed SCOORD
+  ``POLYLINE`` (first point = last point) on the measured slice
+  (:func:`roi_outline`; it follows the pixel edges, so a viewer's even-odd
+  rule on pixel centres selects the measured pixels again);
 - tracking identifier ``"<level> ROI"`` (``"CSF ROI"``) with a fresh UID;
 - finding type ``Bone marrow`` (SCT 14016003) or ``Cerebrospinal fluid``
   (SCT 65216001), finding site the vertebra (SCT ``L1 vertebra`` 66794005,
   ...) or ``Spinal canal structure`` (SCT 61853006);
-- the source image (the measured slice);
 - measurements ``MR signal intensity`` (DCM 110852) with derivation ``Mean``
   (SCT 373098007), ``Median`` (SCT 373099004), ``Standard Deviation`` (SCT
   386136009), ``Minimum`` and ``Maximum``, unit ``[arb'U]`` (UCUM arbitrary
@@ -48,7 +51,7 @@ from typing import Any
 #: Coding scheme designator of the local concepts.
 LOCAL_SCHEME = "99VBQ"
 
-__all__ = ["LOCAL_SCHEME", "write_sr", "read_sr_measurements"]
+__all__ = ["LOCAL_SCHEME", "write_sr", "read_sr_measurements", "roi_outline"]
 
 
 def _local(value: str, meaning: str) -> Any:
@@ -80,7 +83,33 @@ def _region_code(protocol: str) -> Any:
     }.get(protocol, codes.SCT.BoneStructureOfSpine)
 
 
-def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None) -> Any:
+def roi_outline(mask: Any) -> Any:
+    """Outline of a ROI mask as a closed polygon of ``[row, column]`` pixel coordinates.
+
+    The polygon follows the pixel edges of the ROI's largest region (traced
+    on a twice-upsampled grid, so corners are cut by a quarter pixel): the
+    even-odd rule on pixel centres selects exactly the ROI's pixels again,
+    holes aside. Returns None for an empty mask.
+    """
+    import contourpy
+    import numpy as np
+
+    from vbq.masks import largest_region
+
+    m = largest_region(np.asarray(mask, dtype=bool))
+    if not m.any():
+        return None
+    up = np.kron(np.pad(m, 1), np.ones((2, 2))).astype(float)
+    lines = contourpy.contour_generator(z=up).lines(0.5)
+    line = max(lines, key=len)
+    rc = np.column_stack([line[:, 1] / 2.0 - 1.25, line[:, 0] / 2.0 - 1.25])
+    if not np.array_equal(rc[0], rc[-1]):
+        rc = np.vstack([rc, rc[:1]])
+    return rc
+
+
+def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None,
+               mask: Any = None) -> Any:
     import highdicom as hd
     from highdicom.sr import CodedConcept
     from pydicom.sr.codedict import codes
@@ -110,9 +139,20 @@ def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None) -> Any:
         qualitative = [hd.sr.QualitativeEvaluation(
             name=_local("EXCL", "Excluded from score"),
             value=_local(f"EXCL-{excluded}", f"Excluded: {excluded}"))]
+    tracking = hd.sr.TrackingIdentifier(uid=generate_uid(), identifier=f"{label} ROI")
+    outline = roi_outline(mask) if mask is not None else None
+    if outline is not None:
+        # SCOORD image coordinates: (column, row), (0, 0) = top left corner of the image
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=(outline[:, ::-1] + 0.5).astype(float),
+            source_image=hd.sr.SourceImageForRegion.from_source_image(source_ds))
+        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=tracking, referenced_region=region, finding_type=finding,
+            finding_sites=[hd.sr.FindingSite(anatomic_location=site)],
+            measurements=measurements, qualitative_evaluations=qualitative)
     return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(),
-                                                     identifier=f"{label} ROI"),
+        tracking_identifier=tracking,
         finding_type=finding,
         finding_sites=[hd.sr.FindingSite(anatomic_location=site)],
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source_ds)],
@@ -166,13 +206,16 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     def source(label: str) -> Any:
         return datasets[int(slice_of.get(label, result.slice_index))]
 
+    masks = dict(result.masks or {})
     groups = []
     for level, lr in result.levels.items():
         if lr.measurement is None:
             continue
-        groups.append(_roi_group(level, lr.measurement, source(level), lr.excluded))
+        groups.append(_roi_group(level, lr.measurement, source(level), lr.excluded,
+                                 masks.get(level)))
     if result.csf.measurement is not None:
-        groups.append(_roi_group("CSF", result.csf.measurement, source("CSF"), None))
+        groups.append(_roi_group("CSF", result.csf.measurement, source("CSF"), None,
+                                 masks.get("CSF")))
     vbq_group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="VBQ"),
         finding_sites=[hd.sr.FindingSite(anatomic_location=_region_code(result.protocol))],
@@ -241,7 +284,9 @@ def read_sr_measurements(path: str | Path) -> dict[str, dict[str, float]]:
     derivations = {"373098007": "mean", "373099004": "median", "386136009": "sd",
                    "255605001": "min", "56851009": "max"}
     out: dict[str, dict[str, float]] = {}
-    for group in sr.content.get_image_measurement_groups():
+    groups = [*sr.content.get_planar_roi_measurement_groups(),
+              *sr.content.get_image_measurement_groups()]
+    for group in groups:
         name = str(group.tracking_identifier)
         values: dict[str, float] = {}
         for m in group.get_measurements():
