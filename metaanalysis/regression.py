@@ -431,6 +431,9 @@ class RegressionResult:
                                                   for k, v in self.lrt.to_dict().items()},
             "subgroups": [{k: (f(v) if isinstance(v, float) else v) for k, v in r.items()}
                           for r in sub.to_dict(orient="records")],
+            "extra": {k: v for k, v in self.extra.items()
+                      if k in ("nagq", "theta", "coef_sens_spec", "singular", "rho_sens_spec",
+                               "boundary")},
             "warnings": list(self.warnings),
         }
 
