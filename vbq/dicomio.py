@@ -1,25 +1,20 @@
-"""Read a folder of DICOM files: series index from headers, series choice, pixels on demand.
+"""Read a folder of DICOM files: series index from headers, pixels on demand.
 
 The flow is ``index_folder`` (headers only, grouped by SeriesInstanceUID, slices
-sorted along the slice normal) -> ``choose_series`` (the sagittal, T1-weighted,
-non-contrast series, with the reason for the choice and for every rejected
-series) -> ``SeriesInfo.pixels(i)``, which decodes the pixel data of slice ``i``
-only and applies the modality rescale.
+sorted along the slice normal) -> ``choose_series`` (in :mod:`vbq.serieschoice`,
+re-exported here: the sagittal, T1-weighted, non-contrast series, with the reason
+for the choice and for every rejected series) -> ``SeriesInfo.pixels(i)``, which
+decodes the pixel data of slice ``i`` only and applies the modality rescale.
 
 References
 ----------
-Ehresman J, Pennington Z, Schilling A, et al. Novel MRI-based score for
-assessment of bone density in operative spine patients. Spine J.
-2020;20(4):556-562. doi:10.1016/j.spinee.2019.10.018 (non-contrast sagittal
-T1-weighted images; the normative TR/TE window used for warnings).
-
-NEMA PS3.3, C.7.6.2 Image Plane Module; C.11.1 Modality LUT Module.
+NEMA PS3.3, C.7.6.2 Image Plane Module; C.11.1 Modality LUT Module;
+PS3.5, 8.1.1 (native pixel data encoding: Bits Stored, High Bit, Pixel Representation).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,13 +42,6 @@ __all__ = [
     "NORMATIVE_TE_MS",
 ]
 
-#: Normative acquisition window of the original VBQ protocol (warn outside).
-NORMATIVE_TR_MS: tuple[float, float] = (400.0, 850.0)
-NORMATIVE_TE_MS: tuple[float, float] = (8.0, 20.0)
-#: Limits of a T1-like acquisition (reject/warn above).
-T1_MAX_TR_MS = 1000.0
-T1_MAX_TE_MS = 30.0
-
 #: SOP classes that carry no image to score even when they hold pixel data.
 _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
     "1.2.840.10008.5.1.4.1.1.88.",   # structured reports, key object selection
@@ -65,11 +53,6 @@ _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
 )
 #: Storage SOP classes whose instances are images (CT, MR, secondary capture, ...).
 _IMAGE_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1."
-_NO_AGENT = {"", "NONE", "NO", "N/A", "NA", "NIL", "-"}
-
-_T1_HINT = re.compile(r"T1(?!\d)")
-_T2_HINT = re.compile(r"T2(?!\d)|STIR|TIRM|FLAIR|\bPD\b|\bPDW")
-_CONTRAST_HINT = re.compile(r"\+ ?C\b|\bC ?\+|GAD|\bGD\b|POST(?!ERIOR)|CONTRAST")
 
 
 # --------------------------------------------------------------------------- data classes
@@ -313,15 +296,6 @@ class SeriesIndex:
         raise InputError(f"series UID {series_uid} is not{where} (available: {avail})")
 
 
-@dataclass(frozen=True)
-class SeriesChoice:
-    """The chosen series, why, which series were rejected and why, and warnings."""
-
-    series: SeriesInfo
-    reason: str
-    rejected: tuple[tuple[str, str, str], ...]
-    warnings: tuple[str, ...]
-
 
 # --------------------------------------------------------------------------- indexing
 def _walk(folder: Path) -> Iterator[Path]:
@@ -522,222 +496,12 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
                        ignored=tuple(ignored))
 
 
-# --------------------------------------------------------------------------- choice
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "?"
-    return f"{v:g}"
-
-
-def _contrast(s: SeriesInfo) -> str | None:
-    """Why the series looks post-contrast, or None."""
-    agent = (s.contrast_agent or "").strip()
-    if agent.upper() not in _NO_AGENT:
-        return f"contrast agent '{agent}' (ContrastBolusAgent)"
-    m = _CONTRAST_HINT.search(s.description.upper())
-    if m:
-        return f"description '{s.description}' says post-contrast ('{m.group(0).strip()}')"
-    return None
-
-
-def _t1_like(s: SeriesInfo) -> bool:
-    return ((s.tr_ms is None or s.tr_ms <= T1_MAX_TR_MS)
-            and (s.te_ms is None or s.te_ms <= T1_MAX_TE_MS))
-
-
-def _weighting(s: SeriesInfo) -> tuple[bool, str]:
-    """Return (acceptable as T1-weighted, explanation)."""
-    desc = s.description.upper()
-    t1_hint = bool(_T1_HINT.search(desc))
-    t2 = _T2_HINT.search(desc)
-    trte = f"TR {_fmt(s.tr_ms)} ms, TE {_fmt(s.te_ms)} ms"
-    if t2 and not t1_hint:
-        return False, f"not T1-weighted: description '{s.description}' says {t2.group(0)} ({trte})"
-    if not _t1_like(s):
-        if t1_hint:
-            return True, f"T1-weighted by its description, though {trte} is not T1-like"
-        return False, (f"not T1-weighted: {trte} (T1 needs TR <= {T1_MAX_TR_MS:g} ms and "
-                       f"TE <= {T1_MAX_TE_MS:g} ms)")
-    if s.tr_ms is None or s.te_ms is None:
-        if t1_hint:
-            return True, f"T1-weighted by its description ({trte})"
-        return True, f"T1-weighted as far as its headers tell ({trte})"
-    return True, f"T1-weighted ({trte})"
-
-
-def _structure_problem(s: SeriesInfo) -> str | None:
-    if s.modality and s.modality.upper() != "MR":
-        return f"modality {s.modality}, not MR"
-    g0 = s.slices[0].geometry
-    if any(not g0.same_plane_grid(sl.geometry, tol=1e-3) for sl in s.slices[1:]):
-        return "slices differ in orientation, spacing or size (a localizer?)"
-    pos = np.array([sl.position for sl in s.slices])
-    if len(pos) > 1 and np.min(np.diff(pos)) < 1e-3:
-        return "several images share one slice position (multiple echoes or time points)"
-    return None
-
-
-def _acquisition_warnings(s: SeriesInfo) -> list[str]:
-    w: list[str] = []
-    name = s.label()
-    if not _t1_like(s):
-        w.append(f"series {name} is not T1-like: TR {_fmt(s.tr_ms)} ms, TE {_fmt(s.te_ms)} ms "
-                 f"(T1 needs TR <= {T1_MAX_TR_MS:g} ms and TE <= {T1_MAX_TE_MS:g} ms)")
-    if s.tr_ms is None:
-        w.append(f"series {name} has no RepetitionTime; the T1 weighting is not verified")
-    elif not NORMATIVE_TR_MS[0] <= s.tr_ms <= NORMATIVE_TR_MS[1]:
-        w.append(f"TR {s.tr_ms:g} ms is outside the normative window "
-                 f"{NORMATIVE_TR_MS[0]:g}-{NORMATIVE_TR_MS[1]:g} ms of the VBQ protocol")
-    if s.te_ms is None:
-        w.append(f"series {name} has no EchoTime; the T1 weighting is not verified")
-    elif not NORMATIVE_TE_MS[0] <= s.te_ms <= NORMATIVE_TE_MS[1]:
-        w.append(f"TE {s.te_ms:g} ms is outside the normative window "
-                 f"{NORMATIVE_TE_MS[0]:g}-{NORMATIVE_TE_MS[1]:g} ms of the VBQ protocol")
-    rescales = {(sl.rescale_slope, sl.rescale_intercept) for sl in s.slices}
-    if len(rescales) > 1:
-        shown = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(rescales))
-        w.append(f"slices of series {name} differ in rescale slope/intercept ({shown}); "
-                 "signal intensities compare only within a slice")
-    if s.field_strength_t is None:
-        w.append(f"series {name} has no MagneticFieldStrength; cut-offs by field strength "
-                 "cannot be matched")
-    for i, sl in enumerate(s.slices):
-        if sl.problem is not None:
-            w.append(f"slice {i} of the chosen series cannot be measured: {sl.path} {sl.problem}")
-    return w
-
-
-def _summary(s: SeriesInfo) -> str:
-    return f"{s.plane}, {len(s.slices)} slices"
-
-
-def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesChoice:
-    """Choose the sagittal, T1-weighted, non-contrast series to score.
-
-    Rules: the slice normal must be sagittal (dominant LPS x component); the
-    weighting must be T1 (TR <= 1000 ms and TE <= 30 ms when given; a "T2",
-    "STIR", "TIRM", "FLAIR" or "PD" description without "T1" rejects); no contrast
-    (a ContrastBolusAgent value, or "+C", "C+", "GAD", "POST" in the description).
-    Among several candidates the one with "T1" in its description wins, then the
-    one inside the normative TR/TE window, then the one with the most slices.
-    ``series_uid`` overrides the choice (its problems become warnings).
-
-    Raises
-    ------
-    InputError
-        Unknown ``series_uid``; only axial (or otherwise non-sagittal) series; only
-        post-contrast T1 sagittal series; no T1-weighted sagittal series.
-    """
-    folder = index.folder if index.folder is not None else "the folder"
-    skipped_w = [f"skipped {p}: it {why}" for p, why in index.skipped]
-    if not index.series:
-        raise InputError(f"no DICOM image series in {folder}")
-    if series_uid is not None:
-        chosen = index.get(series_uid)
-        w: list[str] = []
-        problem = _structure_problem(chosen)
-        if problem:
-            w.append(f"series {chosen.label()}: {problem}")
-        if chosen.plane != "sagittal":
-            w.append(f"series {chosen.label()} is {chosen.plane}, not sagittal")
-        ok, why = _weighting(chosen)
-        if not ok:
-            w.append(f"series {chosen.label()} is {why}")
-        c = _contrast(chosen)
-        if c:
-            w.append(f"contrast agent present in series {chosen.label()}: {c}; VBQ is defined "
-                     "on non-contrast T1 images")
-        w.extend(_acquisition_warnings(chosen))
-        rejected = tuple((s.series_instance_uid, s.description, "not the series named by UID")
-                         for s in index.series if s is not chosen)
-        return SeriesChoice(series=chosen, reason=(
-            f"series {chosen.label()} named by UID ({_summary(chosen)})"),
-            rejected=rejected, warnings=tuple(w + skipped_w))
-
-    rejected: list[tuple[str, str, str]] = []
-    candidates: list[tuple[SeriesInfo, str]] = []
-    post_contrast: list[tuple[SeriesInfo, str]] = []
-    planes: list[str] = []
-    for s in index.series:
-        planes.append(s.plane)
-        problem = _structure_problem(s)
-        if problem:
-            rejected.append((s.series_instance_uid, s.description, problem))
-            continue
-        if s.plane != "sagittal":
-            rejected.append((s.series_instance_uid, s.description,
-                             f"{s.plane} plane, not sagittal"))
-            continue
-        ok, why = _weighting(s)
-        if not ok:
-            rejected.append((s.series_instance_uid, s.description, why))
-            continue
-        c = _contrast(s)
-        if c:
-            post_contrast.append((s, c))
-            continue
-        candidates.append((s, why))
-
-    if not candidates:
-        listing = "; ".join(f"{s.label()}: {why}" for (_, _, why), s in
-                            zip(rejected, [index.get(u) for u, _, _ in rejected], strict=True))
-        if post_contrast:
-            names = ", ".join(s.label() for s, _ in post_contrast)
-            raise InputError(
-                f"folder {folder} has only post-contrast T1 sagittal series ({names}) and VBQ "
-                "is defined on non-contrast T1 images (name one with --series to score it anyway)")
-        if "sagittal" not in planes:
-            kinds = sorted(set(planes))
-            if kinds == ["axial"]:
-                raise InputError(f"folder {folder} has only axial series and VBQ needs a "
-                                 f"sagittal series ({listing})")
-            raise InputError(f"folder {folder} has no sagittal series ({listing})")
-        raise InputError(f"folder {folder} has no T1-weighted sagittal series ({listing})")
-
-    for s, c in post_contrast:
-        rejected.append((s.series_instance_uid, s.description, f"post-contrast: {c}"))
-
-    def rank(item: tuple[SeriesInfo, str]) -> tuple[int, int, int]:
-        s = item[0]
-        in_window = (s.tr_ms is not None and s.te_ms is not None
-                     and NORMATIVE_TR_MS[0] <= s.tr_ms <= NORMATIVE_TR_MS[1]
-                     and NORMATIVE_TE_MS[0] <= s.te_ms <= NORMATIVE_TE_MS[1])
-        return (int(bool(_T1_HINT.search(s.description.upper()))), int(in_window),
-                len(s.slices))
-
-    candidates.sort(key=rank, reverse=True)
-    chosen, why = candidates[0]
-    reason = (f"series {chosen.label()}: sagittal, {why}, no contrast agent, "
-              f"{len(chosen.slices)} slices")
-    if len(candidates) > 1:
-        best = rank(candidates[0])
-        for s, _ in candidates[1:]:
-            other = rank((s, ""))
-            if other[0] < best[0]:
-                because = f"{chosen.label()} has 'T1' in its description"
-            elif other[1] < best[1]:
-                because = f"{chosen.label()} is inside the normative TR/TE window"
-            elif other[2] < best[2]:
-                because = f"{chosen.label()} has more slices ({best[2]} vs {other[2]})"
-            else:
-                because = f"{chosen.label()} comes first in series order"
-            rejected.append((s.series_instance_uid, s.description,
-                             f"also a T1 sagittal series, but {because}"))
-        reason += f"; preferred over {len(candidates) - 1} other T1 sagittal series"
-    w = _acquisition_warnings(chosen)
-    return SeriesChoice(series=chosen, reason=reason, rejected=tuple(rejected),
-                        warnings=tuple(w + skipped_w))
-
-
-def load_series(path: str | os.PathLike[str], series_uid: str | None = None) -> SeriesChoice:
-    """Index ``path`` and choose the series to score (see :func:`choose_series`)."""
-    return choose_series(index_folder(path), series_uid=series_uid)
-
-
-def describe_choice(choice: SeriesChoice) -> list[str]:
-    """Human-readable lines: the choice, each rejected series, each warning."""
-    lines = [f"chosen: {choice.reason}"]
-    for uid, desc, why in choice.rejected:
-        lines.append(f"rejected: '{desc or '(no description)'}' ({uid}): {why}")
-    lines.extend(f"warning: {w}" for w in choice.warnings)
-    return lines
+# The series choice lives in its own module; its names stay importable from here.
+from vbq.serieschoice import (  # noqa: E402
+    NORMATIVE_TE_MS,
+    NORMATIVE_TR_MS,
+    SeriesChoice,
+    choose_series,
+    describe_choice,
+    load_series,
+)
