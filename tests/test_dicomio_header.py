@@ -12,6 +12,7 @@ from pydicom.sequence import Sequence
 import vbq.dicomio as dicomio
 from vbq.dicomheader import TAGS, read_header
 from vbq.dicomio import load_series
+from vbq.errors import InputError
 from vbq.phantom import make_phantom
 
 
@@ -168,3 +169,27 @@ def test_compressed_pixel_data_decoded_by_pydicom(small, tmp_path):
     s = load_series(tmp_path).series
     assert dicomio._read_native(s.slices[0]) is None  # not the raw fast path
     np.testing.assert_array_equal(s.pixels(0), ref * 0.5 + 1.5)
+
+
+def test_random_byte_damage_never_raises(small, tmp_path):
+    """Corrupt header bytes at random: the index reports or skips, it never crashes."""
+    src = bytearray(small.files["t1"][0].read_bytes())
+    header_end = src.rfind(b"\xe0\x7f\x10\x00")
+    rng = np.random.default_rng(11)
+    kinds = set()
+    for i in range(150):
+        data = bytearray(src)
+        for pos in rng.integers(132, header_end, size=rng.integers(1, 4)):
+            data[pos] = int(rng.integers(0, 256))
+        folder = tmp_path / f"d{i}"
+        folder.mkdir()
+        p = folder / "x.dcm"
+        p.write_bytes(bytes(data))
+        kind, _ = dicomio._classify(p)
+        kinds.add(kind)
+        try:
+            s = load_series(folder).series
+            s.pixels(0)
+        except InputError:
+            pass
+    assert kinds <= {"image", "skipped", "ignored"} and "image" in kinds

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,9 @@ def _decode(sl: SliceInfo) -> np.ndarray:
     arr = _read_native(sl)
     if arr is not None:
         return arr
-    return pydicom.dcmread(sl.path).pixel_array
+    with warnings.catch_warnings():  # a damaged file is reported by the caller, once
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(sl.path).pixel_array
 
 
 @dataclass(frozen=True, eq=False)
