@@ -431,9 +431,10 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
 
     A worker that dies (a crash in a native library, the out-of-memory
     killer) breaks the whole pool and fails every unfinished task with it.
-    Those tasks are then run again on a fresh pool, for as long as each round
-    finishes at least one of them; what still fails is reported as an error
-    of its row.
+    Those tasks are run again on a fresh pool, for as long as each round
+    finishes at least one of them; after a round that finishes none, each
+    remaining task runs alone in its own one-process pool, so only a task
+    that itself kills its worker is reported as an error of its row.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -442,30 +443,36 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
     fn = fn or process_task
     ctx = multiprocessing.get_context("spawn")
     pending = list(tasks)
+    isolate = False
     while pending:
+        rounds = [[t] for t in pending] if isolate else [pending]
         broken: list[tuple[BatchTask, BaseException]] = []
         finished = 0
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx)
-        try:
-            futures = {pool.submit(fn, t): t for t in pending}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    record = fut.result()
-                except BrokenProcessPool as err:
-                    broken.append((task, err))
-                    continue
-                except Exception as err:  # e.g. a result that cannot be sent back
-                    record = error_record(task, err, 0.0)
-                finished += 1
-                yield task, record
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        if broken and not finished:
-            for task, err in broken:
-                yield task, error_record(task, RuntimeError(
-                    f"the worker process scoring this row died ({err})"), 0.0)
+        for group in rounds:
+            size = 1 if isolate else min(workers, len(group))
+            pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            try:
+                futures = {pool.submit(fn, t): t for t in group}
+                for fut in as_completed(futures):
+                    task = futures[fut]
+                    try:
+                        record = fut.result()
+                    except BrokenProcessPool as err:
+                        if isolate:  # this task alone killed its worker
+                            record = error_record(task, RuntimeError(
+                                f"the worker process scoring this row died ({err})"), 0.0)
+                        else:
+                            broken.append((task, err))
+                            continue
+                    except Exception as err:  # e.g. a result that cannot be sent back
+                        record = error_record(task, err, 0.0)
+                    finished += 1
+                    yield task, record
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        if isolate:
             return
+        isolate = bool(broken) and not finished
         pending = [task for task, _ in broken]
 
 
