@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
-from metaanalysis.glmm import binomial_data, fit_binomial_normal
-from metaanalysis.simulate import simulate
+from metaanalysis.simulation import simulate
 from metaanalysis.table import StudyTable
 
 ROOT = Path(__file__).resolve().parent.parent

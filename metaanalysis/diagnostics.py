@@ -79,11 +79,11 @@ def fit_model(table: Any, model: str = "reitsma", **fit_kw: Any) -> Any:
     BivariateResult
     """
     if model == "reitsma":
-        from metaanalysis.reitsma import reitsma
+        from metaanalysis.bivariate import reitsma
 
         return reitsma(table, **fit_kw)
     if model == "glmm":
-        from metaanalysis.glmm import glmm
+        from metaanalysis.bivariate_glmm import glmm
 
         return glmm(table, **fit_kw)
     raise InputError(f"model must be 'reitsma' or 'glmm'; got {model!r}.")
@@ -277,7 +277,7 @@ def influence(result: Any) -> pd.DataFrame:
     """
     from scipy import stats
 
-    from metaanalysis.reitsma import fit_bivariate_normal
+    from metaanalysis.bivariate import fit_bivariate_normal
 
     if getattr(result, "model", None) != "reitsma":
         raise InputError("influence() needs a Reitsma (bivariate normal) fit; "
@@ -327,7 +327,7 @@ def influence(result: Any) -> pd.DataFrame:
 
 
 def _unpack_fit(fit: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Read (mu, Psi, converged) from a :class:`metaanalysis.reitsma.BivariateNormalFit`."""
+    """Read (mu, Psi, converged) from a :class:`metaanalysis.bivariate.BivariateNormalFit`."""
     mu = np.asarray(fit.coef, dtype=float)[0]
     return mu, np.asarray(fit.psi, dtype=float), bool(fit.converged)
 

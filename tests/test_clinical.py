@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
+from metaanalysis.bivariate import reitsma
 from metaanalysis.clinical import (
     counts_per_1000,
     per_1000,
@@ -21,7 +22,6 @@ from metaanalysis.clinical import (
     post_test_probability,
 )
 from metaanalysis.errors import InputError
-from metaanalysis.reitsma import reitsma
 from metaanalysis.summary_points import Estimate
 from metaanalysis.table import StudyTable
 

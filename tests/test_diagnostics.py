@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metaanalysis.bivariate import fit_bivariate_normal, reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, influence, leave_one_out
 from metaanalysis.errors import InputError
-from metaanalysis.reitsma import fit_bivariate_normal, reitsma
 from metaanalysis.table import StudyTable
 
 FIX = Path(__file__).parent / "fixtures" / "diagnostics"
@@ -198,7 +198,7 @@ def test_cumulative_bad_order_column():
 
 
 def test_loo_glmm_rows_equal_direct_fits():
-    from metaanalysis.glmm import glmm
+    from metaanalysis.bivariate_glmm import glmm
 
     table, _ = load("few4")
     loo = leave_one_out(table, model="glmm")

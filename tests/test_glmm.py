@@ -25,8 +25,8 @@ import pytest
 from scipy.special import expit, gammaln
 
 import metaanalysis as ma
+from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal, glmm
 from metaanalysis.errors import FitWarning, InputError
-from metaanalysis.glmm import binomial_data, fit_binomial_normal, glmm
 from metaanalysis.quadrature import BinomialData, aghq_loglik, laplace_loglik
 from metaanalysis.table import StudyTable
 

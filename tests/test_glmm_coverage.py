@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 
+from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
-from metaanalysis.glmm import binomial_data, fit_binomial_normal
-from metaanalysis.simulate import simulate
+from metaanalysis.simulation import simulate
 
 MU = np.array([1.2, -1.4])                       # logit sens, logit FPR
 PSI = np.array([[0.5, -0.1], [-0.1, 0.3]])

@@ -22,7 +22,7 @@ import pytest
 
 import metaanalysis as ma
 from metaanalysis.errors import FitWarning, InputError
-from metaanalysis.regression import likelihood_ratio_test, regression
+from metaanalysis.metaregression import likelihood_ratio_test, regression
 from metaanalysis.table import StudyTable
 
 FIX = Path(__file__).parent / "fixtures" / "metafor_regression"

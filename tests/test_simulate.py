@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.simulate import simulate
+from metaanalysis.simulation import simulate
 
 MU = [1.5, -1.5]
 PSI = [[0.5, 0.2], [0.2, 0.4]]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.univariate import OUTCOMES, pool, tau2_reml
+from metaanalysis.univariate_models import OUTCOMES, pool, tau2_reml
 
 FIX = Path(__file__).parent / "fixtures"
 UNI = json.loads((FIX / "univariate_reml.json").read_text())
@@ -105,7 +105,7 @@ def test_bad_method():
 
 @pytest.mark.parametrize("name", ["AuditC", "Dementia", "skin_tests", "few4"])
 def test_madauni_statistics_reproduce_mada_quirks(name):
-    from metaanalysis.univariate import madauni_statistics
+    from metaanalysis.univariate_models import madauni_statistics
 
     ref = json.loads((FIX / "refs" / f"{name}.reitsma.json").read_text())["madauni_DSL"]
     got = madauni_statistics(table(name))

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         if args.model == "univariate":
-            from metaanalysis.univariate import univariate
+            from metaanalysis.univariate_models import univariate
 
             if method == "ml":
                 raise InputError("--method ml is not available for --model univariate; "
@@ -124,22 +124,15 @@ def run(args: argparse.Namespace) -> int:
             result = univariate(table, method=(method or "dl").upper(),
                                 correction=args.correction)
         elif args.model == "reitsma":
-            from metaanalysis.reitsma import reitsma
+            from metaanalysis.bivariate import reitsma
 
             if method == "dl":
                 raise InputError("--method dl is only for --model univariate; use reml or ml.")
             result = reitsma(table, method=method or "reml", correction=args.correction,
                              optimizer=args.optimizer)
         else:
-            try:
-                from metaanalysis.glmm import glmm
-            except ModuleNotFoundError as err:
-                if err.name != "metaanalysis.glmm":
-                    raise
-                from metaanalysis.errors import FitError
+            from metaanalysis.bivariate_glmm import glmm
 
-                raise FitError("the GLMM is not available in this build "
-                               "(metaanalysis.glmm is missing); use --model reitsma.") from None
             if args.nagq < 1:
                 raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
             result = glmm(table, nagq=args.nagq)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from metaanalysis.errors import FitWarning, InputError
-    from metaanalysis.regression import format_summary, regression
+    from metaanalysis.metaregression import format_summary, regression
     from metaanalysis.table import StudyTable
 
     if args.model == "glmm" and args.method is not None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from metaanalysis.regression import save_figure
+        from metaanalysis.metaregression import save_figure
 
         os.makedirs(args.plots, exist_ok=True)
         ax = result.plot_subgroups()

@@ -33,11 +33,9 @@ References
 from __future__ import annotations
 
 import math
-import sys
-import types
 import warnings as _warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -484,18 +482,3 @@ def glmm(table: StudyTable, nagq: int = 1) -> BivariateResult:
         correction="none", mu=np.array([mu_ss[0], -mu_ss[1]]), vcov=fit.vcov * flip,
         psi=fit.sigma * flip, loglik=fit.loglik, nobs=2 * table.k, df=5,
         converged=fit.converged, warnings=tuple(msgs), extra=extra)
-
-
-class _CallableModule(types.ModuleType):
-    """Make this module callable as :func:`glmm`.
-
-    Importing the submodule binds ``metaanalysis.glmm`` to the module, shadowing
-    the function the package exports under the same name; a callable module keeps
-    ``metaanalysis.glmm(table)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BivariateResult:
-        return glmm(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -12,8 +12,6 @@ deviates, TP, FP), so a seed always gives the same table.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -146,13 +144,3 @@ def simulate(
     truth = pd.DataFrame({"study": names, "logit_sens": theta[:, 0], "logit_fpr": theta[:, 1],
                           "n": sizes, "n_diseased": n_dis})
     return table, truth
-
-
-class _CallableModule(types.ModuleType):
-    """Make this module callable as :func:`simulate` (see :mod:`metaanalysis.reitsma`)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return simulate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

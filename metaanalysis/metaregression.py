@@ -9,7 +9,7 @@ continuous covariates enter as they are.
 Two models:
 
 - ``model="reitsma"``: the bivariate normal model on continuity-corrected
-  logits, by REML or ML (:func:`metaanalysis.reitsma.fit_bivariate_normal`);
+  logits, by REML or ML (:func:`metaanalysis.bivariate.fit_bivariate_normal`);
   numbers match ``metafor::rma.mv(yi, vi, mods = ~ 0 + outcome + outcome:cov,
   random = ~ outcome | study, struct = "UN")``.
 - ``model="glmm"``: the binomial-normal GLMM with the covariates as fixed
@@ -41,9 +41,7 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import tempfile
-import types
 import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -534,7 +532,7 @@ class _Fit:
 
 
 def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) -> _Fit:
-    from metaanalysis.reitsma import fit_bivariate_normal, logit_outcomes
+    from metaanalysis.bivariate import fit_bivariate_normal, logit_outcomes
 
     y, S = logit_outcomes(table, correction)
     fit = fit_bivariate_normal(y, S, X, method=method)
@@ -552,7 +550,7 @@ def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) 
 
 
 def _fit_glmm(table: StudyTable, X: np.ndarray, nagq: int) -> _Fit:
-    from metaanalysis.glmm import binomial_data, fit_binomial_normal
+    from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
 
     fit = fit_binomial_normal(binomial_data(table, X), nagq=nagq)
     p = X.shape[1]
@@ -576,7 +574,7 @@ def _check_model(model: str, method: str | None, nagq: int) -> tuple[str, str]:
         if method not in ("reml", "ml"):
             raise InputError(f"unknown method {method!r} for the normal model; use 'reml' or 'ml'.")
     else:
-        from metaanalysis.glmm import _check_nagq
+        from metaanalysis.bivariate_glmm import _check_nagq
 
         nagq = _check_nagq(nagq)
         method = "laplace" if nagq == 1 else "aghq"
@@ -760,18 +758,3 @@ def save_figure(ax: Axes, path: str | os.PathLike[str]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-class _CallableModule(types.ModuleType):
-    """Make this module callable as :func:`regression`.
-
-    Importing the submodule binds ``metaanalysis.regression`` to the module,
-    shadowing the function the package exports under the same name; a callable
-    module keeps ``metaanalysis.regression(table, ...)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> RegressionResult:
-        return regression(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -24,8 +24,6 @@ the prediction interval ``mu +- z sqrt(se^2 + tau2)``.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -342,13 +340,3 @@ def madauni_statistics(table: StudyTable, correction: str = "all",
                      "I2": 100.0 * max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
                      "tau2_ci_low": ci[0], "tau2_ci_high": ci[1]})
     return pd.DataFrame(rows, index=pd.Index(names, name="outcome"))
-
-
-class _CallableModule(types.ModuleType):
-    """Make this module callable as :func:`univariate` (see :mod:`metaanalysis.reitsma`)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> UnivariateResult:
-        return univariate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -23,11 +23,8 @@ where that path stops short of the maximum.
 from __future__ import annotations
 
 import math
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -791,18 +788,3 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
         extra={"loglik_without_jacobian": fit.loglik, "niter": fit.niter,
                "boundary": fit.boundary, "optimizer": optimizer},
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Make this module callable as :func:`reitsma`.
-
-    Importing the submodule binds ``metaanalysis.reitsma`` to the module,
-    shadowing the function the package exports under the same name; making
-    the module callable keeps ``metaanalysis.reitsma(table)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BivariateResult:
-        return reitsma(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
