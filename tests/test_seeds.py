@@ -52,7 +52,7 @@ def test_grown_rois_stay_in_their_structures(phantom):
         parts, n = ndimage.label(lab == value)  # body and, behind the canal, the arch
         body = parts == np.argmax(np.bincount(parts.ravel())[1:]) + 1
         assert np.all(body[roi]), level
-        assert roi.sum() > 0.5 * body.sum()  # most of the body, not a speck
+        assert roi.sum() > 0.35 * body.sum()  # the marrow of the body, not a speck
     assert np.all(lab[rm.masks["CSF"]] == 2)
     assert rm.source == "seeds" and "L5" not in rm.masks  # L5 seed is not a protocol level
 
