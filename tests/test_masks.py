@@ -5,11 +5,11 @@ code from the pixels it wrote, with its drawn ROIs) and the phantom's
 TotalSpineSeg mask written on the series grid by construction.
 
 The derived ROIs are whole eroded bodies, larger than the phantom's drawn
-ellipses, so they average the phantom's marrow texture differently: over
-phantoms the two agree within 1 % on average but single phantoms scatter by
-about 1 % (SD) around each other (the drawn ROIs' own VBQ scatters by 1.6 %
-around the phantom's construction value); the 1 % check on the mean is
-``tests/test_seeds.py::test_no_bias_over_several_phantoms``.
+ellipses, so they average the phantom's marrow texture and noise differently;
+each phantom's VBQ from its mask must still lie within 1 % of ``expected.json``
+(over eight seeds the largest difference measured is 0.7 %), and
+``tests/test_seeds.py::test_within_one_percent_over_several_phantoms`` checks
+this on phantoms of other VBQs.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_phantom_mask_gives_expected_vbq(phantom):
                        labels="totalspineseg")
     assert res.roi_source == "mask"
     assert res.slice_index == exp["slice"]  # mid-sagittal found from the bodies
-    assert res.vbq == pytest.approx(exp["vbq"], rel=0.025)
+    assert res.vbq == pytest.approx(exp["vbq"], rel=0.01)
     assert res.vbq == pytest.approx(exp["target_vbq"], rel=0.025)
     for level in ("L1", "L2", "L3", "L4"):  # same bodies, bigger ROIs: texture differs a little
         assert res.levels[level].si == pytest.approx(exp["levels"][level]["mean"], rel=0.05)

@@ -36,7 +36,7 @@ def test_phantom_seeds_score(phantom):
     exp = phantom["expected"]
     res = score_series(phantom["info"].series_dir, seeds=phantom["info"].seeds_path)
     assert res.roi_source == "seeds" and res.slice_index == exp["slice"]
-    assert res.vbq == pytest.approx(exp["vbq"], rel=0.025)
+    assert res.vbq == pytest.approx(exp["vbq"], rel=0.01)
     assert res.vbq == pytest.approx(exp["target_vbq"], rel=0.025)
     assert res.csf.si == pytest.approx(exp["csf"]["mean"], rel=0.02)
     assert res.csf.level == "L3"
@@ -154,13 +154,12 @@ def test_exclusions_in_the_seed_file(phantom):
         float(np.median([res.levels[k].si for k in ("L1", "L3", "L4")])) / res.csf.si)
 
 
-def test_no_bias_over_several_phantoms(tmp_path):
-    """Masks and seeds agree with the drawn ROIs within 1 % on average.
+def test_within_one_percent_over_several_phantoms(tmp_path):
+    """Masks and seeds agree with the drawn ROIs within 1 % on every phantom.
 
     Derived ROIs cover whole bodies and canals, the phantom's drawn ones are
-    small central ellipses; marrow texture makes single phantoms differ by
-    about 1 % (SD), so the 1 % bound is on the mean of four phantoms and each
-    phantom must be within 2.5 %.
+    small central ellipses, so texture and noise differ between them; each
+    phantom must still be within 1 % and there must be no bias (mean < 0.5 %).
     """
     err_mask, err_seeds = [], []
     for seed, vbq in ((1, 2.0), (2, 2.8), (3, 3.6), (4, 4.4)):
@@ -171,9 +170,9 @@ def test_no_bias_over_several_phantoms(tmp_path):
         by_seeds = score_roi_masks(series, rois_from_seeds(series, info.seeds_path)).vbq
         err_mask.append(by_mask / exp - 1)
         err_seeds.append(by_seeds / exp - 1)
-    assert max(abs(e) for e in err_mask + err_seeds) < 0.025
-    assert abs(np.mean(err_mask)) < 0.01
-    assert abs(np.mean(err_seeds)) < 0.01
+    assert max(abs(e) for e in err_mask + err_seeds) < 0.01
+    assert abs(np.mean(err_mask)) < 0.005
+    assert abs(np.mean(err_seeds)) < 0.005
 
 
 def test_a_seed_outside_its_body_is_flagged(phantom):

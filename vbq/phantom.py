@@ -285,7 +285,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     reverse_instance_numbers
         Number instances opposite to their position along the slice normal.
     noise_sd
-        Rician noise level (default 6 at 1.5 T, 4.5 at 3 T; CSF signal is 100).
+        Rician noise level (default 3.5 at 1.5 T, 2.5 at 3 T; CSF signal is 100).
 
     Returns
     -------
@@ -306,7 +306,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         raise InputError(f"rescale slope {rescale_slope} must be a positive number")
     extra = _parse_distractors(distractors)
     rng = np.random.default_rng(seed)
-    noise = noise_sd if noise_sd is not None else (6.0 if field_strength < 2 else 4.5)
+    noise = noise_sd if noise_sd is not None else (3.5 if field_strength < 2 else 2.5)
 
     out = Path(out_dir)
     series_dir = out / "series"

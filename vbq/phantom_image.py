@@ -88,7 +88,7 @@ def render_series(grid: Grid, labels: list[tuple[np.ndarray, np.ndarray]],
     level_factor = np.array([LEVEL_FACTOR[n] * compensate(i) for i, n in enumerate(LEVELS)])
     blur = 0.55 * (max(grid.shape) / 256.0)
     # two smooth random fields per series; each slice sees them shifted by a random offset
-    bone_tex = _smooth_noise(rng, grid.shape, 2.5 / grid.spacing[0])
+    bone_tex = _smooth_noise(rng, grid.shape, 1.5 / grid.spacing[0])
     abd_tex = np.clip(1.0 + 0.3 * _smooth_noise(rng, grid.shape, 4.0 / grid.spacing[0]),
                       0.4, 1.9)
     out = []
@@ -100,7 +100,7 @@ def render_series(grid: Grid, labels: list[tuple[np.ndarray, np.ndarray]],
             img[marrow] *= level_factor[level[marrow]]
         shift = tuple(int(v) for v in rng.integers(0, min(grid.shape), size=2))
         bone = marrow | (tissue == TISSUE["posterior_marrow"])
-        img[bone] *= 1.0 + 0.035 * np.roll(bone_tex, shift, axis=(0, 1))[bone]
+        img[bone] *= 1.0 + 0.015 * np.roll(bone_tex, shift, axis=(0, 1))[bone]
         abd = tissue == TISSUE["abdomen"]
         if abd.any():
             img[abd] *= np.roll(abd_tex, shift[::-1], axis=(0, 1))[abd]
