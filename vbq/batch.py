@@ -296,12 +296,20 @@ def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and complete rows of an earlier output (a cut-off last line is dropped)."""
     if not path.is_file():
         return [], []
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"--resume: cannot read the earlier output {path} ({err}); "
+                         "repair it or give another --out") from None
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     reader = csv.DictReader(io.StringIO(text))
+    fields = list(reader.fieldnames or [])
+    if text.strip() and not {"id", "status"} <= set(fields):
+        raise InputError(f"--resume: {path} is not an output of vbq batch (its header has no "
+                         "'id' and 'status' columns); give another --out")
     rows = [dict(r) for r in reader if r.get("id")]
-    return list(reader.fieldnames or []), rows
+    return fields, rows
 
 
 def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:
@@ -311,8 +319,11 @@ def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:
 
 
 def _write_atomic(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise InputError(f"cannot write --out {path}: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(_line(columns, {c: c for c in columns}))
@@ -546,6 +557,10 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
         raise InputError(f"--workers must be at least 1, got {workers}")
     tasks = read_manifest(manifest, protocol)
     out = Path(out)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name for the results")
+    if out.exists() and os.path.samefile(out, manifest):
+        raise InputError(f"--out {out} is the manifest itself; give another file name")
     old_cols, old_rows = _read_existing(out) if resume else ([], [])
     kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
     stale_other = [r for r in old_rows

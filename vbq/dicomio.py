@@ -163,6 +163,9 @@ class SeriesInfo:
     patient_id: str | None
     series_number: int | None = None
     frame_of_reference_uid: str | None = None
+    #: Why slice indexes may be shifted (a file that may be one of its slices could not
+    #: be used), or None; set by the series choice.
+    incomplete: str | None = field(default=None, compare=False)
     _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- pixels
@@ -216,6 +219,20 @@ class SeriesInfo:
         out.setflags(write=False)
         self._cache[i] = out
         return out
+
+    def check_index_reference(self, index: int, where: str) -> None:
+        """Refuse a slice given by index when files that may be slices of the series were lost.
+
+        Raises
+        ------
+        InputError
+            If :attr:`incomplete` is set: the index may then name another slice.
+        """
+        if self.incomplete:
+            raise InputError(
+                f"{where}: slice {index} is given by index, but {self.incomplete}, so the "
+                "slice indexes may be shifted (repair or remove that file, or name the slice "
+                "by its SOP Instance UID, or use patient-space coordinates)")
 
     def slice_index(self, sop_instance_uid: str) -> int:
         """Index of the slice with this SOP Instance UID (InputError if not in the series)."""
@@ -282,12 +299,18 @@ class SeriesIndex:
         ``(path, reason)`` of DICOM files that could not be read (warned about).
     ignored
         ``(path, reason)`` of files that are not DICOM images (not warned about).
+    lost
+        ``(path, reason, series UID or None)`` of files that may have been image
+        slices but could not be placed: skipped files (series unknown) and images
+        without usable geometry. A series they may belong to can have shifted
+        slice indexes.
     """
 
     series: tuple[SeriesInfo, ...]
     skipped: tuple[tuple[Path, str], ...]
     folder: Path | None = None
     ignored: tuple[tuple[Path, str], ...] = ()
+    lost: tuple[tuple[Path, str, str | None], ...] = ()
 
     def get(self, series_uid: str) -> SeriesInfo:
         """Return the series with this SeriesInstanceUID (InputError listing the available ones)."""
@@ -330,7 +353,11 @@ def _classify(path: Path) -> tuple[str, Any]:
         if (sop_class and not sop_class.startswith(_IMAGE_SOP_PREFIX)
                 and TAGS["Rows"] not in h):
             return "ignored", f"holds no pixel data (SOP Class {sop_class})"
-        return "skipped", "is truncated: it ends before its pixel data"
+        if TAGS["ImagePositionPatient"] not in h or TAGS["PixelSpacing"] not in h:
+            return "skipped", "is truncated: it ends before its pixel data"
+        # a complete image header: keep its place in the series (slice indexes must not
+        # shift); reading its pixels is the error
+        return "image", _Record(path, h, "has no pixel data (the file may be truncated)")
     problem = None
     if h.pixel_length is not None:
         available = h.file_size - h.pixel_offset - h.pixel_header
@@ -449,6 +476,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     groups: dict[str, tuple[list[_Record], list[SliceInfo]]] = {}
     skipped: list[tuple[Path, str]] = []
     ignored: list[tuple[Path, str]] = []
+    lost: list[tuple[Path, str, str | None]] = []
     seen_sop: dict[str, Path] = {}
     cache = _GeometryCache()
     n_files = 0
@@ -460,11 +488,13 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             continue
         if kind == "skipped":
             skipped.append((file, payload))
+            lost.append((file, payload, None))
             continue
         rec: _Record = payload
         made = _slice_from(rec, cache)
         if isinstance(made, str):
             ignored.append((file, made))
+            lost.append((file, made, rec.header.text(TAGS["SeriesInstanceUID"]) or None))
             continue
         if made.sop_instance_uid in seen_sop:
             ignored.append((file, f"duplicates {seen_sop[made.sop_instance_uid]}"))
@@ -496,7 +526,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
                                s.series_instance_uid))
     return SeriesIndex(series=tuple(series), skipped=tuple(skipped), folder=folder,
-                       ignored=tuple(ignored))
+                       ignored=tuple(ignored), lost=tuple(lost))
 
 
 # The series choice lives in its own module; its names stay importable from here.

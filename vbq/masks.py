@@ -84,7 +84,9 @@ def series_affine_ras(series: Any) -> np.ndarray:
     try:
         return volume_affine_ras([s.geometry for s in series.slices])
     except ValueError as err:
-        raise InputError(f"series {series.series_instance_uid}: {err}") from None
+        lost = getattr(series, "incomplete", None)
+        raise InputError(f"series {series.series_instance_uid}: {err}"
+                         + (f" ({lost})" if lost else "")) from None
 
 
 def _fmt(values: Sequence[float], unit: str = "", sep: str = " x ") -> str:
@@ -461,7 +463,8 @@ def protocol_levels(protocol: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return levels, tuple(csf)
 
 
-def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None) -> int | None:
+def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None,
+                  where: str = "the slice asked for") -> int | None:
     """Turn a slice index, SOP Instance UID or ``{"sop_instance_uid": ...}`` into an index."""
     if slice is None:
         return None
@@ -475,6 +478,9 @@ def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None) -> i
     n = len(series.slices)
     if not 0 <= index < n:
         raise InputError(f"slice {index} is outside the series (slices 0-{n - 1})")
+    check = getattr(series, "check_index_reference", None)
+    if check is not None:
+        check(index, where)
     return index
 
 

@@ -454,6 +454,9 @@ class RoiFile:
             return int(series.slice_index(ref))
         if not 0 <= ref < n:
             raise InputError(f"{where}: slice {ref} is outside the series (slices 0-{n - 1})")
+        check = getattr(series, "check_index_reference", None)
+        if check is not None:
+            check(int(ref), where)
         return int(ref)
 
     def _place_patient(self, series: Any, spec: RoiSpec, where: str):
@@ -471,9 +474,10 @@ class RoiFile:
         _, dist = geom.patient_to_pixel(anchor)
         tol = _slice_tolerance(series)
         if abs(float(dist)) > tol:
+            lost = getattr(series, "incomplete", None)
             raise InputError(
                 f"{where}: lies outside the image stack ({abs(float(dist)):.1f} mm from the "
-                f"nearest slice plane)"
+                f"nearest slice plane)" + (f"; note that {lost}" if lost else "")
             )
         spacing = np.asarray(geom.spacing, dtype=float)
 
@@ -515,7 +519,8 @@ class RoiFile:
         else:
             default_ref = self.slice
         default_index = (
-            self._slice_index(series, default_ref, self.source)
+            self._slice_index(series, default_ref,
+                              self.source if slice is None else "the slice asked for")
             if default_ref is not None
             else int(series.mid_slice)
         )

@@ -417,8 +417,8 @@ def _place(series: Any, seed: Seed, space: str, default_index: int | None,
     if space == "pixel":
         ref = seed.slice if seed.slice is not None else default_index
         if ref is None:
-            ref = file_slice if file_slice is not None else int(series.mid_slice)
-        index = resolve_slice(series, ref)
+            ref = file_slice
+        index = int(series.mid_slice) if ref is None else resolve_slice(series, ref, src)
         rc = (seed.point[0], seed.point[1])
     else:
         index, rc_arr = series.locate(np.asarray(seed.point))

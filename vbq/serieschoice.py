@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -144,6 +144,24 @@ def _summary(s: SeriesInfo) -> str:
     return f"{s.plane}, {len(s.slices)} slices"
 
 
+def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[str]]:
+    """Mark ``s`` incomplete when a file that may be one of its slices could not be used.
+
+    A lost file of the same SeriesInstanceUID is one of its slices; a lost file of
+    unknown series (a header cut short) may be, unless the series' InstanceNumbers
+    run 1..n without a gap. Slice indexes of an incomplete series may be shifted.
+    """
+    numbers = sorted(sl.instance_number for sl in s.slices if sl.instance_number is not None)
+    whole = numbers == list(range(1, len(s.slices) + 1))
+    for path, why, uid in getattr(index, "lost", ()):
+        if uid == s.series_instance_uid or (uid is None and not whole):
+            mine = "is" if uid is not None else "may be"
+            note = f"{path} ({why}) {mine} one of its slices"
+            return replace(s, incomplete=note), [
+                f"slice indexes of series {s.label()} may be shifted: {note}"]
+    return s, []
+
+
 def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesChoice:
     """Choose the sagittal, T1-weighted, non-contrast series to score.
 
@@ -183,6 +201,8 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
         w.extend(_acquisition_warnings(chosen))
         rejected = tuple((s.series_instance_uid, s.description, "not the series named by UID")
                          for s in index.series if s is not chosen)
+        chosen, lost_w = _with_losses(chosen, index)
+        w.extend(lost_w)
         return SeriesChoice(series=chosen, reason=(
             f"series {chosen.label()} named by UID ({_summary(chosen)})"),
             rejected=rejected, warnings=tuple(w + skipped_w))
@@ -258,6 +278,8 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
                              f"also a T1 sagittal series, but {because}"))
         reason += f"; preferred over {len(candidates) - 1} other T1 sagittal series"
     w = _acquisition_warnings(chosen)
+    chosen, lost_w = _with_losses(chosen, index)
+    w.extend(lost_w)
     return SeriesChoice(series=chosen, reason=reason, rejected=tuple(rejected),
                         warnings=tuple(w + skipped_w))
 

@@ -86,7 +86,10 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     delimiter = max((",", ";", "\t"), key=first.count)
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     header = [h.strip() for h in rows[0]]
-    return header, [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    if not data:
+        raise InputError(f"{path}: the table has a header but no data rows")
+    return header, data
 
 
 def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterator[RowOutcome]:
@@ -118,6 +121,7 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
     col = {n: i for i, n in enumerate(names)}
     level_cols = [n for n in names if n in VERTEBRAL_LEVELS]
     exclude_col = next((n for n in _EXCLUDE_NAMES if n in col), None)
+    first_row: dict[str, int] = {}
     for number, cells in enumerate(rows, start=1):
         cells = cells + [""] * (len(names) - len(cells))
         rid = cells[col["id"]].strip()
@@ -127,6 +131,10 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
                 raise InputError(f"{where}: {len(cells)} cells but {len(names)} columns")
             if not rid:
                 raise InputError(f"{where}, column id: empty identifier")
+            if rid in first_row:
+                raise InputError(f"{where}, column id: {rid!r} is already the id of row "
+                                 f"{first_row[rid]}")
+            first_row[rid] = number
             values: dict[str, float | None] = {}
             for name in [*level_cols, CSF]:
                 text = cells[col[name]].strip()

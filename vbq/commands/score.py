@@ -68,20 +68,35 @@ def run(args: argparse.Namespace) -> int:
         series_uid=args.series,
         statistic=args.statistic,
     )
-    if args.qc:
-        result.save_qc(args.qc)
-    if args.sr:
-        from vbq.sr import write_sr
-
-        write_sr(result, result.series_info, args.sr)
+    # the result goes out first: a figure or report that cannot be written loses nothing
     for w in result.warnings:
         print(f"vbq: warning: {w}", file=sys.stderr)
     if args.json:
-        print(result.to_json())
+        print(result.to_json(), flush=True)
     else:
-        print(result.summary(warnings=False))
-        if args.qc:
+        print(result.summary(warnings=False), flush=True)
+    if args.qc:
+        _write(args.qc, "QC figure", lambda: result.save_qc(args.qc))
+        if not args.json:
             print(f"QC figure: {args.qc}")
-        if args.sr:
+    if args.sr:
+        from vbq.sr import write_sr
+
+        _write(args.sr, "DICOM SR", lambda: write_sr(result, result.series_info, args.sr))
+        if not args.json:
             print(f"DICOM SR: {args.sr}")
     return 0
+
+
+def _write(path: str, what: str, write: Any) -> None:
+    """Call ``write()``; a path that cannot be written is bad input naming it."""
+    from pathlib import Path
+
+    from vbq.errors import InputError
+
+    if Path(path).is_dir():
+        raise InputError(f"{path} is a folder; give a file name for the {what}")
+    try:
+        write()
+    except OSError as err:
+        raise InputError(f"cannot write the {what} to {path}: {err.strerror or err}") from None

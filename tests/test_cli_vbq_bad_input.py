@@ -1,0 +1,188 @@
+"""Damaged folders, unwritable outputs and odd tables: one sentence, exit 2, nothing lost.
+
+Truth by construction: where a score is still expected it must equal the
+phantom's ``expected.json``; where the input is bad, ``vbq`` must exit 2 with
+exactly one ``vbq: error:`` line naming the file, row or option at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pydicom
+import pytest
+
+from vbq.cli import main
+from vbq.phantom import make_phantom
+
+
+@pytest.fixture(scope="module")
+def ph(tmp_path_factory):
+    return make_phantom(tmp_path_factory.mktemp("bad"), vbq=3.0, seed=2, rows=128, n_slices=5)
+
+
+def run(argv, capsys):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_bad_input(rc, err, *needles, warnings=False):
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    if warnings:  # the result's warnings were printed before the output failed
+        lines = [ln for ln in lines if not ln.startswith("vbq: warning: ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vbq: error: ") and "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def copy_series(ph, tmp_path):
+    folder = tmp_path / "s"
+    shutil.copytree(ph.series_dir, folder)
+    return folder
+
+
+def t1_file(ph, folder, measured: bool):
+    uid = ph.expected["sop_instance_uid"]
+    for p in ph.files["t1"]:
+        is_measured = pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == uid
+        if is_measured == measured:
+            return folder / p.relative_to(ph.series_dir)
+    raise AssertionError("no such file")
+
+
+# ------------------------------------------------------------ files lost from the stack
+
+
+def test_header_cut_t1_file_refuses_slice_by_index(ph, capsys, tmp_path):
+    # the file drops out of the stack, so "slice N" would silently name another slice
+    folder = copy_series(ph, tmp_path)
+    victim = t1_file(ph, folder, measured=False)
+    victim.write_bytes(victim.read_bytes()[:400])
+    assert_bad_input(*run(["score", folder, "--rois", ph.rois_path], capsys)[::2],
+                     victim.name, "SOP Instance UID")
+    # patient space does not depend on indexes: the score is the truth, with a warning
+    rc, out, err = run(["score", folder, "--rois", ph.rois_patient_path, "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+    assert victim.name in err and "shifted" in err
+
+
+def test_header_cut_file_of_another_series_is_only_a_warning(ph, capsys, tmp_path):
+    folder = copy_series(ph, tmp_path)
+    victim = folder / ph.files["t2"][0].relative_to(ph.series_dir)
+    victim.write_bytes(victim.read_bytes()[:400])
+    rc, out, err = run(["score", folder, "--rois", ph.rois_path, "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+    assert victim.name in err and "shifted" not in err
+
+
+def test_t1_file_without_position_refuses_slice_by_index(ph, capsys, tmp_path):
+    folder = copy_series(ph, tmp_path)
+    victim = t1_file(ph, folder, measured=False)
+    ds = pydicom.dcmread(victim)
+    del ds.ImagePositionPatient
+    ds.save_as(victim)
+    assert_bad_input(*run(["score", folder, "--rois", ph.rois_path], capsys)[::2],
+                     victim.name, "ImagePositionPatient")
+
+
+def test_file_without_pixel_data_keeps_its_place(ph, capsys, tmp_path):
+    folder = copy_series(ph, tmp_path)
+    other = t1_file(ph, folder, measured=False)
+    ds = pydicom.dcmread(other)
+    del ds.PixelData
+    ds.save_as(other)
+    rc, out, err = run(["score", folder, "--rois", ph.rois_path, "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+    measured = t1_file(ph, folder, measured=True)
+    ds = pydicom.dcmread(measured)
+    del ds.PixelData
+    ds.save_as(measured)
+    assert_bad_input(*run(["score", folder, "--rois", ph.rois_path], capsys)[::2],
+                     measured.name, "no pixel data")
+
+
+def test_slice_option_out_of_range_names_the_option_not_the_roi_file(ph, capsys):
+    rc, _, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--slice", "99"], capsys)
+    assert_bad_input(rc, err, "slice 99", "asked for")
+    assert ph.rois_path.name not in err
+
+
+# ------------------------------------------------------------ outputs that cannot be written
+
+
+def test_unwritable_qc_keeps_the_json(ph, capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc, out, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--json",
+                        "--qc", blocker / "qc.png"], capsys)
+    assert_bad_input(rc, err, "QC figure", "qc.png", warnings=True)
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+
+
+def test_sr_to_a_folder_keeps_the_json(ph, capsys, tmp_path):
+    rc, out, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--json",
+                        "--sr", tmp_path], capsys)
+    assert_bad_input(rc, err, str(tmp_path), "folder", warnings=True)
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+
+
+# ------------------------------------------------------------ from-values tables
+
+
+def test_from_values_duplicate_id_is_a_bad_row(capsys, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF\np1,410,395,402,388,131\np1,400,390,400,380,130\n")
+    rc, out, err = run(["from-values", table], capsys)
+    assert rc == 2
+    assert "row 2" in err and "'p1'" in err and "Traceback" not in err
+    rows = out.strip().splitlines()
+    assert len(rows) == 3  # header + both rows, the first one scored
+    assert rows[1].startswith("p1,3.04198")
+
+
+def test_from_values_header_only(capsys, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF\n")
+    assert_bad_input(*run(["from-values", table], capsys)[::2], "no data rows")
+
+
+def test_from_values_out_is_a_folder(capsys, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF\np1,410,395,402,388,131\n")
+    assert_bad_input(*run(["from-values", table, "--out", tmp_path], capsys)[::2], "folder")
+
+
+# ------------------------------------------------------------ batch outputs
+
+
+@pytest.fixture()
+def manifest(ph, tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(f"id,series,rois\np1,{ph.series_dir},{ph.rois_path}\n")
+    return path
+
+
+def test_batch_out_is_the_manifest(manifest, capsys):
+    before = manifest.read_text()
+    assert_bad_input(*run(["batch", manifest, "--out", manifest], capsys)[::2], "manifest")
+    assert manifest.read_text() == before
+
+
+def test_batch_out_is_a_folder(manifest, capsys, tmp_path):
+    assert_bad_input(*run(["batch", manifest, "--out", tmp_path], capsys)[::2], "folder")
+
+
+@pytest.mark.parametrize("content", [b"a,b\n1,2\n", b"\x9c\xff\x00garbage"])
+def test_batch_resume_refuses_a_file_it_did_not_write(manifest, capsys, tmp_path, content):
+    out = tmp_path / "results.csv"
+    out.write_bytes(content)
+    assert_bad_input(*run(["batch", manifest, "--out", out, "--resume"], capsys)[::2],
+                     "--resume", out.name)
+    assert out.read_bytes() == content
