@@ -186,3 +186,75 @@ def test_batch_resume_refuses_a_file_it_did_not_write(manifest, capsys, tmp_path
     assert_bad_input(*run(["batch", manifest, "--out", out, "--resume"], capsys)[::2],
                      "--resume", out.name)
     assert out.read_bytes() == content
+
+
+# ------------------------------------------------------------ masks, seeds, phantom, demo
+
+
+def test_mask_of_another_file_type(ph, capsys, tmp_path):
+    txt = tmp_path / "mask.txt"
+    txt.write_text("not a mask\n")
+    rc, _, err = run(["score", ph.series_dir, "--mask", txt], capsys)
+    assert_bad_input(rc, err, "mask.txt", "NIfTI")
+    assert "force=True" not in err
+
+
+def test_mask_given_as_a_folder(ph, capsys, tmp_path):
+    assert_bad_input(*run(["score", ph.series_dir, "--mask", tmp_path], capsys)[::2],
+                     str(tmp_path), "folder")
+
+
+def test_seed_file_slice_out_of_range_names_the_file(ph, capsys, tmp_path):
+    doc = json.loads(ph.seeds_path.read_text())
+    doc["slice"] = 99
+    path = tmp_path / "myseeds.json"
+    path.write_text(json.dumps(doc))
+    assert_bad_input(*run(["score", ph.series_dir, "--seeds", path], capsys)[::2],
+                     "myseeds.json", "slice 99")
+
+
+def test_undecodable_pixel_data_is_one_line(ph, capsys, tmp_path):
+    from pydicom.encaps import encapsulate
+
+    folder = copy_series(ph, tmp_path)
+    measured = t1_file(ph, folder, measured=True)
+    ds = pydicom.dcmread(measured)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.90"  # JPEG 2000, broken stream
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\0" * 64])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(measured)
+    assert_bad_input(*run(["score", folder, "--rois", ph.rois_path], capsys)[::2],
+                     measured.name)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--seed", "-1"], "seed -1"),
+    (["--rescale-intercept", "nan"], "intercept"),
+])
+def test_phantom_bad_options(capsys, tmp_path, argv, needle):
+    assert_bad_input(*run(["phantom", tmp_path / "p", *argv], capsys)[::2], needle)
+    assert not (tmp_path / "p").exists()
+
+
+def test_phantom_never_overwrites_files(capsys, tmp_path):
+    mine = tmp_path / "rois.json"
+    mine.write_text("my own ROIs\n")
+    assert_bad_input(*run(["phantom", tmp_path], capsys)[::2], "rois.json")
+    assert mine.read_text() == "my own ROIs\n"
+
+
+@pytest.mark.parametrize("command", ["phantom", "demo"])
+def test_output_folder_is_a_file(capsys, tmp_path, command):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    argv = [command, blocker] if command == "phantom" else [command, "--out", blocker]
+    assert_bad_input(*run(argv, capsys)[::2], str(blocker))
+    assert blocker.read_text() == "x"
+
+
+def test_top_level_help_lists_exit_codes(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "Exit codes" in out and all(c in out for c in ("score", "batch", "from-values"))

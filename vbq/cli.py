@@ -34,7 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
-    parser = _Parser(prog="vbq", description="Vertebral bone quality (VBQ) score from lumbar MRI.")
+    parser = _Parser(prog="vbq", description="Vertebral bone quality (VBQ) score from lumbar MRI.",
+                     epilog="Run 'vbq COMMAND --help' for the options of one command. Results go "
+                     "to stdout, warnings and errors to stderr. Exit codes: 0 ok, 1 the "
+                     "analysis failed, 2 bad input or usage.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:

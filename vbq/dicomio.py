@@ -206,8 +206,9 @@ class SeriesInfo:
         except InputError:
             raise
         except Exception as err:  # pydicom/numpy raise many kinds; name the file
+            detail = " ".join(str(err).split())  # decoders may report on several lines
             raise InputError(f"cannot decode the pixel data of {sl.path} "
-                             f"({type(err).__name__}: {err})") from err
+                             f"({type(err).__name__}: {detail})") from err
         if stored.shape != sl.geometry.shape:
             raise InputError(f"{sl.path} holds pixels of shape {stored.shape}, not the "
                              f"{sl.geometry.shape} given by its Rows and Columns")

@@ -302,9 +302,13 @@ def _seg_scheme(seg: Any, name: str) -> LabelScheme | None:
 
 def _read_seg(path: Path) -> tuple[np.ndarray, np.ndarray, LabelScheme | None]:
     import highdicom as hd
+    from pydicom.errors import InvalidDicomError
 
     try:
         seg = hd.seg.segread(str(path))
+    except InvalidDicomError:
+        raise InputError(f"mask {path.name} is not a NIfTI (.nii, .nii.gz), .npy or DICOM "
+                         "SEG file") from None
     except Exception as err:
         raise InputError(f"mask {path.name} cannot be read as a DICOM SEG: {err}") from None
     try:
@@ -346,6 +350,8 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
     if isinstance(mask, np.ndarray):
         return LabelVolume(_as_labels(_from_npy(mask, series, "array"), "array"), "array")
     path = Path(mask)
+    if path.is_dir():
+        raise InputError(f"mask {path} is a folder; give the mask file (NIfTI, DICOM SEG or .npy)")
     if not path.is_file():
         raise InputError(f"mask file {path} does not exist")
     name = path.name.lower()
@@ -477,7 +483,7 @@ def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None,
     index = int(slice)
     n = len(series.slices)
     if not 0 <= index < n:
-        raise InputError(f"slice {index} is outside the series (slices 0-{n - 1})")
+        raise InputError(f"{where}: slice {index} is outside the series (slices 0-{n - 1})")
     check = getattr(series, "check_index_reference", None)
     if check is not None:
         check(index, where)

@@ -63,6 +63,9 @@ from vbq.phantom_anatomy import (
 from vbq.phantom_dicom import base_dataset, uid_from, write_series
 from vbq.phantom_image import coil_shading, contrasts, render_series
 
+#: Files :func:`make_phantom` writes beside ``series/`` (never overwritten).
+_OUTPUT_FILES = ("rois.json", "rois_patient.json", "seeds.json", "mask.nii.gz", "expected.json")
+
 __all__ = ["make_phantom", "PhantomInfo", "TISSUE", "roi_membership", "DISTRACTORS"]
 
 DISTRACTORS: tuple[str, ...] = ("t2", "t1_post", "axial")
@@ -304,15 +307,27 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         raise InputError(f"image size {rows}x{cols} is outside 64 to 1024 pixels")
     if not (rescale_slope > 0 and math.isfinite(rescale_slope)):
         raise InputError(f"rescale slope {rescale_slope} must be a positive number")
+    if not math.isfinite(rescale_intercept):
+        raise InputError(f"rescale intercept {rescale_intercept} must be a finite number")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed {seed} must be a non-negative integer")
     extra = _parse_distractors(distractors)
     rng = np.random.default_rng(seed)
     noise = noise_sd if noise_sd is not None else (3.5 if field_strength < 2 else 2.5)
 
     out = Path(out_dir)
     series_dir = out / "series"
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file, not a folder; choose an empty output folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the output folder {out}: {err.strerror or err}") from None
     if series_dir.exists() and any(series_dir.iterdir()):
         raise InputError(f"{series_dir} already holds files; choose an empty output folder")
+    taken = [n for n in _OUTPUT_FILES if (out / n).exists()]
+    if taken:
+        raise InputError(f"{out} already holds {', '.join(taken)}; choose an empty output folder")
 
     tables = contrasts(vbq, float(field_strength))
     sag = sagittal_grid(n_slices, rows, cols)

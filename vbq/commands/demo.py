@@ -32,12 +32,17 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from vbq.errors import VBQError
+    from vbq.errors import InputError, VBQError
     from vbq.phantom import make_phantom
     from vbq.score import score_series
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the output folder {out}: {err.strerror or err}") from None
     phantom_dir = out / "phantom"
     if (phantom_dir / "expected.json").is_file():  # a phantom of an earlier demo: make it anew
         shutil.rmtree(phantom_dir)
