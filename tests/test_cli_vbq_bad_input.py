@@ -258,3 +258,52 @@ def test_top_level_help_lists_exit_codes(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "Exit codes" in out and all(c in out for c in ("score", "batch", "from-values"))
+
+
+# ------------------------------------------------ manifests and ROI files as people write them
+
+
+def test_batch_empty_series_cell_is_that_rows_error(ph, capsys, tmp_path):
+    # an empty cell must not mean "the manifest's own folder"
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"id,series,rois\nempty,,{ph.rois_path}\n"
+                        f"good,{ph.series_dir},{ph.rois_path}\n")
+    out = tmp_path / "r.csv"
+    rc, _, err = run(["batch", manifest, "--out", out], capsys)
+    assert rc == 1, err
+    rows = {r.split(",")[0]: r for r in out.read_text().splitlines()[1:]}
+    assert "the 'series' column is empty" in rows["empty"]
+    assert rows["good"].startswith("good,ok,")
+
+
+def test_batch_manifest_with_semicolons_and_capitalised_header(ph, capsys, tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"ID;Series;ROIs\np1;{ph.series_dir};{ph.rois_path}\n")
+    out = tmp_path / "r.csv"
+    rc, _, err = run(["batch", manifest, "--out", out], capsys)
+    assert rc == 0, err
+    assert float(out.read_text().splitlines()[1].split(",")[2]) == pytest.approx(
+        ph.expected["vbq"], rel=1e-9)
+
+
+def test_empty_folder_argument(ph, capsys):
+    assert_bad_input(*run(["score", "", "--rois", ph.rois_path], capsys)[::2], "empty")
+
+
+def test_roi_file_with_byte_order_mark(ph, capsys, tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + ph.rois_path.read_bytes())
+    rc, out, err = run(["score", ph.series_dir, "--rois", path, "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+
+
+@pytest.mark.parametrize("radius, needle", [(-5, "must be positive, got -5"),
+                                            ("5", "finite number")])
+def test_radius_messages_show_the_value_given(ph, capsys, tmp_path, radius, needle):
+    doc = json.loads(ph.rois_path.read_text())
+    roi = next(r for r in doc["rois"] if r["shape"] == "circle")
+    roi["radius"] = radius
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    assert_bad_input(*run(["score", ph.series_dir, "--rois", path], capsys)[::2], needle)

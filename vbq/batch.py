@@ -133,8 +133,10 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"manifest {path} cannot be read: {err}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = max((",", ";", "\t"), key=first.count)  # as spreadsheets export it
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not header:
         raise InputError(f"manifest {path.name} is empty; it needs a header row")
     for col in ("id", "series"):
@@ -148,7 +150,7 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
     tasks: list[BatchTask] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v.strip() if isinstance(v, str) else "")
+        row = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else "")
                for k, v in raw.items() if k is not None}
         if not any(row.values()):
             continue  # blank line
@@ -169,7 +171,7 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
         if labels is not None and labels.lower().endswith(".json"):
             labels = _resolve(labels, base)
         tasks.append(BatchTask(
-            id=rid, line=line, series=_resolve(get("series") or "", base) or "",
+            id=rid, line=line, series=_resolve(get("series"), base) or "",
             rois=_resolve(get("rois"), base), mask=_resolve(get("mask"), base), labels=labels,
             seeds=_resolve(get("seeds"), base), exclude=get("exclude"),
             protocol=get("protocol") or default_protocol, slice=get("slice"),
@@ -240,9 +242,13 @@ def score_task(task: BatchTask) -> Any:
     if len(given) > 1:
         raise InputError(f"manifest line {task.line} (id {task.id}): give one of 'rois', "
                          f"'mask', 'seeds', not {' and '.join(given)}")
+    if not task.series:
+        raise InputError(f"manifest line {task.line} (id {task.id}): the 'series' column is "
+                         "empty")
     if not Path(task.series).is_dir():
+        what = "is not a folder" if Path(task.series).exists() else "does not exist"
         raise InputError(f"manifest line {task.line} (id {task.id}): series folder "
-                         f"{task.series} does not exist")
+                         f"{task.series} {what}")
     sl: int | str | None = None
     if task.slice is not None:
         sl = int(task.slice) if task.slice.isdigit() else task.slice

@@ -469,6 +469,8 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
         If the folder does not exist, is empty, holds no DICOM files, or none of
         its DICOM files is a readable image.
     """
+    if not str(path).strip():
+        raise InputError("no folder given: the path of the DICOM folder is empty")
     folder = Path(path)
     if not folder.exists():
         raise InputError(f"folder {folder} does not exist")

@@ -224,7 +224,7 @@ def get_label_scheme(labels: str | Path | Mapping[str, object] | LabelScheme | N
         if not path.is_file():
             raise InputError(f"label mapping file {path} does not exist")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"label mapping file {path} is not valid JSON: {err}") from None
         if not isinstance(data, dict):

@@ -313,8 +313,11 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
             r = obj["radius"]
             if (not isinstance(r, int | float) or isinstance(r, bool) or not math.isfinite(r)
                     or abs(r) > _LIMIT):
-                raise InputError(f"{where}: 'radius' must be a number, got {json.dumps(r)}")
-            geometry["radii"] = _positive(np.array([r, r], dtype=float), where, "radius")
+                raise InputError(f"{where}: 'radius' must be a finite number (at most "
+                                 f"{_LIMIT:g}), got {json.dumps(r)}")
+            if r <= 0:
+                raise InputError(f"{where}: 'radius' must be positive, got {json.dumps(r)}")
+            geometry["radii"] = np.array([r, r], dtype=float)
     elif shape == "rectangle":
         geometry["corner"] = _number_list(obj["corner"], dim, where, "corner")
         geometry["size"] = _positive(_number_list(obj["size"], 2, where, "size"), where, "size")
@@ -338,7 +341,7 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
 
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"{path}: ROI file not found") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -131,7 +131,7 @@ class SeedFile:
             path = Path(obj)
             src = path.name
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8-sig"))
             except FileNotFoundError:
                 raise InputError(f"seed file {path} does not exist") from None
             except (OSError, UnicodeDecodeError) as err:
