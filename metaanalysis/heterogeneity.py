@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
 
@@ -73,4 +74,218 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
         "logit_sens": float(psi[0, 0] / (psi[0, 0] + s1)),
         "logit_fpr": float(psi[1, 1] / (psi[1, 1] + s2)),
         "bivariate": root / (root + math.sqrt(s1 * s2)),
+    }
+
+
+# ---------------------------------------------------------------------------
+# Holling et al. (2020): I2 of the proportional-hazards (Lehmann) parameter
+# ---------------------------------------------------------------------------
+
+HOLLING_KEYS = (
+    "HollingUnadjusted1", "HollingUnadjusted2", "HollingUnadjusted3",
+    "HollingAdjusted1", "HollingAdjusted2", "HollingAdjusted3",
+)
+
+
+def harmonic_mean_variance(v: ArrayLike) -> float:
+    """Harmonic mean ``k / sum(1/v)`` of within-study variances.
+
+    References
+    ----------
+    .. [1] Böhning D, Lerdsuwansri R, Holling H. Some general points on the
+       I2-measure of heterogeneity in meta-analysis. Metrika 2017;80:685-695.
+    """
+    v = np.asarray(v, dtype=float)
+    return float(len(v) / np.sum(1.0 / v))
+
+
+def dersimonian_laird_tau2(y: ArrayLike, v: ArrayLike) -> float:
+    """DerSimonian-Laird moment estimate of the between-study variance (truncated at 0).
+
+    References
+    ----------
+    .. [1] DerSimonian R, Laird N. Meta-analysis in clinical trials. Control
+       Clin Trials 1986;7:177-188.
+    """
+    y = np.asarray(y, dtype=float)
+    w = 1.0 / np.asarray(v, dtype=float)
+    k = len(y)
+    m = float(np.sum(w * y) / np.sum(w))
+    q = float(np.sum(w * (y - m) ** 2))
+    c = float(np.sum(w) - np.sum(w * w) / np.sum(w))
+    return max(0.0, (q - (k - 1)) / c)
+
+
+def log_lehmann_parameter(
+    table: StudyTable, correction: str = "all"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-study log of the proportional-hazards (Lehmann) parameter and its variances.
+
+    Under the proportional-hazards model of Holling et al. (2012) each study's
+    ROC point satisfies ``sens = fpr ** theta``, so
+    ``theta_i = log(sens_i) / log(fpr_i)``. The delta method gives, for
+    ``y_i = log(theta_i) = log(-log sens_i) - log(-log fpr_i)``,
+
+    ``var(y_i) = (1 - se) / (n1 se log(se)^2) + (1 - fp) / (n0 fp log(fp)^2)``
+
+    with ``n1 = TP + FN`` and ``n0 = FP + TN``. The *unit* variance is the same
+    expression with ``n1 = n0 = 1`` (the variance contributed by one diseased
+    and one non-diseased person).
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    correction : {"all", "single", "none"}
+        Continuity correction applied to the counts first (mada's default
+        ``"all"``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``y`` (log theta), ``v`` (within-study variance), ``u`` (unit variance).
+
+    References
+    ----------
+    .. [1] Holling H, Böhning W, Böhning D. Meta-analysis of diagnostic
+       studies based upon SROC-curves: a mixed model approach using the
+       Lehmann family. Stat Modelling 2012;12:347-375.
+    """
+    tp, fp, fn, tn = table.corrected(correction)
+    n1, n0 = tp + fn, fp + tn
+    se, fr = tp / n1, fp / n0
+    if np.any((se <= 0) | (se >= 1) | (fr <= 0) | (fr >= 1)):
+        raise InputError("the log Lehmann parameter needs every sensitivity and false "
+                         "positive rate strictly between 0 and 1; use a continuity correction.")
+    y = np.log(np.log(se) / np.log(fr))
+    u_sens = (1.0 - se) / (se * np.log(se) ** 2)
+    u_fpr = (1.0 - fr) / (fr * np.log(fr) ** 2)
+    v = u_sens / n1 + u_fpr / n0
+    return y, v, u_sens + u_fpr
+
+
+def holling_i2(table: StudyTable, correction: str = "all") -> dict[str, float]:
+    """Holling et al.'s I2 variants for a diagnostic meta-analysis, as mada reports them.
+
+    The effect measure is the log of the proportional-hazards parameter,
+    ``y_i = log(log sens_i / log fpr_i)`` (see :func:`log_lehmann_parameter`),
+    with its delta-method within-study variance ``v_i``. ``tau2`` is its
+    DerSimonian-Laird between-study variance. Each I2 is
+    ``tau2 / (tau2 + s2)``, where ``s2`` summarises the within-study
+    variances:
+
+    - ``HollingUnadjusted1``: Higgins and Thompson's typical variance of ``v``;
+    - ``HollingUnadjusted2``: harmonic mean of ``v``;
+    - ``HollingUnadjusted3``: arithmetic mean of ``v``;
+    - ``HollingAdjusted1..3``: the same three summaries of the *unit*
+      variances ``u_i`` (``v_i`` with both sample sizes set to 1), which
+      removes the dependence of I2 on the study sizes.
+
+    These do not depend on the bivariate fit (nor on REML versus ML).
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    correction : {"all", "single", "none"}
+        Continuity correction of the counts (mada uses the fit's).
+
+    Returns
+    -------
+    dict
+        Keys :data:`HOLLING_KEYS`, values in [0, 1].
+
+    References
+    ----------
+    .. [1] Holling H, Böhning W, Masoudi E, Böhning D, Sangnawakij P.
+       Evaluation of a new version of I2 with emphasis on diagnostic problems.
+       Commun Stat Simul Comput 2020;49:942-972.
+    .. [2] Böhning D, Lerdsuwansri R, Holling H. Some general points on the
+       I2-measure of heterogeneity in meta-analysis. Metrika 2017;80:685-695.
+    .. [3] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
+       meta-analysis. Stat Med 2002;21:1539-1558.
+    """
+    y, v, u = log_lehmann_parameter(table, correction)
+    if len(y) < 2:
+        raise InputError("Holling's I2 needs at least two studies.")
+    tau2 = dersimonian_laird_tau2(y, v)
+    out: dict[str, float] = {}
+    for label, w in (("Unadjusted", v), ("Adjusted", u)):
+        summaries = (typical_within_variance(w), harmonic_mean_variance(w), float(np.mean(w)))
+        for j, s2 in enumerate(summaries, start=1):
+            out[f"Holling{label}{j}"] = tau2 / (tau2 + s2)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Zhou and Dendukuri (2014): bivariate I2 with the expected within-study variance
+# ---------------------------------------------------------------------------
+
+
+def expected_logit_variance_factor(mu: float, tau2: float) -> float:
+    """``E[1 / (p (1 - p))]`` for ``logit p ~ N(mu, tau2)``.
+
+    Since ``1 / (p (1 - p)) = exp(-x) + 2 + exp(x)`` with ``x = logit p``, the
+    log-normal moments give ``exp(-mu + tau2/2) + 2 + exp(mu + tau2/2)``.
+
+    References
+    ----------
+    .. [1] Zhou Y, Dendukuri N. Statistics for quantifying heterogeneity in
+       univariate and bivariate meta-analyses of binary data: the case of
+       meta-analyses of diagnostic accuracy. Stat Med 2014;33:2701-2717.
+    """
+    return float(math.exp(-mu + tau2 / 2.0) + 2.0 + math.exp(mu + tau2 / 2.0))
+
+
+def zhou_dendukuri_i2(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float]:
+    """Zhou and Dendukuri's I2 of logit sensitivity, logit FPR and their bivariate I2.
+
+    The within-study variance of a logit proportion from ``n`` people is about
+    ``1 / (n p (1 - p))``; its expectation over the random-effects
+    distribution ``logit p ~ N(mu_j, Psi_jj)``, averaged over the studies, is
+
+    ``E_j = (exp(-mu_j + Psi_jj/2) + 2 + exp(mu_j + Psi_jj/2)) * mean_i(1 / n_ij)``
+
+    with ``n_i1 = TP + FN`` and ``n_i2 = FP + TN`` taken from the uncorrected
+    counts. Then ``I2_j = Psi_jj / (Psi_jj + E_j)`` and the bivariate I2 is the
+    ratio of generalised standard deviations
+    ``sqrt|Psi| / (sqrt|Psi| + sqrt(E_1 E_2))``, which accounts for the
+    correlation of the random effects.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies (uncorrected counts give the sample sizes).
+    mu : array_like
+        (2,) pooled (logit sensitivity, logit FPR).
+    psi : array_like
+        (2, 2) between-study covariance of (logit sensitivity, logit FPR).
+
+    Returns
+    -------
+    dict
+        ``logit_sens``, ``logit_fpr``, ``bivariate`` (proportions in [0, 1]).
+
+    Notes
+    -----
+    mada 0.5.12 reports a ``Zhou`` value in ``summary(reitsma(...))$i2`` that
+    this formula does not reproduce (see ``tests/test_i2_mada.py``).
+
+    References
+    ----------
+    .. [1] Zhou Y, Dendukuri N. Statistics for quantifying heterogeneity in
+       univariate and bivariate meta-analyses of binary data: the case of
+       meta-analyses of diagnostic accuracy. Stat Med 2014;33:2701-2717.
+    """
+    mu = np.asarray(mu, dtype=float)
+    psi = np.asarray(psi, dtype=float)
+    n1 = np.asarray(table.n_diseased, dtype=float)
+    n0 = np.asarray(table.n_nondiseased, dtype=float)
+    e1 = expected_logit_variance_factor(mu[0], psi[0, 0]) * float(np.mean(1.0 / n1))
+    e2 = expected_logit_variance_factor(mu[1], psi[1, 1]) * float(np.mean(1.0 / n0))
+    root = math.sqrt(max(float(np.linalg.det(psi)), 0.0))
+    return {
+        "logit_sens": float(psi[0, 0] / (psi[0, 0] + e1)),
+        "logit_fpr": float(psi[1, 1] / (psi[1, 1] + e2)),
+        "bivariate": root / (root + math.sqrt(e1 * e2)),
     }

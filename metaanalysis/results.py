@@ -223,6 +223,23 @@ class BivariateResult:
         corr = "all" if self.correction == "none" else self.correction
         return heterogeneity.bivariate_i2(self.table, self.psi, correction=corr)
 
+    @cached_property
+    def i2_holling(self) -> dict[str, float]:
+        """Holling et al.'s six I2 values, as mada's ``summary.reitsma`` reports them.
+
+        See :func:`metaanalysis.heterogeneity.holling_i2`.
+        """
+        corr = "all" if self.correction == "none" else self.correction
+        return heterogeneity.holling_i2(self.table, correction=corr)
+
+    @cached_property
+    def i2_zhou(self) -> dict[str, float]:
+        """Zhou and Dendukuri's I2 (per outcome and bivariate) from this fit.
+
+        See :func:`metaanalysis.heterogeneity.zhou_dendukuri_i2`.
+        """
+        return heterogeneity.zhou_dendukuri_i2(self.table, self.mu, self.psi)
+
     # -------------------------------------------------------------- output --
     def summary(self) -> pd.DataFrame:
         """Tabulate the estimates, one row per quantity.
@@ -274,7 +291,8 @@ class BivariateResult:
         false_positive_rate, logit_sens, logit_fpr, tau2_logit_sens,
         tau2_logit_fpr, rho_sens_fpr, loglik, aic, bic, hsroc, auc, pauc,
         lr_positive, lr_negative, dor, warnings; plus auc_exact, i2,
-        n_patients, vcov, psi, converged.
+        i2_zhou (Zhou and Dendukuri's bivariate I2), i2_holling (Holling's
+        six I2 values), n_patients, vcov, psi, converged.
         """
         se = self.se
         t1, t2 = self.tau2
@@ -303,6 +321,8 @@ class BivariateResult:
             "warnings": list(self.warnings),
             "auc_exact": _float(self.auc_exact),
             "i2": {k: _float(v) for k, v in self.i2.items()},
+            "i2_zhou": _float(self.i2_zhou["bivariate"]),
+            "i2_holling": {k: _float(v) for k, v in self.i2_holling.items()},
             "n_patients": self.table.n_patients,
             "vcov": self.vcov.tolist(),
             "psi": self.psi.tolist(),
