@@ -250,7 +250,8 @@ def _moment_start(y: np.ndarray, S: np.ndarray) -> np.ndarray:
     """Start from the method of moments: excess variance and half the observed correlation."""
     var = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.ones(2)
     tau2 = np.maximum(var - S.mean(axis=0), 0.05 * np.maximum(var, 1e-3))
-    r = np.corrcoef(y.T)[0, 1] if y.shape[0] > 2 else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):  # identical studies: 0/0
+        r = np.corrcoef(y.T)[0, 1] if y.shape[0] > 2 else 0.0
     r = 0.0 if not np.isfinite(r) else float(np.clip(0.5 * r, -0.9, 0.9))
     off = r * math.sqrt(tau2[0] * tau2[1])
     return np.array([[tau2[0], off], [off, tau2[1]]])

@@ -250,6 +250,25 @@ def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, float, boo
             f"{res.message} (largest gradient {gmax:.2g})")
 
 
+def _beta_block_vcov(Hb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``2 inv(Hb)`` from the fixed-effect block of the deviance Hessian, kept positive definite.
+
+    Eigenvalues of ``Hb`` that are not clearly positive (no information in that
+    direction, as when a logit diverges) are raised to a tiny positive floor, so
+    the variance there is huge but finite.  Returns the covariance and whether
+    any eigenvalue was raised.
+    """
+    if not np.all(np.isfinite(Hb)):
+        raise FitError("the GLMM's Hessian is not finite at the optimum, so no standard "
+                       "errors can be computed; check the counts, or use the normal model "
+                       "(reitsma) with a continuity correction.")
+    w, V = np.linalg.eigh(0.5 * (Hb + Hb.T))
+    floor = 1e-12 * max(float(np.max(np.abs(w))), 1.0)
+    clipped = bool(np.any(w <= floor))
+    w = np.maximum(w, floor)
+    return 2.0 * (V / w) @ V.T, clipped
+
+
 def fit_binomial_normal(data: BinomialData, nagq: int = 1,
                         start: np.ndarray | None = None) -> GlmmFit:
     """Fit the bivariate binomial-normal model by maximising the approximate likelihood.
@@ -317,10 +336,13 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         if not np.all(np.isfinite(vcov)) or np.any(np.linalg.eigvalsh(vcov) <= 0):
             raise np.linalg.LinAlgError("not positive definite")
     except np.linalg.LinAlgError:
-        Hb = H[3:, 3:]
-        vcov = 2.0 * np.linalg.inv(Hb)
+        vcov, clipped = _beta_block_vcov(H[3:, 3:])
         msgs.append("the Hessian over (theta, beta) is not invertible at the optimum; the "
                     "fixed-effect covariance is from the beta block alone (conditional on theta).")
+        if clipped:
+            msgs.append("the data carry (almost) no information on some fixed effect at the "
+                        "optimum, so its standard error is set very large; see the warnings on "
+                        "diverging logits, or use the normal model (reitsma).")
     vcov = 0.5 * (vcov + vcov.T)
     L = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
     sigma = L @ L.T
@@ -344,11 +366,22 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         bad = np.flatnonzero((np.abs(coef[j]) > 12) | (se[j] > 50))
         if bad.size:
             i = int(bad[0])
-            msgs.append(f"the logit {outcome} diverges (coefficient {i}: estimate "
-                        f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the {outcome} is 0% or 100% in "
-                        "every study (or every study of a subgroup), so its maximum-likelihood "
-                        "estimate is infinite; report the observed counts instead, or use the "
-                        "normal model with a continuity correction.")
+            # a design column's studies all at 0% or 100%: the estimate is truly infinite
+            used = data.X[:, i] != 0
+            yj, nj = data.y[used, j], data.n[used, j]
+            extreme = bool(np.all((yj == 0) | (yj == nj)))
+            if extreme:
+                msgs.append(f"the logit {outcome} diverges (coefficient {i}: estimate "
+                            f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the {outcome} is 0% or 100% "
+                            "in every study (or every study of a subgroup), so its "
+                            "maximum-likelihood estimate is infinite; report the observed "
+                            "counts instead, or use the normal model with a continuity "
+                            "correction.")
+            else:
+                msgs.append(f"the logit {outcome} is not determined (coefficient {i}: estimate "
+                            f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the likelihood is "
+                            "numerically flat there; check the counts for implausible values, "
+                            "or use the normal model (reitsma).")
     if not ok:
         msgs.append(f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
                     "try nagq=1, another start, or the normal model.")

@@ -10,7 +10,9 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from metaanalysis.errors import MetaAnalysisError
 
@@ -36,7 +38,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
     parser = _Parser(prog="metaanalysis",
-                     description="Bivariate meta-analysis of diagnostic accuracy.")
+                     description="Bivariate meta-analysis of diagnostic accuracy.",
+                     epilog="Run 'metaanalysis COMMAND --help' for the options of a command. "
+                            "Results go to stdout, warnings to stderr. Exit codes: 0 ok, "
+                            "1 the analysis failed, 2 bad input or usage.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
@@ -50,19 +55,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Print a Python warning as one line, without the source location."""
+    text = " ".join(str(message).split())
+    print(f"metaanalysis: warning: {text}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except MetaAnalysisError as err:
         print(f"metaanalysis: error: {err}", file=sys.stderr)
         return err.exit_code
-    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except OSError as err:  # a file or folder that cannot be read or written
+        if isinstance(err, BrokenPipeError):
+            return _quiet_pipe()
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"metaanalysis: error: {where}{err.strerror or err}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("metaanalysis: interrupted", file=sys.stderr)
         return 130
@@ -72,6 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"metaanalysis: internal error: {type(err).__name__}: {err} "
               "(set METAANALYSIS_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
+
+
+def _quiet_pipe() -> int:
+    """Stdout was closed early (e.g. piped into ``head``): stop quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

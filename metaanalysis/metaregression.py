@@ -151,9 +151,11 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
         values = cov[col].tolist()
         missing = [s for s, v in zip(table.studies, values, strict=True) if _is_missing(v)]
         if missing:
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
             raise InputError(f"covariate {col!r} is missing for {len(missing)} "
                              f"stud{'y' if len(missing) == 1 else 'ies'}: "
-                             f"{', '.join(missing)}; fill it in or drop those studies.")
+                             f"{', '.join(missing[:10])}{more}; fill it in or drop those "
+                             "studies.")
         numeric = pd.api.types.is_numeric_dtype(cov[col]) and \
             not pd.api.types.is_bool_dtype(cov[col])
         if numeric and col.lower() not in forced:
@@ -169,6 +171,14 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
             terms.append(col)
         else:
             labels = [_label(v) for v in values]
+            text = [(st, lb) for st, lb in zip(table.studies, labels, strict=True)
+                    if _level_key(lb)[0] == 1]
+            if not numeric and col.lower() not in forced and 0 < len(text) < len(labels):
+                shown = ", ".join(f"{lb!r} (study {st})" for st, lb in text[:3])
+                more = f" and {len(text) - 3} more" if len(text) > 3 else ""
+                raise InputError(f"covariate {col!r} mixes numbers and text ({shown}{more}); "
+                                 "correct those values, or declare it categorical "
+                                 "(--categorical) to use each value as a level.")
             lev = tuple(sorted(set(labels), key=_level_key))
             if len(lev) < 2:
                 raise InputError(f"covariate {col!r} has only one level ({lev[0]!r}) in all "
@@ -177,6 +187,11 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
             for lv in lev[1:]:
                 cols.append(np.array([1.0 if s == lv else 0.0 for s in labels]))
                 terms.append(f"{col}[{lv}]")
+    unused = sorted(forced - {n.lower() for n in names})
+    if unused:
+        raise InputError(f"categorical covariate(s) {', '.join(map(repr, unused))} not among "
+                         f"the covariates of the model ({', '.join(map(repr, names))}); name "
+                         "them as covariates too, or drop them.")
     X = np.column_stack(cols)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise InputError(f"the covariates {', '.join(map(repr, names))} are collinear (one is "
@@ -672,6 +687,16 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
         if thin:
             msgs.append(f"covariate {name!r}: level(s) {', '.join(map(repr, thin))} have a "
                         "single study, so their effects rest on that study alone.")
+    for name in design.covariates:
+        if name in design.levels:
+            continue
+        values = np.unique(np.asarray(cov[name], dtype=float))
+        if 3 <= values.size <= 5 and np.all(values == np.round(values)) \
+                and values[0] >= 0 and values[-1] <= 10:  # codes like 1, 2, 3; not years
+            shown = ", ".join(f"{v:g}" for v in values)
+            msgs.append(f"covariate {name!r} takes only the whole values {shown} and is "
+                        "treated as continuous (one slope per logit); if these are codes for "
+                        "categories, declare it categorical.")
     lrt = None
     if test:
         lrt = _lrt_against_null(table, X, model, method, nagq, correction, fit)

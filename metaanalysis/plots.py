@@ -551,6 +551,17 @@ def plot_cumulative(cum: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 _FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
+#: Longest side of a raster figure, in pixels. A taller figure (a forest plot of
+#: thousands of studies) is rendered at a lower resolution instead of failing on
+#: the renderer's size limit (2**16 pixels) or using gigabytes of memory.
+MAX_RASTER_PIXELS = 16000
+
+
+def raster_dpi(fig: Figure, dpi: float) -> float:
+    """Return ``dpi``, lowered so that no side of ``fig`` exceeds :data:`MAX_RASTER_PIXELS`."""
+    longest = max(float(max(fig.get_size_inches())), 1e-6)
+    return min(float(dpi), MAX_RASTER_PIXELS / longest)
+
 
 def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int = 200) -> Path:
     """Save the figure holding ``ax_or_fig`` as PNG, PDF or SVG (by the file's suffix).
@@ -586,7 +597,7 @@ def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, format=fmt, dpi=raster_dpi(fig, dpi), bbox_inches="tight")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -54,8 +54,10 @@ def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
     """
     if fmt not in _MIME:
         raise ValueError(f"unsupported figure format {fmt!r}; use png or svg")
+    from metaanalysis.plots import raster_dpi
+
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format=fmt, dpi=raster_dpi(fig, dpi), bbox_inches="tight")
     return buf.getvalue()
 
 

@@ -458,6 +458,9 @@ def reproduce(
                     glmm_fit = fit_glmm(table, nagq=1)
             except MetaAnalysisError as err:
                 note = f"not fitted: {err}"
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+                # numerical trouble on extreme data: the Reitsma result still stands
+                note = f"not fitted: the fit failed numerically ({type(err).__name__}: {err})."
     else:
         note = "not requested."
     return Reproduction(table=table, fit=fit, published=published, glmm_fit=glmm_fit,

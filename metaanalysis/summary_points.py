@@ -47,6 +47,11 @@ def _log_points(mu: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
     }
 
 
+def _exp(x: float) -> float:
+    """``exp(x)``, infinite instead of an OverflowError (a diverging fit has SE ~ 1e5)."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
 def summary_points_delta(mu: ArrayLike, vcov: ArrayLike,
                          level: float = 0.95) -> dict[str, Estimate]:
     """LR+, LR- and DOR at the summary point with delta-method CIs.
@@ -70,7 +75,7 @@ def summary_points_delta(mu: ArrayLike, vcov: ArrayLike,
     out = {}
     for name, (val, grad) in _log_points(mu).items():
         se = math.sqrt(max(float(grad @ vcov @ grad), 0.0))
-        out[name] = Estimate(math.exp(val), math.exp(val - z * se), math.exp(val + z * se))
+        out[name] = Estimate(_exp(val), _exp(val - z * se), _exp(val + z * se))
     return out
 
 

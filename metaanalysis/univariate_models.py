@@ -283,6 +283,11 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
     if table.k < 5:
         msgs.append(f"only {table.k} studies: tau2 and the prediction intervals are poorly "
                     "estimated.")
+    at_zero = [name for name in OUTCOMES if frame.loc[name, "tau2"] <= 0.0]
+    if at_zero:
+        msgs.append(f"tau2 is estimated at 0 (the boundary) for {', '.join(at_zero)}: no "
+                    "between-study variation beyond chance is detected, so the random-effects "
+                    "and fixed-effect estimates coincide.")
     for m in msgs:
         _warnings.warn(m, FitWarning, stacklevel=2)
     return UnivariateResult(table=table, method=method, correction=correction, frame=frame,

@@ -23,9 +23,9 @@ def add_fit_options(parser: argparse.ArgumentParser, models: tuple[str, ...]) ->
     """Add ``--model``, ``--method``, ``--correction`` and ``--nagq``."""
     parser.add_argument("--model", choices=models, default="reitsma",
                         help="bivariate model (default reitsma)")
-    parser.add_argument("--method", choices=("reml", "ml"), default="reml",
+    parser.add_argument("--method", choices=("reml", "ml"), default=None,
                         help="estimation method of the Reitsma model (default reml)")
-    parser.add_argument("--correction", choices=("all", "single", "none"), default="all",
+    parser.add_argument("--correction", choices=("all", "single", "none"), default=None,
                         help="continuity correction of the Reitsma model (default all)")
     parser.add_argument("--nagq", type=int, default=1,
                         help="quadrature points per dimension of the GLMM (default 1: Laplace)")
@@ -45,8 +45,17 @@ def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.model == "glmm":
         if args.nagq < 1:
             raise InputError(f"--nagq must be at least 1; got {args.nagq}.")
+        if args.method is not None:
+            raise InputError(f"--method {args.method} is not used by --model glmm (the GLMM "
+                             "is fitted by maximum likelihood); set its accuracy with --nagq.")
+        if args.correction not in (None, "none"):
+            raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
+                             "binomial likelihood needs no continuity correction); drop it.")
         return {"nagq": args.nagq}
-    return {"method": args.method, "correction": args.correction}
+    if args.nagq != 1:
+        raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
+                         f"{args.model}.")
+    return {"method": args.method or "reml", "correction": args.correction or "all"}
 
 
 def load_table(path: str) -> Any:
@@ -77,15 +86,32 @@ def plot_formats(text: str) -> list[str]:
     return fmts
 
 
+def output_folder(path: str, option: str = "--plots") -> Path:
+    """Create (if needed) and return a writable output folder.
+
+    Called before any fitting, so a bad path fails fast with one sentence
+    (``InputError``, exit 2) naming the option and the path.
+    """
+    import os
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{option} {path}: exists and is not a folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise InputError(f"{option} {path}: cannot create the folder ({reason}).") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: the folder is not writable.")
+    return out
+
+
 def plots_dir(path: str | None) -> Path | None:
     """Create (if needed) and return the figure folder, or None."""
     if path is None:
         return None
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--plots {path}: exists and is not a folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return output_folder(path, "--plots")
 
 
 def save(ax: Any, folder: Path, stem: str, formats: list[str]) -> list[Path]:

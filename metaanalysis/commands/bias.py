@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.diagnostics import deeks_test
 
     formats = io.plot_formats(args.plot_format)
+    folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     table = io.load_table(args.file)
     res = deeks_test(table, correction=args.correction, alpha=args.alpha)
     if args.json:
@@ -45,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
                    else "no significant asymmetry")
         print(f"slope p = {res.p_value:.4f} (df = {res.df}): {verdict} at alpha = "
               f"{res.alpha:g}")
-    folder = io.plots_dir(args.plots)
     if folder is not None:
         io.use_agg()
         io.save(plots.plot_funnel(res), folder, "funnel", formats)

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     prevalence = args.prevalence if args.prevalence else args.pretest
     _check(prevalence, "--prevalence")
     formats = io.plot_formats(args.plot_format)
+    folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = io.fit_kwargs(args)
     table = io.load_table(args.file)
     fit = io.fit_quietly(table, args.model, **kw)
@@ -76,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
             cells = ", ".join(f"{r.outcome} {r.count:.0f} ({r.low:.0f}-{r.high:.0f})"
                               for r in grp.itertuples(index=False))
             print(f"prevalence {100 * prev:.1f}%: {cells}")
-    folder = io.plots_dir(args.plots)
     if folder is not None:
         io.use_agg()
         io.save(clinical.plot_fagan(fit, args.pretest), folder, "fagan", formats)

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis import diagnostics, plots
 
     formats = io.plot_formats(args.plot_format)
+    folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = io.fit_kwargs(args)
     table = io.load_table(args.file)
     if args.order_by is not None:
@@ -84,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
                 print(cum[["step", "added", cum.columns[2], "sensitivity", "specificity",
                            "error"]].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
-    folder = io.plots_dir(args.plots)
     if folder is not None:
         io.use_agg()
         io.save(plots.plot_loo(loo, result=full), folder, "loo", formats)

@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--method", choices=("reml", "ml", "dl"), default=None,
                    help="estimation method: reml (default) or ml for reitsma; dl (default) or "
                         "reml for univariate")
-    p.add_argument("--correction", choices=("all", "single", "none"), default="all",
+    p.add_argument("--correction", choices=("all", "single", "none"), default=None,
                    help="continuity correction for zero cells (default: all, as mada)")
     p.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
                    help="reitsma: newton (default; reaches the maximum) or mada (follows "
@@ -60,7 +60,9 @@ def _save_figure(fig: Any, path: str) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format="png")
+        from metaanalysis.plots import raster_dpi
+
+        fig.savefig(tmp, dpi=raster_dpi(fig, 150), bbox_inches="tight", format="png")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give it a normal file's mode
@@ -108,11 +110,26 @@ def run(args: argparse.Namespace) -> int:
     import json
     import warnings
 
+    from metaanalysis.commands._diagnostic_io import output_folder
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.table import StudyTable
 
-    table = StudyTable.from_csv(args.file)
     method = args.method
+    if args.model == "glmm" and method is not None:
+        raise InputError(f"--method {method} is not used by --model glmm (the GLMM is fitted "
+                         "by maximum likelihood); set its accuracy with --nagq instead.")
+    if args.model != "glmm" and args.nagq != 1:
+        raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
+                         f"{args.model}.")
+    if args.model != "reitsma" and args.optimizer != "newton":
+        raise InputError(f"--optimizer {args.optimizer} is only used by --model reitsma.")
+    if args.model == "glmm" and args.correction not in (None, "none"):
+        raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
+                         "binomial likelihood needs no continuity correction); drop it.")
+    args.correction = args.correction or "all"
+    table = StudyTable.from_csv(args.file)
+    if args.plots:
+        output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         if args.model == "univariate":

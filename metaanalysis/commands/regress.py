@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
                    help="estimation for --model reitsma (default: reml)")
     p.add_argument("--nagq", type=int, default=1,
                    help="quadrature points for --model glmm (1 = Laplace)")
-    p.add_argument("--correction", choices=("all", "single", "none"), default="all",
+    p.add_argument("--correction", choices=("all", "single", "none"), default=None,
                    help="continuity correction for --model reitsma (default: all)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
@@ -67,7 +67,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--method is for --model reitsma; the GLMM uses --nagq.")
     if args.nagq < 1:
         raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
+    if args.model == "glmm" and args.correction not in (None, "none"):
+        raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
+                         "binomial likelihood needs no continuity correction); drop it.")
+    args.correction = args.correction or "all"
+    if args.model != "glmm" and args.nagq != 1:
+        raise InputError("--nagq is only used by --model glmm; drop it for --model reitsma.")
     table = StudyTable.from_csv(args.file)
+    if args.plots:
+        from metaanalysis.commands._diagnostic_io import output_folder
+
+        output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         result = regression(table, args.covariate, model=args.model, method=args.method,

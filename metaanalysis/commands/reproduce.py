@@ -37,17 +37,29 @@ def run(args: argparse.Namespace) -> int:
     """Run the reproduction; return the exit code."""
     import json
     import sys
+    import warnings
 
     import matplotlib
 
     matplotlib.use("Agg")
 
+    from metaanalysis.commands._diagnostic_io import clean, output_folder
+    from metaanalysis.errors import FitWarning
     from metaanalysis.reproduce import reproduce
 
-    rep = reproduce(args.data, glmm=not args.no_glmm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # kept on the fits, printed below
+        rep = reproduce(args.data, glmm=not args.no_glmm)
+    for w in rep.fit.warnings:
+        print(f"metaanalysis: warning: reitsma: {w}", file=sys.stderr)
+    for w in rep.glmm_fit.warnings if rep.glmm_fit is not None else ():
+        print(f"metaanalysis: warning: glmm: {w}", file=sys.stderr)
+    if rep.glmm_fit is None and not args.no_glmm and rep.glmm_note:
+        print(f"metaanalysis: warning: glmm {rep.glmm_note}", file=sys.stderr)
+    output_folder(args.out, "--out")
     paths = rep.write(args.out)
     if args.json:
-        print(json.dumps(rep.to_dict(), indent=2))
+        print(json.dumps(clean(rep.to_dict()), indent=2, allow_nan=False))
     else:
         print(rep.format_table())
     for key in ("forest", "sroc", "report"):

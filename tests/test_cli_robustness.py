@@ -1,0 +1,262 @@
+"""The ``metaanalysis`` command line on hostile input: one sentence, the right exit code.
+
+Every case runs in-process through :func:`metaanalysis.cli.main`. Each checks
+the exit code, that stderr has no traceback and no multi-line Python warning
+(every stderr line is a ``metaanalysis:`` message or a ``wrote`` notice), that
+an error is exactly one line, and that JSON on stdout is strict (no NaN or
+Infinity tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from metaanalysis.cli import build_parser, main
+
+REFS = Path(__file__).parent / "fixtures" / "refs"
+AUDITC = REFS / "AuditC.csv"
+
+
+def _strict(text: str) -> dict:
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "internal error" not in err
+    for line in err.splitlines():
+        assert line.startswith(("metaanalysis: ", "wrote ")), line
+    return code, out, err
+
+
+def one_error(err: str) -> str:
+    lines = err.splitlines()
+    errors = [ln for ln in lines if ln.startswith("metaanalysis: error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def auditc() -> pd.DataFrame:
+    return pd.read_csv(AUDITC, dtype={"study": str})
+
+
+def write(df: pd.DataFrame, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return path
+
+
+# ------------------------------------------------ fits at the edge of the data --
+
+def test_glmm_with_sensitivity_one_in_every_study_reports_a_diverging_fit(capsys, auditc,
+                                                                          tmp_path):
+    df = auditc.copy()
+    df["FN"] = 0  # sensitivity 100% everywhere: the GLMM's logit sens is infinite
+    code, out, err = run(capsys, "pool", write(df, tmp_path, "fn0.csv"), "--model", "glmm",
+                         "--json")
+    assert code == 0
+    d = _strict(out)
+    assert d["sensitivity"]["estimate"] > 0.999
+    assert d["lr_negative"]["ci_high"] is None  # exp overflow becomes null, not a crash
+    assert any("diverges" in w for w in d["warnings"])
+    assert "logit sensitivity diverges" in err
+
+
+def test_glmm_with_no_false_negatives_or_false_positives_still_answers(capsys, auditc,
+                                                                      tmp_path):
+    df = auditc.copy()
+    df["FN"] = 0
+    df["FP"] = 0
+    code, out, err = run(capsys, "pool", write(df, tmp_path, "fnfp0.csv"), "--model", "glmm",
+                         "--json")
+    assert code == 0
+    d = _strict(out)
+    text = " ".join(d["warnings"])
+    assert "logit sensitivity diverges" in text and "logit specificity diverges" in text
+    assert d["logit_sens"]["se"] > 1e3  # no information, not a made-up precision
+
+
+def test_glmm_on_implausibly_huge_counts_does_not_blame_the_proportions(capsys, auditc,
+                                                                        tmp_path):
+    df = auditc.copy()
+    df["TN"] = 10**12
+    code, out, err = run(capsys, "pool", write(df, tmp_path, "huge.csv"), "--model", "glmm",
+                         "--json")
+    assert code == 0
+    d = _strict(out)
+    assert "RuntimeWarning" not in err
+    # sensitivity is not 0% or 100% anywhere: the warning must not claim it is
+    assert not any("sensitivity is 0% or 100%" in w for w in d["warnings"])
+
+
+def test_identical_studies_give_boundary_warnings_only(capsys, auditc, tmp_path):
+    df = pd.concat([auditc.iloc[[0]]] * 6, ignore_index=True)
+    df["study"] = [f"s{i}" for i in range(6)]
+    path = write(df, tmp_path, "same.csv")
+    code, out, err = run(capsys, "pool", path, "--json")
+    assert code == 0
+    d = _strict(out)
+    assert d["tau2_logit_sens"] == pytest.approx(0.0, abs=1e-8)
+    assert any("boundary" in w for w in d["warnings"])
+    code, out, err = run(capsys, "pool", path, "--model", "univariate", "--method", "reml",
+                         "--json")
+    assert code == 0
+    assert any("tau2 is estimated at 0" in w for w in _strict(out)["warnings"])
+    assert "tau2 is estimated at 0" in err
+
+
+def test_reproduce_prints_fit_warnings_as_single_lines(capsys, auditc, tmp_path):
+    df = auditc.copy()
+    df["FN"] = 0
+    df["FP"] = 0
+    code, out, err = run(capsys, "reproduce", "--data", write(df, tmp_path, "z.csv"),
+                         "--out", tmp_path / "out", "--json")
+    assert code == 0
+    d = _strict(out)
+    assert d["glmm"] is not None
+    assert "metaanalysis: warning: reitsma: tau2 of logit sensitivity" in err
+    assert "metaanalysis: warning: glmm: " in err
+
+
+# ------------------------------------------------------------ output folders --
+
+PLOTTING = [
+    ["pool", AUDITC, "--json"],
+    ["pool", AUDITC, "--model", "univariate"],
+    ["loo", AUDITC],
+    ["bias", AUDITC],
+    ["fagan", AUDITC, "--pretest", "0.2"],
+]
+
+
+@pytest.mark.parametrize("argv", PLOTTING, ids=lambda a: " ".join(map(str, a[:1] + a[2:])))
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_plots_into_a_file_is_one_sentence_exit_2(capsys, tmp_path, argv, where):
+    blocker = tmp_path / "taken"
+    blocker.write_text("keep me")
+    target = blocker if where == "file" else blocker / "sub"
+    code, out, err = run(capsys, *argv, "--plots", target)
+    assert code == 2 and out == ""
+    assert f"--plots {target}" in one_error(err)
+    assert blocker.read_text() == "keep me"
+
+
+def test_regress_plots_and_reproduce_out_into_a_file(capsys, auditc, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("keep me")
+    df = auditc.assign(design=["a", "b"] * 7)
+    code, _, err = run(capsys, "regress", write(df, tmp_path, "c.csv"), "--covariate",
+                       "design", "--plots", blocker / "sub")
+    assert code == 2 and "--plots" in one_error(err)
+    code, _, err = run(capsys, "reproduce", "--out", blocker, "--no-glmm")
+    assert code == 2 and f"--out {blocker}" in one_error(err)
+    assert blocker.read_text() == "keep me"
+
+
+def test_unexpected_os_error_is_one_line_exit_2(capsys, monkeypatch):
+    from metaanalysis.commands import bias
+
+    def boom(args):
+        raise PermissionError(13, "Permission denied", "/somewhere/funnel.png")
+
+    monkeypatch.setattr(bias, "run", boom)
+    code, _, err = run(capsys, "bias", AUDITC)
+    assert code == 2
+    assert one_error(err) == ("metaanalysis: error: /somewhere/funnel.png: Permission denied.")
+
+
+def test_huge_figure_is_saved_at_a_lower_resolution(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from metaanalysis.plots import MAX_RASTER_PIXELS, raster_dpi, save_figure
+
+    fig = plt.figure(figsize=(4.0, 600.0))  # a forest plot of ~2300 studies
+    try:
+        assert raster_dpi(fig, 200) * 600.0 == pytest.approx(MAX_RASTER_PIXELS)
+        assert raster_dpi(fig, 200) < 200
+        path = save_figure(fig, tmp_path / "tall.png")
+    finally:
+        plt.close(fig)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert max(im.size) <= 1.01 * MAX_RASTER_PIXELS  # bbox 'tight' pads a little
+
+
+# ---------------------------------------------------- options that do not apply --
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["pool", AUDITC, "--model", "glmm", "--method", "ml"], "--method ml"),
+    (["pool", AUDITC, "--model", "glmm", "--correction", "single"], "--correction single"),
+    (["pool", AUDITC, "--nagq", "5"], "--nagq"),
+    (["pool", AUDITC, "--model", "univariate", "--nagq", "3"], "--nagq"),
+    (["pool", AUDITC, "--model", "univariate", "--optimizer", "mada"], "--optimizer mada"),
+    (["loo", AUDITC, "--model", "glmm", "--method", "reml"], "--method reml"),
+    (["fagan", AUDITC, "--pretest", "0.3", "--nagq", "4"], "--nagq"),
+    (["fagan", AUDITC, "--pretest", "0.3", "--model", "glmm", "--correction", "all"],
+     "--correction all"),
+])
+def test_an_option_the_model_does_not_use_is_refused(capsys, argv, named):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert named in one_error(err)
+
+
+def test_glmm_accepts_correction_none(capsys):
+    code, out, _ = run(capsys, "pool", REFS / "zerocells.csv", "--model", "glmm",
+                       "--correction", "none", "--json")
+    assert code == 0 and _strict(out)["correction"] == "none"
+
+
+# -------------------------------------------------------------- regress input --
+
+def test_regress_covariate_mixing_numbers_and_text(capsys, auditc, tmp_path):
+    df = auditc.assign(year=["2001", "2003", "unknown?", *map(str, range(2004, 2015))])
+    path = write(df, tmp_path, "mixed.csv")
+    code, out, err = run(capsys, "regress", path, "--covariate", "year")
+    line = one_error(err)
+    assert code == 2 and out == ""
+    assert "'year' mixes numbers and text" in line and "'unknown?' (study 3)" in line
+
+
+def test_regress_categorical_must_name_a_covariate(capsys, auditc, tmp_path):
+    df = auditc.assign(grp=[1, 2] * 7, design=["a", "b", "c", "d", "e", "f", "g"] * 2)
+    code, _, err = run(capsys, "regress", write(df, tmp_path, "c.csv"), "--covariate", "grp",
+                       "--categorical", "design")
+    assert code == 2 and "'design' not among the covariates" in one_error(err)
+
+
+def test_regress_numeric_codes_get_a_note(capsys, auditc, tmp_path):
+    df = auditc.assign(design=[1, 2, 3] * 4 + [1, 2])
+    path = write(df, tmp_path, "codes.csv")
+    code, out, err = run(capsys, "regress", path, "--covariate", "design", "--json")
+    assert code == 0
+    assert any("treated as continuous" in w for w in _strict(out)["warnings"])
+    code, out, err = run(capsys, "regress", path, "--covariate", "design", "--categorical",
+                         "design", "--json")
+    d = _strict(out)
+    assert code == 0 and not any("treated as continuous" in w for w in d["warnings"])
+    assert d["terms"] == ["intercept", "design[2]", "design[3]"]
+
+
+def test_regress_missing_covariate_list_is_bounded(capsys, auditc, tmp_path):
+    df = auditc.assign(year=None)
+    code, _, err = run(capsys, "regress", write(df, tmp_path, "na.csv"), "--covariate", "year")
+    line = one_error(err)
+    assert code == 2 and "missing for 14 studies" in line and "and 4 more" in line
+
+
+# -------------------------------------------------------------------- help --
+
+def test_top_level_help_explains_exit_codes():
+    text = " ".join(build_parser().format_help().split())
+    assert "COMMAND --help" in text and "2 bad input or usage" in text
