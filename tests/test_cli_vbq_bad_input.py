@@ -307,3 +307,15 @@ def test_radius_messages_show_the_value_given(ph, capsys, tmp_path, radius, need
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
     assert_bad_input(*run(["score", ph.series_dir, "--rois", path], capsys)[::2], needle)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_named_pipe_and_broken_link_in_the_folder_are_ignored(ph, capsys, tmp_path):
+    import os
+
+    folder = copy_series(ph, tmp_path)
+    os.mkfifo(folder / "pipe.dcm")  # opening it for reading would wait forever
+    (folder / "gone.dcm").symlink_to(tmp_path / "nowhere")
+    rc, out, err = run(["score", folder, "--rois", ph.rois_path, "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)

@@ -325,6 +325,10 @@ class SeriesIndex:
 
 
 # --------------------------------------------------------------------------- indexing
+#: Reasons for ignoring a file that say it is no DICOM file at all.
+_NOT_DICOM = ("not a DICOM file", "not a regular file")
+
+
 def _walk(folder: Path) -> Iterator[Path]:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
@@ -485,6 +489,9 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     n_files = 0
     for file in _walk(folder):
         n_files += 1
+        if not file.is_file():  # a named pipe, socket or broken link: never open it
+            ignored.append((file, "not a regular file"))
+            continue
         kind, payload = _classify(file)
         if kind == "ignored":
             ignored.append((file, payload))
@@ -513,7 +520,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     if n_files == 0:
         raise InputError(f"folder {folder} is empty")
     if not groups:
-        n_dicom = len(skipped) + sum(1 for _, why in ignored if why != "not a DICOM file")
+        n_dicom = len(skipped) + sum(1 for _, why in ignored if why not in _NOT_DICOM)
         if n_dicom == 0:
             looked = f"{n_files} file{'s' if n_files != 1 else ''} looked at"
             raise InputError(f"no DICOM files in folder {folder} ({looked}, none of them DICOM)")
@@ -521,7 +528,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             p, why = skipped[0]
             raise InputError(f"no readable DICOM image in folder {folder}: "
                              f"{len(skipped)} DICOM files skipped, e.g. {p} {why}")
-        example = next((p, why) for p, why in ignored if why != "not a DICOM file")
+        example = next((p, why) for p, why in ignored if why not in _NOT_DICOM)
         raise InputError(f"no usable DICOM image in folder {folder}: none of its {n_dicom} "
                          f"DICOM files is a single-frame image with a position "
                          f"(e.g. {example[0]} {example[1]})")
