@@ -11,8 +11,13 @@ The "typical" within-study variance of an outcome is Higgins and Thompson's
   the univariate I2 (it accounts for the correlation of the random effects,
   and equals the univariate I2 when both outcomes agree and rho = 0).
 
-These are not mada's ``summary()$i2`` values ("Zhou", "Holling..."), which
-are computed differently.
+mada's ``summary()$i2`` reports other statistics, also here:
+
+- :func:`holling_i2`: Holling et al.'s six I2 values (``HollingUnadjusted1..3``,
+  ``HollingAdjusted1..3``) on the log proportional-hazards parameter; these
+  reproduce mada's numbers;
+- :func:`zhou_dendukuri_i2`: Zhou and Dendukuri's I2 with the expected
+  within-study variance, as published; mada's ``Zhou`` value differs from it.
 """
 
 from __future__ import annotations
