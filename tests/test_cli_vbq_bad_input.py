@@ -319,3 +319,11 @@ def test_named_pipe_and_broken_link_in_the_folder_are_ignored(ph, capsys, tmp_pa
     rc, out, err = run(["score", folder, "--rois", ph.rois_path, "--json"], capsys)
     assert rc == 0, err
     assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+
+
+def test_mask_on_a_stack_with_a_lost_slice_names_the_lost_file(ph, capsys, tmp_path):
+    folder = copy_series(ph, tmp_path)
+    victim = t1_file(ph, folder, measured=False)
+    victim.write_bytes(victim.read_bytes()[:400])
+    assert_bad_input(*run(["score", folder, "--mask", ph.mask_path], capsys)[::2],
+                     "shape differs", victim.name)

@@ -166,6 +166,7 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
             f"mask {source} does not match the series grid: shape differs (mask "
             f"{'x'.join(map(str, out.shape))} vs series {'x'.join(map(str, tshape))} "
             f"rows x columns x slices)"
+            + (f"; note that {series.incomplete}" if getattr(series, "incomplete", None) else "")
         )
     n = np.array(tshape, dtype=float) - 1
     span_err = np.abs(np.linalg.norm(new[:3, :3], axis=0) - tgt_len) * np.maximum(n, 1)
