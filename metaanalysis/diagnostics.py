@@ -200,7 +200,19 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
     if missing:
         raise InputError(f"order-by column {key!r} is missing for studies: "
                          f"{', '.join(missing)}.")
-    order = np.argsort(values.to_numpy(), kind="stable")
+    sort_key = values
+    if not pd.api.types.is_numeric_dtype(values):
+        as_number = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+        text = [f"{v!r} (study {s})" for s, v, x in
+                zip(table.studies, values, as_number, strict=True) if pd.isna(x)]
+        if len(text) < len(values):  # some numbers: all must be, and they sort as numbers
+            if text:
+                raise InputError(f"order-by column {key!r} mixes numbers and text "
+                                 f"({', '.join(text[:3])}); correct those values.")
+            sort_key = as_number
+        else:
+            sort_key = values.astype(str)
+    order = np.argsort(sort_key.to_numpy(), kind="stable")
     if not ascending:
         order = order[::-1]
     rows = []

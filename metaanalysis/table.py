@@ -35,6 +35,34 @@ def _study_label(value: Any) -> str:
     return str(value)
 
 
+def _guess_encoding(name: str) -> str | None:
+    """Return the encoding of a CSV file that is not UTF-8 (None for UTF-8).
+
+    Spreadsheets on Windows save "Unicode text" as UTF-16 (with a byte-order
+    mark) and plain CSV in the Windows-1252 code page; both are read rather
+    than refused. A file with NUL bytes and no UTF-16 mark is not text.
+    """
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        raise InputError(f"{name}: cannot be read ({err.strerror or err}).") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{name}: not a CSV file (it holds binary data; save the sheet as "
+                         "CSV).")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            data.decode("cp1252")
+        except UnicodeDecodeError:
+            return "latin-1"
+        return "cp1252"
+    return None
+
+
 class StudyTable:
     """Studies of one diagnostic test, each reduced to its 2x2 table.
 
@@ -126,6 +154,13 @@ class StudyTable:
             if counts["FP"][i] + counts["TN"][i] == 0:
                 raise InputError(f"{where}, columns FP and TN: the study has no non-diseased "
                                  "subjects (FP + TN = 0).")
+        if len(studies) >= 3:
+            cells = np.column_stack([counts[c] for c in COUNT_COLUMNS])
+            sums = 2 * cells == cells.sum(axis=0)
+            for i in np.flatnonzero(sums.all(axis=1)):
+                raise InputError(f"{pre}row {i + 1} (study {studies[i]!r}) looks like a totals "
+                                 "row: each of its counts is the sum of the other rows; remove "
+                                 "it.")
         if len(studies) < 2:
             raise InputError(f"{pre}only one study ({studies[0]!r}); a meta-analysis needs at "
                              "least two studies.")
@@ -167,6 +202,10 @@ class StudyTable:
             raise InputError(f"{name}: no such file.")
         if os.path.isdir(name):
             raise InputError(f"{name}: is a folder, not a CSV file.")
+        if "encoding" not in read_csv_kwargs:
+            encoding = _guess_encoding(name)
+            if encoding is not None:
+                read_csv_kwargs = {**read_csv_kwargs, "encoding": encoding}
         try:
             header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
             if "sep" not in read_csv_kwargs and len(header.columns) == 1:

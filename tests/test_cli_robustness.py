@@ -260,3 +260,46 @@ def test_regress_missing_covariate_list_is_bounded(capsys, auditc, tmp_path):
 def test_top_level_help_explains_exit_codes():
     text = " ".join(build_parser().format_help().split())
     assert "COMMAND --help" in text and "2 bad input or usage" in text
+
+
+# ------------------------------------------------------------------- files --
+
+@pytest.mark.parametrize(("encoding", "sep"), [("latin-1", ","), ("cp1252", ";"),
+                                               ("utf-16", "\t")])
+def test_spreadsheet_encodings_are_read(capsys, auditc, tmp_path, encoding, sep):
+    df = auditc.assign(study=[f"Müller {i}" for i in range(14)])
+    path = tmp_path / "sheet.csv"
+    path.write_text(df.to_csv(index=False, sep=sep), encoding=encoding)
+    code, out, _ = run(capsys, "pool", path, "--json")
+    assert code == 0 and _strict(out)["n_studies"] == 14
+    from metaanalysis.table import StudyTable
+
+    assert StudyTable.from_csv(path).studies[0] == "Müller 0"
+
+
+def test_binary_file_is_refused_in_one_sentence(capsys, tmp_path):
+    path = tmp_path / "sheet.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200))
+    code, out, err = run(capsys, "pool", path)
+    assert code == 2 and "not a CSV file" in one_error(err)
+
+
+def test_totals_row_is_named(capsys, auditc, tmp_path):
+    total = {"study": "Total", **{c: int(auditc[c].sum()) for c in ("TP", "FP", "FN", "TN")}}
+    df = pd.concat([auditc, pd.DataFrame([total])], ignore_index=True)
+    code, out, err = run(capsys, "bias", write(df, tmp_path, "t.csv"))
+    line = one_error(err)
+    assert code == 2 and "row 15 (study 'Total') looks like a totals row" in line
+
+
+def test_cumulative_order_column_mixing_numbers_and_text(capsys, auditc, tmp_path):
+    df = auditc.assign(year=[*map(str, range(2000, 2013)), "in press"])
+    code, out, err = run(capsys, "loo", write(df, tmp_path, "y.csv"), "--order-by", "year")
+    assert code == 2 and "'in press' (study 14)" in one_error(err)
+
+
+def test_cumulative_orders_numeric_text_as_numbers(capsys):
+    code, out, _ = run(capsys, "loo", AUDITC, "--order-by", "study", "--json")
+    assert code == 0
+    added = [r["added"] for r in _strict(out)["cumulative"]]
+    assert added == [str(i) for i in range(1, 15)]  # 1, 2, ..., 10, not 1, 10, 11, ...
