@@ -393,7 +393,9 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
 
 
 def _check_nagq(nagq: object) -> int:
-    if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)):
+    if isinstance(nagq, bool | np.bool_):
+        raise InputError(f"nagq must be a whole number >= 1, got {nagq!r}.")
+    if not isinstance(nagq, (int, np.integer)):
         try:
             as_float = float(nagq)  # type: ignore[arg-type]
         except (TypeError, ValueError):

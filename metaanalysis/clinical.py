@@ -316,13 +316,18 @@ def plot_fagan(result: Any, pretest: float | Iterable[float], ax: Axes | None = 
         ax.text(tick_len, y, f"{lr:g}", ha="left", va="center", fontsize=7.5, zorder=5,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3, "alpha": 0.8})
 
+    def edge(p: float) -> float:
+        """Height of probability ``p`` on the post-test scale; 0% and 100% sit at its ends."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.clip(_logit(p), -ylim, ylim))
+
     colours = {"positive": "#b2182b", "negative": "#2166ac"}
     for i, row in table.iterrows():
         y0 = -float(_logit(row["pretest"]))
         for label in ("positive", "negative"):
             post = row[f"post_{label}"]
             lr = row[f"lr_{label}"]
-            y1 = float(_logit(post))
+            y1 = edge(post)
             sign = "+" if label == "positive" else "\u2212"
             pre = f", pre-test {_pct_short(row['pretest'])}" if len(table) > 1 else ""
             text = (f"{label.capitalize()} test{pre}: LR{sign} {lr:.3g} \u2192 post-test "
@@ -331,8 +336,8 @@ def plot_fagan(result: Any, pretest: float | Iterable[float], ax: Axes | None = 
             ax.plot([-1, 1], [y0, y1], color=colours[label], lw=1.6, zorder=3, label=text,
                     ls=_LINESTYLES[i % len(_LINESTYLES)])
             if show_ci:
-                lo = float(_logit(row[f"post_{label}_low"]))
-                hi = float(_logit(row[f"post_{label}_high"]))
+                lo = edge(row[f"post_{label}_low"])
+                hi = edge(row[f"post_{label}_high"])
                 ax.fill([-1, 1, 1], [y0, lo, hi], color=colours[label], alpha=0.15, lw=0,
                         zorder=1)
         ax.plot([-1], [y0], marker="o", color="black", ms=4, zorder=4)

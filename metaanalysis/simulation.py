@@ -117,6 +117,12 @@ def simulate(
     >>> t.k
     10
     """
+    try:
+        k_whole = float(k) == int(k) and not isinstance(k, bool)
+    except (TypeError, ValueError, OverflowError):
+        k_whole = False
+    if not k_whole:
+        raise InputError(f"k = {k!r}: the number of studies must be a whole number.")
     k = int(k)
     if k < 2:
         raise InputError(f"k = {k}: a simulated meta-analysis needs at least 2 studies.")
@@ -124,9 +130,15 @@ def simulate(
     psi = np.asarray(psi, dtype=float)
     if mu.shape != (2,) or psi.shape != (2, 2):
         raise InputError("mu must have 2 entries and psi must be 2x2.")
+    if not np.all(np.isfinite(mu)):
+        raise InputError(f"mu must be finite logits; got {mu.tolist()}.")
     if not np.allclose(psi, psi.T) or np.linalg.eigvalsh(psi).min() < -1e-12:
         raise InputError("psi must be a symmetric positive semi-definite 2x2 matrix.")
-    rng = np.random.default_rng(seed)
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise InputError(f"seed must be a non-negative whole number or None; got "
+                         f"{seed!r}.") from None
     sizes = _sizes(n, k, rng)
     prev = _rates(prevalence, k, rng)
     n_dis = np.clip(rng.binomial(sizes, prev), 1, sizes - 1)

@@ -21,6 +21,8 @@ from metaanalysis.errors import InputError
 COUNT_COLUMNS: tuple[str, ...] = ("TP", "FP", "FN", "TN")
 #: Every column a table must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("study", *COUNT_COLUMNS)
+#: Largest count accepted: beyond 2**53 a float no longer holds every whole number.
+MAX_COUNT: int = 2**53
 #: Continuity-correction rules understood by :meth:`StudyTable.corrected`.
 CORRECTIONS: tuple[str, ...] = ("all", "single", "none")
 
@@ -132,6 +134,8 @@ class StudyTable:
             out = np.empty(len(values), dtype=np.int64)
             for i, v in enumerate(values, start=1):
                 where = f"{pre}row {i} (study {studies[i - 1]!r}), column {c}"
+                if v is pd.NA or v is None:
+                    raise InputError(f"{where}: the count is missing.")
                 try:
                     x = float(v) if not isinstance(v, str) else float(v.strip())
                 except (TypeError, ValueError):
@@ -144,6 +148,9 @@ class StudyTable:
                     raise InputError(f"{where}: the count {v!r} is negative.")
                 if not float(x).is_integer():
                     raise InputError(f"{where}: the count {v!r} is not a whole number.")
+                if x > MAX_COUNT:
+                    raise InputError(f"{where}: the count {v!r} is too large to be a number "
+                                     "of subjects.")
                 out[i - 1] = int(x)
             counts[c] = out
         for i in range(len(studies)):
@@ -315,6 +322,10 @@ class StudyTable:
             if sel.shape != (self.k,):
                 raise InputError(f"a study mask must have {self.k} entries, got {sel.shape}.")
             sel = np.flatnonzero(sel)
+        elif sel.size and (sel.dtype.kind not in "iu" or sel.min() < -self.k
+                           or sel.max() >= self.k):
+            raise InputError(f"study positions must be whole numbers from 0 to {self.k - 1}; "
+                             f"got {sel.tolist()}.")
         return StudyTable(self._df.iloc[sel].reset_index(drop=True), source=self._source)
 
     def drop(self, study: str | Sequence[str]) -> StudyTable:

@@ -303,3 +303,41 @@ def test_cumulative_orders_numeric_text_as_numbers(capsys):
     assert code == 0
     added = [r["added"] for r in _strict(out)["cumulative"]]
     assert added == [str(i) for i in range(1, 15)]  # 1, 2, ..., 10, not 1, 10, 11, ...
+
+
+# -------------------------------------------------------------- Python API --
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda ma, t: ma.simulate(k=2.5, mu=[1, -1], psi=[[1, 0], [0, 1]]), "whole number"),
+    (lambda ma, t: ma.simulate(k=5, mu=[float("nan"), -1], psi=[[1, 0], [0, 1]]),
+     "mu must be finite"),
+    (lambda ma, t: ma.simulate(k=5, mu=[1, -1], psi=[[1, 0], [0, 1]], seed="a"), "seed"),
+    (lambda ma, t: ma.glmm(t, nagq=True), "nagq"),
+    (lambda ma, t: t.subset([0, 100]), "study positions"),
+])
+def test_api_bad_arguments_raise_input_error(call, message):
+    import metaanalysis as ma
+
+    table = ma.StudyTable.from_csv(AUDITC)
+    with pytest.raises(ma.InputError, match=message):
+        call(ma, table)
+
+
+@pytest.mark.parametrize(("value", "message"), [(pd.NA, "the count is missing"),
+                                                (2**70, "too large"), (9.3e18, "too large")])
+def test_table_counts_missing_or_too_large(auditc, value, message):
+    from metaanalysis.errors import InputError
+    from metaanalysis.table import StudyTable
+
+    df = auditc.astype({"TP": object})
+    df.loc[2, "TP"] = value
+    with pytest.raises(InputError, match=rf"row 3 \(study '3'\), column TP: .*{message}"):
+        StudyTable(df)
+
+
+def test_fagan_with_an_unbounded_lr_draws_without_numpy_warnings(capsys, auditc, tmp_path):
+    df = auditc.assign(FN=0)
+    code, out, err = run(capsys, "fagan", write(df, tmp_path, "fn0.csv"), "--model", "glmm",
+                         "--pretest", "0.2", "--plots", tmp_path / "fig")
+    assert code == 0 and (tmp_path / "fig" / "fagan.png").stat().st_size > 0
+    assert "divide by zero" not in err and "encountered" not in err
