@@ -623,6 +623,11 @@ def fit_bivariate_normal(
                 best, best_free = res, free
         psi = _psi_from(best.x, best_free)
     boundary = _boundary_names(psi)
+    for j, name in enumerate(("tau2_1", "tau2_2")):
+        if name in boundary:  # a variance at 0 is 0, so rho is undefined, not +-1
+            psi = psi.copy()
+            psi[j, :] = 0.0
+            psi[:, j] = 0.0
     grad_norm = float(np.max(np.abs(best.jac))) if best.jac.size else 0.0
     converged = bool(grad_norm < 1e-4 * max(1.0, abs(best.fun)))
     ll, _ = lik.value_and_grad_psi(psi)
@@ -773,9 +778,11 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
     for name in fit.boundary:
         msgs.append({
             "tau2_1": "tau2 of logit sensitivity is on the boundary (0): no between-study "
-                      "variation in sensitivity is estimated; the correlation is undefined.",
+                      "variation in sensitivity is estimated; the correlation and the HSROC "
+                      "parameters are undefined (null).",
             "tau2_2": "tau2 of logit FPR is on the boundary (0): no between-study variation "
-                      "in the false positive rate is estimated; the correlation is undefined.",
+                      "in the false positive rate is estimated; the correlation, the HSROC "
+                      "parameters and the SROC curve with its AUC are undefined (null).",
             "rho": "the correlation of logit sensitivity and logit FPR is on the boundary "
                    "(+-1): Psi is singular.",
         }[name])

@@ -105,7 +105,9 @@ def test_identical_studies_give_boundary_warnings_only(capsys, auditc, tmp_path)
     code, out, err = run(capsys, "pool", path, "--json")
     assert code == 0
     d = _strict(out)
-    assert d["tau2_logit_sens"] == pytest.approx(0.0, abs=1e-8)
+    assert d["tau2_logit_sens"] == 0.0 and d["tau2_logit_fpr"] == 0.0
+    # no between-study variation: rho and the SROC are undefined, not +-1 from round-off
+    assert d["rho_sens_fpr"] is None and d["auc"] is None and d["hsroc"]["beta"] is None
     assert any("boundary" in w for w in d["warnings"])
     code, out, err = run(capsys, "pool", path, "--model", "univariate", "--method", "reml",
                          "--json")
