@@ -344,6 +344,9 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
                         "optimum, so its standard error is set very large; see the warnings on "
                         "diverging logits, or use the normal model (reitsma).")
     vcov = 0.5 * (vcov + vcov.T)
+    # round-off at a bound (|theta| ~ 1e-9) is a zero, so a zero variance leaves the
+    # correlation undefined instead of a number made of noise
+    theta = np.where(np.abs(theta) < 1e-8, 0.0, theta)
     L = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
     sigma = L @ L.T
     singular = bool(theta[0] < SINGULAR_TOL or theta[2] < SINGULAR_TOL)

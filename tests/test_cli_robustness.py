@@ -109,6 +109,10 @@ def test_identical_studies_give_boundary_warnings_only(capsys, auditc, tmp_path)
     # no between-study variation: rho and the SROC are undefined, not +-1 from round-off
     assert d["rho_sens_fpr"] is None and d["auc"] is None and d["hsroc"]["beta"] is None
     assert any("boundary" in w for w in d["warnings"])
+    code, out, err = run(capsys, "pool", path, "--model", "glmm", "--json")
+    d = _strict(out)
+    assert code == 0 and d["tau2_logit_sens"] == 0.0 and d["rho_sens_fpr"] is None
+    assert any("singular fit" in w for w in d["warnings"])
     code, out, err = run(capsys, "pool", path, "--model", "univariate", "--method", "reml",
                          "--json")
     assert code == 0
