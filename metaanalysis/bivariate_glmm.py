@@ -370,7 +370,11 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         if bad.size:
             i = int(bad[0])
             # a design column's studies all at 0% or 100%: the estimate is truly infinite
-            used = data.X[:, i] != 0
+            if i == 0:  # the intercept: the reference subgroup (other columns 0), if any
+                rest = np.all(np.delete(data.X, 0, axis=1) == 0, axis=1)
+                used = rest if rest.any() else np.ones(len(rest), dtype=bool)
+            else:
+                used = data.X[:, i] != 0
             yj, nj = data.y[used, j], data.n[used, j]
             extreme = bool(np.all((yj == 0) | (yj == nj)))
             if extreme:

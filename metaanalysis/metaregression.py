@@ -145,6 +145,9 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
     levels: dict[str, tuple[str, ...]] = {}
     for name in covariates:
         col = _find_column(cov, name)
+        if col.strip().lower() == "intercept":
+            raise InputError(f"covariate {col!r} has the name of the model's constant term; "
+                             "rename the column.")
         if col in names:
             raise InputError(f"covariate {col!r} is given twice.")
         names.append(col)
@@ -567,16 +570,27 @@ def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) 
 def _fit_glmm(table: StudyTable, X: np.ndarray, nagq: int) -> _Fit:
     from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
 
-    fit = fit_binomial_normal(binomial_data(table, X), nagq=nagq)
+    # fit on centred and scaled covariates (a covariate in units of 1e9 or 1e-9 would
+    # leave the optimiser a badly conditioned problem), then map back: with
+    # X_s = X A, the coefficients are beta = A beta_s and their covariance A V_s A'
     p = X.shape[1]
+    A = np.eye(p)
+    for j in range(1, p):
+        m, sd = float(X[:, j].mean()), float(X[:, j].std())
+        if sd > 0 and not np.all((X[:, j] == 0) | (X[:, j] == 1)):  # dummies stay 0/1
+            A[j, j] = 1.0 / sd
+            A[0, j] = -m / sd
+    fit = fit_binomial_normal(binomial_data(table, X @ A), nagq=nagq)
+    B = np.kron(np.eye(2), A)                             # both outcomes, outcome-major
     sign = np.concatenate([np.ones(p), -np.ones(p)])      # spec -> FPR
-    V = fit.vcov * np.outer(sign, sign)
-    coef = np.column_stack([fit.coef[0], -fit.coef[1]])
+    V = (B @ fit.vcov @ B.T) * np.outer(sign, sign)
+    coef_ss = fit.coef @ A.T                              # (2, p) on (sens, spec)
+    coef = np.column_stack([coef_ss[0], -coef_ss[1]])
     flip = np.array([[1.0, -1.0], [-1.0, 1.0]])
     return _Fit(coef=coef, vcov=_term_major(V, p), psi=fit.sigma * flip, loglik=fit.loglik,
                 converged=fit.converged, warnings=fit.warnings,
                 extra={"nagq": fit.nagq, "theta": fit.theta.tolist(),
-                       "coef_sens_spec": fit.coef.tolist(), "singular": fit.singular,
+                       "coef_sens_spec": coef_ss.tolist(), "singular": fit.singular,
                        "rho_sens_spec": fit.rho})
 
 

@@ -10,6 +10,7 @@ Infinity tokens).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -347,3 +348,45 @@ def test_fagan_with_an_unbounded_lr_draws_without_numpy_warnings(capsys, auditc,
                          "--pretest", "0.2", "--plots", tmp_path / "fig")
     assert code == 0 and (tmp_path / "fig" / "fagan.png").stat().st_size > 0
     assert "divide by zero" not in err and "encountered" not in err
+
+
+def test_regress_covariate_named_intercept_is_refused(capsys, auditc, tmp_path):
+    df = auditc.assign(Intercept=[0, 1, 2] * 4 + [0, 1])
+    code, _, err = run(capsys, "regress", write(df, tmp_path, "i.csv"), "--covariate",
+                       "Intercept")
+    assert code == 2 and "name of the model's constant term" in one_error(err)
+
+
+def test_glmm_regression_does_not_depend_on_the_covariate_units(capsys, auditc, tmp_path):
+    # the same covariate in units 1e9 apart: one fit, so one logLik and rescaled slopes
+    x = [float(v) for v in range(14)]
+    df = auditc.assign(big=[1e9 * (1 + v) for v in x], small=[1e-9 * (1 + v) for v in x])
+    path = write(df, tmp_path, "units.csv")
+    fits = {}
+    for cov in ("big", "small"):
+        code, out, err = run(capsys, "regress", path, "--covariate", cov, "--model", "glmm",
+                             "--json")
+        assert code == 0 and "did not converge" not in err
+        fits[cov] = _strict(out)
+    assert fits["big"]["loglik"] == pytest.approx(fits["small"]["loglik"], abs=1e-6)
+    slope = {c: [r for r in fits[c]["coefficients"] if r["term"] == c] for c in fits}
+    for b, s in zip(slope["big"], slope["small"], strict=True):
+        assert b["estimate"] * 1e18 == pytest.approx(s["estimate"], rel=1e-4)
+        assert b["se"] * 1e18 == pytest.approx(s["se"], rel=1e-3)
+
+
+def test_glmm_regression_on_calendar_years_matches_years_from_zero(auditc):
+    # year ~ 2000 made the GLMM's Hessian singular (SEs 5x too small, no convergence)
+    import metaanalysis as ma
+
+    years = list(range(2000, 2014))
+    df = auditc.assign(year=years, since=[y - 2000 for y in years])
+    table = ma.StudyTable(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no FitWarning, no RuntimeWarning
+        calendar = ma.regression(table, "year", model="glmm", test=False)
+        shifted = ma.regression(table, "since", model="glmm", test=False)
+    assert calendar.loglik == pytest.approx(shifted.loglik, abs=1e-6)
+    assert calendar.coef[1] == pytest.approx(shifted.coef[1], rel=1e-4)   # slopes
+    assert calendar.se[2:] == pytest.approx(shifted.se[2:], rel=1e-3)     # slope SEs
+    assert calendar.converged and not calendar.warnings
