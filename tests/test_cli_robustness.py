@@ -400,3 +400,11 @@ def test_glmm_regression_on_calendar_years_matches_years_from_zero(auditc):
     se_direct = np.sqrt(np.diag(direct.vcov)).reshape(2, 2)  # (sens, spec) x terms
     assert shifted.se[1] == pytest.approx(se_direct[:, 1], rel=1e-3)
     assert calendar.converged and not calendar.warnings
+
+
+def test_pool_reports_the_figures_it_wrote(capsys, tmp_path):
+    code, out, err = run(capsys, "pool", AUDITC, "--json", "--plots", tmp_path / "figs")
+    assert code == 0 and _strict(out)["n_studies"] == 14
+    for name in ("forest.png", "sroc.png"):
+        assert (tmp_path / "figs" / name).stat().st_size > 0
+        assert f"wrote {tmp_path / 'figs' / name}" in err

@@ -24,11 +24,14 @@ def add_fit_options(parser: argparse.ArgumentParser, models: tuple[str, ...]) ->
     parser.add_argument("--model", choices=models, default="reitsma",
                         help="bivariate model (default reitsma)")
     parser.add_argument("--method", choices=("reml", "ml"), default=None,
-                        help="estimation method of the Reitsma model (default reml)")
+                        help="estimation method of the Reitsma model (default reml); not used "
+                             "by glmm")
     parser.add_argument("--correction", choices=("all", "single", "none"), default=None,
-                        help="continuity correction of the Reitsma model (default all)")
+                        help="continuity correction of the Reitsma model (default all); not "
+                             "used by glmm")
     parser.add_argument("--nagq", type=int, default=1,
-                        help="quadrature points per dimension of the GLMM (default 1: Laplace)")
+                        help="quadrature points per dimension, --model glmm only (default 1: "
+                             "Laplace; at most 50)")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

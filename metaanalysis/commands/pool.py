@@ -27,17 +27,19 @@ def register(subparsers: Any) -> None:
                    help="model to fit (default: reitsma)")
     p.add_argument("--method", choices=("reml", "ml", "dl"), default=None,
                    help="estimation method: reml (default) or ml for reitsma; dl (default) or "
-                        "reml for univariate")
+                        "reml for univariate; not used by glmm")
     p.add_argument("--correction", choices=("all", "single", "none"), default=None,
-                   help="continuity correction for zero cells (default: all, as mada)")
+                   help="continuity correction for zero cells (default: all, as mada); "
+                        "not used by glmm")
     p.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
                    help="reitsma: newton (default; reaches the maximum) or mada (follows "
                         "mada's IGLS + BFGS path and reproduces its numbers)")
     p.add_argument("--nagq", type=int, default=1,
-                   help="quadrature points for --model glmm (1 = Laplace)")
+                   help="quadrature points per dimension, --model glmm only (default 1 = "
+                        "Laplace; at most 50)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
-                   help="write forest and SROC plots (PNG) into DIR")
+                   help="write forest and SROC plots (PNG) into DIR (created if missing)")
     p.set_defaults(func=run)
 
 
@@ -156,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     for w in result.warnings:
         print(f"metaanalysis: warning: {w}", file=sys.stderr)
     if args.plots:
-        _plots(result, table, args.plots)
+        for path in _plots(result, table, args.plots):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
     else:

@@ -26,18 +26,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--covariate", metavar="NAME", action="append", required=True,
                    help="covariate column (repeat for several)")
     p.add_argument("--categorical", metavar="NAME", action="append", default=[],
-                   help="treat this numeric covariate as categorical (repeatable)")
+                   help="treat this covariate as categorical: each value a level "
+                        "(repeatable; it must also be given with --covariate)")
     p.add_argument("--model", choices=("reitsma", "glmm"), default="reitsma",
                    help="bivariate normal model (default) or binomial GLMM")
     p.add_argument("--method", choices=("reml", "ml"), default=None,
                    help="estimation for --model reitsma (default: reml)")
     p.add_argument("--nagq", type=int, default=1,
-                   help="quadrature points for --model glmm (1 = Laplace)")
+                   help="quadrature points per dimension, --model glmm only (default 1 = "
+                        "Laplace; at most 50)")
     p.add_argument("--correction", choices=("all", "single", "none"), default=None,
                    help="continuity correction for --model reitsma (default: all)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
-                   help="write a subgroup plot in ROC space (PNG) into DIR")
+                   help="write a subgroup plot in ROC space (PNG) into DIR (created if "
+                        "missing)")
     p.set_defaults(func=run)
 
 
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         path = os.path.join(args.plots, "regression_subgroups.png")
         save_figure(ax, path)
         plt.close(ax.figure)
-        print(f"metaanalysis: wrote {path}", file=sys.stderr)
+        print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
     else:
