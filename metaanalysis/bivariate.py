@@ -767,7 +767,8 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
     if table.k < MIN_STUDIES:
         raise FitError(
             f"only {table.k} studies: too few to estimate the 5 parameters of the bivariate "
-            "model; use the univariate model (univariate(table)), or add studies."
+            "model; use the univariate model (--model univariate, or univariate(table)), "
+            "or add studies."
         )
     y, S = logit_outcomes(table, correction)
     fit = fit_bivariate_normal(y, S, method=method, optimizer=optimizer)

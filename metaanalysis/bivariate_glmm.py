@@ -494,7 +494,8 @@ def glmm(table: StudyTable, nagq: int = 1) -> BivariateResult:
         raise InputError(f"glmm() needs a StudyTable, got {type(table).__name__}.")
     if table.k < MIN_STUDIES:
         raise FitError(f"only {table.k} studies: too few to estimate the 5 parameters of the "
-                       "GLMM; use the univariate model (univariate(table)), or add studies.")
+                       "GLMM; use the univariate model (--model univariate, or "
+                       "univariate(table)), or add studies.")
     fit = fit_binomial_normal(binomial_data(table), nagq=nagq)
     msgs = list(fit.warnings)
     if table.k < FEW_STUDIES:

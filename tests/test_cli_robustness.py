@@ -408,3 +408,13 @@ def test_pool_reports_the_figures_it_wrote(capsys, tmp_path):
     for name in ("forest.png", "sroc.png"):
         assert (tmp_path / "figs" / name).stat().st_size > 0
         assert f"wrote {tmp_path / 'figs' / name}" in err
+
+
+@pytest.mark.parametrize("model", ["reitsma", "glmm"])
+def test_two_studies_is_one_sentence_that_says_what_to_try(capsys, auditc, tmp_path, model):
+    code, out, err = run(capsys, "pool", write(auditc.head(2), tmp_path, "two.csv"),
+                         "--model", model)
+    assert code == 1 and out == ""
+    assert "--model univariate" in one_error(err)
+    code, out, _ = run(capsys, "pool", tmp_path / "two.csv", "--model", "univariate", "--json")
+    assert code == 0 and any("only 2 studies" in w for w in _strict(out)["warnings"])
