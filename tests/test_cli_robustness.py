@@ -418,3 +418,19 @@ def test_two_studies_is_one_sentence_that_says_what_to_try(capsys, auditc, tmp_p
     assert "--model univariate" in one_error(err)
     code, out, _ = run(capsys, "pool", tmp_path / "two.csv", "--model", "univariate", "--json")
     assert code == 0 and any("only 2 studies" in w for w in _strict(out)["warnings"])
+
+
+def test_console_script_on_a_diverging_glmm_keeps_stdout_json_and_stderr_one_line_each(
+        auditc, tmp_path):
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "metaanalysis"
+    path = write(auditc.assign(FN=0), tmp_path, "fn0.csv")
+    r = subprocess.run([str(exe), "pool", str(path), "--model", "glmm", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    d = _strict(r.stdout)
+    lines = r.stderr.splitlines()
+    assert lines and all(ln.startswith("metaanalysis: warning: ") for ln in lines)
+    assert len(lines) == len(d["warnings"])
