@@ -105,9 +105,13 @@ class StudyTable:
             lower[key] = col
         missing = [c for c in REQUIRED_COLUMNS if c.lower() not in lower]
         if missing:
+            hint = ""
+            if len(df.columns) == 1:
+                hint = (f" (the header was read as the single column {str(df.columns[0])!r}: "
+                        "separate the columns with commas, semicolons or tabs)")
             raise InputError(
                 f"{pre}missing column(s) {', '.join(missing)}; a study table needs the columns "
-                f"{', '.join(REQUIRED_COLUMNS)}."
+                f"{', '.join(REQUIRED_COLUMNS)}{hint}."
             )
         if len(df) == 0:
             raise InputError(f"{pre}the table has no studies (no data rows).")

@@ -444,3 +444,11 @@ def test_glmm_on_tiny_studies_with_a_huge_tau2_answers(capsys, tmp_path):
     path.write_text("study,TP,FN,FP,TN\ns0,0,2,0,1\ns1,0,3,0,2\ns2,0,3,3,0\ns3,1,2,1,0\n")
     code, out, _ = run(capsys, "pool", path, "--model", "glmm", "--json")
     assert code == 0 and _strict(out)["warnings"]
+
+
+def test_unsupported_separator_is_explained(capsys, tmp_path):
+    path = tmp_path / "pipes.csv"
+    path.write_text("study|TP|FP|FN|TN\na|1|2|3|4\nb|2|3|4|5\n")
+    code, _, err = run(capsys, "pool", path)
+    line = one_error(err)
+    assert code == 2 and "read as the single column 'study|TP|FP|FN|TN'" in line
