@@ -227,6 +227,16 @@ class StudyTable:
                         read_csv_kwargs = {**read_csv_kwargs, "sep": sep}
                         header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
                         break
+            if "header" not in read_csv_kwargs and "names" not in read_csv_kwargs:
+                # pandas renames a repeated column (TP, TP.1): find repeats in the raw header
+                raw = pd.read_csv(name, header=None, nrows=1, dtype=str, **read_csv_kwargs)
+                seen: set[str] = set()
+                for col in raw.iloc[0].tolist():
+                    key = str(col).strip().lower()
+                    if key in seen and key != "nan":
+                        raise InputError(f"{name}: column {str(col).strip()!r} appears twice in "
+                                         "the header (names are case-insensitive).")
+                    seen.add(key)
             study_cols = {c: str for c in header.columns if str(c).strip().lower() == "study"}
             df = pd.read_csv(name, dtype=study_cols, **read_csv_kwargs)
         except pd.errors.EmptyDataError:

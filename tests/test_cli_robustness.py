@@ -452,3 +452,20 @@ def test_unsupported_separator_is_explained(capsys, tmp_path):
     code, _, err = run(capsys, "pool", path)
     line = one_error(err)
     assert code == 2 and "read as the single column 'study|TP|FP|FN|TN'" in line
+
+
+@pytest.mark.parametrize(("header", "extra"), [("study,TP,FP,FN,TN,tp", ",9"),
+                                               ("study,TP,FP,FN,TN,year,Year", ",2001,2002")])
+def test_repeated_header_column_is_named(capsys, tmp_path, header, extra):
+    path = tmp_path / "rep.csv"
+    rows = [f"{s},{10 + i},2,3,40{extra}" for i, s in enumerate("abc")]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    code, _, err = run(capsys, "pool", path, "--model", "univariate")
+    assert code == 2 and "appears twice in the header" in one_error(err)
+
+
+def test_trailing_empty_header_cells_are_ignored(capsys, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("study,TP,FP,FN,TN,,\na,10,2,3,40,,\nb,20,3,4,50,,\nc,30,4,5,60,,\n")
+    code, out, _ = run(capsys, "pool", path, "--model", "univariate", "--json")
+    assert code == 0 and _strict(out)["n_studies"] == 3
