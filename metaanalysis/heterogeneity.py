@@ -59,7 +59,8 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
     Returns
     -------
     dict
-        ``logit_sens``, ``logit_fpr``, ``bivariate`` (proportions in [0, 1]).
+        ``logit_sens``, ``logit_fpr``, ``bivariate`` (proportions in [0, 1]; the
+        bivariate value is NaN when the correlation is on the boundary +-1).
 
     References
     ----------
@@ -73,12 +74,10 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
     tp, fp, fn, tn = table.corrected(correction)
     s1 = typical_within_variance(1.0 / tp + 1.0 / fn)
     s2 = typical_within_variance(1.0 / fp + 1.0 / tn)
-    det = max(float(np.linalg.det(psi)), 0.0)
-    root = math.sqrt(det)
     return {
         "logit_sens": float(psi[0, 0] / (psi[0, 0] + s1)),
         "logit_fpr": float(psi[1, 1] / (psi[1, 1] + s2)),
-        "bivariate": root / (root + math.sqrt(s1 * s2)),
+        "bivariate": _generalised_share(psi, s1 * s2),
     }
 
 
@@ -239,7 +238,25 @@ def expected_logit_variance_factor(mu: float, tau2: float) -> float:
        univariate and bivariate meta-analyses of binary data: the case of
        meta-analyses of diagnostic accuracy. Stat Med 2014;33:2701-2717.
     """
-    return float(math.exp(-mu + tau2 / 2.0) + 2.0 + math.exp(mu + tau2 / 2.0))
+    with np.errstate(over="ignore"):  # a diverging fit (huge tau2): the factor is +inf
+        return float(np.exp(-mu + tau2 / 2.0) + 2.0 + np.exp(mu + tau2 / 2.0))
+
+
+def _generalised_share(psi: np.ndarray, within: float) -> float:
+    """``sqrt|Psi| / (sqrt|Psi| + sqrt(within))``; NaN where Psi is singular.
+
+    With a between-study variance at 0 the ratio is 0, as it should be; with
+    both variances positive but the correlation at +-1 the determinant is 0
+    although each outcome is heterogeneous, and a bivariate share is undefined.
+    """
+    v1, v2 = float(psi[0, 0]), float(psi[1, 1])
+    det = v1 * v2 - float(psi[0, 1]) ** 2
+    if v1 > 0 and v2 > 0 and det <= 1e-10 * v1 * v2:
+        return float("nan")
+    root = math.sqrt(max(det, 0.0))
+    if not math.isfinite(within):
+        return 0.0
+    return root / (root + math.sqrt(within))
 
 
 def zhou_dendukuri_i2(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float]:
@@ -269,7 +286,8 @@ def zhou_dendukuri_i2(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[
     Returns
     -------
     dict
-        ``logit_sens``, ``logit_fpr``, ``bivariate`` (proportions in [0, 1]).
+        ``logit_sens``, ``logit_fpr``, ``bivariate`` (proportions in [0, 1]; the
+        bivariate value is NaN when the correlation is on the boundary +-1).
 
     Notes
     -----
@@ -288,9 +306,8 @@ def zhou_dendukuri_i2(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[
     n0 = np.asarray(table.n_nondiseased, dtype=float)
     e1 = expected_logit_variance_factor(mu[0], psi[0, 0]) * float(np.mean(1.0 / n1))
     e2 = expected_logit_variance_factor(mu[1], psi[1, 1]) * float(np.mean(1.0 / n0))
-    root = math.sqrt(max(float(np.linalg.det(psi)), 0.0))
     return {
-        "logit_sens": float(psi[0, 0] / (psi[0, 0] + e1)),
-        "logit_fpr": float(psi[1, 1] / (psi[1, 1] + e2)),
-        "bivariate": root / (root + math.sqrt(e1 * e2)),
+        "logit_sens": float(psi[0, 0] / (psi[0, 0] + e1)) if math.isfinite(e1) else 0.0,
+        "logit_fpr": float(psi[1, 1] / (psi[1, 1] + e2)) if math.isfinite(e2) else 0.0,
+        "bivariate": _generalised_share(psi, e1 * e2),
     }

@@ -436,9 +436,6 @@ def test_console_script_on_a_diverging_glmm_keeps_stdout_json_and_stderr_one_lin
     assert len(lines) == len(d["warnings"])
 
 
-@pytest.mark.xfail(reason="heterogeneity.expected_logit_variance_factor overflows (math.exp) "
-                          "when a diverging GLMM fit has a huge tau2; the fix belongs in "
-                          "heterogeneity.py", strict=False)
 def test_glmm_on_tiny_studies_with_a_huge_tau2_answers(capsys, tmp_path):
     path = tmp_path / "tiny.csv"
     path.write_text("study,TP,FN,FP,TN\ns0,0,2,0,1\ns1,0,3,0,2\ns2,0,3,3,0\ns3,1,2,1,0\n")

@@ -146,8 +146,8 @@ def test_zhou_hand_computed():
     assert got["logit_fpr"] == pytest.approx(0.8 / (0.8 + e2))
     root = math.sqrt(0.5 * 0.8 - 0.2 ** 2)
     assert got["bivariate"] == pytest.approx(root / (root + math.sqrt(e1 * e2)))
-    # perfectly correlated random effects leave no bivariate heterogeneity
-    assert zhou_dendukuri_i2(t, mu, np.array([[0.5, 0.2], [0.2, 0.08]]))["bivariate"] == 0.0
+    # perfectly correlated random effects: |Psi| = 0, the bivariate share is undefined
+    assert np.isnan(zhou_dendukuri_i2(t, mu, np.array([[0.5, 0.2], [0.2, 0.08]]))["bivariate"])
 
 
 def test_zhou_uses_uncorrected_sample_sizes():
@@ -174,3 +174,23 @@ def test_zhou_gap_to_mada_is_recorded(name):
     ours = zhou_dendukuri_i2(table(name), mu, np.array(ref["Psi"]))["bivariate"]
     assert 0 < ref["i2"]["Zhou"] < 1
     assert ours > ref["i2"]["Zhou"] + 0.05
+
+
+def test_bivariate_shares_are_undefined_when_the_correlation_is_on_the_boundary():
+    from metaanalysis.heterogeneity import bivariate_i2, zhou_dendukuri_i2
+
+    table = ma.StudyTable.from_csv(REFS / "AuditC.csv")
+    psi = np.array([[1.0, 0.5], [0.5, 0.25]])  # rho = 1, both variances positive
+    assert np.isnan(bivariate_i2(table, psi)["bivariate"])
+    assert np.isnan(zhou_dendukuri_i2(table, [2.0, -1.0], psi)["bivariate"])
+    zero = np.array([[1.0, 0.0], [0.0, 0.0]])  # no heterogeneity in FPR: share 0
+    assert bivariate_i2(table, zero)["bivariate"] == 0.0
+
+
+def test_zhou_factor_is_infinite_not_an_overflow_for_a_diverging_fit():
+    from metaanalysis.heterogeneity import expected_logit_variance_factor, zhou_dendukuri_i2
+
+    table = ma.StudyTable.from_csv(REFS / "AuditC.csv")
+    assert expected_logit_variance_factor(0.0, 5000.0) == float("inf")
+    i2 = zhou_dendukuri_i2(table, [0.0, 0.0], np.diag([5000.0, 1.0]))
+    assert i2["logit_sens"] == 0.0 and i2["bivariate"] == 0.0

@@ -40,8 +40,9 @@ def test_bivariate_i2_hand_computed():
     got = bivariate_i2(t, np.diag([0.6, 0.6]))
     assert got["bivariate"] == pytest.approx(0.6 / 0.8)
     assert got["logit_sens"] == pytest.approx(0.75)
-    # perfectly correlated random effects: |Psi| = 0, no bivariate spread
-    assert bivariate_i2(t, np.array([[0.6, 0.6], [0.6, 0.6]]))["bivariate"] == 0.0
+    # perfectly correlated random effects: |Psi| = 0 although each outcome varies,
+    # so the determinant-based share is undefined (NaN), not 0
+    assert np.isnan(bivariate_i2(t, np.array([[0.6, 0.6], [0.6, 0.6]]))["bivariate"])
     # sqrt|Psi| = 0.6 * sqrt(1 - 0.5^2) for rho = 0.5
     r = np.sqrt(0.36 * 0.75)
     got = bivariate_i2(t, np.array([[0.6, 0.3], [0.3, 0.6]]))["bivariate"]
