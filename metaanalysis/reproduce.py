@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from metaanalysis.errors import InputError, MetaAnalysisError
+from metaanalysis.jsonout import jsonable
 from metaanalysis.published import VBQ_SUBSEQUENT_FRACTURE, PublishedFigures, implied_figures
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,24 +128,6 @@ def _fmt_est(est: Any, digits: int = 2) -> str:
     if est is None:
         return "-"
     return (f"{est.estimate:.{digits}f} ({est.ci_low:.{digits}f}-{est.ci_high:.{digits}f})")
-
-
-def _jsonable(obj: Any) -> Any:
-    """Turn numpy scalars/arrays and tuples into plain JSON values (NaN -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
@@ -330,7 +313,7 @@ class Reproduction:
         out["glmm_note"] = self.glmm_note
         out["data"] = self.data_source
         out["reconstructed"] = self.reconstructed
-        return _jsonable(out)
+        return jsonable(out)
 
     # --------------------------------------------------------------- figures
     def forest_figure(self) -> Figure:

@@ -7,14 +7,14 @@ imported inside the functions that need them.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 from metaanalysis.errors import InputError
+from metaanalysis.jsonout import dumps
+from metaanalysis.jsonout import jsonable as clean
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 
@@ -137,35 +137,6 @@ def use_agg() -> None:
     matplotlib.use("Agg")
 
 
-def clean(obj: Any) -> Any:
-    """Turn numpy/pandas scalars and NaN into JSON-safe plain values (NaN -> None)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [clean(v) for v in obj.tolist()]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str | int):
-        return obj
-    try:
-        import pandas as pd
-
-        if pd.isna(obj):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(obj)
-
-
 def records(frame: Any) -> list[dict[str, Any]]:
     """Convert a DataFrame to a list of JSON-safe row dictionaries."""
     return [clean(r) for r in frame.to_dict(orient="records")]
@@ -173,4 +144,4 @@ def records(frame: Any) -> list[dict[str, Any]]:
 
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON on stdout."""
-    print(json.dumps(clean(obj), indent=2, allow_nan=False))
+    print(dumps(obj))

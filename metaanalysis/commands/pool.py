@@ -6,7 +6,6 @@ Machine-readable output (``--json``) on stdout; warnings on stderr.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -41,19 +40,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write forest and SROC plots (PNG) into DIR (created if missing)")
     p.set_defaults(func=run)
-
-
-def _clean(obj: Any) -> Any:
-    """Replace non-finite floats by None so the output is strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "item") and not isinstance(obj, str):  # numpy scalars
-        return _clean(obj.item())
-    return obj
 
 
 def _save_figure(fig: Any, path: str) -> None:
@@ -109,11 +95,11 @@ def _plots(result: Any, table: Any, folder: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Fit the chosen model to ``args.file`` and print the result."""
-    import json
     import warnings
 
     from metaanalysis.commands._diagnostic_io import output_folder
     from metaanalysis.errors import FitWarning, InputError
+    from metaanalysis.jsonout import dumps
     from metaanalysis.table import StudyTable
 
     method = args.method
@@ -161,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         for path in _plots(result, table, args.plots):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
+        print(dumps(result.to_dict()))
     else:
         print(result.format_summary())
     return 0

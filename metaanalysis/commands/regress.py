@@ -6,7 +6,6 @@ Machine-readable output (``--json``) on stdout; warnings on stderr.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from typing import Any
@@ -44,25 +43,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _clean(obj: Any) -> Any:
-    """Replace non-finite floats by None and numpy scalars by Python ones."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        return _clean(obj.item())
-    return obj
-
-
 def run(args: argparse.Namespace) -> int:
     """Fit the meta-regression to ``args.file`` and print the result."""
-    import json
     import warnings
 
     from metaanalysis.errors import FitWarning, InputError
+    from metaanalysis.jsonout import dumps
     from metaanalysis.metaregression import format_summary, regression
     from metaanalysis.table import StudyTable
 
@@ -103,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         plt.close(ax.figure)
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False))
+        print(dumps(result.to_dict()))
     else:
         print(format_summary(result))
     return 0

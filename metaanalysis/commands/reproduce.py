@@ -35,7 +35,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the reproduction; return the exit code."""
-    import json
     import sys
     import warnings
 
@@ -43,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from metaanalysis.commands._diagnostic_io import clean, output_folder
+    from metaanalysis.commands._diagnostic_io import output_folder
     from metaanalysis.errors import FitWarning
+    from metaanalysis.jsonout import dumps
     from metaanalysis.reproduce import reproduce
 
     with warnings.catch_warnings():
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     output_folder(args.out, "--out")
     paths = rep.write(args.out)
     if args.json:
-        print(json.dumps(clean(rep.to_dict()), indent=2, allow_nan=False))
+        print(dumps(rep.to_dict()))
     else:
         print(rep.format_table())
     for key in ("forest", "sroc", "report"):
