@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--nagq", type=int, default=1,
                    help="quadrature points per dimension, --model glmm only (default 1 = "
                         "Laplace; at most 50)")
+    p.add_argument("--pirls", choices=("exact", "lme4"), default="exact",
+                   help="--model glmm with --nagq 1: exact (default; Laplace at the exact "
+                        "conditional modes) or lme4 (reproduces glmer's default output)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write forest and SROC plots (PNG) into DIR (created if missing)")
@@ -109,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.model != "glmm" and args.nagq != 1:
         raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
                          f"{args.model}.")
+    if args.model != "glmm" and args.pirls != "exact":
+        raise InputError(f"--pirls is only used by --model glmm; drop it for --model "
+                         f"{args.model}.")
     if args.model != "reitsma" and args.optimizer != "newton":
         raise InputError(f"--optimizer {args.optimizer} is only used by --model reitsma.")
     if args.model == "glmm" and args.correction not in (None, "none"):
@@ -140,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
             if args.nagq < 1:
                 raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
-            result = glmm(table, nagq=args.nagq)
+            result = glmm(table, nagq=args.nagq, pirls=args.pirls)
     for w in result.warnings:
         print(f"metaanalysis: warning: {w}", file=sys.stderr)
     if args.plots:
