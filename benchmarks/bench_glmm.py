@@ -6,7 +6,10 @@ For each reference data set: our Laplace fit time (median of N fits, including t
 Hessian-based vcov), lme4's time per fit from tests/fixtures/refs/<name>.glmm.json
 (``timing``, the reference machine), glmer's time on this machine when Rscript with lme4 is
 installed, and the log-likelihood difference to glmer (tolPwrss = 1e-13) to show the fits
-are the same.  Then adaptive quadrature times and a scaling run over the number of studies.
+are the same.  Then the two Laplace modes, ``pirls="exact"`` (default) and ``pirls="lme4"``
+(glmer's default computation), with their largest relative difference to glmer's default
+output (refs/<name>.glmm.json), adaptive quadrature times and a scaling run over the number
+of studies for both modes.
 """
 
 from __future__ import annotations
@@ -95,6 +98,27 @@ def main() -> None:
         print(f"{name:<11}{table.k:>4}{ours:10.4f}{lme4_ref:10.4f}{here_s}"
               f"{lme4_ref / ours:8.1f}{xhere}{dll:20.1e}")
 
+    print("\nLaplace modes: seconds per fit, and largest relative difference to glmer's defaults"
+          "\n(refs; over fixed effects, SEs, tau2, rho; logLik absolute)")
+    print(f"{'data':<11}{'exact s':>9}{'lme4 s':>9}{'exact: est':>12}{'logLik':>9}"
+          f"{'lme4: est':>11}{'logLik':>9}")
+    for name in SETS:
+        data = binomial_data(StudyTable.from_csv(REFS / f"{name}.csv"))
+        ref = json.loads((REFS / f"{name}.glmm.json").read_text())
+        t_exact = _time(lambda d=data: fit_binomial_normal(d), args.repeats)
+        t_lme4 = _time(lambda d=data: fit_binomial_normal(d, pirls="lme4"), 5)
+        cells = []
+        for mode in ("exact", "lme4"):
+            fit = fit_binomial_normal(data, pirls=mode)
+            got = np.r_[fit.coef.ravel(), fit.se.ravel(), np.diag(fit.sigma), fit.rho]
+            want = np.array([ref["mu_logit_sens"], ref["mu_logit_spec"], ref["se_logit_sens"],
+                             ref["se_logit_spec"], ref["tau2_logit_sens"],
+                             ref["tau2_logit_spec"], ref["rho_logit_sens_spec"]])
+            cells += [float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-2))),
+                      abs(fit.loglik - ref["logLik"])]
+        print(f"{name:<11}{t_exact:9.4f}{t_lme4:9.4f}{cells[0]:12.1e}{cells[1]:9.1e}"
+              f"{cells[2]:11.1e}{cells[3]:9.1e}")
+
     print("\nAdaptive Gauss-Hermite (whole fit, from the Laplace start), seconds")
     print(f"{'data':<11}" + "".join(f"{'nagq=' + str(q):>10}" for q in (5, 9, 15, 21)))
     for name in SETS:
@@ -102,12 +126,15 @@ def main() -> None:
         row = [_time(lambda d=data, q=q: fit_binomial_normal(d, nagq=q), 3) for q in (5, 9, 15, 21)]
         print(f"{name:<11}" + "".join(f"{t:10.3f}" for t in row))
 
-    print("\nScaling with the number of studies (simulated, Laplace), seconds per fit")
+    print("\nScaling with the number of studies (simulated, Laplace), seconds per fit:"
+          " exact, lme4")
     mu = np.array([1.2, -1.4])
     psi = np.array([[0.5, -0.1], [-0.1, 0.3]])
     for k in (10, 30, 100, 300, 1000):
         data = binomial_data(simulate(k=k, mu=mu, psi=psi, n=(20, 200), prevalence=0.3, seed=k))
-        print(f"k = {k:>5}: {_time(lambda d=data: fit_binomial_normal(d), 5):.4f}")
+        exact = _time(lambda d=data: fit_binomial_normal(d), 5)
+        lme4 = _time(lambda d=data: fit_binomial_normal(d, pirls="lme4"), 1)
+        print(f"k = {k:>5}: {exact:.4f}  {lme4:.4f}")
 
 
 if __name__ == "__main__":

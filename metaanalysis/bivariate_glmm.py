@@ -656,13 +656,16 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
        differences with step ``1e-4``, as lme4 computes it after the fit.
 
     Both stages are minimised by Nelder-Mead to tight tolerances (glmer uses
-    bobyqa, then its own Nelder-Mead, with looser ones).  On the four
-    reference data sets this reproduces glmer 1.1-31's defaults to about
-    1e-5 (estimates, variance components, correlation, logLik) and 1e-4
+    bobyqa, then its own Nelder-Mead, with looser ones).  On ten data sets
+    this reproduces glmer 1.1-31's defaults to about 1e-5 (estimates,
+    variance components, correlation, logLik, conditional modes) and 1e-4
     (standard errors, whose finite-difference Hessian divides round-off of
-    the deviance by ``1e-8``).  It is slower (about 0.1-0.2 s against a few
-    ms) and its optimum is not the Laplace maximum; prefer the default unless
-    glmer's numbers must be reproduced.
+    the deviance by ``1e-8``).  The deviance jumps where the number of PIRLS
+    iterations changes; when that happens within ``1e-4`` of the optimum
+    the standard errors are meaningless (glmer's too, which then fails its
+    gradient check) and a warning says so.  The fit is slower (about 0.1 s
+    against a few ms) and its optimum is not the Laplace maximum; prefer the
+    default unless glmer's numbers must be reproduced.
 
     References
     ----------

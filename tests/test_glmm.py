@@ -11,6 +11,8 @@ References used:
   up to 4e-4); that moves lme4's own estimates by up to 1.4e-3 (AuditC: 2.50972 default vs
   2.51116 tight), so these are compared at that resolution; test_refs_are_lme4s_early_stopped_pirls
   reproduces them to 1e-9 (logLik) and 1e-5 (estimates) by emulating that stopping rule.
+- tests/fixtures/glmm_lme4_defaults/glmm_lme4_defaults.json: glmer with all defaults on the ten
+  data sets of metafor_regression/ (make_glmm_lme4_defaults.R beside it), for pirls="lme4".
 - brute-force 2-D integration of the marginal likelihood (independent of the quadrature code).
 """
 
@@ -429,21 +431,33 @@ def test_pirls_lme4_is_needed_for_glmer_defaults() -> None:
     assert exact.loglik > _lme4_fit("AuditC").loglik     # the exact Laplace maximum is higher
 
 
-@pytest.mark.parametrize("name", ["SAQ", "singular", "zerocells"])
-def test_pirls_lme4_matches_glmer_defaults_more_sets(name: str) -> None:
-    """metafor_regression/<name>.json "default_tolerance_null": glmer defaults but bobyqa in
-    stage 2 (it and Nelder-Mead agree to ~1e-5 here); includes two singular fits."""
-    ref = json.loads((TIGHT / f"{name}.json").read_text())["glmm"]["default_tolerance_null"]
+DEFAULTS = json.loads((FIX / "glmm_lme4_defaults" / "glmm_lme4_defaults.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(k for k in DEFAULTS if k != "meta"))
+def test_pirls_lme4_matches_glmer_defaults_ten_sets(name: str) -> None:
+    """glmm_lme4_defaults/glmm_lme4_defaults.json: glmer 1.1-31, all defaults, ten data sets
+    (two singular fits; IAQ, where glmer itself reports a failed convergence check)."""
+    ref = DEFAULTS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         fit = fit_binomial_normal(binomial_data(_table(TIGHT, name)), pirls="lme4")
     assert fit.pirls == "lme4"
     assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-5)
-    np.testing.assert_allclose(fit.coef.ravel(), ref["fixef"], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(fit.se.ravel(), ref["se"], rtol=1e-4)
-    np.testing.assert_allclose(fit.theta, ref["theta"], atol=1e-4)
+    assert -2 * fit.loglik + 10 == pytest.approx(ref["AIC"], rel=1e-6)
+    np.testing.assert_allclose(fit.coef.ravel(), ref["fixef"], rtol=1e-4)
+    # IAQ: the deviance jumps inside the Hessian's step, so glmer's SEs are round-off
+    # sensitive there (reproduced to 1e-4 on this machine; see the test below)
+    np.testing.assert_allclose(fit.se.ravel(), ref["se"], rtol=1e-3 if name == "IAQ" else 1e-4)
+    np.testing.assert_allclose(fit.vcov, np.array(ref["vcov"]), rtol=2.5e-4, atol=1e-6)
+    np.testing.assert_allclose(fit.theta, ref["theta"], atol=2e-4)
     np.testing.assert_allclose(np.diag(fit.sigma), ref["tau2"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fit.modes[:, 0], ref["ranef_sens"], atol=2e-4)
+    np.testing.assert_allclose(fit.modes[:, 1], ref["ranef_spec"], atol=2e-4)
     assert fit.singular == ref["isSingular"]
+    if not ref["isSingular"]:
+        assert fit.rho == pytest.approx(ref["rho"], abs=1e-4)
+    assert fit.converged
 
 
 def test_lme4_pirls_deviance_reproduces_glmer_at_its_optimum() -> None:
@@ -486,6 +500,13 @@ def test_pirls_lme4_flags_a_jump_inside_the_hessian_step() -> None:
     np.testing.assert_allclose(res.extra["mu_sens_spec"], dd["par"][3:], atol=2e-4)
     assert res.loglik == pytest.approx(dd["logLik"], abs=1e-5)
     assert any("unreliable" in w for w in res.warnings)
+    # glmer reports the same meaningless SEs (and a failed gradient check); the exact fit's
+    # SEs agree with glmer's tight-tolerance fit
+    glmer = DEFAULTS["IAQ"]
+    assert any("failed to converge" in m for m in glmer["messages"])
+    np.testing.assert_allclose(res.se, glmer["se"], rtol=1e-3)
+    assert glmer["se"][0] < 0.01 < _fit("IAQ").se[0]
+    np.testing.assert_allclose(_fit("IAQ").se.ravel(), _tight("IAQ")["se"], atol=1e-5)
 
 
 def test_pirls_bad_values_are_input_errors() -> None:
