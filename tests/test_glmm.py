@@ -460,6 +460,24 @@ def test_pirls_lme4_matches_glmer_defaults_ten_sets(name: str) -> None:
     assert fit.converged
 
 
+@pytest.mark.parametrize("name", ["AuditC", "Dementia", "simreg"])
+def test_pirls_lme4_meta_regression_matches_glmer_defaults(name: str) -> None:
+    """Covariate x on both logits (p = 2): the joint (u, beta) PIRLS of stage 1 in general."""
+    import pandas as pd
+
+    ref = DEFAULTS[name]["x"]
+    t = _table(TIGHT, name)
+    x = pd.read_csv(TIGHT / f"{name}.csv")["x"].to_numpy(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        fit = fit_binomial_normal(binomial_data(t, np.column_stack([np.ones(t.k), x])),
+                                  pirls="lme4")
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-5)
+    np.testing.assert_allclose(fit.coef.ravel(), ref["fixef"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fit.se.ravel(), ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.theta, ref["theta"], atol=2e-4)
+
+
 def test_lme4_pirls_deviance_reproduces_glmer_at_its_optimum() -> None:
     """At the refs' parameters and glmer's stage-1 linear predictor (make_fixtures.R), the
     package's PIRLS gives glmer's logLik to 1e-9, agrees with the independent emulation above
