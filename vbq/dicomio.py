@@ -39,6 +39,7 @@ __all__ = [
     "choose_series",
     "load_series",
     "describe_choice",
+    "check_decoder",
     "NORMATIVE_TR_MS",
     "NORMATIVE_TE_MS",
 ]
@@ -80,16 +81,29 @@ class SliceInfo:
     problem: str | None = None
     pixel_offset: int | None = field(default=None, repr=False, compare=False)
     header: Any = field(default=None, repr=False, compare=False)
+    #: 1-based frame number (DICOM's numbering) in a multi-frame file, None for a
+    #: single-frame image.
+    frame_number: int | None = None
+    #: Number of frames of the file this slice comes from.
+    n_frames: int = 1
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The slice as named in an ROI file: SOP Instance UID, plus the frame if multi-frame."""
+        if self.frame_number is None:
+            return {"sop_instance_uid": self.sop_instance_uid}
+        return {"sop_instance_uid": self.sop_instance_uid, "frame": self.frame_number}
 
 
 _NATIVE_LE = {"1.2.840.10008.1.2": 8, "1.2.840.10008.1.2.1": 12}  # transfer syntax -> header
 
 
 def _read_native(sl: SliceInfo) -> np.ndarray | None:
-    """Read uncompressed little-endian single-frame pixel data straight from its offset.
+    """Read uncompressed little-endian pixel data of one slice straight from its offset.
 
-    Returns None when the file is not that simple case (the caller then uses pydicom's
-    full decoder). Saves the second parse of the header that ``dcmread`` would do.
+    For a frame of a multi-frame file only that frame's bytes are read. Returns None
+    when the file is not that simple case (the caller then uses pydicom's decoder).
+    Saves the second parse of the header that ``dcmread`` would do.
     """
     h = sl.header
     if h is None or sl.pixel_offset is None:
@@ -109,14 +123,18 @@ def _read_native(sl: SliceInfo) -> np.ndarray | None:
         return None
     rows, cols = sl.geometry.shape
     nbytes = rows * cols * (ba // 8)
+    total = nbytes * sl.n_frames
+    skip = 0 if sl.frame_number is None else nbytes * (sl.frame_number - 1)
     with open(sl.path, "rb") as fp:
         fp.seek(sl.pixel_offset)
         head = fp.read(header)
         if len(head) < header or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
             return None
         length = struct.unpack("<I", head[-4:])[0]
-        if length == 0xFFFFFFFF or length < nbytes or length > nbytes + 1:
+        if length == 0xFFFFFFFF or length < total or length > total + 1:
             return None
+        if skip:
+            fp.seek(skip, os.SEEK_CUR)
         data = fp.read(nbytes)
     if len(data) < nbytes:
         raise InputError(f"{sl.path} is truncated ({len(data)} of {nbytes} bytes of pixel data)")
@@ -130,14 +148,81 @@ def _read_native(sl: SliceInfo) -> np.ndarray | None:
     return arr
 
 
+#: Packages that decode each compressed transfer syntax (for the "not installed" error).
+_DECODER_PACKAGES: dict[str, str] = {
+    "1.2.840.10008.1.2.5": "pylibjpeg and pylibjpeg-rle",
+    "1.2.840.10008.1.2.4.50": "pylibjpeg and pylibjpeg-libjpeg (or Pillow)",
+    "1.2.840.10008.1.2.4.51": "pylibjpeg and pylibjpeg-libjpeg (or Pillow)",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg and pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg and pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.80": "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)",
+    "1.2.840.10008.1.2.4.81": "pyjpegls (or pylibjpeg and pylibjpeg-libjpeg)",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg and pylibjpeg-openjpeg (or Pillow)",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg and pylibjpeg-openjpeg (or Pillow)",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg and pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg and pylibjpeg-openjpeg",
+}
+
+
+def _syntax_name(ts: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(ts).name
+    return f"{name} ({ts})" if name and name != ts else ts
+
+
+def check_decoder(path: Path, transfer_syntax: str) -> None:
+    """Raise InputError when the pixel data of ``path`` need a decoder that is not installed.
+
+    Native (uncompressed) and deflated transfer syntaxes need none; compressed ones
+    need a pydicom decoding plugin (see :data:`_DECODER_PACKAGES`).
+
+    Raises
+    ------
+    InputError
+        Naming the file, its transfer syntax and the package(s) to install.
+    """
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    ts = UID(transfer_syntax)
+    if not ts or not ts.is_compressed:
+        return
+    try:
+        decoder = get_decoder(ts)
+    except NotImplementedError:
+        raise InputError(f"cannot decode the pixel data of {path}: its transfer syntax "
+                         f"{_syntax_name(ts)} is not supported by pydicom "
+                         "(convert the file to an uncompressed or JPEG/JPEG-LS/JPEG 2000/RLE "
+                         "transfer syntax)") from None
+    if not decoder.is_available:
+        packages = _DECODER_PACKAGES.get(str(ts), "a pydicom pixel data plugin")
+        raise InputError(f"cannot decode the pixel data of {path}: its transfer syntax "
+                         f"{_syntax_name(ts)} needs a decoder that is not installed; "
+                         f"install {packages} (pip install "
+                         f"{packages.split(' (')[0].replace(' and ', ' ')})")
+
+
 def _decode(sl: SliceInfo) -> np.ndarray:
-    """Decode the stored pixel values of one slice (module level so tests can count calls)."""
+    """Decode the stored pixel values of one slice (module level so tests can count calls).
+
+    Native little-endian data are read straight from the file; everything else
+    (big endian, deflated, encapsulated JPEG / JPEG-LS / JPEG 2000 / RLE) goes
+    through pydicom, which for a frame of a multi-frame file decodes only that frame.
+    """
     arr = _read_native(sl)
     if arr is not None:
         return arr
+    if sl.header is not None:
+        check_decoder(sl.path, sl.header.transfer_syntax)
     with warnings.catch_warnings():  # a damaged file is reported by the caller, once
         warnings.simplefilter("ignore")
-        return pydicom.dcmread(sl.path).pixel_array
+        if sl.frame_number is None:
+            return pydicom.dcmread(sl.path).pixel_array
+        from pydicom.pixels import pixel_array
+
+        return pixel_array(str(sl.path), index=sl.frame_number - 1)
 
 
 @dataclass(frozen=True, eq=False)

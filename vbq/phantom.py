@@ -60,7 +60,7 @@ from vbq.phantom_anatomy import (
     sagittal_grid,
     spine_frame,
 )
-from vbq.phantom_dicom import base_dataset, uid_from, write_series
+from vbq.phantom_dicom import base_dataset, check_compression, uid_from, write_series
 from vbq.phantom_image import coil_shading, contrasts, render_series
 
 #: Files :func:`make_phantom` writes beside ``series/`` (never overwritten).
@@ -262,7 +262,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
                  distractors: str | Iterable[str] | None = DISTRACTORS,
                  rescale_slope: float = 1.0, rescale_intercept: float = 0.0,
                  shuffle_names: bool = False, reverse_instance_numbers: bool = False,
-                 noise_sd: float | None = None) -> PhantomInfo:
+                 noise_sd: float | None = None, compress: str | None = None) -> PhantomInfo:
     """Write a synthetic lumbar MRI study with a known VBQ; see the module docstring.
 
     Parameters
@@ -289,6 +289,10 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         Number instances opposite to their position along the slice normal.
     noise_sd
         Rician noise level (default 3.5 at 1.5 T, 2.5 at 3 T; CSF signal is 100).
+    compress
+        Lossless compression of every file: ``"rle"`` (RLE Lossless), ``"jpegls"``
+        (JPEG-LS Lossless, needs pyjpegls) or ``"j2k"`` (JPEG 2000 Lossless, needs
+        pylibjpeg-openjpeg); None (default) writes uncompressed files.
 
     Returns
     -------
@@ -312,6 +316,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed {seed} must be a non-negative integer")
     extra = _parse_distractors(distractors)
+    check_compression(compress)
     rng = np.random.default_rng(seed)
     noise = noise_sd if noise_sd is not None else (3.5 if field_strength < 2 else 2.5)
 
@@ -361,6 +366,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
 
     key = (seed, vbq, field_strength, n_slices, rows, cols, rescale_slope, rescale_intercept,
            shuffle_names, reverse_instance_numbers, noise, extra)
+    if compress not in (None, "", "none"):
+        key = (*key, compress)
     study_uid = uid_from("study", *key)
     for_uid = uid_from("for", *key)
     names = ["t1", *extra]
@@ -390,7 +397,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
             paths = files[name] = [series_dir / "pending" / f"{name}_{k}" for k in
                                    range(n_slices)]
         stored = write_series(paths, images, base, grid, sops, inst, rescale_slope,
-                               rescale_intercept)
+                               rescale_intercept, compress=compress)
         if name == "t1":
             stored_t1, sop_t1 = stored, sops
     if shuffle_names:

@@ -123,12 +123,51 @@ def base_dataset(contrast: Contrast, study_uid: str, series_uid: str, for_uid: s
     return ds
 
 
+#: Lossless compressions the phantom can write (name -> transfer syntax UID) and the
+#: pydicom encoding plugin each needs.
+COMPRESSIONS: dict[str, tuple[str, str, str]] = {
+    "rle": ("1.2.840.10008.1.2.5", "pydicom", "pydicom (built in)"),
+    "jpegls": ("1.2.840.10008.1.2.4.80", "pyjpegls", "pyjpegls"),
+    "j2k": ("1.2.840.10008.1.2.4.90", "pylibjpeg", "pylibjpeg and pylibjpeg-openjpeg"),
+}
+
+
+def check_compression(compress: str | None) -> str | None:
+    """Validate a compression name; return its transfer syntax UID (None: uncompressed).
+
+    Raises
+    ------
+    InputError
+        For an unknown name, or when the encoder it needs is not installed.
+    """
+    from vbq.errors import InputError
+
+    if compress is None or compress in ("", "none"):
+        return None
+    if compress not in COMPRESSIONS:
+        raise InputError(f"compression {compress!r} is not one of "
+                         f"{', '.join(COMPRESSIONS)} (or none)")
+    from pydicom.pixels import get_encoder
+
+    ts, plugin, packages = COMPRESSIONS[compress]
+    encoder = get_encoder(ts)
+    if not encoder.is_available or plugin not in encoder._available:
+        raise InputError(f"compression {compress!r} needs an encoder that is not installed; "
+                         f"install {packages}")
+    return ts
+
+
 def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: Grid,
                   sop_uids: list[str], instance_numbers: list[int], slope: float,
-                  intercept: float) -> list[np.ndarray]:
-    """Write one file per slice; return the stored integer arrays."""
+                  intercept: float, compress: str | None = None) -> list[np.ndarray]:
+    """Write one file per slice; return the stored integer arrays.
+
+    ``compress`` (a key of :data:`COMPRESSIONS`) encodes each file losslessly.
+    """
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+    syntax = check_compression(compress)
 
     top = float(np.percentile(images[len(images) // 2][::4, ::4], 99.5))
     base.WindowCenter = ds_number(round(top / 2.0, 1))
@@ -152,7 +191,11 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
                                                                        grid.col_dir)))
         ds.SmallestImagePixelValue = int(stored.min())
         ds.LargestImagePixelValue = int(stored.max())
+        if "PixelData" in ds:
+            del ds.PixelData
         ds.PixelData = stored.tobytes()
+        if syntax is not None:
+            ds.compress(syntax, encoding_plugin=COMPRESSIONS[str(compress)][1])
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
     return stored_all

@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
                    help="random file names without extension, all series in one folder")
     p.add_argument("--reverse-instance-numbers", action="store_true",
                    help="number instances against their position along the normal")
+    p.add_argument("--compress", default=None, choices=("rle", "jpegls", "j2k", "none"),
+                   help="write every file losslessly compressed: rle (RLE Lossless), jpegls "
+                        "(JPEG-LS Lossless) or j2k (JPEG 2000 Lossless); default uncompressed")
     p.set_defaults(func=run)
 
 
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         n_slices=args.slices, rows=args.size, distractors=args.distractors,
         rescale_slope=args.rescale_slope, rescale_intercept=args.rescale_intercept,
         shuffle_names=args.shuffle_names,
-        reverse_instance_numbers=args.reverse_instance_numbers)
+        reverse_instance_numbers=args.reverse_instance_numbers,
+        compress=None if args.compress in (None, "none") else args.compress)
     summary = {
         "out_dir": str(info.out_dir),
         "series_dir": str(info.series_dir),

@@ -1,0 +1,146 @@
+"""Compressed transfer syntaxes: lossless phantoms score exactly as their written pixels.
+
+Truth by construction: ``expected.json`` holds the VBQ and ROI statistics computed
+from the integer pixels before they were encoded, so a lossless round trip through
+the encoder and pydicom's decoder must reproduce them to rounding.
+"""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+import vbq
+import vbq.dicomio as dicomio
+from vbq.cli import main
+from vbq.dicomio import index_folder, load_series
+from vbq.errors import InputError
+from vbq.phantom import make_phantom
+
+CODECS = {
+    "rle": "1.2.840.10008.1.2.5",
+    "jpegls": "1.2.840.10008.1.2.4.80",
+    "j2k": "1.2.840.10008.1.2.4.90",
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CODECS))
+def compressed(request, tmp_path_factory):
+    """A small phantom (T1 plus a T2 distractor) written with one lossless codec."""
+    name = request.param
+    info = make_phantom(tmp_path_factory.mktemp(f"c_{name}"), rows=96, n_slices=5, seed=4,
+                        distractors="t2", compress=name, rescale_slope=0.5,
+                        rescale_intercept=3.0)
+    return name, info
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def test_files_use_the_requested_transfer_syntax(compressed):
+    name, info = compressed
+    ds = pydicom.dcmread(info.files["t1"][0], stop_before_pixels=True)
+    assert ds.file_meta.TransferSyntaxUID == CODECS[name]
+
+
+def test_score_equals_expected(compressed):
+    _, info = compressed
+    exp = info.expected
+    res = vbq.score_series(info.series_dir, rois=info.rois_path)
+    assert _rel(res.vbq, exp["vbq"]) < 1e-12
+    for level in ("L1", "L2", "L3", "L4"):
+        assert _rel(res.levels[level].si, exp["levels"][level]["mean"]) < 1e-12
+        assert res.levels[level].measurement.n_pixels == exp["levels"][level]["n_pixels"]
+    assert _rel(res.csf.si, exp["csf"]["mean"]) < 1e-12
+    patient = vbq.score_series(info.series_dir, rois=info.rois_patient_path)
+    assert _rel(patient.vbq, exp["vbq"]) < 1e-12
+
+
+def test_decoded_pixels_equal_uncompressed_bytes(compressed, tmp_path):
+    """The decoded slice equals the pixels of the same file decompressed by pydicom."""
+    _, info = compressed
+    series = load_series(info.series_dir).series
+    mid = series.mid_slice
+    ds = pydicom.dcmread(series.slices[mid].path)
+    want = ds.pixel_array.astype(np.float64) * 0.5 + 3.0
+    np.testing.assert_array_equal(series.pixels(mid), want)
+
+
+def test_only_the_measured_slice_is_decoded(compressed, monkeypatch):
+    _, info = compressed
+    calls = []
+    real = dicomio._decode
+
+    def counting(sl):
+        calls.append(sl.path)
+        return real(sl)
+
+    monkeypatch.setattr(dicomio, "_decode", counting)
+    vbq.score_series(info.series_dir, rois=info.rois_path)
+    assert calls == [info.files["t1"][info.slice]]
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy not installed")
+def test_dciodvfy_finds_no_error(compressed):
+    _, info = compressed
+    out = subprocess.run(["dciodvfy", str(info.files["t1"][0])], capture_output=True,
+                         text=True, check=False)
+    text = out.stdout + out.stderr
+    assert not [line for line in text.splitlines() if line.startswith("Error")], text
+
+
+def test_missing_decoder_is_one_clear_error(tmp_path, monkeypatch):
+    info = make_phantom(tmp_path / "p", rows=64, n_slices=3, distractors="none",
+                        compress="jpegls")
+    from pydicom.pixels import get_decoder
+
+    decoder = get_decoder(CODECS["jpegls"])
+    monkeypatch.setattr(decoder, "_available", {})
+    assert not decoder.is_available
+    series = load_series(info.series_dir).series
+    with pytest.raises(InputError) as err:
+        series.pixels(1)
+    msg = str(err.value)
+    assert str(series.slices[1].path) in msg
+    assert "JPEG-LS Lossless" in msg and CODECS["jpegls"] in msg
+    assert "install pyjpegls" in msg
+    assert "\n" not in msg
+    # the same through the CLI: exit code 2 and one sentence on stderr
+    code = main(["score", str(info.series_dir), "--rois", str(info.rois_path), "--json"])
+    assert code == 2
+
+
+def test_unsupported_transfer_syntax_is_named(tmp_path):
+    with pytest.raises(InputError, match=r"not supported by pydicom"):
+        dicomio.check_decoder(tmp_path / "x.dcm", "1.2.840.10008.1.2.4.100")  # MPEG2
+
+
+def test_index_reads_compressed_headers_fast(compressed):
+    """The own header reader handles encapsulated pixel data (no pydicom fallback)."""
+    _, info = compressed
+    index = index_folder(info.series_dir)
+    t1 = index.get(info.series_instance_uid)
+    assert len(t1) == 5 and all(sl.problem is None for sl in t1.slices)
+    assert all(sl.header.pixel_length is None for sl in t1.slices)  # undefined length
+
+
+def test_cli_phantom_compress(tmp_path, capsys):
+    code = main(["phantom", str(tmp_path / "p"), "--compress", "rle", "--size", "64",
+                 "--slices", "3", "--distractors", "none"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    files = sorted((tmp_path / "p" / "series").rglob("*.dcm"))
+    assert len(files) == 3
+    ds = pydicom.dcmread(files[0], stop_before_pixels=True)
+    assert ds.file_meta.TransferSyntaxUID == CODECS["rle"]
+    res = vbq.score_series(summary["series_dir"], rois=summary["rois"])
+    assert _rel(res.vbq, summary["vbq"]) < 1e-12
+
+
+def test_unknown_compression_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="compression 'zip'"):
+        make_phantom(tmp_path / "p", rows=64, n_slices=3, compress="zip")
