@@ -40,6 +40,8 @@ __all__ = [
     "load_series",
     "describe_choice",
     "check_decoder",
+    "FrameRef",
+    "ENHANCED_MR_SOP_CLASS",
     "NORMATIVE_TR_MS",
     "NORMATIVE_TE_MS",
 ]
@@ -55,6 +57,52 @@ _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
 )
 #: Storage SOP classes whose instances are images (CT, MR, secondary capture, ...).
 _IMAGE_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1."
+#: Enhanced MR Image Storage (multi-frame, geometry in functional groups).
+ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
+
+
+class FrameRef(str):
+    """A SOP Instance UID naming one frame of a multi-frame image.
+
+    It is the UID string itself (so code that names slices by UID keeps working)
+    and carries the 1-based frame number (DICOM's Frame Number) as :attr:`frame`.
+    """
+
+    frame: int
+
+    def __new__(cls, sop_instance_uid: str, frame: int) -> FrameRef:
+        """Build the reference; ``frame`` is 1-based."""
+        obj = super().__new__(cls, sop_instance_uid)
+        obj.frame = int(frame)
+        return obj
+
+    def __repr__(self) -> str:
+        """Show UID and frame."""
+        return f"FrameRef({str(self)!r}, frame={self.frame})"
+
+    @classmethod
+    def from_json(cls, value: Any, where: str) -> FrameRef:
+        """Parse ``{"sop_instance_uid": "...", "frame": n}`` (``n`` 1-based) from an input file.
+
+        Raises
+        ------
+        InputError
+            Naming ``where`` and the key at fault.
+        """
+        if not isinstance(value, dict):
+            raise InputError(f'{where}: slice must be {{"sop_instance_uid": "...", "frame": n}}, '
+                             f"got {value!r}")
+        extra = sorted(set(value) - {"sop_instance_uid", "frame"})
+        if extra:
+            raise InputError(f'{where}: unknown key "{extra[0]}" in slice')
+        uid = value.get("sop_instance_uid")
+        if not isinstance(uid, str) or not uid.strip():
+            raise InputError(f'{where}: slice needs a "sop_instance_uid" string next to "frame"')
+        frame = value.get("frame")
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
+            raise InputError(f'{where}: slice "frame" must be a frame number >= 1 (1-based, '
+                             f"as in DICOM), got {frame!r}")
+        return cls(uid.strip(), frame)
 
 
 # --------------------------------------------------------------------------- data classes
@@ -320,13 +368,57 @@ class SeriesInfo:
                 "slice indexes may be shifted (repair or remove that file, or name the slice "
                 "by its SOP Instance UID, or use patient-space coordinates)")
 
-    def slice_index(self, sop_instance_uid: str) -> int:
-        """Index of the slice with this SOP Instance UID (InputError if not in the series)."""
-        for i, sl in enumerate(self.slices):
-            if sl.sop_instance_uid == sop_instance_uid:
+    def slice_index(self, sop_instance_uid: str | dict[str, Any],
+                    frame: int | None = None) -> int:
+        """Index of the slice with this SOP Instance UID (and frame, for a multi-frame image).
+
+        Parameters
+        ----------
+        sop_instance_uid
+            The UID; a :class:`FrameRef` (which carries its frame); or the ROI-file
+            form ``{"sop_instance_uid": "...", "frame": n}``.
+        frame
+            1-based frame number (DICOM's numbering) within a multi-frame image. A
+            single-frame image is frame 1. Needed when the UID names a multi-frame
+            image with several frames in the series.
+
+        Raises
+        ------
+        InputError
+            If the UID or frame is not a slice of the series, or a multi-frame image
+            is named without its frame.
+        """
+        if isinstance(sop_instance_uid, dict):
+            ref = FrameRef.from_json(sop_instance_uid, "slice") if "frame" in \
+                sop_instance_uid else sop_instance_uid.get("sop_instance_uid")
+            if not isinstance(ref, str):
+                raise InputError('slice must be {"sop_instance_uid": "..."} with an optional '
+                                 f'"frame", got {sop_instance_uid!r}')
+            sop_instance_uid = ref
+        if frame is None and isinstance(sop_instance_uid, FrameRef):
+            frame = sop_instance_uid.frame
+        uid = str(sop_instance_uid)
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int)
+                                  or frame < 1):
+            raise InputError(f"frame {frame!r} of SOP Instance UID {uid} must be an integer "
+                             ">= 1 (frame numbers are 1-based)")
+        matches = [i for i, sl in enumerate(self.slices) if sl.sop_instance_uid == uid]
+        if not matches:
+            raise InputError(f"SOP Instance UID {uid} is not a slice of series "
+                             f"{self.series_instance_uid}")
+        if frame is None:
+            if len(matches) == 1:
+                return matches[0]
+            raise InputError(
+                f"SOP Instance UID {uid} is a multi-frame image with {len(matches)} frames "
+                f"in series {self.series_instance_uid}; name the frame too, as "
+                '{"sop_instance_uid": "...", "frame": n} (1-based)')
+        for i in matches:
+            if (self.slices[i].frame_number or 1) == frame:
                 return i
-        raise InputError(f"SOP Instance UID {sop_instance_uid} is not a slice of series "
-                         f"{self.series_instance_uid}")
+        have = sorted(self.slices[i].frame_number or 1 for i in matches)
+        raise InputError(f"frame {frame} of SOP Instance UID {uid} is not a slice of series "
+                         f"{self.series_instance_uid} (its frames are {have[0]} to {have[-1]})")
 
     def locate(self, xyz: ArrayLike) -> tuple[int, np.ndarray]:
         """Find the slice nearest the patient point ``xyz``; return its index and ``[row, col]``."""
@@ -474,8 +566,148 @@ class _GeometryCache:
         return template.moved_to(ipp)
 
 
-def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | str:
+def _is_multiframe(h: Header) -> bool:
+    nframes = h.number(TAGS["NumberOfFrames"])
+    return (nframes is not None and nframes > 1) or h.sop_class == ENHANCED_MR_SOP_CLASS
+
+
+def _fg_item(shared: Any, per_frame: Any, name: str) -> Any:
+    """First item of functional group macro ``name``: the frame's own, else the shared one."""
+    for group in (per_frame, shared):
+        if group is not None:
+            seq = group.get(name)
+            if seq:
+                return seq[0]
+    return None
+
+
+def _fg_value(shared: Any, per_frame: Any, macro: str, keyword: str) -> Any:
+    item = _fg_item(shared, per_frame, macro)
+    return None if item is None else item.get(keyword)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+def _enhanced_contrast(ds: Any, shared: Any, first: Any) -> str | None:
+    """Contrast agent of a multi-frame image (Enhanced Contrast/Bolus Module), or None.
+
+    An agent counts when the Contrast/Bolus Usage functional group says it was
+    administered, or when the image lists agents without saying how they were used.
+    """
+    agents = {}
+    for item in ds.get("ContrastBolusAgentSequence") or ():
+        name = str(item.get("CodeMeaning", "") or item.get("CodeValue", "") or "contrast agent")
+        agents[item.get("ContrastBolusAgentNumber")] = name
+    usage = None
+    for group in (first, shared):
+        if group is not None and group.get("ContrastBolusUsageSequence"):
+            usage = group.ContrastBolusUsageSequence
+            break
+    if usage is None:
+        return "; ".join(agents.values()) or None
+    given = [agents.get(u.get("ContrastBolusAgentNumber"), "contrast agent") for u in usage
+             if str(u.get("ContrastBolusAgentAdministered", "")).upper() == "YES"]
+    return "; ".join(given) or None
+
+
+def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
+    """Slices of a multi-frame image: one per frame, geometry from its functional groups.
+
+    References
+    ----------
+    NEMA PS3.3, C.7.6.16 Multi-frame Functional Groups Module (Plane Position
+    (Patient), Plane Orientation (Patient), Pixel Measures, Pixel Value
+    Transformation macros); C.8.13 Enhanced MR Image (MR Timing and Related
+    Parameters, MR Echo, MR Imaging Modifier macros); C.7.6.4b Enhanced
+    Contrast/Bolus Module and C.7.6.16.2.12 Contrast/Bolus Usage macro.
+    """
     h = rec.header
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
+    except Exception as err:  # a corrupt functional group sequence
+        return f"is a multi-frame image whose header cannot be read ({type(err).__name__})"
+    nframes = int(_float_or_none(ds.get("NumberOfFrames", 1)) or 1)
+    per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    shared_seq = ds.get("SharedFunctionalGroupsSequence") or []
+    shared = shared_seq[0] if shared_seq else None
+    if not per_frame and shared is None:
+        return (f"is a multi-frame image ({nframes} frames) without functional groups, so "
+                "the position of its frames is unknown")
+    if len(per_frame) != nframes:
+        return (f"has NumberOfFrames {nframes} but {len(per_frame)} Per-Frame Functional "
+                "Groups items")
+    rows, cols = h.ushort(TAGS["Rows"]), h.ushort(TAGS["Columns"])
+    if not rows or not cols:
+        return "has no Rows or Columns"
+    uid = h.text(TAGS["SOPInstanceUID"]) or rec.path.name
+    top_slope = _float_or_none(ds.get("RescaleSlope"))
+    top_intercept = _float_or_none(ds.get("RescaleIntercept"))
+    out: list[SliceInfo] = []
+    for k, frame in enumerate(per_frame):
+        ipp = _fg_value(shared, frame, "PlanePositionSequence", "ImagePositionPatient")
+        iop = _fg_value(shared, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+        spacing = _fg_value(shared, frame, "PixelMeasuresSequence", "PixelSpacing")
+        for name, value, n in (("ImagePositionPatient", ipp, 3),
+                               ("ImageOrientationPatient", iop, 6), ("PixelSpacing", spacing, 2)):
+            if value is None:
+                return (f"has no {name} for frame {k + 1} in its functional groups, so the "
+                        "frame's position in the patient is unknown")
+            if len(value) < n:
+                return (f"has an unusable {name} for frame {k + 1} ({len(value)} values "
+                        f"instead of {n})")
+        try:
+            geom = cache.make([float(v) for v in ipp], [float(v) for v in iop],
+                              [float(v) for v in spacing], (rows, cols))
+        except (ValueError, TypeError, IndexError) as err:
+            return f"has unusable geometry in frame {k + 1} ({err})"
+        slope = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
+                                         "RescaleSlope"))
+        intercept = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
+                                             "RescaleIntercept"))
+        slope = top_slope if slope is None else slope
+        intercept = top_intercept if intercept is None else intercept
+        out.append(SliceInfo(
+            path=rec.path, sop_instance_uid=uid,
+            instance_number=None if h.number(TAGS["InstanceNumber"]) is None
+            else int(h.number(TAGS["InstanceNumber"])),  # type: ignore[arg-type]
+            geometry=geom,
+            rescale_slope=1.0 if slope is None or slope == 0 else slope,
+            rescale_intercept=0.0 if intercept is None else intercept,
+            position=geom.position, problem=rec.problem,
+            pixel_offset=h.pixel_offset if h.pixel_tag == 0x7FE00010 else None,
+            header=h, frame_number=k + 1, n_frames=nframes))
+    # series-level acquisition attributes live in the functional groups of an
+    # enhanced image; keep them where the series builder looks for them
+    first = per_frame[0] if per_frame else None
+    found = {
+        "RepetitionTime": _fg_value(shared, first, "MRTimingAndRelatedParametersSequence",
+                                    "RepetitionTime"),
+        "EchoTime": _fg_value(shared, first, "MREchoSequence", "EffectiveEchoTime"),
+        "PixelBandwidth": _fg_value(shared, first, "MRImagingModifierSequence",
+                                    "PixelBandwidth"),
+    }
+    for keyword, value in found.items():
+        v = _float_or_none(value)
+        if v is not None and TAGS[keyword] not in h:
+            h.values[TAGS[keyword]] = v
+    agent = _enhanced_contrast(ds, shared, first)
+    if agent and TAGS["ContrastBolusAgent"] not in h:
+        h.values[TAGS["ContrastBolusAgent"]] = agent
+    return out
+
+
+def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | list[SliceInfo] | str:
+    h = rec.header
+    if _is_multiframe(h):
+        return _frames_from(rec, cache)
     ipp = h.numbers(TAGS["ImagePositionPatient"])
     iop = h.numbers(TAGS["ImageOrientationPatient"])
     spacing = h.numbers(TAGS["PixelSpacing"])
@@ -488,9 +720,6 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | str:
     rows, cols = h.ushort(TAGS["Rows"]), h.ushort(TAGS["Columns"])
     if not rows or not cols:
         return "has no Rows or Columns"
-    nframes = h.number(TAGS["NumberOfFrames"])
-    if nframes is not None and nframes > 1:
-        return f"is a multi-frame image ({int(nframes)} frames), which is not supported"
     try:
         geom = cache.make(ipp, iop, spacing, (rows, cols))  # type: ignore[arg-type]
     except (ValueError, TypeError, IndexError) as err:
@@ -514,7 +743,8 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | str:
 
 def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo]) -> SeriesInfo:
     order = sorted(range(len(slices)), key=lambda i: (slices[i].position,
-                                                      slices[i].instance_number or 0))
+                                                      slices[i].instance_number or 0,
+                                                      slices[i].frame_number or 0))
     slices = [slices[i] for i in order]
     h = recs[order[0]].header
 
@@ -591,17 +821,19 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             ignored.append((file, made))
             lost.append((file, made, rec.header.text(TAGS["SeriesInstanceUID"]) or None))
             continue
-        if made.sop_instance_uid in seen_sop:
-            ignored.append((file, f"duplicates {seen_sop[made.sop_instance_uid]}"))
+        made_list = made if isinstance(made, list) else [made]
+        sop = made_list[0].sop_instance_uid
+        if sop in seen_sop:
+            ignored.append((file, f"duplicates {seen_sop[sop]}"))
             continue
-        seen_sop[made.sop_instance_uid] = file
+        seen_sop[sop] = file
         uid = rec.header.text(TAGS["SeriesInstanceUID"]) or ""
         if not uid:
             skipped.append((file, "has no SeriesInstanceUID"))
             continue
         recs, sls = groups.setdefault(uid, ([], []))
-        recs.append(rec)
-        sls.append(made)
+        recs.extend([rec] * len(made_list))
+        sls.extend(made_list)
     if n_files == 0:
         raise InputError(f"folder {folder} is empty")
     if not groups:
@@ -615,7 +847,7 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
                              f"{len(skipped)} DICOM files skipped, e.g. {p} {why}")
         example = next((p, why) for p, why in ignored if why not in _NOT_DICOM)
         raise InputError(f"no usable DICOM image in folder {folder}: none of its {n_dicom} "
-                         f"DICOM files is a single-frame image with a position "
+                         f"DICOM files is an image with a position "
                          f"(e.g. {example[0]} {example[1]})")
     series = [_build_series(uid, recs, sls) for uid, (recs, sls) in groups.items()]
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,

@@ -8,7 +8,9 @@ contents) on the grid of a clinical sagittal acquisition, adds a point-spread
 blur and Rician noise, and writes:
 
 - ``series/``: the T1 sagittal series (and, optionally, distractor series: a T2
-  sagittal, a post-contrast T1 sagittal and an axial T1) as MR Image Storage files;
+  sagittal, a post-contrast T1 sagittal and an axial T1) as MR Image Storage files,
+  one file per slice, or, with ``enhanced``, as one Enhanced MR Image Storage
+  (multi-frame) file per series; optionally losslessly compressed (``compress``);
 - ``rois.json`` (``vbq-rois/1``, pixel space) and ``rois_patient.json`` (the same
   ROIs in patient space), ``seeds.json`` (``vbq-seeds/1``);
 - ``mask.nii.gz``: TotalSpineSeg labels on the T1 series' grid (RAS affine);
@@ -61,6 +63,7 @@ from vbq.phantom_anatomy import (
     spine_frame,
 )
 from vbq.phantom_dicom import base_dataset, check_compression, uid_from, write_series
+from vbq.phantom_enhanced import write_enhanced
 from vbq.phantom_image import coil_shading, contrasts, render_series
 
 #: Files :func:`make_phantom` writes beside ``series/`` (never overwritten).
@@ -180,6 +183,22 @@ def _parse_distractors(distractors: str | Iterable[str] | None) -> tuple[str, ..
     return tuple(dict.fromkeys(items))
 
 
+def _parse_enhanced(enhanced: bool | str | Iterable[str], extra: tuple[str, ...]
+                    ) -> tuple[str, ...]:
+    if enhanced is True:
+        return ("t1",)
+    if enhanced is False or enhanced is None:
+        return ()
+    items = ([d.strip() for d in enhanced.split(",") if d.strip()] if isinstance(enhanced, str)
+             else [str(d) for d in enhanced])
+    known = ("t1", *extra)
+    bad = [d for d in items if d not in known]
+    if bad:
+        raise InputError(f"enhanced series {bad[0]!r} is not one of the series written "
+                         f"({', '.join(known)})")
+    return tuple(d for d in known if d in items)
+
+
 def _rois_pixel(grid: Grid, mid: int) -> list[dict[str, Any]]:
     """Place the drawn ROIs (pixel space) on the mid slice, inside cancellous bone and CSF."""
     sr, sc = grid.spacing
@@ -262,7 +281,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
                  distractors: str | Iterable[str] | None = DISTRACTORS,
                  rescale_slope: float = 1.0, rescale_intercept: float = 0.0,
                  shuffle_names: bool = False, reverse_instance_numbers: bool = False,
-                 noise_sd: float | None = None, compress: str | None = None) -> PhantomInfo:
+                 noise_sd: float | None = None, compress: str | None = None,
+                 enhanced: bool | str | Iterable[str] = False) -> PhantomInfo:
     """Write a synthetic lumbar MRI study with a known VBQ; see the module docstring.
 
     Parameters
@@ -286,13 +306,19 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         Write every file of every series into ``series/`` under a random name without
         extension, in random order.
     reverse_instance_numbers
-        Number instances opposite to their position along the slice normal.
+        Number instances opposite to their position along the slice normal (for an
+        enhanced series: store the frames in reversed order of position).
     noise_sd
         Rician noise level (default 3.5 at 1.5 T, 2.5 at 3 T; CSF signal is 100).
     compress
         Lossless compression of every file: ``"rle"`` (RLE Lossless), ``"jpegls"``
         (JPEG-LS Lossless, needs pyjpegls) or ``"j2k"`` (JPEG 2000 Lossless, needs
         pylibjpeg-openjpeg); None (default) writes uncompressed files.
+    enhanced
+        Write series as one Enhanced MR Image Storage (multi-frame) file each:
+        ``True`` for the T1 sagittal series, or the series names (``"t1"``, ``"t2"``,
+        ``"t1_post"``, ``"axial"``; a list or a comma-separated string). The frame
+        of each slice is in ``expected.json`` (``"frame"``, 1-based) for the T1 series.
 
     Returns
     -------
@@ -317,6 +343,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         raise InputError(f"seed {seed} must be a non-negative integer")
     extra = _parse_distractors(distractors)
     check_compression(compress)
+    multi = _parse_enhanced(enhanced, extra)
     rng = np.random.default_rng(seed)
     noise = noise_sd if noise_sd is not None else (3.5 if field_strength < 2 else 2.5)
 
@@ -368,6 +395,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
            shuffle_names, reverse_instance_numbers, noise, extra)
     if compress not in (None, "", "none"):
         key = (*key, compress)
+    if multi:
+        key = (*key, "enhanced", multi)
     study_uid = uid_from("study", *key)
     for_uid = uid_from("for", *key)
     names = ["t1", *extra]
@@ -376,6 +405,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     uids: dict[str, str] = {}
     stored_t1: list[np.ndarray] = []
     sop_t1: list[str] = []
+    frame_t1: list[int] | None = None
     for name in names:
         grid = sag if name != "axial" else axial_grid(n_slices, rows, cols)
         uids[name] = uid_from("series", name, *key)
@@ -393,6 +423,20 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
                                 lambda i: comp_level[i], csf_comp)
         base = base_dataset(tables[name], study_uid, uids[name], for_uid, numbers[name],
                              float(field_strength), grid, rescale_slope, rescale_intercept)
+        if name in multi:
+            order = list(range(n_slices))[::-1] if reverse_instance_numbers else None
+            path = (series_dir / "pending" / f"{name}_0" if shuffle_names
+                    else folder / "ENHANCED.dcm")
+            files[name] = [path]
+            sop = uid_from("sop", name, "enhanced", *key)
+            stored = write_enhanced(path, images, base, tables[name], grid, sop,
+                                    rescale_slope, rescale_intercept, float(field_strength),
+                                    compress=compress, frame_order=order)
+            if name == "t1":
+                stored_t1, sop_t1 = stored, [sop] * n_slices
+                frame_t1 = [(n_slices - k) if reverse_instance_numbers else (k + 1)
+                            for k in range(n_slices)]
+            continue
         if shuffle_names:
             paths = files[name] = [series_dir / "pending" / f"{name}_{k}" for k in
                                    range(n_slices)]
@@ -450,6 +494,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         "seed": seed,
         "distractor_uids": {n: uids[n] for n in extra},
     }
+    if frame_t1 is not None:
+        expected["frame"] = frame_t1[mid]
 
     _write_json(out / "rois.json", {"format": "vbq-rois/1", "space": "pixel", "slice": mid,
                                     "rois": rois})

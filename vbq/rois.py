@@ -263,6 +263,10 @@ def _parse_slice(value: Any, where: str) -> SliceRef:
         if value < 0:
             raise InputError(f"{where}: slice must be a 0-based index >= 0, got {value}")
         return value
+    if isinstance(value, dict) and "frame" in value:  # one frame of a multi-frame image
+        from vbq.dicomio import FrameRef
+
+        return FrameRef.from_json(value, where)
     if isinstance(value, dict):
         extra = sorted(set(value) - {"sop_instance_uid"})
         if extra:

@@ -153,6 +153,18 @@ def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[st
     """
     numbers = sorted(sl.instance_number for sl in s.slices if sl.instance_number is not None)
     whole = numbers == list(range(1, len(s.slices) + 1))
+    if all(sl.frame_number is not None for sl in s.slices):
+        # frames of multi-frame files: whole when the files' InstanceNumbers run 1..m
+        # and each file has all its frames
+        frames: dict[str, list[int]] = {}
+        files: dict[str, tuple[int | None, int]] = {}
+        for sl in s.slices:
+            frames.setdefault(sl.sop_instance_uid, []).append(int(sl.frame_number or 0))
+            files[sl.sop_instance_uid] = (sl.instance_number, sl.n_frames)
+        file_numbers = sorted(n for n, _ in files.values() if n is not None)
+        whole = (file_numbers == list(range(1, len(files) + 1))
+                 and all(sorted(f) == list(range(1, files[uid][1] + 1))
+                         for uid, f in frames.items()))
     for path, why, uid in getattr(index, "lost", ()):
         if uid == s.series_instance_uid or (uid is None and not whole):
             mine = "is" if uid is not None else "may be"

@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--compress", default=None, choices=("rle", "jpegls", "j2k", "none"),
                    help="write every file losslessly compressed: rle (RLE Lossless), jpegls "
                         "(JPEG-LS Lossless) or j2k (JPEG 2000 Lossless); default uncompressed")
+    p.add_argument("--enhanced", action="store_true",
+                   help="write the T1 sagittal series as one Enhanced MR Image Storage "
+                        "(multi-frame) file")
     p.set_defaults(func=run)
 
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         rescale_slope=args.rescale_slope, rescale_intercept=args.rescale_intercept,
         shuffle_names=args.shuffle_names,
         reverse_instance_numbers=args.reverse_instance_numbers,
-        compress=None if args.compress in (None, "none") else args.compress)
+        compress=None if args.compress in (None, "none") else args.compress,
+        enhanced=args.enhanced)
     summary = {
         "out_dir": str(info.out_dir),
         "series_dir": str(info.series_dir),
@@ -65,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         "seeds": str(info.seeds_path),
         "mask": str(info.mask_path),
         "expected": str(info.expected_path),
+        "frame": info.expected.get("frame"),
         "distractors": info.distractor_uids,
     }
     json.dump(summary, sys.stdout, indent=2)
