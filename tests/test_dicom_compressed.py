@@ -144,3 +144,83 @@ def test_cli_phantom_compress(tmp_path, capsys):
 def test_unknown_compression_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="compression 'zip'"):
         make_phantom(tmp_path / "p", rows=64, n_slices=3, compress="zip")
+
+
+# --------------------------------------------------------------------------- JPEG lossless
+def _jpeg_lossless(img: np.ndarray, precision: int = 16) -> bytes:
+    """Encode a grey image as JPEG lossless, predictor 1, point transform 0.
+
+    Written here from ITU-T T.81 Annex H (lossless mode: SOF3, prediction from the
+    left neighbour, the first row from the left, the first column from above, the
+    first sample from 2**(P-1); differences modulo 2**16 coded as Huffman-coded
+    category SSSS plus SSSS extra bits, SSSS = 16 without extra bits) and Annex C
+    (Huffman table specification), so pydicom's decoder is checked against an
+    encoder it does not share.
+    """
+    rows, cols = img.shape
+    x = img.astype(np.int64)
+    pred = np.empty_like(x)
+    pred[0, 0] = 1 << (precision - 1)
+    pred[0, 1:] = x[0, :-1]
+    pred[1:, 0] = x[:-1, 0]
+    pred[1:, 1:] = x[1:, :-1]
+    diff = (x - pred) % 65536
+    diff = np.where(diff >= 32768, diff - 65536, diff).ravel()
+    # Huffman table: the 17 categories 0..16 as 5-bit canonical codes 0..16
+    bits, nbits = 0, 0
+    out = bytearray()
+    for d in diff.tolist():
+        if d == -32768:
+            ssss, extra = 16, 0
+        else:
+            ssss = abs(d).bit_length()
+            extra = d if d >= 0 else d + (1 << ssss) - 1
+        bits = (bits << 5) | ssss
+        nbits += 5
+        if 0 < ssss < 16:
+            bits = (bits << ssss) | extra
+            nbits += ssss
+        while nbits >= 8:
+            nbits -= 8
+            byte = (bits >> nbits) & 0xFF
+            out.append(byte)
+            if byte == 0xFF:
+                out.append(0x00)  # byte stuffing
+        bits &= (1 << nbits) - 1
+    if nbits:
+        byte = ((bits << (8 - nbits)) | ((1 << (8 - nbits)) - 1)) & 0xFF  # pad with 1s
+        out.append(byte)
+        if byte == 0xFF:
+            out.append(0x00)
+    counts = [0, 0, 0, 0, 17] + [0] * 11
+    dht = bytes([0x00, *counts, *range(17)])
+    sof = bytes([precision]) + rows.to_bytes(2, "big") + cols.to_bytes(2, "big") + bytes(
+        [1, 1, 0x11, 0])
+    sos = bytes([1, 1, 0x00, 1, 0, 0])  # Ns, Cs, Td/Ta, Ss = predictor 1, Se, Ah/Al
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+    return (b"\xff\xd8" + segment(0xC4, dht) + segment(0xC3, sof) + segment(0xDA, sos)
+            + bytes(out) + b"\xff\xd9")
+
+
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57"])
+def test_jpeg_lossless_scores_to_expected(tmp_path, syntax):
+    """JPEG lossless (process 14; selection value 1) files score to expected.json."""
+    from pydicom.encaps import encapsulate
+
+    info = make_phantom(tmp_path / "p", rows=64, n_slices=3, seed=6, distractors="none",
+                        rescale_slope=0.5, rescale_intercept=3.0)
+    for path in info.files["t1"]:
+        ds = pydicom.dcmread(path)
+        frame = _jpeg_lossless(ds.pixel_array)
+        ds.PixelData = encapsulate([frame])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+        ds.save_as(path, enforce_file_format=True)
+    assert pydicom.dcmread(info.files["t1"][0]).file_meta.TransferSyntaxUID == syntax
+    res = vbq.score_series(info.series_dir, rois=info.rois_path)
+    assert _rel(res.vbq, info.expected["vbq"]) < 1e-12
+    for level in ("L1", "L2", "L3", "L4"):
+        assert _rel(res.levels[level].si, info.expected["levels"][level]["mean"]) < 1e-12

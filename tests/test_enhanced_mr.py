@@ -253,3 +253,32 @@ def test_cli_phantom_enhanced(tmp_path, capsys):
 def test_unknown_enhanced_series_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="enhanced series 'axial'"):
         make_phantom(tmp_path / "p", rows=64, n_slices=3, distractors="t2", enhanced="axial")
+
+
+def test_series_split_over_several_enhanced_files(enhanced, classic, tmp_path):
+    """Frames 1-2 in one file, 3-5 in another (same series): five slices, by position."""
+    full = pydicom.dcmread(enhanced.files["t1"][0])
+    frames = full.pixel_array
+    folder = tmp_path / "split"
+    folder.mkdir()
+    uids = []
+    for part, (lo, hi) in enumerate(((3, 5), (0, 3))):
+        ds = pydicom.dcmread(enhanced.files["t1"][0])
+        ds.PerFrameFunctionalGroupsSequence = ds.PerFrameFunctionalGroupsSequence[lo:hi]
+        ds.NumberOfFrames = hi - lo
+        ds.PixelData = np.ascontiguousarray(frames[lo:hi]).tobytes()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.9.{part}"
+        ds.InstanceNumber = part + 1
+        ds.save_as(folder / f"part{part}.dcm")
+        uids.append(ds.SOPInstanceUID)
+    index = index_folder(folder)
+    assert len(index.series) == 1
+    s = index.series[0]
+    sc = load_series(classic.series_dir).series
+    assert [(sl.sop_instance_uid, sl.frame_number) for sl in s.slices] == [
+        (uids[1], 1), (uids[1], 2), (uids[1], 3), (uids[0], 1), (uids[0], 2)]
+    for k in range(5):
+        np.testing.assert_array_equal(s.pixels(k), sc.pixels(k))
+    assert s.slice_index(uids[0], frame=2) == 4
+    choice = load_series(folder)
+    assert choice.series.incomplete is None and choice.warnings == ()
