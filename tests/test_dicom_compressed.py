@@ -224,3 +224,51 @@ def test_jpeg_lossless_scores_to_expected(tmp_path, syntax):
     assert _rel(res.vbq, info.expected["vbq"]) < 1e-12
     for level in ("L1", "L2", "L3", "L4"):
         assert _rel(res.levels[level].si, info.expected["levels"][level]["mean"]) < 1e-12
+
+
+def test_jpeg_baseline_decodes_close_to_the_original(tmp_path):
+    """Lossy JPEG baseline (8-bit, encoded by Pillow): pixels match Pillow's own decode.
+
+    vbq decodes through pydicom (pylibjpeg-libjpeg); the reference is Pillow's decoder
+    (libjpeg-turbo) on the same bytes: the two may differ by one grey level (IDCT
+    rounding). The ROI means stay within one grey level (x4 rescale) of the decoded
+    reference and within 2% of the 8-bit image before compression.
+    """
+    pil = pytest.importorskip("PIL.Image")
+    import io
+
+    from pydicom.encaps import encapsulate
+
+    info = make_phantom(tmp_path / "p", rows=96, n_slices=3, seed=7, distractors="none")
+    originals, references = [], []
+    for path in info.files["t1"]:
+        ds = pydicom.dcmread(path)
+        img8 = np.clip(np.rint(ds.pixel_array / 4.0), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        pil.fromarray(img8, mode="L").save(buf, format="JPEG", quality=92)
+        originals.append(img8.astype(np.float64) * 4.0)
+        references.append(np.asarray(pil.open(io.BytesIO(buf.getvalue())), dtype=np.float64))
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+        ds.RescaleSlope, ds.RescaleIntercept = "4", "0"
+        ds.SmallestImagePixelValue = int(img8.min())
+        ds.LargestImagePixelValue = int(img8.max())
+        ds["SmallestImagePixelValue"].VR = ds["LargestImagePixelValue"].VR = "US"
+        ds.LossyImageCompression = "01"
+        ds.PixelData = encapsulate([buf.getvalue()])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+        ds.save_as(path, enforce_file_format=True)
+    series = load_series(info.series_dir).series
+    mid = series.mid_slice
+    decoded = series.pixels(mid) / 4.0
+    assert np.max(np.abs(decoded - references[mid])) <= 1.0
+    assert np.mean(decoded != references[mid]) < 0.05
+    res = vbq.score_series(info.series_dir, rois=info.rois_path)
+    from vbq.phantom import roi_membership
+
+    rois = json.loads(info.rois_path.read_text())["rois"]
+    for roi in rois:
+        member = roi_membership(roi, series.shape)
+        got = res.csf.si if roi["label"] == "CSF" else res.levels[roi["label"]].si
+        assert abs(got - 4.0 * references[mid][member].mean()) <= 4.0, roi["label"]
+        assert _rel(got, originals[mid][member].mean()) < 0.02, roi["label"]
