@@ -141,6 +141,16 @@ def test_cli_phantom_compress(tmp_path, capsys):
     assert _rel(res.vbq, summary["vbq"]) < 1e-12
 
 
+def test_missing_encoder_is_an_input_error(tmp_path, monkeypatch):
+    from pydicom.pixels import get_encoder
+
+    monkeypatch.setattr(get_encoder(CODECS["jpegls"]), "_available", {})
+    with pytest.raises(InputError, match="needs an encoder that is not installed; install "
+                                         "pyjpegls"):
+        make_phantom(tmp_path / "p", rows=64, n_slices=3, compress="jpegls")
+    assert not (tmp_path / "p").exists()
+
+
 def test_unknown_compression_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="compression 'zip'"):
         make_phantom(tmp_path / "p", rows=64, n_slices=3, compress="zip")

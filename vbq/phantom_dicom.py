@@ -151,7 +151,7 @@ def check_compression(compress: str | None) -> str | None:
 
     ts, plugin, packages = COMPRESSIONS[compress]
     encoder = get_encoder(ts)
-    if not encoder.is_available or plugin not in encoder._available:
+    if not encoder.is_available or plugin not in encoder.available_plugins:
         raise InputError(f"compression {compress!r} needs an encoder that is not installed; "
                          f"install {packages}")
     return ts
