@@ -476,7 +476,12 @@ def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None,
     if slice is None:
         return None
     if isinstance(slice, Mapping):
-        slice = slice.get("sop_instance_uid")
+        if "frame" in slice:  # one frame of a multi-frame image
+            from vbq.dicomio import FrameRef
+
+            slice = FrameRef.from_json(dict(slice), where)
+        else:
+            slice = slice.get("sop_instance_uid")
         if not isinstance(slice, str):
             raise InputError('slice must be an index or {"sop_instance_uid": "..."}')
     if isinstance(slice, str) and not slice.lstrip("-").isdigit():

@@ -143,6 +143,7 @@ class VBQResult:
     series: Mapping[str, Any] | None = None
     slice_index: int | None = None
     sop_instance_uid: str | None = None
+    frame_number: int | None = None
     roi_source: str = "values"
     other_rois: Mapping[str, Measurement] = field(default_factory=dict)
     series_choice: Mapping[str, Any] | None = None
@@ -163,6 +164,12 @@ class VBQResult:
         """Level -> reason for the excluded levels."""
         return {k: v.excluded for k, v in self.levels.items() if v.excluded is not None}
 
+    def _slice_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.slice_index, "sop_instance_uid": self.sop_instance_uid}
+        if self.frame_number is not None:  # a frame of a multi-frame (Enhanced MR) image
+            out["frame"] = self.frame_number
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Return the result JSON (DESIGN.md keys, plus ``roi_source`` and ROI statistics)."""
         out: dict[str, Any] = {
@@ -171,7 +178,7 @@ class VBQResult:
             "statistic": self.statistic,
             "levels": {k: v.to_dict() for k, v in self.levels.items()},
             "csf": self.csf.to_dict(),
-            "slice": {"index": self.slice_index, "sop_instance_uid": self.sop_instance_uid},
+            "slice": self._slice_dict(),
             "series": dict(self.series) if self.series is not None else None,
             "cutoffs": [dict(c) for c in self.cutoffs],
             "warnings": list(self.warnings),

@@ -316,6 +316,7 @@ def score_roi_masks(
         series=meta,
         slice_index=main,
         sop_instance_uid=series.slices[main].sop_instance_uid,
+        frame_number=getattr(series.slices[main], "frame_number", None),
         roi_source=roi_masks.source,
         other_rois=other,
         image=images[main],

@@ -95,6 +95,10 @@ class Seed:
 def _parse_slice(value: Any, where: str) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
+    if isinstance(value, dict) and "frame" in value:  # one frame of a multi-frame image
+        from vbq.dicomio import FrameRef
+
+        return FrameRef.from_json(value, where)
     if isinstance(value, dict) and set(value) == {"sop_instance_uid"}:
         uid = value["sop_instance_uid"]
         if isinstance(uid, str) and uid:

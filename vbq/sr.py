@@ -108,8 +108,15 @@ def roi_outline(mask: Any) -> Any:
     return rc
 
 
+def _frame_kw(source_ds: Any, frame: int | None) -> dict[str, Any]:
+    """``referenced_frame_numbers`` for a frame of a multi-frame image, else nothing."""
+    if frame is not None and int(getattr(source_ds, "NumberOfFrames", 1) or 1) > 1:
+        return {"referenced_frame_numbers": [int(frame)]}
+    return {}
+
+
 def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None,
-               mask: Any = None) -> Any:
+               mask: Any = None, frame: int | None = None) -> Any:
     import highdicom as hd
     from highdicom.sr import CodedConcept
     from pydicom.sr.codedict import codes
@@ -146,7 +153,8 @@ def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None,
         region = hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
             graphic_data=(outline[:, ::-1] + 0.5).astype(float),
-            source_image=hd.sr.SourceImageForRegion.from_source_image(source_ds))
+            source_image=hd.sr.SourceImageForRegion.from_source_image(
+                source_ds, **_frame_kw(source_ds, frame)))
         return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=tracking, referenced_region=region, finding_type=finding,
             finding_sites=[hd.sr.FindingSite(anatomic_location=site)],
@@ -155,7 +163,8 @@ def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None,
         tracking_identifier=tracking,
         finding_type=finding,
         finding_sites=[hd.sr.FindingSite(anatomic_location=site)],
-        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source_ds)],
+        source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(
+            source_ds, **_frame_kw(source_ds, frame))],
         measurements=measurements,
         qualitative_evaluations=qualitative,
     )
@@ -206,22 +215,28 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     def source(label: str) -> Any:
         return datasets[int(slice_of.get(label, result.slice_index))]
 
+    def frame(label: str) -> int | None:
+        return getattr(series.slices[int(slice_of.get(label, result.slice_index))],
+                       "frame_number", None)
+
     masks = dict(result.masks or {})
     groups = []
     for level, lr in result.levels.items():
         if lr.measurement is None:
             continue
         groups.append(_roi_group(level, lr.measurement, source(level), lr.excluded,
-                                 masks.get(level)))
+                                 masks.get(level), frame(level)))
     if result.csf.measurement is not None:
         groups.append(_roi_group("CSF", result.csf.measurement, source("CSF"), None,
-                                 masks.get("CSF")))
+                                 masks.get("CSF"), frame("CSF")))
     vbq_group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="VBQ"),
         finding_sites=[hd.sr.FindingSite(anatomic_location=_region_code(result.protocol))],
         method=_local(f"PROTO-{result.protocol}", f"VBQ protocol {result.protocol}"),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(
-            datasets[int(result.slice_index)])],
+            datasets[int(result.slice_index)],
+            **_frame_kw(datasets[int(result.slice_index)],
+                        getattr(series.slices[int(result.slice_index)], "frame_number", None)))],
         measurements=[hd.sr.Measurement(
             name=_local("VBQ", "Vertebral bone quality score"), value=float(result.vbq),
             unit=CodedConcept("1", "UCUM", "no units"))],
