@@ -49,6 +49,7 @@ _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"SQ", b"UT", b
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 _NOT_EXPLICIT_LE = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.2",
                               "1.2.840.10008.1.2.1.99"})
+_DEFLATED = "1.2.840.10008.1.2.1.99"
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _CHUNK = 16384
@@ -299,6 +300,19 @@ def _fallback(path: Path, force: bool, header: Header) -> tuple[str, Any]:
                     header.values[tag] = ds[tag].value
                 except Exception:  # a value pydicom cannot convert: treat as absent
                     continue
+    if header.transfer_syntax == _DEFLATED:
+        # the data set is a deflate stream: the file offset after the header means
+        # nothing, so ask pydicom whether pixel data follows (pydicom decodes it later)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                full = pydicom.dcmread(path, force=force)
+        except Exception as err:  # the stream ends early
+            return "skipped", f"is truncated or corrupt ({type(err).__name__}: {err})"
+        if "PixelData" in full:
+            header.pixel_offset, header.pixel_tag, header.pixel_header = 0, 0x7FE00010, 0
+            header.pixel_length = None
+        return "header", header
     if len(elem) >= 8:
         big = header.transfer_syntax == "1.2.840.10008.1.2.2"
         group, element = struct.unpack(">HH" if big else "<HH", elem[:4])

@@ -536,7 +536,8 @@ def _classify(path: Path) -> tuple[str, Any]:
                 and TAGS["Rows"] not in h):
             return "ignored", f"holds no pixel data (SOP Class {sop_class})"
         if TAGS["ImagePositionPatient"] not in h or TAGS["PixelSpacing"] not in h:
-            return "skipped", "is truncated: it ends before its pixel data"
+            return "skipped", ("has no pixel data and no image position or spacing: "
+                               "a truncated image, or an image header without pixels")
         # a complete image header: keep its place in the series (slice indexes must not
         # shift); reading its pixels is the error
         return "image", _Record(path, h, "has no pixel data (the file may be truncated)")
