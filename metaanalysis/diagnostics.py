@@ -212,9 +212,11 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
             sort_key = as_number
         else:
             sort_key = values.astype(str)
-    order = np.argsort(sort_key.to_numpy(), kind="stable")
-    if not ascending:
-        order = order[::-1]
+    if ascending:
+        order = np.argsort(sort_key.to_numpy(), kind="stable")
+    else:  # largest first; ties keep the table's order (reversing would reverse them)
+        ranks = pd.Series(sort_key.to_numpy()).rank(method="dense", ascending=False)
+        order = np.argsort(ranks.to_numpy(), kind="stable")
     rows = []
     for j in range(1, table.k + 1):
         idx = np.sort(order[:j])

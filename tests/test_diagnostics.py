@@ -187,6 +187,23 @@ def test_cumulative_steps_equal_direct_fits():
     assert cum.iloc[-1]["loglik"] == pytest.approx(full.loglik, rel=1e-12)
 
 
+def test_cumulative_descending_keeps_ties_in_table_order():
+    base, _ = load("skin_tests")
+    years = [2005, 2001, 2003, 2001, 2010, 2008, 2002, 2007, 2004, 2006]
+    table = with_years(base, years)
+    cum = cumulative(table, order_by="year", ascending=False)
+    # newest first; the two 2001 studies (rows 2 and 4) stay in the table's order
+    expected = [4, 5, 7, 9, 0, 8, 2, 6, 1, 3]
+    assert list(cum["added"]) == [table.studies[i] for i in expected]
+    assert list(cum["year"]) == sorted(years, reverse=True)
+    # text order keys too: "b" before "a", the two "a" rows in table order
+    df = base.df.copy()
+    df["site"] = ["a", "b", "a", "c", "b", "a", "c", "a", "b", "c"]
+    cum = cumulative(StudyTable(df), order_by="site", ascending=False)
+    expected = [3, 6, 9, 1, 4, 8, 0, 2, 5, 7]
+    assert list(cum["added"]) == [table.studies[i] for i in expected]
+
+
 def test_cumulative_bad_order_column():
     base, _ = load("few4")
     with pytest.raises(InputError, match="'year' is not in the study table"):
