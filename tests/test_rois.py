@@ -151,6 +151,23 @@ def test_patient_space_point_between_slices_is_an_error(series):
         RoiFile.from_json(doc).masks(series)
 
 
+def test_patient_space_polygon_off_the_slice_plane_is_an_error(series):
+    # the mean of the vertices lies on slice 2, but the vertices alternate 3 mm either
+    # side of its plane (the slices are 4 mm apart): the polygon is on no single slice,
+    # and projecting it onto slice 2 would silently measure another region
+    doc = to_patient(BASE, series)
+    pts = doc["rois"][1]["points"]
+    for i, p in enumerate(pts):
+        p[0] += 3.0 if i % 2 else -3.0
+    with pytest.raises(InputError, match=r"ROI 2 \(L2\): points\[0\] lies 3\.0 mm from the "
+                       r"plane of slice 2"):
+        RoiFile.from_json(doc).masks(series)
+    for i, p in enumerate(pts):  # within half the slice gap of the plane: still accepted
+        p[0] -= 1.5 if i % 2 else -1.5
+    rm = RoiFile.from_json(doc).masks(series)
+    assert rm.slice_of("L2") == 2
+
+
 def test_slice_by_sop_instance_uid_and_per_roi_slice(series):
     doc = edit(slice={"sop_instance_uid": "1.2.3.3"})
     doc["rois"][0]["slice"] = 1

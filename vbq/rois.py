@@ -21,10 +21,11 @@ centres on integers):
 In patient space (``"space": "patient"``, points ``[x, y, z]`` in mm, DICOM
 LPS) a shape is placed on the slice whose plane its centre lies in (the mean
 of its points for a polygon, the corner for a rectangle) and projected onto
-that plane; radii and sizes are millimetres along the image's row axis (down
-the rows) and column axis (along the columns). Converted pixel coordinates are
-rounded to 1e-6 pixel so that the floating-point noise of the conversion can
-never move a boundary pixel.
+that plane (each polygon vertex must lie within half a slice gap of it);
+radii and sizes are millimetres along the image's row axis (down the rows)
+and column axis (along the columns). Converted pixel coordinates are rounded
+to 1e-6 pixel so that the floating-point noise of the conversion can never
+move a boundary pixel.
 """
 
 from __future__ import annotations
@@ -486,6 +487,14 @@ class RoiFile:
                 f"{where}: lies outside the image stack ({abs(float(dist)):.1f} mm from the "
                 f"nearest slice plane)" + (f"; note that {lost}" if lost else "")
             )
+        if spec.shape == "polygon":  # every vertex must lie in the plane, not only their mean
+            for i, point in enumerate(g["points"]):
+                _, d = geom.patient_to_pixel(point)
+                if abs(float(d)) > tol:
+                    raise InputError(
+                        f"{where}: points[{i}] lies {abs(float(d)):.1f} mm from the plane of "
+                        f"slice {index}, so the polygon is not drawn on one slice"
+                    )
         spacing = np.asarray(geom.spacing, dtype=float)
 
         def to_px(xyz: np.ndarray) -> np.ndarray:
