@@ -42,6 +42,8 @@ _BACK = {"logit_sens": ("sensitivity", expit), "logit_spec": ("specificity", exp
          "ln_dor": ("dor", np.exp), "ln_lr_pos": ("lr_positive", np.exp),
          "ln_lr_neg": ("lr_negative", np.exp)}
 METHODS: tuple[str, ...] = ("DL", "REML")
+#: Columns of the per-outcome table that are counts (whole numbers in the JSON).
+_COUNT_KEYS: frozenset[str] = frozenset({"k", "Q_df"})
 
 
 def outcome_data(table: StudyTable, correction: str = "all") -> dict[str, tuple[np.ndarray,
@@ -61,8 +63,12 @@ def outcome_data(table: StudyTable, correction: str = "all") -> dict[str, tuple[
         outcome name -> ``(y, v)`` arrays of length k.
     """
     if correction == "none" and table.has_zero_cells:
-        raise InputError("a study has a zero cell, so its log odds are infinite with "
-                         "correction='none'; use correction='all' or 'single'.")
+        counts = table.counts()
+        i = int(np.flatnonzero(np.any(counts == 0, axis=1))[0])
+        cell = ("TP", "FP", "FN", "TN")[int(np.flatnonzero(counts[i] == 0)[0])]
+        raise InputError(f"study {table.studies[i]!r} has a zero cell ({cell} = 0), so its log "
+                         "odds are infinite with correction='none'; use correction='all' or "
+                         "'single'.")
     tp, fp, fn, tn = table.corrected(correction)
     n1 = tp + fn
     n0 = fp + tn
@@ -218,6 +224,7 @@ class UnivariateResult:
         outcomes = {}
         for name, row in self.frame.iterrows():
             outcomes[str(name)] = {k: (v if isinstance(v, str) else
+                                       int(v) if k in _COUNT_KEYS else
                                        (float(v) if math.isfinite(float(v)) else None))
                                    for k, v in row.items()}
         return {"model": "univariate", "method": self.method.lower(),

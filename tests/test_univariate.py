@@ -118,3 +118,21 @@ def test_madauni_statistics_reproduce_mada_quirks(name):
         # mada's uniroot stops at tol = eps^0.25 (about 1.2e-4)
         assert [g["tau2_ci_low"], g["tau2_ci_high"]] == pytest.approx(
             r["tau2_ci_qprofile"], rel=2e-4, abs=1e-12)
+
+
+def test_to_dict_counts_are_whole_numbers():
+    d = uni("AuditC", "DL").to_dict()
+    for outcome in OUTCOMES:
+        row = d["outcomes"][outcome]
+        assert row["k"] == 14 and isinstance(row["k"], int)
+        assert row["Q_df"] == 13 and isinstance(row["Q_df"], int)
+        assert isinstance(row["tau2"], float)
+
+
+def test_no_correction_with_zero_cell_names_the_study_and_cell():
+    t = table("zerocells")
+    first = int(np.flatnonzero((t.counts() == 0).any(axis=1))[0])
+    cell = ("TP", "FP", "FN", "TN")[int(np.flatnonzero(t.counts()[first] == 0)[0])]
+    with pytest.raises(ma.InputError,
+                       match=rf"study '{t.studies[first]}' has a zero cell \({cell} = 0\)"):
+        ma.univariate(t, correction="none")
