@@ -268,6 +268,46 @@ class BivariateResult:
         df = pd.DataFrame(rows, columns=["quantity", "estimate", "se", "ci_low", "ci_high"])
         return df.set_index("quantity")
 
+    def summary_frame(self, level: float = 0.95) -> pd.DataFrame:
+        """Tabulate each study and the pooled estimate (statsmodels' ``summary_frame`` surface).
+
+        Parameters
+        ----------
+        level : float
+            Confidence level of every interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study`` (the study names, then ``"pooled"``); columns
+            ``type`` (``"study"`` or ``"pooled"``), ``sensitivity``,
+            ``sensitivity_ci_low``, ``sensitivity_ci_high``, ``specificity``,
+            ``specificity_ci_low``, ``specificity_ci_high`` and ``weight``.
+            Study rows hold the observed proportions (uncorrected counts) with
+            Wilson intervals, as the forest plot draws them, and each study's
+            share of the information on the summary point
+            (:func:`metaanalysis.plots.study_weights`; the shares sum to 1).
+            The pooled row holds the model's estimates with Wald intervals on
+            the logit scale, back-transformed, and weight 1.
+        """
+        from metaanalysis import plots
+
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must lie between 0 and 1; got {level!r}")
+        cols = ["sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
+                "specificity", "specificity_ci_low", "specificity_ci_high"]
+        studies = plots.study_estimates(self.table, level)[["study", *cols]]
+        studies.insert(1, "type", "study")
+        studies["weight"] = plots.study_weights(self)
+        s = self._wald(0, level)
+        f = self._wald(1, level)
+        pooled = pd.DataFrame([{"study": "pooled", "type": "pooled",
+                                "sensitivity": s[0], "sensitivity_ci_low": s[1],
+                                "sensitivity_ci_high": s[2], "specificity": 1.0 - f[0],
+                                "specificity_ci_low": 1.0 - f[2],
+                                "specificity_ci_high": 1.0 - f[1], "weight": 1.0}])
+        return pd.concat([studies, pooled], ignore_index=True).set_index("study")
+
     def print_summary(self, digits: int = 4) -> None:
         """Print a human-readable summary (estimates, heterogeneity, warnings)."""
         print(self.format_summary(digits))

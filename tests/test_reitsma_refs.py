@@ -307,3 +307,36 @@ def test_low_level_fit_with_intercept_design_equals_default():
     np.testing.assert_allclose(a.coef, b.coef, rtol=1e-8)
     np.testing.assert_allclose(a.psi, b.psi, rtol=1e-6)
     assert a.loglik == pytest.approx(b.loglik, rel=1e-10)
+
+
+def test_summary_frame_studies_and_pooled_row():
+    """Pooled row = mada's estimates and CIs; study rows = observed proportions, Wilson CIs."""
+    from scipy.special import expit
+    from statsmodels.stats.proportion import proportion_confint
+
+    r = load("AuditC")["reml"]
+    t = table("AuditC")
+    f = ma.reitsma(t, optimizer="mada")
+    sf = f.summary_frame()
+    assert list(sf.index) == [*t.studies, "pooled"]
+    pooled = sf.loc["pooled"]
+    np.testing.assert_allclose(
+        [pooled["sensitivity"], pooled["sensitivity_ci_low"], pooled["sensitivity_ci_high"]],
+        [r["sensitivity"], *r["sensitivity_ci"]], rtol=RTOL)
+    np.testing.assert_allclose(
+        [pooled["specificity"], pooled["specificity_ci_low"], pooled["specificity_ci_high"]],
+        [r["specificity"], *r["specificity_ci"]], rtol=RTOL)
+    studies = sf[sf["type"] == "study"]
+    np.testing.assert_allclose(studies["sensitivity"], t.tp / (t.tp + t.fn), rtol=1e-15)
+    np.testing.assert_allclose(studies["specificity"], t.tn / (t.tn + t.fp), rtol=1e-15)
+    lo, hi = proportion_confint(t.tn, t.tn + t.fp, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(studies["specificity_ci_low"], lo, rtol=1e-12)
+    np.testing.assert_allclose(studies["specificity_ci_high"], hi, rtol=1e-12)
+    assert studies["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (studies["weight"] > 0).all()
+    # another level: Wald interval from mada's mu and SE with z(0.95) = 1.6449
+    p90 = f.summary_frame(level=0.90).loc["pooled"]
+    z = 1.6448536269514722
+    m, s = r["mu_logit_sens"], r["se_logit_sens"]
+    np.testing.assert_allclose([p90["sensitivity_ci_low"], p90["sensitivity_ci_high"]],
+                               expit([m - z * s, m + z * s]), rtol=RTOL)
