@@ -791,8 +791,10 @@ def save_figure(ax: Axes, path: str | os.PathLike[str]) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=suffix)
     os.close(fd)
     try:
+        from metaanalysis.plots import replace_file
+
         ax.figure.savefig(tmp)
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

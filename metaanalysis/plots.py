@@ -563,6 +563,22 @@ def raster_dpi(fig: Figure, dpi: float) -> float:
     return min(float(dpi), MAX_RASTER_PIXELS / longest)
 
 
+def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Move a finished temporary file onto ``path`` with a new file's usual permissions.
+
+    :func:`tempfile.mkstemp` creates files readable by their owner only; the
+    file gets the mode ``open`` would give it (``0o666`` less the umask) before
+    the atomic :func:`os.replace`. An error names ``path``, not the temporary file.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, os.fspath(path)) from None
+
+
 def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int = 200) -> Path:
     """Save the figure holding ``ax_or_fig`` as PNG, PDF or SVG (by the file's suffix).
 
@@ -598,7 +614,7 @@ def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int
     os.close(fd)
     try:
         fig.savefig(tmp, format=fmt, dpi=raster_dpi(fig, dpi), bbox_inches="tight")
-        os.replace(tmp, path)
+        replace_file(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -158,3 +158,31 @@ def test_glmm_model_through_pool(capsys):
     assert d["loglik"] == pytest.approx(ref["logLik"], rel=1e-4)
     assert d["rho_sens_fpr"] == pytest.approx(
         ref["in_fpr_parameterisation"]["rho_logit_sens_fpr"], rel=1e-3)
+
+
+def test_result_printed_before_a_figure_that_cannot_be_written(capsys, tmp_path):
+    """A plot path that cannot be written fails the run but never loses the result."""
+    figs = tmp_path / "figs"
+    (figs / "forest.png").mkdir(parents=True)     # the figure's name is taken by a folder
+    code, out, err = run(capsys, REFS / "AuditC.csv", "--json", "--plots", figs)
+    assert code == 2
+    ref = json.loads((REFS / "AuditC.reitsma.json").read_text())["reml"]
+    d = json.loads(out)                           # the whole result, and only JSON
+    assert d["sensitivity"]["estimate"] == pytest.approx(ref["sensitivity"], rel=1e-6)
+    assert err.startswith(f"metaanalysis: error: {figs / 'forest.png'}: ")  # not a temp name
+    assert [p.name for p in figs.iterdir()] == ["forest.png"]   # no temporary file left
+
+
+def test_figures_get_a_new_files_usual_mode(capsys, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        code, _, _ = run(capsys, REFS / "few4.csv", "--plots", tmp_path)
+        assert code == 0
+        code = main(["bias", str(REFS / "AuditC.csv"), "--plots", str(tmp_path)])
+        assert code == 0
+    finally:
+        os.umask(old)
+    for name in ("forest.png", "sroc.png", "funnel.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name

@@ -270,3 +270,19 @@ def test_level_with_one_study_warns() -> None:
     with pytest.warns(FitWarning, match="'c' have a single study"):
         res = regression(t, "site", test=False)
     assert any("single study" in w for w in res.warnings)
+
+
+def test_cli_regress_result_kept_when_the_figure_cannot_be_written(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from metaanalysis.cli import main
+
+    (tmp_path / "regression_subgroups.png").mkdir()
+    rc = main(["regress", str(FIX / "Dementia.csv"), "--covariate", "x", "--method", "ml",
+               "--json", "--plots", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert rc == 2
+    out = json.loads(captured.out)
+    ref = _ref("Dementia")["normal"]["ML"]["x"]
+    np.testing.assert_allclose([c["estimate"] for c in out["coefficients"]], ref["beta"],
+                               atol=1e-6)
+    assert "regression_subgroups.png" in captured.err

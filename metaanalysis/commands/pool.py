@@ -51,13 +51,10 @@ def _save_figure(fig: Any, path: str) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
     os.close(fd)
     try:
-        from metaanalysis.plots import raster_dpi
+        from metaanalysis.plots import raster_dpi, replace_file
 
         fig.savefig(tmp, dpi=raster_dpi(fig, 150), bbox_inches="tight", format="png")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give it a normal file's mode
-        os.replace(tmp, path)
+        replace_file(tmp, path)  # a normal file's mode; errors name path
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -149,11 +146,12 @@ def run(args: argparse.Namespace) -> int:
             result = glmm(table, nagq=args.nagq, pirls=args.pirls)
     for w in result.warnings:
         print(f"metaanalysis: warning: {w}", file=sys.stderr)
+    # the result first: a figure that cannot be written must not lose it
+    if args.json:
+        print(dumps(result.to_dict()), flush=True)
+    else:
+        print(result.format_summary(), flush=True)
     if args.plots:
         for path in _plots(result, table, args.plots):
             print(f"wrote {path}", file=sys.stderr)
-    if args.json:
-        print(dumps(result.to_dict()))
-    else:
-        print(result.format_summary())
     return 0

@@ -74,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
                             categorical=args.categorical)
     for w in result.warnings:
         print(f"metaanalysis: warning: {w}", file=sys.stderr)
+    # the result first: a figure that cannot be written must not lose it
+    if args.json:
+        print(dumps(result.to_dict()), flush=True)
+    else:
+        print(format_summary(result), flush=True)
     if args.plots:
         import matplotlib
 
@@ -88,8 +93,4 @@ def run(args: argparse.Namespace) -> int:
         save_figure(ax, path)
         plt.close(ax.figure)
         print(f"wrote {path}", file=sys.stderr)
-    if args.json:
-        print(dumps(result.to_dict()))
-    else:
-        print(format_summary(result))
     return 0
