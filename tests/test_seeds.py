@@ -74,6 +74,30 @@ def test_patient_space_seeds_give_the_same_rois(phantom):
         assert np.array_equal(a.masks[label], b.masks[label])
 
 
+def test_patient_seeds_must_lie_on_a_slice_that_is_named(phantom):
+    # the points lie on the phantom's slice k; a slice named in the file, by the user or
+    # for one seed that is not k is an error (as for a ROI file), never silently ignored
+    series = phantom["series"]
+    k = phantom["seeds"]["slice"]
+    geom = series.slices[k].geometry
+    seeds = {"format": "vbq-seeds/1", "space": "patient", "slice": k - 2,
+             "seeds": [{"label": s["label"], "point": geom.pixel_to_patient(s["point"]).tolist(),
+                        **({"level": s["level"]} if "level" in s else {})}
+                       for s in phantom["seeds"]["seeds"]]}
+    with pytest.raises(InputError, match=rf"seed 1 \(L1\): lies on slice {k}, not on the "
+                       rf"slice {k - 2} named in the file"):
+        rois_from_seeds(series, seeds)
+    del seeds["slice"]
+    with pytest.raises(InputError, match=rf"lies on slice {k}, not on the slice {k + 1} asked"):
+        rois_from_seeds(series, seeds, slice=k + 1)
+    seeds["seeds"][2]["slice"] = k - 1
+    with pytest.raises(InputError, match=rf"seed 3 \(L3\): lies on slice {k}, not on the "
+                       rf"slice {k - 1} named for the seed"):
+        rois_from_seeds(series, seeds)
+    seeds["seeds"][2]["slice"] = k  # naming the slice the points lie on is fine
+    assert rois_from_seeds(series, seeds, slice=k).slice_index == k
+
+
 def test_csf_found_behind_the_body_without_a_csf_seed(phantom):
     seeds = dict(phantom["seeds"])
     seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]

@@ -9,7 +9,8 @@ the CSF)::
 
 ``space`` and ``slice`` follow the ROI file's rules (:mod:`vbq.rois`): pixel
 points are ``[row, column]``; patient points ``[x, y, z]`` mm (LPS) are placed
-on the slice whose plane they lie in. A seed may carry its own ``slice``;
+on the slice whose plane they lie in (a slice named for a patient point, in the
+file or by the caller must be that one). A seed may carry its own ``slice``;
 ``exclude`` works as in the ROI file.
 
 Body ROI (:func:`grow_body`)
@@ -434,6 +435,17 @@ def _place(series: Any, seed: Seed, space: str, default_index: int | None,
         if abs(float(dist)) > 0.5 * gap + 1e-3:
             raise InputError(f"{where}: point {list(seed.point)} lies outside the image stack "
                              f"({abs(float(dist)):.1f} mm from the nearest slice plane)")
+        # as in a ROI file: a slice named for the point must be the one it lies on
+        if seed.slice is not None:
+            want, asked = resolve_slice(series, seed.slice, where), "named for the seed"
+        elif default_index is not None:
+            want, asked = default_index, "asked for"
+        elif file_slice is not None:
+            want, asked = resolve_slice(series, file_slice, src), "named in the file"
+        else:
+            want, asked = None, ""
+        if want is not None and want != index:
+            raise InputError(f"{where}: lies on slice {index}, not on the slice {want} {asked}")
         rc = (float(rc_arr[0]), float(rc_arr[1]))
     rows, cols = series.slices[index].geometry.shape
     if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
