@@ -65,6 +65,31 @@ def _guess_encoding(name: str) -> str | None:
     return None
 
 
+_DECIMAL_COMMA = r"^\s*[-+]?\d+(,\d+)?\s*$"
+
+
+def _decimal_comma_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Read text columns written with decimal commas (``1,5``) as numbers.
+
+    A ``;``-separated CSV comes from a locale whose decimal mark is the comma;
+    pandas reads ``1,5`` as the text ``"1,5"``, which would make a continuous
+    covariate categorical. A column is converted only when every non-empty
+    value is a number in that notation and at least one has a comma.
+    """
+    out = df.copy()
+    for col in df.columns:
+        if str(col).strip().lower() == "study" or pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        values = df[col].dropna().astype(str)
+        values = values[values.str.strip() != ""]
+        if values.empty or not values.str.match(_DECIMAL_COMMA).all() or \
+                not values.str.contains(",", regex=False).any():
+            continue
+        text = df[col].astype("string").str.strip().str.replace(",", ".", regex=False)
+        out[col] = pd.to_numeric(text.replace("", pd.NA)).astype(float)
+    return out
+
+
 class StudyTable:
     """Studies of one diagnostic test, each reduced to its 2x2 table.
 
@@ -203,6 +228,9 @@ class StudyTable:
         **read_csv_kwargs
             Passed to :func:`pandas.read_csv`. Without ``sep``, a file whose
             header only splits on ``;`` or tabs is read with that separator.
+            In a ``;``-separated file (without ``decimal``), a covariate whose
+            values are all numbers written with a decimal comma (``1,5``) is
+            read as numbers, not as text.
 
         Returns
         -------
@@ -239,6 +267,8 @@ class StudyTable:
                     seen.add(key)
             study_cols = {c: str for c in header.columns if str(c).strip().lower() == "study"}
             df = pd.read_csv(name, dtype=study_cols, **read_csv_kwargs)
+            if read_csv_kwargs.get("sep") == ";" and "decimal" not in read_csv_kwargs:
+                df = _decimal_comma_columns(df)
         except pd.errors.EmptyDataError:
             raise InputError(f"{name}: the file is empty.") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as err:

@@ -286,3 +286,23 @@ def test_cli_regress_result_kept_when_the_figure_cannot_be_written(
     np.testing.assert_allclose([c["estimate"] for c in out["coefficients"]], ref["beta"],
                                atol=1e-6)
     assert "regression_subgroups.png" in captured.err
+
+
+def test_decimal_comma_covariate_in_semicolon_csv_is_continuous(tmp_path: Path) -> None:
+    """A ';' CSV from a decimal-comma locale: x = "-0,59" is the number -0.59, as in R."""
+    df = pd.read_csv(FIX / "AuditC.csv")
+    lines = [";".join(df.columns)]
+    for row in df.itertuples(index=False):
+        cells = [str(v) for v in row]
+        cells[list(df.columns).index("x")] = f"{row.x}".replace(".", ",")
+        lines.append(";".join(cells))
+    assert any("," in line for line in lines[1:])
+    path = tmp_path / "auditc_semicolon.csv"
+    path.write_text("\n".join(lines) + "\n")
+    table = StudyTable.from_csv(path)
+    assert table.covariates["x"].tolist() == pytest.approx(df["x"].tolist(), abs=0)
+    assert table.covariates["group"].tolist() == df["group"].tolist()
+    res = regression(table, ["x"], method="reml", test=False)
+    assert res.terms == ("intercept", "x")
+    ref = _ref("AuditC")["normal"]["REML"]["x"]
+    np.testing.assert_allclose(res.coef_table()["estimate"], ref["beta"], atol=1e-6)
