@@ -382,7 +382,13 @@ class StudyTable:
         return self.subset(np.asarray(keep))
 
     def swap_disease_labels(self) -> StudyTable:
-        """Return the table with diseased and non-diseased swapped (TP<->TN, FP<->FN)."""
+        """Return the table with sensitivity and specificity exchanged (TP<->TN, FP<->FN).
+
+        This swaps the disease labels *and* the test's positive/negative labels
+        (the target condition becomes "no disease", detected by a negative
+        test). Swapping the disease labels alone would exchange TP<->FP and
+        FN<->TN instead.
+        """
         df = self._df.copy()
         df["TP"], df["TN"] = self._df["TN"].to_numpy(), self._df["TP"].to_numpy()
         df["FP"], df["FN"] = self._df["FN"].to_numpy(), self._df["FP"].to_numpy()
