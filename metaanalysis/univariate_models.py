@@ -220,7 +220,18 @@ class UnivariateResult:
         return "\n".join([head, "", body] + [f"warning: {w}" for w in self.warnings])
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping: model, method, n_studies, correction, outcomes, warnings."""
+        """Return a JSON-ready mapping (``metaanalysis pool --model univariate --json``).
+
+        Keys: ``model`` ("univariate"), ``method`` ("dl" or "reml"),
+        ``n_studies``, ``correction``, ``warnings`` and ``outcomes``: for each of
+        ``logit_sens, logit_spec, ln_dor, ln_lr_pos, ln_lr_neg`` the pooled
+        ``estimate, se, ci_low, ci_high`` and prediction interval
+        ``pi_low, pi_high`` on that (logit or log) scale; ``tau2``; Cochran's
+        ``Q`` with ``Q_df`` and ``Q_p``; ``I2`` (percent) and ``H2``; ``k``; and
+        the back-transformed ``measure`` (sensitivity, specificity, dor,
+        lr_positive, lr_negative) with ``value, value_ci_low, value_ci_high``.
+        Undefined numbers are ``None``.
+        """
         outcomes = {}
         for name, row in self.frame.iterrows():
             outcomes[str(name)] = {k: (v if isinstance(v, str) else
