@@ -98,6 +98,18 @@ def test_patient_seeds_must_lie_on_a_slice_that_is_named(phantom):
     assert rois_from_seeds(series, seeds, slice=k).slice_index == k
 
 
+def test_a_csf_seed_without_its_level_is_reported(phantom):
+    seeds = json.loads(json.dumps(phantom["seeds"]))
+    named = rois_from_seeds(phantom["series"], seeds)
+    assert not any("does not name its level" in w for w in named.warnings)
+    for s in seeds["seeds"]:
+        s.pop("level", None)
+    rm = rois_from_seeds(phantom["series"], seeds)
+    assert rm.csf_level == "L3"
+    assert "seeds: the CSF seed does not name its level; assumed L3" in rm.warnings
+    np.testing.assert_array_equal(rm.masks["CSF"], named.masks["CSF"])
+
+
 def test_csf_found_behind_the_body_without_a_csf_seed(phantom):
     seeds = dict(phantom["seeds"])
     seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]

@@ -11,7 +11,8 @@ the CSF)::
 points are ``[row, column]``; patient points ``[x, y, z]`` mm (LPS) are placed
 on the slice whose plane they lie in (a slice named for a patient point, in the
 file or by the caller must be that one). A seed may carry its own ``slice``;
-``exclude`` works as in the ROI file.
+``exclude`` works as in the ROI file. The CSF seed names its ``level``; without
+one the protocol's CSF level is assumed, with a warning.
 
 Body ROI (:func:`grow_body`)
     The marrow signal near the seed (median and MAD-based SD within
@@ -537,6 +538,9 @@ def rois_from_seeds(series: Any, seeds: str | Path | Mapping[str, Any] | SeedFil
     if "CSF" in placed:
         seed, idx, rc = placed["CSF"]
         csf_level = seed.level or (csf_levels[0] if csf_levels else None)
+        if seed.level is None and csf_level is not None:
+            warnings.append(f"{sf.source}: the CSF seed does not name its level; "
+                            f"assumed {csf_level}")
         geom = series.slices[idx].geometry
         spacing = (float(geom.spacing[0]), float(geom.spacing[1]))
         limit = None
