@@ -65,6 +65,16 @@ def test_phantom_mask_gives_expected_vbq(phantom):
     assert not [w for w in res.warnings if "mask" in w]
 
 
+def test_a_mask_without_a_label_scheme_says_which_was_assumed(phantom):
+    named = rois_from_mask(phantom["series"], phantom["info"].mask_path, "totalspineseg")
+    assumed = rois_from_mask(phantom["series"], phantom["info"].mask_path)
+    assert not any("no label scheme given" in w for w in named.warnings)
+    assert any("no label scheme given, so its labels were read as totalspineseg's" in w
+               for w in assumed.warnings)
+    for label, m in named.masks.items():
+        np.testing.assert_array_equal(assumed.masks[label], m, err_msg=label)
+
+
 def test_rois_stay_inside_the_labelled_body_away_from_its_edge(phantom):
     rm = rois_from_mask(phantom["series"], phantom["info"].mask_path, "totalspineseg")
     lab = phantom["labels"][:, :, rm.slice_index]

@@ -614,6 +614,9 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
         scheme = get_label_scheme(labels)
     levels, csf_levels = protocol_levels(protocol)
     warnings: list[str] = []
+    if labels is None and vol.scheme is None:
+        warnings.append(f"mask {vol.source}: no label scheme given, so its labels were read "
+                        f"as {scheme.name}'s (name the scheme with --labels)")
     index = resolve_slice(series, slice)
     if index is None:
         index = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
