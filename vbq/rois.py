@@ -10,10 +10,13 @@ every ROI is measured and drawn the same way whatever its source.
 Membership is decided on pixel centres only (row ``r``, column ``c``, 0-based,
 centres on integers):
 
-- ellipse / circle: ``((r - r0) / ry)**2 + ((c - c0) / rx)**2 <= 1``,
+- ellipse / circle: ``((r - r0) / ry)**2 + ((c - c0) / rx)**2 <= 1`` with
+  ``"center": [r0, c0]`` and ``"radii": [ry, rx]`` (the semi-axis down the
+  rows first, then the one along the columns, in the order of ``center``),
   evaluated as ``dr**2 * rx**2 + dc**2 * ry**2 <= rx**2 * ry**2`` so that
   boundary pixels of integer and half-integer shapes are decided exactly;
-- rectangle: ``corner <= centre < corner + size`` on both axes (half-open);
+- rectangle: ``corner <= centre < corner + size`` on both axes (half-open),
+  with ``"corner": [r, c]`` and ``"size": [rows, columns]``;
 - polygon: even-odd rule, a ray cast along increasing column; a centre on an
   edge belongs to the polygon when the edge is on its left or top side, which
   makes an axis-aligned polygon select exactly what the same rectangle does.
