@@ -45,7 +45,14 @@ def typical_within_variance(v: ArrayLike) -> float:
 
 
 def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> dict[str, float]:
-    """I2 of logit sensitivity, logit FPR, and the bivariate generalised I2.
+    """I2 of logit sensitivity, logit FPR, and a bivariate share of generalised variance.
+
+    The per-outcome values are Higgins and Thompson's ``tau2 / (tau2 + s2)`` with
+    the typical within-study variance ``s2``. The bivariate value is this
+    package's own summary, ``sqrt|Psi| / (sqrt|Psi| + sqrt(s2_sens s2_fpr))``: the
+    share of the generalised standard deviation that is between studies. It is
+    in the spirit of Jackson, White and Riley's multivariate measures but is NOT
+    their R or I2_R statistic, and no R package reports it.
 
     Parameters
     ----------
@@ -68,7 +75,8 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
        meta-analysis. Stat Med 2002;21:1539-1558.
     .. [2] Jackson D, White IR, Riley RD. Quantifying the impact of
        between-study heterogeneity in multivariate meta-analyses. Stat Med
-       2012;31:3805-3820.
+       2012;31:3805-3820. (The idea of comparing generalised variances; the
+       bivariate formula here is adapted, not theirs.)
     """
     psi = np.asarray(psi, dtype=float)
     tp, fp, fn, tn = table.corrected(correction)

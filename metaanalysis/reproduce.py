@@ -267,7 +267,7 @@ class Reproduction:
              f"{pct(model_i2.get('logit_fpr'))}; {pct(self.i2['logit_spec'])}", "-", ""),
         ]
         if model_i2.get("bivariate") is not None:
-            rows.append(("I2 bivariate (Jackson et al.)", "-", pct(model_i2["bivariate"]),
+            rows.append(("I2 bivariate (share of gen. variance)", "-", pct(model_i2["bivariate"]),
                          "-", ""))
         return pd.DataFrame(rows, columns=["figure", "published", "reitsma", "glmm", "match"])
 

@@ -216,7 +216,7 @@ class BivariateResult:
     # -------------------------------------------------------- heterogeneity --
     @cached_property
     def i2(self) -> dict[str, float]:
-        """I2 of logit sens and logit FPR and the bivariate generalised I2.
+        """I2 of logit sens and logit FPR and a bivariate share of generalised variance.
 
         See :func:`metaanalysis.heterogeneity.bivariate_i2`.
         """
