@@ -289,6 +289,25 @@ def test_warnings_outside_window_and_differing_rescale(study, tmp_path):
     assert not any("not T1-like" in x for x in w)
 
 
+def test_rescale_slope_zero_is_read_as_one_and_reported(study, tmp_path):
+    folder = _copy_series(study, ["t1"], tmp_path / "zero_slope")
+    files = sorted(folder.iterdir())
+    ds = pydicom.dcmread(files[0])
+    ds.RescaleSlope = "0"
+    ds.RescaleIntercept = "0"
+    ds.save_as(files[0])
+    choice = load_series(folder)
+    series = choice.series
+    k = next(i for i, sl in enumerate(series.slices) if sl.path == files[0])
+    assert series.slices[k].rescale_slope == 1.0
+    raw = pydicom.dcmread(files[0]).pixel_array.astype(float)
+    np.testing.assert_array_equal(series.pixels(k), raw)  # stored values, not all zero
+    assert [x for x in choice.warnings if "RescaleSlope 0" in x] == [
+        f"slice(s) {k} of series {series.label()} have RescaleSlope 0, which is not a valid "
+        "slope; it was read as 1"]
+    assert not any("RescaleSlope 0" in x for x in load_series(study.series_dir).warnings)
+
+
 def test_description_t1_with_long_tr_is_kept_with_warning(study, tmp_path):
     folder = _copy_series(study, ["t1"], tmp_path / "longtr")
     for p in folder.iterdir():

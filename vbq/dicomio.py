@@ -134,6 +134,8 @@ class SliceInfo:
     frame_number: int | None = None
     #: Number of frames of the file this slice comes from.
     n_frames: int = 1
+    #: True when the file's RescaleSlope is 0 (not a valid slope), read as 1.
+    zero_slope: bool = field(default=False, compare=False)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -684,7 +686,7 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
             rescale_intercept=0.0 if intercept is None else intercept,
             position=geom.position, problem=rec.problem,
             pixel_offset=h.pixel_offset if h.pixel_tag == 0x7FE00010 else None,
-            header=h, frame_number=k + 1, n_frames=nframes))
+            header=h, frame_number=k + 1, n_frames=nframes, zero_slope=slope == 0))
     # series-level acquisition attributes live in the functional groups of an
     # enhanced image; keep them where the series builder looks for them
     first = per_frame[0] if per_frame else None
@@ -739,6 +741,7 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | list[SliceIn
         problem=rec.problem,
         pixel_offset=h.pixel_offset if h.pixel_tag == 0x7FE00010 else None,
         header=h,
+        zero_slope=slope == 0,
     )
 
 

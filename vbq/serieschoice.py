@@ -131,6 +131,11 @@ def _acquisition_warnings(s: SeriesInfo) -> list[str]:
         shown = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(rescales))
         w.append(f"slices of series {name} differ in rescale slope/intercept ({shown}); "
                  "signal intensities compare only within a slice")
+    zero = [i for i, sl in enumerate(s.slices) if sl.zero_slope]
+    if zero:
+        shown = ", ".join(str(i) for i in zero[:5]) + (" ..." if len(zero) > 5 else "")
+        w.append(f"slice(s) {shown} of series {name} have RescaleSlope 0, which is not a valid "
+                 "slope; it was read as 1")
     if s.field_strength_t is None:
         w.append(f"series {name} has no MagneticFieldStrength; cut-offs by field strength "
                  "cannot be matched")
