@@ -81,6 +81,13 @@ def test_roi_on_another_slice_is_measured_there():
     r = score_roi_masks(s, rm)
     assert r.levels["L1"].si == 1000.0 and r.levels["L1"].slice_index == 2
     assert r.vbq == pytest.approx(4.0)  # median(1000, 300, 500, 200) = 400
+    d = r.to_dict()  # the JSON says which level was measured on another slice
+    assert d["slice"]["index"] == 1 and d["levels"]["L1"]["slice_index"] == 2
+    assert "slice_index" not in d["levels"]["L2"] and "slice_index" not in d["csf"]
+    r = score_roi_masks(s, RoiMasks(1, masks(), csf_level="L3", slices={"CSF": 0}))
+    d = r.to_dict()
+    assert d["csf"]["slice_index"] == 0 and d["csf"]["si"] == 50.0
+    assert not any("slice_index" in v for v in d["levels"].values())
 
 
 def test_errors():

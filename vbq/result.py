@@ -171,7 +171,11 @@ class VBQResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the result JSON (DESIGN.md keys, plus ``roi_source`` and ROI statistics)."""
+        """Return the result JSON (DESIGN.md keys, plus ``roi_source`` and ROI statistics).
+
+        A level (or the CSF) measured on another slice than ``slice.index`` also
+        carries that slice's 0-based ``slice_index``.
+        """
         out: dict[str, Any] = {
             "vbq": _num(self.vbq),
             "protocol": self.protocol,
@@ -184,6 +188,12 @@ class VBQResult:
             "warnings": list(self.warnings),
             "roi_source": self.roi_source,
         }
+        # a ROI measured on another slice than the result's names its own (0-based index)
+        for key, part in (*self.levels.items(), ("csf", self.csf)):
+            idx = part.slice_index
+            if idx is not None and self.slice_index is not None and idx != self.slice_index:
+                block = out["csf"] if key == "csf" else out["levels"][key]
+                block["slice_index"] = int(idx)
         if self.series_choice is not None:
             out["series_choice"] = {
                 "reason": self.series_choice.get("reason"),
