@@ -52,6 +52,8 @@ def test_other_protocols():
         ({"values": {**VALUES, "CSF": -3}}, r"CSF signal intensity is -3"),
         ({"values": {"L1": 1, "L2": 2}}, r"no CSF signal intensity"),
         ({"values": {**VALUES, "L1": "x"}}, r"the value of L1 is 'x'"),
+        ({"values": {**VALUES, "l1": 300}}, r"L1 is given twice \(as 'L1' and 'l1'\)"),
+        ({"values": {**VALUES, " csf": 90}}, r"CSF is given twice"),
         ({"values": VALUES, "exclude": {"L1": "fracture", "L2": "fracture", "L3": "other"}},
          r"only 1 level\(s\) left \(L4\)"),
         ({"values": VALUES, "exclude": {"L5": "fracture"}}, r"cannot exclude L5"),

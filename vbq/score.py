@@ -184,6 +184,7 @@ def score_values(
     si: dict[str, float] = {}
     csf_si: float | None = None
     warnings: list[str] = []
+    keys: dict[str, Any] = {}
     for key, raw in values.items():
         label = str(key).strip()
         if label.upper() == CSF or label.upper() in VERTEBRAL_LEVELS:
@@ -192,6 +193,9 @@ def score_values(
             raise InputError(
                 f"unknown label {key!r} (expected one of C1-C7, T1-T12, L1-L5, S1, CSF)"
             )
+        if label in keys:
+            raise InputError(f"{label} is given twice (as {keys[label]!r} and {key!r})")
+        keys[label] = key
         if raw is None:
             continue
         try:
