@@ -103,6 +103,40 @@ def test_result_json_has_the_contract_keys(plain):
     json.dumps(d)  # serialisable
 
 
+def test_result_json_types_and_derived_numbers(plain):
+    res = vbq.score_series(plain.series_dir, rois=plain.rois_path, exclude={"L2": "fracture"})
+    d = json.loads(json.dumps(res.to_dict(), allow_nan=False))  # strict JSON round trip
+    assert isinstance(d["vbq"], float) and d["statistic"] == "mean"
+    sr, sc = res.pixel_spacing
+    assert (sr, sc) == pytest.approx((280 / 256, 280 / 256))  # the phantom's 280 mm field
+    used = []
+    for level in ("L1", "L3", "L4"):
+        lv = d["levels"][level]
+        assert lv["used"] is True and "excluded" not in lv
+        assert isinstance(lv["si"], float) and isinstance(lv["median"], float)
+        assert isinstance(lv["n_pixels"], int) and not isinstance(lv["n_pixels"], bool)
+        assert lv["area_mm2"] == pytest.approx(lv["n_pixels"] * sr * sc, rel=1e-12)
+        used.append(lv["si"])
+    assert d["levels"]["L2"]["used"] is False and d["levels"]["L2"]["excluded"] == "fracture"
+    csf = d["csf"]
+    assert csf["level"] == "L3" and isinstance(csf["si"], float)
+    assert isinstance(csf["n_pixels"], int)
+    # VBQ = median of the used levels' SI / CSF SI (three levels: the middle one)
+    assert d["vbq"] == pytest.approx(sorted(used)[1] / csf["si"], rel=1e-12)
+    assert isinstance(d["slice"]["index"], int) and isinstance(d["slice"]["sop_instance_uid"], str)
+    s = d["series"]
+    for key in ("series_instance_uid", "description", "manufacturer", "model"):
+        assert isinstance(s[key], str) and s[key]
+    for key in ("field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth"):
+        assert isinstance(s[key], float)
+    assert d["cutoffs"]
+    for c in d["cutoffs"]:
+        assert isinstance(c["target"], str) and isinstance(c["value"], float)
+        assert isinstance(c["above"], bool) and c["above"] is (d["vbq"] >= c["value"])
+        assert isinstance(c["doi"], str) and c["doi"]
+    assert isinstance(d["warnings"], list) and all(isinstance(w, str) for w in d["warnings"])
+
+
 def test_exactly_one_roi_source(plain):
     with pytest.raises(vbq.InputError, match="exactly one source of ROIs"):
         vbq.score_series(plain.series_dir)
