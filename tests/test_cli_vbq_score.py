@@ -223,4 +223,4 @@ def test_bad_qc_suffix(ph, capsys, tmp_path):
 
 def test_missing_roi_file(ph, capsys, tmp_path):
     rc, _, err = run(["score", ph.series_dir, "--rois", tmp_path / "none.json"], capsys)
-    assert_bad_input(rc, err, "ROI file not found")
+    assert_bad_input(rc, err, "ROI file", "does not exist")

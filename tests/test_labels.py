@@ -84,7 +84,7 @@ def test_unknown_preset_and_missing_or_bad_file(tmp_path):
         get_label_scheme(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(InputError, match="not valid JSON"):
+    with pytest.raises(InputError, match="malformed JSON"):
         get_label_scheme(bad)
     arr = tmp_path / "list.json"
     arr.write_text("[1, 2]")

@@ -52,12 +52,12 @@ segmentation in MR images: a dataset and a public benchmark. Sci Data.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vbq.errors import InputError
+from vbq.fileio import read_json_file
 
 #: Vertebral levels a scheme may name, cranial to caudal.
 LEVELS: tuple[str, ...] = (
@@ -148,9 +148,10 @@ def _as_values(value: object, key: str, where: str) -> tuple[int, ...]:
     items = value if isinstance(value, list) else [value]
     out = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 < item < 2 ** 63:
             raise InputError(
-                f"{where}: key {key!r} must be a positive integer label or a list of them, "
+                f"{where}: key {key!r} must be a positive integer label (below 2**63) or a "
+                f"list of them, "
                 f"got {value!r}"
             )
         out.append(int(item))
@@ -223,10 +224,7 @@ def get_label_scheme(labels: str | Path | Mapping[str, object] | LabelScheme | N
     if path.suffix.lower() == ".json" or path.exists():
         if not path.is_file():
             raise InputError(f"label mapping file {path} does not exist")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputError(f"label mapping file {path} is not valid JSON: {err}") from None
+        data = read_json_file(path, "label mapping file")
         if not isinstance(data, dict):
             raise InputError(f"label mapping file {path} must hold a JSON object")
         return scheme_from_mapping(data, name=str(path))

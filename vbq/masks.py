@@ -122,6 +122,9 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
     first = series.slices[0].geometry
     tshape = (first.shape[0], first.shape[1], len(series.slices))
     a = np.asarray(affine_ras, dtype=np.float64)
+    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
+        raise InputError(f"mask {source} has an affine with values that are not finite "
+                         "numbers (NaN or infinity), so it cannot be placed on the series grid")
     src_vecs = a[:3, :3]
     tgt_vecs = target[:3, :3]
     src_len = np.linalg.norm(src_vecs, axis=0)
@@ -236,6 +239,12 @@ def _from_npy(arr: np.ndarray, series: Any, source: str) -> np.ndarray:
 
 
 def _as_labels(arr: np.ndarray, source: str) -> np.ndarray:
+    """Labels as exact integers: int32 when they fit, else int64; never wrapped.
+
+    A value beyond the 64-bit signed range (a huge uint64 or float label)
+    cannot be any structure's label and is refused rather than wrapped onto a
+    small label.
+    """
     a = np.asarray(arr)
     if a.dtype.kind == "b":
         return a.astype(np.int32)
@@ -244,7 +253,25 @@ def _as_labels(arr: np.ndarray, source: str) -> np.ndarray:
             raise InputError(f"mask {source} holds non-integer values; a label map is needed")
     elif a.dtype.kind not in "iu":
         raise InputError(f"mask {source} has data type {a.dtype}; a label map is needed")
-    return a.astype(np.int32)
+    if a.size == 0:
+        return a.astype(np.int32)
+    lo, hi = a.min(), a.max()
+    i32, i64 = np.iinfo(np.int32), np.iinfo(np.int64)
+    if a.dtype.kind in "iu" and a.dtype.itemsize <= 2:
+        return a.astype(np.int32)
+    if a.dtype.kind == "f":
+        # 2**63 is the first float beyond int64; compared as floats, exactly
+        high, low = float(hi) >= 2.0 ** 63, float(lo) < -(2.0 ** 63)
+    else:
+        high, low = int(hi) > i64.max, int(lo) < i64.min
+    if high or low:
+        bad = hi if high else lo
+        shown = f"{float(bad):.6g}" if a.dtype.kind == "f" else str(int(bad))
+        raise InputError(f"mask {source} holds the label value {shown}, beyond the 64-bit "
+                         "integer range of a label map")
+    if int(lo) >= i32.min and int(hi) <= i32.max:
+        return a.astype(np.int32)
+    return a.astype(np.int64)
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from vbq.errors import InputError
+from vbq.fileio import read_json_file
 from vbq.levels import CSF, LABELS, check_level, check_reason
 
 #: The format string a ROI file must carry.
@@ -58,6 +59,9 @@ _COMMON_KEYS = ("label", "shape", "level", "slice")
 _TOP_KEYS = ("format", "space", "slice", "rois", "exclude")
 _ROUND = 6  # decimals kept after a patient -> pixel conversion
 _LIMIT = 1e6  # largest coordinate or size accepted (pixels or mm)
+
+#: Most vertices a polygon ROI may have (a drawn ROI has tens to hundreds).
+MAX_POLYGON_VERTICES = 10_000
 
 #: A slice reference: a 0-based index or a SOP Instance UID.
 SliceRef = int | str
@@ -177,18 +181,26 @@ def polygon_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     )
     if a > b or c > d:
         return mask
-    rr = np.arange(a, b + 1, dtype=float)[:, None]
     cc = np.arange(c, d + 1, dtype=float)[None, :]
     inside = np.zeros((b - a + 1, d - c + 1), dtype=bool)
-    for (r1, c1), (r2, c2) in zip(pts, np.roll(pts, -1, axis=0), strict=True):
+    for (r1, c1), (r2, c2) in zip(pts.tolist(), np.roll(pts, -1, axis=0).tolist(),
+                                  strict=True):
         if r1 == r2:
             continue
-        straddles = (r1 > rr) != (r2 > rr)
+        # the rows the edge straddles, (r1 > r) != (r2 > r), i.e. lo <= r < hi: only
+        # those rows are visited, so the work is about twice the bounding box, not
+        # the number of edges times the bounding box
+        lo, hi = (r1, r2) if r1 < r2 else (r2, r1)
+        first = max(a, math.ceil(lo))
+        last = min(b, math.ceil(hi) - 1)
+        if first > last:
+            continue
+        rr = np.arange(first, last + 1, dtype=float)[:, None]
         # c < c1 + (r - r1) * (c2 - c1) / (r2 - r1), multiplied through by (r2 - r1)
         lhs = (cc - c1) * (r2 - r1)
         rhs = (rr - r1) * (c2 - c1)
         left = lhs < rhs if r2 > r1 else lhs > rhs
-        inside ^= straddles & left
+        inside[first - a : last - a + 1] ^= left
     mask[a : b + 1, c : d + 1] = inside
     return mask
 
@@ -241,18 +253,33 @@ class RoiSpec:
         return f"ROI {self.number} ({self.label})"
 
 
+def _in_limit(v: Any) -> bool:
+    """Whether ``v`` is a JSON number (not a bool) within +-_LIMIT; never raises."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v)) and abs(float(v)) <= _LIMIT
+    except OverflowError:  # an integer too large for a double
+        return False
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``value`` as short JSON for a message."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _number_list(value: Any, n: int | None, where: str, key: str) -> np.ndarray:
     ok = isinstance(value, list) and (n is None or len(value) == n)
     if ok:
-        ok = all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            and abs(v) <= _LIMIT
-            for v in value
-        )
+        ok = all(_in_limit(v) for v in value)
     if not ok:
         want = f"a list of {n} numbers" if n else "a list of numbers"
         want += f" (each between {-_LIMIT:g} and {_LIMIT:g})"
-        raise InputError(f"{where}: {key!r} must be {want}, got {json.dumps(value)}")
+        raise InputError(f"{where}: {key!r} must be {want}, got {_shown(value)}")
     return np.asarray(value, dtype=float)
 
 
@@ -280,14 +307,14 @@ def _parse_slice(value: Any, where: str) -> SliceRef:
             return uid
     raise InputError(
         f'{where}: slice must be a 0-based index or {{"sop_instance_uid": "..."}}, '
-        f"got {json.dumps(value)}"
+        f"got {_shown(value)}"
     )
 
 
 def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
     where = f"{src}: ROI {number}"
     if not isinstance(obj, dict):
-        raise InputError(f"{where}: a ROI must be a JSON object, got {json.dumps(obj)}")
+        raise InputError(f"{where}: a ROI must be a JSON object, got {_shown(obj)}")
     label = obj.get("label")
     if label is None:
         raise InputError(f'{where}: missing key "label"')
@@ -299,9 +326,10 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
     shape = obj.get("shape")
     if shape is None:
         raise InputError(f'{where}: missing key "shape"')
-    if shape not in SHAPES:
+    if not isinstance(shape, str) or shape not in SHAPES:
+        shown = repr(shape) if isinstance(shape, str) else _shown(shape)
         raise InputError(
-            f"{where}: unknown shape {shape!r} (expected one of {', '.join(SHAPES)})"
+            f"{where}: unknown shape {shown} (expected one of {', '.join(SHAPES)})"
         )
     allowed = set(_COMMON_KEYS) | set(SHAPES[shape])
     for key in obj:
@@ -319,12 +347,11 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
                                           "radii")
         else:
             r = obj["radius"]
-            if (not isinstance(r, int | float) or isinstance(r, bool) or not math.isfinite(r)
-                    or abs(r) > _LIMIT):
+            if not _in_limit(r):
                 raise InputError(f"{where}: 'radius' must be a finite number (at most "
-                                 f"{_LIMIT:g}), got {json.dumps(r)}")
+                                 f"{_LIMIT:g}), got {_shown(r)}")
             if r <= 0:
-                raise InputError(f"{where}: 'radius' must be positive, got {json.dumps(r)}")
+                raise InputError(f"{where}: 'radius' must be positive, got {_shown(r)}")
             geometry["radii"] = np.array([r, r], dtype=float)
     elif shape == "rectangle":
         geometry["corner"] = _number_list(obj["corner"], dim, where, "corner")
@@ -333,6 +360,9 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
         pts = obj["points"]
         if not isinstance(pts, list) or len(pts) < 3:
             raise InputError(f"{where}: 'points' must be a list of at least 3 points")
+        if len(pts) > MAX_POLYGON_VERTICES:
+            raise InputError(f"{where}: the polygon has {len(pts):,} vertices, more than the "
+                             f"{MAX_POLYGON_VERTICES:,} a ROI may have; simplify it")
         geometry["points"] = np.stack(
             [_number_list(p, dim, where, f"points[{i}]") for i, p in enumerate(pts)]
         )
@@ -341,34 +371,14 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
         if level is None:
             raise InputError(f'{where}: missing key "level" (the level of the CSF ROI)')
         check_level(level, f"{where}: level")
-    elif level is not None:
-        raise InputError(f'{where}: key "level" is only for the CSF ROI')
+    elif "level" in obj:
+        raise InputError(f'{where}: key "level" is only for the CSF ROI (got {_shown(level)})')
     slice_ref = _parse_slice(obj["slice"], where) if "slice" in obj else None
     return RoiSpec(number, label, shape, geometry, level, slice_ref)
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: ROI file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the ROI file ({err})") from None
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise InputError(f'{path.name}: key "{key}" appears twice in one object')
-            out[key] = value
-        return out
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path.name}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from None
+    return read_json_file(path, "ROI file")
 
 
 # --------------------------------------------------------------------------- the file
@@ -431,7 +441,7 @@ class RoiFile:
                 raise InputError(f'{src}: unknown key "{key}"')
         if data.get("format") != FORMAT:
             raise InputError(
-                f'{src}: "format" must be "{FORMAT}", got {json.dumps(data.get("format"))}'
+                f'{src}: "format" must be "{FORMAT}", got {_shown(data.get("format"))}'
             )
         space = data.get("space", "pixel")
         if space not in ("pixel", "patient"):

@@ -35,7 +35,6 @@ CSF ROI
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vbq.errors import AnalysisError, InputError
+from vbq.fileio import read_json_file
 from vbq.masks import (
     BODY_EROSION_MM,
     CSF_EROSION_MM,
@@ -56,6 +56,7 @@ from vbq.masks import (
     protocol_levels,
     resolve_slice,
 )
+from vbq.rois import _in_limit, _shown
 
 if TYPE_CHECKING:  # pragma: no cover
     from vbq.rois import RoiMasks
@@ -107,7 +108,7 @@ def _parse_slice(value: Any, where: str) -> int | str:
             return uid
     raise InputError(
         f'{where}: slice must be a 0-based index or {{"sop_instance_uid": "..."}}, '
-        f"got {json.dumps(value)}"
+        f"got {_shown(value)}"
     )
 
 
@@ -136,15 +137,7 @@ class SeedFile:
         if isinstance(obj, str | Path):
             path = Path(obj)
             src = path.name
-            try:
-                data = json.loads(path.read_text(encoding="utf-8-sig"))
-            except FileNotFoundError:
-                raise InputError(f"seed file {path} does not exist") from None
-            except (OSError, UnicodeDecodeError) as err:
-                raise InputError(f"{src}: cannot read the seed file ({err})") from None
-            except json.JSONDecodeError as err:
-                raise InputError(f"{src}: malformed JSON at line {err.lineno}, column "
-                                 f"{err.colno}: {err.msg}") from None
+            data = read_json_file(path, "seed file")
         else:
             data, src = obj, "seeds"
         if not isinstance(data, Mapping):
@@ -154,7 +147,7 @@ class SeedFile:
                 raise InputError(f'{src}: unknown key "{key}"')
         if data.get("format") != FORMAT:
             raise InputError(f'{src}: "format" must be "{FORMAT}", got '
-                             f'{json.dumps(data.get("format"))}')
+                             f'{_shown(data.get("format"))}')
         space = data.get("space", "pixel")
         if space not in ("pixel", "patient"):
             raise InputError(f'{src}: "space" must be "pixel" or "patient", got {space!r}')
@@ -180,17 +173,17 @@ class SeedFile:
                 raise InputError(f"{where}: label {label} has more than one seed")
             seen.add(label)
             point = item.get("point")
-            ok = (isinstance(point, list) and len(point) == dim and all(
-                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                for v in point))
+            ok = (isinstance(point, list) and len(point) == dim
+                  and all(_in_limit(v) for v in point))
             if not ok:
-                raise InputError(f"{where}: 'point' must be a list of {dim} numbers, "
-                                 f"got {json.dumps(point)}")
+                raise InputError(f"{where}: 'point' must be a list of {dim} numbers (each "
+                                 f"between -1e+06 and 1e+06), got {_shown(point)}")
             level = item.get("level")
             if label == CSF:
                 level = check_level(level, f"{where}: level") if level is not None else None
-            elif level is not None:
-                raise InputError(f'{where}: key "level" is only for the CSF seed')
+            elif "level" in item:
+                raise InputError(f'{where}: key "level" is only for the CSF seed (got '
+                                 f'{_shown(level)})')
             sl = _parse_slice(item["slice"], where) if "slice" in item else None
             seeds.append(Seed(i, label, tuple(float(v) for v in point), level, sl))
         file_slice = _parse_slice(data["slice"], src) if "slice" in data else None

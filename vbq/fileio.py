@@ -1,0 +1,251 @@
+"""Reading the JSON input files and writing every output file of :mod:`vbq`.
+
+Two helpers that every module goes through:
+
+- :func:`read_json_file` reads a ROI, seed or label-mapping file strictly:
+  malformed JSON, a key given twice in one object, ``NaN``/``Infinity``, a
+  number too large for a double, and nesting deeper than
+  :data:`MAX_JSON_DEPTH` are each one :class:`~vbq.errors.InputError`
+  sentence naming the file.
+- :func:`atomic_write` / :func:`atomic_path` write a file through a
+  temporary file in the same folder and :func:`os.replace`, so a reader sees
+  either the old file or the complete new one, never a part. The file gets a
+  new file's usual mode (``0o666`` less the process umask: ``0o644`` under
+  umask 022), not the owner-only mode of :func:`tempfile.mkstemp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from vbq.errors import InputError
+
+#: Deepest nesting of arrays and objects accepted in a JSON input file (the
+#: formats need 4: file -> list of ROIs -> ROI -> list of points -> point).
+MAX_JSON_DEPTH = 32
+
+#: Most digits accepted in one JSON number: more cannot be a finite double
+#: (the largest, about 1.8e308, has 309 digits).
+_MAX_DIGITS = 309
+
+__all__ = ["MAX_JSON_DEPTH", "read_json_file", "atomic_write", "atomic_path", "current_umask"]
+
+
+class _RefusedError(Exception):
+    """Raised inside the JSON parser's hooks; turned into one sentence by the reader."""
+
+
+def _parse_int(text: str) -> int | float:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise _RefusedError(f"a number with {len(text.lstrip('-'))} digits is too large")
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise _RefusedError(f"the number {text[:12]}... is too large") from None
+    return value
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > 4 * _MAX_DIGITS:
+        raise _RefusedError(f"a number written with {len(text)} characters is too long")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _RefusedError(f"the number {text[:24]} is too large for a double")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise _RefusedError(f"{name} is not a finite number (JSON has no NaN or Infinity)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RefusedError(f'key "{key}" appears twice in one object')
+        out[key] = value
+    return out
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of lists and dicts, found without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, dict | list))
+    return deepest
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """Read a JSON input file strictly.
+
+    Parameters
+    ----------
+    path
+        The file.
+    what
+        What the file is, for messages (``"ROI file"``, ``"seed file"``,
+        ``"label mapping file"``).
+
+    Returns
+    -------
+    Any
+        The parsed document (dicts, lists, str, int, float, bool, None).
+
+    Raises
+    ------
+    InputError
+        One sentence naming the file: missing or unreadable, malformed JSON
+        (with its line and column), a key twice in one object, ``NaN`` or
+        ``Infinity``, a number too large for a double, or nesting deeper than
+        :data:`MAX_JSON_DEPTH`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a folder, not a file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path.name}: cannot read the {what} ({err})") from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
+                          parse_float=_parse_float, parse_constant=_parse_constant)
+    except _RefusedError as err:
+        raise InputError(f"{path.name}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path.name}: malformed JSON at line {err.lineno}, column "
+                         f"{err.colno}: {err.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: the JSON is nested too deeply (more than "
+                         f"{MAX_JSON_DEPTH} levels of arrays and objects)") from None
+    except ValueError as err:  # any other number the parser could not convert
+        raise InputError(f"{path.name}: a value cannot be read ({err})") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InputError(f"{path.name}: the JSON is nested too deeply (more than "
+                         f"{MAX_JSON_DEPTH} levels of arrays and objects)")
+    return data
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def current_umask() -> int:
+    """Return the process umask without changing it (where the system allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # the portable way: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _finish(tmp: str, target: Path) -> None:
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, target)
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    For writers that want a file name (``Dataset.save_as``, ``nibabel.save``).
+    On any failure the temporary file is removed and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path
+        The file to write; its folder is created when missing.
+    suffix
+        Ending of the temporary file's name (some writers pick the format
+        from it, e.g. ``".nii.gz"``).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        _finish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w", *, encoding: str | None = "utf-8",
+                 newline: str | None = None, fsync: bool = False) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+
+    Parameters
+    ----------
+    path
+        The file to write; its folder is created when missing.
+    mode
+        ``"w"`` (text) or ``"wb"`` (bytes).
+    encoding, newline
+        As for :func:`open`, text mode only.
+    fsync
+        Force the data to the disk before the rename.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_write(d / "a.txt") as fh:
+    ...     _ = fh.write("hello")
+    >>> (d / "a.txt").read_text()
+    'hello'
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        if mode == "wb":
+            fh: IO[Any] = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        with fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        _finish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str, *, newline: str | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    with atomic_write(path, "w", newline=newline) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_with(path: str | Path, writer: Callable[[Path], Any], suffix: str = ".tmp") -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+    with atomic_path(path, suffix) as tmp:
+        writer(tmp)
+    return Path(path)
