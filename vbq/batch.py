@@ -42,7 +42,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -325,22 +324,15 @@ def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:
 
 
 def _write_atomic(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
+    from vbq.fileio import atomic_write
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise InputError(f"cannot write --out {path}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with atomic_write(path, "w", newline="", fsync=True) as fh:
             fh.write(_line(columns, {c: c for c in columns}))
             for row in rows:
                 fh.write(_line(columns, row))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as err:
+        raise InputError(f"cannot write --out {path}: {err.strerror or err}") from None
 
 
 class _Appender:

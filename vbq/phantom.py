@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,12 +129,9 @@ def _boundary_margin(roi: dict[str, Any], shape: tuple[int, int]) -> float:
 
 # --------------------------------------------------------------------------- output helpers
 def _write_json(path: Path, data: Any) -> None:
-    tmp = tempfile.NamedTemporaryFile("w", delete=False, dir=path.parent, suffix=".tmp",
-                                      encoding="utf-8")
-    with tmp:
-        json.dump(data, tmp, indent=2)
-        tmp.write("\n")
-    os.replace(tmp.name, path)
+    from vbq.fileio import write_text
+
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -521,9 +517,10 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     img.header.set_xyzt_units("mm")
     img.set_qform(img.affine, code=1)
     img.set_sform(img.affine, code=1)
-    tmp = out / ".mask.tmp.nii.gz"
-    nib.save(img, tmp)
-    os.replace(tmp, out / "mask.nii.gz")
+    from vbq.fileio import atomic_path
+
+    with atomic_path(out / "mask.nii.gz", suffix=".nii.gz") as tmp:
+        nib.save(img, tmp)
 
     return PhantomInfo(
         out_dir=out, series_dir=series_dir, rois_path=out / "rois.json",

@@ -10,13 +10,13 @@ protocol are in the title.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vbq.errors import InputError
+from vbq.fileio import atomic_write
 
 USED = "#ffc233"
 EXCLUDED = "#ff5a5a"
@@ -168,13 +168,6 @@ def save_qc(result: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> Pat
         raise InputError(f"{path}: the QC figure must be .png, .pdf or .svg")
     fig = Figure(figsize=_figsize(result), layout="constrained")
     plot_qc(result, ax=fig.add_subplot())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi)
     return path

@@ -193,9 +193,6 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     InputError
         When the result carries no measured slice.
     """
-    import os
-    import tempfile
-
     import highdicom as hd
     import pydicom
     from highdicom.sr import CodedConcept
@@ -203,6 +200,7 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     from pydicom.uid import generate_uid
 
     from vbq.errors import InputError
+    from vbq.fileio import atomic_path
 
     if result.slice_index is None or series is None:
         raise InputError("a DICOM SR needs a score measured on an image series, "
@@ -271,15 +269,8 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     existing = list(getattr(sr, "CodingSchemeIdentificationSequence", []))
     sr.CodingSchemeIdentificationSequence = [*existing, scheme]
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

@@ -26,13 +26,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the phantom, score it and report."""
     import json
-    import os
     import shutil
     import sys
-    import tempfile
     from pathlib import Path
 
     from vbq.errors import InputError, VBQError
+    from vbq.fileio import write_text
     from vbq.phantom import make_phantom
     from vbq.score import score_series
 
@@ -49,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
     make_phantom(phantom_dir, vbq=args.vbq, seed=args.seed)
     result = score_series(phantom_dir / "series", rois=phantom_dir / "rois.json")
     qc = result.save_qc(out / "qc.png")
-    fd, tmp = tempfile.mkstemp(prefix=".result.json.", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(result.to_json() + "\n")
-    os.replace(tmp, out / "result.json")
+    write_text(out / "result.json", result.to_json() + "\n")
     expected = json.loads((phantom_dir / "expected.json").read_text(encoding="utf-8"))
     truth = float(expected["vbq"])
     rel = abs(result.vbq - truth) / abs(truth)

@@ -30,29 +30,18 @@ def _write(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    import os
-    import tempfile
     from pathlib import Path
 
     from vbq.errors import InputError
+    from vbq.fileio import write_text
 
     path = Path(out)
     if path.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_text(path, text, newline="")
     except OSError as err:
         raise InputError(f"cannot write --out {out}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise InputError(f"cannot write --out {out}: {err.strerror or err}") from None
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
