@@ -38,6 +38,15 @@ def assert_bad_input(rc, err, *needles):
         assert n in lines[0], lines[0]
 
 
+def assert_analysis_failure(rc, err, *needles):
+    assert rc == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vbq: error: ") and "Traceback" not in err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
 def measured_file(ph) -> Path:
     uid = ph.expected["sop_instance_uid"]
     for p in ph.files["t1"]:
@@ -193,14 +202,15 @@ def test_csf_signal_not_positive(ph, capsys, tmp_path):
     ds.RescaleIntercept = -100000  # every pixel of the measured slice is now negative
     ds.save_as(target)
     rc, _, err = run(["score", folder, "--rois", ph.rois_path], capsys)
-    assert_bad_input(rc, err, "CSF signal intensity")
+    # the files are well formed; the score cannot be computed from them: exit 1
+    assert_analysis_failure(rc, err, "CSF ROI's signal intensity")
 
 
 def test_too_few_levels_after_exclusions(ph, capsys):
     rc, _, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--exclude",
                       "L1=fracture", "--exclude", "L2=fracture", "--exclude", "L3=lesion"],
                      capsys)
-    assert_bad_input(rc, err, "only 1 level(s) left (L4)")
+    assert_analysis_failure(rc, err, "only 1 level(s) left (L4)")
 
 
 def test_malformed_roi_json(ph, capsys, tmp_path):

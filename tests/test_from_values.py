@@ -87,3 +87,40 @@ def test_unusable_tables(tmp_path, capsys, text, needle):
 def test_missing_table(tmp_path, capsys):
     rc, _, err = run(["from-values", tmp_path / "none.csv"], capsys)
     assert rc == 2 and "file not found" in err
+
+
+def test_a_vbq_that_is_not_finite_is_refused_with_exit_1(tmp_path, capsys):
+    # 398.5 / 5e-324 overflows; median(1e308, 1.2e308, 1.4e308, 1.6e308) / 0.5 = 2.6e308
+    # overflows too. Both rows are well formed, so the exit code is 1, not 2.
+    table = tmp_path / "pacs.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF\nOK,410,395,402,388,131\nTINY,410,395,402,388,5e-324\n"
+                     "HUGE,1e308,1.2e308,1.4e308,1.6e308,0.5\n")
+    out_file = tmp_path / "out.csv"
+    rc, out, err = run(["from-values", table, "--out", out_file], capsys)
+    assert rc == 1, err
+    assert "Traceback" not in err
+    rows = {r["id"]: r for r in csv.DictReader(out_file.open())}
+    assert float(rows["OK"]["vbq"]) == pytest.approx(398.5 / 131, rel=1e-15)
+    for rid in ("TINY", "HUGE"):
+        assert rows[rid]["vbq"] == ""
+        assert "not a finite number" in rows[rid]["error"]
+        assert f"(id {rid})" in rows[rid]["error"]
+    assert sum("not a finite number" in line for line in err.splitlines()) == 2
+    # JSON: the reason is in "error", never "vbq": null with "error": null
+    rc, out, err = run(["from-values", table, "--json"], capsys)
+    assert rc == 1
+    records = {r["id"]: r for r in json.loads(out)}
+    assert records["TINY"]["vbq"] is None and "not a finite number" in records["TINY"]["error"]
+    assert records["HUGE"]["vbq"] is None and "not a finite number" in records["HUGE"]["error"]
+
+
+def test_malformed_rows_outrank_analysis_failures_in_the_exit_code(tmp_path, capsys):
+    table = tmp_path / "pacs.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF,exclude\n"
+                     "A,410,395,402,388,131,L1=fracture;L2=other;L3=lesion\n")
+    rc, _, err = run(["from-values", table], capsys)
+    assert rc == 1 and "only 1 level(s) left" in err   # well formed: analysis failure
+    table.write_text("id,L1,L2,L3,L4,CSF,exclude\n"
+                     "A,410,395,402,388,131,L1=fracture;L2=other;L3=lesion\nB,x,1,1,1,1,\n")
+    rc, _, err = run(["from-values", table], capsys)
+    assert rc == 2   # a malformed row makes it exit 2

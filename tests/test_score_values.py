@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import vbq
-from vbq.errors import InputError
+from vbq.errors import AnalysisError, InputError
 from vbq.score import score_values
 
 VALUES = {"L1": 410, "L2": 395, "L3": 402, "L4": 388, "CSF": 131}
@@ -54,8 +54,6 @@ def test_other_protocols():
         ({"values": {**VALUES, "L1": "x"}}, r"the value of L1 is 'x'"),
         ({"values": {**VALUES, "l1": 300}}, r"L1 is given twice \(as 'L1' and 'l1'\)"),
         ({"values": {**VALUES, " csf": 90}}, r"CSF is given twice"),
-        ({"values": VALUES, "exclude": {"L1": "fracture", "L2": "fracture", "L3": "other"}},
-         r"only 1 level\(s\) left \(L4\)"),
         ({"values": VALUES, "exclude": {"L5": "fracture"}}, r"cannot exclude L5"),
         ({"values": VALUES, "exclude": {"L2": "broken"}}, r"unknown exclusion reason"),
         ({"values": VALUES, "exclude": "L2"}, r"is not LEVEL=REASON"),
@@ -91,9 +89,36 @@ def test_exclusions_change_the_median_as_specified(levels, csf, excluded, reason
     exclude = dict.fromkeys(sorted(excluded), reason)
     kept = [v for k, v in values.items() if k != "CSF" and k not in exclude]
     if len(kept) < 2:
-        with pytest.raises(InputError, match="level\\(s\\) left"):
+        with pytest.raises(AnalysisError, match="level\\(s\\) left"):
             score_values(values, exclude=exclude)
         return
     r = score_values(values, exclude=exclude)
     assert r.vbq == pytest.approx(statistics.median(kept) / csf, rel=1e-12)
     assert set(r.used_levels) == {"L1", "L2", "L3", "L4"} - set(exclude)
+
+
+def test_too_few_levels_is_an_analysis_failure():
+    # well-formed values from which no score can be computed: exit 1, not 2
+    with pytest.raises(AnalysisError, match=r"only 1 level\(s\) left \(L4\)") as info:
+        score_values(VALUES, exclude={"L1": "fracture", "L2": "fracture", "L3": "other"})
+    assert info.value.exit_code == 1
+
+
+@pytest.mark.parametrize("csf", [5e-324, 1e-310])
+def test_a_vbq_that_overflows_is_refused(csf):
+    # 398.5 / 5e-324 overflows to inf: refused, never returned as a score
+    with pytest.raises(AnalysisError, match="not a finite number"):
+        score_values({**VALUES, "CSF": csf})
+
+
+def test_signal_intensities_near_the_largest_double():
+    # median(1.0e308, 1.2e308, 1.4e308, 1.6e308) = 1.3e308: (a + b) overflows, a/2 + b/2
+    # does not; the quotient by CSF 1e300 is 1.3e8, exactly representable arithmetic aside
+    values = {"L1": 1.0e308, "L2": 1.2e308, "L3": 1.4e308, "L4": 1.6e308, "CSF": 1e300}
+    r = score_values(values)
+    assert r.vbq == pytest.approx(1.3e8, rel=1e-15)
+    # and with CSF 1: 1.3e308 is finite, so it is a (huge) score, not inf
+    assert score_values({**values, "CSF": 1.0}).vbq == pytest.approx(1.3e308, rel=1e-15)
+    # an even median whose mean really exceeds the largest double is refused
+    with pytest.raises(AnalysisError, match="not a finite number"):
+        score_values({**values, "CSF": 0.5})

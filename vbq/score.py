@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from vbq.cutoffs import compare_cutoffs
-from vbq.errors import InputError
+from vbq.errors import AnalysisError, InputError
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
@@ -90,8 +90,12 @@ def combine_levels(
     Raises
     ------
     InputError
-        Excluding a level that is not part of the protocol, a CSF signal
-        <= 0, or fewer than ``protocol.min_levels`` levels left.
+        Excluding a level that is not part of the protocol, or a CSF signal
+        <= 0.
+    AnalysisError
+        Fewer than ``protocol.min_levels`` levels left, or a VBQ that is not
+        a finite number (e.g. a CSF signal so close to 0 that the quotient
+        overflows).
     """
     measurements = measurements or {}
     slices = slices or {}
@@ -134,12 +138,33 @@ def combine_levels(
         warnings.append(f"excluded: {gone}; the score uses {used_names}")
     if len(used) < protocol.min_levels:
         left = ", ".join(k for k, v in levels.items() if v.used) or "none"
-        raise InputError(
+        raise AnalysisError(
             f"only {len(used)} level(s) left ({left}) after exclusions and missing levels, "
             f"but protocol {protocol.name} needs at least {protocol.min_levels}"
         )
-    vbq = float(np.median(np.asarray(used, dtype=np.float64))) / float(csf_si)
+    vbq = _median(used) / float(csf_si)
+    if not math.isfinite(vbq):
+        raise AnalysisError(
+            f"the VBQ is not a finite number (median signal intensity {_median(used):g} / CSF "
+            f"signal intensity {float(csf_si):g} = {vbq}); check the signal intensities"
+        )
     return vbq, levels, warnings
+
+
+def _median(values: list[float]) -> float:
+    """Median, as :func:`numpy.median`, without overflow for values near the largest double.
+
+    The mean of the two middle values is ``(a + b) / 2`` as numpy computes it;
+    only when ``a + b`` overflows is it ``a / 2 + b / 2`` (exact halves, one
+    rounding: the same correctly rounded mean).
+    """
+    ordered = sorted(float(v) for v in values)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    a, b = ordered[n // 2 - 1], ordered[n // 2]
+    total = a + b
+    return total / 2.0 if math.isfinite(total) else a / 2.0 + b / 2.0
 
 
 def score_values(
@@ -169,8 +194,9 @@ def score_values(
     Raises
     ------
     InputError
-        Unknown label, a value that is not a number, no CSF value, CSF <= 0,
-        too few levels after exclusions.
+        Unknown label, a value that is not a number, no CSF value, CSF <= 0.
+    AnalysisError
+        Too few levels after exclusions, or a VBQ that is not finite.
 
     Examples
     --------
@@ -300,6 +326,12 @@ def score_roi_masks(
         )
     si = {k: v.statistic(stat) for k, v in measurements.items() if k in proto.levels}
     csf_m = measurements[CSF]
+    csf_value = float(csf_m.statistic(stat))
+    if not math.isfinite(csf_value) or csf_value <= 0:
+        raise AnalysisError(
+            f"the CSF ROI's signal intensity ({stat}) is {csf_value:g}, but it must be > 0 to "
+            f"divide by it; check the CSF ROI and the image's rescale"
+        )
     vbq, levels, more = combine_levels(
         proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices
     )

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vbq.errors import InputError
+from vbq.errors import AnalysisError, InputError
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.protocol import Protocol, get_protocol
 from vbq.result import VBQResult
@@ -47,6 +47,9 @@ class RowOutcome:
     id: str
     result: VBQResult | None
     error: str | None
+    #: ``"input"`` (the row is malformed) or ``"analysis"`` (well formed, but no
+    #: score can be computed from it); None when the row was scored.
+    error_type: str | None = None
 
     def to_record(self) -> dict[str, object]:
         """Return the output-table row: one flat record."""
@@ -163,11 +166,14 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
             try:
                 result = score_values(values, protocol=proto, exclude=exclude,
                                       csf_level=csf_level)
-            except InputError as err:
+            except AnalysisError as err:
                 column = ""
                 if "level(s) left" in str(err):
                     column = f", column {exclude_col}" if exclude else ", level columns"
-                raise InputError(f"{where}{column}: {err}") from None
+                yield RowOutcome(number, rid, None, f"{where}{column}: {err}", "analysis")
+                continue
+            except InputError as err:
+                raise InputError(f"{where}: {err}") from None
             yield RowOutcome(number, rid, result, None)
         except InputError as err:
-            yield RowOutcome(number, rid, None, str(err))
+            yield RowOutcome(number, rid, None, str(err), "input")

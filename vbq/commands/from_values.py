@@ -14,9 +14,10 @@ def register(subparsers: Any) -> None:
         help="score signal intensities already read in a PACS (one row a patient)",
         description="Columns: id, L1..L4 (the protocol's levels), CSF, optional csf_level, "
         "optional exclude ('L2=fracture;L3=other'). Writes one output row per input row "
-        "(vbq, levels used, exclusions, warnings, error). Each bad row is reported on stderr "
-        "by row number and column; the others are still scored; exit code 2 if any row was "
-        "bad.",
+        "(vbq, levels used, exclusions, warnings, error). Each failed row is reported on stderr "
+        "by row number and column; the others are still scored. Exit code 2 if any row was "
+        "malformed (not a number, empty id, ...), else 1 if any row could not be scored "
+        "(too few levels left, a VBQ that is not finite), else 0.",
     )
     p.add_argument("table", metavar="TABLE.csv", help="the table of signal intensities")
     p.add_argument("--out", metavar="F", help="write the results here (default: stdout)")
@@ -45,7 +46,11 @@ def _write(text: str, out: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score every row; report bad rows on stderr; exit 2 if any was bad."""
+    """Score every row; report failed rows on stderr.
+
+    Exit 2 if any row was malformed, else 1 if any row could not be scored
+    (too few levels, a VBQ that is not finite), else 0.
+    """
     import csv
     import io
     import json
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vbq: error: {o.error}", file=sys.stderr)
     if args.json:
         records = [
-            {"row": o.row, "id": o.id, **(o.result.to_dict() if o.result else {}),
+            {"row": o.row, "id": o.id, **(o.result.to_dict() if o.result else {"vbq": None}),
              "error": o.error}
             for o in outcomes
         ]
@@ -75,5 +80,5 @@ def run(args: argparse.Namespace) -> int:
     _write(text, args.out)
     if bad:
         print(f"vbq: {len(bad)} of {len(outcomes)} rows could not be scored", file=sys.stderr)
-        return 2
+        return 2 if any(o.error_type != "analysis" for o in bad) else 1
     return 0
