@@ -25,6 +25,9 @@ from metaanalysis.errors import FitWarning, InputError
 from metaanalysis.metaregression import likelihood_ratio_test, regression
 from metaanalysis.table import StudyTable
 
+#: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
+pytestmark = pytest.mark.rref
+
 FIX = Path(__file__).parent / "fixtures" / "metafor_regression"
 SETS = ["AuditC", "Dementia", "simreg"]
 MODELS = {"x": ["x"], "group": ["group"], "x_group": ["x", "group"]}

@@ -14,6 +14,9 @@ import pytest
 import metaanalysis as ma
 from metaanalysis.heterogeneity import bivariate_i2, typical_within_variance
 
+#: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
+pytestmark = pytest.mark.rref
+
 FIX = Path(__file__).parent / "fixtures"
 UNI = json.loads((FIX / "univariate_reml.json").read_text())
 

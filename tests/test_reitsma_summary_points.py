@@ -10,6 +10,9 @@ from scipy.special import expit
 
 from metaanalysis.summary_points import summary_points_delta, summary_points_mc
 
+#: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
+pytestmark = pytest.mark.rref
+
 REFS = Path(__file__).parent / "fixtures" / "refs"
 
 
