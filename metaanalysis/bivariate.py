@@ -357,14 +357,22 @@ def _psi_from(theta: np.ndarray, free: np.ndarray) -> np.ndarray:
 OPTIMIZERS: tuple[str, ...] = ("newton", "mada")
 
 
+#: Floor of the IGLS start's eigenvalues when one is negative (mvmeta's ``iter.igls``).
+IGLS_EIGEN_FLOOR = 1e-8
+
+
 def _igls_start(lik: _Likelihood, iterations: int = 10) -> np.ndarray:
     """Run iterative generalised least squares from ``Psi = diag(0.001)``.
 
     Each iteration takes the GLS fit at the current ``Psi``, forms the residual
     cross-products minus the within-study covariances ``F_i = e_i e_i' - S_i``
     and estimates ``vech(Psi)`` by least squares weighted by
-    ``(Sigma_i kron Sigma_i)^-1``; negative eigenvalues are set to 0. This is
-    the starting point mvmeta (and so mada) uses.
+    ``(Sigma_i kron Sigma_i)^-1``; when an eigenvalue of that estimate is
+    negative, every eigenvalue below ``1e-8`` is raised to ``1e-8``, as
+    mvmeta's ``iter.igls`` does, so the start is never exactly on the
+    boundary (a start with a zero eigenvalue has rho = +-1, where the BFGS
+    steps on the Cholesky factor cannot leave it). This is the starting point
+    mvmeta (and so mada) uses.
 
     References
     ----------
@@ -390,8 +398,10 @@ def _igls_start(lik: _Likelihood, iterations: int = 10) -> np.ndarray:
         M = np.einsum("ia,kib->ab", dup, KD)
         v = np.einsum("kia,ki->a", KD, F)
         th = np.linalg.solve(M, v)
-        ev, vec = np.linalg.eigh(np.array([[th[0], th[1]], [th[1], th[2]]]))
-        psi = (vec * np.maximum(ev, 0.0)) @ vec.T
+        psi = np.array([[th[0], th[1]], [th[1], th[2]]])
+        ev, vec = np.linalg.eigh(psi)
+        if np.any(ev < 0.0):
+            psi = (vec * np.maximum(ev, IGLS_EIGEN_FLOOR)) @ vec.T
     return psi
 
 
