@@ -182,6 +182,9 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
 
 # --------------------------------------------------------------------------- one row
 
+#: Exceptions a row's failure must never swallow: they stop the batch itself.
+_NEVER_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
 
 def _fmt(value: Any) -> str:
     if value is None:
@@ -270,7 +273,11 @@ def process_task(task: BatchTask) -> dict[str, str]:
             warnings.simplefilter("ignore")
             result = score_task(task)
         return result_record(task, result, time.perf_counter() - t0)
-    except Exception as err:  # one bad row never stops the batch
+    except _NEVER_CAUGHT:
+        raise
+    except BaseException as err:  # noqa: BLE001  one bad row never stops the batch
+        # BaseException too: a decoder written in Rust signals a damaged file by a
+        # panic (pyo3's PanicException), which derives from BaseException only
         return error_record(task, err, time.perf_counter() - t0)
 
 
@@ -297,6 +304,18 @@ def _protocol_levels(tasks: Sequence[BatchTask]) -> set[str]:
     return levels
 
 
+def is_batch_header(fields: Sequence[str]) -> bool:
+    """Whether ``fields`` is exactly a header :func:`output_columns` writes."""
+    head, tail = len(HEAD_COLUMNS), len(TAIL_COLUMNS)
+    if len(fields) < head + tail or tuple(fields[:head]) != HEAD_COLUMNS \
+            or tuple(fields[len(fields) - tail:]) != TAIL_COLUMNS:
+        return False
+    middle = list(fields[head:len(fields) - tail])
+    levels = [f[3:] for f in middle if f.startswith("si_")]
+    return (len(levels) == len(middle) and len(set(levels)) == len(levels)
+            and output_columns(levels) == list(fields))
+
+
 def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Header and complete rows of an earlier output (a cut-off last line is dropped)."""
     if not path.is_file():
@@ -310,11 +329,43 @@ def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         text = text[: text.rfind("\n") + 1]
     reader = csv.DictReader(io.StringIO(text))
     fields = list(reader.fieldnames or [])
-    if text.strip() and not {"id", "status"} <= set(fields):
-        raise InputError(f"--resume: {path} is not an output of vbq batch (its header has no "
-                         "'id' and 'status' columns); give another --out")
+    if text.strip() and not is_batch_header(fields):
+        raise InputError(f"--resume: {path} is not an output of vbq batch (its header is not "
+                         "the one vbq batch writes); give another --out")
     rows = [dict(r) for r in reader if r.get("id")]
+    for r in rows:
+        if r.get("status") not in ("ok", "error") or None in r or None in r.values():
+            raise InputError(f"--resume: {path}, row of id {r['id']!r}, is not a row vbq batch "
+                             "writes (its status or its number of cells is wrong); give "
+                             "another --out")
     return fields, rows
+
+
+def _check_out_is_not_an_input(out: Path, manifest: Path, tasks: Sequence[BatchTask]) -> None:
+    """Refuse an ``--out`` that is the manifest or a file it lists, before writing anything."""
+    inputs: list[tuple[str, str]] = [(str(manifest), "the manifest itself")]
+    for t in tasks:
+        for col in ("rois", "mask", "seeds", "labels"):
+            value = getattr(t, col)
+            if value:
+                inputs.append((value, f"the {col} file of manifest line {t.line} (id {t.id})"))
+    if out.exists():
+        for value, what in inputs:
+            p = Path(value)
+            try:
+                same = p.exists() and os.path.samefile(out, p)
+            except OSError:
+                same = False
+            if same:
+                raise InputError(f"--out {out} is {what}, an input of the batch; give another "
+                                 "file name for the results")
+    resolved = out.resolve()
+    for t in tasks:
+        if t.series and Path(t.series).is_dir():
+            folder = Path(t.series).resolve()
+            if resolved.is_relative_to(folder):
+                raise InputError(f"--out {out} lies inside the series folder of manifest line "
+                                 f"{t.line} (id {t.id}); write the results elsewhere")
 
 
 def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:
@@ -557,8 +608,7 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     out = Path(out)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name for the results")
-    if out.exists() and os.path.samefile(out, manifest):
-        raise InputError(f"--out {out} is the manifest itself; give another file name")
+    _check_out_is_not_an_input(out, Path(manifest), tasks)
     old_cols, old_rows = _read_existing(out) if resume else ([], [])
     kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
     stale_other = [r for r in old_rows

@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vbq: interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # an unexpected failure: one line unless debugging
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as err:  # noqa: BLE001  an unexpected failure: one line unless debugging
+        # BaseException: a decoder written in Rust reports a damaged file by a panic
+        # (pyo3's PanicException), which derives from BaseException only
         if os.environ.get("VBQ_DEBUG"):
             raise
         print(f"vbq: internal error: {type(err).__name__}: {err} (set VBQ_DEBUG=1 for a traceback)",
