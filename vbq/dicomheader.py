@@ -36,6 +36,7 @@ TAGS: dict[str, int] = {
     "SeriesInstanceUID": 0x0020000E, "SeriesNumber": 0x00200011, "InstanceNumber": 0x00200013,
     "ImagePositionPatient": 0x00200032, "ImageOrientationPatient": 0x00200037,
     "FrameOfReferenceUID": 0x00200052, "SamplesPerPixel": 0x00280002,
+    "PhotometricInterpretation": 0x00280004,
     "NumberOfFrames": 0x00280008, "Rows": 0x00280010, "Columns": 0x00280011,
     "PixelSpacing": 0x00280030, "BitsAllocated": 0x00280100, "BitsStored": 0x00280101,
     "HighBit": 0x00280102, "PixelRepresentation": 0x00280103,
@@ -71,7 +72,7 @@ class Header:
     """
 
     __slots__ = ("values", "transfer_syntax", "sop_class", "pixel_offset", "pixel_tag",
-                 "pixel_header", "pixel_length", "file_size")
+                 "pixel_header", "pixel_length", "file_size", "preamble")
 
     def __init__(self) -> None:
         self.values: dict[int, Any] = {}
@@ -82,6 +83,9 @@ class Header:
         self.pixel_header: int = 12            # bytes of tag + VR + length before the value
         self.pixel_length: int | None = None   # value length (None: undefined/encapsulated)
         self.file_size: int = 0
+        #: False for a data set written without the 128-byte preamble and "DICM"
+        #: (pydicom must then be told to read it with ``force=True``).
+        self.preamble: bool = True
 
     def __contains__(self, tag: int) -> bool:
         return self.values.get(tag) not in (None, b"", "")
@@ -290,6 +294,7 @@ def _fallback(path: Path, force: bool, header: Header) -> tuple[str, Any]:
     meta = getattr(ds, "file_meta", None)
     ts = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
     header.transfer_syntax = ts or "1.2.840.10008.1.2"
+    header.preamble = not force
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         header.sop_class = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None
@@ -330,6 +335,12 @@ def _fallback(path: Path, force: bool, header: Header) -> tuple[str, Any]:
     return "header", header
 
 
+def _looks_like_meta(elem: bytes) -> bool:
+    """Whether ``elem`` starts like a file meta element: group 0002 with an explicit VR."""
+    return (len(elem) == 8 and elem[:2] == b"\x02\x00" and elem[4:6].isalpha()
+            and elem[4:6].isupper())
+
+
 def read_header(path: Path) -> tuple[str, Any]:
     """Read one file's header.
 
@@ -347,6 +358,14 @@ def read_header(path: Path) -> tuple[str, Any]:
     with fp:
         header.file_size = os.fstat(fp.fileno()).st_size
         head = fp.read(132)
+        # an empty or all-zero short file may be a slice that was never written out:
+        # worth a warning (hidden files, such as .keep, are left alone)
+        if len(head) < 132 and not path.name.startswith("."):
+            if not head:
+                return "skipped", "is empty (0 bytes)"
+            if not head[:128].strip(b"\0"):
+                return "skipped", (f"is truncated: it has only {len(head)} bytes, less than the "
+                                   "128-byte DICOM preamble and its 'DICM' marker")
         if len(head) == 132 and head[128:132] == b"DICM":
             fp.seek(0)
             try:
@@ -361,6 +380,9 @@ def read_header(path: Path) -> tuple[str, Any]:
         elif len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x02\x00") and head[3:4] == b"\x00":
             raw = True  # a data set without preamble (old files): let pydicom try
         else:
+            if len(head) == 132 and _looks_like_meta(fp.read(8)):
+                return "skipped", (f"has a damaged DICOM marker: bytes 128-131 are "
+                                   f"{bytes(head[128:132])!r} instead of b'DICM'")
             return "ignored", "not a DICOM file"
     header = Header()
     header.file_size = os.path.getsize(path)

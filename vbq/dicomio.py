@@ -14,10 +14,15 @@ PS3.5, 8.1.1 (native pixel data encoding: Bits Stored, High Bit, Pixel Represent
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import struct
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +46,7 @@ __all__ = [
     "describe_choice",
     "check_decoder",
     "FrameRef",
+    "PixelDecodeError",
     "ENHANCED_MR_SOP_CLASS",
     "NORMATIVE_TR_MS",
     "NORMATIVE_TE_MS",
@@ -59,6 +65,21 @@ _NON_IMAGE_SOP_PREFIXES: tuple[str, ...] = (
 _IMAGE_SOP_PREFIX = "1.2.840.10008.5.1.4.1.1."
 #: Enhanced MR Image Storage (multi-frame, geometry in functional groups).
 ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
+
+
+class PixelDecodeError(InputError):
+    """The pixel data of one file cannot be decoded; the message names the file.
+
+    Raised for every failure of a decoder, including the ones that do not derive
+    from :class:`Exception` (a panic of a Rust decoder surfaces in Python as
+    ``pyo3_runtime.PanicException``, a :class:`BaseException`), so that a caller
+    catching :class:`~vbq.errors.VBQError` or :class:`Exception` (a batch, say)
+    gets one error for the file and goes on.
+    """
+
+
+#: Exceptions that are never turned into a file's decoding error.
+_NEVER_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class FrameRef(str):
@@ -146,6 +167,7 @@ class SliceInfo:
 
 
 _NATIVE_LE = {"1.2.840.10008.1.2": 8, "1.2.840.10008.1.2.1": 12}  # transfer syntax -> header
+_DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 
 
 def _read_native(sl: SliceInfo) -> np.ndarray | None:
@@ -254,25 +276,76 @@ def check_decoder(path: Path, transfer_syntax: str) -> None:
                          f"{packages.split(' (')[0].replace(' and ', ' ')})")
 
 
+@contextmanager
+def _native_stderr_captured() -> Iterator[list[bytes]]:
+    """Catch what native code writes on file descriptor 2 while the block runs.
+
+    A decoder written in Rust reports a panic on the process' stderr (with a stack
+    backtrace when ``RUST_BACKTRACE`` is set) before Python sees the exception, so
+    a damaged file would print dozens of lines although its failure is reported as
+    one sentence. The bytes written meanwhile are appended to the yielded list when
+    the block ends; the caller passes them on to stderr when decoding succeeded.
+    Output of other threads during the block is caught too (and passed on with it).
+    """
+    captured: list[bytes] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr to protect
+        yield captured
+        return
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield captured
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                captured.append(tmp.read())
+    finally:
+        os.close(saved)
+
+
+def _decode_with_pydicom(sl: SliceInfo) -> np.ndarray:
+    """Decode one slice with pydicom (a file without preamble is read with ``force``)."""
+    from pydicom.pixels import pixel_array
+
+    force = sl.header is not None and not sl.header.preamble
+    with warnings.catch_warnings():  # a damaged file is reported by the caller, once
+        warnings.simplefilter("ignore")
+        if force:
+            ds = pydicom.dcmread(sl.path, force=True)
+            if sl.frame_number is None:
+                return ds.pixel_array
+            return pixel_array(ds, index=sl.frame_number - 1)
+        if sl.frame_number is None:
+            return pydicom.dcmread(sl.path).pixel_array
+        return pixel_array(str(sl.path), index=sl.frame_number - 1)
+
+
 def _decode(sl: SliceInfo) -> np.ndarray:
     """Decode the stored pixel values of one slice (module level so tests can count calls).
 
     Native little-endian data are read straight from the file; everything else
     (big endian, deflated, encapsulated JPEG / JPEG-LS / JPEG 2000 / RLE) goes
     through pydicom, which for a frame of a multi-frame file decodes only that frame.
+    What a native decoder writes on stderr is shown only when it succeeds (a failure
+    is reported by the caller as one sentence naming the file).
     """
     arr = _read_native(sl)
     if arr is not None:
         return arr
     if sl.header is not None:
         check_decoder(sl.path, sl.header.transfer_syntax)
-    with warnings.catch_warnings():  # a damaged file is reported by the caller, once
-        warnings.simplefilter("ignore")
-        if sl.frame_number is None:
-            return pydicom.dcmread(sl.path).pixel_array
-        from pydicom.pixels import pixel_array
-
-        return pixel_array(str(sl.path), index=sl.frame_number - 1)
+    with _native_stderr_captured() as captured:
+        arr = _decode_with_pydicom(sl)
+    if captured and captured[0]:
+        try:
+            os.write(2, captured[0])
+        except OSError:
+            pass
+    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -301,6 +374,9 @@ class SeriesInfo:
     #: Why slice indexes may be shifted (a file that may be one of its slices could not
     #: be used), or None; set by the series choice.
     incomplete: str | None = field(default=None, compare=False)
+    #: SOP Instance UIDs that two files of different content share (only the first
+    #: file, in path order, is a slice): naming a slice by such a UID is refused.
+    ambiguous_uids: frozenset[str] = field(default=frozenset(), compare=False)
     _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- pixels
@@ -338,12 +414,12 @@ class SeriesInfo:
                              f"{sl.path} {sl.problem}")
         try:
             stored = _decode(sl)
-        except InputError:
+        except (InputError, *_NEVER_CAUGHT):
             raise
-        except Exception as err:  # pydicom/numpy raise many kinds; name the file
+        except BaseException as err:  # noqa: BLE001 - decoders raise anything, panics too
             detail = " ".join(str(err).split())  # decoders may report on several lines
-            raise InputError(f"cannot decode the pixel data of {sl.path} "
-                             f"({type(err).__name__}: {detail})") from err
+            raise PixelDecodeError(f"cannot decode the pixel data of {sl.path} "
+                                   f"({type(err).__name__}: {detail})") from err
         if stored.shape != sl.geometry.shape:
             raise InputError(f"{sl.path} holds pixels of shape {stored.shape}, not the "
                              f"{sl.geometry.shape} given by its Rows and Columns")
@@ -404,6 +480,10 @@ class SeriesInfo:
                                   or frame < 1):
             raise InputError(f"frame {frame!r} of SOP Instance UID {uid} must be an integer "
                              ">= 1 (frame numbers are 1-based)")
+        if uid in self.ambiguous_uids:
+            raise InputError(f"SOP Instance UID {uid} is carried by two different files of "
+                             f"series {self.series_instance_uid}, so it does not tell which "
+                             "slice is meant (give the slice's position in patient space)")
         matches = [i for i, sl in enumerate(self.slices) if sl.sop_instance_uid == uid]
         if not matches:
             raise InputError(f"SOP Instance UID {uid} is not a slice of series "
@@ -508,6 +588,16 @@ class SeriesIndex:
 _NOT_DICOM = ("not a DICOM file", "not a regular file")
 
 
+#: File name endings that say "DICOM file".
+_DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+_DIGITS = re.compile(r"\d+")
+
+
+def _name_pattern(name: str) -> str:
+    """Return the file name with its runs of digits replaced (IM0003 -> IM#)."""
+    return _DIGITS.sub("#", name)
+
+
 def _walk(folder: Path) -> Iterator[Path]:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
@@ -549,7 +639,67 @@ def _classify(path: Path) -> tuple[str, Any]:
         if available < h.pixel_length:
             problem = (f"is truncated ({max(available, 0)} of {h.pixel_length} bytes of "
                        "pixel data)")
-    return "image", _Record(path, h, problem)
+    return "image", _Record(path, h, problem or _pixel_data_problem(h))
+
+
+#: Transfer syntaxes whose pixel data are native (not encapsulated): implicit VR,
+#: explicit VR little and big endian. Deflated data are checked by pydicom.
+_NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+                              "1.2.840.10008.1.2.2"})
+
+
+def _pixel_data_problem(h: Header) -> str | None:
+    """Why the pixel data element cannot hold the image its header describes, or None.
+
+    Native pixel data must be exactly Rows x Columns x NumberOfFrames x
+    SamplesPerPixel x BitsAllocated bits long (rounded up to whole bytes, plus one
+    padding byte when that is odd; YBR_FULL_422 stores two samples a pixel); a
+    compressed transfer syntax needs encapsulated pixel data, a native one needs
+    native data. A mismatch means a wrong Rows, Columns, NumberOfFrames,
+    BitsAllocated or TransferSyntaxUID, and decoding would misalign the pixels.
+
+    References
+    ----------
+    NEMA PS3.5, 8.1.1 (native format), 8.2 and A.4 (encapsulated format);
+    PS3.3, C.7.6.3.1 (Image Pixel Module: YBR_FULL_422).
+    """
+    ts = h.transfer_syntax
+    native = ts in _NATIVE_SYNTAXES
+    if h.pixel_length is None:  # encapsulated (undefined length)
+        if native:
+            return (f"has encapsulated (compressed) pixel data although its TransferSyntaxUID "
+                    f"{ts} is uncompressed")
+        return None
+    if not native:
+        if ts == _DEFLATED_SYNTAX:
+            return None
+        from pydicom.uid import UID
+
+        uid = UID(ts)
+        if uid.is_transfer_syntax and uid.is_compressed:
+            return (f"has uncompressed pixel data although its TransferSyntaxUID "
+                    f"{_syntax_name(ts)} is a compressed one")
+        return None
+    rows, cols = h.ushort(TAGS["Rows"]), h.ushort(TAGS["Columns"])
+    ba = h.ushort(TAGS["BitsAllocated"])
+    if not rows or not cols or not ba:
+        return None  # reported elsewhere (no Rows/Columns) or left to the decoder
+    spp = h.ushort(TAGS["SamplesPerPixel"]) or 1
+    nf = h.number(TAGS["NumberOfFrames"])
+    frames = int(nf) if nf is not None and nf >= 1 and nf == int(nf) else 1
+    samples = 2 if (h.text(TAGS["PhotometricInterpretation"]) or "") == "YBR_FULL_422" \
+        else spp
+    expected = (rows * cols * frames * samples * ba + 7) // 8
+    if h.pixel_length in (expected, expected + expected % 2):
+        return None
+    return (f"has {h.pixel_length} bytes of pixel data, but its Rows x Columns x "
+            f"NumberOfFrames x SamplesPerPixel x BitsAllocated ({rows} x {cols} x {frames} x "
+            f"{spp} x {ba} bits) need {expected}: one of them, or its TransferSyntaxUID "
+            f"{ts}, is wrong")
+
+
+class _Damaged(str):
+    """Why an image could not be placed, when the file is damaged (warned about)."""
 
 
 class _GeometryCache:
@@ -567,6 +717,46 @@ class _GeometryCache:
             self._templates[key] = template
             return template
         return template.moved_to(ipp)
+
+
+#: Limits of plausible geometry (mm): farther from the origin than 100 m, or pixels
+#: larger than 1 m, can only be damaged values.
+_MAX_POSITION_MM = 1e5
+_MAX_SPACING_MM = 1e3
+_GEOMETRY_TAGS = {"ImagePositionPatient": "(0020,0032)",
+                  "ImageOrientationPatient": "(0020,0037)", "PixelSpacing": "(0028,0030)"}
+
+
+def _check_geometry(path: Path, ipp: list[float], iop: list[float], spacing: list[float],
+                    frame: int | None = None) -> None:
+    """Refuse non-finite or impossible geometry values (they would reorder the slices).
+
+    Raises
+    ------
+    InputError
+        Naming the file, the frame (of a multi-frame image) and the tag at fault.
+    """
+    where = "" if frame is None else f" in the functional groups of frame {frame}"
+    for name, values, n in (("ImagePositionPatient", ipp, 3),
+                            ("ImageOrientationPatient", iop, 6), ("PixelSpacing", spacing, 2)):
+        vals = values[:n]
+        if all(math.isfinite(v) for v in vals):
+            if name == "ImagePositionPatient":
+                bad = max(abs(v) for v in vals) > _MAX_POSITION_MM
+                why = f"a coordinate beyond {_MAX_POSITION_MM:g} mm"
+            elif name == "ImageOrientationPatient":
+                bad = max(abs(v) for v in vals) > 1.0 + 1e-2
+                why = "a direction cosine larger than 1"
+            else:
+                bad = not all(0 < v <= _MAX_SPACING_MM for v in vals)
+                why = f"a spacing that is not between 0 and {_MAX_SPACING_MM:g} mm"
+            if not bad:
+                continue
+        else:
+            why = "a value that is not a finite number"
+        shown = "\\".join(f"{v:g}" for v in vals)
+        raise InputError(f"{path} has an impossible {name} {_GEOMETRY_TAGS[name]}{where}: "
+                         f"'{shown}' has {why}, so its slices cannot be placed or ordered")
 
 
 def _is_multiframe(h: Header) -> bool:
@@ -634,11 +824,32 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(rec.path, stop_before_pixels=True)
+            ds = pydicom.dcmread(rec.path, stop_before_pixels=True, force=not h.preamble)
     except Exception as err:  # a corrupt functional group sequence
-        return f"is a multi-frame image whose header cannot be read ({type(err).__name__})"
+        return _Damaged(f"is a multi-frame image whose header cannot be read "
+                        f"({type(err).__name__})")
+    where = ["its functional groups"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _frames_of(rec, ds, cache, where)
+    except InputError:
+        raise
+    except Exception as err:  # pydicom converts values when they are first used
+        detail = " ".join(str(err).split())
+        return _Damaged(f"is a multi-frame image with damaged functional groups: {where[0]} "
+                        f"cannot be read ({type(err).__name__}: {detail})")
+
+
+def _frames_of(rec: _Record, ds: Any, cache: _GeometryCache,
+               where: list[str]) -> list[SliceInfo] | str:
+    """Body of :func:`_frames_from`; ``where[0]`` names the part being read, for errors."""
+    h = rec.header
+    where[0] = "NumberOfFrames (0028,0008)"
     nframes = int(_float_or_none(ds.get("NumberOfFrames", 1)) or 1)
+    where[0] = "the Per-Frame Functional Groups Sequence (5200,9230)"
     per_frame = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
+    where[0] = "the Shared Functional Groups Sequence (5200,9229)"
     shared_seq = ds.get("SharedFunctionalGroupsSequence") or []
     shared = shared_seq[0] if shared_seq else None
     if not per_frame and shared is None:
@@ -651,10 +862,13 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
     if not rows or not cols:
         return "has no Rows or Columns"
     uid = h.text(TAGS["SOPInstanceUID"]) or rec.path.name
+    where[0] = "RescaleSlope (0028,1053) or RescaleIntercept (0028,1052)"
     top_slope = _float_or_none(ds.get("RescaleSlope"))
     top_intercept = _float_or_none(ds.get("RescaleIntercept"))
     out: list[SliceInfo] = []
     for k, frame in enumerate(per_frame):
+        where[0] = (f"the Plane Position, Plane Orientation or Pixel Measures macro of frame "
+                    f"{k + 1}")
         ipp = _fg_value(shared, frame, "PlanePositionSequence", "ImagePositionPatient")
         iop = _fg_value(shared, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
         spacing = _fg_value(shared, frame, "PixelMeasuresSequence", "PixelSpacing")
@@ -667,10 +881,16 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
                 return (f"has an unusable {name} for frame {k + 1} ({len(value)} values "
                         f"instead of {n})")
         try:
-            geom = cache.make([float(v) for v in ipp], [float(v) for v in iop],
-                              [float(v) for v in spacing], (rows, cols))
+            fipp, fiop = [float(v) for v in ipp], [float(v) for v in iop]
+            fspacing = [float(v) for v in spacing]
+        except (ValueError, TypeError) as err:
+            return f"has unusable geometry in frame {k + 1} ({err})"
+        _check_geometry(rec.path, fipp, fiop, fspacing, frame=k + 1)
+        try:
+            geom = cache.make(fipp, fiop, fspacing, (rows, cols))
         except (ValueError, TypeError, IndexError) as err:
             return f"has unusable geometry in frame {k + 1} ({err})"
+        where[0] = f"the Pixel Value Transformation macro of frame {k + 1}"
         slope = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
                                          "RescaleSlope"))
         intercept = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
@@ -689,6 +909,7 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
             header=h, frame_number=k + 1, n_frames=nframes, zero_slope=slope == 0))
     # series-level acquisition attributes live in the functional groups of an
     # enhanced image; keep them where the series builder looks for them
+    where[0] = "the MR Timing, MR Echo or MR Imaging Modifier macro"
     first = per_frame[0] if per_frame else None
     found = {
         "RepetitionTime": _fg_value(shared, first, "MRTimingAndRelatedParametersSequence",
@@ -701,6 +922,7 @@ def _frames_from(rec: _Record, cache: _GeometryCache) -> list[SliceInfo] | str:
         v = _float_or_none(value)
         if v is not None and TAGS[keyword] not in h:
             h.values[TAGS[keyword]] = v
+    where[0] = "the Contrast/Bolus Agent Sequence (0018,0012) or Contrast/Bolus Usage macro"
     agent = _enhanced_contrast(ds, shared, first)
     if agent and TAGS["ContrastBolusAgent"] not in h:
         h.values[TAGS["ContrastBolusAgent"]] = agent
@@ -720,6 +942,7 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | list[SliceIn
             return f"has no {name}, so its position in the patient is unknown"
         if len(value) < n:
             return f"has an unusable {name} ({len(value)} values instead of {n})"
+    _check_geometry(rec.path, ipp, iop, spacing)  # type: ignore[arg-type]
     rows, cols = h.ushort(TAGS["Rows"]), h.ushort(TAGS["Columns"])
     if not rows or not cols:
         return "has no Rows or Columns"
@@ -745,7 +968,8 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | list[SliceIn
     )
 
 
-def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo]) -> SeriesInfo:
+def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo],
+                  ambiguous: frozenset[str] = frozenset()) -> SeriesInfo:
     order = sorted(range(len(slices)), key=lambda i: (slices[i].position,
                                                       slices[i].instance_number or 0,
                                                       slices[i].frame_number or 0))
@@ -774,6 +998,7 @@ def _build_series(uid: str, recs: list[_Record], slices: list[SliceInfo]) -> Ser
         patient_id=h.decoded_text(TAGS["PatientID"]),
         series_number=integer("SeriesNumber"),
         frame_of_reference_uid=h.text(TAGS["FrameOfReferenceUID"]),
+        ambiguous_uids=ambiguous,
     )
 
 
@@ -803,7 +1028,9 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
     skipped: list[tuple[Path, str]] = []
     ignored: list[tuple[Path, str]] = []
     lost: list[tuple[Path, str, str | None]] = []
-    seen_sop: dict[str, Path] = {}
+    seen_sop: dict[str, tuple[Path, str, list[Any]]] = {}
+    ambiguous: dict[str, set[str]] = {}
+    images: set[tuple[Path, str]] = set()
     cache = _GeometryCache()
     n_files = 0
     for file in _walk(folder):
@@ -820,24 +1047,51 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
             lost.append((file, payload, None))
             continue
         rec: _Record = payload
-        made = _slice_from(rec, cache)
-        if isinstance(made, str):
-            ignored.append((file, made))
-            lost.append((file, made, rec.header.text(TAGS["SeriesInstanceUID"]) or None))
-            continue
-        made_list = made if isinstance(made, list) else [made]
-        sop = made_list[0].sop_instance_uid
-        if sop in seen_sop:
-            ignored.append((file, f"duplicates {seen_sop[sop]}"))
-            continue
-        seen_sop[sop] = file
         uid = rec.header.text(TAGS["SeriesInstanceUID"]) or ""
         if not uid:
-            skipped.append((file, "has no SeriesInstanceUID"))
+            raise InputError(f"{file} has no SeriesInstanceUID (0020,000E), so the series this "
+                             "image belongs to is unknown (every image must carry it)")
+        made = _slice_from(rec, cache)
+        if isinstance(made, str):
+            (skipped if isinstance(made, _Damaged) else ignored).append((file, made))
+            lost.append((file, made, uid))
             continue
+        made_list = made if isinstance(made, list) else [made]
+        images.add((file.parent, _name_pattern(file.name)))
+        sop = made_list[0].sop_instance_uid
+        where = [(sl.frame_number, sl.position, sl.geometry.shape) for sl in made_list]
+        if rec.header.text(TAGS["SOPInstanceUID"]) and sop in seen_sop:
+            first, first_uid, first_where = seen_sop[sop]
+            if first_uid == uid and first_where == where:
+                skipped.append((file, f"repeats the SOP Instance UID {sop} of {first}, at the "
+                                      "same position; that image was read once"))
+            else:
+                skipped.append((file, f"repeats the SOP Instance UID {sop} of {first}, but is "
+                                      f"another image; only {first} was read"))
+                lost.append((file, f"repeats the SOP Instance UID of {first}", uid))
+                ambiguous.setdefault(uid, set()).add(sop)
+                ambiguous.setdefault(first_uid, set()).add(sop)
+            continue
+        seen_sop[sop] = (file, uid, where)
         recs, sls = groups.setdefault(uid, ([], []))
         recs.extend([rec] * len(made_list))
         sls.extend(made_list)
+    # a file that is no DICOM at all, beside DICOM images, although it is named like
+    # them (or ends in .dcm) is a slice that may have been lost
+    image_dirs = {parent for parent, _ in images}
+    for item in [x for x in ignored if x[1] == "not a DICOM file"]:
+        file = item[0]
+        if file.parent not in image_dirs:
+            continue
+        if file.suffix.lower() in _DICOM_SUFFIXES:
+            why = f"is not a DICOM file, although its name ends in {file.suffix}"
+        elif (file.parent, _name_pattern(file.name)) in images:
+            why = "is not a DICOM file, although it is named like the DICOM images beside it"
+        else:
+            continue
+        ignored.remove(item)
+        skipped.append((file, why))
+        lost.append((file, why, None))
     if n_files == 0:
         raise InputError(f"folder {folder} is empty")
     if not groups:
@@ -853,7 +1107,8 @@ def index_folder(path: str | os.PathLike[str]) -> SeriesIndex:
         raise InputError(f"no usable DICOM image in folder {folder}: none of its {n_dicom} "
                          f"DICOM files is an image with a position "
                          f"(e.g. {example[0]} {example[1]})")
-    series = [_build_series(uid, recs, sls) for uid, (recs, sls) in groups.items()]
+    series = [_build_series(uid, recs, sls, frozenset(ambiguous.get(uid, ())))
+              for uid, (recs, sls) in groups.items()]
     series.sort(key=lambda s: (s.series_number if s.series_number is not None else 1 << 30,
                                s.series_instance_uid))
     return SeriesIndex(series=tuple(series), skipped=tuple(skipped), folder=folder,
