@@ -1,0 +1,1 @@
+"""Seeded input mutators and the command-line harness of ``tests/test_fuzz.py``."""
