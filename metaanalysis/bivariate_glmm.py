@@ -504,6 +504,13 @@ def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, o
     # round-off at a bound (|theta| ~ 1e-9) is a zero, so a zero variance leaves the
     # correlation undefined instead of a number made of noise
     theta = np.where(np.abs(theta) < 1e-8, 0.0, theta)
+    # a variance the fit reports as 0 (lme4's isSingular rule) is 0 in Psi too, so the
+    # correlation, HSROC and AUC, which need both variances, are undefined (NaN), as for the
+    # normal model, instead of numbers made of the noise left in theta
+    if theta[0] < SINGULAR_TOL:
+        theta[0] = 0.0
+    if theta[2] < SINGULAR_TOL and theta[1] ** 2 < SINGULAR_TOL ** 2:
+        theta[1] = theta[2] = 0.0
     L = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
     sigma = L @ L.T
     singular = bool(theta[0] < SINGULAR_TOL or theta[2] < SINGULAR_TOL)
