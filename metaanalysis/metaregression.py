@@ -329,9 +329,20 @@ class RegressionResult:
 
     @property
     def rho(self) -> float:
-        """Residual between-study correlation of logit sensitivity and logit FPR."""
-        d = self.psi[0, 0] * self.psi[1, 1]
-        return float(self.psi[0, 1] / math.sqrt(d)) if d > 0 else float("nan")
+        """Residual between-study correlation of logit sensitivity and logit FPR (NaN if undefined).
+
+        Computed as :attr:`BivariateResult.rho <metaanalysis.results.BivariateResult.rho>`
+        is (clipped to [-1, 1]; NaN when a variance is 0).
+        """
+        from metaanalysis.results import correlation
+
+        return correlation(self.psi)
+
+    def __repr__(self) -> str:
+        lrt = ("" if self.lrt is None or self.lrt.p_value is None
+               else f", LRT p={self.lrt.p_value:.3g}")
+        return (f"RegressionResult(model={self.model!r}, method={self.method!r}, "
+                f"k={self.table.k}, terms={list(self.terms)!r}{lrt})")
 
     @property
     def aic(self) -> float:

@@ -33,6 +33,19 @@ __all__ = ["BivariateResult", "Estimate"]
 _Z95 = float(norm.ppf(0.975))
 
 
+def correlation(psi: np.ndarray) -> float:
+    """Correlation of a 2x2 covariance matrix, in [-1, 1]; NaN when a variance is 0.
+
+    Shared by every result class, so that a fit on the boundary reports the same
+    correlation whichever result holds it: round-off that puts ``|rho|`` a few
+    ulps above 1 is clipped, and a zero (or negative) variance leaves it undefined.
+    """
+    d = float(psi[0, 0]) * float(psi[1, 1])
+    if not d > 0:
+        return float("nan")
+    return float(np.clip(float(psi[0, 1]) / math.sqrt(d), -1.0, 1.0))
+
+
 def _float(x: float) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -135,8 +148,7 @@ class BivariateResult:
     @property
     def rho(self) -> float:
         """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
-        d = self.psi[0, 0] * self.psi[1, 1]
-        return float(np.clip(self.psi[0, 1] / math.sqrt(d), -1.0, 1.0)) if d > 0 else float("nan")
+        return correlation(self.psi)
 
     @property
     def aic(self) -> float:
