@@ -25,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import math
 import re
 import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,9 +67,59 @@ class Outcome:
     stray: list[str] = field(default_factory=list)
 
 
+def _prints(record: logging.LogRecord) -> bool:
+    """Whether a real run would print ``record`` on stderr (pytest's own handlers aside)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    found = 0
+    while logger is not None:
+        for h in logger.handlers:
+            if type(h).__module__.startswith("_pytest") or isinstance(h, _Recorder):
+                continue
+            found += 1
+            # a stream handler made at import time holds whatever stderr was then
+            if record.levelno >= h.level and type(h) is logging.StreamHandler \
+                    and getattr(h, "stream", None) not in (sys.stdout, sys.__stdout__):
+                return True
+        if not logger.propagate:
+            break
+        logger = logger.parent  # type: ignore[assignment]
+    last = logging.lastResort
+    return found == 0 and last is not None and record.levelno >= last.level
+
+
+class _Recorder(logging.Handler):
+    """Keeps the log records a real run would print on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
+        if _prints(record):
+            self.lines.append(f"log {record.name}: {record.getMessage()[:120]}")
+
+
 def run_inprocess(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> Outcome:
-    """Call ``main(argv)`` with stdout/stderr captured; never let a crash escape."""
+    """Call ``main(argv)`` with stdout/stderr captured; never let a crash escape.
+
+    Python warnings and log records that a real run would print on stderr
+    (beside the program's own lines) are collected in ``stray``.
+    """
     out, err = io.StringIO(), io.StringIO()
+    rc: int | None = None
+    escaped = None
+    recorder = _Recorder()
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    try:
+        rc, escaped, stray = _call(main, argv, out, err)
+    finally:
+        root.removeHandler(recorder)
+    return Outcome(rc, out.getvalue(), err.getvalue(), escaped, stray + recorder.lines)
+
+
+def _call(main: Callable[[Sequence[str]], int], argv: Sequence[str], out: io.StringIO,
+          err: io.StringIO) -> tuple[int | None, str | None, list[str]]:
     rc: int | None = None
     escaped = None
     with warnings.catch_warnings(record=True) as caught, \
@@ -84,7 +136,7 @@ def run_inprocess(main: Callable[[Sequence[str]], int], argv: Sequence[str]) -> 
             escaped = f"{type(exc).__module__}.{type(exc).__name__}: {str(exc)[:160]}"
     stray = [f"{w.category.__name__}: {str(w.message)[:120]} ({Path(w.filename).name})"
              for w in caught if not issubclass(w.category, _HIDDEN)]
-    return Outcome(rc, out.getvalue(), err.getvalue(), escaped, stray)
+    return rc, escaped, stray
 
 
 def run_subprocess(exe: Path, argv: Sequence[str], timeout: float = 120) -> Outcome:
@@ -127,7 +179,8 @@ def problems(prog: str, case: Case, o: Outcome,
             found.append(f"{len(errors)} error lines for one failure")
     if o.rc == 0 and errors and not case.multi_error:
         found.append(f"error printed but exit 0: {errors[0][:160]}")
-    found.extend(f"stray Python warning {w}" for w in o.stray)
+    found.extend(f"stray {'output' if w.startswith('log ') else 'Python warning'} {w}"
+                 for w in o.stray)
     if "--json" in case.argv and o.out.strip():
         try:
             doc = strict_json(o.out)

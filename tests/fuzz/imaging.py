@@ -37,9 +37,21 @@ L1 = 41  # TotalSpineSeg's L1
 
 
 def _nifti(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
-    img = nib.Nifti1Image(data, affine)
-    img.set_data_dtype(data.dtype)
+    img = nib.Nifti1Image(data, affine, dtype=data.dtype)
     nib.save(img, str(path))
+    return path
+
+
+def _raw_sform(path: Path, data: np.ndarray, good: np.ndarray, bad: np.ndarray) -> Path:
+    """A NIfTI whose sform is ``bad`` (nibabel refuses to write such an affine itself)."""
+    plain = _nifti(path.with_suffix(""), data, good)
+    raw = bytearray(plain.read_bytes())
+    struct.pack_into("<hh", raw, 252, 0, 1)  # qform_code unknown, sform_code scanner
+    with np.errstate(over="ignore"):
+        rows = bad[:3].astype("<f4")
+    raw[280:328] = rows.tobytes()
+    path.write_bytes(gzip.compress(bytes(raw)))
+    plain.unlink()
     return path
 
 
@@ -81,7 +93,8 @@ def mutate_mask(rng: random.Random, labels: np.ndarray, affine: np.ndarray,
         else:
             bad[i, j] = value
             how = f"affine[{i},{j}] := {value}"
-        return _nifti(out / "m.nii.gz", data, bad), "affine-bad", how, "refused", None
+        return _raw_sform(out / "m.nii.gz", data, affine, bad), "affine-bad", how, "refused", \
+            None
     if pick < 0.42:
         moved = affine.copy()
         if rng.random() < 0.5:
@@ -263,9 +276,16 @@ class Series:
         self.files = sorted(Path(p) for p in info.files["t1"])
         self.enhanced = "enhanced" in name
         self.compressed = "rle" in name
-        uid = info.expected["sop_instance_uid"]
-        self.measured = next(p for p in self.files
-                             if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == uid)
+        # the measured slice: index ``expected["slice"]`` along the slice normal
+        heads = [pydicom.dcmread(p, stop_before_pixels=True) for p in self.files]
+        if len(heads) == 1:
+            self.measured = self.files[0]
+        else:
+            iop = np.asarray(heads[0].ImageOrientationPatient, dtype=float)
+            normal = np.cross(iop[:3], iop[3:])
+            order = sorted(range(len(heads)), key=lambda k: float(
+                np.dot(normal, np.asarray(heads[k].ImagePositionPatient, dtype=float))))
+            self.measured = self.files[order[int(info.expected["slice"])]]
         self.truth = float(info.expected["vbq"])
         #: the score of each ROI source on the undamaged series (filled in by the test)
         self.baseline: dict[str, float] = {}

@@ -221,8 +221,11 @@ def mutate_labels(rng: random.Random, base: dict) -> Mutation:
     if pick < 0.55:
         other = rng.choice([k for k in keys if k != key])
         obj[key] = base[other]
+        # two structures the score uses on one number: which one those voxels are is unknown
+        used = ("L1", "L2", "L3", "L4", "spinal_canal", "spinal_cord")
         return (json.dumps(obj), "same-number-twice",
-                f"{key} := {other}'s number {base[other]}", "refused")
+                f"{key} := {other}'s number {base[other]}",
+                "refused" if key in used and other in used else None)
     if pick < 0.62:
         obj[rng.choice(("L9", "colour", "vertebrae_L1x"))] = 99
         return json.dumps(obj), "unknown-key", "an unknown key added", "input"
