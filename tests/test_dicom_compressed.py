@@ -282,3 +282,14 @@ def test_jpeg_baseline_decodes_close_to_the_original(tmp_path):
         got = res.csf.si if roi["label"] == "CSF" else res.levels[roi["label"]].si
         assert abs(got - 4.0 * references[mid][member].mean()) <= 4.0, roi["label"]
         assert _rel(got, originals[mid][member].mean()) < 0.02, roi["label"]
+
+
+def test_expected_names_the_written_mid_slice(compressed):
+    """Encoding keeps the phantom's own SOP Instance UIDs, so expected.json names a real file."""
+    _, info = compressed
+    exp = info.expected
+    uids = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+            for p in info.files["t1"]}
+    assert exp["sop_instance_uid"] in uids
+    res = vbq.score_series(info.series_dir, rois=info.rois_path)
+    assert res.to_dict()["slice"]["sop_instance_uid"] == exp["sop_instance_uid"]

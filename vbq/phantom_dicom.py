@@ -195,7 +195,8 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
             del ds.PixelData
         ds.PixelData = stored.tobytes()
         if syntax is not None:
-            ds.compress(syntax, encoding_plugin=COMPRESSIONS[str(compress)][1])
+            ds.compress(syntax, encoding_plugin=COMPRESSIONS[str(compress)][1],
+                        generate_instance_uid=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         ds.save_as(path, enforce_file_format=True)
     return stored_all

@@ -261,7 +261,8 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
     meta.ImplementationVersionName = "VBQ_PHANTOM"
     ds.file_meta = meta
     if syntax is not None:
-        ds.compress(syntax, encoding_plugin=COMPRESSIONS[str(compress)][1])
+        ds.compress(syntax, encoding_plugin=COMPRESSIONS[str(compress)][1],
+                    generate_instance_uid=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return stored
