@@ -117,7 +117,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
     table : StudyTable
         The studies and their covariate columns.
     covariates : sequence of str
-        Covariate column names (matched exactly, else case-insensitively).
+        Covariate column names (matched exactly, else case-insensitively); none
+        gives the intercept-only design.
     categorical : sequence of str
         Covariates to treat as categorical even if numeric.  Non-numeric
         columns are always categorical.
@@ -135,8 +136,6 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
-    if not covariates:
-        raise InputError("name at least one covariate for the meta-regression.")
     cov = table.covariates
     forced = {str(c).strip().lower() for c in categorical}
     cols: list[np.ndarray] = [np.ones(table.k)]
@@ -229,11 +228,17 @@ class LikelihoodRatioTest:
     p_value : float
         Upper tail of chi-squared with ``df`` degrees of freedom.
     loglik_full, loglik_reduced : float
-        The two maximised log-likelihoods (ML, or the GLMM's approximation).
+        The two maximised log-likelihoods (ML, or the GLMM's approximation), in
+        the convention ``loglik_convention`` names (see :class:`RegressionResult`).
     method : str
         ``"ml"``, ``"laplace"`` or ``"aghq"``.
     note : str
         How the test was made.
+    loglik_convention : str
+        ``"mada"`` (normal model) or ``"glmer"`` (GLMM).
+    loglik_full_metafor, loglik_reduced_metafor : float or None
+        The same two log-likelihoods as metafor reports them (normal model only).
+        The statistic is a difference, the same in either convention.
     """
 
     statistic: float
@@ -243,11 +248,17 @@ class LikelihoodRatioTest:
     loglik_reduced: float
     method: str
     note: str = ""
+    loglik_convention: str = "mada"
+    loglik_full_metafor: float | None = None
+    loglik_reduced_metafor: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dictionary."""
         return {"statistic": self.statistic, "df": self.df, "p_value": self.p_value,
                 "loglik_full": self.loglik_full, "loglik_reduced": self.loglik_reduced,
+                "loglik_convention": self.loglik_convention,
+                "loglik_full_metafor": self.loglik_full_metafor,
+                "loglik_reduced_metafor": self.loglik_reduced_metafor,
                 "method": self.method, "note": self.note}
 
 
@@ -274,9 +285,11 @@ class RegressionResult:
     psi : numpy.ndarray
         (2, 2) residual between-study covariance of (logit sens, logit FPR).
     loglik : float
-        Log-likelihood: metafor's convention for the normal model (the REML
-        value includes ``+1/2 log|X'X|`` of the long design; no Jacobian), the
-        Laplace/quadrature approximation with binomial constants for the GLMM.
+        Log-likelihood in the package's one convention, as ``pool`` reports it
+        (:attr:`loglik_convention`): mada's for the normal model (the
+        likelihood of the logits plus the log-Jacobian of the logit, so the
+        intercept-only fit equals ``reitsma``'s), glmer's for the GLMM (the
+        Laplace/quadrature approximation with the binomial constants).
     nobs : int
         ``2k``.
     correction : str
@@ -289,6 +302,10 @@ class RegressionResult:
         Caveats of the fit.
     extra : Mapping
         Model-specific details (GLMM: nagq, theta, the (sens, spec) coefficients).
+    loglik_metafor : float or None
+        The normal model's log-likelihood as ``metafor::rma.mv`` reports it (no
+        Jacobian; the REML value includes ``+1/2 log|X'X|`` of the long design);
+        ``None`` for the GLMM.
     """
 
     model: str
@@ -305,8 +322,14 @@ class RegressionResult:
     converged: bool = True
     warnings: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    loglik_metafor: float | None = None
 
     # --------------------------------------------------------------- basics --
+    @property
+    def loglik_convention(self) -> str:
+        """``"mada"`` for the normal model, ``"glmer"`` for the GLMM (as ``pool``)."""
+        return "glmer" if self.model == "glmm" else "mada"
+
     @property
     def terms(self) -> tuple[str, ...]:
         """Names of the design columns."""
@@ -346,14 +369,28 @@ class RegressionResult:
 
     @property
     def aic(self) -> float:
-        """``-2 logLik + 2 (2p + 3)``."""
+        """``-2 logLik + 2 (2p + 3)`` (``loglik``'s convention)."""
         return -2.0 * self.loglik + 2.0 * self.n_parameters
 
     @property
     def bic(self) -> float:
-        """``-2 logLik + (2p + 3) log n``; ``n = 2k``, or ``2k - 2p`` for REML (as metafor)."""
+        """``-2 logLik + (2p + 3) log(2k)`` (``loglik``'s convention, n = 2k as mada and pool)."""
+        return -2.0 * self.loglik + self.n_parameters * math.log(self.nobs)
+
+    @property
+    def aic_metafor(self) -> float | None:
+        """AIC as metafor reports it, ``-2 loglik_metafor + 2 (2p + 3)``; ``None`` for the GLMM."""
+        if self.loglik_metafor is None:
+            return None
+        return -2.0 * self.loglik_metafor + 2.0 * self.n_parameters
+
+    @property
+    def bic_metafor(self) -> float | None:
+        """BIC as metafor reports it: ``n = 2k``, or ``2k - 2p`` for REML; ``None`` for the GLMM."""
+        if self.loglik_metafor is None:
+            return None
         n = self.nobs - (2 * len(self.terms) if self.method == "reml" else 0)
-        return -2.0 * self.loglik + self.n_parameters * math.log(n)
+        return -2.0 * self.loglik_metafor + self.n_parameters * math.log(n)
 
     # --------------------------------------------------------------- tables --
     def coef_table(self, level: float = 0.95) -> pd.DataFrame:
@@ -453,6 +490,10 @@ class RegressionResult:
             "tau2_logit_sens": f(self.tau2[0]), "tau2_logit_fpr": f(self.tau2[1]),
             "rho_sens_fpr": f(self.rho),
             "loglik": f(self.loglik), "aic": f(self.aic), "bic": f(self.bic),
+            "loglik_convention": self.loglik_convention,
+            "loglik_metafor": None if self.loglik_metafor is None else f(self.loglik_metafor),
+            "aic_metafor": None if self.aic_metafor is None else f(self.aic_metafor),
+            "bic_metafor": None if self.bic_metafor is None else f(self.bic_metafor),
             "n_parameters": self.n_parameters,
             "lrt": None if self.lrt is None else {k: (f(v) if isinstance(v, float) else v)
                                                   for k, v in self.lrt.to_dict().items()},
@@ -520,12 +561,16 @@ class RegressionResult:
 def format_summary(res: RegressionResult) -> str:
     """Plain-text report of a meta-regression."""
     lines = [f"Bivariate meta-regression: model={res.model}, method={res.method}, "
-             f"k={res.table.k}, covariates: {', '.join(res.design.covariates)}"]
+             f"k={res.table.k}, covariates: {', '.join(res.design.covariates) or 'none'}"]
     tab = res.coef_table()
     lines.append(tab.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     lines.append(f"residual tau2: logit sens {res.tau2[0]:.4g}, logit FPR {res.tau2[1]:.4g}; "
                  f"rho {res.rho:.4g}")
-    lines.append(f"logLik {res.loglik:.4f}  AIC {res.aic:.3f}  BIC {res.bic:.3f}")
+    lines.append(f"logLik {res.loglik:.4f}  AIC {res.aic:.3f}  BIC {res.bic:.3f} "
+                 f"({res.loglik_convention}'s convention)")
+    if res.loglik_metafor is not None:
+        lines.append(f"metafor's convention: logLik {res.loglik_metafor:.4f}  "
+                     f"AIC {res.aic_metafor:.3f}  BIC {res.bic_metafor:.3f}")
     if res.lrt is not None:
         lines.append(f"LRT vs no covariates ({res.lrt.method}): chi2 = {res.lrt.statistic:.4f}, "
                      f"df = {res.lrt.df}, p = {res.lrt.p_value:.4g}")
@@ -554,27 +599,31 @@ class _Fit:
     coef: np.ndarray      # (p, 2) on (sens, FPR)
     vcov: np.ndarray      # term-major
     psi: np.ndarray       # (sens, FPR)
-    loglik: float
+    loglik: float                   # mada's convention (normal model) or glmer's (GLMM)
     converged: bool
     warnings: tuple[str, ...]
     extra: Mapping[str, Any]
+    loglik_metafor: float | None = None
 
 
 def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) -> _Fit:
-    from metaanalysis.bivariate import fit_bivariate_normal, logit_outcomes
+    from metaanalysis.bivariate import fit_bivariate_normal, log_jacobian, logit_outcomes
 
     y, S = logit_outcomes(table, correction)
     fit = fit_bivariate_normal(y, S, X, method=method)
     p = X.shape[1]
-    loglik = float(fit.loglik)
+    loglik_metafor = float(fit.loglik)
     if method == "reml":  # metafor's REML adds 1/2 log|X'X| of the long (2k x 2p) design
-        loglik += float(np.linalg.slogdet(X.T @ X)[1])
+        loglik_metafor += float(np.linalg.slogdet(X.T @ X)[1])
+    # mada's convention, as reitsma() and pool report it: the logits' likelihood plus the
+    # log-Jacobian of the logit (a function of the data alone, so differences are unchanged)
+    loglik = float(fit.loglik) + log_jacobian(table, correction)
     msgs = list(fit.warnings)
     for name in fit.boundary:
         msgs.append(f"the residual between-study covariance is on the boundary ({name}).")
     return _Fit(coef=np.asarray(fit.coef, dtype=float), vcov=_term_major(np.asarray(fit.vcov), p),
                 psi=np.asarray(fit.psi, dtype=float), loglik=loglik, converged=fit.converged,
-                warnings=tuple(msgs),
+                warnings=tuple(msgs), loglik_metafor=loglik_metafor,
                 extra={"loglik_mvmeta": float(fit.loglik), "boundary": list(fit.boundary)})
 
 
@@ -633,7 +682,9 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
     covariates : str or sequence of str
         Covariate column(s).  Non-numeric columns are categorical (treatment
         dummies against the first sorted level); numeric ones continuous
-        unless listed in ``categorical``.
+        unless listed in ``categorical``.  An empty sequence fits the
+        intercept-only model (the same fit as ``reitsma`` or ``glmm``, with the
+        same ``loglik``, ``aic`` and ``bic``) and makes no test.
     model : {"reitsma", "glmm"}
         Bivariate normal model on corrected logits, or the binomial GLMM.
     method : {"reml", "ml"}, optional
@@ -723,14 +774,15 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
                         "treated as continuous (one slope per logit); if these are codes for "
                         "categories, declare it categorical.")
     lrt = None
-    if test:
+    if test and p > 1:
         lrt = _lrt_against_null(table, X, model, method, nagq, correction, fit)
     for m in msgs:
         _warnings.warn(m, FitWarning, stacklevel=2)
     return RegressionResult(model=model, method=method, table=table, design=design,
                             coef=fit.coef, vcov=fit.vcov, psi=fit.psi, loglik=fit.loglik,
                             nobs=2 * table.k, correction=corr, lrt=lrt,
-                            converged=fit.converged, warnings=tuple(msgs), extra=dict(fit.extra))
+                            converged=fit.converged, warnings=tuple(msgs), extra=dict(fit.extra),
+                            loglik_metafor=fit.loglik_metafor)
 
 
 def _lrt_against_null(table: StudyTable, X: np.ndarray, model: str, method: str, nagq: int,
@@ -753,7 +805,10 @@ def _lrt_against_null(table: StudyTable, X: np.ndarray, model: str, method: str,
     stat = max(2.0 * (full.loglik - null.loglik), 0.0)
     return LikelihoodRatioTest(statistic=stat, df=df, p_value=float(chi2.sf(stat, df)),
                                loglik_full=full.loglik, loglik_reduced=null.loglik,
-                               method=test_method, note=note)
+                               method=test_method, note=note,
+                               loglik_convention="glmer" if model == "glmm" else "mada",
+                               loglik_full_metafor=full.loglik_metafor,
+                               loglik_reduced_metafor=null.loglik_metafor)
 
 
 def likelihood_ratio_test(full: RegressionResult, reduced: RegressionResult
@@ -791,7 +846,10 @@ def likelihood_ratio_test(full: RegressionResult, reduced: RegressionResult
     stat = max(2.0 * (full.loglik - reduced.loglik), 0.0)
     return LikelihoodRatioTest(statistic=stat, df=df, p_value=float(chi2.sf(stat, df)),
                                loglik_full=full.loglik, loglik_reduced=reduced.loglik,
-                               method=full.method, note="nested models compared directly")
+                               method=full.method, note="nested models compared directly",
+                               loglik_convention=full.loglik_convention,
+                               loglik_full_metafor=full.loglik_metafor,
+                               loglik_reduced_metafor=reduced.loglik_metafor)
 
 
 def save_figure(ax: Axes, path: str | os.PathLike[str]) -> None:

@@ -72,7 +72,8 @@ class BivariateResult:
     psi : numpy.ndarray
         (2, 2) between-study covariance of (logit sens, logit FPR).
     loglik : float
-        Log-likelihood (mada's convention for Reitsma, lme4's for the GLMM).
+        Log-likelihood (mada's convention for Reitsma, with the log-Jacobian of
+        the logit; glmer's for the GLMM); :attr:`loglik_convention` names it.
     df : int
         Number of parameters (5).
     nobs : int
@@ -149,6 +150,11 @@ class BivariateResult:
     def rho(self) -> float:
         """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
         return correlation(self.psi)
+
+    @property
+    def loglik_convention(self) -> str:
+        """Whose log-likelihood ``loglik`` (and so AIC, BIC) is: ``"mada"`` or ``"glmer"``."""
+        return "glmer" if self.model == "glmm" else "mada"
 
     @property
     def aic(self) -> float:
@@ -364,6 +370,7 @@ class BivariateResult:
             "loglik": float(self.loglik),
             "aic": float(self.aic),
             "bic": float(self.bic),
+            "loglik_convention": self.loglik_convention,
             "hsroc": {k: _float(v) for k, v in self.hsroc.items()},
             "auc": _float(self.auc),
             "pauc": _float(self.pauc),

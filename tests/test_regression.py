@@ -58,10 +58,16 @@ def test_normal_model_matches_rma_mv(name: str, method: str, key: str) -> None:
     np.testing.assert_allclose(res.vcov, np.array(ref["vcov"]), atol=1e-6)
     np.testing.assert_allclose(res.tau2, ref["tau2"], atol=1e-6)
     assert res.rho == pytest.approx(ref["rho"], abs=1e-6)
-    assert res.loglik == pytest.approx(ref["logLik"], abs=1e-6)
-    assert res.aic == pytest.approx(ref["AIC"], abs=1e-6)
-    assert res.bic == pytest.approx(ref["BIC"], abs=1e-6)
+    # metafor's convention is kept beside the reported (mada's) one
+    assert res.loglik_metafor == pytest.approx(ref["logLik"], abs=1e-6)
+    assert res.aic_metafor == pytest.approx(ref["AIC"], abs=1e-6)
+    assert res.bic_metafor == pytest.approx(ref["BIC"], abs=1e-6)
     assert res.n_parameters == ref["df_logLik"]
+    d = res.to_dict()
+    assert d["loglik_metafor"] == pytest.approx(ref["logLik"], abs=1e-6)
+    assert d["aic_metafor"] == pytest.approx(ref["AIC"], abs=1e-6)
+    assert d["bic_metafor"] == pytest.approx(ref["BIC"], abs=1e-6)
+    assert d["loglik_convention"] == "mada"
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -75,6 +81,9 @@ def test_lrt_matches_metafor_anova(name: str, key: str) -> None:
         assert res.lrt.df == ref["df"]
         assert res.lrt.p_value == pytest.approx(ref["pval"], abs=1e-6)
         assert res.lrt.method == "ml"
+        null = _ref(name)["normal"]["ML"]["null"]["logLik"]
+        assert res.lrt.loglik_reduced_metafor == pytest.approx(null, abs=1e-6)
+        assert res.lrt.loglik_full_metafor == pytest.approx(null + ref["LRT"] / 2, abs=1e-6)
     assert "REML" in regression(_table(name), MODELS[key], method="reml").lrt.note
 
 

@@ -22,8 +22,9 @@ def register(subparsers: Any) -> None:
                     "covariates and pooled estimates per subgroup.")
     p.add_argument("file", metavar="FILE",
                    help="CSV file with columns study, TP, FP, FN, TN and the covariates")
-    p.add_argument("--covariate", metavar="NAME", action="append", required=True,
-                   help="covariate column (repeat for several)")
+    p.add_argument("--covariate", metavar="NAME", action="append", default=[],
+                   help="covariate column (repeat for several); with none, the "
+                        "intercept-only model (the same fit, logLik, AIC and BIC as pool)")
     p.add_argument("--categorical", metavar="NAME", action="append", default=[],
                    help="treat this covariate as categorical: each value a level "
                         "(repeatable; it must also be given with --covariate)")
