@@ -248,11 +248,8 @@ def mutate_labels(rng: random.Random, base: dict) -> Mutation:
 
 
 def _show(value: Any) -> str:
-    if value == BIGINT:
-        return "an integer of 4,400 digits"
-    text = repr(value)
-    if len(text) > 60:
-        if isinstance(value, int):
-            return f"int with {len(str(value))} digits"
-        return text[:20] + f"... ({len(text)} chars)"
+    text = repr(value).replace(repr(BIGINT), "<4,400-digit int>")
+    text = re.sub(r"'@@DEEP(\d+)@@'", r"<list nested \1 deep>", text)
+    if len(text) > 80:
+        return text[:40] + f"... ({len(text)} chars)"
     return text

@@ -104,13 +104,14 @@ def mutate(rng: random.Random, base: list[list[str]]) -> Mutation:
     if pick < 0.51:
         j = rng.randrange(0, 5)
         if rng.random() < 0.5:
+            # the row's last (non-empty) cell is pushed past the header: surely malformed
             rows[r].insert(j, rng.choice(("7", "x", "")) if j else "7")
-            how = f"a cell inserted before cell {j}"
-        else:
-            del rows[r][j]
-            how = f"cell {j} deleted"
-        return (to_text(rows).encode(), "shifted-row", f"row {r}: {how} (cells shifted)",
-                "input")
+            return (to_text(rows).encode(), "shifted-row-long",
+                    f"row {r}: a cell inserted before cell {j} (cells shifted)", "input")
+        # one cell short: indistinguishable from a row whose last covariate was left off
+        del rows[r][j]
+        return (to_text(rows).encode(), "shifted-row-short",
+                f"row {r}: cell {j} deleted (cells shifted, last covariate cell missing)", None)
     if pick < 0.55:
         rows[r][_col(rows, "TP")] = "0"
         rows[r][_col(rows, "FN")] = "0"
