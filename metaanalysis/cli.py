@@ -57,18 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str,
                   lineno: int, file: Any = None, line: str | None = None) -> None:
-    """Print a Python warning as one line, without the source location."""
-    text = " ".join(str(message).split())
-    print(f"metaanalysis: warning: {text}", file=sys.stderr if file is None else file)
+    """Print a Python warning as one line, without the source location, once."""
+    from metaanalysis.commands._diagnostic_io import warn
+
+    warn(str(message))
+
+
+#: numpy's floating-point notices: not messages for a user (results carry their own
+#: warnings), so the command line does not print them.
+_NUMPY_NOTICES = (r"(divide by zero|invalid value|overflow|underflow) encountered"
+                  r"|Mean of empty slice|Degrees of freedom <= 0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
+    from metaanalysis.commands._diagnostic_io import reset_warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    reset_warnings()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            warnings.filterwarnings("ignore", message=_NUMPY_NOTICES, category=RuntimeWarning)
             return int(args.func(args) or 0)
     except MetaAnalysisError as err:
         print(f"metaanalysis: error: {err}", file=sys.stderr)

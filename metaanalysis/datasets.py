@@ -142,7 +142,8 @@ def load(name: str) -> StudyTable:
     Returns
     -------
     StudyTable
-        The 2x2 tables with every other column as a study-level covariate.
+        The 2x2 tables with every other column as a study-level covariate,
+        read by :meth:`StudyTable.from_csv`, the reader every command uses.
 
     Raises
     ------
@@ -151,4 +152,5 @@ def load(name: str) -> StudyTable:
     """
     from metaanalysis.table import StudyTable
 
-    return StudyTable(read_csv(name), source=f"metaanalysis.datasets:{name}/{STUDIES_FILE}")
+    with resources.as_file(path(name, STUDIES_FILE)) as file:
+        return StudyTable.from_csv(file, source=f"metaanalysis.datasets:{name}/{STUDIES_FILE}")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from metaanalysis.errors import FitError, InputError, MetaAnalysisError
+from metaanalysis.errors import AnalysisError, InputError, MetaAnalysisError
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -464,7 +464,7 @@ def deeks_test(table: Any, correction: str = "single", add: float = 0.5,
         raise InputError(f"alpha must lie between 0 and 1; got {alpha!r}.")
     k = int(table.k)
     if k < 3:
-        raise InputError(f"Deeks' test needs at least 3 studies; the table has {k}.")
+        raise AnalysisError(f"Deeks' test needs at least 3 studies; the table has {k}.")
     cells = np.column_stack([table.tp, table.fp, table.fn, table.tn]).astype(float)
     has_zero = (cells == 0).any(axis=1)
     fix = has_zero if correction == "single" else np.repeat(has_zero.any(), k)
@@ -475,14 +475,19 @@ def deeks_test(table: Any, correction: str = "single", add: float = 0.5,
     ess = 4.0 * n1 * n2 / (n1 + n2)
     x = 1.0 / np.sqrt(ess)
     if np.ptp(x) == 0:
-        raise FitError("Deeks' test cannot be computed: every study has the same effective "
-                       "sample size, so the slope is not identified.")
+        raise AnalysisError("Deeks' test cannot be computed: every study has the same effective "
+                            "sample size, so the slope is not identified.")
     X = np.column_stack([np.ones(k), x])
     sw = np.sqrt(ess)
     Xw, yw = X * sw[:, None], ln_dor * sw
     beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
     resid = yw - Xw @ beta
     dfree = k - 2
+    if float(resid @ resid) <= 1e-20 * float(yw @ yw):
+        raise AnalysisError("Deeks' test cannot be computed: the studies' log diagnostic odds "
+                            "ratios lie exactly on a line in 1/sqrt(ESS) (for example, every "
+                            "study has the same 2x2 proportions), so the residual variance is "
+                            "0 and the slope has no standard error.")
     sigma2 = float(resid @ resid) / dfree
     cov = sigma2 * np.linalg.inv(Xw.T @ Xw)
     se = np.sqrt(np.diag(cov))

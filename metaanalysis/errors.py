@@ -19,6 +19,19 @@ class InputError(MetaAnalysisError, ValueError):
     exit_code = 2
 
 
+class AnalysisError(InputError):
+    """Well-formed input on which the analysis cannot be done (exit 1).
+
+    For example a covariate with the same value in every study, studies whose
+    data leave a test undefined, or too few studies for the method. It derives
+    from :class:`InputError` so that code catching bad arguments still catches
+    it, but the command line exits 1 (the analysis failed), not 2 (the input
+    could not be read).
+    """
+
+    exit_code = 1
+
+
 class FitError(MetaAnalysisError, RuntimeError):
     """A model could not be fitted; the message lists what to try (exit 1)."""
 

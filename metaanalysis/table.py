@@ -9,18 +9,22 @@ least two studies. Any other column is kept as a study-level covariate.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from metaanalysis.errors import InputError
+from metaanalysis.errors import AnalysisError, InputError
 
 #: The four cells of a study's 2x2 table, in the order the package stores them.
 COUNT_COLUMNS: tuple[str, ...] = ("TP", "FP", "FN", "TN")
-#: Every column a table must have.
+#: Every column a table must have (the study key under one of its names, see below).
 REQUIRED_COLUMNS: tuple[str, ...] = ("study", *COUNT_COLUMNS)
+#: Column names taken as the study key, in order of preference (any case). A
+#: column such as ``author`` is never taken: one author often has several studies.
+STUDY_KEYS: tuple[str, ...] = ("study", "study_id", "id")
 #: Largest count accepted: beyond 2**53 a float no longer holds every whole number.
 MAX_COUNT: int = 2**53
 #: Continuity-correction rules understood by :meth:`StudyTable.corrected`.
@@ -35,6 +39,86 @@ def _study_label(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+#: A count written as text: digits, optionally with a decimal point or an exponent
+#: (``12``, ``12.0``, ``1e3``); no digit separators (``1_000``, ``1,000``).
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+#: Text read as a missing covariate value (pandas' defaults, as before).
+_MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN",
+                           "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN",
+                           "None", "n/a", "nan", "null"})
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, float | np.floating) and bool(np.isnan(v))
+
+
+def _count(v: Any, where: str) -> int:
+    """Return the exact whole number in ``v`` or raise InputError naming ``where``."""
+    from decimal import Decimal, InvalidOperation
+
+    if _is_missing(v):
+        raise InputError(f"{where}: the count is missing.")
+    if isinstance(v, bool | np.bool_):
+        raise InputError(f"{where}: {v!r} is a true/false value, not a count.")
+    if isinstance(v, int | np.integer):
+        x = Decimal(int(v))
+    elif isinstance(v, float | np.floating):
+        if not np.isfinite(v):
+            raise InputError(f"{where}: {v!r} is not a finite count.")
+        x = Decimal(float(v))
+    else:
+        text = str(v).strip()
+        if text == "":
+            raise InputError(f"{where}: the count is missing.")
+        if not _NUMBER.fullmatch(text):
+            raise InputError(f"{where}: {text!r} is not a number.")
+        try:
+            x = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+            raise InputError(f"{where}: {text!r} is not a number.") from None
+        v = text
+    if x < 0:
+        raise InputError(f"{where}: the count {v!r} is negative.")
+    if x != x.to_integral_value():
+        raise InputError(f"{where}: the count {v!r} is not a whole number.")
+    if x > MAX_COUNT:
+        raise InputError(f"{where}: the count {v!r} is too large to be a number of subjects "
+                         f"(at most 2**53 = {MAX_COUNT}, the largest whole number a float "
+                         "holds exactly).")
+    return int(x)
+
+
+def _find_column(lower: dict[str, str], wanted: str | None, pre: str) -> str:
+    """Return the original name of the study-key column."""
+    if wanted is not None:
+        key = str(wanted).strip().lower()
+        if key not in lower:
+            raise InputError(f"{pre}no column named {wanted!r} for the study names "
+                             f"(--study-column); the columns are: "
+                             f"{', '.join(map(str, lower.values()))}.")
+        return lower[key]
+    for key in STUDY_KEYS:
+        if key in lower:
+            return lower[key]
+    return ""
+
+
+def _covariate(values: list[Any]) -> np.ndarray:
+    """Type one covariate column read as text: numbers if every value is one."""
+    cells = pd.Series([np.nan if (isinstance(v, str) and v.strip() in _MISSING_TEXT)
+                       or _is_missing(v) else v for v in values], dtype=object)
+    present = cells.dropna()
+    if present.empty:
+        return cells.astype(float).to_numpy()
+    try:
+        numbers = pd.to_numeric(cells)
+    except (ValueError, TypeError):
+        return cells.to_numpy()
+    return numbers.to_numpy()
 
 
 def _guess_encoding(name: str) -> str | None:
@@ -68,7 +152,7 @@ def _guess_encoding(name: str) -> str | None:
 _DECIMAL_COMMA = r"^\s*[-+]?\d+(,\d+)?\s*$"
 
 
-def _decimal_comma_columns(df: pd.DataFrame) -> pd.DataFrame:
+def _decimal_comma_columns(df: pd.DataFrame, skip: str = "study") -> pd.DataFrame:
     """Read text columns written with decimal commas (``1,5``) as numbers.
 
     A ``;``-separated CSV comes from a locale whose decimal mark is the comma;
@@ -78,7 +162,7 @@ def _decimal_comma_columns(df: pd.DataFrame) -> pd.DataFrame:
     """
     out = df.copy()
     for col in df.columns:
-        if str(col).strip().lower() == "study" or pd.api.types.is_numeric_dtype(df[col]):
+        if str(col) == skip or pd.api.types.is_numeric_dtype(df[col]):
             continue
         values = df[col].dropna().astype(str)
         values = values[values.str.strip() != ""]
@@ -96,29 +180,50 @@ class StudyTable:
     Parameters
     ----------
     df : pandas.DataFrame
-        Columns ``study, TP, FP, FN, TN`` (found by name, case-insensitively,
-        in any order) plus any study-level covariates.
+        The study key and the columns ``TP, FP, FN, TN`` (found by name,
+        case-insensitively, in any order) plus any study-level covariates.
+        The study key is the column ``study``, else ``study_id``, else ``id``
+        (any case), unless ``study_column`` names it.
     source : str, optional
         Where the data came from (a file name); error messages start with it.
+    study_column : str, optional
+        The column holding the study names (any case). A column such as
+        ``author`` is never chosen on its own, because one author often has
+        several studies.
+    row_numbers : sequence of int, optional
+        The row number of each row of ``df`` in its file, used in messages
+        (default 1, 2, ...). :meth:`from_csv` passes them when it skips empty
+        rows.
+
+    Attributes
+    ----------
+    study_column : str
+        The name of the column the study names were read from, as written.
 
     Raises
     ------
     InputError
         One sentence naming the row, study and column at fault: a missing
-        column, a negative, fractional, missing or non-numeric count, a
-        duplicate or missing study name, a study without diseased or without
-        non-diseased subjects, an empty table or a single study.
+        column, a negative, fractional, missing, true/false or non-numeric
+        count, a count above 2**53, a duplicate or missing study name, a
+        study without diseased or without non-diseased subjects, or an empty
+        table.
+    AnalysisError
+        A single study (a meta-analysis needs two). It is an
+        :class:`InputError` whose exit code is 1.
 
     Examples
     --------
     >>> import pandas as pd
     >>> t = StudyTable(pd.DataFrame({"study": ["a", "b"], "TP": [9, 8], "FP": [1, 2],
     ...                              "FN": [1, 2], "TN": [9, 8]}))
-    >>> t.k, t.n_patients
-    (2, 40)
+    >>> t.k, t.n_patients, t.study_column
+    (2, 40, 'study')
     """
 
-    def __init__(self, df: pd.DataFrame, *, source: str | None = None) -> None:
+    def __init__(self, df: pd.DataFrame, *, source: str | None = None,
+                 study_column: str | None = None,
+                 row_numbers: Sequence[int] | None = None) -> None:
         pre = _prefix(source)
         if not isinstance(df, pd.DataFrame):
             raise InputError(f"{pre}expected a pandas DataFrame, got {type(df).__name__}.")
@@ -128,31 +233,44 @@ class StudyTable:
             if key in lower:
                 raise InputError(f"{pre}column {col!r} appears twice (names are case-insensitive).")
             lower[key] = col
-        missing = [c for c in REQUIRED_COLUMNS if c.lower() not in lower]
+        key_col = _find_column(lower, study_column, pre)
+        missing = [c for c in COUNT_COLUMNS if c.lower() not in lower]
+        if not key_col:
+            missing.insert(0, "study")
         if missing:
             hint = ""
             if len(df.columns) == 1:
                 hint = (f" (the header was read as the single column {str(df.columns[0])!r}: "
                         "separate the columns with commas, semicolons or tabs)")
+            elif not key_col:
+                hint = (" (the study names are read from a column named study, study_id or "
+                        "id; name another column with --study-column)")
             raise InputError(
                 f"{pre}missing column(s) {', '.join(missing)}; a study table needs the columns "
                 f"{', '.join(REQUIRED_COLUMNS)}{hint}."
             )
+        if key_col != lower.get("study", key_col):
+            raise InputError(f"{pre}the study names are read from column {str(key_col)!r}, "
+                             f"but the table also has a column {str(lower['study'])!r}; "
+                             "rename one of them.")
         if len(df) == 0:
             raise InputError(f"{pre}the table has no studies (no data rows).")
-        original = {c: lower[c.lower()] for c in REQUIRED_COLUMNS}
+        rows = list(row_numbers) if row_numbers is not None else list(range(1, len(df) + 1))
+        if len(rows) != len(df):
+            raise InputError(f"{pre}row_numbers has {len(rows)} entries for {len(df)} rows.")
+        original = {"study": key_col, **{c: lower[c.lower()] for c in COUNT_COLUMNS}}
+        kname = str(key_col)
 
         studies: list[str] = []
-        for i, raw in enumerate(df[original["study"]].tolist(), start=1):
-            if raw is None or (isinstance(raw, float) and np.isnan(raw)) or \
-                    str(raw).strip() == "" or raw is pd.NA:
-                raise InputError(f"{pre}row {i}, column study: the study name is missing.")
+        for i, raw in zip(rows, df[key_col].tolist(), strict=True):
+            if _is_missing(raw) or str(raw).strip() == "":
+                raise InputError(f"{pre}row {i}, column {kname}: the study name is missing.")
             studies.append(_study_label(raw).strip())
         seen: dict[str, int] = {}
-        for i, name in enumerate(studies, start=1):
+        for i, name in zip(rows, studies, strict=True):
             if name in seen:
                 raise InputError(
-                    f"{pre}row {i}, column study: duplicate study name {name!r} "
+                    f"{pre}row {i}, column {kname}: duplicate study name {name!r} "
                     f"(also in row {seen[name]}); study names must be unique."
                 )
             seen[name] = i
@@ -161,45 +279,28 @@ class StudyTable:
         for c in COUNT_COLUMNS:
             values = df[original[c]].tolist()
             out = np.empty(len(values), dtype=np.int64)
-            for i, v in enumerate(values, start=1):
-                where = f"{pre}row {i} (study {studies[i - 1]!r}), column {c}"
-                if v is pd.NA or v is None:
-                    raise InputError(f"{where}: the count is missing.")
-                try:
-                    x = float(v) if not isinstance(v, str) else float(v.strip())
-                except (TypeError, ValueError):
-                    raise InputError(f"{where}: {v!r} is not a number.") from None
-                if np.isnan(x):
-                    raise InputError(f"{where}: the count is missing.")
-                if not np.isfinite(x):
-                    raise InputError(f"{where}: {v!r} is not a finite count.")
-                if x < 0:
-                    raise InputError(f"{where}: the count {v!r} is negative.")
-                if not float(x).is_integer():
-                    raise InputError(f"{where}: the count {v!r} is not a whole number.")
-                if x > MAX_COUNT:
-                    raise InputError(f"{where}: the count {v!r} is too large to be a number "
-                                     "of subjects.")
-                out[i - 1] = int(x)
+            for j, v in enumerate(values):
+                where = f"{pre}row {rows[j]} (study {studies[j]!r}), column {c}"
+                out[j] = _count(v, where)
             counts[c] = out
-        for i in range(len(studies)):
-            where = f"{pre}row {i + 1} (study {studies[i]!r})"
-            if counts["TP"][i] + counts["FN"][i] == 0:
+        for j in range(len(studies)):
+            where = f"{pre}row {rows[j]} (study {studies[j]!r})"
+            if counts["TP"][j] + counts["FN"][j] == 0:
                 raise InputError(f"{where}, columns TP and FN: the study has no diseased "
                                  "subjects (TP + FN = 0).")
-            if counts["FP"][i] + counts["TN"][i] == 0:
+            if counts["FP"][j] + counts["TN"][j] == 0:
                 raise InputError(f"{where}, columns FP and TN: the study has no non-diseased "
                                  "subjects (FP + TN = 0).")
         if len(studies) >= 3:
             cells = np.column_stack([counts[c] for c in COUNT_COLUMNS])
             sums = 2 * cells == cells.sum(axis=0)
-            for i in np.flatnonzero(sums.all(axis=1)):
-                raise InputError(f"{pre}row {i + 1} (study {studies[i]!r}) looks like a totals "
-                                 "row: each of its counts is the sum of the other rows; remove "
-                                 "it.")
+            for j in np.flatnonzero(sums.all(axis=1)):
+                raise InputError(f"{pre}row {rows[j]} (study {studies[j]!r}) looks like a "
+                                 "totals row: each of its counts is the sum of the other rows; "
+                                 "remove it.")
         if len(studies) < 2:
-            raise InputError(f"{pre}only one study ({studies[0]!r}); a meta-analysis needs at "
-                             "least two studies.")
+            raise AnalysisError(f"{pre}only one study ({studies[0]!r}); a meta-analysis needs "
+                                "at least two studies.")
 
         others = [c for c in df.columns if c not in original.values()]
         data = {"study": studies, **{c: counts[c] for c in COUNT_COLUMNS}}
@@ -208,6 +309,7 @@ class StudyTable:
             frame[str(c)] = df[c].to_numpy()
         self._df = frame
         self._source = source
+        self.study_column: str = kname
         self.studies: tuple[str, ...] = tuple(studies)
         self.tp: np.ndarray = counts["TP"]
         self.fp: np.ndarray = counts["FP"]
@@ -216,65 +318,134 @@ class StudyTable:
         for arr in (self.tp, self.fp, self.fn, self.tn):
             arr.setflags(write=False)
 
+    def _derived(self, df: pd.DataFrame) -> StudyTable:
+        """Build a new table from ``df`` (key column ``study``), keeping the key's name."""
+        new = StudyTable(df, source=self._source)
+        new.study_column = self.study_column
+        return new
+
     # ------------------------------------------------------------ readers --
     @classmethod
-    def from_csv(cls, path: str | os.PathLike[str], **read_csv_kwargs: Any) -> StudyTable:
-        """Read a CSV file with columns ``study, TP, FP, FN, TN`` (+ covariates).
+    def from_csv(cls, path: str | os.PathLike[str], *, study_column: str | None = None,
+                 source: str | None = None, **read_csv_kwargs: Any) -> StudyTable:
+        """Read a CSV file with the study key, ``TP, FP, FN, TN`` and covariates.
+
+        This is the one reader of study tables: every command and
+        :func:`metaanalysis.datasets.load` go through it.
 
         Parameters
         ----------
         path : str or path-like
             The CSV file; errors name it.
+        study_column : str, optional
+            The column of study names (any case). Default: ``study``, else
+            ``study_id``, else ``id``.
+        source : str, optional
+            How the table's ``source`` names it (default: the path).
         **read_csv_kwargs
-            Passed to :func:`pandas.read_csv`. Without ``sep``, a file whose
-            header only splits on ``;`` or tabs is read with that separator.
-            In a ``;``-separated file (without ``decimal``), a covariate whose
-            values are all numbers written with a decimal comma (``1,5``) is
-            read as numbers, not as text.
+            Passed to :func:`pandas.read_csv` (for example ``sep``,
+            ``encoding``, ``comment``). Without ``sep``, a file whose header
+            only splits on ``;`` or tabs is read with that separator.
 
         Returns
         -------
         StudyTable
+
+        Notes
+        -----
+        Every cell is first read as text, so that:
+
+        - a row with more values than the header has columns is refused,
+          naming the row (pandas would otherwise shift every column);
+        - counts are exact whole numbers (``12``, ``12.0`` and ``1e3`` are
+          read; ``True``, ``1_000``, ``1,000`` and counts above 2**53 are
+          refused);
+        - a study named ``NA``, ``None`` or ``null`` keeps that name;
+        - rows whose every cell is empty (a spreadsheet's trailing ``,,,,``)
+          are skipped; row numbers in messages still count them.
+
+        Covariates are numbers when every non-missing value is one, text
+        otherwise. In a ``;``-separated file (without ``decimal``), a covariate
+        whose values are all numbers written with a decimal comma (``1,5``) is
+        read as numbers.
         """
         name = os.fspath(path)
         if not os.path.exists(name):
             raise InputError(f"{name}: no such file.")
         if os.path.isdir(name):
             raise InputError(f"{name}: is a folder, not a CSV file.")
-        if "encoding" not in read_csv_kwargs:
+        kw = dict(read_csv_kwargs)
+        if "encoding" not in kw:
             encoding = _guess_encoding(name)
             if encoding is not None:
-                read_csv_kwargs = {**read_csv_kwargs, "encoding": encoding}
+                kw["encoding"] = encoding
+        for option in ("header", "names", "index_col", "dtype", "usecols"):
+            if option in kw:
+                raise InputError(f"{name}: the read_csv option {option!r} is not supported "
+                                 "for study tables (the first row is the header).")
+        raw_kw = {**kw, "header": None, "dtype": str, "keep_default_na": False,
+                  "na_filter": False, "skip_blank_lines": False, "index_col": False}
         try:
-            header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
-            if "sep" not in read_csv_kwargs and len(header.columns) == 1:
-                # a CSV written with ';' (decimal-comma locales) or tabs
-                only = str(header.columns[0])
-                for sep in (";", "\t"):
-                    if sep in only:
-                        read_csv_kwargs = {**read_csv_kwargs, "sep": sep}
-                        header = pd.read_csv(name, nrows=0, **read_csv_kwargs)
-                        break
-            if "header" not in read_csv_kwargs and "names" not in read_csv_kwargs:
-                # pandas renames a repeated column (TP, TP.1): find repeats in the raw header
-                raw = pd.read_csv(name, header=None, nrows=1, dtype=str, **read_csv_kwargs)
-                seen: set[str] = set()
-                for col in raw.iloc[0].tolist():
-                    key = str(col).strip().lower()
-                    if key in seen and key != "nan":
-                        raise InputError(f"{name}: column {str(col).strip()!r} appears twice in "
-                                         "the header (names are case-insensitive).")
-                    seen.add(key)
-            study_cols = {c: str for c in header.columns if str(c).strip().lower() == "study"}
-            df = pd.read_csv(name, dtype=study_cols, **read_csv_kwargs)
-            if read_csv_kwargs.get("sep") == ";" and "decimal" not in read_csv_kwargs:
-                df = _decimal_comma_columns(df)
+            if "sep" not in kw:
+                first = cls._read_raw(name, {**raw_kw, "nrows": 1})
+                if first.shape[1] == 1:
+                    # a CSV written with ';' (decimal-comma locales) or tabs
+                    only = str(first.iat[0, 0])
+                    for sep in (";", "\t"):
+                        if sep in only:
+                            kw["sep"] = raw_kw["sep"] = sep
+                            break
+            raw = cls._read_raw(name, raw_kw)
         except pd.errors.EmptyDataError:
             raise InputError(f"{name}: the file is empty.") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        except UnicodeDecodeError as err:
+            raise InputError(f"{name}: not a readable CSV file ({err}).") from None
+        cells = raw.to_numpy(dtype=object)
+        header = ["" if _is_missing(h) else str(h).strip() for h in cells[0]]
+        body = cells[1:]
+        empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
+                         dtype=bool).reshape(body.shape)
+        keep_rows = ~empty.all(axis=1) if body.size else np.zeros(len(body), dtype=bool)
+        # columns with neither a name nor a value (a spreadsheet's trailing commas)
+        keep_cols = [j for j, h in enumerate(header) if h or not empty[:, j].all()]
+        seen: set[str] = set()
+        for j in keep_cols:
+            key = header[j].lower()
+            if key and key in seen:
+                raise InputError(f"{name}: column {header[j]!r} appears twice in the header "
+                                 "(names are case-insensitive).")
+            seen.add(key)
+        columns = [header[j] or f"Unnamed: {j}" for j in keep_cols]
+        rows = [i for i in range(1, len(body) + 1) if keep_rows[i - 1]]
+        data = body[keep_rows][:, keep_cols] if body.size else body
+        df = pd.DataFrame(data, columns=columns)
+        lower = {c.lower(): c for c in columns}
+        key_col = _find_column(lower, study_column, _prefix(name))
+        counts = {lower.get(c.lower()) for c in COUNT_COLUMNS}
+        for c in columns:
+            if c != key_col and c not in counts:
+                df[c] = _covariate(df[c].tolist())
+        if kw.get("sep") == ";" and "decimal" not in kw:
+            df = _decimal_comma_columns(df, skip=key_col)
+        return cls(df, source=source or name, study_column=study_column, row_numbers=rows)
+
+    @staticmethod
+    def _read_raw(name: str, kw: dict[str, Any]) -> pd.DataFrame:
+        """Every cell of the file as text; a row longer than the first is refused."""
+        try:
+            return pd.read_csv(name, **kw)
+        except pd.errors.ParserError as err:
+            text = str(err).strip()
+            found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+            if found:
+                ncol, line, saw = (int(g) for g in found.groups())
+                raise InputError(
+                    f"{name}: row {line - 1} has {saw} values but the header has {ncol} "
+                    "columns; a value too many (often a comma inside a name, or a comma at "
+                    "the end of each row) would shift every column, so the file is refused; "
+                    "quote such names or add the missing column name.") from None
+            first = text.splitlines()[0] if text else type(err).__name__
             raise InputError(f"{name}: not a readable CSV file ({first}).") from None
-        return cls(df, source=name)
 
     # ---------------------------------------------------------- accessors --
     @property
@@ -370,7 +541,7 @@ class StudyTable:
                            or sel.max() >= self.k):
             raise InputError(f"study positions must be whole numbers from 0 to {self.k - 1}; "
                              f"got {sel.tolist()}.")
-        return StudyTable(self._df.iloc[sel].reset_index(drop=True), source=self._source)
+        return self._derived(self._df.iloc[sel].reset_index(drop=True))
 
     def drop(self, study: str | Sequence[str]) -> StudyTable:
         """Return a new table without the named study (or studies)."""
@@ -392,4 +563,4 @@ class StudyTable:
         df = self._df.copy()
         df["TP"], df["TN"] = self._df["TN"].to_numpy(), self._df["TP"].to_numpy()
         df["FP"], df["FN"] = self._df["FN"].to_numpy(), self._df["FP"].to_numpy()
-        return StudyTable(df, source=self._source)
+        return self._derived(df)

@@ -119,10 +119,10 @@ def test_bad_input_exits_2_with_one_sentence(capsys, argv, message):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_bias_too_few_studies_exits_2(capsys, tmp_path):
+def test_bias_too_few_studies_is_an_analysis_failure_exit_1(capsys, tmp_path):
     csv = tmp_path / "two.csv"
     csv.write_text("study,TP,FN,FP,TN\na,10,2,3,20\nb,12,3,4,25\n")
-    assert main(["bias", str(csv)]) == 2
+    assert main(["bias", str(csv)]) == 1
     assert "at least 3 studies" in capsys.readouterr().err
 
 

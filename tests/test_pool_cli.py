@@ -97,7 +97,6 @@ HEAD = "study,TP,FP,FN,TN\n"
     (HEAD + "a,10,2,1,20\na,5,3,2,30\nc,8,1,1,25\n", "duplicate study name 'a'"),
     (HEAD + "a,10,2,1,20\nb,0,3,0,30\nc,8,1,1,25\n", "no diseased subjects"),
     ("", "the file is empty"),
-    (HEAD + "a,10,2,1,20\n", "only one study"),
 ])
 def test_bad_input_exit_2_one_sentence(capsys, tmp_path, text, needle):
     p = write(tmp_path, text)
@@ -109,6 +108,14 @@ def test_bad_input_exit_2_one_sentence(capsys, tmp_path, text, needle):
     assert lines[0].startswith("metaanalysis: error: ")
     assert needle in lines[0]
     assert str(p) in lines[0]
+
+
+def test_a_single_study_is_an_analysis_failure_exit_1(capsys, tmp_path):
+    p = write(tmp_path, HEAD + "a,10,2,1,20\n")
+    code, out, err = run(capsys, p, "--json")
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "only one study" in lines[0] and str(p) in lines[0]
 
 
 def test_too_few_studies_for_bivariate_exit_1(capsys, tmp_path):
@@ -137,7 +144,7 @@ def test_console_script_subprocess(tmp_path):
     d = json.loads(r.stdout)
     ref = json.loads((REFS / "skin_tests.reitsma.json").read_text())["reml"]
     assert d["loglik"] == pytest.approx(ref["logLik"], rel=1e-6)
-    bad = write(tmp_path, HEAD + "a,10,2,1,20\n")
+    bad = write(tmp_path, HEAD + "a,10,2,1,20\nb,-1,2,1,20\n")
     r = subprocess.run([str(exe), "pool", str(bad)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -61,11 +61,44 @@ def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"method": args.method or "reml", "correction": args.correction or "all"}
 
 
-def load_table(path: str) -> Any:
-    """Read the study table (errors name the file)."""
+#: Warnings already printed by this run of the command line (each is printed once).
+_PRINTED: set[str] = set()
+
+
+def reset_warnings() -> None:
+    """Forget the warnings printed so far (called at the start of each command)."""
+    _PRINTED.clear()
+
+
+def warn(text: str) -> None:
+    """Print one warning line on stderr, unless the same warning was already printed."""
+    line = " ".join(str(text).split())
+    if line in _PRINTED:
+        return
+    _PRINTED.add(line)
+    print(f"metaanalysis: warning: {line}", file=sys.stderr)
+
+
+def add_table_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--study-column`` to a command that reads a study table."""
+    parser.add_argument("--study-column", metavar="NAME", default=None,
+                        help="column holding the study names (default: study, else "
+                             "study_id, else id, in any case)")
+
+
+def load_table(path: str, study_column: str | None = None) -> Any:
+    """Read the study table with the one reader (errors name the file).
+
+    When the study names come from a column not called ``study``, a note on
+    stderr says which column was used.
+    """
     from metaanalysis.table import StudyTable
 
-    return StudyTable.from_csv(path)
+    table = StudyTable.from_csv(path, study_column=study_column)
+    if table.study_column.lower() != "study":
+        print(f"metaanalysis: note: {path}: study names read from column "
+              f"{table.study_column!r}.", file=sys.stderr)
+    return table
 
 
 def fit_quietly(table: Any, model: str, **kw: Any) -> Any:
@@ -76,7 +109,7 @@ def fit_quietly(table: Any, model: str, **kw: Any) -> Any:
         warnings.simplefilter("ignore")
         res = fit_model(table, model, **kw)
     for msg in res.warnings:
-        print(f"metaanalysis: warning: {msg}", file=sys.stderr)
+        warn(msg)
     return res
 
 

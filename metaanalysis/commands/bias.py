@@ -18,6 +18,7 @@ def register(subparsers: Any) -> None:
                      "p < 0.10 suggests small-study effects."),
     )
     parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
+    io.add_table_options(parser)
     parser.add_argument("--correction", choices=("single", "all"), default="single",
                         help="0.5 added to studies with a zero cell (single, default) or to "
                              "all studies when any has one (all)")
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
-    table = io.load_table(args.file)
+    table = io.load_table(args.file, args.study_column)
     res = deeks_test(table, correction=args.correction, alpha=args.alpha)
     if args.json:
         io.print_json(res.to_dict())

@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
                      "--prevalence (default: the --pretest values)."),
     )
     parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
+    io.add_table_options(parser)
     parser.add_argument("--pretest", type=float, action="append", required=True,
                         metavar="P", help="pre-test probability in (0, 1); repeatable")
     parser.add_argument("--prevalence", type=float, action="append", default=None,
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = io.fit_kwargs(args)
-    table = io.load_table(args.file)
+    table = io.load_table(args.file, args.study_column)
     fit = io.fit_quietly(table, args.model, **kw)
     post = clinical.post_test(fit, args.pretest)
     counts = clinical.per_1000(fit, prevalence)

@@ -18,6 +18,7 @@ def register(subparsers: Any) -> None:
                      "study. With --order-by, add a cumulative meta-analysis."),
     )
     parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
+    io.add_table_options(parser)
     io.add_fit_options(parser, ("reitsma", "glmm"))
     parser.add_argument("--order-by", metavar="COLUMN", default=None,
                         help="also run a cumulative meta-analysis ordered by COLUMN (e.g. year)")
@@ -29,14 +30,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the leave-one-out analysis; return the exit code."""
-    import sys
-
     from metaanalysis import diagnostics, plots
 
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = io.fit_kwargs(args)
-    table = io.load_table(args.file)
+    table = io.load_table(args.file, args.study_column)
     if args.order_by is not None:
         lookup = {str(c).lower() for c in table.df.columns}
         if args.order_by.lower() not in lookup:
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
            if args.order_by is not None else None)
     failed = loo["error"].astype(str).str.len() > 0
     for study, err in zip(loo.loc[failed, "omitted"], loo.loc[failed, "error"], strict=True):
-        print(f"metaanalysis: warning: fit without {study} failed: {err}", file=sys.stderr)
+        io.warn(f"fit without {study} failed: {err}")
 
     if args.json:
         out: dict[str, Any] = {

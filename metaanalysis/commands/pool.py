@@ -11,6 +11,8 @@ import sys
 import tempfile
 from typing import Any
 
+from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
+
 MODELS = ("reitsma", "glmm", "univariate")
 
 
@@ -22,6 +24,7 @@ def register(subparsers: Any) -> None:
                     "the Reitsma bivariate model (default), the binomial GLMM, or univariate "
                     "random-effects models.")
     p.add_argument("file", metavar="FILE", help="CSV file with columns study, TP, FP, FN, TN")
+    add_table_options(p)
     p.add_argument("--model", choices=MODELS, default="reitsma",
                    help="model to fit (default: reitsma)")
     p.add_argument("--method", choices=("reml", "ml", "dl"), default=None,
@@ -67,8 +70,8 @@ def _plots(result: Any, table: Any, folder: str) -> list[str]:
     except ModuleNotFoundError as err:
         if err.name != "metaanalysis.plots":
             raise
-        print("metaanalysis: warning: plotting is not available in this build "
-              "(metaanalysis.plots is missing); no plots written", file=sys.stderr)
+        warn("plotting is not available in this build (metaanalysis.plots is missing); "
+             "no plots written")
         return []
     import matplotlib
 
@@ -100,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.commands._diagnostic_io import output_folder
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
-    from metaanalysis.table import StudyTable
 
     method = args.method
     if args.model == "glmm" and method is not None:
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
                          "binomial likelihood needs no continuity correction); drop it.")
     args.correction = args.correction or "all"
-    table = StudyTable.from_csv(args.file)
+    table = load_table(args.file, args.study_column)
     if args.plots:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
             result = glmm(table, nagq=args.nagq, pirls=args.pirls)
     for w in result.warnings:
-        print(f"metaanalysis: warning: {w}", file=sys.stderr)
+        warn(w)
     # the result first: a figure that cannot be written must not lose it
     if args.json:
         print(dumps(result.to_dict()), flush=True)

@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
+
 
 def register(subparsers: Any) -> None:
     """Add the ``regress`` sub-command to ``subparsers``."""
@@ -22,6 +24,7 @@ def register(subparsers: Any) -> None:
                     "covariates and pooled estimates per subgroup.")
     p.add_argument("file", metavar="FILE",
                    help="CSV file with columns study, TP, FP, FN, TN and the covariates")
+    add_table_options(p)
     p.add_argument("--covariate", metavar="NAME", action="append", default=[],
                    help="covariate column (repeat for several); with none, the "
                         "intercept-only model (the same fit, logLik, AIC and BIC as pool)")
@@ -51,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
     from metaanalysis.metaregression import format_summary, regression
-    from metaanalysis.table import StudyTable
 
     if args.model == "glmm" and args.method is not None:
         raise InputError("--method is for --model reitsma; the GLMM uses --nagq.")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     args.correction = args.correction or "all"
     if args.model != "glmm" and args.nagq != 1:
         raise InputError("--nagq is only used by --model glmm; drop it for --model reitsma.")
-    table = StudyTable.from_csv(args.file)
+    table = load_table(args.file, args.study_column)
     if args.plots:
         from metaanalysis.commands._diagnostic_io import output_folder
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                             nagq=args.nagq, correction=args.correction,
                             categorical=args.categorical)
     for w in result.warnings:
-        print(f"metaanalysis: warning: {w}", file=sys.stderr)
+        warn(w)
     # the result first: a figure that cannot be written must not lose it
     if args.json:
         print(dumps(result.to_dict()), flush=True)

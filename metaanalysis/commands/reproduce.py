@@ -25,6 +25,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", metavar="FILE", default=None,
                         help="CSV of 2x2 tables (columns study,TP,FP,FN,TN, see template.csv); "
                              "default: the shipped reconstruction")
+    parser.add_argument("--study-column", metavar="NAME", default=None,
+                        help="with --data: column holding the study names (default: study, "
+                             "else study_id, else id, in any case)")
     parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                         help=f"folder for the figures and report (default ./{DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true",
@@ -42,20 +45,23 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from metaanalysis.commands._diagnostic_io import output_folder
-    from metaanalysis.errors import FitWarning
+    from metaanalysis.commands._diagnostic_io import load_table, output_folder, warn
+    from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
     from metaanalysis.reproduce import reproduce
 
+    if args.study_column is not None and args.data is None:
+        raise InputError("--study-column names a column of the --data file; give --data too.")
+    data = load_table(args.data, args.study_column) if args.data is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # kept on the fits, printed below
-        rep = reproduce(args.data, glmm=not args.no_glmm)
+        rep = reproduce(data, glmm=not args.no_glmm)
     for w in rep.fit.warnings:
-        print(f"metaanalysis: warning: reitsma: {w}", file=sys.stderr)
+        warn(f"reitsma: {w}")
     for w in rep.glmm_fit.warnings if rep.glmm_fit is not None else ():
-        print(f"metaanalysis: warning: glmm: {w}", file=sys.stderr)
+        warn(f"glmm: {w}")
     if rep.glmm_fit is None and not args.no_glmm and rep.glmm_note:
-        print(f"metaanalysis: warning: glmm {rep.glmm_note}", file=sys.stderr)
+        warn(f"glmm {rep.glmm_note}")
     output_folder(args.out, "--out")
     paths = rep.write(args.out)
     if args.json:
