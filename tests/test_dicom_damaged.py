@@ -300,8 +300,11 @@ def _set_ds(path: Path, keyword: str, values: list[str]) -> None:
     data = bytearray(path.read_bytes())
     tag = {"ImagePositionPatient": b"\x20\x00\x32\x00DS",
            "ImageOrientationPatient": b"\x20\x00\x37\x00DS",
-           "PixelSpacing": b"\x28\x00\x30\x00DS"}[keyword]
+           "PixelSpacing": b"\x28\x00\x30\x00DS",
+           "RescaleSlope": b"\x28\x00\x53\x10DS",
+           "RescaleIntercept": b"\x28\x00\x52\x10DS"}[keyword]
     at = data.find(tag)
+    assert at > 0, keyword
     length = struct.unpack_from("<H", data, at + 6)[0]
     text = "\\".join(values).encode()
     text += b" " * (len(text) % 2)
@@ -330,6 +333,38 @@ def test_impossible_geometry_is_refused(plain, tmp_path, keyword, values, tag, c
     assert str(victim) in str(err.value) and f"{keyword} {tag}" in str(err.value)
     rc, _, err_text = _cli(["score", folder, "--rois", tmp_path / "rois.json"], capfd)
     assert rc == 2 and keyword in _one_error_line(err_text)
+
+
+@pytest.mark.parametrize("keyword, value, tag", [("RescaleIntercept", "-1e308", "(0028,1052)"),
+                                                 ("RescaleSlope", "nan", "(0028,1053)"),
+                                                 ("RescaleSlope", "inf", "(0028,1053)")])
+def test_impossible_rescale_is_refused(plain, tmp_path, keyword, value, tag, capfd):
+    folder = _copy(plain, tmp_path)
+    victim = _file_of_slice(folder, plain.slice)
+    ds = pydicom.dcmread(victim)
+    ds.RescaleSlope, ds.RescaleIntercept = "1", "0"  # the phantom writes none: add them
+    ds.save_as(victim)
+    _set_ds(victim, keyword, [value])
+    with pytest.raises(InputError) as err:
+        index_folder(folder)
+    assert str(victim) in str(err.value) and f"{keyword} {tag}" in str(err.value)
+    rc, _, err_text = _cli(["score", folder, "--rois", tmp_path / "rois.json"], capfd)
+    assert rc == 2 and keyword in _one_error_line(err_text)
+
+
+def test_damaged_transfer_syntax_uid_warns_nothing_stray(plain, tmp_path):
+    import warnings
+
+    folder = _copy(plain, tmp_path)
+    victim = _file_of_slice(folder, 0)
+    _swap_syntax(victim, "1.2.840.10008.1.2.1", "1.2n840.10008.1.2.1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = load_series(folder).series
+        with pytest.raises(InputError) as err:
+            series.pixels(0)
+    assert [str(w.message) for w in caught] == []
+    assert str(victim) in str(err.value)
 
 
 def test_impossible_frame_position_in_enhanced_mr_is_refused(enhanced, tmp_path):

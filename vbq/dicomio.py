@@ -258,9 +258,11 @@ def check_decoder(path: Path, transfer_syntax: str) -> None:
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
-    ts = UID(transfer_syntax)
-    if not ts or not ts.is_compressed:
-        return
+    with warnings.catch_warnings():  # a damaged UID fails below, with the file named
+        warnings.simplefilter("ignore")
+        ts = UID(transfer_syntax)
+        if not ts or not ts.is_compressed:
+            return
     try:
         decoder = get_decoder(ts)
     except NotImplementedError:
@@ -675,8 +677,11 @@ def _pixel_data_problem(h: Header) -> str | None:
             return None
         from pydicom.uid import UID
 
-        uid = UID(ts)
-        if uid.is_transfer_syntax and uid.is_compressed:
+        with warnings.catch_warnings():  # a damaged UID is judged here, not warned about
+            warnings.simplefilter("ignore")
+            uid = UID(ts)
+            compressed = uid.is_transfer_syntax and uid.is_compressed
+        if compressed:
             return (f"has uncompressed pixel data although its TransferSyntaxUID "
                     f"{_syntax_name(ts)} is a compressed one")
         return None
@@ -759,6 +764,30 @@ def _check_geometry(path: Path, ipp: list[float], iop: list[float], spacing: lis
                          f"'{shown}' has {why}, so its slices cannot be placed or ordered")
 
 
+#: Largest plausible modality rescale slope or intercept: beyond it, pixel values
+#: overflow or lose every digit of the stored value.
+_MAX_RESCALE = 1e15
+
+
+def _check_rescale(path: Path, slope: list[float] | None, intercept: list[float] | None,
+                   frame: int | None = None) -> None:
+    """Refuse a non-finite or absurd RescaleSlope or RescaleIntercept.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the frame (of a multi-frame image) and the tag at fault.
+    """
+    where = "" if frame is None else f" in the functional groups of frame {frame}"
+    for name, tag, values in (("RescaleSlope", "(0028,1053)", slope),
+                              ("RescaleIntercept", "(0028,1052)", intercept)):
+        if values and not all(math.isfinite(v) and abs(v) <= _MAX_RESCALE for v in values):
+            shown = "\\".join(f"{v:g}" for v in values)
+            raise InputError(f"{path} has an impossible {name} {tag}{where}: '{shown}' is not a "
+                             f"finite number of at most {_MAX_RESCALE:g} in size, so its "
+                             "pixel values cannot be computed")
+
+
 def _is_multiframe(h: Header) -> bool:
     nframes = h.number(TAGS["NumberOfFrames"])
     return (nframes is not None and nframes > 1) or h.sop_class == ENHANCED_MR_SOP_CLASS
@@ -785,6 +814,17 @@ def _float_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if v == v and abs(v) != float("inf") else None
+
+
+def _floats(value: Any) -> list[float] | None:
+    """Return a DS value (one or several) as floats, or None if absent or not numbers."""
+    if value is None or value == "":
+        return None
+    try:
+        return [float(v) for v in (value if isinstance(value, list | tuple)
+                                   or type(value).__name__ == "MultiValue" else [value])]
+    except (TypeError, ValueError):
+        return None
 
 
 def _enhanced_contrast(ds: Any, shared: Any, first: Any) -> str | None:
@@ -863,6 +903,7 @@ def _frames_of(rec: _Record, ds: Any, cache: _GeometryCache,
         return "has no Rows or Columns"
     uid = h.text(TAGS["SOPInstanceUID"]) or rec.path.name
     where[0] = "RescaleSlope (0028,1053) or RescaleIntercept (0028,1052)"
+    _check_rescale(rec.path, _floats(ds.get("RescaleSlope")), _floats(ds.get("RescaleIntercept")))
     top_slope = _float_or_none(ds.get("RescaleSlope"))
     top_intercept = _float_or_none(ds.get("RescaleIntercept"))
     out: list[SliceInfo] = []
@@ -891,10 +932,12 @@ def _frames_of(rec: _Record, ds: Any, cache: _GeometryCache,
         except (ValueError, TypeError, IndexError) as err:
             return f"has unusable geometry in frame {k + 1} ({err})"
         where[0] = f"the Pixel Value Transformation macro of frame {k + 1}"
-        slope = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
-                                         "RescaleSlope"))
-        intercept = _float_or_none(_fg_value(shared, frame, "PixelValueTransformationSequence",
-                                             "RescaleIntercept"))
+        raw_slope = _fg_value(shared, frame, "PixelValueTransformationSequence", "RescaleSlope")
+        raw_intercept = _fg_value(shared, frame, "PixelValueTransformationSequence",
+                                  "RescaleIntercept")
+        _check_rescale(rec.path, _floats(raw_slope), _floats(raw_intercept), frame=k + 1)
+        slope = _float_or_none(raw_slope)
+        intercept = _float_or_none(raw_intercept)
         slope = top_slope if slope is None else slope
         intercept = top_intercept if intercept is None else intercept
         out.append(SliceInfo(
@@ -950,6 +993,8 @@ def _slice_from(rec: _Record, cache: _GeometryCache) -> SliceInfo | list[SliceIn
         geom = cache.make(ipp, iop, spacing, (rows, cols))  # type: ignore[arg-type]
     except (ValueError, TypeError, IndexError) as err:
         return f"has unusable geometry tags ({err})"
+    _check_rescale(rec.path, h.numbers(TAGS["RescaleSlope"]),
+                   h.numbers(TAGS["RescaleIntercept"]))
     slope = h.number(TAGS["RescaleSlope"])
     intercept = h.number(TAGS["RescaleIntercept"])
     instance = h.number(TAGS["InstanceNumber"])
