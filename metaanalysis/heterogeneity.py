@@ -1,8 +1,30 @@
-"""Heterogeneity summaries of a bivariate fit: I2 per outcome and a bivariate I2.
+"""Heterogeneity: every I2 estimator and the DerSimonian-Laird tau2, in one place.
 
-The "typical" within-study variance of an outcome is Higgins and Thompson's
+Each estimator has one function here, and one key wherever it is reported (pool,
+reproduce and regress JSON hold proportions in [0, 1]; text shows percent with the
+estimator's name):
+
+============================ ====================== =====================================
+function                     key                    what
+============================ ====================== =====================================
+:func:`i2`                   ``i2``                 Higgins-Thompson, ``tau2 / (tau2 + s2)``
+                                                    from a *fitted* tau2 and the typical
+                                                    within-study variance ``s2``
+:func:`i2_cochran_q`         ``i2_cochran_q``       ``max(0, (Q - df) / Q)`` from Cochran's
+                                                    Q (no model fit)
+:func:`i2_holling`           ``i2_holling``         Holling et al.'s six values, as mada
+:func:`i2_zhou`              ``i2_zhou``            Zhou and Dendukuri's, expected
+                                                    within-study variance
+============================ ====================== =====================================
+
+The "typical" within-study variance is Higgins and Thompson's
 ``s2 = (k-1) sum w / ((sum w)^2 - sum w^2)`` with ``w = 1/v`` (as metafor's
-``rma`` uses for its I2). From the fitted between-study covariance ``Psi``:
+``rma`` uses for its I2), or ``(k - p) / tr(P)`` with a (k, p) design ``X`` (metafor's
+rule with moderators; the same for ``X`` a column of ones). With the
+DerSimonian-Laird tau2, :func:`i2` and :func:`i2_cochran_q` coincide; with any other
+tau2 (REML, the bivariate fit) they differ.
+
+For a bivariate fit (:func:`bivariate_i2`), from the between-study covariance ``Psi``:
 
 - ``logit_sens``, ``logit_fpr``: ``I2_j = Psi_jj / (Psi_jj + s2_j)``;
 - ``bivariate``: the generalised-variance ratio
@@ -11,13 +33,8 @@ The "typical" within-study variance of an outcome is Higgins and Thompson's
   the univariate I2 (it accounts for the correlation of the random effects,
   and equals the univariate I2 when both outcomes agree and rho = 0).
 
-mada's ``summary()$i2`` reports other statistics, also here:
-
-- :func:`holling_i2`: Holling et al.'s six I2 values (``HollingUnadjusted1..3``,
-  ``HollingAdjusted1..3``) on the log proportional-hazards parameter; these
-  reproduce mada's numbers;
-- :func:`zhou_dendukuri_i2`: Zhou and Dendukuri's I2 with the expected
-  within-study variance, as published; mada's ``Zhou`` value differs from it.
+mada's ``summary()$i2`` reports Holling's values (reproduced) and a ``Zhou`` value
+that :func:`i2_zhou`, the published formula, does not reproduce.
 """
 
 from __future__ import annotations
@@ -31,20 +48,143 @@ from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
 
-def typical_within_variance(v: ArrayLike) -> float:
+def typical_within_variance(v: ArrayLike, X: ArrayLike | None = None) -> float:
     """Higgins and Thompson's typical within-study variance of one outcome.
+
+    Parameters
+    ----------
+    v : array_like
+        (k,) within-study variances.
+    X : array_like, optional
+        (k, p) design of a meta-regression; ``None`` is the intercept alone.
+
+    Returns
+    -------
+    float
+        ``(k - p) / tr(P)`` with ``W = diag(1/v)`` and
+        ``P = W - W X (X' W X)^-1 X' W``; for the intercept alone this is
+        ``(k-1) sum w / ((sum w)^2 - sum w^2)``.
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
+       meta-analysis. Stat Med 2002;21:1539-1558.
+    .. [2] Viechtbauer W. Conducting meta-analyses in R with the metafor
+       package. J Stat Softw 2010;36(3):1-48.
+    """
+    w = 1.0 / np.asarray(v, dtype=float)
+    k = len(w)
+    if X is None:
+        return float((k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w * w)))
+    X = np.asarray(X, dtype=float).reshape(k, -1)
+    WX = X * w[:, None]
+    # tr(P) = sum w - tr((X'WX)^-1 X'W^2 X)
+    tr_p = float(w.sum() - np.trace(np.linalg.solve(X.T @ WX, WX.T @ WX)))
+    return float((k - X.shape[1]) / tr_p)
+
+
+def cochran_q(y: ArrayLike, v: ArrayLike) -> float:
+    """Cochran's Q: ``sum w (y - ybar)^2`` with ``w = 1/v`` and ``ybar`` their weighted mean.
+
+    References
+    ----------
+    .. [1] Cochran WG. The combination of estimates from different experiments.
+       Biometrics 1954;10:101-129.
+    """
+    y = np.asarray(y, dtype=float)
+    w = 1.0 / np.asarray(v, dtype=float)
+    ybar = float(np.sum(w * y) / np.sum(w))
+    return float(np.sum(w * (y - ybar) ** 2))
+
+
+def i2(tau2: float, v: ArrayLike, X: ArrayLike | None = None) -> float:
+    """Higgins-Thompson I2 from a fitted between-study variance: ``tau2 / (tau2 + s2)``.
+
+    Parameters
+    ----------
+    tau2 : float
+        Between-study variance of the outcome, from any fit (DerSimonian-Laird,
+        REML, the bivariate model's ``Psi``).
+    v : array_like
+        (k,) within-study variances.
+    X : array_like, optional
+        (k, p) meta-regression design, for the residual I2 (see
+        :func:`typical_within_variance`).
+
+    Returns
+    -------
+    float
+        A proportion in [0, 1] (0 when ``tau2`` is 0).
 
     References
     ----------
     .. [1] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
        meta-analysis. Stat Med 2002;21:1539-1558.
     """
-    w = 1.0 / np.asarray(v, dtype=float)
-    k = len(w)
-    return float((k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w * w)))
+    tau2 = float(tau2)
+    return tau2 / (tau2 + typical_within_variance(v, X)) if tau2 > 0 else 0.0
 
 
-def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> dict[str, float]:
+def i2_cochran_q(y: ArrayLike, v: ArrayLike) -> float:
+    """I2 from Cochran's Q: ``max(0, (Q - (k - 1)) / Q)`` (0 when Q is 0).
+
+    It needs no model fit; it equals :func:`i2` with the DerSimonian-Laird tau2.
+
+    Parameters
+    ----------
+    y, v : array_like
+        (k,) study estimates and their within-study variances. Passing
+        ``v + tau2`` gives mada's ``madauni`` variant (Q with random-effects weights).
+
+    Returns
+    -------
+    float
+        A proportion in [0, 1].
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
+       meta-analysis. Stat Med 2002;21:1539-1558.
+    """
+    q = cochran_q(y, v)
+    df = len(np.asarray(y)) - 1
+    return max(0.0, (q - df) / q) if q > 0 else 0.0
+
+
+def logit_outcome_variances(table: StudyTable, correction: str = "all"
+                            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Corrected logit sensitivity and logit FPR with their within-study variances."""
+    tp, fp, fn, tn = table.corrected(correction)
+    return {"logit_sens": (np.log(tp / fn), 1.0 / tp + 1.0 / fn),
+            "logit_fpr": (np.log(fp / tn), 1.0 / fp + 1.0 / tn)}
+
+
+def cochran_q_i2(table: StudyTable, correction: str = "all") -> dict[str, float]:
+    """:func:`i2_cochran_q` of logit sensitivity and of logit FPR (= that of logit specificity).
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    correction : {"all", "single", "none"}
+        Continuity correction of the counts (the fit's; ``"all"`` for the GLMM).
+
+    Returns
+    -------
+    dict
+        ``logit_sens``, ``logit_fpr``: proportions in [0, 1].
+
+    References
+    ----------
+    .. [1] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
+       meta-analysis. Stat Med 2002;21:1539-1558.
+    """
+    return {name: i2_cochran_q(y, v)
+            for name, (y, v) in logit_outcome_variances(table, correction).items()}
+
+
+def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all",
+                 X: ArrayLike | None = None) -> dict[str, float]:
     """I2 of logit sensitivity, logit FPR, and a bivariate share of generalised variance.
 
     The per-outcome values are Higgins and Thompson's ``tau2 / (tau2 + s2)`` with
@@ -62,6 +202,9 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
         (2, 2) fitted between-study covariance of (logit sens, logit FPR).
     correction : {"all", "single"}
         Continuity correction for the within-study variances.
+    X : array_like, optional
+        (k, p) design of a meta-regression whose residual covariance ``psi`` is;
+        the typical variances are then metafor's ``(k - p) / tr(P)``.
 
     Returns
     -------
@@ -79,12 +222,13 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all") -> 
        bivariate formula here is adapted, not theirs.)
     """
     psi = np.asarray(psi, dtype=float)
-    tp, fp, fn, tn = table.corrected(correction)
-    s1 = typical_within_variance(1.0 / tp + 1.0 / fn)
-    s2 = typical_within_variance(1.0 / fp + 1.0 / tn)
+    data = logit_outcome_variances(table, correction)
+    v1, v2 = data["logit_sens"][1], data["logit_fpr"][1]
+    s1 = typical_within_variance(v1, X)
+    s2 = typical_within_variance(v2, X)
     return {
-        "logit_sens": float(psi[0, 0] / (psi[0, 0] + s1)),
-        "logit_fpr": float(psi[1, 1] / (psi[1, 1] + s2)),
+        "logit_sens": i2(psi[0, 0], v1, X),
+        "logit_fpr": i2(psi[1, 1], v2, X),
         "bivariate": _generalised_share(psi, s1 * s2),
     }
 
@@ -114,6 +258,10 @@ def harmonic_mean_variance(v: ArrayLike) -> float:
 def dersimonian_laird_tau2(y: ArrayLike, v: ArrayLike) -> float:
     """DerSimonian-Laird moment estimate of the between-study variance (truncated at 0).
 
+    ``max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w))`` with Cochran's Q
+    (:func:`cochran_q`) and ``w = 1/v``. The package's only DerSimonian-Laird
+    estimator (univariate pooling and Holling's I2 use it).
+
     References
     ----------
     .. [1] DerSimonian R, Laird N. Meta-analysis in clinical trials. Control
@@ -121,11 +269,9 @@ def dersimonian_laird_tau2(y: ArrayLike, v: ArrayLike) -> float:
     """
     y = np.asarray(y, dtype=float)
     w = 1.0 / np.asarray(v, dtype=float)
-    k = len(y)
-    m = float(np.sum(w * y) / np.sum(w))
-    q = float(np.sum(w * (y - m) ** 2))
+    q = cochran_q(y, v)
     c = float(np.sum(w) - np.sum(w * w) / np.sum(w))
-    return max(0.0, (q - (k - 1)) / c)
+    return max(0.0, (q - (len(y) - 1)) / c)
 
 
 def log_lehmann_parameter(
@@ -176,7 +322,7 @@ def log_lehmann_parameter(
     return y, v, u_sens + u_fpr
 
 
-def holling_i2(table: StudyTable, correction: str = "all") -> dict[str, float]:
+def i2_holling(table: StudyTable, correction: str = "all") -> dict[str, float]:
     """Holling et al.'s I2 variants for a diagnostic meta-analysis, as mada reports them.
 
     The effect measure is the log of the proportional-hazards parameter,
@@ -267,7 +413,7 @@ def _generalised_share(psi: np.ndarray, within: float) -> float:
     return root / (root + math.sqrt(within))
 
 
-def zhou_dendukuri_i2(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float]:
+def i2_zhou(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float]:
     """Zhou and Dendukuri's I2 of logit sensitivity, logit FPR and their bivariate I2.
 
     The within-study variance of a logit proportion from ``n`` people is about

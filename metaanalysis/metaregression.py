@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import chi2, norm
 
-from metaanalysis.errors import AnalysisError, FitError, FitWarning, InputError
+from metaanalysis.errors import FitError, FitWarning, InputError
 from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,8 +166,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                 raise InputError(f"covariate {col!r} is not finite for studies "
                                  f"{', '.join(bad)}.")
             if np.unique(x).size < 2:
-                raise AnalysisError(f"covariate {col!r} has the same value ({x[0]:g}) in every "
-                                    "study, so its effect cannot be estimated.")
+                raise InputError(f"covariate {col!r} has the same value ({x[0]:g}) in every "
+                                 "study, so its effect cannot be estimated.")
             cols.append(x)
             terms.append(col)
         else:
@@ -183,8 +182,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                                  "(--categorical) to use each value as a level.")
             lev = tuple(sorted(set(labels), key=_level_key))
             if len(lev) < 2:
-                raise AnalysisError(f"covariate {col!r} has only one level ({lev[0]!r}) in all "
-                                    "studies, so its effect cannot be estimated.")
+                raise InputError(f"covariate {col!r} has only one level ({lev[0]!r}) in all "
+                                 "studies, so its effect cannot be estimated.")
             levels[col] = lev
             for lv in lev[1:]:
                 cols.append(np.array([1.0 if s == lv else 0.0 for s in labels]))
@@ -196,8 +195,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                          "them as covariates too, or drop them.")
     X = np.column_stack(cols)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise AnalysisError(f"the covariates {', '.join(map(repr, names))} are collinear (one is "
-                            "determined by the others); drop one of them.")
+        raise InputError(f"the covariates {', '.join(map(repr, names))} are collinear (one is "
+                         "determined by the others); drop one of them.")
     return Design(X=X, terms=tuple(terms), covariates=tuple(names), levels=levels)
 
 
@@ -368,6 +367,20 @@ class RegressionResult:
                 f"k={self.table.k}, terms={list(self.terms)!r}{lrt})")
 
     @property
+    def i2(self) -> dict[str, float]:
+        """Residual Higgins-Thompson I2 of logit sens and logit FPR, and the bivariate share.
+
+        :func:`metaanalysis.heterogeneity.bivariate_i2` of the residual ``Psi``, with
+        metafor's typical within-study variance for a design ``X``, ``(k - p) / tr(P)``
+        (continuity correction ``"all"`` for the GLMM's within-study variances). With no
+        covariates this is the ``i2`` of ``reitsma``/``glmm`` for the same fit.
+        """
+        from metaanalysis.heterogeneity import bivariate_i2
+
+        corr = "all" if self.correction == "none" else self.correction
+        return bivariate_i2(self.table, self.psi, correction=corr, X=self.design.X)
+
+    @property
     def aic(self) -> float:
         """``-2 logLik + 2 (2p + 3)`` (``loglik``'s convention)."""
         return -2.0 * self.loglik + 2.0 * self.n_parameters
@@ -489,6 +502,7 @@ class RegressionResult:
             "coefficients": coefs,
             "tau2_logit_sens": f(self.tau2[0]), "tau2_logit_fpr": f(self.tau2[1]),
             "rho_sens_fpr": f(self.rho),
+            "i2": {k: f(v) for k, v in self.i2.items()},
             "loglik": f(self.loglik), "aic": f(self.aic), "bic": f(self.bic),
             "loglik_convention": self.loglik_convention,
             "loglik_metafor": None if self.loglik_metafor is None else f(self.loglik_metafor),
@@ -566,6 +580,10 @@ def format_summary(res: RegressionResult) -> str:
     lines.append(tab.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     lines.append(f"residual tau2: logit sens {res.tau2[0]:.4g}, logit FPR {res.tau2[1]:.4g}; "
                  f"rho {res.rho:.4g}")
+    i2 = {k: (f"{100 * v:.1f}%" if math.isfinite(v) else "undefined") for k, v in res.i2.items()}
+    lines.append(f"residual I\u00b2 (Higgins-Thompson, residual tau\u00b2): logit sens "
+                 f"{i2['logit_sens']}, logit FPR {i2['logit_fpr']}; bivariate share of "
+                 f"generalised variance {i2['bivariate']}")
     lines.append(f"logLik {res.loglik:.4f}  AIC {res.aic:.3f}  BIC {res.bic:.3f} "
                  f"({res.loglik_convention}'s convention)")
     if res.loglik_metafor is not None:
@@ -853,18 +871,7 @@ def likelihood_ratio_test(full: RegressionResult, reduced: RegressionResult
 
 
 def save_figure(ax: Axes, path: str | os.PathLike[str]) -> None:
-    """Save the axes' figure atomically (temporary file, then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=suffix)
-    os.close(fd)
-    try:
-        from metaanalysis.plots import replace_file
+    """Save the axes' figure atomically (see :func:`metaanalysis.fileio.write_figure`)."""
+    from metaanalysis.fileio import write_figure
 
-        ax.figure.savefig(tmp)
-        replace_file(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_figure(ax.figure, path)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from metaanalysis.errors import InputError, MetaAnalysisError
+from metaanalysis.fileio import write_atomic
 from metaanalysis.jsonout import jsonable
 from metaanalysis.published import VBQ_SUBSEQUENT_FRACTURE, PublishedFigures, implied_figures
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metaanalysis.results import BivariateResult
     from metaanalysis.table import StudyTable
 
-__all__ = ["DATASET", "Reproduction", "reproduce", "i_squared", "write_atomic"]
+__all__ = ["DATASET", "Reproduction", "reproduce", "write_atomic"]
 
 #: The shipped data set reproduced by default.
 DATASET = "vbq_subsequent_fracture"
@@ -61,45 +62,10 @@ OUTPUT_FILES = {"forest": "forest.png", "sroc": "sroc.png", "report": "report.ht
                 "json": "reproduction.json", "comparison": "comparison.csv"}
 
 
-def i_squared(table: StudyTable, correction: str = "all") -> dict[str, float]:
-    """Higgins-Thompson I2 of logit sensitivity and logit specificity, each on its own.
-
-    ``I2 = max(0, (Q - (k - 1)) / Q)`` with Cochran's Q from inverse-variance
-    (fixed-effect) weights ``1 / (1/TP + 1/FN)`` and ``1 / (1/FP + 1/TN)`` on
-    the continuity-corrected counts.
-
-    Parameters
-    ----------
-    table : StudyTable
-        The studies.
-    correction : {"all", "single", "none"}
-        Continuity correction, as for the bivariate fit.
-
-    Returns
-    -------
-    dict
-        ``{"logit_sens": I2, "logit_spec": I2}`` as fractions (0-1).
-
-    References
-    ----------
-    .. [3] Higgins JPT, Thompson SG. Quantifying heterogeneity in a meta-analysis.
-           Stat Med 2002;21:1539-1558. doi:10.1002/sim.1186
-    """
-    tp, fp, fn, tn = table.corrected(correction)
-    out: dict[str, float] = {}
-    for name, a, b in (("logit_sens", tp, fn), ("logit_spec", tn, fp)):
-        y = np.log(a / b)
-        w = 1.0 / (1.0 / a + 1.0 / b)
-        ybar = float(np.sum(w * y) / np.sum(w))
-        q = float(np.sum(w * (y - ybar) ** 2))
-        out[name] = max(0.0, (q - (len(y) - 1)) / q) if q > 0 else 0.0
-    return out
-
-
-def _model_i2(fit: Any) -> dict[str, float]:
-    """Return the fit's own (tau2-based) I2 values, finite ones only; empty if none."""
+def _model_i2(fit: Any, attr: str = "i2") -> dict[str, float]:
+    """Return one of the fit's I2 dictionaries (``i2``, ``i2_cochran_q``), finite values only."""
     try:
-        values = dict(fit.i2)
+        values = dict(getattr(fit, attr))
     except (AttributeError, TypeError, ValueError, MetaAnalysisError):
         return {}
     out = {}
@@ -130,26 +96,6 @@ def _fmt_est(est: Any, digits: int = 2) -> str:
     return (f"{est.estimate:.{digits}f} ({est.ci_low:.{digits}f}-{est.ci_high:.{digits}f})")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write a file through a temporary file in the same folder and :func:`os.replace`.
-
-    A reader never sees a half-written file, and an existing file is only
-    replaced once the new one is complete.
-    """
-    target = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:  # permissions follow the umask, as for any new file
-            fh.write(payload)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
-
-
 @dataclass(frozen=True)
 class Reproduction:
     """A reproduction of a published diagnostic-accuracy meta-analysis.
@@ -168,8 +114,11 @@ class Reproduction:
         Why there is no GLMM fit, when there is none.
     data_source : str
         Where the studies came from.
-    i2 : dict
-        Higgins-Thompson I2 of logit sensitivity and specificity (:func:`i_squared`).
+
+    Notes
+    -----
+    The I2 values are the fits' own (``fit.i2``, ``fit.i2_cochran_q``; see
+    :mod:`metaanalysis.heterogeneity`), under the same keys as in the pool JSON.
     """
 
     table: StudyTable
@@ -178,7 +127,6 @@ class Reproduction:
     glmm_fit: BivariateResult | None = None
     glmm_note: str | None = None
     data_source: str = ""
-    i2: dict[str, float] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- checks
     @property
@@ -255,20 +203,33 @@ class Reproduction:
             ("rho (logit sens, logit FPR)", "-", _fmt(float(fit.rho), 3),
              gl_val(lambda g: g.rho), ""),
         ]
-        model_i2 = _model_i2(fit)
-
         def pct(x: float | None) -> str:
-            return "-" if x is None else f"{100 * x:.0f}%"
+            return "-" if x is None else f"{100 * x:.1f}%"
+
+        def pub_pct(x: float | None) -> str:
+            if x is None:
+                return "-"
+            return pct(x if x <= 1 else x / 100.0) + " (estimator not stated)"
+
+        ht, gl_ht = _model_i2(fit), _model_i2(gl) if gl is not None else {}
+        cq = _model_i2(fit, "i2_cochran_q")
+        gl_cq = _model_i2(gl, "i2_cochran_q") if gl is not None else {}
+        def gpct(d: dict[str, float], key: str) -> str:
+            return pct(d.get(key)) if gl is not None else "-"
 
         rows += [
-            ("I2 logit sens (REML tau2; Cochran Q)", _fmt(pub.i2),
-             f"{pct(model_i2.get('logit_sens'))}; {pct(self.i2['logit_sens'])}", "-", ""),
-            ("I2 logit spec (REML tau2; Cochran Q)", "-",
-             f"{pct(model_i2.get('logit_fpr'))}; {pct(self.i2['logit_spec'])}", "-", ""),
+            ("I\u00b2 logit sens (Higgins-Thompson, fitted tau\u00b2)", pub_pct(pub.i2),
+             pct(ht.get("logit_sens")), gpct(gl_ht, "logit_sens"), ""),
+            ("I\u00b2 logit FPR (Higgins-Thompson, fitted tau\u00b2)", "-",
+             pct(ht.get("logit_fpr")), gpct(gl_ht, "logit_fpr"), ""),
+            ("I\u00b2 logit sens (Cochran's Q, (Q - df)/Q)", "-", pct(cq.get("logit_sens")),
+             gpct(gl_cq, "logit_sens"), ""),
+            ("I\u00b2 logit FPR (Cochran's Q, (Q - df)/Q)", "-", pct(cq.get("logit_fpr")),
+             gpct(gl_cq, "logit_fpr"), ""),
         ]
-        if model_i2.get("bivariate") is not None:
-            rows.append(("I2 bivariate (share of gen. variance)", "-", pct(model_i2["bivariate"]),
-                         "-", ""))
+        if ht.get("bivariate") is not None:
+            rows.append(("I\u00b2 bivariate (share of generalised variance)", "-",
+                         pct(ht["bivariate"]), gpct(gl_ht, "bivariate"), ""))
         return pd.DataFrame(rows, columns=["figure", "published", "reitsma", "glmm", "match"])
 
     def format_table(self) -> str:
@@ -298,9 +259,9 @@ class Reproduction:
         Keys are those of ``metaanalysis pool --json`` (``model``,
         ``n_studies``, ``sensitivity``, ...), then ``n_patients``,
         ``published`` (with ``implied`` LR+/LR-/DOR), ``matches_published``,
-        ``i2_cochran_q`` (:func:`i_squared`; the pool JSON's own ``i2``, when
-        present, is kept as it is), ``glmm`` (the GLMM's pool JSON or null), ``glmm_note``,
-        ``data`` and ``reconstructed``.
+        ``glmm`` (the GLMM's pool JSON or null), ``glmm_note``, ``data`` and
+        ``reconstructed``. The I2 keys (``i2``, ``i2_cochran_q``, ``i2_zhou``,
+        ``i2_holling``) are the pool JSON's, with the same values.
         """
         out = dict(self.fit.to_dict())
         out["n_patients"] = self.table.n_patients
@@ -308,7 +269,6 @@ class Reproduction:
         published["implied"] = implied_figures(self.published)
         out["published"] = published
         out["matches_published"] = self.matches()
-        out["i2_cochran_q"] = dict(self.i2)
         out["glmm"] = self.glmm_fit.to_dict() if self.glmm_fit is not None else None
         out["glmm_note"] = self.glmm_note
         out["data"] = self.data_source
@@ -447,5 +407,4 @@ def reproduce(
     else:
         note = "not requested."
     return Reproduction(table=table, fit=fit, published=published, glmm_fit=glmm_fit,
-                        glmm_note=note, data_source=source,
-                        i2=i_squared(table, fit.correction))
+                        glmm_note=note, data_source=source)

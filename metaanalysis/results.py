@@ -46,6 +46,26 @@ def correlation(psi: np.ndarray) -> float:
     return float(np.clip(float(psi[0, 1]) / math.sqrt(d), -1.0, 1.0))
 
 
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.1f}%" if math.isfinite(x) else "undefined"
+
+
+def format_i2_lines(fit: Any) -> list[str]:
+    """Text lines naming each I2 estimator of a fit (``i2``, ``i2_cochran_q``), in percent.
+
+    Used by every text output (pool, regress), so one fit reads the same everywhere.
+    """
+    i2 = fit.i2
+    lines = [f"I\u00b2 (Higgins-Thompson, fitted tau\u00b2): logit sens {_pct(i2['logit_sens'])}, "
+             f"logit FPR {_pct(i2['logit_fpr'])}; bivariate share of generalised variance "
+             f"{_pct(i2['bivariate'])}"]
+    q = getattr(fit, "i2_cochran_q", None)
+    if q is not None:
+        lines.append(f"I\u00b2 (Cochran's Q, (Q - df)/Q): logit sens {_pct(q['logit_sens'])}, "
+                     f"logit FPR {_pct(q['logit_fpr'])}")
+    return lines
+
+
 def _float(x: float) -> float | None:
     x = float(x)
     return x if math.isfinite(x) else None
@@ -232,31 +252,43 @@ class BivariateResult:
         return summary_points_mc(self.mu, self.vcov, n_draws=n_draws, seed=seed)
 
     # -------------------------------------------------------- heterogeneity --
+    @property
+    def _i2_correction(self) -> str:
+        """Correction for within-study variances: the fit's, ``"all"`` for the GLMM."""
+        return "all" if self.correction == "none" else self.correction
+
     @cached_property
     def i2(self) -> dict[str, float]:
-        """I2 of logit sens and logit FPR and a bivariate share of generalised variance.
+        """Higgins-Thompson I2 of logit sens and FPR from ``Psi``, and a bivariate share.
 
-        See :func:`metaanalysis.heterogeneity.bivariate_i2`.
+        The share is of the generalised variance; see
+        :func:`metaanalysis.heterogeneity.bivariate_i2`.
         """
-        corr = "all" if self.correction == "none" else self.correction
-        return heterogeneity.bivariate_i2(self.table, self.psi, correction=corr)
+        return heterogeneity.bivariate_i2(self.table, self.psi, correction=self._i2_correction)
+
+    @cached_property
+    def i2_cochran_q(self) -> dict[str, float]:
+        """``(Q - df) / Q`` of logit sens and logit FPR (no model; the fit's correction).
+
+        See :func:`metaanalysis.heterogeneity.cochran_q_i2`.
+        """
+        return heterogeneity.cochran_q_i2(self.table, correction=self._i2_correction)
 
     @cached_property
     def i2_holling(self) -> dict[str, float]:
         """Holling et al.'s six I2 values, as mada's ``summary.reitsma`` reports them.
 
-        See :func:`metaanalysis.heterogeneity.holling_i2`.
+        See :func:`metaanalysis.heterogeneity.i2_holling`.
         """
-        corr = "all" if self.correction == "none" else self.correction
-        return heterogeneity.holling_i2(self.table, correction=corr)
+        return heterogeneity.i2_holling(self.table, correction=self._i2_correction)
 
     @cached_property
     def i2_zhou(self) -> dict[str, float]:
         """Zhou and Dendukuri's I2 (per outcome and bivariate) from this fit.
 
-        See :func:`metaanalysis.heterogeneity.zhou_dendukuri_i2`.
+        See :func:`metaanalysis.heterogeneity.i2_zhou`.
         """
-        return heterogeneity.zhou_dendukuri_i2(self.table, self.mu, self.psi)
+        return heterogeneity.i2_zhou(self.table, self.mu, self.psi)
 
     # -------------------------------------------------------------- output --
     def summary(self) -> pd.DataFrame:
@@ -337,8 +369,7 @@ class BivariateResult:
                 f"correction={self.correction}")
         body = self.summary().to_string(float_format=lambda v: f"{v:.{digits}f}", na_rep="")
         hs = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items())
-        i2 = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.i2.items())
-        lines = [head, "", body, "", f"HSROC: {hs}", f"I2: {i2}"]
+        lines = [head, "", body, "", f"HSROC: {hs}", *format_i2_lines(self)]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -348,9 +379,11 @@ class BivariateResult:
         Keys: model, method, n_studies, correction, sensitivity, specificity,
         false_positive_rate, logit_sens, logit_fpr, tau2_logit_sens,
         tau2_logit_fpr, rho_sens_fpr, loglik, aic, bic, hsroc, auc, pauc,
-        lr_positive, lr_negative, dor, warnings; plus auc_exact, i2,
-        i2_zhou (Zhou and Dendukuri's bivariate I2), i2_holling (Holling's
-        six I2 values), n_patients, vcov, psi, converged.
+        lr_positive, lr_negative, dor, warnings; plus loglik_convention
+        ("mada" or "glmer"), auc_exact, i2 (Higgins-Thompson from Psi, and the
+        bivariate share), i2_cochran_q ((Q - df) / Q), i2_zhou (Zhou and
+        Dendukuri's bivariate I2), i2_holling (Holling's six I2 values),
+        n_patients, vcov, psi, converged. Every I2 is a proportion in [0, 1].
         """
         se = self.se
         t1, t2 = self.tau2
@@ -380,6 +413,7 @@ class BivariateResult:
             "warnings": list(self.warnings),
             "auc_exact": _float(self.auc_exact),
             "i2": {k: _float(v) for k, v in self.i2.items()},
+            "i2_cochran_q": {k: _float(v) for k, v in self.i2_cochran_q.items()},
             "i2_zhou": _float(self.i2_zhou["bivariate"]),
             "i2_holling": {k: _float(v) for k, v in self.i2_holling.items()},
             "n_patients": self.table.n_patients,

@@ -16,9 +16,11 @@ ln_lr_neg   log((1-sens) / spec)              1/FN - 1/(TP+FN) + 1/TN - 1/(FP+TN
 Each is pooled with the random-effects model ``y_i ~ N(mu, v_i + tau2)``,
 ``tau2`` by DerSimonian-Laird or REML, as metafor's ``rma`` does: Wald
 intervals with the normal quantile, Cochran's Q with fixed-effect weights,
-``I2 = tau2 / (tau2 + s2)`` with the typical within-study variance
-``s2 = (k-1) sum w / ((sum w)^2 - sum w^2)``, ``H2 = (tau2 + s2) / s2``, and
-the prediction interval ``mu +- z sqrt(se^2 + tau2)``.
+``i2 = tau2 / (tau2 + s2)`` (Higgins-Thompson, :func:`metaanalysis.heterogeneity.i2`)
+with the typical within-study variance ``s2 = (k-1) sum w / ((sum w)^2 - sum w^2)``,
+``i2_cochran_q = max(0, (Q - df) / Q)`` (:func:`metaanalysis.heterogeneity.i2_cochran_q`;
+equal to ``i2`` with DL), ``H2 = (tau2 + s2) / s2``, and the prediction interval
+``mu +- z sqrt(se^2 + tau2)``. Every I2 is a proportion in [0, 1].
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ from scipy.special import expit
 from scipy.stats import chi2, norm
 
 from metaanalysis.errors import FitWarning, InputError
+from metaanalysis.heterogeneity import (
+    cochran_q,
+    dersimonian_laird_tau2,
+    i2,
+    i2_cochran_q,
+    typical_within_variance,
+)
 from metaanalysis.table import StudyTable
 
 #: Outcomes pooled, in order, with the back-transformation of each.
@@ -79,21 +88,6 @@ def outcome_data(table: StudyTable, correction: str = "all") -> dict[str, tuple[
         "ln_lr_pos": (np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0),
         "ln_lr_neg": (np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0),
     }
-
-
-def tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
-    """DerSimonian-Laird moment estimate of tau2 (truncated at 0).
-
-    References
-    ----------
-    .. [1] DerSimonian R, Laird N. Meta-analysis in clinical trials.
-       Control Clin Trials 1986;7:177-188.
-    """
-    w = 1.0 / v
-    mu = np.sum(w * y) / np.sum(w)
-    q = float(np.sum(w * (y - mu) ** 2))
-    c = float(np.sum(w) - np.sum(w * w) / np.sum(w))
-    return max(0.0, (q - (len(y) - 1)) / c)
 
 
 def _reml_score(tau2: float, y: np.ndarray, v: np.ndarray) -> float:
@@ -143,7 +137,8 @@ def pool(y: np.ndarray, v: np.ndarray, method: str = "DL", level: float = 0.95) 
     -------
     dict
         estimate, se, ci_low, ci_high, pi_low, pi_high, tau2, Q, Q_df, Q_p,
-        I2 (percent), H2, k.
+        i2 (Higgins-Thompson from tau2), i2_cochran_q ((Q - df) / Q), H2, k;
+        the I2 values are proportions in [0, 1].
     """
     y = np.asarray(y, dtype=float)
     v = np.asarray(v, dtype=float)
@@ -151,21 +146,20 @@ def pool(y: np.ndarray, v: np.ndarray, method: str = "DL", level: float = 0.95) 
     method = method.upper()
     if method not in METHODS:
         raise InputError(f"unknown univariate method {method!r}; use 'DL' or 'REML'.")
-    w = 1.0 / v
-    mu_fe = np.sum(w * y) / np.sum(w)
-    q = float(np.sum(w * (y - mu_fe) ** 2))
-    tau2 = tau2_dl(y, v) if method == "DL" else tau2_reml(y, v)
+    q = cochran_q(y, v)
+    tau2 = dersimonian_laird_tau2(y, v) if method == "DL" else tau2_reml(y, v)
     ws = 1.0 / (v + tau2)
     est = float(np.sum(ws * y) / np.sum(ws))
     se = math.sqrt(1.0 / np.sum(ws))
     z = float(norm.ppf(0.5 + level / 2.0))
-    s2 = (k - 1) * np.sum(w) / (np.sum(w) ** 2 - np.sum(w * w))
+    s2 = typical_within_variance(v)
     pse = math.sqrt(se * se + tau2)
     return {
         "estimate": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
         "pi_low": est - z * pse, "pi_high": est + z * pse, "tau2": float(tau2),
         "Q": q, "Q_df": k - 1, "Q_p": float(chi2.sf(q, k - 1)),
-        "I2": float(100.0 * tau2 / (tau2 + s2)), "H2": float((tau2 + s2) / s2), "k": k,
+        "i2": i2(tau2, v), "i2_cochran_q": i2_cochran_q(y, v),
+        "H2": float((tau2 + s2) / s2), "k": k,
     }
 
 
@@ -184,7 +178,7 @@ class UnivariateResult:
     frame : pandas.DataFrame
         One row per outcome (index ``logit_sens, logit_spec, ln_dor,
         ln_lr_pos, ln_lr_neg``) with estimate, se, CI, prediction interval,
-        tau2, Q, Q_df, Q_p, I2 (percent), H2, k, and the back-transformed
+        tau2, Q, Q_df, Q_p, i2, i2_cochran_q (proportions), H2, k, and the back-transformed
         ``measure, value, value_ci_low, value_ci_high``.
     warnings : tuple of str
         Caveats.
@@ -212,12 +206,17 @@ class UnivariateResult:
 
     def format_summary(self, digits: int = 4) -> str:
         """Format the text :meth:`print_summary` prints."""
-        cols = ["estimate", "se", "ci_low", "ci_high", "tau2", "Q", "I2", "measure", "value",
+        cols = ["estimate", "se", "ci_low", "ci_high", "tau2", "Q", "measure", "value",
                 "value_ci_low", "value_ci_high"]
         head = (f"Univariate random-effects meta-analysis ({self.method}), "
                 f"studies={self.table.k}, correction={self.correction}")
         body = self.frame[cols].to_string(float_format=lambda v: f"{v:.{digits}f}")
-        return "\n".join([head, "", body] + [f"warning: {w}" for w in self.warnings])
+        het = self.frame[["i2", "i2_cochran_q"]].mul(100.0)
+        het.columns = [f"I\u00b2 % (Higgins-Thompson, {self.method} tau\u00b2)",
+                       "I\u00b2 % (Cochran's Q, (Q - df)/Q)"]
+        het_text = het.to_string(float_format=lambda v: f"{v:.1f}")
+        return "\n".join([head, "", body, "", het_text]
+                         + [f"warning: {w}" for w in self.warnings])
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping (``metaanalysis pool --model univariate --json``).
@@ -227,7 +226,9 @@ class UnivariateResult:
         ``logit_sens, logit_spec, ln_dor, ln_lr_pos, ln_lr_neg`` the pooled
         ``estimate, se, ci_low, ci_high`` and prediction interval
         ``pi_low, pi_high`` on that (logit or log) scale; ``tau2``; Cochran's
-        ``Q`` with ``Q_df`` and ``Q_p``; ``I2`` (percent) and ``H2``; ``k``; and
+        ``Q`` with ``Q_df`` and ``Q_p``; ``i2`` (Higgins-Thompson from this
+        fit's tau2) and ``i2_cochran_q`` (``(Q - df) / Q``), proportions in
+        [0, 1]; ``H2``; ``k``; and
         the back-transformed ``measure`` (sensitivity, specificity, dor,
         lr_positive, lr_negative) with ``value, value_ci_low, value_ci_high``.
         Undefined numbers are ``None``.
@@ -321,7 +322,9 @@ def madauni_statistics(table: StudyTable, correction: str = "all",
     - ``Q``: Cochran's Q recomputed with the random-effects weights
       ``1/(v_i + tau2)`` around the random-effects estimate (mada's choice;
       metafor and :func:`univariate` use the fixed-effect weights), with its
-      chi-square ``Q_p`` on k-1 df and ``I2 = max(0, (Q - (k-1))/Q)`` in percent;
+      chi-square ``Q_p`` on k-1 df and ``i2_cochran_q_re = max(0, (Q - (k-1))/Q)``
+      (:func:`metaanalysis.heterogeneity.i2_cochran_q` of this Q; a proportion,
+      where mada prints percent);
     - ``tau2_ci_low``, ``tau2_ci_high``: mada's Q-profile interval for tau2,
       which solves ``sum (y_i - mu_RE)^2 / (v_i + tau2_DL + t) = chi2 quantile``
       for ``t`` -- so the DerSimonian-Laird tau2 is counted twice. Reproduced
@@ -331,8 +334,8 @@ def madauni_statistics(table: StudyTable, correction: str = "all",
     Returns
     -------
     pandas.DataFrame
-        Index ``ln_dor, ln_lr_pos, ln_lr_neg``; columns tau2, Q, Q_df, Q_p, I2,
-        tau2_ci_low, tau2_ci_high.
+        Index ``ln_dor, ln_lr_pos, ln_lr_neg``; columns tau2, Q, Q_df, Q_p,
+        i2_cochran_q_re, tau2_ci_low, tau2_ci_high.
     """
     data = outcome_data(table, correction)
     rows = []
@@ -340,11 +343,11 @@ def madauni_statistics(table: StudyTable, correction: str = "all",
     for name in names:
         y, v = data[name]
         k = len(y)
-        tau2 = tau2_dl(y, v)
+        tau2 = dersimonian_laird_tau2(y, v)
         vv = v + tau2
         w = 1.0 / vv
         mu = float(np.sum(w * y) / np.sum(w))
-        q = float(np.sum(w * (y - mu) ** 2))
+        q = cochran_q(y, vv)
 
         def qprof(t: float, y: np.ndarray = y, vv: np.ndarray = vv, mu: float = mu) -> float:
             return float(np.sum((y - mu) ** 2 / (vv + t)))
@@ -360,6 +363,6 @@ def madauni_statistics(table: StudyTable, correction: str = "all",
             ci.append(float(optimize.brentq(lambda t, c=target: qprof(t) - c, 0.0, hi,
                                             xtol=1e-14, rtol=1e-14)))
         rows.append({"tau2": tau2, "Q": q, "Q_df": k - 1, "Q_p": float(chi2.sf(q, k - 1)),
-                     "I2": 100.0 * max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0,
+                     "i2_cochran_q_re": i2_cochran_q(y, vv),
                      "tau2_ci_low": ci[0], "tau2_ci_high": ci[1]})
     return pd.DataFrame(rows, index=pd.Index(names, name="outcome"))

@@ -25,10 +25,10 @@ from metaanalysis.errors import InputError
 from metaanalysis.heterogeneity import (
     HOLLING_KEYS,
     dersimonian_laird_tau2,
-    holling_i2,
+    i2_holling,
+    i2_zhou,
     log_lehmann_parameter,
     typical_within_variance,
-    zhou_dendukuri_i2,
 )
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
@@ -67,11 +67,11 @@ def test_holling_values_match_mada(name, method):
 @pytest.mark.parametrize("name", ["AuditC", "Dementia"])
 def test_holling_follows_the_continuity_correction(name):
     ref = load(name)["variants"]["reml_correction_single"]["i2"]
-    got = holling_i2(table(name), correction="single")
+    got = i2_holling(table(name), correction="single")
     for key in HOLLING_KEYS:
         assert got[key] == pytest.approx(ref[key], rel=RTOL), key
     # and the default rule gives mada's default-rule values, which differ
-    default = holling_i2(table(name))
+    default = i2_holling(table(name))
     assert default["HollingUnadjusted1"] != pytest.approx(ref["HollingUnadjusted1"], rel=1e-4)
 
 
@@ -110,7 +110,7 @@ def test_holling_hand_computed_two_studies():
     tau2 = max(0.0, (q - 1) / (w.sum() - (w ** 2).sum() / w.sum()))
     assert dersimonian_laird_tau2(y, v) == pytest.approx(tau2)
     assert tau2 > 0
-    got = holling_i2(t)
+    got = i2_holling(t)
     # with two studies Higgins and Thompson's typical variance is the arithmetic mean
     assert typical_within_variance(v) == pytest.approx((v[0] + v[1]) / 2)
     assert got["HollingUnadjusted1"] == pytest.approx(got["HollingUnadjusted3"])
@@ -123,7 +123,7 @@ def test_holling_hand_computed_two_studies():
 def test_holling_identical_studies_give_zero():
     df = pd.DataFrame({"study": list("abc"), "TP": [20] * 3, "FN": [5] * 3,
                        "FP": [4] * 3, "TN": [36] * 3})
-    got = holling_i2(ma.StudyTable(df))
+    got = i2_holling(ma.StudyTable(df))
     assert all(v == 0.0 for v in got.values())
 
 
@@ -131,7 +131,7 @@ def test_holling_needs_proportions_inside_0_1():
     df = pd.DataFrame({"study": ["a", "b"], "TP": [10, 5], "FN": [0, 5],
                        "FP": [2, 3], "TN": [8, 7]})
     with pytest.raises(InputError, match="continuity correction"):
-        holling_i2(ma.StudyTable(df), correction="none")
+        i2_holling(ma.StudyTable(df), correction="none")
 
 
 # --------------------------------------------------------------------- Zhou --
@@ -144,13 +144,13 @@ def test_zhou_hand_computed():
     psi = np.array([[0.5, 0.2], [0.2, 0.8]])
     e1 = (math.exp(-1.0 + 0.25) + 2 + math.exp(1.0 + 0.25)) / 50
     e2 = (math.exp(2.0 + 0.4) + 2 + math.exp(-2.0 + 0.4)) / 50
-    got = zhou_dendukuri_i2(t, mu, psi)
+    got = i2_zhou(t, mu, psi)
     assert got["logit_sens"] == pytest.approx(0.5 / (0.5 + e1))
     assert got["logit_fpr"] == pytest.approx(0.8 / (0.8 + e2))
     root = math.sqrt(0.5 * 0.8 - 0.2 ** 2)
     assert got["bivariate"] == pytest.approx(root / (root + math.sqrt(e1 * e2)))
     # perfectly correlated random effects: |Psi| = 0, the bivariate share is undefined
-    assert np.isnan(zhou_dendukuri_i2(t, mu, np.array([[0.5, 0.2], [0.2, 0.08]]))["bivariate"])
+    assert np.isnan(i2_zhou(t, mu, np.array([[0.5, 0.2], [0.2, 0.08]]))["bivariate"])
 
 
 def test_zhou_uses_uncorrected_sample_sizes():
@@ -159,7 +159,7 @@ def test_zhou_uses_uncorrected_sample_sizes():
                        "FP": [10, 5], "TN": [10, 35]})
     t = ma.StudyTable(df)
     psi = np.diag([0.4, 0.3])
-    got = zhou_dendukuri_i2(t, [0.0, 0.0], psi)
+    got = i2_zhou(t, [0.0, 0.0], psi)
     e1 = (2 * math.exp(0.2) + 2) * (1 / 10 + 1 / 40) / 2
     assert got["logit_sens"] == pytest.approx(0.4 / (0.4 + e1))
 
@@ -174,26 +174,26 @@ def test_zhou_gap_to_mada_is_recorded(name):
     """
     ref = load(name)["reml"]
     mu = [ref["mu_logit_sens"], ref["mu_logit_fpr"]]
-    ours = zhou_dendukuri_i2(table(name), mu, np.array(ref["Psi"]))["bivariate"]
+    ours = i2_zhou(table(name), mu, np.array(ref["Psi"]))["bivariate"]
     assert 0 < ref["i2"]["Zhou"] < 1
     assert ours > ref["i2"]["Zhou"] + 0.05
 
 
 def test_bivariate_shares_are_undefined_when_the_correlation_is_on_the_boundary():
-    from metaanalysis.heterogeneity import bivariate_i2, zhou_dendukuri_i2
+    from metaanalysis.heterogeneity import bivariate_i2, i2_zhou
 
     table = ma.StudyTable.from_csv(REFS / "AuditC.csv")
     psi = np.array([[1.0, 0.5], [0.5, 0.25]])  # rho = 1, both variances positive
     assert np.isnan(bivariate_i2(table, psi)["bivariate"])
-    assert np.isnan(zhou_dendukuri_i2(table, [2.0, -1.0], psi)["bivariate"])
+    assert np.isnan(i2_zhou(table, [2.0, -1.0], psi)["bivariate"])
     zero = np.array([[1.0, 0.0], [0.0, 0.0]])  # no heterogeneity in FPR: share 0
     assert bivariate_i2(table, zero)["bivariate"] == 0.0
 
 
 def test_zhou_factor_is_infinite_not_an_overflow_for_a_diverging_fit():
-    from metaanalysis.heterogeneity import expected_logit_variance_factor, zhou_dendukuri_i2
+    from metaanalysis.heterogeneity import expected_logit_variance_factor, i2_zhou
 
     table = ma.StudyTable.from_csv(REFS / "AuditC.csv")
     assert expected_logit_variance_factor(0.0, 5000.0) == float("inf")
-    i2 = zhou_dendukuri_i2(table, [0.0, 0.0], np.diag([5000.0, 1.0]))
+    i2 = i2_zhou(table, [0.0, 0.0], np.diag([5000.0, 1.0]))
     assert i2["logit_sens"] == 0.0 and i2["bivariate"] == 0.0

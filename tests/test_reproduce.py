@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from metaanalysis import cli
+from metaanalysis.heterogeneity import cochran_q_i2
 from metaanalysis.published import VBQ_SUBSEQUENT_FRACTURE, implied_figures
-from metaanalysis.reproduce import i_squared, reproduce
+from metaanalysis.reproduce import reproduce
 from metaanalysis.table import StudyTable
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
@@ -86,7 +87,8 @@ def test_json_numbers_match_r(json_run):
     assert res["tau2_logit_sens"] == pytest.approx(r["tau2_logit_sens"], rel=1e-4)
     i2 = res["i2_cochran_q"]
     assert i2["logit_sens"] == pytest.approx(REF["i2_dl"]["logit_sens"], abs=1e-8)
-    assert i2["logit_spec"] == pytest.approx(REF["i2_dl"]["logit_spec"], abs=1e-8)
+    # I2 of logit FPR = I2 of logit specificity (the same variances, y negated)
+    assert i2["logit_fpr"] == pytest.approx(REF["i2_dl"]["logit_spec"], abs=1e-8)
     g, gr = res["glmm"], REF["glmm_lme4"]
     assert g is not None and g["model"] == "glmm"
     assert g["sensitivity"]["estimate"] == pytest.approx(gr["sensitivity"], abs=1e-4)
@@ -129,10 +131,10 @@ def test_implied_figures_by_hand():
     assert imp["dor"] == pytest.approx((0.85 * 0.66) / (0.15 * 0.34))
 
 
-def test_i_squared_hand_computed():
+def test_cochran_q_i2_hand_computed():
     # two studies, no zero cells: logits log(8/2), log(5/5); variances 1/8+1/2, 1/5+1/5
     t = StudyTable.from_csv(TEMPLATE).subset([0, 1])
-    got = i_squared(t)["logit_sens"]
+    got = cochran_q_i2(t)["logit_sens"]
     y1, v1 = (34 / 6, 1 / 34 + 1 / 6)
     y2, v2 = (21 / 5, 1 / 21 + 1 / 5)
     import math

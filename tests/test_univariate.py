@@ -21,8 +21,7 @@ pytestmark = pytest.mark.rref
 FIX = Path(__file__).parent / "fixtures"
 UNI = json.loads((FIX / "univariate_reml.json").read_text())
 SETS = ["AuditC", "Dementia", "skin_tests", "few4", "zerocells", "IAQ", "SAQ", "smoking"]
-KEYS = ["estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "Q", "Q_p", "I2",
-        "H2"]
+KEYS = ["estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "Q", "Q_p", "H2"]
 
 
 def table(name):
@@ -45,6 +44,8 @@ def test_matches_metafor_rma(name, method):
         for key in KEYS:
             # abs: metafor stops at tau2 ~ 1e-12 where the maximum is at tau2 = 0
             assert got[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), (outcome, key)
+        # metafor's I2 is Higgins-Thompson from the fitted tau2, in percent; ours a proportion
+        assert 100 * got["i2"] == pytest.approx(ref["I2"], rel=1e-6, abs=1e-9), outcome
         assert got["k"] == ref["k"]
 
 
@@ -58,7 +59,9 @@ def test_dl_sens_fpr_match_reitsma_json_crosscheck(name):
     assert s["se"] == pytest.approx(dl["logit_sens"]["se_logit"], rel=1e-6)
     assert s["tau2"] == pytest.approx(dl["logit_sens"]["tau2"], rel=1e-6)
     assert s["Q"] == pytest.approx(dl["logit_sens"]["Q"], rel=1e-6)
-    assert s["I2"] == pytest.approx(dl["logit_sens"]["I2_percent"], rel=1e-6)
+    assert 100 * s["i2"] == pytest.approx(dl["logit_sens"]["I2_percent"], rel=1e-6)
+    # with the DerSimonian-Laird tau2, Higgins-Thompson's I2 is (Q - df) / Q
+    assert s["i2_cochran_q"] == pytest.approx(s["i2"], rel=1e-9)
     sp = res["logit_spec"]  # logit spec = -logit FPR
     assert sp["estimate"] == pytest.approx(-dl["logit_fpr"]["est_logit"], rel=1e-6)
     assert sp["tau2"] == pytest.approx(dl["logit_fpr"]["tau2"], rel=1e-6)
@@ -116,7 +119,7 @@ def test_madauni_statistics_reproduce_mada_quirks(name):
         r, g = ref[madtype], got.loc[outcome]
         assert g["Q"] == pytest.approx(r["Q"], rel=1e-6)
         assert g["Q_p"] == pytest.approx(r["Q_p"], rel=1e-6)
-        assert g["I2"] == pytest.approx(r["I2_percent"], rel=1e-6, abs=1e-12)
+        assert 100 * g["i2_cochran_q_re"] == pytest.approx(r["I2_percent"], rel=1e-6, abs=1e-12)
         assert g["tau2"] == pytest.approx(r["tau2"], rel=1e-6)
         # mada's uniroot stops at tol = eps^0.25 (about 1.2e-4)
         assert [g["tau2_ci_low"], g["tau2_ci_high"]] == pytest.approx(
