@@ -477,3 +477,29 @@ def test_files_without_preamble_are_read_like_the_others(kind, tmp_path):
     ref = vbq.score_series(info.series_dir, rois=info.rois_patient_path)
     assert _rel(ref.vbq, info.expected["vbq"]) < 1e-12
     assert np.isfinite(res.vbq)
+
+
+def test_pixel_files_without_a_slice_are_refused_when_a_slice_was_lost(plain, tmp_path, capfd):
+    """With no slice named, pixel coordinates go on the middle slice, which a lost file shifts."""
+    import json
+
+    folder = _copy(plain, tmp_path)
+    rois = json.loads((tmp_path / "rois.json").read_text())
+    del rois["slice"]
+    (tmp_path / "rois_noslice.json").write_text(json.dumps(rois))
+    seeds = json.loads((Path(plain.series_dir).parent / "seeds.json").read_text())
+    seeds.pop("slice", None)
+    for s in seeds["seeds"]:
+        s.pop("slice", None)
+    (tmp_path / "seeds_noslice.json").write_text(json.dumps(seeds))
+    # intact: the middle slice is the measured one, and both score
+    assert load_series(folder).series.mid_slice == plain.slice
+    res = vbq.score_series(folder, rois=tmp_path / "rois_noslice.json")
+    assert _rel(res.vbq, plain.expected["vbq"]) < 1e-12
+    # a lost slice file: the middle slice is now another one, so both are refused
+    _file_of_slice(folder, 0).write_bytes(b"")
+    for kind, name in (("rois", "rois_noslice.json"), ("seeds", "seeds_noslice.json")):
+        with pytest.raises(InputError, match="no slice is named"):
+            vbq.score_series(folder, **{kind: tmp_path / name})
+        rc, _, err = _cli(["score", folder, f"--{kind}", tmp_path / name], capfd)
+        assert rc == 2 and "middle slice" in _one_error_line(err)

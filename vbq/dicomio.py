@@ -448,6 +448,24 @@ class SeriesInfo:
                 "slice indexes may be shifted (repair or remove that file, or name the slice "
                 "by its SOP Instance UID, or use patient-space coordinates)")
 
+    def default_pixel_slice(self, where: str) -> int:
+        """Return the slice that pixel coordinates refer to when no slice is named: the mid one.
+
+        Raises
+        ------
+        InputError
+            If :attr:`incomplete` is set: the middle of the stack may then be
+            another slice than the one the coordinates were read on.
+        """
+        mid = self.mid_slice
+        if self.incomplete:
+            raise InputError(
+                f"{where}: no slice is named, so the pixel coordinates would be placed on the "
+                f"middle slice ({mid}), but {self.incomplete}, so the middle of the stack may "
+                "have shifted (name the slice by its SOP Instance UID, or use patient-space "
+                "coordinates)")
+        return mid
+
     def slice_index(self, sop_instance_uid: str | dict[str, Any],
                     frame: int | None = None) -> int:
         """Index of the slice with this SOP Instance UID (and frame, for a multi-frame image).

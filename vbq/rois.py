@@ -551,6 +551,7 @@ class RoiFile:
             self._slice_index(series, default_ref,
                               self.source if slice is None else "the slice asked for")
             if default_ref is not None
+            else _default_slice(series, self.source) if self.space == "pixel"
             else int(series.mid_slice)
         )
         masks: dict[str, np.ndarray] = {}
@@ -660,3 +661,9 @@ def _slice_tolerance(series: Any) -> float:
         return 2.0
     gap = float(np.median(np.diff(np.sort(positions))))
     return 0.5 * gap + 1e-3
+
+
+def _default_slice(series: Any, where: str) -> int:
+    """Return the mid slice, refused where lost files may have shifted the stack."""
+    check = getattr(series, "default_pixel_slice", None)
+    return int(check(where)) if check is not None else int(series.mid_slice)

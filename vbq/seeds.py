@@ -417,7 +417,11 @@ def _place(series: Any, seed: Seed, space: str, default_index: int | None,
         ref = seed.slice if seed.slice is not None else default_index
         if ref is None:
             ref = file_slice
-        index = int(series.mid_slice) if ref is None else resolve_slice(series, ref, src)
+        if ref is None:
+            check = getattr(series, "default_pixel_slice", None)
+            index = int(check(src)) if check is not None else int(series.mid_slice)
+        else:
+            index = resolve_slice(series, ref, src)
         rc = (seed.point[0], seed.point[1])
     else:
         index, rc_arr = series.locate(np.asarray(seed.point))
