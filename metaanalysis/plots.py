@@ -18,7 +18,6 @@ Clopper-Pearson they are not conservative.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -563,27 +562,12 @@ def raster_dpi(fig: Figure, dpi: float) -> float:
     return min(float(dpi), MAX_RASTER_PIXELS / longest)
 
 
-def replace_file(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """Move a finished temporary file onto ``path`` with a new file's usual permissions.
-
-    :func:`tempfile.mkstemp` creates files readable by their owner only; the
-    file gets the mode ``open`` would give it (``0o666`` less the umask) before
-    the atomic :func:`os.replace`. An error names ``path``, not the temporary file.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, os.fspath(path)) from None
-
-
 def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int = 200) -> Path:
     """Save the figure holding ``ax_or_fig`` as PNG, PDF or SVG (by the file's suffix).
 
-    The file is written to a temporary name in the same folder and then renamed, so
-    an existing file is never left half-written.
+    The figure is written with :func:`metaanalysis.fileio.write_atomic`: a
+    temporary file in the same folder, then renamed, so an existing file is
+    never left half-written; the file gets a new file's usual mode.
 
     Parameters
     ----------
@@ -610,13 +594,6 @@ def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int
     if not path.parent.exists():
         raise InputError(f"cannot save {path.name!r}: folder {str(path.parent)!r} does not "
                          "exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=raster_dpi(fig, dpi), bbox_inches="tight")
-        replace_file(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from metaanalysis.fileio import write_figure
+
+    return write_figure(fig, path, format=fmt, dpi=raster_dpi(fig, dpi), bbox_inches="tight")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from typing import Any
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
@@ -49,18 +48,11 @@ def register(subparsers: Any) -> None:
 
 
 def _save_figure(fig: Any, path: str) -> None:
-    """Write a figure atomically (temporary file in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    try:
-        from metaanalysis.plots import raster_dpi, replace_file
+    """Write a figure as PNG with the one atomic writer (errors name ``path``)."""
+    from metaanalysis.fileio import write_figure
+    from metaanalysis.plots import raster_dpi
 
-        fig.savefig(tmp, dpi=raster_dpi(fig, 150), bbox_inches="tight", format="png")
-        replace_file(tmp, path)  # a normal file's mode; errors name path
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_figure(fig, path, dpi=raster_dpi(fig, 150), bbox_inches="tight", format="png")
 
 
 def _plots(result: Any, table: Any, folder: str) -> list[str]:
