@@ -43,6 +43,11 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
+def __dir__() -> list[str]:
+    """List the public names, lazy exports included (tab completion finds them)."""
+    return sorted({*_EXPORTS, "__version__", *(n for n in globals() if n.startswith("__"))})
+
+
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         module = importlib.import_module(_EXPORTS[name])

@@ -281,7 +281,8 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
 def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed",
               show_prediction: bool = True, show_confidence: bool = True,
               show_studies: bool = True, show_curve: bool = True, size_by: str = "weight",
-              level: float = 0.95, legend: bool = True) -> Axes:
+              level: float = 0.95, legend: bool = True, color: str | None = None,
+              label: str | None = None, title: str | None = None) -> Axes:
     """SROC plot: studies, summary point, confidence and prediction regions, SROC curve.
 
     Parameters
@@ -307,7 +308,17 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
     level : float
         Coverage of the two regions.
     legend : bool
-        Add a legend.
+        Add a legend. Entries with the same text are listed once, so drawing a second
+        fit on the same Axes does not repeat the legend.
+    color : str, optional
+        One matplotlib colour for this fit's curve, regions, summary point and study
+        markers (default: the package's colours). Use it to tell two fits on one Axes
+        apart.
+    label : str, optional
+        Name of this fit, put before each of its legend entries (``"GLMM: SROC
+        curve"``).
+    title : str, optional
+        Title of the Axes.
 
     Returns
     -------
@@ -328,7 +339,12 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 6.0))
     est = study_estimates(result.table)
-    ax.plot([0, 1], [0, 1], color="0.8", lw=0.8, ls=":", zorder=0)
+
+    def name(text: str) -> str:
+        return f"{label}: {text}" if label else text
+
+    if not any(line.get_gid() == "chance_line" for line in ax.get_lines()):
+        ax.plot([0, 1], [0, 1], color="0.8", lw=0.8, ls=":", zorder=0, gid="chance_line")
     if show_studies:
         if size_by == "weight":
             w = study_weights(result)
@@ -339,8 +355,8 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
         else:
             size = np.full(len(est), 36.0)
         ax.scatter(est["fpr"], est["sensitivity"], s=size, facecolors="none",
-                   edgecolors="0.35", linewidths=0.9, zorder=2, gid="studies", clip_on=False,
-                   label=f"Studies (k = {len(est)})")
+                   edgecolors=color or "0.35", linewidths=0.9, zorder=2, gid="studies",
+                   clip_on=False, label=name(f"Studies (k = {len(est)})"))
     if show_curve:
         fpr_obs = est["fpr"].to_numpy()
         if curve_range == "observed":
@@ -349,21 +365,21 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
         else:
             lo, hi = 1e-3, 1 - 1e-3
         grid = np.linspace(lo, hi, 300)
-        ax.plot(grid, result.sroc(grid), color="black", lw=1.4, zorder=3, gid="sroc_curve",
-                label="SROC curve")
+        ax.plot(grid, result.sroc(grid), color=color or "black", lw=1.4, zorder=3,
+                gid="sroc_curve", label=name("SROC curve"))
     if show_prediction:
         pr = result.prediction_region(level=level)
-        ax.plot(pr["fpr"], pr["sens"], color=_PRED_COLOUR, lw=1.2, ls="--", zorder=3,
-                gid="prediction_region", label=f"{100 * level:g}% prediction region")
+        ax.plot(pr["fpr"], pr["sens"], color=color or _PRED_COLOUR, lw=1.2, ls="--", zorder=3,
+                gid="prediction_region", label=name(f"{100 * level:g}% prediction region"))
     if show_confidence:
         cr = result.confidence_region(level=level)
-        ax.plot(cr["fpr"], cr["sens"], color=_CI_COLOUR, lw=1.4, zorder=4,
-                gid="confidence_region", label=f"{100 * level:g}% confidence region")
+        ax.plot(cr["fpr"], cr["sens"], color=color or _CI_COLOUR, lw=1.4, zorder=4,
+                gid="confidence_region", label=name(f"{100 * level:g}% confidence region"))
     s = result.sensitivity.estimate
     f = result.false_positive_rate.estimate
-    ax.plot([f], [s], marker="o", ms=8, color=_POOLED_COLOUR, mec="white", mew=1.0,
+    ax.plot([f], [s], marker="o", ms=8, color=color or _POOLED_COLOUR, mec="white", mew=1.0,
             ls="none", zorder=5, gid="summary",
-            label=f"Summary: sens {s:.2f}, spec {1 - f:.2f}")
+            label=name(f"Summary: sens {s:.2f}, spec {1 - f:.2f}"))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
@@ -371,8 +387,13 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
     ax.set_ylabel("Sensitivity")
     ax.grid(color="0.92", lw=0.6)
     ax.set_axisbelow(True)
+    if title is not None:
+        ax.set_title(title)
     if legend:
-        ax.legend(loc="lower right", fontsize=8, frameon=True, framealpha=0.9)
+        handles, texts = ax.get_legend_handles_labels()
+        unique = dict(zip(texts, handles, strict=True))  # a repeated text once, last wins
+        ax.legend(list(unique.values()), list(unique), loc="lower right", fontsize=8,
+                  frameon=True, framealpha=0.9)
     return ax
 
 

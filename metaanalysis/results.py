@@ -423,11 +423,14 @@ class BivariateResult:
         }
 
     # --------------------------------------------------------------- plots --
-    def plot_forest(self, ax: Axes | None = None) -> Axes:
-        """Paired forest plot of sensitivity and specificity (see :mod:`metaanalysis.plots`)."""
+    def plot_forest(self, ax: Axes | None = None, **kw: Any) -> Axes:
+        """Paired forest plot of sensitivity and specificity (see :mod:`metaanalysis.plots`).
+
+        Keyword arguments (``level``, ``title``) go to :func:`metaanalysis.plots.plot_forest`.
+        """
         from metaanalysis import plots
 
-        return plots.plot_forest(self, ax=ax)
+        return plots.plot_forest(self, ax=ax, **kw)
 
     def plot_sroc(self, ax: Axes | None = None, **kw: Any) -> Axes:
         """SROC plot with summary point and regions (see :mod:`metaanalysis.plots`)."""

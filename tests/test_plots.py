@@ -235,3 +235,42 @@ def test_save_figure_accepts_figure_and_keeps_old_file_on_error(fit, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         plots.save_figure(ax, tmp_path / "missing" / "forest.png")
     assert target.read_bytes() == before
+
+
+# ------------------------------------------- keyword surface and two fits on one Axes --
+
+def test_fit_plot_forest_takes_a_title(fit):
+    ax = fit.plot_forest(title="AUDIT-C")
+    assert isinstance(ax, Axes) and ax.get_title(loc="left") == "AUDIT-C"
+
+
+def test_two_sroc_fits_on_one_axes_do_not_double_the_legend(table, fit):
+    from metaanalysis.bivariate_glmm import glmm
+
+    other = glmm(table)
+    ax = fit.plot_sroc()
+    assert other.plot_sroc(ax=ax) is ax
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(texts) == len(set(texts))
+    # the chance diagonal is drawn once
+    assert len([ln for ln in ax.get_lines() if ln.get_gid() == "chance_line"]) == 1
+
+
+def test_sroc_color_and_label_tell_two_fits_apart(table, fit):
+    from matplotlib.colors import to_rgba
+
+    from metaanalysis.bivariate_glmm import glmm
+
+    other = glmm(table)
+    ax = fit.plot_sroc(label="Reitsma", title="AUDIT-C")
+    other.plot_sroc(ax=ax, color="tab:orange", label="GLMM")
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Reitsma: SROC curve" in texts and "GLMM: SROC curve" in texts
+    assert len(texts) == len(set(texts)) == 10
+    curves = by_gid(ax, "sroc_curve")
+    assert len(curves) == 2 and to_rgba(curves[1].get_color()) == to_rgba("tab:orange")
+    assert to_rgba(curves[0].get_color()) != to_rgba("tab:orange")
+    summary = by_gid(ax, "summary")[1]
+    np.testing.assert_allclose(summary.get_xydata()[0],
+                               [other.false_positive_rate.estimate, other.sensitivity.estimate])
+    assert ax.get_title() == "AUDIT-C"
