@@ -16,6 +16,16 @@ case-insensitively):
     ``L2=fracture;L3=other``. Reasons: fracture, hemangioma,
     instrumentation, schmorl_node, lesion, other.
 
+A signal intensity is a plain decimal number: ASCII digits with an optional
+sign, decimal point and exponent (``410``, ``410.5``, ``-3``, ``.5``,
+``4.1e2``); spaces and tabs around it are ignored. In a ``;``-separated table
+(the CSV of decimal-comma locales) the decimal mark may be a comma instead
+(``410,5``), as the study tables of :mod:`metaanalysis` are read. Anything
+else is a malformed cell: digit separators (``1_000``, ``1,000`` in a
+``,``- or tab-separated table, ``1.000,5``), ``nan``, ``inf``, hexadecimal,
+non-ASCII digits or spaces. Every row must have exactly as many cells as the
+header has names.
+
 Other columns are ignored. Each bad row is reported by its number (1 = the
 first row under the header) and the column at fault; the other rows are still
 scored.
@@ -26,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +87,48 @@ OUTPUT_COLUMNS = ("id", "vbq", "protocol", "levels_used", "n_levels_used", "excl
                   "csf_level", "csf_si", "cutoffs_above", "warnings", "error")
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+#: A plain decimal number: ASCII digits, optional sign, point and exponent.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: The same with a decimal comma instead of the point (``;``-separated tables).
+_NUMBER_COMMA = re.compile(r"[+-]?(?:[0-9]+(?:,[0-9]*)?|,[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_number(text: str, decimal_comma: bool = False) -> float:
+    """Read one signal intensity written as a plain decimal number.
+
+    Parameters
+    ----------
+    text
+        The cell, with any surrounding spaces and tabs already removed.
+    decimal_comma
+        Accept a comma as the decimal mark (``410,5``) as well as a point;
+        meant for ``;``-separated tables.
+
+    Returns
+    -------
+    float
+        The value; it may be infinite when the exponent overflows a double.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a plain decimal number. Python's :func:`float`
+        alone would also accept ``1_000``, ``nan``, ``infinity`` and
+        surrounding Unicode spaces; none of those is a measured intensity.
+    """
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    if decimal_comma and _NUMBER_COMMA.fullmatch(text):
+        return float(text.replace(",", "."))
+    raise ValueError(f"{text!r} is not a plain decimal number")
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """Return the header, the non-empty data rows with their numbers, and the delimiter.
+
+    Row numbers count every record under the header, empty ones included, so
+    they stay the numbers a reader counts in the file.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -87,12 +139,18 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         raise InputError(f"{path}: the table is empty")
     first = text.splitlines()[0]
     delimiter = max((",", ";", "\t"), key=first.count)
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise InputError(f"{path.name} line {reader.line_num}: not a readable CSV row "
+                         f"({err})") from None
     header = [h.strip() for h in rows[0]]
-    data = [r for r in rows[1:] if any(cell.strip() for cell in r)]
+    data = [(number, r) for number, r in enumerate(rows[1:], start=1)
+            if any(cell.strip() for cell in r)]
     if not data:
         raise InputError(f"{path}: the table has a header but no data rows")
-    return header, data
+    return header, data, delimiter
 
 
 def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterator[RowOutcome]:
@@ -110,7 +168,8 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
     """
     path = Path(path)
     proto = get_protocol(protocol)
-    header, rows = _read_rows(path)
+    header, rows, delimiter = _read_rows(path)
+    decimal_comma = delimiter == ";"
     names = [h.upper() if h.upper() in (*VERTEBRAL_LEVELS, CSF) else h.lower() for h in header]
     seen: set[str] = set()
     for n in names:
@@ -125,13 +184,14 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
     level_cols = [n for n in names if n in VERTEBRAL_LEVELS]
     exclude_col = next((n for n in _EXCLUDE_NAMES if n in col), None)
     first_row: dict[str, int] = {}
-    for number, cells in enumerate(rows, start=1):
-        cells = cells + [""] * (len(names) - len(cells))
-        rid = cells[col["id"]].strip()
+    for number, cells in rows:
+        rid = cells[col["id"]].strip() if col["id"] < len(cells) else ""
         where = f"{path.name} row {number}" + (f" (id {rid})" if rid else "")
         try:
-            if len(cells) > len(names):
-                raise InputError(f"{where}: {len(cells)} cells but {len(names)} columns")
+            if len(cells) != len(names):
+                # a cell missing or added shifts every later cell under the wrong column
+                raise InputError(f"{where}: {len(cells)} cells but the header has "
+                                 f"{len(names)} columns")
             if not rid:
                 raise InputError(f"{where}, column id: empty identifier")
             if rid in first_row:
@@ -140,14 +200,18 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
             first_row[rid] = number
             values: dict[str, float | None] = {}
             for name in [*level_cols, CSF]:
-                text = cells[col[name]].strip()
+                text = cells[col[name]].strip(" \t")
                 if not text:
                     values[name] = None
                     continue
                 try:
-                    value = float(text)
+                    value = parse_number(text, decimal_comma)
                 except ValueError:
-                    raise InputError(f"{where}, column {name}: {text!r} is not a number") from None
+                    hint = ""
+                    if not decimal_comma and _NUMBER_COMMA.fullmatch(text):
+                        hint = " (a decimal comma is read only in a ';'-separated table)"
+                    raise InputError(f"{where}, column {name}: {text!r} is not a number"
+                                     f"{hint}") from None
                 if not math.isfinite(value):
                     raise InputError(f"{where}, column {name}: {text!r} is not a finite number")
                 values[name] = value
