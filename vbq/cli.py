@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from vbq.errors import VBQError
+from vbq.errors import VBQError, print_message
 
 #: Modules that each define ``register(subparsers)``; the parser they add sets
 #: ``func`` to a callable ``run(args) -> int``.
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VBQError as err:
-        print(f"vbq: error: {err}", file=sys.stderr)
+        print_message("error", err)
         return err.exit_code
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (pyo3's PanicException), which derives from BaseException only
         if os.environ.get("VBQ_DEBUG"):
             raise
-        print(f"vbq: internal error: {type(err).__name__}: {err} (set VBQ_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print_message("internal error",
+                      f"{type(err).__name__}: {err} (set VBQ_DEBUG=1 for a traceback)")
         return 1
 
 

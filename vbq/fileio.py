@@ -12,13 +12,19 @@ Two helpers that every module goes through:
   either the old file or the complete new one, never a part. The file gets a
   new file's usual mode (``0o666`` less the process umask: ``0o644`` under
   umask 022), not the owner-only mode of :func:`tempfile.mkstemp`.
+
+:func:`captured_log` keeps a library's log records (nibabel's header checks,
+for one) off stderr while a file is read, so that what they say can go into
+the one error sentence or a warning instead; the logger is restored after.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +40,8 @@ MAX_JSON_DEPTH = 32
 #: (the largest, about 1.8e308, has 309 digits).
 _MAX_DIGITS = 309
 
-__all__ = ["MAX_JSON_DEPTH", "read_json_file", "atomic_write", "atomic_path", "current_umask"]
+__all__ = ["MAX_JSON_DEPTH", "read_json_file", "atomic_write", "atomic_path", "current_umask",
+           "captured_log"]
 
 
 class _RefusedError(Exception):
@@ -249,3 +256,59 @@ def write_with(path: str | Path, writer: Callable[[Path], Any], suffix: str = ".
     with atomic_path(path, suffix) as tmp:
         writer(tmp)
     return Path(path)
+
+
+class _Collector(logging.Handler):
+    """Keeps the messages of the records it is given."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
+        try:
+            message = " ".join(record.getMessage().split())
+        except Exception:  # noqa: BLE001  a malformed record must not hide the read's outcome
+            message = " ".join(str(record.msg).split())
+        if message and message not in self.messages:
+            self.messages.append(message)
+
+
+_LOG_LOCK = threading.RLock()
+
+
+@contextmanager
+def captured_log(name: str, level: int = logging.WARNING) -> Iterator[list[str]]:
+    """Collect the records of logger ``name`` instead of letting them print.
+
+    For the duration of the ``with`` block, the logger's own handlers are
+    detached and it does not propagate; records at ``level`` or above are
+    collected (each message once, whitespace collapsed to single spaces) in
+    the list that the block receives; the logger's own level still decides
+    which records are made. On leaving the block, the logger's handlers and
+    propagation are what they were, so library users' logging set-up is
+    untouched.
+
+    Parameters
+    ----------
+    name
+        Logger name, e.g. ``"nibabel.global"``.
+    level
+        Lowest level collected (default ``logging.WARNING``: what an
+        unconfigured program would print).
+    """
+    logger = logging.getLogger(name)
+    with _LOG_LOCK:
+        handlers, propagate = list(logger.handlers), logger.propagate
+        collector = _Collector(level)
+        try:
+            for h in handlers:
+                logger.removeHandler(h)
+            logger.addHandler(collector)
+            logger.propagate = False
+            yield collector.messages
+        finally:
+            logger.removeHandler(collector)
+            for h in handlers:
+                logger.addHandler(h)
+            logger.propagate = propagate

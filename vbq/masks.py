@@ -214,11 +214,15 @@ class LabelVolume:
     scheme
         A label scheme read from the file itself (DICOM SEG segment
         descriptions), else None.
+    notes
+        What the file reader reported about a file it could still read
+        (nibabel's header checks); each becomes a warning on the result.
     """
 
     data: np.ndarray
     source: str
     scheme: LabelScheme | None = None
+    notes: tuple[str, ...] = ()
 
     def slice(self, index: int) -> np.ndarray:
         """Labels of slice ``index``, shape ``(rows, columns)``."""
@@ -274,17 +278,70 @@ def _as_labels(arr: np.ndarray, source: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _nifti_reason(err: BaseException, path: Path, notes: Sequence[str]) -> str:
+    """Why nibabel could not read ``path``, as the end of one sentence.
+
+    nibabel's own words are kept, on one line and with the file's name for
+    its path, where no plainer sentence is known; what its header checks
+    logged is added when the error does not already say it.
+    """
+    import re
+
+    said = text = " ".join(str(err).split()).replace(str(path), path.name).rstrip(" .")
+    short = re.search(r"Expected (\d+) bytes, got (\d+) bytes", text)
+    code = re.fullmatch(r"data code (\S+) not (?:supported|recognized)", text)
+    offset = re.fullmatch(r"vox offset (\S+) too low for single file nifti[12]", text)
+    if short:
+        text = (f"it holds {short.group(2)} of the {short.group(1)} bytes of voxel data its "
+                "header describes (truncated or damaged)")
+    elif code:
+        text = f"its header's datatype code {code.group(1)} is not a NIfTI data type vbq reads"
+    elif offset:
+        text = f"its header's vox_offset {offset.group(1)} is inside the header"
+    elif any(n.startswith("vox offset (=nan)") for n in notes):
+        text, notes = "its header's vox_offset is not a number", ()
+    text = text or type(err).__name__
+    extra = [n.rstrip(" .") for n in notes if n.split(";")[0] not in said]
+    if extra:
+        text += f"; nibabel's header check says: {'; '.join(extra)}"
+    return text
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Voxels, affine and the notes of nibabel's header checks, of one NIfTI file.
+
+    nibabel logs what its header checks find on its ``nibabel.global``
+    logger, which prints on stderr; those lines are collected instead and
+    become part of the error sentence, or warnings when the file is read.
+    """
     import nibabel as nib
 
-    try:
-        img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
-    except Exception as err:  # nibabel raises many types for broken files
-        raise InputError(f"mask {path.name} cannot be read as NIfTI: {err}") from None
+    from vbq.fileio import captured_log
+
+    with captured_log("nibabel.global") as notes:
+        try:
+            img = nib.load(str(path))
+            header = img.header
+            offset = getattr(img.dataobj, "offset", None)  # where the voxels are read from
+            if isinstance(header, nib.Nifti1Header) and header.is_single \
+                    and offset is not None and offset < header.single_vox_offset:
+                # vox_offset 0 in a single file: nibabel would read the header's own
+                # bytes as the first voxels and every label would be shifted
+                raise InputError(f"mask {path.name} cannot be read as NIfTI: its header's "
+                                 f"vox_offset is {offset}, inside the header (the voxels of "
+                                 f"a .nii file start at byte {header.single_vox_offset} or "
+                                 "later)")
+            data = np.asanyarray(img.dataobj)
+            affine = np.asarray(img.affine, dtype=np.float64)
+        except InputError:
+            raise
+        except Exception as err:  # nibabel raises many types for broken files
+            raise InputError(f"mask {path.name} cannot be read as NIfTI: "
+                             f"{_nifti_reason(err, path, notes)}") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    return data, np.asarray(img.affine, dtype=np.float64)
+    warn = tuple(f"mask {path.name}: nibabel's header check: {n}" for n in notes)
+    return data, affine, warn
 
 
 _SEG_NAMES = {
@@ -384,6 +441,7 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
         raise InputError(f"mask file {path} does not exist")
     name = path.name.lower()
     scheme = None
+    notes: tuple[str, ...] = ()
     if name.endswith(".npy"):
         try:
             arr = np.load(path, allow_pickle=False)
@@ -391,13 +449,13 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
             raise InputError(f"mask {path.name} cannot be read as .npy: {err}") from None
         data = _from_npy(arr, series, path.name)
     elif name.endswith((".nii", ".nii.gz")):
-        raw, affine = _read_nifti(path)
+        raw, affine, notes = _read_nifti(path)
         data = align_to_series(_as_labels(raw, path.name), affine, series, path.name)
     else:
         raw, affine, scheme = _read_seg(path)
         data = align_to_series(_as_labels(raw, path.name), affine, series, path.name,
                                allow_subset=True)
-    return LabelVolume(_as_labels(data, path.name), path.name, scheme)
+    return LabelVolume(_as_labels(data, path.name), path.name, scheme, notes)
 
 
 # --------------------------------------------------------------------------- morphology
@@ -640,7 +698,7 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
     else:
         scheme = get_label_scheme(labels)
     levels, csf_levels = protocol_levels(protocol)
-    warnings: list[str] = []
+    warnings: list[str] = list(vol.notes)
     if labels is None and vol.scheme is None:
         warnings.append(f"mask {vol.source}: no label scheme given, so its labels were read "
                         f"as {scheme.name}'s (name the scheme with --labels)")

@@ -27,10 +27,9 @@ def run(args: argparse.Namespace) -> int:
     """Build the phantom, score it and report."""
     import json
     import shutil
-    import sys
     from pathlib import Path
 
-    from vbq.errors import InputError, VBQError
+    from vbq.errors import InputError, VBQError, print_message
     from vbq.fileio import write_text
     from vbq.phantom import make_phantom
     from vbq.score import score_series
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     truth = float(expected["vbq"])
     rel = abs(result.vbq - truth) / abs(truth)
     for w in result.warnings:
-        print(f"vbq: warning: {w}", file=sys.stderr)
+        print_message("warning", w)
     print(result.summary(warnings=False))
     print(f"phantom truth (from the written pixels): VBQ {truth:.6f}; "
           f"relative difference {rel:.1e}")
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             other = score_series(phantom_dir / "series", **kwargs)
         except (ImportError, VBQError) as err:
-            print(f"vbq: warning: ROIs from {name} not scored: {err}", file=sys.stderr)
+            print_message("warning", f"ROIs from {name} not scored: {err}")
             continue
         other.save_qc(out / f"{stem}.png")
         print(f"ROIs from {name}: VBQ {other.vbq:.3f} (QC figure {out / (stem + '.png')})")

@@ -55,12 +55,13 @@ def run(args: argparse.Namespace) -> int:
     import io
     import json
 
+    from vbq.errors import print_message
     from vbq.values import OUTPUT_COLUMNS, score_table
 
     outcomes = list(score_table(args.table, protocol=args.protocol))
     bad = [o for o in outcomes if o.error is not None]
     for o in bad:
-        print(f"vbq: error: {o.error}", file=sys.stderr)
+        print_message("error", o.error)
     if args.json:
         records = [
             {"row": o.row, "id": o.id, **(o.result.to_dict() if o.result else {"vbq": None}),

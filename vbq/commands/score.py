@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 
@@ -42,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the series and print the result."""
-    from vbq.errors import InputError
+    from vbq.errors import InputError, print_message
     from vbq.levels import parse_exclusions
     from vbq.score import score_series
 
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # the result goes out first: a figure or report that cannot be written loses nothing
     for w in result.warnings:
-        print(f"vbq: warning: {w}", file=sys.stderr)
+        print_message("warning", w)
     if args.json:
         print(result.to_json(), flush=True)
     else:
