@@ -93,6 +93,16 @@ class LabelScheme:
     cord: tuple[int, ...] = ()
     notes: str = field(default="", compare=False)
 
+    def __post_init__(self) -> None:
+        """Refuse a scheme in which one label value means two structures."""
+        owner: dict[int, str] = {}
+        structures = [*self.vertebrae.items(), ("spinal_canal", self.canal),
+                      ("spinal_cord", self.cord)]
+        for key, values in structures:
+            for v in values:
+                if owner.setdefault(v, key) != key:
+                    raise InputError(_shared_value_message(self.name, owner[v], key, v))
+
     def values(self, level: str) -> tuple[int, ...]:
         """Label values of ``level`` (empty when the scheme does not name it)."""
         return tuple(self.vertebrae.get(level, ()))
@@ -104,6 +114,12 @@ class LabelScheme:
             return f"{level} (not in labels {self.name!r})"
         word = "label" if len(vals) == 1 else "labels"
         return f"{level} ({word} {', '.join(str(v) for v in vals)})"
+
+
+def _shared_value_message(name: str, first: str, second: str, value: int) -> str:
+    return (f"label mapping {name}: keys {first!r} and {second!r} both have the label value "
+            f"{value}, so which structure its voxels are is unknown; give each structure its "
+            "own values")
 
 
 def _seq(start: int, names: list[str]) -> dict[str, tuple[int, ...]]:
@@ -166,7 +182,9 @@ def scheme_from_mapping(mapping: Mapping[str, object], name: str = "custom") -> 
     Raises
     ------
     InputError
-        On an unknown key or a value that is not a positive integer (list).
+        On an unknown key, a value that is not a positive integer (list), one
+        label value given to two structures (a vertebra, the canal, the
+        cord), or the canal or the cord named by two keys.
     """
     where = f"label mapping {name}"
     fmt = mapping.get("format", "vbq-labels/1")
@@ -175,15 +193,26 @@ def scheme_from_mapping(mapping: Mapping[str, object], name: str = "custom") -> 
     vertebrae: dict[str, tuple[int, ...]] = {}
     canal: tuple[int, ...] = ()
     cord: tuple[int, ...] = ()
+    owner: dict[int, str] = {}  # label value -> the key (as written) that gave it
+    named: dict[str, str] = {}  # structure -> the key that named it
     for key, value in mapping.items():
         if key == "format":
             continue
+        if key in LEVELS or key in _CANAL_KEYS or key in _CORD_KEYS:
+            values = _as_values(value, key, where)
+            structure = "canal" if key in _CANAL_KEYS else "cord" if key in _CORD_KEYS else key
+            if named.setdefault(structure, key) != key:
+                raise InputError(f"{where}: keys {named[structure]!r} and {key!r} both name "
+                                 f"the spinal {structure}; give one of them")
+            for v in values:
+                if owner.setdefault(v, key) != key:
+                    raise InputError(_shared_value_message(name, owner[v], key, v))
         if key in LEVELS:
-            vertebrae[key] = _as_values(value, key, where)
+            vertebrae[key] = values
         elif key in _CANAL_KEYS:
-            canal = _as_values(value, key, where)
+            canal = values
         elif key in _CORD_KEYS:
-            cord = _as_values(value, key, where)
+            cord = values
         else:
             raise InputError(
                 f"{where}: unknown key {key!r} (expected vertebra names such as 'L1', "
