@@ -19,14 +19,13 @@ class InputError(MetaAnalysisError, ValueError):
     exit_code = 2
 
 
-class AnalysisError(InputError):
+class AnalysisError(MetaAnalysisError, RuntimeError):
     """Well-formed input on which the analysis cannot be done (exit 1).
 
     For example a covariate with the same value in every study, studies whose
-    data leave a test undefined, or too few studies for the method. It derives
-    from :class:`InputError` so that code catching bad arguments still catches
-    it, but the command line exits 1 (the analysis failed), not 2 (the input
-    could not be read).
+    data leave a test undefined, or too few studies for the method. The command
+    line exits 1 (the analysis failed), not 2 (the input could not be read), as
+    :class:`vbq.errors.AnalysisError` does in the imaging half.
     """
 
     exit_code = 1

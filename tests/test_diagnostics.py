@@ -17,7 +17,7 @@ import pytest
 
 from metaanalysis.bivariate import fit_bivariate_normal, reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, influence, leave_one_out
-from metaanalysis.errors import InputError
+from metaanalysis.errors import AnalysisError, InputError
 from metaanalysis.table import StudyTable
 
 FIX = Path(__file__).parent / "fixtures" / "diagnostics"
@@ -70,7 +70,7 @@ def test_deeks_hand_computed_effective_sample_size():
 
 def test_deeks_bad_input():
     table, _ = load("few4")
-    with pytest.raises(InputError, match="at least 3 studies"):
+    with pytest.raises(AnalysisError, match="at least 3 studies"):
         deeks_test(table.subset([0, 1]))
     with pytest.raises(InputError, match="correction"):
         deeks_test(table, correction="none")

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.errors import FitWarning, InputError
+from metaanalysis.errors import AnalysisError, FitWarning, InputError
 from metaanalysis.metaregression import likelihood_ratio_test, regression
 from metaanalysis.table import StudyTable
 
@@ -185,12 +185,12 @@ def _with(df_changes: dict) -> StudyTable:
 
 def test_covariate_with_one_level() -> None:
     t = _with({"site": ["Boston"] * 14})
-    with pytest.raises(InputError, match="'site' has only one level"):
+    with pytest.raises(AnalysisError, match="'site' has only one level"):
         regression(t, "site")
 
 
 def test_constant_continuous_covariate() -> None:
-    with pytest.raises(InputError, match="same value"):
+    with pytest.raises(AnalysisError, match="same value"):
         regression(_with({"year": [2001.0] * 14}), "year")
 
 

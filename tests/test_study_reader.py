@@ -257,9 +257,12 @@ def test_too_few_studies_for_deeks_is_an_analysis_error():
         ma.deeks_test(table)
 
 
-def test_analysis_errors_are_still_input_errors_for_python_callers():
-    assert issubclass(AnalysisError, InputError) and AnalysisError.exit_code == 1
+def test_analysis_errors_and_input_errors_are_distinct_in_both_halves():
+    import vbq.errors
+
+    assert not issubclass(AnalysisError, InputError) and AnalysisError.exit_code == 1
     assert InputError.exit_code == 2
+    assert not issubclass(vbq.errors.AnalysisError, vbq.errors.InputError)
 
 
 @pytest.mark.parametrize("argv", [

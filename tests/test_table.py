@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.errors import InputError
+from metaanalysis.errors import AnalysisError, InputError
 
 REFS = Path(__file__).parent / "fixtures" / "refs"
 
@@ -78,7 +78,7 @@ def test_no_diseased_and_no_nondiseased():
 
 
 def test_single_study_and_empty():
-    with pytest.raises(InputError, match="only one study"):
+    with pytest.raises(AnalysisError, match="only one study"):
         ma.StudyTable(frame().iloc[:1])
     with pytest.raises(InputError, match="no studies"):
         ma.StudyTable(frame().iloc[:0])
