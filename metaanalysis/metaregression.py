@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import chi2, norm
 
-from metaanalysis.errors import FitError, FitWarning, InputError
+from metaanalysis.errors import AnalysisError, FitError, FitWarning, InputError
 from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,8 +166,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                 raise InputError(f"covariate {col!r} is not finite for studies "
                                  f"{', '.join(bad)}.")
             if np.unique(x).size < 2:
-                raise InputError(f"covariate {col!r} has the same value ({x[0]:g}) in every "
-                                 "study, so its effect cannot be estimated.")
+                raise AnalysisError(f"covariate {col!r} has the same value ({x[0]:g}) in every "
+                                    "study, so its effect cannot be estimated.")
             cols.append(x)
             terms.append(col)
         else:
@@ -182,8 +182,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                                  "(--categorical) to use each value as a level.")
             lev = tuple(sorted(set(labels), key=_level_key))
             if len(lev) < 2:
-                raise InputError(f"covariate {col!r} has only one level ({lev[0]!r}) in all "
-                                 "studies, so its effect cannot be estimated.")
+                raise AnalysisError(f"covariate {col!r} has only one level ({lev[0]!r}) in all "
+                                    "studies, so its effect cannot be estimated.")
             levels[col] = lev
             for lv in lev[1:]:
                 cols.append(np.array([1.0 if s == lv else 0.0 for s in labels]))
@@ -195,8 +195,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
                          "them as covariates too, or drop them.")
     X = np.column_stack(cols)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(f"the covariates {', '.join(map(repr, names))} are collinear (one is "
-                         "determined by the others); drop one of them.")
+        raise AnalysisError(f"the covariates {', '.join(map(repr, names))} are collinear (one is "
+                            "determined by the others); drop one of them.")
     return Design(X=X, terms=tuple(terms), covariates=tuple(names), levels=levels)
 
 
