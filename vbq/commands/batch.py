@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from vbq.commands import plain_int
+
 HELP = "score every series of a manifest CSV into one results CSV"
 
 DESCRIPTION = """\
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifest", metavar="MANIFEST.csv", help="the manifest CSV")
     p.add_argument("--out", required=True, metavar="results.csv", help="output CSV")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=plain_int, default=1, metavar="N",
                    help="processes to use (default 1: score in this process)")
     p.add_argument("--resume", action="store_true",
                    help="keep rows of --out already scored and do only the rest")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vbq.commands import plain_int
+
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", default="vbq_demo", metavar="DIR",
                    help="output folder (default: vbq_demo)")
     p.add_argument("--vbq", type=float, default=3.2, help="target VBQ of the phantom")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the phantom")
+    p.add_argument("--seed", type=plain_int, default=0, help="random seed of the phantom")
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vbq.commands import plain_int
+
 
 def register(subparsers: Any) -> None:
     """Add the ``score`` sub-command."""
@@ -27,7 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="LEVEL=REASON",
                    help="leave a level out, e.g. L2=fracture (repeatable); reasons: fracture, "
                    "hemangioma, instrumentation, schmorl_node, lesion, other")
-    p.add_argument("--slice", type=int, metavar="N",
+    p.add_argument("--slice", type=plain_int, metavar="N",
                    help="0-based slice index to measure (default: the ROI file's, else "
                    "mid-sagittal)")
     p.add_argument("--series", metavar="UID", help="use this SeriesInstanceUID")

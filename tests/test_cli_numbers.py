@@ -1,0 +1,44 @@
+"""Whole-number options of the ``vbq`` command line: ASCII digits only, like the table cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from vbq.cli import main
+
+
+@pytest.mark.parametrize(("argv", "option", "text", "words"), [
+    (["score", "S", "--rois", "r.json", "--slice", "1_0"], "--slice", "1_0", "a whole number"),
+    (["score", "S", "--rois", "r.json", "--slice", " 3"], "--slice", " 3", "a whole number"),
+    (["score", "S", "--rois", "r.json", "--slice", "\u0663"], "--slice", "\u0663",
+     "a whole number"),
+    (["batch", "m.csv", "--out", "o.csv", "--workers", "1_6"], "--workers", "1_6",
+     "a whole number"),
+    (["phantom", "OUT", "--seed", "0x10"], "--seed", "0x10", "a whole number"),
+    (["phantom", "OUT", "--slices", "1_5"], "--slices", "1_5", "a whole number"),
+    (["demo", "--out", "D", "--seed", "7.0"], "--seed", "7.0", "a whole number"),
+])
+def test_whole_number_options_take_plain_digits_only(tmp_path, capsys, argv, option, text, words):
+    argv = [str(tmp_path / a) if a in ("S", "OUT", "D") else a for a in argv]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert err.splitlines() == [
+        f"vbq {argv[0]}: error: argument {option}: {text!r} is not {words}"]
+    assert not any(p.name == "OUT" for p in tmp_path.iterdir())  # nothing written
+
+
+def test_a_huge_whole_number_is_refused_in_one_short_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["score", str(tmp_path), "--rois", "r.json", "--slice", "9" * 5000])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert err.splitlines() == [
+        f"vbq score: error: argument --slice: {'9' * 20}... (5000 characters) is too large"]
+
+
+def test_plain_numbers_in_options_are_read():
+    from vbq.commands import plain_int
+
+    assert plain_int("-3") == -3 and plain_int("+12") == 12 and plain_int("007") == 7
