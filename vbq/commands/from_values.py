@@ -13,7 +13,9 @@ def register(subparsers: Any) -> None:
         "from-values",
         help="score signal intensities already read in a PACS (one row a patient)",
         description="Columns: id, L1..L4 (the protocol's levels), CSF, optional csf_level, "
-        "optional exclude ('L2=fracture;L3=other'). Writes one output row per input row "
+        "optional exclude ('L2=fracture;L3=other'). Signal intensities are plain decimal "
+        "numbers (410, 410.5, 4.1e2; a decimal comma, 410,5, in a ';'-separated table); every "
+        "row has as many cells as the header. Writes one output row per input row "
         "(vbq, levels used, exclusions, warnings, error). Each failed row is reported on stderr "
         "by row number and column; the others are still scored. Exit code 2 if any row was "
         "malformed (not a number, empty id, ...), else 1 if any row could not be scored "
