@@ -220,3 +220,18 @@ def test_resume_refuses_a_row_with_a_wrong_status(study, tmp_path, capsys):
     with pytest.raises(InputError, match="not a row vbq batch writes"):
         run_batch(manifest, out, resume=True)
 
+
+
+def test_manifest_slice_with_non_ascii_digits_is_that_rows_input_error(study, tmp_path):
+    """'²' passes str.isdigit() but is no slice number: an input error naming it, not Python's."""
+    root, good, _, _ = study
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"id,series,rois,slice\nsup,{good.series_dir},{good.rois_path},\u00b2\n"
+                        f"num,{good.series_dir},{good.rois_path},{good.slice}\n",
+                        encoding="utf-8")
+    out = tmp_path / "out.csv"
+    run_batch(manifest, out, workers=1)
+    rows = {r["id"]: r for r in _rows(out)}
+    assert rows["num"]["status"] == "ok"
+    assert rows["sup"]["status"] == "error" and rows["sup"]["error_type"] == "input"
+    assert "\u00b2" in rows["sup"]["error"] and "ValueError" not in rows["sup"]["error"]

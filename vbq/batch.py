@@ -253,7 +253,9 @@ def score_task(task: BatchTask) -> Any:
                          f"{task.series} {what}")
     sl: int | str | None = None
     if task.slice is not None:
-        sl = int(task.slice) if task.slice.isdigit() else task.slice
+        text = task.slice.strip()
+        # ASCII digits only: str.isdigit() is also true of '²' and other digits int() refuses
+        sl = int(text) if text.isascii() and text.isdigit() else text
     return score_series(task.series, task.rois, mask=task.mask, labels=task.labels,
                         seeds=task.seeds, protocol=task.protocol, exclude=task.exclude,
                         slice=sl, series_uid=task.series_uid, statistic=task.statistic)
