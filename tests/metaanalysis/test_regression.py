@@ -28,7 +28,7 @@ from metaanalysis.table import StudyTable
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-FIX = Path(__file__).parent / "fixtures" / "metafor_regression"
+FIX = Path(__file__).parents[1] / "fixtures" / "metafor_regression"
 SETS = ["AuditC", "Dementia", "simreg"]
 MODELS = {"x": ["x"], "group": ["group"], "x_group": ["x", "group"]}
 

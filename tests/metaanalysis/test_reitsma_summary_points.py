@@ -13,7 +13,7 @@ from metaanalysis.summary_points import summary_points_delta, summary_points_mc
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-REFS = Path(__file__).parent / "fixtures" / "refs"
+REFS = Path(__file__).parents[1] / "fixtures" / "refs"
 
 
 @pytest.mark.parametrize("name", ["AuditC", "skin_tests"])

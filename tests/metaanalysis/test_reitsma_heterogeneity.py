@@ -17,7 +17,7 @@ from metaanalysis.heterogeneity import bivariate_i2, typical_within_variance
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 UNI = json.loads((FIX / "univariate_reml.json").read_text())
 
 

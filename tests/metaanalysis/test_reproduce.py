@@ -25,9 +25,9 @@ from metaanalysis.table import StudyTable
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-REF = json.loads((Path(__file__).parent / "fixtures" / "reproduce" /
+REF = json.loads((Path(__file__).parents[1] / "fixtures" / "reproduce" /
                   "vbq_subsequent_fracture.ref.json").read_text())
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "data" / "vbq_subsequent_fracture" / "template.csv"
 POOL_KEYS = {"model", "method", "n_studies", "correction", "sensitivity", "specificity",
              "false_positive_rate", "logit_sens", "logit_fpr", "tau2_logit_sens",

@@ -20,7 +20,7 @@ import metaanalysis as ma
 from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 
 
 def _glmm(path: Path) -> ma.BivariateResult:

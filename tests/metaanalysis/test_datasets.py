@@ -15,7 +15,7 @@ from metaanalysis import datasets
 from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO / "data" / "vbq_subsequent_fracture"
 PACKAGE_DIR = REPO / "metaanalysis" / "data" / "vbq_subsequent_fracture"
 NAME = "vbq_subsequent_fracture"

@@ -19,7 +19,7 @@ from metaanalysis.results import BivariateResult
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-REFS = Path(__file__).parent / "fixtures" / "refs"
+REFS = Path(__file__).parents[1] / "fixtures" / "refs"
 SETS = ["AuditC", "Dementia", "skin_tests", "few4"]
 RTOL = 1e-6
 

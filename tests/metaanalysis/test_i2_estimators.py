@@ -29,9 +29,9 @@ from metaanalysis.heterogeneity import (
 )
 from metaanalysis.table import StudyTable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "vbq_subsequent_fracture" / "studies.csv"
-SMALL = Path(__file__).parent / "fixtures" / "i2_small"
+SMALL = Path(__file__).parents[1] / "fixtures" / "i2_small"
 
 
 def test_estimators_by_hand_on_three_studies() -> None:

@@ -18,7 +18,7 @@ from metaanalysis.diagnostics import cumulative, deeks_test, leave_one_out
 from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
-FIX = Path(__file__).parent / "fixtures" / "diagnostics"
+FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 
 
 @pytest.fixture(scope="module")

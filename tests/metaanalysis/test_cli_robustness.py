@@ -18,7 +18,7 @@ import pytest
 
 from metaanalysis.cli import build_parser, main
 
-REFS = Path(__file__).parent / "fixtures" / "refs"
+REFS = Path(__file__).parents[1] / "fixtures" / "refs"
 AUDITC = REFS / "AuditC.csv"
 
 

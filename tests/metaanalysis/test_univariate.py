@@ -18,7 +18,7 @@ from metaanalysis.univariate_models import OUTCOMES, pool, tau2_reml
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 UNI = json.loads((FIX / "univariate_reml.json").read_text())
 SETS = ["AuditC", "Dementia", "skin_tests", "few4", "zerocells", "IAQ", "SAQ", "smoking"]
 KEYS = ["estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "Q", "Q_p", "H2"]

@@ -20,9 +20,9 @@ import pytest
 
 from metaanalysis.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "vbq_subsequent_fracture" / "studies.csv"
-FIX = Path(__file__).parent / "fixtures" / "metafor_regression"
+FIX = Path(__file__).parents[1] / "fixtures" / "metafor_regression"
 
 
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:

@@ -19,8 +19,8 @@ from metaanalysis.fileio import write_atomic, write_figure
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
-PACKAGE = Path(__file__).parents[1] / "metaanalysis"
-AUDITC = Path(__file__).parent / "fixtures" / "refs" / "AuditC.csv"
+PACKAGE = Path(__file__).parents[2] / "metaanalysis"
+AUDITC = Path(__file__).parents[1] / "fixtures" / "refs" / "AuditC.csv"
 
 
 @pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])

@@ -20,7 +20,7 @@ from metaanalysis.diagnostics import cumulative, deeks_test, influence, leave_on
 from metaanalysis.errors import AnalysisError, InputError
 from metaanalysis.table import StudyTable
 
-FIX = Path(__file__).parent / "fixtures" / "diagnostics"
+FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 ALL_SETS = ["AuditC", "Dementia", "skin_tests", "few4", "zerocells", "smoking"]
 INFLUENCE_SETS = ["AuditC", "Dementia", "skin_tests", "zerocells"]
 

@@ -39,7 +39,7 @@ from metaanalysis.table import StudyTable
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 TIGHT = FIX / "metafor_regression"
 REFS = FIX / "refs"
 REF_SETS = ["AuditC", "Dementia", "skin_tests", "few4"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import metaanalysis as ma
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parents[1] / "fixtures"
 REFS = FIX / "refs"
 
 

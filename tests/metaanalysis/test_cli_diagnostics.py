@@ -11,7 +11,7 @@ import pytest
 
 from metaanalysis.cli import main
 
-FIX = Path(__file__).parent / "fixtures" / "diagnostics"
+FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 AUDITC = str(FIX / "AuditC.csv")
 FEW4 = str(FIX / "few4.csv")
 

@@ -19,11 +19,11 @@ import pytest
 from metaanalysis.bivariate import reitsma
 from metaanalysis.table import StudyTable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "vbq_subsequent_fracture"
 SCRIPT = DATA / "make_studies.py"
 PACKAGE = REPO / "metaanalysis" / "data" / "vbq_subsequent_fracture"
-REF = Path(__file__).parent / "fixtures" / "reproduce" / "vbq_subsequent_fracture.ref.json"
+REF = Path(__file__).parents[1] / "fixtures" / "reproduce" / "vbq_subsequent_fracture.ref.json"
 
 
 @pytest.fixture(scope="module")

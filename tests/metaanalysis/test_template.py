@@ -12,7 +12,7 @@ from metaanalysis import cli, datasets
 from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "data" / "vbq_subsequent_fracture" / "template.csv"
 STUDIES = REPO / "data" / "vbq_subsequent_fracture" / "studies.csv"
 

@@ -9,7 +9,7 @@ import pytest
 import metaanalysis as ma
 from metaanalysis.errors import AnalysisError, InputError
 
-REFS = Path(__file__).parent / "fixtures" / "refs"
+REFS = Path(__file__).parents[1] / "fixtures" / "refs"
 
 
 def frame(**over):

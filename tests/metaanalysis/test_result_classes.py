@@ -15,7 +15,7 @@ import numpy as np
 
 import metaanalysis as ma
 
-FIX = Path(__file__).parent / "fixtures" / "metafor_regression"
+FIX = Path(__file__).parents[1] / "fixtures" / "metafor_regression"
 
 
 def _pair() -> tuple[ma.BivariateResult, object]:

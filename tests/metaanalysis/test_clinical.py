@@ -25,7 +25,7 @@ from metaanalysis.errors import InputError
 from metaanalysis.summary_points import Estimate
 from metaanalysis.table import StudyTable
 
-FIX = Path(__file__).parent / "fixtures" / "diagnostics"
+FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 
 # A result-like object with hand-chosen numbers, so every expected value below is
 # worked out on paper: odds = p/(1-p); post odds = odds x LR; post = odds/(1+odds).

@@ -9,7 +9,7 @@ import pytest
 
 from metaanalysis.cli import main
 
-REFS = Path(__file__).parent / "fixtures" / "refs"
+REFS = Path(__file__).parents[1] / "fixtures" / "refs"
 CONTRACT_KEYS = {
     "model", "method", "n_studies", "correction", "sensitivity", "specificity",
     "false_positive_rate", "logit_sens", "logit_fpr", "tau2_logit_sens", "tau2_logit_fpr",

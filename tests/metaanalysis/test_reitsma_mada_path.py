@@ -21,7 +21,7 @@ from metaanalysis.bivariate import _igls_start, _Likelihood
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
 
-FIX = Path(__file__).parent / "fixtures" / "mada_path"
+FIX = Path(__file__).parents[1] / "fixtures" / "mada_path"
 
 
 def _mada() -> dict[str, float]:

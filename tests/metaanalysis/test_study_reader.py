@@ -20,7 +20,7 @@ from metaanalysis.table import StudyTable
 
 HEAD = "study,TP,FP,FN,TN\n"
 ROWS = ["a,10,2,3,20", "b,12,3,4,25", "c,8,5,2,30", "d,9,4,3,28"]
-AUDITC = Path(__file__).parent / "fixtures" / "refs" / "AuditC.csv"
+AUDITC = Path(__file__).parents[1] / "fixtures" / "refs" / "AuditC.csv"
 
 
 def write(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
@@ -317,7 +317,7 @@ def test_each_warning_is_printed_once_by_the_console_script(tmp_path):
     for argv in (["fagan", "--pretest", "0.2"], ["loo"], ["pool"]):
         r = subprocess.run([sys.executable, "-m", "metaanalysis.cli", *argv, str(path)],
                            capture_output=True, text=True, timeout=120,
-                           cwd=Path(__file__).parents[1])
+                           cwd=Path(__file__).parents[2])
         warnings = [ln for ln in r.stderr.splitlines() if "warning:" in ln]
         assert r.returncode == 0 and warnings, r.stderr
         assert len(warnings) == len(set(warnings)), r.stderr
