@@ -42,3 +42,30 @@ def test_plain_numbers_in_options_are_read():
     from vbq.commands import plain_int
 
     assert plain_int("-3") == -3 and plain_int("+12") == 12 and plain_int("007") == 7
+
+
+@pytest.mark.parametrize(("argv", "option", "text", "words"), [
+    (["phantom", "OUT", "--vbq", "1_0"], "--vbq", "'1_0'", "is not a decimal number"),
+    (["phantom", "OUT", "--rescale-intercept", "nan"], "--rescale-intercept", "'nan'",
+     "is not a decimal number"),
+    (["phantom", "OUT", "--rescale-slope", "inf"], "--rescale-slope", "'inf'",
+     "is not a decimal number"),
+    (["phantom", "OUT", "--rescale-slope", "1e999"], "--rescale-slope", "1e999", "is too large"),
+    (["demo", "--out", "D", "--vbq", " 3"], "--vbq", "' 3'", "is not a decimal number"),
+    (["demo", "--out", "D", "--vbq", "\u0663"], "--vbq", "'\u0663'", "is not a decimal number"),
+])
+def test_decimal_options_take_plain_numbers_only(tmp_path, capsys, argv, option, text, words):
+    argv = [str(tmp_path / a) if a in ("S", "OUT", "D") else a for a in argv]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert err.splitlines() == [f"vbq {argv[0]}: error: argument {option}: {text} {words}"]
+    assert not any(p.name in ("OUT", "D") for p in tmp_path.iterdir())  # nothing written
+
+
+def test_decimal_options_accept_plain_numbers():
+    from vbq.commands import plain_float
+
+    assert [plain_float(t) for t in ("3.2", "3", "-1e3", ".5", "+2.", "1E-2")] == [
+        3.2, 3.0, -1000.0, 0.5, 2.0, 0.01]

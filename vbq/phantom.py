@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +271,28 @@ def _to_patient_roi(roi: dict[str, Any], grid: Grid, k: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- main entry
+def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -> None:
+    """Refuse a rescale that cannot hold the phantom's tissue signal in 16-bit pixels.
+
+    Stored values are ``rint((signal - intercept) / slope)``, clipped to 0-65535.
+    Clipping the background (air) to 0 is harmless, since ``expected.json`` is
+    computed from the stored pixels; clipping tissue would flatten the image the
+    truth is measured on. The bounds are the contrast tables' darkest and
+    brightest tissue, with a factor of 2 either way for coil shading and noise;
+    they are checked before anything is written.
+    """
+    signals = [float(v) for t in tables.values() for v in t.table.values() if float(v) > 0]
+    floor, hi = 0.5 * min(signals), 2.0 * max(signals)
+    with np.errstate(all="ignore"):
+        s_lo, s_hi = (floor - intercept) / slope, (hi - intercept) / slope
+    if not (math.isfinite(s_lo) and math.isfinite(s_hi) and s_lo >= -0.5 and s_hi <= 65535.5):
+        raise InputError(
+            f"rescale slope {slope:g} and intercept {intercept:g} cannot store the phantom's "
+            f"tissue signal ({floor:.0f} to {hi:.0f}) in 16-bit pixels (0-65535): choose an "
+            f"intercept of at most {floor:.0f} and a slope of at least "
+            f"{(hi - min(intercept, floor)) / 65535:.3g}")
+
+
 def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 0,
                  field_strength: float = 1.5, n_slices: int = 15, rows: int = 256,
                  cols: int | None = None,
@@ -343,6 +365,9 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     rng = np.random.default_rng(seed)
     noise = noise_sd if noise_sd is not None else (3.5 if field_strength < 2 else 2.5)
 
+    tables = contrasts(vbq, float(field_strength))
+    _check_storable(tables, rescale_slope, rescale_intercept)
+
     out = Path(out_dir)
     series_dir = out / "series"
     if out.exists() and not out.is_dir():
@@ -357,7 +382,6 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     if taken:
         raise InputError(f"{out} already holds {', '.join(taken)}; choose an empty output folder")
 
-    tables = contrasts(vbq, float(field_strength))
     sag = sagittal_grid(n_slices, rows, cols)
     mid = n_slices // 2
     sag_labels = []

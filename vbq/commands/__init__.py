@@ -1,7 +1,8 @@
 """Sub-commands of the ``vbq`` command line.
 
-Whole-number options are read with :func:`plain_int` rather than ``int``,
-which would also take ``1_000``, non-ASCII digits and surrounding spaces.
+Whole-number options are read with :func:`plain_int` and decimal ones with
+:func:`plain_float`, rather than ``int`` and ``float``, which would also take
+``1_000``, non-ASCII digits, surrounding spaces, ``nan`` and ``inf``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import re
 
 _INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 
 def plain_int(text: str) -> int:
@@ -27,3 +29,23 @@ def plain_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text[:20]}... ({len(text)} characters) is too "
                                          "large")
     return int(text)
+
+
+def plain_float(text: str) -> float:
+    """Read a decimal option value (``3.2``, ``-1e3``): ASCII digits, point and exponent only.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else, ``nan``, ``inf`` and values too large for a double
+        included; argparse turns it into a usage error (exit 2).
+    """
+    import math
+
+    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+    if not _FLOAT.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a decimal number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{shown} is too large")
+    return value

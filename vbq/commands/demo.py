@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vbq.commands import plain_int
+from vbq.commands import plain_float, plain_int
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", default="vbq_demo", metavar="DIR",
                    help="output folder (default: vbq_demo)")
-    p.add_argument("--vbq", type=float, default=3.2, help="target VBQ of the phantom")
+    p.add_argument("--vbq", type=plain_float, default=3.2, help="target VBQ of the phantom")
     p.add_argument("--seed", type=plain_int, default=0, help="random seed of the phantom")
     p.set_defaults(func=run)
 

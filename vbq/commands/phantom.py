@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from vbq.commands import plain_int
+from vbq.commands import plain_float, plain_int
 
 
 def register(subparsers: Any) -> None:
@@ -21,18 +21,18 @@ def register(subparsers: Any) -> None:
             "expected.json (the VBQ of the written pixels). Prints a JSON summary."),
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created)")
-    p.add_argument("--vbq", type=float, default=3.2, help="target VBQ (default 3.2)")
+    p.add_argument("--vbq", type=plain_float, default=3.2, help="target VBQ (default 3.2)")
     p.add_argument("--seed", type=plain_int, default=0, help="noise seed (default 0)")
-    p.add_argument("--field-strength", type=float, default=1.5, choices=(1.5, 3.0),
+    p.add_argument("--field-strength", type=plain_float, default=1.5, choices=(1.5, 3.0),
                    help="1.5 or 3 tesla (default 1.5)")
     p.add_argument("--slices", type=plain_int, default=15, help="slices per series (default 15)")
     p.add_argument("--size", type=plain_int, default=256, help="rows and columns (default 256)")
     p.add_argument("--distractors", default="t2,t1_post,axial",
                    help="extra series: comma-separated t2, t1_post, axial, or none "
                         "(default t2,t1_post,axial)")
-    p.add_argument("--rescale-slope", type=float, default=1.0,
+    p.add_argument("--rescale-slope", type=plain_float, default=1.0,
                    help="RescaleSlope written to the files (default 1)")
-    p.add_argument("--rescale-intercept", type=float, default=0.0,
+    p.add_argument("--rescale-intercept", type=plain_float, default=0.0,
                    help="RescaleIntercept written to the files (default 0)")
     p.add_argument("--shuffle-names", action="store_true",
                    help="random file names without extension, all series in one folder")
