@@ -130,7 +130,7 @@ def test_python_api_writers_have_a_new_files_mode(tmp_path, umask):
 
     import metaanalysis as ma
     from metaanalysis import plots
-    from metaanalysis.metaregression import save_figure
+    from metaanalysis.models.regression import save_figure
 
     fit = ma.reitsma(ma.StudyTable.from_csv(AUDITC))
     for fmt in ("png", "pdf", "svg"):

@@ -392,7 +392,7 @@ def test_glmm_regression_on_calendar_years_matches_years_from_zero(auditc):
     # years from 0 are well conditioned: the direct fit, without rescaling, agrees
     import numpy as np
 
-    from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
+    from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 
     X = np.column_stack([np.ones(14), df["since"].to_numpy(dtype=float)])
     direct = fit_binomial_normal(binomial_data(table, X))

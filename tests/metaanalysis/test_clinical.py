@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
-from metaanalysis.bivariate import reitsma
+from metaanalysis.models.reitsma import reitsma
 from metaanalysis.clinical import (
     counts_per_1000,
     per_1000,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaanalysis.bivariate import fit_bivariate_normal, reitsma
+from metaanalysis.models.reitsma import fit_bivariate_normal, reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, influence, leave_one_out
 from metaanalysis.errors import AnalysisError, InputError
 from metaanalysis.table import StudyTable
@@ -215,7 +215,7 @@ def test_cumulative_bad_order_column():
 
 
 def test_loo_glmm_rows_equal_direct_fits():
-    from metaanalysis.bivariate_glmm import glmm
+    from metaanalysis.models.glmm import glmm
 
     table, _ = load("few4")
     loo = leave_one_out(table, model="glmm")

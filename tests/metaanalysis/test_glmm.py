@@ -31,9 +31,9 @@ import pytest
 from scipy.special import expit, gammaln
 
 import metaanalysis as ma
-from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal, glmm
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal, glmm
 from metaanalysis.errors import FitWarning, InputError
-from metaanalysis.quadrature import BinomialData, aghq_loglik, laplace_loglik
+from metaanalysis.models.quadrature import BinomialData, aghq_loglik, laplace_loglik
 from metaanalysis.table import StudyTable
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
@@ -546,8 +546,8 @@ def test_lme4_pirls_deviance_reproduces_glmer_at_its_optimum() -> None:
     """At the refs' parameters and glmer's stage-1 linear predictor (make_fixtures.R), the
     package's PIRLS gives glmer's logLik to 1e-9, agrees with the independent emulation above
     at other parameters, and with a tight tolerance is the exact Laplace value."""
-    from metaanalysis.bivariate_glmm import _fit_lme4
-    from metaanalysis.quadrature import lme4_pirls
+    from metaanalysis.models.glmm import _fit_lme4
+    from metaanalysis.models.quadrature import lme4_pirls
 
     for name in REF_SETS:
         ref = json.loads((REFS / f"{name}.glmm.json").read_text())

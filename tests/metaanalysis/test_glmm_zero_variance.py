@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import metaanalysis as ma
-from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
 
 FIX = Path(__file__).parents[1] / "fixtures"

@@ -13,7 +13,7 @@ from matplotlib.patches import Polygon
 from statsmodels.stats.proportion import proportion_confint
 
 from metaanalysis import plots
-from metaanalysis.bivariate import reitsma
+from metaanalysis.models.reitsma import reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, leave_one_out
 from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
@@ -245,7 +245,7 @@ def test_fit_plot_forest_takes_a_title(fit):
 
 
 def test_two_sroc_fits_on_one_axes_do_not_double_the_legend(table, fit):
-    from metaanalysis.bivariate_glmm import glmm
+    from metaanalysis.models.glmm import glmm
 
     other = glmm(table)
     ax = fit.plot_sroc()
@@ -259,7 +259,7 @@ def test_two_sroc_fits_on_one_axes_do_not_double_the_legend(table, fit):
 def test_sroc_color_and_label_tell_two_fits_apart(table, fit):
     from matplotlib.colors import to_rgba
 
-    from metaanalysis.bivariate_glmm import glmm
+    from metaanalysis.models.glmm import glmm
 
     other = glmm(table)
     ax = fit.plot_sroc(label="Reitsma", title="AUDIT-C")

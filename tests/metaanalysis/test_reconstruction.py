@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from metaanalysis.bivariate import reitsma
+from metaanalysis.models.reitsma import reitsma
 from metaanalysis.table import StudyTable
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import pytest
 
 import metaanalysis as ma
 from metaanalysis.errors import AnalysisError, FitWarning, InputError
-from metaanalysis.metaregression import likelihood_ratio_test, regression
+from metaanalysis.models.regression import likelihood_ratio_test, regression
 from metaanalysis.table import StudyTable
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.bivariate import _igls_start, _Likelihood
+from metaanalysis.models.likelihood import Likelihood as _Likelihood
+from metaanalysis.models.mada_path import igls_start as _igls_start
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref

@@ -134,7 +134,7 @@ def test_summary_and_to_dict():
 
 
 def test_no_start_converges_raises_fit_error_with_advice(monkeypatch):
-    from metaanalysis import bivariate as mod
+    from metaanalysis.models import reitsma as mod
 
     def failing(lik, theta0, free):
         return mod._OptResult(theta0[free], float("inf"), np.zeros(int(free.sum())), 1, False)
@@ -146,7 +146,7 @@ def test_no_start_converges_raises_fit_error_with_advice(monkeypatch):
 
 
 def test_non_convergence_is_a_warning_on_the_result(monkeypatch):
-    from metaanalysis import bivariate as mod
+    from metaanalysis.models import reitsma as mod
 
     real = mod._minimise
 

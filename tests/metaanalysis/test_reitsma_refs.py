@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.bivariate import fit_bivariate_normal, log_jacobian, logit_outcomes
+from metaanalysis.models.reitsma import fit_bivariate_normal, log_jacobian, logit_outcomes
 from metaanalysis.results import BivariateResult
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
@@ -76,7 +76,7 @@ def test_loglik_matches_mada_and_is_not_lower(name, method):
 @pytest.mark.parametrize("method", ["reml", "ml"])
 def test_loglik_at_mada_estimates_is_reproduced_exactly(name, method):
     """The likelihood function itself: evaluated at mada's Psi it gives mada's logLik."""
-    from metaanalysis.bivariate import _Likelihood
+    from metaanalysis.models.likelihood import Likelihood as _Likelihood
 
     r = load(name)[method]
     t = table(name)
@@ -231,7 +231,7 @@ def test_estimates_match_metafor_tight_and_loglik_is_higher(name, method):
 
 @pytest.mark.parametrize("name", SETS)
 def test_analytic_gradient_matches_finite_differences(name):
-    from metaanalysis.bivariate import _Likelihood
+    from metaanalysis.models.likelihood import Likelihood as _Likelihood
 
     y, S = logit_outcomes(table(name))
     free = np.array([True, True, True])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.univariate_models import OUTCOMES, pool, tau2_reml
+from metaanalysis.models.univariate import OUTCOMES, pool, tau2_reml
 
 #: Compares numbers with R output in tests/fixtures (.ci/run reruns them under a second BLAS).
 pytestmark = pytest.mark.rref
@@ -111,7 +111,7 @@ def test_bad_method():
 
 @pytest.mark.parametrize("name", ["AuditC", "Dementia", "skin_tests", "few4"])
 def test_madauni_statistics_reproduce_mada_quirks(name):
-    from metaanalysis.univariate_models import madauni_statistics
+    from metaanalysis.models.univariate import madauni_statistics
 
     ref = json.loads((FIX / "refs" / f"{name}.reitsma.json").read_text())["madauni_DSL"]
     got = madauni_statistics(table(name))
