@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from metaanalysis import clinical, diagnostics, plots  # noqa: E402
-from metaanalysis.bivariate import reitsma  # noqa: E402
+from metaanalysis.models.reitsma import reitsma  # noqa: E402
 from metaanalysis.table import StudyTable  # noqa: E402
 
 FIX = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "diagnostics"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
 from metaanalysis.simulation import simulate
 from metaanalysis.table import StudyTable

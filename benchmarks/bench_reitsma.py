@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import metaanalysis as ma
-from metaanalysis.bivariate import fit_bivariate_normal, logit_outcomes
+from metaanalysis.models.reitsma import fit_bivariate_normal, logit_outcomes
 
 FIX = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 SETS = ["AuditC", "Dementia", "skin_tests", "few4"]

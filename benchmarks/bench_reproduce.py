@@ -31,8 +31,8 @@ def timed(fn, repeat: int = 5) -> float:
 
 def main() -> int:
     from metaanalysis import datasets
-    from metaanalysis.bivariate import reitsma
-    from metaanalysis.bivariate_glmm import glmm
+    from metaanalysis.models.reitsma import reitsma
+    from metaanalysis.models.glmm import glmm
     from metaanalysis.reproduce import reproduce
 
     table = datasets.load("vbq_subsequent_fracture")

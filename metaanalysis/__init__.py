@@ -9,6 +9,27 @@ Entry points (everything else may move)::
     uni = ma.univariate(table, method="DL")
     fit.summary(), fit.to_dict(), fit.plot_sroc(ax=None), fit.plot_forest(ax=None)
     sims = ma.simulate(k=29, mu=..., psi=..., n=..., prevalence=..., seed=0)
+
+Layout (each module imports only modules of its own or an earlier group):
+
+- input: :mod:`~metaanalysis.errors` (errors and warning classes), :mod:`~metaanalysis.table`
+  (the validated 2x2 tables and their one logit transform), :mod:`~metaanalysis.studies`
+  (per-study statistics), :mod:`~metaanalysis.heterogeneity`, :mod:`~metaanalysis.sroc`,
+  :mod:`~metaanalysis.regions`, :mod:`~metaanalysis.summary_points`,
+  :mod:`~metaanalysis.bias` (Deeks' test), :mod:`~metaanalysis.datasets`,
+  :mod:`~metaanalysis.published`, :mod:`~metaanalysis.simulation`;
+- results: :mod:`~metaanalysis.results` (one base class, :class:`FitResult`);
+- models: :mod:`metaanalysis.models` (reitsma, mada_path, likelihood, glmm, quadrature,
+  univariate, regression, registry);
+- analyses of fits: :mod:`~metaanalysis.diagnostics`, :mod:`~metaanalysis.clinical`,
+  :mod:`~metaanalysis.reproduce` (computes only);
+- views: :mod:`~metaanalysis.plots`, :mod:`metaanalysis.report` (renders and writes),
+  with :mod:`~metaanalysis.fileio` and :mod:`~metaanalysis.jsonout`;
+- shell: :mod:`~metaanalysis.cli` and :mod:`metaanalysis.commands`.
+
+One exception: a result draws itself through :mod:`~metaanalysis.plots`
+(``fit.plot_sroc()``); plots imports only input modules at run time, so the graph
+has no cycle.
 """
 
 from __future__ import annotations
@@ -21,16 +42,16 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported on first use.
 _EXPORTS: dict[str, str] = {
     "StudyTable": "metaanalysis.table",
-    "reitsma": "metaanalysis.bivariate",
+    "reitsma": "metaanalysis.models.reitsma",
     "BivariateResult": "metaanalysis.results",
-    "univariate": "metaanalysis.univariate_models",
-    "UnivariateResult": "metaanalysis.univariate_models",
+    "univariate": "metaanalysis.models.univariate",
+    "UnivariateResult": "metaanalysis.models.univariate",
     "simulate": "metaanalysis.simulation",
-    "glmm": "metaanalysis.bivariate_glmm",
-    "regression": "metaanalysis.metaregression",
+    "glmm": "metaanalysis.models.glmm",
+    "regression": "metaanalysis.models.regression",
     "leave_one_out": "metaanalysis.diagnostics",
     "influence": "metaanalysis.diagnostics",
-    "deeks_test": "metaanalysis.diagnostics",
+    "deeks_test": "metaanalysis.bias",
     "cumulative": "metaanalysis.diagnostics",
     "post_test": "metaanalysis.clinical",
     "per_1000": "metaanalysis.clinical",
@@ -38,6 +59,10 @@ _EXPORTS: dict[str, str] = {
     "InputError": "metaanalysis.errors",
     "FitError": "metaanalysis.errors",
     "FitWarning": "metaanalysis.errors",
+    "MetaAnalysisWarning": "metaanalysis.errors",
+    "AnalysisError": "metaanalysis.errors",
+    "FitResult": "metaanalysis.results",
+    "RegressionResult": "metaanalysis.models.regression",
 }
 
 __all__ = sorted(_EXPORTS)

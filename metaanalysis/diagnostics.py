@@ -1,10 +1,14 @@
-"""Diagnostics of a diagnostic-accuracy meta-analysis.
+"""Diagnostics of a fitted meta-analysis: refits, influence, small-study effects.
+
+This module owns the analyses that refit a model on subsets of the studies or
+examine its residuals; it fits through :mod:`metaanalysis.models.registry`.
 
 - :func:`leave_one_out`: refit without each study in turn.
 - :func:`influence`: standardised residuals and Cook's distances per study for the
   bivariate normal (Reitsma) model, as metafor's ``rstandard()`` and
   ``cooks.distance()`` compute them for ``rma.mv(..., struct="UN")`` on the long format.
-- :func:`deeks_test`: Deeks' funnel-plot asymmetry test for small-study effects.
+- :func:`deeks_test`: Deeks' funnel-plot asymmetry test for small-study effects
+  (defined in :mod:`metaanalysis.bias`, re-exported here).
 - :func:`cumulative`: cumulative meta-analysis with studies added in a stated order.
 
 Fits that fail inside :func:`leave_one_out` and :func:`cumulative` (too few studies,
@@ -27,16 +31,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from metaanalysis.errors import AnalysisError, InputError, MetaAnalysisError
+from metaanalysis.bias import DeeksResult, check_table, deeks_test
+from metaanalysis.errors import InputError, MetaAnalysisError
+from metaanalysis.models.registry import BIVARIATE_MODELS, fit_function
+from metaanalysis.models.reitsma import fit_bivariate_normal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
+    pass
 
 __all__ = [
     "DeeksResult",
@@ -78,15 +84,7 @@ def fit_model(table: Any, model: str = "reitsma", **fit_kw: Any) -> Any:
     -------
     BivariateResult
     """
-    if model == "reitsma":
-        from metaanalysis.bivariate import reitsma
-
-        return reitsma(table, **fit_kw)
-    if model == "glmm":
-        from metaanalysis.bivariate_glmm import glmm
-
-        return glmm(table, **fit_kw)
-    raise InputError(f"model must be 'reitsma' or 'glmm'; got {model!r}.")
+    return fit_function(model, BIVARIATE_MODELS)(table, **fit_kw)
 
 
 def _fit_row(fit: Callable[[], Any], n_studies: int) -> dict[str, Any]:
@@ -143,7 +141,7 @@ def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataF
         DOR, logLik, ``converged``, ``warnings``; ``error`` holds the message of a fit
         that failed, whose numbers are then NaN).
     """
-    _check_table(table)
+    check_table(table)
     _check_model(model)
     if table.k < 2:
         raise InputError("leave-one-out needs at least 2 studies.")
@@ -187,7 +185,7 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
     .. [4] Lau J, et al. Cumulative meta-analysis of therapeutic trials for myocardial
            infarction. N Engl J Med 1992;327:248-254. doi:10.1056/NEJM199207233270406
     """
-    _check_table(table)
+    check_table(table)
     _check_model(model)
     df = table.df
     lookup = {str(c).lower(): c for c in df.columns}
@@ -234,11 +232,7 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
 
 def _long_format(result: Any) -> tuple[np.ndarray, np.ndarray]:
     """Observed logits ``y`` (k, 2) and within-study variances ``S`` (k, 2) of a Reitsma fit."""
-    table = result.table
-    tp, fp, fn, tn = table.corrected(result.correction)
-    y = np.column_stack([np.log(tp / fn), np.log(fp / tn)])
-    s = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])
-    return y, s
+    return result.table.logits(result.correction)
 
 
 def _gls(y: np.ndarray, s: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,8 +285,6 @@ def influence(result: Any) -> pd.DataFrame:
     """
     from scipy import stats
 
-    from metaanalysis.bivariate import fit_bivariate_normal
-
     if getattr(result, "model", None) != "reitsma":
         raise InputError("influence() needs a Reitsma (bivariate normal) fit; "
                          f"got model {getattr(result, 'model', None)!r}.")
@@ -341,174 +333,12 @@ def influence(result: Any) -> pd.DataFrame:
 
 
 def _unpack_fit(fit: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Read (mu, Psi, converged) from a :class:`metaanalysis.bivariate.BivariateNormalFit`."""
+    """Read (mu, Psi, converged) from a :class:`metaanalysis.models.reitsma.BivariateNormalFit`."""
     mu = np.asarray(fit.coef, dtype=float)[0]
     return mu, np.asarray(fit.psi, dtype=float), bool(fit.converged)
-
-
-# --------------------------------------------------------------------------- Deeks' test
-
-@dataclass(frozen=True)
-class DeeksResult:
-    """Deeks' funnel-plot asymmetry test: WLS of lnDOR on 1/sqrt(ESS), weights ESS.
-
-    Attributes
-    ----------
-    intercept, intercept_se : float
-        Fitted lnDOR at 1/sqrt(ESS) = 0 and its standard error.
-    slope, slope_se : float
-        Coefficient of 1/sqrt(ESS) and its standard error.
-    t, df, p_value : float, int, float
-        t statistic of the slope, residual degrees of freedom (k - 2) and the
-        two-sided p-value; ``p < 0.10`` suggests asymmetry (Deeks 2005).
-    data : pandas.DataFrame
-        Per study: ``study``, ``ln_dor``, ``ess``, ``inv_sqrt_ess``, ``corrected``.
-    correction : str
-        Continuity-correction rule used for lnDOR.
-    """
-
-    intercept: float
-    intercept_se: float
-    slope: float
-    slope_se: float
-    t: float
-    df: int
-    p_value: float
-    data: pd.DataFrame = field(repr=False)
-    correction: str = "single"
-    alpha: float = 0.10
-
-    @property
-    def asymmetry(self) -> bool:
-        """True when ``p_value < alpha`` (0.10): evidence of small-study effects."""
-        return bool(self.p_value < self.alpha)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the test as JSON-ready plain Python types."""
-        return {
-            "test": "deeks", "n_studies": int(len(self.data)), "correction": self.correction,
-            "intercept": float(self.intercept), "intercept_se": float(self.intercept_se),
-            "slope": float(self.slope), "slope_se": float(self.slope_se),
-            "t": float(self.t), "df": int(self.df), "p_value": float(self.p_value),
-            "alpha": float(self.alpha), "asymmetry": self.asymmetry,
-            "studies": [
-                {"study": str(r.study), "ln_dor": float(r.ln_dor), "ess": float(r.ess),
-                 "inv_sqrt_ess": float(r.inv_sqrt_ess), "corrected": bool(r.corrected)}
-                for r in self.data.itertuples()
-            ],
-        }
-
-    def summary(self) -> pd.DataFrame:
-        """Coefficient table: estimate, SE, t and p for intercept and slope."""
-        from scipy import stats
-
-        t0 = self.intercept / self.intercept_se
-        return pd.DataFrame(
-            {"estimate": [self.intercept, self.slope],
-             "se": [self.intercept_se, self.slope_se],
-             "t": [t0, self.t],
-             "p_value": [2 * stats.t.sf(abs(t0), self.df), self.p_value]},
-            index=pd.Index(["intercept", "inv_sqrt_ess"], name="term"))
-
-    def plot(self, ax: Axes | None = None, **kw: Any) -> Axes:
-        """Deeks' funnel plot; see :func:`metaanalysis.plots.plot_funnel`."""
-        from metaanalysis.plots import plot_funnel
-
-        return plot_funnel(self, ax=ax, **kw)
-
-
-def deeks_test(table: Any, correction: str = "single", add: float = 0.5,
-               alpha: float = 0.10) -> DeeksResult:
-    """Deeks' funnel-plot asymmetry test for small-study effects in test-accuracy reviews.
-
-    Parameters
-    ----------
-    table : StudyTable
-        The studies (k >= 3).
-    correction : {"single", "all"}
-        Continuity correction for lnDOR: ``"single"`` (default, as Deeks et al.) adds
-        ``add`` to every cell of the studies that have a zero cell; ``"all"`` adds it to
-        every study when any has a zero.
-    add : float
-        The continuity correction (0.5).
-    alpha : float
-        Significance level used by :attr:`DeeksResult.asymmetry` (0.10, as recommended).
-
-    Returns
-    -------
-    DeeksResult
-
-    Notes
-    -----
-    ``lnDOR_i = log(TP TN / (FP FN))`` is regressed on ``1/sqrt(ESS_i)`` by weighted
-    least squares with weights ``ESS_i``, where the effective sample size is
-    ``ESS = 4 n1 n2 / (n1 + n2)`` with ``n1 = TP + FN`` diseased and ``n2 = FP + TN``
-    non-diseased subjects (uncorrected counts). Asymmetry is judged by the t-test of
-    the slope on ``k - 2`` degrees of freedom, the same as R's
-    ``summary(lm(lnDOR ~ I(1/sqrt(ESS)), weights = ESS))``.
-
-    References
-    ----------
-    .. [1] Deeks JJ, Macaskill P, Irwig L. The performance of tests of publication
-           bias and other sample size effects in systematic reviews of diagnostic test
-           accuracy was assessed. J Clin Epidemiol 2005;58:882-893.
-           doi:10.1016/j.jclinepi.2005.01.016
-    """
-    from scipy import stats
-
-    _check_table(table)
-    if correction not in ("single", "all"):
-        raise InputError(f"correction must be 'single' or 'all' for Deeks' test; "
-                         f"got {correction!r}.")
-    if not (0.0 < alpha < 1.0):
-        raise InputError(f"alpha must lie between 0 and 1; got {alpha!r}.")
-    k = int(table.k)
-    if k < 3:
-        raise AnalysisError(f"Deeks' test needs at least 3 studies; the table has {k}.")
-    cells = np.column_stack([table.tp, table.fp, table.fn, table.tn]).astype(float)
-    has_zero = (cells == 0).any(axis=1)
-    fix = has_zero if correction == "single" else np.repeat(has_zero.any(), k)
-    c = cells + np.where(fix, add, 0.0)[:, None]
-    ln_dor = np.log(c[:, 0]) + np.log(c[:, 3]) - np.log(c[:, 1]) - np.log(c[:, 2])
-    n1 = cells[:, 0] + cells[:, 2]
-    n2 = cells[:, 1] + cells[:, 3]
-    ess = 4.0 * n1 * n2 / (n1 + n2)
-    x = 1.0 / np.sqrt(ess)
-    if np.ptp(x) == 0:
-        raise AnalysisError("Deeks' test cannot be computed: every study has the same effective "
-                            "sample size, so the slope is not identified.")
-    X = np.column_stack([np.ones(k), x])
-    sw = np.sqrt(ess)
-    Xw, yw = X * sw[:, None], ln_dor * sw
-    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
-    resid = yw - Xw @ beta
-    dfree = k - 2
-    if float(resid @ resid) <= 1e-20 * float(yw @ yw):
-        raise AnalysisError("Deeks' test cannot be computed: the studies' log diagnostic odds "
-                            "ratios lie exactly on a line in 1/sqrt(ESS) (for example, every "
-                            "study has the same 2x2 proportions), so the residual variance is "
-                            "0 and the slope has no standard error.")
-    sigma2 = float(resid @ resid) / dfree
-    cov = sigma2 * np.linalg.inv(Xw.T @ Xw)
-    se = np.sqrt(np.diag(cov))
-    t = beta[1] / se[1]
-    p = float(2.0 * stats.t.sf(abs(t), dfree))
-    data = pd.DataFrame({"study": list(table.studies), "ln_dor": ln_dor, "ess": ess,
-                         "inv_sqrt_ess": x, "corrected": fix})
-    return DeeksResult(intercept=float(beta[0]), intercept_se=float(se[0]),
-                       slope=float(beta[1]), slope_se=float(se[1]), t=float(t), df=dfree,
-                       p_value=p, data=data, correction=correction, alpha=alpha)
 
 
 def _check_model(model: str) -> None:
     """Raise InputError for an unknown model name (before any fit is attempted)."""
     if model not in ("reitsma", "glmm"):
         raise InputError(f"model must be 'reitsma' or 'glmm'; got {model!r}.")
-
-
-def _check_table(table: Any) -> None:
-    """Raise InputError unless ``table`` looks like a StudyTable."""
-    for name in ("tp", "fp", "fn", "tn", "studies", "k"):
-        if not hasattr(table, name):
-            raise InputError("expected a metaanalysis.StudyTable; "
-                             f"got {type(table).__name__} without {name!r}.")

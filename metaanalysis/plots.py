@@ -9,10 +9,12 @@
 - :func:`save_figure`: write a figure as PNG, PDF or SVG, atomically.
 
 Every function takes ``ax=None`` and returns the Axes it drew on; with no ``ax``
-a new figure of a documented size is made. Study-level CIs are Wilson score
-intervals (:func:`wilson_interval`), the default of mada's ``madad``: unlike the
-Wald interval they stay inside [0, 1] and behave at 0% and 100%, and unlike
-Clopper-Pearson they are not conservative.
+a new figure of a documented size is made. This module owns the drawing of the
+main figures; it computes no model: the per-study numbers it draws come from
+:mod:`metaanalysis.studies` (re-exported here: :func:`wilson_interval`,
+:func:`study_estimates`, :func:`study_weights`), the funnel from
+:mod:`metaanalysis.bias`. Result objects draw themselves through it
+(``fit.plot_sroc()``), so it imports no model or result at run time.
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from metaanalysis.bias import DeeksResult, deeks_test
 from metaanalysis.errors import InputError
+from metaanalysis.studies import study_estimates, study_weights, wilson_interval
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from metaanalysis.table import StudyTable
 
 __all__ = [
     "wilson_interval",
@@ -47,103 +53,6 @@ _SPEC_COLOUR = "#7b241c"
 _POOLED_COLOUR = "#111111"
 _CI_COLOUR = "#1f77b4"
 _PRED_COLOUR = "#d62728"
-
-
-# --------------------------------------------------------------------------- study level
-
-def wilson_interval(x: np.ndarray | float, n: np.ndarray | float,
-                    level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion ``x / n``.
-
-    Parameters
-    ----------
-    x, n : array_like
-        Successes and trials (``n > 0``).
-    level : float
-        Confidence level.
-
-    Returns
-    -------
-    (low, high) : tuple of numpy.ndarray
-
-    Notes
-    -----
-    ``(p + z^2/(2n) -+ z sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)`` with
-    ``p = x/n`` and ``z`` the normal quantile [1]_.
-
-    References
-    ----------
-    .. [1] Wilson EB. Probable inference, the law of succession, and statistical
-           inference. J Am Stat Assoc 1927;22:209-212. doi:10.1080/01621459.1927.10502953
-    """
-    from scipy.stats import norm
-
-    x = np.asarray(x, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = float(norm.ppf(0.5 + level / 2.0))
-    p = x / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
-
-
-def study_estimates(table: Any, level: float = 0.95) -> pd.DataFrame:
-    """Per-study sensitivity and specificity with Wilson CIs (uncorrected counts).
-
-    Parameters
-    ----------
-    table : StudyTable
-        The studies.
-    level : float
-        Confidence level of the intervals.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``study, TP, FP, FN, TN, sensitivity, sensitivity_ci_low,
-        sensitivity_ci_high, specificity, specificity_ci_low, specificity_ci_high, fpr``.
-    """
-    tp, fp, fn, tn = (np.asarray(a, dtype=float) for a in (table.tp, table.fp, table.fn,
-                                                          table.tn))
-    sens_lo, sens_hi = wilson_interval(tp, tp + fn, level)
-    spec_lo, spec_hi = wilson_interval(tn, tn + fp, level)
-    return pd.DataFrame({
-        "study": list(table.studies),
-        "TP": np.asarray(table.tp), "FP": np.asarray(table.fp),
-        "FN": np.asarray(table.fn), "TN": np.asarray(table.tn),
-        "sensitivity": tp / (tp + fn), "sensitivity_ci_low": sens_lo,
-        "sensitivity_ci_high": sens_hi,
-        "specificity": tn / (tn + fp), "specificity_ci_low": spec_lo,
-        "specificity_ci_high": spec_hi,
-        "fpr": fp / (fp + tn),
-    })
-
-
-def study_weights(result: Any) -> np.ndarray:
-    """Each study's share of the information on the summary point of a bivariate fit.
-
-    Parameters
-    ----------
-    result : BivariateResult
-        A bivariate fit.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``w_i = trace(V_mu W_i) / 2`` with ``W_i = (Psi + S_i)^-1`` and
-        ``V_mu = (sum_i W_i)^-1``; the weights sum to 1. ``S_i`` holds the
-        within-study variances of the (corrected) logits; a GLMM result, fitted
-        without correction, uses the ``"single"`` correction here.
-    """
-    correction = result.correction if result.correction != "none" else "single"
-    tp, fp, fn, tn = result.table.corrected(correction)
-    s = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])
-    psi = np.asarray(result.psi, dtype=float)
-    v = psi[None, :, :] + s[:, :, None] * np.eye(2)[None, :, :]
-    w = np.linalg.inv(v)
-    vmu = np.linalg.inv(w.sum(axis=0))
-    return np.einsum("jk,ikj->i", vmu, w) / 2.0
 
 
 def _is_result(obj: Any) -> bool:
@@ -399,21 +308,13 @@ def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed"
 
 # --------------------------------------------------------------------------- Deeks funnel
 
-_DOR_TICKS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
-              1e5, 1e6)
-
-
-def _safe_log(x: np.ndarray) -> np.ndarray:
-    return np.log(np.clip(np.asarray(x, dtype=float), 1e-300, None))
-
-
-def plot_funnel(deeks_or_table: Any, ax: Axes | None = None) -> Axes:
+def plot_funnel(deeks_or_table: DeeksResult | StudyTable, ax: Axes | None = None) -> Axes:
     """Deeks' funnel plot: lnDOR against 1/sqrt(ESS) with the asymmetry regression line.
 
     Parameters
     ----------
     deeks_or_table : DeeksResult or StudyTable
-        A test result from :func:`metaanalysis.diagnostics.deeks_test`, or a table (the
+        A test result from :func:`metaanalysis.bias.deeks_test`, or a table (the
         test is run with its defaults).
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new 6 x 5 inch figure when omitted.
@@ -421,51 +322,16 @@ def plot_funnel(deeks_or_table: Any, ax: Axes | None = None) -> Axes:
     Returns
     -------
     matplotlib.axes.Axes
-        x = log diagnostic odds ratio (DOR on the top axis), y = 1/sqrt(ESS) with the
-        axis inverted so the largest studies sit at the top, as in Deeks et al. (2005).
-        Artists carry ``gid`` ``"studies"`` and ``"regression_line"``.
+        See :meth:`metaanalysis.bias.DeeksResult.plot`, which draws it.
 
     References
     ----------
     .. [1] Deeks JJ, Macaskill P, Irwig L. J Clin Epidemiol 2005;58:882-893.
            doi:10.1016/j.jclinepi.2005.01.016
     """
-    import matplotlib.pyplot as plt
-
-    from metaanalysis.diagnostics import DeeksResult, deeks_test
-
     res = deeks_or_table if isinstance(deeks_or_table, DeeksResult) else deeks_test(
         deeks_or_table)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.0, 5.0))
-    d = res.data
-    size = 15.0 + 185.0 * d["ess"] / d["ess"].max()
-    ax.scatter(d["ln_dor"], d["inv_sqrt_ess"], s=size, facecolors="none", edgecolors="0.25",
-               linewidths=0.9, zorder=3, gid="studies", label=f"Studies (k = {len(d)})")
-    ymax = float(d["inv_sqrt_ess"].max()) * 1.1
-    yy = np.linspace(0.0, ymax, 50)
-    ax.plot(res.intercept + res.slope * yy, yy, color=_PRED_COLOUR, lw=1.4, zorder=2,
-            gid="regression_line",
-            label=f"Regression: slope {res.slope:.2f}, p = {res.p_value:.3f}")
-    x = d["ln_dor"].to_numpy(dtype=float)
-    pad = 0.15 * max(float(np.ptp(x)), 1.0)
-    ax.set_xlim(float(x.min()) - pad, float(x.max()) + pad)
-    ax.set_ylim(ymax, 0.0)
-    ax.set_xlabel("log diagnostic odds ratio")
-    ax.set_ylabel("1 / \u221aESS (effective sample size)")
-    top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
-    lo, hi = np.exp(ax.get_xlim())
-    ticks = [v for v in _DOR_TICKS if lo <= v <= hi]
-    top.set_xticks(ticks)
-    top.set_xticklabels([f"{v:g}" for v in ticks], fontsize=8)
-    top.set_xlabel("Diagnostic odds ratio", fontsize=9)
-    ax.grid(color="0.92", lw=0.6)
-    ax.set_axisbelow(True)
-    verdict = "asymmetry suggested" if res.asymmetry else "no significant asymmetry"
-    ax.set_title(f"Deeks' funnel plot asymmetry test ({verdict}, \u03b1 = {res.alpha:g})",
-                 fontsize=9.5)
-    ax.legend(loc="best", fontsize=8, framealpha=0.9)
-    return ax
+    return res.plot(ax=ax)
 
 
 # --------------------------------------------------------------------------- LOO / cumulative

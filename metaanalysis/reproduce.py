@@ -383,7 +383,7 @@ def reproduce(
     .. [2] Chu H, Cole SR. J Clin Epidemiol 2006;59:1331-1332.
            doi:10.1016/j.jclinepi.2006.06.011
     """
-    from metaanalysis.bivariate import reitsma
+    from metaanalysis.models.reitsma import reitsma
 
     table, source = _load(data)
     fit = reitsma(table, method="reml", correction="all")
@@ -391,7 +391,7 @@ def reproduce(
     note: str | None = None
     if glmm:
         try:
-            from metaanalysis.bivariate_glmm import glmm as fit_glmm
+            from metaanalysis.models.glmm import glmm as fit_glmm
         except ImportError as err:
             note = f"not fitted: the GLMM module is not available ({err})."
         else:

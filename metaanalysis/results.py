@@ -1,10 +1,18 @@
-"""The fitted bivariate model: a frozen result with everything derived from it.
+"""Results of the bivariate models: frozen records with everything derived from them.
 
-A :class:`BivariateResult` stores only what a fit estimates (``mu``, its
-``vcov``, ``Psi``, the log-likelihood); every reported quantity (sensitivity
-with CI, HSROC parameters, SROC curve, AUC, regions, LR+/LR-/DOR, I2) is
-computed from those on access, so any model that produces them (the Reitsma
-normal model, the binomial GLMM) gets the same surface.
+This module owns the result classes of the bivariate random-effects models.
+:class:`FitResult` is the one base: it holds what every bivariate fit shares
+(the model and method, the data, the between-study covariance ``Psi``, the
+log-likelihood and its convention, AIC/BIC, convergence, the caveats as
+``warnings`` with their ``warning_codes``) and derives ``tau2``, ``rho``
+(:func:`correlation`) and the I2 of ``Psi`` from them.
+:class:`BivariateResult` (pooled sensitivity and specificity) adds ``mu``
+and every quantity computed from it on access (sensitivity with CI, HSROC
+parameters, SROC curve, AUC, regions, LR+/LR-/DOR), so any model that
+produces one (the Reitsma normal model, the binomial GLMM) gets the same
+surface; :class:`metaanalysis.models.regression.RegressionResult` adds the
+coefficients of a meta-regression. Results import no model: the models
+import them.
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from metaanalysis import heterogeneity, regions, sroc
+from metaanalysis.errors import MetaAnalysisWarning
+from metaanalysis.studies import study_estimates, study_weights
 from metaanalysis.summary_points import Estimate, summary_points_delta, summary_points_mc
 from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["BivariateResult", "Estimate"]
+__all__ = ["BivariateResult", "Estimate", "FitResult", "correlation", "format_i2_lines"]
 
 _Z95 = float(norm.ppf(0.975))
 
@@ -50,7 +60,7 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.1f}%" if math.isfinite(x) else "undefined"
 
 
-def format_i2_lines(fit: Any) -> list[str]:
+def format_i2_lines(fit: FitResult) -> list[str]:
     """Text lines naming each I2 estimator of a fit (``i2``, ``i2_cochran_q``), in percent.
 
     Used by every text output (pool, regress), so one fit reads the same everywhere.
@@ -71,9 +81,129 @@ def _float(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-@dataclass(frozen=True)
-class BivariateResult:
-    """A fitted bivariate random-effects model of sensitivity and FPR.
+@dataclass(frozen=True, kw_only=True)
+class FitResult:
+    """What every fitted bivariate random-effects model holds, and what follows from it.
+
+    Parameters
+    ----------
+    model : str
+        ``"reitsma"`` or ``"glmm"``.
+    method : str
+        ``"reml"``, ``"ml"``, ``"laplace"`` or ``"aghq"``.
+    table : StudyTable
+        The data the model was fitted to.
+    correction : str
+        Continuity correction used (``"none"`` for the GLMM).
+    vcov : numpy.ndarray
+        Covariance of the fixed effects.
+    psi : numpy.ndarray
+        (2, 2) between-study (residual) covariance of (logit sens, logit FPR).
+    loglik : float
+        Log-likelihood in the package's convention (:attr:`loglik_convention`):
+        mada's for the normal model (with the log-Jacobian of the logit),
+        glmer's for the GLMM.
+    nobs : int
+        Number of observations for BIC (2 k).
+    converged : bool
+        Whether the optimiser converged.
+    warnings : tuple of str
+        Caveats of the fit (boundary, few studies, ...).
+    warning_codes : tuple of str
+        The ``code`` of each caveat (:class:`metaanalysis.errors.MetaAnalysisWarning`
+        and its subclasses), in the order of ``warnings``. Left empty, every
+        caveat gets the generic code ``"warning"``.
+    extra : Mapping
+        Model-specific details.
+    """
+
+    model: str
+    method: str
+    table: StudyTable
+    correction: str
+    vcov: np.ndarray
+    psi: np.ndarray
+    loglik: float
+    nobs: int
+    converged: bool = True
+    warnings: tuple[str, ...] = ()
+    warning_codes: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("vcov", "psi"):
+            arr = np.array(getattr(self, name), dtype=float)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        if self.psi.shape != (2, 2):
+            raise ValueError(f"psi must have shape (2, 2), got {self.psi.shape}")
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        codes = tuple(self.warning_codes) or (MetaAnalysisWarning.code,) * len(self.warnings)
+        if len(codes) != len(self.warnings):
+            raise ValueError(f"warning_codes has {len(codes)} entries for "
+                             f"{len(self.warnings)} warnings")
+        object.__setattr__(self, "warning_codes", codes)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of estimated parameters (fixed effects and the 3 of ``Psi``)."""
+        raise NotImplementedError
+
+    @property
+    def tau2(self) -> tuple[float, float]:
+        """Between-study variances of logit sensitivity and logit FPR."""
+        return float(self.psi[0, 0]), float(self.psi[1, 1])
+
+    @property
+    def rho(self) -> float:
+        """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
+        return correlation(self.psi)
+
+    @property
+    def loglik_convention(self) -> str:
+        """Whose log-likelihood ``loglik`` (and so AIC, BIC) is: ``"mada"`` or ``"glmer"``."""
+        return "glmer" if self.model == "glmm" else "mada"
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion, ``-2 logLik + 2 n_parameters``."""
+        return -2.0 * self.loglik + 2.0 * self.n_parameters
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``-2 logLik + n_parameters log(nobs)``."""
+        return -2.0 * self.loglik + self.n_parameters * math.log(self.nobs)
+
+    @property
+    def _i2_correction(self) -> str:
+        """Correction for within-study variances: the fit's, ``"all"`` for the GLMM."""
+        return "all" if self.correction == "none" else self.correction
+
+    def _design(self) -> np.ndarray | None:
+        """Return the (k, p) design of the fixed effects; ``None`` for intercepts only."""
+        return None
+
+    @cached_property
+    def i2(self) -> dict[str, float]:
+        """Higgins-Thompson I2 of logit sens and FPR from ``Psi``, and a bivariate share.
+
+        The share is of the generalised variance; see
+        :func:`metaanalysis.heterogeneity.bivariate_i2` (with the fit's design, so a
+        meta-regression reports residual I2).
+        """
+        return heterogeneity.bivariate_i2(self.table, self.psi, correction=self._i2_correction,
+                                          X=self._design())
+
+    def _caveats_dict(self) -> dict[str, Any]:
+        """Return the ``warnings`` and ``warning_codes`` keys of the JSON output."""
+        return {"warnings": list(self.warnings), "warning_codes": list(self.warning_codes)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BivariateResult(FitResult):
+    """A fitted bivariate random-effects model of sensitivity and FPR (pooled, no covariates).
+
+    The fields shared with every fit are those of :class:`FitResult`.
 
     Parameters
     ----------
@@ -102,6 +232,8 @@ class BivariateResult:
         Whether the optimiser converged.
     warnings : tuple of str
         Caveats of the fit (boundary, few studies, ...).
+    warning_codes : tuple of str
+        The ``code`` of each caveat, in the order of ``warnings``.
     extra : Mapping
         Model-specific details.
 
@@ -111,28 +243,23 @@ class BivariateResult:
     interval is one minus the FPR interval with the ends swapped (as mada).
     """
 
-    model: str
-    method: str
-    table: StudyTable
-    correction: str
     mu: np.ndarray
-    vcov: np.ndarray
-    psi: np.ndarray
-    loglik: float
-    nobs: int
     df: int = 5
-    converged: bool = True
-    warnings: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, shape in (("mu", (2,)), ("vcov", (2, 2)), ("psi", (2, 2))):
             arr = np.array(getattr(self, name), dtype=float)
             if arr.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
-        object.__setattr__(self, "warnings", tuple(self.warnings))
+        super().__post_init__()
+        mu = np.array(self.mu, dtype=float)
+        mu.setflags(write=False)
+        object.__setattr__(self, "mu", mu)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of parameters, :attr:`df` (5: two means and the three of ``Psi``)."""
+        return self.df
 
     # ----------------------------------------------------------- estimates --
     @property
@@ -160,31 +287,6 @@ class BivariateResult:
         """Pooled specificity (1 - FPR) with its 95% CI."""
         f, lo, hi = self._wald(1)
         return Estimate(1.0 - f, 1.0 - hi, 1.0 - lo)
-
-    @property
-    def tau2(self) -> tuple[float, float]:
-        """Between-study variances of logit sensitivity and logit FPR."""
-        return float(self.psi[0, 0]), float(self.psi[1, 1])
-
-    @property
-    def rho(self) -> float:
-        """Between-study correlation of logit sensitivity and logit FPR (NaN if undefined)."""
-        return correlation(self.psi)
-
-    @property
-    def loglik_convention(self) -> str:
-        """Whose log-likelihood ``loglik`` (and so AIC, BIC) is: ``"mada"`` or ``"glmer"``."""
-        return "glmer" if self.model == "glmm" else "mada"
-
-    @property
-    def aic(self) -> float:
-        """Akaike information criterion, ``-2 logLik + 2 df``."""
-        return -2.0 * self.loglik + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        """Bayesian information criterion, ``-2 logLik + df log(nobs)``."""
-        return -2.0 * self.loglik + self.df * math.log(self.nobs)
 
     # ---------------------------------------------------------------- SROC --
     @cached_property
@@ -252,20 +354,6 @@ class BivariateResult:
         return summary_points_mc(self.mu, self.vcov, n_draws=n_draws, seed=seed)
 
     # -------------------------------------------------------- heterogeneity --
-    @property
-    def _i2_correction(self) -> str:
-        """Correction for within-study variances: the fit's, ``"all"`` for the GLMM."""
-        return "all" if self.correction == "none" else self.correction
-
-    @cached_property
-    def i2(self) -> dict[str, float]:
-        """Higgins-Thompson I2 of logit sens and FPR from ``Psi``, and a bivariate share.
-
-        The share is of the generalised variance; see
-        :func:`metaanalysis.heterogeneity.bivariate_i2`.
-        """
-        return heterogeneity.bivariate_i2(self.table, self.psi, correction=self._i2_correction)
-
     @cached_property
     def i2_cochran_q(self) -> dict[str, float]:
         """``(Q - df) / Q`` of logit sens and logit FPR (no model; the fit's correction).
@@ -336,19 +424,17 @@ class BivariateResult:
             Study rows hold the observed proportions (uncorrected counts) with
             Wilson intervals, as the forest plot draws them, and each study's
             share of the information on the summary point
-            (:func:`metaanalysis.plots.study_weights`; the shares sum to 1).
+            (:func:`metaanalysis.studies.study_weights`; the shares sum to 1).
             The pooled row holds the model's estimates with Wald intervals on
             the logit scale, back-transformed, and weight 1.
         """
-        from metaanalysis import plots
-
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must lie between 0 and 1; got {level!r}")
         cols = ["sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
                 "specificity", "specificity_ci_low", "specificity_ci_high"]
-        studies = plots.study_estimates(self.table, level)[["study", *cols]]
+        studies = study_estimates(self.table, level)[["study", *cols]]
         studies.insert(1, "type", "study")
-        studies["weight"] = plots.study_weights(self)
+        studies["weight"] = study_weights(self)
         s = self._wald(0, level)
         f = self._wald(1, level)
         pooled = pd.DataFrame([{"study": "pooled", "type": "pooled",
@@ -379,7 +465,8 @@ class BivariateResult:
         Keys: model, method, n_studies, correction, sensitivity, specificity,
         false_positive_rate, logit_sens, logit_fpr, tau2_logit_sens,
         tau2_logit_fpr, rho_sens_fpr, loglik, aic, bic, hsroc, auc, pauc,
-        lr_positive, lr_negative, dor, warnings; plus loglik_convention
+        lr_positive, lr_negative, dor, warnings, warning_codes (the ``code`` of each
+        warning, same order); plus loglik_convention
         ("mada" or "glmer"), auc_exact, i2 (Higgins-Thompson from Psi, and the
         bivariate share), i2_cochran_q ((Q - df) / Q), i2_zhou (Zhou and
         Dendukuri's bivariate I2), i2_holling (Holling's six I2 values),
@@ -410,7 +497,7 @@ class BivariateResult:
             "lr_positive": self.lr_positive.to_dict(),
             "lr_negative": self.lr_negative.to_dict(),
             "dor": self.dor.to_dict(),
-            "warnings": list(self.warnings),
+            **self._caveats_dict(),
             "auc_exact": _float(self.auc_exact),
             "i2": {k: _float(v) for k, v in self.i2.items()},
             "i2_cochran_q": {k: _float(v) for k, v in self.i2_cochran_q.items()},

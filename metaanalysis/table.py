@@ -529,6 +529,56 @@ class StudyTable:
             x = x + add * np.any(x == 0, axis=1)[:, None]
         return x[:, 0], x[:, 1], x[:, 2], x[:, 3]
 
+    def logits(self, correction: str = "all",
+               add: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+        """Return each study's (logit sensitivity, logit FPR) and their within-study variances.
+
+        This is the one logit transform of the package: every model and statistic
+        that works on the logit scale takes its outcomes from here.
+
+        Parameters
+        ----------
+        correction : {"all", "single", "none"}
+            Continuity-correction rule (see :meth:`corrected`).
+        add : float
+            The amount added by the correction (default 0.5).
+
+        Returns
+        -------
+        y, S : numpy.ndarray
+            (k, 2) each. ``y[:, 0] = log(TP / FN)``, ``y[:, 1] = log(FP / TN)``;
+            ``S[:, 0] = 1/TP + 1/FN``, ``S[:, 1] = 1/FP + 1/TN`` (the delta-method
+            variances), on the corrected counts.
+
+        Raises
+        ------
+        InputError
+            With ``correction="none"`` when a study has a zero cell (its logit is
+            infinite).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> t = StudyTable(pd.DataFrame({"study": ["a", "b"], "TP": [9, 8], "FP": [1, 0],
+        ...                              "FN": [1, 2], "TN": [9, 8]}))
+        >>> y, S = t.logits("single")
+        >>> [round(float(v), 4) for v in y[1]], [round(float(v), 4) for v in S[1]]
+        ([1.2238, -2.8332], [0.5176, 2.1176])
+        """
+        tp, fp, fn, tn = self.corrected(correction, add)
+        if correction == "none" and self.has_zero_cells:
+            counts = self.counts()
+            i = int(np.flatnonzero(np.any(counts == 0, axis=1))[0])
+            cell = COUNT_COLUMNS[int(np.flatnonzero(counts[i] == 0)[0])]
+            raise InputError(
+                f"study {self.studies[i]!r} has a zero cell ({cell} = 0), so its logit is "
+                "infinite with correction='none'; use correction='all' or 'single', or the "
+                "binomial GLMM."
+            )
+        y = np.column_stack([np.log(tp / fn), np.log(fp / tn)])
+        S = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])
+        return y, S
+
     # ------------------------------------------------------------ subsets --
     def subset(self, mask_or_index: Sequence[bool] | Sequence[int] | np.ndarray) -> StudyTable:
         """Return a new table with the selected studies (boolean mask or row positions)."""

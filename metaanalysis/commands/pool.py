@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         if args.model == "univariate":
-            from metaanalysis.univariate_models import univariate
+            from metaanalysis.models.univariate import univariate
 
             if method == "ml":
                 raise InputError("--method ml is not available for --model univariate; "
@@ -126,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
             result = univariate(table, method=(method or "dl").upper(),
                                 correction=args.correction)
         elif args.model == "reitsma":
-            from metaanalysis.bivariate import reitsma
+            from metaanalysis.models.reitsma import reitsma
 
             if method == "dl":
                 raise InputError("--method dl is only for --model univariate; use reml or ml.")
             result = reitsma(table, method=method or "reml", correction=args.correction,
                              optimizer=args.optimizer)
         else:
-            from metaanalysis.bivariate_glmm import glmm
+            from metaanalysis.models.glmm import glmm
 
             if args.nagq < 1:
                 raise InputError(f"--nagq must be at least 1, got {args.nagq}.")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
-    from metaanalysis.metaregression import format_summary, regression
+    from metaanalysis.models.regression import format_summary, regression
 
     if args.model == "glmm" and args.method is not None:
         raise InputError("--method is for --model reitsma; the GLMM uses --nagq.")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from metaanalysis.metaregression import save_figure
+        from metaanalysis.models.regression import save_figure
 
         os.makedirs(args.plots, exist_ok=True)
         ax = result.plot_subgroups()

@@ -33,14 +33,26 @@ References
 from __future__ import annotations
 
 import math
-import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metaanalysis.errors import FitError, FitWarning, InputError
-from metaanalysis.quadrature import (
+from metaanalysis.errors import (
+    BoundaryEstimateWarning,
+    DivergingEstimateWarning,
+    FewStudiesWarning,
+    FitError,
+    InputError,
+    MetaAnalysisWarning,
+    NotConvergedWarning,
+    UnreliableStandardErrorsWarning,
+    ZeroVarianceWarning,
+    emit,
+    warning_codes,
+    warning_texts,
+)
+from metaanalysis.models.quadrature import (
     LME4_TOL_PWRSS,
     BinomialData,
     ModeState,
@@ -51,12 +63,11 @@ from metaanalysis.quadrature import (
     lme4_initial_eta,
     lme4_pirls,
 )
+from metaanalysis.results import BivariateResult
+from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
-
-    from metaanalysis.results import BivariateResult
-    from metaanalysis.table import StudyTable
 
 __all__ = ["GlmmFit", "fit_binomial_normal", "glmm", "binomial_data", "PIRLS_MODES"]
 
@@ -103,8 +114,8 @@ class GlmmFit:
         Likelihood evaluations used by the optimiser.
     modes : numpy.ndarray
         (k, 2) conditional modes of the random effects ``Lambda u_i`` at the optimum.
-    warnings : tuple of str
-        Messages about the fit.
+    warnings : tuple of MetaAnalysisWarning
+        Caveats of the fit (their text and ``code``).
     pirls : str
         ``"exact"`` or ``"lme4"``: see :data:`PIRLS_MODES`.
     """
@@ -119,7 +130,7 @@ class GlmmFit:
     singular: bool
     n_evaluations: int
     modes: np.ndarray
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[MetaAnalysisWarning, ...] = field(default_factory=tuple)
     pirls: str = "exact"
 
     @property
@@ -423,7 +434,7 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
     ``vcov(use.hessian = TRUE)``: the Hessian of the deviance over
     ``(theta, beta)`` is inverted and its ``beta`` block doubled.
     """
-    nagq = _check_nagq(nagq)
+    nagq = check_nagq(nagq)
     pirls = _check_pirls(pirls, nagq)
     if pirls == "lme4":
         return _fit_binomial_normal_lme4(data, start)
@@ -460,25 +471,27 @@ def _fit_binomial_normal_lme4(data: BinomialData, start: np.ndarray | None) -> G
     theta0 = np.array([1.0, 0.0, 1.0]) if start is None else np.asarray(start, dtype=float)[:3]
     phi, dev, ok, msg, obj, n_eval = _fit_lme4(data, theta0)
     final = obj.pirls(phi)
-    msgs: list[str] = []
+    msgs: list[MetaAnalysisWarning] = []
     if not final.converged:
-        msgs.append("PIRLS did not meet glmer's stopping rule at the optimum; the lme4-style "
-                    "deviance is unreliable there: use pirls='exact'.")
+        msgs.append(NotConvergedWarning(
+            "PIRLS did not meet glmer's stopping rule at the optimum; the lme4-style "
+            "deviance is unreliable there: use pirls='exact'."))
     obj.iterations_seen = set()
     H = _central_hessian(obj, phi)
     if len(obj.iterations_seen) > 1:
-        msgs.append("glmer's default PIRLS stops after a different number of iterations "
+        msgs.append(UnreliableStandardErrorsWarning(
+                    "glmer's default PIRLS stops after a different number of iterations "
                     "within the Hessian's step (1e-4) of the optimum, so the deviance jumps "
                     "there and the standard errors from its finite-difference Hessian (as "
                     "glmer computes them) are unreliable; use pirls='exact' for standard "
-                    "errors.")
+                    "errors."))
     return _finish(data, phi, -0.5 * final.deviance, H, ok, msg, n_eval, 1, final.u, "lme4",
                    msgs)
 
 
 def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, ok: bool,
             msg: str, n_eval: int, nagq: int, modes_u: np.ndarray, pirls: str,
-            msgs: list[str]) -> GlmmFit:
+            msgs: list[MetaAnalysisWarning]) -> GlmmFit:
     """Covariances, boundary and divergence checks, and the :class:`GlmmFit` of an optimum.
 
     ``H`` is the Hessian of the deviance ``-2 log L`` over ``(theta, beta)``;
@@ -494,12 +507,14 @@ def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, o
             raise np.linalg.LinAlgError("not positive definite")
     except np.linalg.LinAlgError:
         vcov, clipped = _beta_block_vcov(H[3:, 3:])
-        msgs.append("the Hessian over (theta, beta) is not invertible at the optimum; the "
-                    "fixed-effect covariance is from the beta block alone (conditional on theta).")
+        msgs.append(UnreliableStandardErrorsWarning(
+            "the Hessian over (theta, beta) is not invertible at the optimum; the "
+            "fixed-effect covariance is from the beta block alone (conditional on theta)."))
         if clipped:
-            msgs.append("the data carry (almost) no information on some fixed effect at the "
-                        "optimum, so its standard error is set very large; see the warnings on "
-                        "diverging logits, or use the normal model (reitsma).")
+            msgs.append(UnreliableStandardErrorsWarning(
+                "the data carry (almost) no information on some fixed effect at the "
+                "optimum, so its standard error is set very large; see the warnings on "
+                "diverging logits, or use the normal model (reitsma)."))
     vcov = 0.5 * (vcov + vcov.T)
     # round-off at a bound (|theta| ~ 1e-9) is a zero, so a zero variance leaves the
     # correlation undefined instead of a number made of noise
@@ -525,9 +540,11 @@ def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, o
                 sgn = float(np.sign(theta[1]))
                 parts.append(f"the correlation of logit sensitivity and logit specificity is "
                              f"{sgn:+.0f} (sens-FPR {-sgn:+.0f})")
-        msgs.append("singular fit (boundary of the parameter space): " + " and ".join(parts)
-                    + "; the random-effects covariance is degenerate, so a simpler model "
-                      "(e.g. univariate or no correlation) describes the data as well.")
+        kind = (ZeroVarianceWarning if all("variance" in part for part in parts)
+                else BoundaryEstimateWarning)
+        msgs.append(kind("singular fit (boundary of the parameter space): " + " and ".join(parts)
+                         + "; the random-effects covariance is degenerate, so a simpler model "
+                           "(e.g. univariate or no correlation) describes the data as well."))
     se = np.sqrt(np.abs(np.diag(vcov))).reshape(2, p)
     for j, outcome in enumerate(("sensitivity", "specificity")):
         bad = np.flatnonzero((np.abs(coef[j]) > 12) | (se[j] > 50))
@@ -542,20 +559,23 @@ def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, o
             yj, nj = data.y[used, j], data.n[used, j]
             extreme = bool(np.all((yj == 0) | (yj == nj)))
             if extreme:
-                msgs.append(f"the logit {outcome} diverges (coefficient {i}: estimate "
+                msgs.append(DivergingEstimateWarning(
+                            f"the logit {outcome} diverges (coefficient {i}: estimate "
                             f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the {outcome} is 0% or 100% "
                             "in every study (or every study of a subgroup), so its "
                             "maximum-likelihood estimate is infinite; report the observed "
                             "counts instead, or use the normal model with a continuity "
-                            "correction.")
+                            "correction."))
             else:
-                msgs.append(f"the logit {outcome} is not determined (coefficient {i}: estimate "
+                msgs.append(DivergingEstimateWarning(
+                            f"the logit {outcome} is not determined (coefficient {i}: estimate "
                             f"{coef[j, i]:.3g}, SE {se[j, i]:.3g}): the likelihood is "
                             "numerically flat there; check the counts for implausible values, "
-                            "or use the normal model (reitsma).")
+                            "or use the normal model (reitsma)."))
     if not ok:
-        msgs.append(f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
-                    "try nagq=1, another start, or the normal model.")
+        msgs.append(NotConvergedWarning(
+            f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
+            "try nagq=1, another start, or the normal model."))
     modes = modes_u @ L.T
     return GlmmFit(theta=theta, coef=coef, vcov=vcov, sigma=sigma, loglik=float(loglik),
                    nagq=nagq, converged=ok, singular=singular, n_evaluations=n_eval,
@@ -571,7 +591,7 @@ def _check_pirls(pirls: object, nagq: int) -> str:
     return pirls
 
 
-def _check_nagq(nagq: object) -> int:
+def check_nagq(nagq: object) -> int:
     if isinstance(nagq, bool | np.bool_):
         raise InputError(f"nagq must be a whole number >= 1, got {nagq!r}.")
     if not isinstance(nagq, (int, np.integer)):
@@ -657,7 +677,7 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
     3. PIRLS stops when the penalised deviance changes by less than
        ``tolPwrss = 1e-7`` (relative), halves steps that increase it, and the
        Laplace deviance takes ``log|L|^2`` from the last decomposition (see
-       :func:`metaanalysis.quadrature.lme4_pirls`);
+       :func:`metaanalysis.models.quadrature.lme4_pirls`);
     4. the covariance of the fixed effects is ``2 inv(H)`` (beta block), with
        ``H`` the Hessian of that deviance over ``(theta, beta)`` by central
        differences with step ``1e-4``, as lme4 computes it after the fit.
@@ -701,10 +721,7 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
     >>> fit.model, fit.correction
     ('glmm', 'none')
     """
-    from metaanalysis.results import BivariateResult
-    from metaanalysis.table import StudyTable
-
-    nagq = _check_nagq(nagq)
+    nagq = check_nagq(nagq)
     pirls = _check_pirls(pirls, nagq)
     if not isinstance(table, StudyTable):
         raise InputError(f"glmm() needs a StudyTable, got {type(table).__name__}.")
@@ -713,12 +730,12 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
                        "GLMM; use the univariate model (--model univariate, or "
                        "univariate(table)), or add studies.")
     fit = fit_binomial_normal(binomial_data(table), nagq=nagq, pirls=pirls)
-    msgs = list(fit.warnings)
+    caveats = list(fit.warnings)
     if table.k < FEW_STUDIES:
-        msgs.append(f"only {table.k} studies: the between-study covariance is poorly "
-                    "estimated; interpret Psi, the prediction region and the SROC with care.")
-    for m in msgs:
-        _warnings.warn(m, FitWarning, stacklevel=2)
+        caveats.append(FewStudiesWarning(
+            f"only {table.k} studies: the between-study covariance is poorly "
+            "estimated; interpret Psi, the prediction region and the SROC with care."))
+    emit(caveats)
     flip = np.array([[1.0, -1.0], [-1.0, 1.0]])
     mu_ss = fit.coef[:, 0]
     extra = {
@@ -741,4 +758,5 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
         model="glmm", method="laplace" if nagq == 1 else "aghq", table=table,
         correction="none", mu=np.array([mu_ss[0], -mu_ss[1]]), vcov=fit.vcov * flip,
         psi=fit.sigma * flip, loglik=fit.loglik, nobs=2 * table.k, df=5,
-        converged=fit.converged, warnings=tuple(msgs), extra=extra)
+        converged=fit.converged, warnings=warning_texts(caveats),
+        warning_codes=warning_codes(caveats), extra=extra)

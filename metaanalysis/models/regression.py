@@ -9,7 +9,7 @@ continuous covariates enter as they are.
 Two models:
 
 - ``model="reitsma"``: the bivariate normal model on continuity-corrected
-  logits, by REML or ML (:func:`metaanalysis.bivariate.fit_bivariate_normal`);
+  logits, by REML or ML (:func:`metaanalysis.models.reitsma.fit_bivariate_normal`);
   numbers match ``metafor::rma.mv(yi, vi, mods = ~ 0 + outcome + outcome:cov,
   random = ~ outcome | study, struct = "UN")``.
 - ``model="glmm"``: the binomial-normal GLMM with the covariates as fixed
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings as _warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,7 +50,22 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import chi2, norm
 
-from metaanalysis.errors import AnalysisError, FitError, FitWarning, InputError
+from metaanalysis.errors import (
+    AnalysisError,
+    BoundaryEstimateWarning,
+    CodedCovariateWarning,
+    FitError,
+    InputError,
+    MetaAnalysisWarning,
+    SingleStudyLevelWarning,
+    ZeroVarianceWarning,
+    emit,
+    warning_codes,
+    warning_texts,
+)
+from metaanalysis.models.glmm import binomial_data, check_nagq, fit_binomial_normal
+from metaanalysis.models.reitsma import fit_bivariate_normal, log_jacobian, logit_outcomes
+from metaanalysis.results import FitResult
 from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -261,9 +275,9 @@ class LikelihoodRatioTest:
                 "method": self.method, "note": self.note}
 
 
-@dataclass(frozen=True)
-class RegressionResult:
-    """A fitted bivariate meta-regression.
+@dataclass(frozen=True, kw_only=True)
+class RegressionResult(FitResult):
+    """A fitted bivariate meta-regression (the shared fields are those of :class:`FitResult`).
 
     Parameters
     ----------
@@ -299,6 +313,8 @@ class RegressionResult:
         Whether the optimiser converged.
     warnings : tuple of str
         Caveats of the fit.
+    warning_codes : tuple of str
+        The ``code`` of each caveat, in the order of ``warnings``.
     extra : Mapping
         Model-specific details (GLMM: nagq, theta, the (sens, spec) coefficients).
     loglik_metafor : float or None
@@ -307,27 +323,14 @@ class RegressionResult:
         ``None`` for the GLMM.
     """
 
-    model: str
-    method: str
-    table: StudyTable
     design: Design
     coef: np.ndarray
-    vcov: np.ndarray
-    psi: np.ndarray
-    loglik: float
-    nobs: int
-    correction: str
     lrt: LikelihoodRatioTest | None = None
-    converged: bool = True
-    warnings: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
     loglik_metafor: float | None = None
 
     # --------------------------------------------------------------- basics --
-    @property
-    def loglik_convention(self) -> str:
-        """``"mada"`` for the normal model, ``"glmer"`` for the GLMM (as ``pool``)."""
-        return "glmer" if self.model == "glmm" else "mada"
+    def _design(self) -> np.ndarray:
+        return self.design.X
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -344,51 +347,11 @@ class RegressionResult:
         """(p, 2) standard errors of ``coef``."""
         return np.sqrt(np.diag(self.vcov)).reshape(len(self.terms), 2)
 
-    @property
-    def tau2(self) -> tuple[float, float]:
-        """Residual between-study variances of logit sensitivity and logit FPR."""
-        return float(self.psi[0, 0]), float(self.psi[1, 1])
-
-    @property
-    def rho(self) -> float:
-        """Residual between-study correlation of logit sensitivity and logit FPR (NaN if undefined).
-
-        Computed as :attr:`BivariateResult.rho <metaanalysis.results.BivariateResult.rho>`
-        is (clipped to [-1, 1]; NaN when a variance is 0).
-        """
-        from metaanalysis.results import correlation
-
-        return correlation(self.psi)
-
     def __repr__(self) -> str:
         lrt = ("" if self.lrt is None or self.lrt.p_value is None
                else f", LRT p={self.lrt.p_value:.3g}")
         return (f"RegressionResult(model={self.model!r}, method={self.method!r}, "
                 f"k={self.table.k}, terms={list(self.terms)!r}{lrt})")
-
-    @property
-    def i2(self) -> dict[str, float]:
-        """Residual Higgins-Thompson I2 of logit sens and logit FPR, and the bivariate share.
-
-        :func:`metaanalysis.heterogeneity.bivariate_i2` of the residual ``Psi``, with
-        metafor's typical within-study variance for a design ``X``, ``(k - p) / tr(P)``
-        (continuity correction ``"all"`` for the GLMM's within-study variances). With no
-        covariates this is the ``i2`` of ``reitsma``/``glmm`` for the same fit.
-        """
-        from metaanalysis.heterogeneity import bivariate_i2
-
-        corr = "all" if self.correction == "none" else self.correction
-        return bivariate_i2(self.table, self.psi, correction=corr, X=self.design.X)
-
-    @property
-    def aic(self) -> float:
-        """``-2 logLik + 2 (2p + 3)`` (``loglik``'s convention)."""
-        return -2.0 * self.loglik + 2.0 * self.n_parameters
-
-    @property
-    def bic(self) -> float:
-        """``-2 logLik + (2p + 3) log(2k)`` (``loglik``'s convention, n = 2k as mada and pool)."""
-        return -2.0 * self.loglik + self.n_parameters * math.log(self.nobs)
 
     @property
     def aic_metafor(self) -> float | None:
@@ -516,7 +479,7 @@ class RegressionResult:
             "extra": {k: v for k, v in self.extra.items()
                       if k in ("nagq", "theta", "coef_sens_spec", "singular", "rho_sens_spec",
                                "boundary")},
-            "warnings": list(self.warnings),
+            **self._caveats_dict(),
         }
 
     def print_summary(self) -> None:
@@ -619,14 +582,12 @@ class _Fit:
     psi: np.ndarray       # (sens, FPR)
     loglik: float                   # mada's convention (normal model) or glmer's (GLMM)
     converged: bool
-    warnings: tuple[str, ...]
+    warnings: tuple[MetaAnalysisWarning, ...]
     extra: Mapping[str, Any]
     loglik_metafor: float | None = None
 
 
 def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) -> _Fit:
-    from metaanalysis.bivariate import fit_bivariate_normal, log_jacobian, logit_outcomes
-
     y, S = logit_outcomes(table, correction)
     fit = fit_bivariate_normal(y, S, X, method=method)
     p = X.shape[1]
@@ -636,18 +597,17 @@ def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) 
     # mada's convention, as reitsma() and pool report it: the logits' likelihood plus the
     # log-Jacobian of the logit (a function of the data alone, so differences are unchanged)
     loglik = float(fit.loglik) + log_jacobian(table, correction)
-    msgs = list(fit.warnings)
+    caveats = list(fit.warnings)
     for name in fit.boundary:
-        msgs.append(f"the residual between-study covariance is on the boundary ({name}).")
+        kind = BoundaryEstimateWarning if name == "rho" else ZeroVarianceWarning
+        caveats.append(kind(f"the residual between-study covariance is on the boundary ({name})."))
     return _Fit(coef=np.asarray(fit.coef, dtype=float), vcov=_term_major(np.asarray(fit.vcov), p),
                 psi=np.asarray(fit.psi, dtype=float), loglik=loglik, converged=fit.converged,
-                warnings=tuple(msgs), loglik_metafor=loglik_metafor,
+                warnings=tuple(caveats), loglik_metafor=loglik_metafor,
                 extra={"loglik_mvmeta": float(fit.loglik), "boundary": list(fit.boundary)})
 
 
 def _fit_glmm(table: StudyTable, X: np.ndarray, nagq: int) -> _Fit:
-    from metaanalysis.bivariate_glmm import binomial_data, fit_binomial_normal
-
     # fit on centred and scaled covariates (a covariate in units of 1e9 or 1e-9 would
     # leave the optimiser a badly conditioned problem), then map back: with
     # X_s = X A, the coefficients are beta = A beta_s and their covariance A V_s A'
@@ -681,9 +641,7 @@ def _check_model(model: str, method: str | None, nagq: int) -> tuple[str, str]:
         if method not in ("reml", "ml"):
             raise InputError(f"unknown method {method!r} for the normal model; use 'reml' or 'ml'.")
     else:
-        from metaanalysis.bivariate_glmm import _check_nagq
-
-        nagq = _check_nagq(nagq)
+        nagq = check_nagq(nagq)
         method = "laplace" if nagq == 1 else "aghq"
     return model, method
 
@@ -773,14 +731,15 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
     else:
         fit = _fit_glmm(table, X, nagq)
         corr = "none"
-    msgs = list(fit.warnings)
+    caveats = list(fit.warnings)
     cov = table.covariates
     for name, lev in design.levels.items():
         labels = [_label(v) for v in cov[name].tolist()]
         thin = [lv for lv in lev if labels.count(lv) < 2]
         if thin:
-            msgs.append(f"covariate {name!r}: level(s) {', '.join(map(repr, thin))} have a "
-                        "single study, so their effects rest on that study alone.")
+            caveats.append(SingleStudyLevelWarning(
+                f"covariate {name!r}: level(s) {', '.join(map(repr, thin))} have a "
+                "single study, so their effects rest on that study alone."))
     for name in design.covariates:
         if name in design.levels:
             continue
@@ -788,18 +747,19 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
         if 3 <= values.size <= 5 and np.all(values == np.round(values)) \
                 and values[0] >= 0 and values[-1] <= 10:  # codes like 1, 2, 3; not years
             shown = ", ".join(f"{v:g}" for v in values)
-            msgs.append(f"covariate {name!r} takes only the whole values {shown} and is "
-                        "treated as continuous (one slope per logit); if these are codes for "
-                        "categories, declare it categorical.")
+            caveats.append(CodedCovariateWarning(
+                f"covariate {name!r} takes only the whole values {shown} and is "
+                "treated as continuous (one slope per logit); if these are codes for "
+                "categories, declare it categorical."))
     lrt = None
     if test and p > 1:
         lrt = _lrt_against_null(table, X, model, method, nagq, correction, fit)
-    for m in msgs:
-        _warnings.warn(m, FitWarning, stacklevel=2)
+    emit(caveats)
     return RegressionResult(model=model, method=method, table=table, design=design,
                             coef=fit.coef, vcov=fit.vcov, psi=fit.psi, loglik=fit.loglik,
                             nobs=2 * table.k, correction=corr, lrt=lrt,
-                            converged=fit.converged, warnings=tuple(msgs), extra=dict(fit.extra),
+                            converged=fit.converged, warnings=warning_texts(caveats),
+                            warning_codes=warning_codes(caveats), extra=dict(fit.extra),
                             loglik_metafor=fit.loglik_metafor)
 
 

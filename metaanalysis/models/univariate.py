@@ -35,7 +35,15 @@ from scipy import optimize
 from scipy.special import expit
 from scipy.stats import chi2, norm
 
-from metaanalysis.errors import FitWarning, InputError
+from metaanalysis.errors import (
+    FewStudiesWarning,
+    InputError,
+    MetaAnalysisWarning,
+    ZeroVarianceWarning,
+    emit,
+    warning_codes,
+    warning_texts,
+)
 from metaanalysis.heterogeneity import (
     cochran_q,
     dersimonian_laird_tau2,
@@ -78,12 +86,13 @@ def outcome_data(table: StudyTable, correction: str = "all") -> dict[str, tuple[
         raise InputError(f"study {table.studies[i]!r} has a zero cell ({cell} = 0), so its log "
                          "odds are infinite with correction='none'; use correction='all' or "
                          "'single'.")
+    logits, variances = table.logits(correction)
     tp, fp, fn, tn = table.corrected(correction)
     n1 = tp + fn
     n0 = fp + tn
     return {
-        "logit_sens": (np.log(tp / fn), 1 / tp + 1 / fn),
-        "logit_spec": (np.log(tn / fp), 1 / tn + 1 / fp),
+        "logit_sens": (logits[:, 0], variances[:, 0]),
+        "logit_spec": (-logits[:, 1], variances[:, 1]),
         "ln_dor": (np.log(tp * tn / (fp * fn)), 1 / tp + 1 / fn + 1 / fp + 1 / tn),
         "ln_lr_pos": (np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0),
         "ln_lr_neg": (np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0),
@@ -182,6 +191,9 @@ class UnivariateResult:
         ``measure, value, value_ci_low, value_ci_high``.
     warnings : tuple of str
         Caveats.
+    warning_codes : tuple of str
+        The ``code`` of each caveat (:class:`metaanalysis.errors.MetaAnalysisWarning`),
+        in the order of ``warnings``.
     """
 
     table: StudyTable
@@ -189,6 +201,15 @@ class UnivariateResult:
     correction: str
     frame: pd.DataFrame
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    warning_codes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        codes = tuple(self.warning_codes) or (MetaAnalysisWarning.code,) * len(self.warnings)
+        if len(codes) != len(self.warnings):
+            raise ValueError(f"warning_codes has {len(codes)} entries for "
+                             f"{len(self.warnings)} warnings")
+        object.__setattr__(self, "warning_codes", codes)
 
     def __getitem__(self, outcome: str) -> dict[str, Any]:
         """Return the row of one outcome as a dict."""
@@ -222,7 +243,7 @@ class UnivariateResult:
         """Return a JSON-ready mapping (``metaanalysis pool --model univariate --json``).
 
         Keys: ``model`` ("univariate"), ``method`` ("dl" or "reml"),
-        ``n_studies``, ``correction``, ``warnings`` and ``outcomes``: for each of
+        ``n_studies``, ``correction``, ``warnings``, ``warning_codes`` and ``outcomes``: for each of
         ``logit_sens, logit_spec, ln_dor, ln_lr_pos, ln_lr_neg`` the pooled
         ``estimate, se, ci_low, ci_high`` and prediction interval
         ``pi_low, pi_high`` on that (logit or log) scale; ``tau2``; Cochran's
@@ -241,7 +262,8 @@ class UnivariateResult:
                                    for k, v in row.items()}
         return {"model": "univariate", "method": self.method.lower(),
                 "n_studies": self.table.k, "correction": self.correction,
-                "outcomes": outcomes, "warnings": list(self.warnings)}
+                "outcomes": outcomes, "warnings": list(self.warnings),
+                "warning_codes": list(self.warning_codes)}
 
 
 def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
@@ -280,8 +302,6 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
     >>> list(res.frame.index)
     ['logit_sens', 'logit_spec', 'ln_dor', 'ln_lr_pos', 'ln_lr_neg']
     """
-    import warnings as _warnings
-
     if not isinstance(table, StudyTable):
         raise InputError(f"univariate() needs a StudyTable, got {type(table).__name__}.")
     method = str(method).upper()
@@ -298,19 +318,20 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
                   "value_ci_high": float(back(r["ci_high"]))})
         rows.append(r)
     frame = pd.DataFrame(rows, index=pd.Index(OUTCOMES, name="outcome"))
-    msgs = []
+    caveats: list[MetaAnalysisWarning] = []
     if table.k < 5:
-        msgs.append(f"only {table.k} studies: tau2 and the prediction intervals are poorly "
-                    "estimated.")
+        caveats.append(FewStudiesWarning(
+            f"only {table.k} studies: tau2 and the prediction intervals are poorly estimated."))
     at_zero = [name for name in OUTCOMES if frame.loc[name, "tau2"] <= 0.0]
     if at_zero:
-        msgs.append(f"tau2 is estimated at 0 (the boundary) for {', '.join(at_zero)}: no "
-                    "between-study variation beyond chance is detected, so the random-effects "
-                    "and fixed-effect estimates coincide.")
-    for m in msgs:
-        _warnings.warn(m, FitWarning, stacklevel=2)
+        caveats.append(ZeroVarianceWarning(
+            f"tau2 is estimated at 0 (the boundary) for {', '.join(at_zero)}: no "
+            "between-study variation beyond chance is detected, so the random-effects "
+            "and fixed-effect estimates coincide."))
+    emit(caveats)
     return UnivariateResult(table=table, method=method, correction=correction, frame=frame,
-                            warnings=tuple(msgs))
+                            warnings=warning_texts(caveats),
+                            warning_codes=warning_codes(caveats))
 
 
 def madauni_statistics(table: StudyTable, correction: str = "all",

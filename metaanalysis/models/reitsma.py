@@ -1,0 +1,436 @@
+"""The bivariate normal random-effects model of Reitsma et al. (2005).
+
+Each study contributes ``y_i = (logit sens_i, logit FPR_i)`` with known
+within-study covariance ``S_i = diag(1/TP + 1/FN, 1/FP + 1/TN)``, and
+
+    y_i ~ N(X_i beta, Psi + S_i),
+
+``Psi`` an unstructured 2x2 between-study covariance. ``beta`` is profiled out
+by generalised least squares; the restricted (REML) or full (ML)
+log-likelihood is maximised over the lower Cholesky factor ``L`` of
+``Psi = L L'`` with an analytic gradient. Every point of that parameter space
+is a valid ``Psi``, including the boundary (a variance of zero, a correlation
+of +-1), so a maximum on the boundary is reached, not approached; sub-models
+with the boundary imposed are fitted as a check when the fit ends near it.
+
+Two optimisers: ``"newton"`` (default; modified Newton steps on a batched,
+vectorised likelihood, to full precision) and ``"mada"``, which follows mada's
+own path (10 IGLS iterations from ``Psi = diag(0.001)``, then variable-metric
+BFGS with R's ``optim`` settings) and so reproduces mada's numbers, including
+where that path stops short of the maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from metaanalysis.errors import (
+    BelowMaximumWarning,
+    BoundaryEstimateWarning,
+    FewStudiesWarning,
+    FitError,
+    InputError,
+    MetaAnalysisWarning,
+    NotConvergedWarning,
+    ZeroVarianceWarning,
+    emit,
+    warning_codes,
+    warning_texts,
+)
+from metaanalysis.models.likelihood import (
+    ALL_FREE,
+    BivariateNormalFit,
+    Likelihood,
+    boundary_names,
+    cholesky_params,
+    near_boundary,
+    psi_from,
+)
+from metaanalysis.models.mada_path import fit_mada_path
+from metaanalysis.results import BivariateResult
+from metaanalysis.table import StudyTable
+
+__all__ = ["BivariateNormalFit", "FEW_STUDIES", "MIN_STUDIES", "OPTIMIZERS",
+           "fit_bivariate_normal", "log_jacobian", "logit_outcomes", "reitsma"]
+#: Fewer studies than this draws a warning (as mada does).
+FEW_STUDIES = 5
+#: Fewer studies than this is refused: too few for the model's 5 parameters.
+MIN_STUDIES = 3
+
+
+def _moment_start(y: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Start from the method of moments: excess variance and half the observed correlation."""
+    var = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.ones(2)
+    tau2 = np.maximum(var - S.mean(axis=0), 0.05 * np.maximum(var, 1e-3))
+    with np.errstate(invalid="ignore", divide="ignore"):  # identical studies: 0/0
+        r = np.corrcoef(y.T)[0, 1] if y.shape[0] > 2 else 0.0
+    r = 0.0 if not np.isfinite(r) else float(np.clip(0.5 * r, -0.9, 0.9))
+    off = r * math.sqrt(tau2[0] * tau2[1])
+    return np.array([[tau2[0], off], [off, tau2[1]]])
+
+
+#: boundary sub-models as the free entries (a, b, c) of L = [[a, 0], [b, c]]:
+#: rho = +-1 (c = 0), tau2_1 = 0 (a = b = 0), tau2_2 = 0 (b = c = 0)
+_SUBMODELS: tuple[np.ndarray, ...] = (
+    np.array([True, True, False]),
+    np.array([False, False, True]),
+    np.array([True, False, False]),
+)
+
+
+@dataclass
+class _OptResult:
+    x: np.ndarray
+    fun: float
+    jac: np.ndarray
+    nit: int
+    success: bool
+
+
+def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
+            maxiter: int = 200) -> _OptResult:
+    """Minimise by modified Newton iterations with a backtracking line search.
+
+    The Hessian is the forward difference of the analytic gradient (the base
+    point and the perturbed points are evaluated in one batch); its
+    eigenvalues are replaced by their absolute values (floored), so every step
+    is a descent step even near a saddle. Four step lengths are tried per
+    batch in the line search.
+    """
+    full = np.asarray(theta0, dtype=float).copy()
+    full[~free] = 0.0  # fixed entries of a boundary sub-model are zero
+    idx = np.flatnonzero(free)
+    n = idx.size
+    steps = np.array([1.0, 0.5, 0.25, 0.125])
+    nit = 0
+    success = False
+    f = float("inf")
+    g = np.zeros(n)
+    for nit in range(1, maxiter + 1):  # noqa: B007
+        h = 1e-7 * np.maximum(1.0, np.abs(full[idx]))
+        pts = np.repeat(full[None, :], n + 1, axis=0)
+        pts[1 + np.arange(n), idx] += h
+        F, Gr = lik.batch(pts)
+        f, g = float(F[0]), Gr[0, idx]
+        if not np.isfinite(f):
+            return _OptResult(full[idx], float("inf"), g, nit, False)
+        if np.max(np.abs(g)) < 1e-10 * max(1.0, abs(f)):
+            success = True
+            break
+        H = (Gr[1:, idx] - g) / h[:, None]
+        H = 0.5 * (H + H.T)
+        w, V = np.linalg.eigh(H)
+        w = np.maximum(np.abs(w), 1e-10 * max(1.0, float(np.abs(w).max())))
+        step = -V @ ((V.T @ g) / w)
+        size = float(np.max(np.abs(step)))
+        if size > 5.0:
+            step *= 5.0 / size
+        slope = float(g @ step)
+        scale = 1.0
+        accepted = None
+        while scale * steps[-1] > 1e-12:
+            trial = np.repeat(full[None, :], len(steps), axis=0)
+            trial[:, idx] += (scale * steps)[:, None] * step
+            Ft, _ = lik.batch(trial)
+            ok = np.isfinite(Ft) & (Ft <= f + 1e-4 * scale * steps * slope)
+            if ok.any():
+                j = int(np.argmax(ok))
+                accepted = (trial[j], float(Ft[j]), scale * steps[j])
+                break
+            scale *= steps[-1] / 2.0
+        if accepted is None:  # no decrease possible: at the optimum to machine precision
+            success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
+            break
+        new, f_new, t = accepted
+        small = abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and \
+            float(np.max(np.abs(t * step))) < 1e-9
+        full = new
+        if small:
+            f_new, g_new = lik.objective(full[idx], free)
+            f, g = f_new, g_new
+            success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
+            break
+    return _OptResult(full[idx], float(f), g, nit, success)
+
+
+def _minimise(lik: Likelihood, theta0: np.ndarray, free: np.ndarray) -> _OptResult:
+    return _newton(lik, theta0, free)
+
+
+#: Optimisers of :func:`fit_bivariate_normal`.
+OPTIMIZERS: tuple[str, ...] = ("newton", "mada")
+
+
+def fit_bivariate_normal(
+    y: np.ndarray,
+    S: np.ndarray,
+    X: np.ndarray | None = None,
+    method: str = "reml",
+    *,
+    start: np.ndarray | None = None,
+    optimizer: str = "newton",
+) -> BivariateNormalFit:
+    """Fit the bivariate normal random-effects model by REML or ML.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        (k, 2) outcomes per study.
+    S : numpy.ndarray
+        (k, 2) within-study variances (the within-study covariance is zero).
+    X : numpy.ndarray, optional
+        (k, p) design applied to both outcomes; ``None`` means an intercept
+        only (pooled means).
+    method : {"reml", "ml"}
+        Restricted or full maximum likelihood.
+    start : numpy.ndarray, optional
+        (2, 2) starting ``Psi`` (for ``optimizer="newton"``).
+    optimizer : {"newton", "mada"}
+        ``"newton"`` (default): modified Newton iterations to full precision,
+        with boundary sub-models checked, so the maximum is reached.
+        ``"mada"``: mada's own path (mvmeta's 10 IGLS iterations from
+        ``Psi = diag(0.001)``, then BFGS with ``reltol = sqrt(eps)`` and at most
+        100 iterations), which reproduces mada's estimates to about 1e-9 but
+        can stop short of the maximum (a warning says so).
+
+    Returns
+    -------
+    BivariateNormalFit
+
+    Raises
+    ------
+    FitError
+        If no start reaches a maximum (the message lists what to try).
+
+    Notes
+    -----
+    The restricted log-likelihood is mvmeta's (and so mada's):
+    ``-(2k-2p)/2 log 2pi - 1/2 sum log|V_i| - 1/2 log|sum X_i' V_i^-1 X_i|
+    - 1/2 sum r_i' V_i^-1 r_i`` with ``V_i = Psi + S_i``; metafor's adds
+    ``+1/2 log|X'X|``. Its gradient in ``Psi`` is
+    ``1/2 sum (W_i r_i r_i' W_i - W_i + W_i X_i C X_i' W_i)``, ``W_i = V_i^-1``,
+    ``C = (sum X_i' W_i X_i)^-1`` (the last term for REML only).
+
+    References
+    ----------
+    .. [1] Reitsma JB, Glas AS, Rutjes AWS, Scholten RJPM, Bossuyt PM,
+       Zwinderman AH. Bivariate analysis of sensitivity and specificity
+       produces informative summary measures in diagnostic reviews.
+       J Clin Epidemiol 2005;58:982-990.
+    .. [2] Gasparrini A, Armstrong B, Kenward MG. Multivariate meta-analysis
+       for non-linear and other multi-parameter associations. Stat Med
+       2012;31:3821-3839.
+    """
+    method = method.lower()
+    if method not in ("reml", "ml"):
+        raise InputError(f"unknown method {method!r}; use 'reml' or 'ml'.")
+    y = np.asarray(y, dtype=float)
+    S = np.asarray(S, dtype=float)
+    if X is not None:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+            raise InputError(f"the design matrix must have {y.shape[0]} rows.")
+        if np.linalg.matrix_rank(X) < X.shape[1]:
+            raise FitError("the design matrix is rank deficient (a covariate is constant or "
+                           "collinear with others); drop or merge covariate levels.")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(S)) and np.all(S > 0)):
+        raise FitError("outcomes or within-study variances are not finite; apply a continuity "
+                       "correction ('all' or 'single') or use the binomial GLMM.")
+    lik = Likelihood(y, S, X, reml=(method == "reml"))
+    if optimizer == "mada":
+        path = fit_mada_path(lik, method)
+        best_fit = fit_bivariate_normal(y, S, X, method)
+        caveats: list[MetaAnalysisWarning] = []
+        if best_fit.loglik > path.loglik + 1e-6:
+            caveats.append(BelowMaximumWarning(
+                f"mada's optimiser stopped {best_fit.loglik - path.loglik:.2g} below the "
+                "maximum of the log-likelihood; optimizer='newton' (the default) reaches it."))
+        return replace(path, warnings=(*caveats, *path.warnings))
+    if optimizer != "newton":
+        raise InputError(f"unknown optimizer {optimizer!r}; use 'newton' or 'mada'.")
+
+    starts = [start] if start is not None else []
+    starts += [_moment_start(y, S), np.diag([0.001, 0.001]), np.diag(y.var(axis=0) + 0.1)]
+    best: _OptResult | None = None
+    best_free = ALL_FREE
+    niter = 0
+    for psi0 in starts:
+        theta0 = cholesky_params(np.asarray(psi0, dtype=float))
+        theta0 = np.where(np.abs(theta0) < 1e-3, 1e-3, theta0)  # keep off the saddle at 0
+        res = _minimise(lik, theta0, ALL_FREE)
+        niter += int(res.nit)
+        if np.isfinite(res.fun) and (best is None or res.fun < best.fun - 1e-10):
+            best = res
+        ok = np.isfinite(res.fun) and np.max(np.abs(res.jac)) < 1e-5 * max(1.0, abs(res.fun))
+        if ok:
+            break
+    if best is None or not np.isfinite(best.fun):
+        raise FitError("the bivariate model could not be fitted from any start; try "
+                       "method='ml', a continuity correction, the univariate model, or the "
+                       "binomial GLMM.")
+    psi = psi_from(best.x, best_free)
+    # near the boundary, fit the sub-models with the boundary imposed and keep the
+    # best; the boundary is then reached exactly rather than approached
+    if near_boundary(psi):
+        full_fit = best
+        for free in _SUBMODELS:
+            theta0 = cholesky_params(psi)
+            theta0 = np.where((np.abs(theta0) < 1e-3) & free, 1e-3, theta0)
+            res = _minimise(lik, theta0, free)
+            niter += int(res.nit)
+            if np.isfinite(res.fun) and res.fun <= full_fit.fun + 1e-10 and \
+                    (best is full_fit or res.fun < best.fun):
+                best, best_free = res, free
+        psi = psi_from(best.x, best_free)
+    boundary = boundary_names(psi)
+    for j, name in enumerate(("tau2_1", "tau2_2")):
+        if name in boundary:  # a variance at 0 is 0, so rho is undefined, not +-1
+            psi = psi.copy()
+            psi[j, :] = 0.0
+            psi[:, j] = 0.0
+    grad_norm = float(np.max(np.abs(best.jac))) if best.jac.size else 0.0
+    converged = bool(grad_norm < 1e-4 * max(1.0, abs(best.fun)))
+    ll, _ = lik.value_and_grad_psi(psi)
+    coef, C, *_ = lik.gls(psi)
+    notes: list[MetaAnalysisWarning] = []
+    if not converged:
+        notes.append(NotConvergedWarning(
+            f"the optimiser stopped with gradient {grad_norm:.2g} (not converged); "
+            "estimates may be inaccurate: try method='ml' or the univariate model."))
+    return BivariateNormalFit(coef=coef, vcov=C, psi=psi, loglik=ll, method=method,
+                              converged=converged, niter=niter, boundary=tuple(boundary),
+                              warnings=tuple(notes))
+
+
+def logit_outcomes(table: StudyTable, correction: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """Compute per-study (logit sens, logit FPR) and their within-study variances.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    correction : {"all", "single", "none"}
+        Continuity correction (see :meth:`StudyTable.corrected`).
+
+    Returns
+    -------
+    y, S : numpy.ndarray
+        (k, 2) each: :meth:`StudyTable.logits`.
+
+    Raises
+    ------
+    InputError
+        With ``correction="none"`` when a study has a zero cell.
+    """
+    return table.logits(correction)
+
+
+def log_jacobian(table: StudyTable, correction: str = "all") -> float:
+    """Compute the log-Jacobian of the logit that mada adds to the log-likelihood.
+
+    ``sum_i -log(sens_i (1 - sens_i)) - log(fpr_i (1 - fpr_i))`` on the
+    corrected proportions.
+    """
+    tp, fp, fn, tn = table.corrected(correction)
+    se = tp / (tp + fn)
+    f = fp / (fp + tn)
+    return float(np.sum(-np.log(se * (1 - se)) - np.log(f * (1 - f))))
+
+
+def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
+            optimizer: str = "newton") -> BivariateResult:
+    """Pool sensitivity and specificity with the bivariate model of Reitsma et al.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    method : {"reml", "ml"}
+        Restricted (default, as mada) or full maximum likelihood.
+    correction : {"all", "single", "none"}
+        Continuity correction (see :meth:`StudyTable.corrected`); ``"all"`` is
+        mada's default.
+    optimizer : {"newton", "mada"}
+        ``"newton"`` (default) reaches the maximum of the likelihood, also on
+        the boundary; ``"mada"`` follows mada's optimiser step by step and
+        reproduces its numbers (see :func:`fit_bivariate_normal`).
+
+    Returns
+    -------
+    BivariateResult
+        ``mu`` on (logit sens, logit FPR); ``loglik`` as mada reports it (the
+        mvmeta log-likelihood plus the log-Jacobian of the logit).
+
+    Raises
+    ------
+    FitError
+        Fewer than 3 studies, or no start reaches a maximum.
+
+    Warns
+    -----
+    FitWarning
+        Fewer than 5 studies; an estimate on the boundary of the parameter
+        space; non-convergence.
+
+    References
+    ----------
+    .. [1] Reitsma JB, Glas AS, Rutjes AWS, Scholten RJPM, Bossuyt PM,
+       Zwinderman AH. Bivariate analysis of sensitivity and specificity
+       produces informative summary measures in diagnostic reviews.
+       J Clin Epidemiol 2005;58:982-990.
+    .. [2] Doebler P, Holling H. Meta-analysis of diagnostic accuracy with
+       mada. R package vignette (mada 0.5).
+
+    Examples
+    --------
+    >>> import metaanalysis as ma
+    >>> t = ma.simulate(k=20, mu=[1.5, -1.5], psi=[[0.5, 0.1], [0.1, 0.5]], n=200,
+    ...                 prevalence=0.3, seed=1)
+    >>> fit = ma.reitsma(t)
+    >>> 0 < fit.sensitivity.estimate < 1
+    True
+    """
+    if not isinstance(table, StudyTable):
+        raise InputError(f"reitsma() needs a StudyTable, got {type(table).__name__}.")
+    method = str(method).lower()
+    if method not in ("reml", "ml"):
+        raise InputError(f"unknown method {method!r}; use 'reml' or 'ml'.")
+    if table.k < MIN_STUDIES:
+        raise FitError(
+            f"only {table.k} studies: too few to estimate the 5 parameters of the bivariate "
+            "model; use the univariate model (--model univariate, or univariate(table)), "
+            "or add studies."
+        )
+    y, S = logit_outcomes(table, correction)
+    fit = fit_bivariate_normal(y, S, method=method, optimizer=optimizer)
+    caveats = list(fit.warnings)
+    if table.k < FEW_STUDIES:
+        caveats.append(FewStudiesWarning(
+            f"only {table.k} studies: the between-study covariance is poorly "
+            "estimated; interpret Psi, the prediction region and the SROC with care."))
+    for name in fit.boundary:
+        kind = BoundaryEstimateWarning if name == "rho" else ZeroVarianceWarning
+        caveats.append(kind({
+            "tau2_1": "tau2 of logit sensitivity is on the boundary (0): no between-study "
+                      "variation in sensitivity is estimated; the correlation and the HSROC "
+                      "parameters are undefined (null).",
+            "tau2_2": "tau2 of logit FPR is on the boundary (0): no between-study variation "
+                      "in the false positive rate is estimated; the correlation, the HSROC "
+                      "parameters and the SROC curve with its AUC are undefined (null).",
+            "rho": "the correlation of logit sensitivity and logit FPR is on the boundary "
+                   "(+-1): Psi is singular.",
+        }[name]))
+    emit(caveats)
+    return BivariateResult(
+        model="reitsma", method=method, table=table, correction=correction,
+        mu=fit.coef[0].copy(), vcov=fit.vcov, psi=fit.psi,
+        loglik=fit.loglik + log_jacobian(table, correction),
+        df=5, nobs=2 * table.k, converged=fit.converged, warnings=warning_texts(caveats),
+        warning_codes=warning_codes(caveats),
+        extra={"loglik_without_jacobian": fit.loglik, "niter": fit.niter,
+               "boundary": fit.boundary, "optimizer": optimizer},
+    )
+
