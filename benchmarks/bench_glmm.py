@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.simulation import simulate
 from metaanalysis.table import StudyTable
 

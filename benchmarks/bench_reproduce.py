@@ -31,8 +31,9 @@ def timed(fn, repeat: int = 5) -> float:
 
 def main() -> int:
     from metaanalysis import datasets
-    from metaanalysis.models.reitsma import reitsma
     from metaanalysis.models.glmm import glmm
+    from metaanalysis.models.reitsma import reitsma
+    from metaanalysis.report import write_reproduction
     from metaanalysis.reproduce import reproduce
 
     table = datasets.load("vbq_subsequent_fracture")
@@ -43,7 +44,7 @@ def main() -> int:
         ("reitsma REML fit", timed(lambda: reitsma(table))),
         ("glmm Laplace fit", timed(lambda: glmm(table, nagq=1), repeat=3)),
         ("reproduce() with GLMM", timed(lambda: reproduce(), repeat=3)),
-        ("write figures + report", timed(lambda: rep.write(out), repeat=3)),
+        ("write figures + report", timed(lambda: write_reproduction(rep, out), repeat=3)),
         ("make_studies.py (subprocess)", timed(lambda: subprocess.run(
             [sys.executable, str(REPO / "data" / "vbq_subsequent_fracture" / "make_studies.py"),
              "--out", str(out)], check=True, capture_output=True), repeat=3)),

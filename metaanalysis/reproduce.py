@@ -5,8 +5,12 @@
 ``vbq_subsequent_fracture`` (or to any study table, e.g. real extracted 2x2
 tables), and the binomial-normal GLMM of Chu & Cole (2006) when it is
 available; :class:`Reproduction` holds the fits, the published figures and a
-side-by-side comparison, and writes the forest plot, the SROC plot and a
-one-page HTML report.
+side-by-side comparison (as a table, text and JSON).
+
+This module computes only: it draws and writes nothing.
+:func:`metaanalysis.report.write_reproduction` renders a :class:`Reproduction`
+(forest plot, SROC plot, one-page HTML report, JSON, comparison CSV) and writes
+the files; ``metaanalysis reproduce`` calls both.
 
 Examples
 --------
@@ -36,32 +40,24 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from metaanalysis.errors import InputError, MetaAnalysisError
-from metaanalysis.fileio import write_atomic
+from metaanalysis.errors import MetaAnalysisError
 from metaanalysis.jsonout import jsonable
 from metaanalysis.published import VBQ_SUBSEQUENT_FRACTURE, PublishedFigures, implied_figures
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.figure import Figure
 
     from metaanalysis.results import BivariateResult
     from metaanalysis.table import StudyTable
 
-__all__ = ["DATASET", "Reproduction", "reproduce", "write_atomic"]
+__all__ = ["DATASET", "Reproduction", "reproduce"]
 
 #: The shipped data set reproduced by default.
 DATASET = "vbq_subsequent_fracture"
-#: File names written by :meth:`Reproduction.write`.
-OUTPUT_FILES = {"forest": "forest.png", "sroc": "sroc.png", "report": "report.html",
-                "json": "reproduction.json", "comparison": "comparison.csv"}
-
-
 def _model_i2(fit: Any, attr: str = "i2") -> dict[str, float]:
     """Return one of the fit's I2 dictionaries (``i2``, ``i2_cochran_q``), finite values only."""
     try:
@@ -274,62 +270,6 @@ class Reproduction:
         out["data"] = self.data_source
         out["reconstructed"] = self.reconstructed
         return jsonable(out)
-
-    # --------------------------------------------------------------- figures
-    def forest_figure(self) -> Figure:
-        """Draw the paired forest plot (sensitivity, specificity) of every study."""
-        ax = self.fit.plot_forest()
-        return ax.figure
-
-    def sroc_figure(self) -> Figure:
-        """Draw the SROC plot with the summary point, confidence and prediction regions."""
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5.5, 5.5))
-        self.fit.plot_sroc(ax=ax)
-        ax.set_title(f"SROC, {self.table.k} studies, {self.table.n_patients} patients")
-        return fig
-
-    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write forest plot, SROC plot, HTML report, JSON and comparison CSV.
-
-        Every file is written atomically; an existing folder is reused and
-        files of other names in it are left alone.
-
-        Parameters
-        ----------
-        out_dir : str or path-like
-            Created if missing.
-
-        Returns
-        -------
-        dict
-            Paths keyed ``forest``, ``sroc``, ``report``, ``json``, ``comparison``.
-        """
-        import json
-
-        import matplotlib.pyplot as plt
-
-        from metaanalysis.report import figure_bytes, render_report
-
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: exists and is not a folder; choose another --out.")
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {key: out / name for key, name in OUTPUT_FILES.items()}
-        figures = {"forest": self.forest_figure(), "sroc": self.sroc_figure()}
-        images: dict[str, bytes] = {}
-        try:
-            for key, fig in figures.items():
-                images[key] = figure_bytes(fig, "png")
-                write_atomic(paths[key], images[key])
-        finally:
-            for fig in figures.values():
-                plt.close(fig)
-        write_atomic(paths["report"], render_report(self, images))
-        write_atomic(paths["json"], json.dumps(self.to_dict(), indent=2) + "\n")
-        write_atomic(paths["comparison"], self.comparison().to_csv(index=False))
-        return paths
 
 
 def _load(data: StudyTable | str | os.PathLike[str] | pd.DataFrame | None) -> tuple[Any, str]:

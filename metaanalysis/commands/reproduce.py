@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.commands._diagnostic_io import load_table, output_folder, warn
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
+    from metaanalysis.report import write_reproduction
     from metaanalysis.reproduce import reproduce
 
     if args.study_column is not None and args.data is None:
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if rep.glmm_fit is None and not args.no_glmm and rep.glmm_note:
         warn(f"glmm {rep.glmm_note}")
     output_folder(args.out, "--out")
-    paths = rep.write(args.out)
+    paths = write_reproduction(rep, args.out)
     if args.json:
         print(dumps(rep.to_dict()))
     else:

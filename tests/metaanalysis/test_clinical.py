@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.axes import Axes
 
-from metaanalysis.models.reitsma import reitsma
 from metaanalysis.clinical import (
     counts_per_1000,
     per_1000,
@@ -22,6 +21,7 @@ from metaanalysis.clinical import (
     post_test_probability,
 )
 from metaanalysis.errors import InputError
+from metaanalysis.models.reitsma import reitsma
 from metaanalysis.summary_points import Estimate
 from metaanalysis.table import StudyTable
 

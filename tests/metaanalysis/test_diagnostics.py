@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaanalysis.models.reitsma import fit_bivariate_normal, reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, influence, leave_one_out
 from metaanalysis.errors import AnalysisError, InputError
+from metaanalysis.models.reitsma import fit_bivariate_normal, reitsma
 from metaanalysis.table import StudyTable
 
 FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"

@@ -31,8 +31,8 @@ import pytest
 from scipy.special import expit, gammaln
 
 import metaanalysis as ma
-from metaanalysis.models.glmm import binomial_data, fit_binomial_normal, glmm
 from metaanalysis.errors import FitWarning, InputError
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal, glmm
 from metaanalysis.models.quadrature import BinomialData, aghq_loglik, laplace_loglik
 from metaanalysis.table import StudyTable
 

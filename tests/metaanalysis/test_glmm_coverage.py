@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.simulation import simulate
 
 MU = np.array([1.2, -1.4])                       # logit sens, logit FPR

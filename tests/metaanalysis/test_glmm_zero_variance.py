@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import metaanalysis as ma
-from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 from metaanalysis.errors import FitWarning
+from metaanalysis.models.glmm import binomial_data, fit_binomial_normal
 
 FIX = Path(__file__).parents[1] / "fixtures"
 

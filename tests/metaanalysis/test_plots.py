@@ -13,9 +13,9 @@ from matplotlib.patches import Polygon
 from statsmodels.stats.proportion import proportion_confint
 
 from metaanalysis import plots
-from metaanalysis.models.reitsma import reitsma
 from metaanalysis.diagnostics import cumulative, deeks_test, leave_one_out
 from metaanalysis.errors import InputError
+from metaanalysis.models.reitsma import reitsma
 from metaanalysis.table import StudyTable
 
 FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
