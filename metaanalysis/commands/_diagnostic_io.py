@@ -19,21 +19,6 @@ from metaanalysis.jsonout import jsonable as clean
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 
 
-def add_fit_options(parser: argparse.ArgumentParser, models: tuple[str, ...]) -> None:
-    """Add ``--model``, ``--method``, ``--correction`` and ``--nagq``."""
-    parser.add_argument("--model", choices=models, default="reitsma",
-                        help="bivariate model (default reitsma)")
-    parser.add_argument("--method", choices=("reml", "ml"), default=None,
-                        help="estimation method of the Reitsma model (default reml); not used "
-                             "by glmm")
-    parser.add_argument("--correction", choices=("all", "single", "none"), default=None,
-                        help="continuity correction of the Reitsma model (default all); not "
-                             "used by glmm")
-    parser.add_argument("--nagq", type=int, default=1,
-                        help="quadrature points per dimension, --model glmm only (default 1: "
-                             "Laplace; at most 50)")
-
-
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--json``, ``--plots DIR`` and ``--plot-format``."""
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
@@ -41,24 +26,6 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="write the figures into DIR (created if missing)")
     parser.add_argument("--plot-format", default="png", metavar="FMT[,FMT]",
                         help="figure formats: png, pdf, svg, comma-separated (default png)")
-
-
-def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of the fitting function chosen by ``args.model``."""
-    if args.model == "glmm":
-        if args.nagq < 1:
-            raise InputError(f"--nagq must be at least 1; got {args.nagq}.")
-        if args.method is not None:
-            raise InputError(f"--method {args.method} is not used by --model glmm (the GLMM "
-                             "is fitted by maximum likelihood); set its accuracy with --nagq.")
-        if args.correction not in (None, "none"):
-            raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
-                             "binomial likelihood needs no continuity correction); drop it.")
-        return {"nagq": args.nagq}
-    if args.nagq != 1:
-        raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
-                         f"{args.model}.")
-    return {"method": args.method or "reml", "correction": args.correction or "all"}
 
 
 #: Warnings already printed by this run of the command line (each is printed once).

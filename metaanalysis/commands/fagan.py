@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
+from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.models.registry import BIVARIATE_MODELS
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +26,7 @@ def register(subparsers: Any) -> None:
                         metavar="P", help="pre-test probability in (0, 1); repeatable")
     parser.add_argument("--prevalence", type=float, action="append", default=None,
                         metavar="P", help="prevalence for the per-1,000 table; repeatable")
-    io.add_fit_options(parser, ("reitsma", "glmm"))
+    add_model_options(parser, BIVARIATE_MODELS)
     io.add_output_options(parser)
     parser.set_defaults(func=run)
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     _check(prevalence, "--prevalence")
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
-    kw = io.fit_kwargs(args)
+    kw = model_kwargs(args)
     table = io.load_table(args.file, args.study_column)
     fit = io.fit_quietly(table, args.model, **kw)
     post = clinical.post_test(fit, args.pretest)

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
+from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.models.registry import BIVARIATE_MODELS
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +21,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
     io.add_table_options(parser)
-    io.add_fit_options(parser, ("reitsma", "glmm"))
+    add_model_options(parser, BIVARIATE_MODELS)
     parser.add_argument("--order-by", metavar="COLUMN", default=None,
                         help="also run a cumulative meta-analysis ordered by COLUMN (e.g. year)")
     parser.add_argument("--descending", action="store_true",
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
-    kw = io.fit_kwargs(args)
+    kw = model_kwargs(args)
     table = io.load_table(args.file, args.study_column)
     if args.order_by is not None:
         lookup = {str(c).lower() for c in table.df.columns}

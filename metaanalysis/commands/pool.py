@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
-
-MODELS = ("reitsma", "glmm", "univariate")
+from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.models.registry import MODELS
 
 
 def register(subparsers: Any) -> None:
@@ -24,23 +24,7 @@ def register(subparsers: Any) -> None:
                     "random-effects models.")
     p.add_argument("file", metavar="FILE", help="CSV file with columns study, TP, FP, FN, TN")
     add_table_options(p)
-    p.add_argument("--model", choices=MODELS, default="reitsma",
-                   help="model to fit (default: reitsma)")
-    p.add_argument("--method", choices=("reml", "ml", "dl"), default=None,
-                   help="estimation method: reml (default) or ml for reitsma; dl (default) or "
-                        "reml for univariate; not used by glmm")
-    p.add_argument("--correction", choices=("all", "single", "none"), default=None,
-                   help="continuity correction for zero cells (default: all, as mada); "
-                        "not used by glmm")
-    p.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
-                   help="reitsma: newton (default; reaches the maximum) or mada (follows "
-                        "mada's IGLS + BFGS path and reproduces its numbers)")
-    p.add_argument("--nagq", type=int, default=1,
-                   help="quadrature points per dimension, --model glmm only (default 1 = "
-                        "Laplace; at most 50)")
-    p.add_argument("--pirls", choices=("exact", "lme4"), default="exact",
-                   help="--model glmm with --nagq 1: exact (default; Laplace at the exact "
-                        "conditional modes) or lme4 (reproduces glmer's default output)")
+    add_model_options(p, MODELS, optimizer=True, pirls=True)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write forest and SROC plots (PNG) into DIR (created if missing)")
@@ -93,51 +77,17 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from metaanalysis.commands._diagnostic_io import output_folder
-    from metaanalysis.errors import FitWarning, InputError
+    from metaanalysis.errors import FitWarning
     from metaanalysis.jsonout import dumps
+    from metaanalysis.models.registry import fit_function
 
-    method = args.method
-    if args.model == "glmm" and method is not None:
-        raise InputError(f"--method {method} is not used by --model glmm (the GLMM is fitted "
-                         "by maximum likelihood); set its accuracy with --nagq instead.")
-    if args.model != "glmm" and args.nagq != 1:
-        raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
-                         f"{args.model}.")
-    if args.model != "glmm" and args.pirls != "exact":
-        raise InputError(f"--pirls is only used by --model glmm; drop it for --model "
-                         f"{args.model}.")
-    if args.model != "reitsma" and args.optimizer != "newton":
-        raise InputError(f"--optimizer {args.optimizer} is only used by --model reitsma.")
-    if args.model == "glmm" and args.correction not in (None, "none"):
-        raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
-                         "binomial likelihood needs no continuity correction); drop it.")
-    args.correction = args.correction or "all"
+    kw = model_kwargs(args)
     table = load_table(args.file, args.study_column)
     if args.plots:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        if args.model == "univariate":
-            from metaanalysis.models.univariate import univariate
-
-            if method == "ml":
-                raise InputError("--method ml is not available for --model univariate; "
-                                 "use dl or reml.")
-            result = univariate(table, method=(method or "dl").upper(),
-                                correction=args.correction)
-        elif args.model == "reitsma":
-            from metaanalysis.models.reitsma import reitsma
-
-            if method == "dl":
-                raise InputError("--method dl is only for --model univariate; use reml or ml.")
-            result = reitsma(table, method=method or "reml", correction=args.correction,
-                             optimizer=args.optimizer)
-        else:
-            from metaanalysis.models.glmm import glmm
-
-            if args.nagq < 1:
-                raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
-            result = glmm(table, nagq=args.nagq, pirls=args.pirls)
+        result = fit_function(args.model)(table, **kw)
     for w in result.warnings:
         warn(w)
     # the result first: a figure that cannot be written must not lose it

@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
+from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.models.registry import BIVARIATE_MODELS
 
 
 def register(subparsers: Any) -> None:
@@ -31,15 +33,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--categorical", metavar="NAME", action="append", default=[],
                    help="treat this covariate as categorical: each value a level "
                         "(repeatable; it must also be given with --covariate)")
-    p.add_argument("--model", choices=("reitsma", "glmm"), default="reitsma",
-                   help="bivariate normal model (default) or binomial GLMM")
-    p.add_argument("--method", choices=("reml", "ml"), default=None,
-                   help="estimation for --model reitsma (default: reml)")
-    p.add_argument("--nagq", type=int, default=1,
-                   help="quadrature points per dimension, --model glmm only (default 1 = "
-                        "Laplace; at most 50)")
-    p.add_argument("--correction", choices=("all", "single", "none"), default=None,
-                   help="continuity correction for --model reitsma (default: all)")
+    add_model_options(p, BIVARIATE_MODELS)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write a subgroup plot in ROC space (PNG) into DIR (created if "
@@ -51,20 +45,11 @@ def run(args: argparse.Namespace) -> int:
     """Fit the meta-regression to ``args.file`` and print the result."""
     import warnings
 
-    from metaanalysis.errors import FitWarning, InputError
+    from metaanalysis.errors import FitWarning
     from metaanalysis.jsonout import dumps
     from metaanalysis.models.regression import format_summary, regression
 
-    if args.model == "glmm" and args.method is not None:
-        raise InputError("--method is for --model reitsma; the GLMM uses --nagq.")
-    if args.nagq < 1:
-        raise InputError(f"--nagq must be at least 1, got {args.nagq}.")
-    if args.model == "glmm" and args.correction not in (None, "none"):
-        raise InputError(f"--correction {args.correction} is not used by --model glmm (its "
-                         "binomial likelihood needs no continuity correction); drop it.")
-    args.correction = args.correction or "all"
-    if args.model != "glmm" and args.nagq != 1:
-        raise InputError("--nagq is only used by --model glmm; drop it for --model reitsma.")
+    kw = model_kwargs(args)
     table = load_table(args.file, args.study_column)
     if args.plots:
         from metaanalysis.commands._diagnostic_io import output_folder
@@ -72,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        result = regression(table, args.covariate, model=args.model, method=args.method,
-                            nagq=args.nagq, correction=args.correction,
+        result = regression(table, args.covariate, model=args.model,
+                            method=kw.get("method"), nagq=kw.get("nagq", 1),
+                            correction=kw.get("correction", "all"),
                             categorical=args.categorical)
     for w in result.warnings:
         warn(w)

@@ -1,0 +1,120 @@
+"""The model options of every sub-command, declared once with one set of messages.
+
+:func:`add_model_options` adds ``--model``, ``--method``, ``--correction``,
+``--nagq`` and, where the command offers them, ``--optimizer`` and ``--pirls``;
+:func:`model_kwargs` checks the combination given and returns the keyword
+arguments of the chosen fitting function. An option that the chosen model does
+not use is a usage error (exit 2) naming the option, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from metaanalysis.errors import InputError
+
+__all__ = ["CORRECTIONS", "add_model_options", "model_kwargs"]
+
+#: Continuity-correction rules (:meth:`metaanalysis.table.StudyTable.corrected`).
+CORRECTIONS: tuple[str, ...] = ("all", "single", "none")
+_HELP = {
+    "model": "model to fit: {models} (default: reitsma)",
+    "method": "estimation method: reml (default) or ml for reitsma{dl}; not used by glmm",
+    "correction": "continuity correction for zero cells (default: all, as mada); not used by "
+                  "glmm",
+    "nagq": "quadrature points per dimension, --model glmm only (default 1 = Laplace; at "
+            "most 50)",
+    "optimizer": "reitsma: newton (default; reaches the maximum) or mada (follows mada's "
+                 "IGLS + BFGS path and reproduces its numbers)",
+    "pirls": "--model glmm with --nagq 1: exact (default; Laplace at the exact conditional "
+             "modes) or lme4 (reproduces glmer's default output)",
+}
+
+
+def add_model_options(parser: argparse.ArgumentParser, models: tuple[str, ...], *,
+                      optimizer: bool = False, pirls: bool = False) -> None:
+    """Add the model options to a sub-command's parser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    models : tuple of str
+        The models the command offers (``reitsma`` first, the default).
+    optimizer, pirls : bool
+        Also add ``--optimizer`` (Reitsma) and ``--pirls`` (GLMM).
+    """
+    univariate = "univariate" in models
+    methods = ("reml", "ml", "dl") if univariate else ("reml", "ml")
+    parser.add_argument("--model", choices=models, default="reitsma",
+                        help=_HELP["model"].format(models=", ".join(models)))
+    parser.add_argument("--method", choices=methods, default=None,
+                        help=_HELP["method"].format(
+                            dl="; dl (default) or reml for univariate" if univariate else ""))
+    parser.add_argument("--correction", choices=CORRECTIONS, default=None,
+                        help=_HELP["correction"])
+    parser.add_argument("--nagq", type=int, default=1, help=_HELP["nagq"])
+    if optimizer:
+        parser.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
+                            help=_HELP["optimizer"])
+    if pirls:
+        parser.add_argument("--pirls", choices=("exact", "lme4"), default="exact",
+                            help=_HELP["pirls"])
+
+
+def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the model options of ``args`` and return the fitting function's keywords.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser given :func:`add_model_options`.
+
+    Returns
+    -------
+    dict
+        ``reitsma``: ``method``, ``correction`` (and ``optimizer``); ``glmm``:
+        ``nagq`` (and ``pirls``); ``univariate``: ``method`` (``"DL"`` or
+        ``"REML"``), ``correction``.
+
+    Raises
+    ------
+    InputError
+        An option the chosen model does not use, or a value it does not accept.
+    """
+    model = args.model
+    method, correction, nagq = args.method, args.correction, args.nagq
+    optimizer = getattr(args, "optimizer", "newton")
+    pirls = getattr(args, "pirls", "exact")
+    if model == "glmm":
+        if method is not None:
+            raise InputError(f"--method {method} is not used by --model glmm (the GLMM is "
+                             "fitted by maximum likelihood); set its accuracy with --nagq.")
+        if correction not in (None, "none"):
+            raise InputError(f"--correction {correction} is not used by --model glmm (its "
+                             "binomial likelihood needs no continuity correction); drop it.")
+        if nagq < 1:
+            raise InputError(f"--nagq must be at least 1; got {nagq}.")
+    else:
+        if nagq != 1:
+            raise InputError(f"--nagq is only used by --model glmm; drop it for --model "
+                             f"{model}.")
+        if pirls != "exact":
+            raise InputError(f"--pirls is only used by --model glmm; drop it for --model "
+                             f"{model}.")
+    if model != "reitsma" and optimizer != "newton":
+        raise InputError(f"--optimizer {optimizer} is only used by --model reitsma.")
+    if model == "glmm":
+        return {"nagq": nagq, **({"pirls": pirls} if hasattr(args, "pirls") else {})}
+    if model == "univariate":
+        if method == "ml":
+            raise InputError("--method ml is not available for --model univariate; use dl or "
+                             "reml.")
+        return {"method": (method or "dl").upper(), "correction": correction or "all"}
+    if method == "dl":
+        raise InputError("--method dl is only for --model univariate; use reml or ml.")
+    kw: dict[str, Any] = {"method": method or "reml", "correction": correction or "all"}
+    if hasattr(args, "optimizer"):
+        kw["optimizer"] = optimizer
+    return kw
