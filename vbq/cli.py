@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "vbq.commands.from_values",
     "vbq.commands.phantom",
     "vbq.commands.demo",
+    "vbq.commands.agreement",
 )
 
 
