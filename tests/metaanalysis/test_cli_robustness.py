@@ -68,7 +68,8 @@ def test_glmm_with_sensitivity_one_in_every_study_reports_a_diverging_fit(capsys
     d = _strict(out)
     assert d["sensitivity"]["estimate"] > 0.999
     assert d["lr_negative"]["ci_high"] is None  # exp overflow becomes null, not a crash
-    assert any("diverges" in w for w in d["warnings"])
+    assert "diverging_estimate" in d["warning_codes"]
+    assert len(d["warning_codes"]) == len(d["warnings"])
     assert "logit sensitivity diverges" in err
 
 
@@ -96,7 +97,7 @@ def test_glmm_on_implausibly_huge_counts_does_not_blame_the_proportions(capsys, 
     d = _strict(out)
     assert "RuntimeWarning" not in err
     # sensitivity is not 0% or 100% anywhere: the warning must not claim it is
-    assert not any("sensitivity is 0% or 100%" in w for w in d["warnings"])
+    assert not any("sensitivity is 0% or 100%" in w for w in d["warnings"])  # wording: kept
 
 
 def test_identical_studies_give_boundary_warnings_only(capsys, auditc, tmp_path):
@@ -109,15 +110,15 @@ def test_identical_studies_give_boundary_warnings_only(capsys, auditc, tmp_path)
     assert d["tau2_logit_sens"] == 0.0 and d["tau2_logit_fpr"] == 0.0
     # no between-study variation: rho and the SROC are undefined, not +-1 from round-off
     assert d["rho_sens_fpr"] is None and d["auc"] is None and d["hsroc"]["beta"] is None
-    assert any("boundary" in w for w in d["warnings"])
+    assert set(d["warning_codes"]) == {"zero_variance"}
     code, out, err = run(capsys, "pool", path, "--model", "glmm", "--json")
     d = _strict(out)
     assert code == 0 and d["tau2_logit_sens"] == 0.0 and d["rho_sens_fpr"] is None
-    assert any("singular fit" in w for w in d["warnings"])
+    assert "zero_variance" in d["warning_codes"]
     code, out, err = run(capsys, "pool", path, "--model", "univariate", "--method", "reml",
                          "--json")
     assert code == 0
-    assert any("tau2 is estimated at 0" in w for w in _strict(out)["warnings"])
+    assert "zero_variance" in _strict(out)["warning_codes"]
     assert "tau2 is estimated at 0" in err
 
 
@@ -247,11 +248,11 @@ def test_regress_numeric_codes_get_a_note(capsys, auditc, tmp_path):
     path = write(df, tmp_path, "codes.csv")
     code, out, err = run(capsys, "regress", path, "--covariate", "design", "--json")
     assert code == 0
-    assert any("treated as continuous" in w for w in _strict(out)["warnings"])
+    assert "coded_covariate" in _strict(out)["warning_codes"]
     code, out, err = run(capsys, "regress", path, "--covariate", "design", "--categorical",
                          "design", "--json")
     d = _strict(out)
-    assert code == 0 and not any("treated as continuous" in w for w in d["warnings"])
+    assert code == 0 and "coded_covariate" not in d["warning_codes"]
     assert d["terms"] == ["intercept", "design[2]", "design[3]"]
 
 
@@ -417,7 +418,7 @@ def test_two_studies_is_one_sentence_that_says_what_to_try(capsys, auditc, tmp_p
     assert code == 1 and out == ""
     assert "--model univariate" in one_error(err)
     code, out, _ = run(capsys, "pool", tmp_path / "two.csv", "--model", "univariate", "--json")
-    assert code == 0 and any("only 2 studies" in w for w in _strict(out)["warnings"])
+    assert code == 0 and "few_studies" in _strict(out)["warning_codes"]
 
 
 def test_console_script_on_a_diverging_glmm_keeps_stdout_json_and_stderr_one_line_each(

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import metaanalysis as ma
-from metaanalysis.errors import AnalysisError, FitWarning, InputError
+from metaanalysis.errors import AnalysisError, FitWarning, InputError, SingleStudyLevelWarning
 from metaanalysis.models.regression import likelihood_ratio_test, regression
 from metaanalysis.table import StudyTable
 
@@ -279,9 +279,10 @@ def test_glmm_regression_with_quadrature() -> None:
 
 def test_level_with_one_study_warns() -> None:
     t = _with({"site": ["a"] * 7 + ["b"] * 6 + ["c"]})
-    with pytest.warns(FitWarning, match="'c' have a single study"):
+    with pytest.warns(SingleStudyLevelWarning):
         res = regression(t, "site", test=False)
-    assert any("single study" in w for w in res.warnings)
+    assert "single_study_level" in res.warning_codes
+    assert "'c'" in res.warnings[res.warning_codes.index("single_study_level")]
 
 
 def test_cli_regress_result_kept_when_the_figure_cannot_be_written(

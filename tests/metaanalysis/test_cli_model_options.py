@@ -1,0 +1,49 @@
+"""The model options: one declaration, one set of messages, in every sub-command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metaanalysis.cli import build_parser, main
+
+AUDITC = Path(__file__).parents[1] / "fixtures" / "refs" / "AuditC.csv"
+COMMANDS = {"pool": [], "regress": [], "loo": [], "fagan": ["--pretest", "0.2"]}
+
+
+def _error(capsys, argv: list[str]) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return code, err[0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "glmm", "--method", "reml"],
+     "metaanalysis: error: --method reml is not used by --model glmm (the GLMM is fitted by "
+     "maximum likelihood); set its accuracy with --nagq."),
+    (["--model", "glmm", "--correction", "single"],
+     "metaanalysis: error: --correction single is not used by --model glmm (its binomial "
+     "likelihood needs no continuity correction); drop it."),
+    (["--model", "glmm", "--nagq", "0"],
+     "metaanalysis: error: --nagq must be at least 1; got 0."),
+    (["--nagq", "3"],
+     "metaanalysis: error: --nagq is only used by --model glmm; drop it for --model reitsma."),
+])
+def test_every_command_refuses_a_combination_with_the_same_sentence(capsys, extra, message):
+    for command, required in COMMANDS.items():
+        code, line = _error(capsys, [command, str(AUDITC), *required, *extra])
+        assert (code, line) == (2, message), command
+
+
+def test_every_command_documents_the_options_with_the_same_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    helps: dict[str, set[str]] = {}
+    for command in COMMANDS:
+        for action in sub.choices[command]._actions:
+            if action.dest in ("method", "correction", "nagq"):
+                helps.setdefault(action.dest, set()).add(
+                    action.help.replace("; dl (default) or reml for univariate", ""))
+    assert {k: len(v) for k, v in helps.items()} == {"method": 1, "correction": 1, "nagq": 1}
