@@ -583,11 +583,15 @@ def plot_bland_altman(a: Sequence[float], b: Sequence[float], row: dict[str, Any
     log = row["scale"] == "log"
     if log:
         av, bv = np.log(av), np.log(bv)
+    fig = ax.get_figure()
+    engine = fig.get_layout_engine()  # mean_diff_plot calls tight_layout: keep the caller's
     with _w.catch_warnings():
         _w.simplefilter("ignore")
         mean_diff_plot(bv, av, sd_limit=0, ax=ax,
                        scatter_kwds={"color": "tab:blue", "s": 18, "zorder": 3},
                        mean_line_kwds={"color": "black", "linestyle": "-"})
+    if engine is not None:
+        fig.set_layout_engine(engine)
     for key in ("loa_lower", "loa_upper"):
         ax.axhline(row[key], color="tab:red", linestyle="--", linewidth=1)
         ax.axhspan(row[f"{key}_ci_lower"], row[f"{key}_ci_upper"], color="tab:red", alpha=0.12,

@@ -426,3 +426,34 @@ def test_statsmodels_is_not_imported_by_the_command_line_parser():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_one_reader_on_two_occasions_gives_intra_reader_only(tmp_path, capsys):
+    rows = [f"s{i},R1,{o},{3.0 + 0.1 * i + 0.02 * o * (-1) ** i}" for i in range(6)
+            for o in (1, 2)]
+    path = _write(tmp_path, rows, "series_instance_uid,reader,occasion,vbq")
+    code, out, err = _run(capsys, "agreement", str(path), "--json")
+    assert code == 0, err
+    d = _strict(out)
+    assert d["inter_reader"] is None and set(d["intra_reader"]) == {"R1"}
+    assert d["intra_reader"]["R1"]["bland_altman"][0]["n"] == 6
+
+
+def test_degenerate_cohen_kappa_has_no_interval():
+    from vbq.agreement import analyze
+
+    # reader A's two occasions at 4.28: one occasion has no reading at or above it
+    res = analyze(_readings("reader_bias.csv"), cutoffs=[4.28])
+    row = res.kappa[(res.kappa["scope"] == "intra")].iloc[0]
+    assert row["kappa"] == 0.0 and math.isnan(row["se"]) and math.isnan(row["ci_lower"])
+    assert "kappa_degenerate" in res.warning_codes
+
+
+def test_wide_table_with_a_subject_twice_is_refused(tmp_path):
+    from vbq.agreement import read_readings
+    from vbq.errors import InputError
+
+    path = _write(tmp_path, ["a,3.0,3.1", "b,3.2,3.3", "a,3.4,3.5"], "subject,R1,R2")
+    with pytest.raises(InputError, match=r"r.csv row 3: subject 'a', reader 'R1' is already "
+                                         r"read in row 1"):
+        read_readings(path, subject="subject", wide=True)
