@@ -18,8 +18,8 @@ Examples
 >>> rep = reproduce(glmm=False)
 >>> rep.table.k, rep.table.n_patients
 (29, 7364)
->>> round(rep.fit.sensitivity.estimate, 2), round(rep.fit.specificity.estimate, 2)
-(0.85, 0.66)
+>>> round(rep.fit.sensitivity.estimate, 4), round(rep.fit.specificity.estimate, 4)
+(0.8501, 0.6599)
 
 References
 ----------

@@ -296,9 +296,13 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
 
     Examples
     --------
+    The shipped VBQ data set (metafor's ``rma(method="DL")`` gives I2 = 0.720501 and
+    0.882444, tests/fixtures/reproduce/vbq_subsequent_fracture.ref.json):
+
     >>> import metaanalysis as ma
-    >>> t = ma.simulate(k=8, mu=[1.0, -2.0], psi=[[0.3, 0.0], [0.0, 0.3]], seed=2)
-    >>> res = ma.univariate(t, method="DL")
+    >>> res = ma.univariate(ma.datasets.load("vbq_subsequent_fracture"), method="DL")
+    >>> round(res["logit_sens"]["i2"], 4), round(res["logit_spec"]["i2"], 4)
+    (0.7205, 0.8824)
     >>> list(res.frame.index)
     ['logit_sens', 'logit_spec', 'ln_dor', 'ln_lr_pos', 'ln_lr_neg']
     """
