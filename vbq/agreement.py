@@ -653,6 +653,25 @@ def _fleiss_weighted(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(np.isclose(pe, 1.0, rtol=0, atol=1e-12), np.nan, kap)
 
 
+def _bootstrap_fleiss(counts: np.ndarray, weights: np.ndarray, n_boot: int,
+                      seed: int) -> np.ndarray:
+    """Fleiss' kappa of ``n_boot`` resamples of the subjects (rows) with replacement.
+
+    The resamples are drawn by ``numpy.random.default_rng(seed)``, in blocks
+    small enough to keep memory bounded for large tables; every call with
+    the same table and seed draws the same resamples.
+    """
+    rng = np.random.default_rng(seed)
+    n = counts.shape[0]
+    block = max(1, min(n_boot, 4_000_000 // max(1, n * counts.shape[1])))
+    out = np.empty(n_boot)
+    for start in range(0, n_boot, block):
+        size = min(block, n_boot - start)
+        idx = rng.integers(0, n, size=(size, n))
+        out[start:start + size] = _fleiss_weighted(counts[idx], weights)
+    return out
+
+
 def _linear_weights(n_cat: int) -> np.ndarray:
     idx = np.arange(n_cat)
     return 1.0 - np.abs(idx[:, None] - idx[None, :]) / (n_cat - 1)
@@ -680,8 +699,6 @@ def _kappa_rows(x: np.ndarray, cutoffs: Sequence[float], what: str, n_boot: int,
     jobs: list[tuple[str, list[float]]] = [(f"{c:g}", [c]) for c in cuts]
     if len(cuts) >= 2:
         jobs.append((";".join(f"{c:g}" for c in cuts), cuts))
-    rng = np.random.default_rng(seed)
-    boot_idx = rng.integers(0, n, size=(n_boot, n)) if k > 2 else None
     for label, cs in jobs:
         n_cat = len(cs) + 1
         cats = _categories(x, cs)
@@ -744,8 +761,7 @@ def _kappa_rows(x: np.ndarray, cutoffs: Sequence[float], what: str, n_boot: int,
             else:
                 agg, _ = aggregate_raters(cats, n_cat=n_cat)
                 kap = float(fleiss_kappa(agg, method="fleiss"))
-            assert boot_idx is not None
-            boot = _fleiss_weighted(counts[boot_idx], weights)
+            boot = _bootstrap_fleiss(counts, weights, n_boot, seed)
             ok = boot[np.isfinite(boot)]
             if len(ok) < len(boot):
                 warnings.append(f"{what} kappa at cut-off {label}: {len(boot) - len(ok)} of "
