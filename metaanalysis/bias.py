@@ -34,6 +34,10 @@ _DOR_TICKS = (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 50
               1e5, 1e6)
 
 
+def _exp(x: np.ndarray) -> np.ndarray:
+    return np.exp(x)
+
+
 def _safe_log(x: np.ndarray) -> np.ndarray:
     return np.log(np.clip(np.asarray(x, dtype=float), 1e-300, None))
 
@@ -135,7 +139,8 @@ class DeeksResult:
         ax.set_ylim(ymax, 0.0)
         ax.set_xlabel("log diagnostic odds ratio")
         ax.set_ylabel("1 / \u221aESS (effective sample size)")
-        top = ax.secondary_xaxis("top", functions=(np.exp, _safe_log))
+        transforms: Any = (_exp, _safe_log)  # matplotlib types these as ArrayLike maps
+        top = ax.secondary_xaxis("top", functions=transforms)
         lo, hi = np.exp(ax.get_xlim())
         ticks = [v for v in _DOR_TICKS if lo <= v <= hi]
         top.set_xticks(ticks)

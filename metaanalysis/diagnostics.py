@@ -42,7 +42,9 @@ from metaanalysis.models.registry import BIVARIATE_MODELS, fit_function
 from metaanalysis.models.reitsma import fit_bivariate_normal
 
 if TYPE_CHECKING:  # pragma: no cover
-    pass
+    from metaanalysis.models.likelihood import BivariateNormalFit
+    from metaanalysis.results import BivariateResult
+    from metaanalysis.table import StudyTable
 
 __all__ = [
     "DeeksResult",
@@ -67,7 +69,7 @@ FIT_COLUMNS: tuple[str, ...] = (
 
 # --------------------------------------------------------------------------- model dispatch
 
-def fit_model(table: Any, model: str = "reitsma", **fit_kw: Any) -> Any:
+def fit_model(table: StudyTable, model: str = "reitsma", **fit_kw: Any) -> BivariateResult:
     """Fit ``model`` ("reitsma" or "glmm") to a StudyTable and return its BivariateResult.
 
     Parameters
@@ -87,7 +89,7 @@ def fit_model(table: Any, model: str = "reitsma", **fit_kw: Any) -> Any:
     return fit_function(model, BIVARIATE_MODELS)(table, **fit_kw)
 
 
-def _fit_row(fit: Callable[[], Any], n_studies: int) -> dict[str, Any]:
+def _fit_row(fit: Callable[[], BivariateResult], n_studies: int) -> dict[str, Any]:
     """Run ``fit`` and flatten its result into one row; failures become an ``error`` text."""
     row: dict[str, Any] = dict.fromkeys(FIT_COLUMNS, np.nan)
     row.update(n_studies=n_studies, converged=False, warnings="", error="")
@@ -119,7 +121,7 @@ def _fit_row(fit: Callable[[], Any], n_studies: int) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- leave one out
 
-def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataFrame:
+def leave_one_out(table: StudyTable, model: str = "reitsma", **fit_kw: Any) -> pd.DataFrame:
     """Refit the model without each study in turn.
 
     Parameters
@@ -147,15 +149,17 @@ def leave_one_out(table: Any, model: str = "reitsma", **fit_kw: Any) -> pd.DataF
         raise InputError("leave-one-out needs at least 2 studies.")
     rows = []
     for study in table.studies:
-        row = _fit_row(lambda study=study: fit_model(table.drop(study), model, **fit_kw),
-                       table.k - 1)
+        def fit(study: str = study) -> BivariateResult:
+            return fit_model(table.drop(study), model, **fit_kw)
+
+        row = _fit_row(fit, table.k - 1)
         rows.append({"omitted": study, **row})
     return pd.DataFrame(rows, columns=["omitted", *FIT_COLUMNS])
 
 
 # --------------------------------------------------------------------------- cumulative
 
-def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
+def cumulative(table: StudyTable, order_by: str = "year", model: str = "reitsma",
                ascending: bool = True, **fit_kw: Any) -> pd.DataFrame:
     """Cumulative meta-analysis: pooled estimates as studies accumulate in a stated order.
 
@@ -220,7 +224,7 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
         idx = np.sort(order[:j])
         study = table.studies[int(order[j - 1])]
 
-        def fit(idx: np.ndarray = idx) -> Any:
+        def fit(idx: np.ndarray = idx) -> BivariateResult:
             return fit_model(table.subset(np.asarray(idx)), model, **fit_kw)
 
         row = _fit_row(fit, j)
@@ -230,7 +234,7 @@ def cumulative(table: Any, order_by: str = "year", model: str = "reitsma",
 
 # --------------------------------------------------------------------------- influence
 
-def _long_format(result: Any) -> tuple[np.ndarray, np.ndarray]:
+def _long_format(result: BivariateResult) -> tuple[np.ndarray, np.ndarray]:
     """Observed logits ``y`` (k, 2) and within-study variances ``S`` (k, 2) of a Reitsma fit."""
     return result.table.logits(result.correction)
 
@@ -244,7 +248,7 @@ def _gls(y: np.ndarray, s: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.
     return mu, vb
 
 
-def influence(result: Any) -> pd.DataFrame:
+def influence(result: BivariateResult) -> pd.DataFrame:
     """Standardised residuals and Cook's distances per study for the bivariate normal model.
 
     Parameters
@@ -332,7 +336,7 @@ def influence(result: Any) -> pd.DataFrame:
     })
 
 
-def _unpack_fit(fit: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+def _unpack_fit(fit: BivariateNormalFit) -> tuple[np.ndarray, np.ndarray, bool]:
     """Read (mu, Psi, converged) from a :class:`metaanalysis.models.reitsma.BivariateNormalFit`."""
     mu = np.asarray(fit.coef, dtype=float)[0]
     return mu, np.asarray(fit.psi, dtype=float), bool(fit.converged)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from metaanalysis.results import BivariateResult
     from metaanalysis.table import StudyTable
 
 __all__ = [
@@ -69,8 +70,8 @@ def _short(name: str, width: int = 28) -> str:
 
 # --------------------------------------------------------------------------- forest
 
-def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.95,
-                title: str | None = None) -> Axes:
+def plot_forest(result_or_table: BivariateResult | StudyTable, ax: Axes | None = None,
+                level: float = 0.95, title: str | None = None) -> Axes:
     """Paired forest plot of sensitivity and specificity.
 
     Parameters
@@ -96,10 +97,11 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
 
+    result: Any  # a BivariateResult, checked by its attributes
     if _is_result(result_or_table):
-        result, table = result_or_table, result_or_table.table
+        result, table = result_or_table, cast("BivariateResult", result_or_table).table
     elif hasattr(result_or_table, "studies") and hasattr(result_or_table, "tp"):
-        result, table = None, result_or_table
+        result, table = None, cast("StudyTable", result_or_table)
     else:
         raise InputError("plot_forest needs a BivariateResult or a StudyTable; got "
                          f"{type(result_or_table).__name__}.")
@@ -108,7 +110,7 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
     if ax is None:
         _, ax = plt.subplots(figsize=(12.0, 1.5 + 0.26 * (k + 3)))
     fontsize = 8.5 if k <= 40 else 7
-    fig = ax.get_figure()
+    fig = cast("Figure", ax.get_figure())
     width_in = ax.get_position().width * fig.get_figwidth() / 0.775  # vs. a default axes
     if width_in < 12.0:  # a narrower region than the default figure: scale the text down
         fontsize = max(5.0, fontsize * width_in / 12.0)
@@ -123,7 +125,7 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
     columns = {"TP": 0.215, "FP": 0.26, "FN": 0.305, "TN": 0.35}
     sens_text_x, spec_text_x = 0.435, 0.565
     header_y = -1.35
-    kw = dict(transform=trans, fontsize=fontsize, va="center")
+    kw: dict[str, Any] = dict(transform=trans, fontsize=fontsize, va="center")
     ax.text(0.0, header_y, "Study", ha="left", fontweight="bold", **kw)
     for name, x in columns.items():
         ax.text(x, header_y, name, ha="right", fontweight="bold", **kw)
@@ -154,7 +156,7 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
     panels = []
     for j, (name, colour) in enumerate((("sensitivity", _SENS_COLOUR),
                                         ("specificity", _SPEC_COLOUR))):
-        pax = ax.inset_axes([0.655 + j * 0.18, 0.0, 0.155, frac])
+        pax = ax.inset_axes((0.655 + j * 0.18, 0.0, 0.155, frac))
         pax.set_ylim(bottom, row_top)
         pax.set_xlim(0.0, 1.0)
         lo, hi = est[f"{name}_ci_low"].to_numpy(), est[f"{name}_ci_high"].to_numpy()
@@ -187,7 +189,7 @@ def plot_forest(result_or_table: Any, ax: Axes | None = None, level: float = 0.9
 
 # --------------------------------------------------------------------------- SROC
 
-def plot_sroc(result: Any, ax: Axes | None = None, curve_range: str = "observed",
+def plot_sroc(result: BivariateResult, ax: Axes | None = None, curve_range: str = "observed",
               show_prediction: bool = True, show_confidence: bool = True,
               show_studies: bool = True, show_curve: bool = True, size_by: str = "weight",
               level: float = 0.95, legend: bool = True, color: str | None = None,
@@ -381,7 +383,8 @@ def _paired_dotplot(frame: pd.DataFrame, labels: list[str], ax: Axes,
     return ax
 
 
-def plot_loo(loo: pd.DataFrame, ax: Axes | None = None, result: Any | None = None) -> Axes:
+def plot_loo(loo: pd.DataFrame, ax: Axes | None = None,
+             result: BivariateResult | None = None) -> Axes:
     """Leave-one-out plot: pooled sensitivity and specificity without each study.
 
     Parameters
@@ -475,7 +478,7 @@ def save_figure(ax_or_fig: Axes | Figure, path: str | os.PathLike[str], dpi: int
     if fmt is None:
         raise InputError(f"cannot save a figure as {path.name!r}: use a .png, .pdf or .svg "
                          "file name.")
-    fig = ax_or_fig.get_figure() if hasattr(ax_or_fig, "get_figure") else ax_or_fig
+    fig: Any = ax_or_fig.get_figure() if hasattr(ax_or_fig, "get_figure") else ax_or_fig
     if hasattr(fig, "get_figure") and fig.get_figure() is not fig:  # a SubFigure
         fig = fig.get_figure()
     if not path.parent.exists():

@@ -294,7 +294,7 @@ class StudyTable:
         if len(studies) >= 3:
             cells = np.column_stack([counts[c] for c in COUNT_COLUMNS])
             sums = 2 * cells == cells.sum(axis=0)
-            for j in np.flatnonzero(sums.all(axis=1)):
+            for j in np.flatnonzero(sums.all(axis=1)).tolist():
                 raise InputError(f"{pre}row {rows[j]} (study {studies[j]!r}) looks like a "
                                  "totals row: each of its counts is the sum of the other rows; "
                                  "remove it.")
@@ -405,7 +405,8 @@ class StudyTable:
         body = cells[1:]
         empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
                          dtype=bool).reshape(body.shape)
-        keep_rows = ~empty.all(axis=1) if body.size else np.zeros(len(body), dtype=bool)
+        keep_rows = np.asarray(~empty.all(axis=1) if body.size
+                               else np.zeros(len(body), dtype=bool), dtype=bool)
         # columns with neither a name nor a value (a spreadsheet's trailing commas)
         keep_cols = [j for j, h in enumerate(header) if h or not empty[:, j].all()]
         seen: set[str] = set()

@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
 from metaanalysis.commands._options import add_model_options, model_kwargs
@@ -24,7 +27,7 @@ def register(subparsers: Any) -> None:
                     "random-effects models.")
     p.add_argument("file", metavar="FILE", help="CSV file with columns study, TP, FP, FN, TN")
     add_table_options(p)
-    add_model_options(p, MODELS, optimizer=True, pirls=True)
+    add_model_options(p, tuple(MODELS), optimizer=True, pirls=True)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write forest and SROC plots (PNG) into DIR (created if missing)")
@@ -67,7 +70,7 @@ def _plots(result: Any, table: Any, folder: str) -> list[str]:
         fig = ax.figure
         path = os.path.join(folder, name)
         _save_figure(fig, path)
-        plt.close(fig)
+        plt.close(cast("Figure", fig))
         written.append(path)
     return written
 

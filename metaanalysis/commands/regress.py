@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
 from metaanalysis.commands._options import add_model_options, model_kwargs
@@ -80,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
         ax = result.plot_subgroups()
         path = os.path.join(args.plots, "regression_subgroups.png")
         save_figure(ax, path)
-        plt.close(ax.figure)
+        plt.close(cast("Figure", ax.figure))
         print(f"wrote {path}", file=sys.stderr)
     return 0

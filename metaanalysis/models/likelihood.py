@@ -88,7 +88,9 @@ class Likelihood:
         det = v11 * v22 - v12 * v12
         return v22 / det, -v12 / det, v11 / det, det
 
-    def gls(self, psi: np.ndarray) -> tuple[np.ndarray, ...]:
+    def gls(self, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                            np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                            float]:
         """GLS coefficients, their covariance, residuals and weights at ``psi``."""
         w11, w12, w22, det = self.weights(psi)
         y1, y2 = self.y[:, 0], self.y[:, 1]
@@ -123,7 +125,7 @@ class Likelihood:
             fitted = X @ coef
             r1 = y1 - fitted[:, 0]
             r2 = y2 - fitted[:, 1]
-            logdet_a = 2.0 * np.log(np.diag(chol)).sum()
+            logdet_a = float(2.0 * np.log(np.diag(chol)).sum())
         return coef, C, r1, r2, w11, w12, w22, det, logdet_a
 
     def value_and_grad_psi(self, psi: np.ndarray) -> tuple[float, np.ndarray]:

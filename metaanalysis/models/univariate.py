@@ -315,7 +315,7 @@ def univariate(table: StudyTable, method: str = "DL", correction: str = "all",
     rows = []
     for name in OUTCOMES:
         y, v = data[name]
-        r = pool(y, v, method, level)
+        r: dict[str, Any] = dict(pool(y, v, method, level))
         measure, back = _BACK[name]
         r.update({"measure": measure, "value": float(back(r["estimate"])),
                   "value_ci_low": float(back(r["ci_low"])),

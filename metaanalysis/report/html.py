@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +66,8 @@ def data_uri(data: bytes, fmt: str = "png") -> str:
     return f"data:{_MIME[fmt]};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _table_html(rows: list[list[str]], header: list[str], numeric: set[int] | None = None) -> str:
+def _table_html(rows: Sequence[Sequence[object]], header: list[str],
+                numeric: set[int] | None = None) -> str:
     numeric = numeric or set()
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
