@@ -1,4 +1,4 @@
-"""Helpers shared by the ``loo``, ``bias`` and ``fagan`` sub-commands.
+"""Input and output helpers shared by the sub-commands: the study table, folders, warnings, figures.
 
 Kept free of heavy imports at module level: numpy, pandas and matplotlib are
 imported inside the functions that need them.
