@@ -3,7 +3,7 @@
 For each format (classic single-frame files uncompressed / RLE / JPEG-LS / JPEG 2000
 lossless; one Enhanced MR multi-frame file uncompressed / JPEG 2000 lossless):
 
-index  : vbq.dicomio.index_folder + choose_series (headers only)
+index  : vbq.dicom.index_folder + choose_series (headers only)
 slice  : SeriesInfo.pixels(mid) on a freshly indexed series (decode one slice/frame)
 score  : vbq.score_series(folder, rois=rois.json) (the whole path)
 
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import vbq
-from vbq.dicomio import choose_series, index_folder
+from vbq.dicom import choose_series, index_folder
 from vbq.phantom import make_phantom
 
 FORMATS = (

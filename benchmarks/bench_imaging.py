@@ -2,7 +2,7 @@
 
 floor  : pydicom.dcmread(stop_before_pixels=True) of every file + pixel_array of the
          measured slice (what any reader of the folder must at least do)
-index  : vbq.dicomio.index_folder + choose_series (headers only)
+index  : vbq.dicom.index_folder + choose_series (headers only)
 load   : index + choose + SeriesInfo.pixels(mid slice)
 score  : vbq.score_series(folder, rois=rois.json) (full path: index, choice, ROI file,
          measurement, result)
@@ -21,7 +21,7 @@ from pathlib import Path
 import pydicom
 
 import vbq
-from vbq.dicomio import choose_series, index_folder, load_series
+from vbq.dicom import choose_series, index_folder, load_series
 from vbq.phantom import make_phantom
 
 

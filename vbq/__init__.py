@@ -32,6 +32,8 @@ _EXPORTS: dict[str, str] = {
     "InputError": "vbq.errors",
     "AnalysisError": "vbq.errors",
     "VBQError": "vbq.errors",
+    "VbqWarning": "vbq.errors",
+    "SliceRef": "vbq.dicom.sliceref",
 }
 
 __all__ = sorted(_EXPORTS)

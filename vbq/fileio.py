@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 import threading
@@ -40,8 +41,11 @@ MAX_JSON_DEPTH = 32
 #: (the largest, about 1.8e308, has 309 digits).
 _MAX_DIGITS = 309
 
-__all__ = ["MAX_JSON_DEPTH", "read_json_file", "atomic_write", "atomic_path", "current_umask",
-           "captured_log"]
+__all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "read_json_file", "shown", "in_limit",
+           "atomic_write", "atomic_path", "current_umask", "captured_log"]
+
+#: Largest coordinate, size or point accepted in a ROI or seed file (pixels or mm).
+NUMBER_LIMIT = 1e6
 
 
 class _RefusedError(Exception):
@@ -147,6 +151,39 @@ def read_json_file(path: str | Path, what: str) -> Any:
         raise InputError(f"{path.name}: the JSON is nested too deeply (more than "
                          f"{MAX_JSON_DEPTH} levels of arrays and objects)")
     return data
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``value`` as short JSON, for a message about an input file.
+
+    Examples
+    --------
+    >>> shown({"sop_instance_uid": 7})
+    '{"sop_instance_uid": 7}'
+    >>> shown(list(range(40)), limit=20)
+    '[0, 1, 2, 3, 4, 5...'
+    """
+    try:
+        text = json.dumps(value)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def in_limit(value: Any, limit: float = NUMBER_LIMIT) -> bool:
+    """Whether ``value`` is a JSON number (not a bool) within ``+-limit``; never raises.
+
+    Examples
+    --------
+    >>> in_limit(3.5), in_limit(True), in_limit(10**400), in_limit(2e6)
+    (True, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= limit
+    except OverflowError:  # an integer too large for a double
+        return False
 
 
 # --------------------------------------------------------------------------- writing

@@ -1,4 +1,8 @@
-"""The result of a VBQ score: numbers, provenance, warnings, and the QC figure."""
+"""The result of a VBQ score: numbers, provenance, coded warnings, and the QC figure.
+
+Owns :class:`VBQResult` and its result JSON, text summary, and the entry points of
+its views (the QC figure is drawn by :mod:`vbq.qc`, the DICOM SR by :mod:`vbq.sr`).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vbq.measure import Measurement
+
+if TYPE_CHECKING:
+    from vbq.dicom.series import SeriesInfo
 
 
 def _num(x: float | None) -> float | None:
@@ -106,7 +113,10 @@ class VBQResult:
     csf
         The CSF reference.
     warnings
-        Every check that did not pass (never silent).
+        Every check that did not pass (never silent), as sentences.
+    warning_codes
+        The stable code of each warning, same length and order as ``warnings``
+        (see :class:`vbq.errors.VbqWarning`); match these, not the texts.
     cutoffs
         Where the score falls against each applicable published cut-off.
     series
@@ -139,6 +149,7 @@ class VBQResult:
     levels: Mapping[str, LevelResult]
     csf: CsfResult
     warnings: tuple[str, ...] = ()
+    warning_codes: tuple[str, ...] = ()
     cutoffs: tuple[Mapping[str, Any], ...] = ()
     series: Mapping[str, Any] | None = None
     slice_index: int | None = None
@@ -152,7 +163,15 @@ class VBQResult:
     outlines: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     mask_slices: Mapping[str, int] | None = field(default=None, repr=False, compare=False)
     pixel_spacing: tuple[float, float] | None = field(default=None, repr=False, compare=False)
-    series_info: Any = field(default=None, repr=False, compare=False)
+    series_info: SeriesInfo | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Give warnings without codes the code ``"other"``; refuse codes that do not match."""
+        if not self.warning_codes and self.warnings:
+            object.__setattr__(self, "warning_codes", ("other",) * len(self.warnings))
+        if len(self.warning_codes) != len(self.warnings):
+            raise ValueError(f"{len(self.warnings)} warnings but {len(self.warning_codes)} "
+                             "warning codes")
 
     @property
     def used_levels(self) -> tuple[str, ...]:
@@ -186,6 +205,7 @@ class VBQResult:
             "series": dict(self.series) if self.series is not None else None,
             "cutoffs": [dict(c) for c in self.cutoffs],
             "warnings": list(self.warnings),
+            "warning_codes": list(self.warning_codes),
             "roi_source": self.roi_source,
         }
         # a ROI measured on another slice than the result's names its own (0-based index)

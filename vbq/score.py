@@ -1,5 +1,11 @@
 """The VBQ score: from ROI masks on a series, or from signal intensities read in a PACS.
 
+Owns the arithmetic of the score (exclusions, the median, the CSF quotient) and
+the two ways into it: :func:`score_series` (a DICOM folder and a ROI source,
+through :mod:`vbq.dicom` and :mod:`vbq.roi`) and :func:`score_values` (numbers
+read in a PACS). Every check that does not pass is a coded warning on the
+:class:`~vbq.result.VBQResult` (:class:`vbq.errors.VbqWarning`).
+
 ``VBQ = median(SI of the protocol's levels left after exclusions) / SI(CSF)``
 
 References
@@ -20,15 +26,32 @@ from typing import Any
 import numpy as np
 
 from vbq.cutoffs import compare_cutoffs
-from vbq.errors import AnalysisError, InputError
+from vbq.dicom.choice import load_series
+from vbq.dicom.series import SeriesInfo
+from vbq.dicom.sliceref import SliceLike
+from vbq.errors import (
+    AnalysisError,
+    CsfFallback,
+    CsfLevelAssumed,
+    InputError,
+    LevelNotMeasured,
+    LevelsExcluded,
+    NonPositiveSignal,
+    NotProtocolLevel,
+    RoiAtEdge,
+    RoiSmall,
+    VbqWarning,
+    as_warning,
+)
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
 from vbq.result import CsfResult, LevelResult, VBQResult
-from vbq.rois import RoiFile, RoiMasks, mask_touches_edge
-
-#: ROIs smaller than this many pixels are reported.
-MIN_ROI_PIXELS = 20
+from vbq.roi.labelmask import LabelVolume, rois_from_mask
+from vbq.roi.labels import LabelScheme
+from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks, mask_touches_edge
+from vbq.roi.rois import RoiFile
+from vbq.roi.seeds import SeedFile, rois_from_seeds
 
 Exclusions = Mapping[str, str] | Iterable[str] | str | None
 
@@ -40,11 +63,12 @@ def _statistic(statistic: str | None, protocol: Protocol) -> str:
     return stat
 
 
-def _csf_level(level: str | None, protocol: Protocol, warnings: list[str]) -> str:
+def _csf_level(level: str | None, protocol: Protocol, warnings: list[VbqWarning]) -> str:
+    """Return the CSF level, refused when the protocol does not allow it, warned when a fallback."""
     if level is None:
-        warnings.append(
+        warnings.append(CsfLevelAssumed(
             f"the CSF ROI does not name its level; assumed {protocol.csf_level}"
-        )
+        ))
         return protocol.csf_level
     if level not in protocol.csf_levels:
         raise InputError(
@@ -52,10 +76,10 @@ def _csf_level(level: str | None, protocol: Protocol, warnings: list[str]) -> st
             f"(CSF levels: {', '.join(protocol.csf_levels)})"
         )
     if level != protocol.csf_level:
-        warnings.append(
+        warnings.append(CsfFallback(
             f"CSF measured at {level}, a fallback: protocol {protocol.name} prefers "
             f"{protocol.csf_level}"
-        )
+        ))
     return level
 
 
@@ -67,7 +91,7 @@ def combine_levels(
     *,
     measurements: Mapping[str, Measurement] | None = None,
     slices: Mapping[str, int] | None = None,
-) -> tuple[float, dict[str, LevelResult], list[str]]:
+) -> tuple[float, dict[str, LevelResult], list[VbqWarning]]:
     """Apply exclusions and compute ``median(SI) / SI_CSF``.
 
     Parameters
@@ -99,7 +123,7 @@ def combine_levels(
     """
     measurements = measurements or {}
     slices = slices or {}
-    warnings: list[str] = []
+    warnings: list[VbqWarning] = []
     for level in exclude:
         if level not in protocol.levels:
             raise InputError(
@@ -129,13 +153,14 @@ def combine_levels(
             levels[level] = LevelResult(level, value, True, None, m, idx)
             used.append(float(value))
             if value <= 0:
-                warnings.append(f"{level} has a signal intensity of {value:g} (<= 0)")
+                warnings.append(NonPositiveSignal(f"{level} has a signal intensity of {value:g} "
+                                                  "(<= 0)"))
     if missing:
-        warnings.append(f"not measured: {', '.join(missing)}")
+        warnings.append(LevelNotMeasured(f"not measured: {', '.join(missing)}"))
     if exclude:
         gone = ", ".join(f"{k} ({v})" for k, v in exclude.items())
         used_names = ", ".join(k for k, v in levels.items() if v.used) or "none"
-        warnings.append(f"excluded: {gone}; the score uses {used_names}")
+        warnings.append(LevelsExcluded(f"excluded: {gone}; the score uses {used_names}"))
     if len(used) < protocol.min_levels:
         left = ", ".join(k for k, v in levels.items() if v.used) or "none"
         raise AnalysisError(
@@ -209,7 +234,7 @@ def score_values(
     excl = parse_exclusions(exclude)
     si: dict[str, float] = {}
     csf_si: float | None = None
-    warnings: list[str] = []
+    warnings: list[VbqWarning] = []
     keys: dict[str, Any] = {}
     for key, raw in values.items():
         label = str(key).strip()
@@ -235,31 +260,40 @@ def score_values(
         elif label in proto.levels:
             si[label] = value
         else:
-            warnings.append(f"{label} is not a level of protocol {proto.name} and was not used")
+            warnings.append(NotProtocolLevel(f"{label} is not a level of protocol {proto.name} "
+                                             "and was not used"))
     if csf_si is None:
         raise InputError("no CSF signal intensity was given")
     level = _csf_level(csf_level or proto.csf_level, proto, warnings)
     vbq, levels, more = combine_levels(proto, si, csf_si, excl)
+    texts, codes = _carried(warnings + more)
     return VBQResult(
         vbq=vbq,
         protocol=proto.name,
         statistic=stat,
         levels=levels,
         csf=CsfResult(level, csf_si),
-        warnings=tuple(warnings + more),
+        warnings=texts,
+        warning_codes=codes,
         cutoffs=compare_cutoffs(vbq, proto.name, None),
         roi_source="values",
     )
 
 
+def _carried(warnings: Iterable[VbqWarning | str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Texts and codes of the warnings, in order, each (code, text) once."""
+    unique = dict.fromkeys((w.code, str(w)) for w in map(as_warning, warnings))
+    return tuple(text for _, text in unique), tuple(code for code, _ in unique)
+
+
 def score_roi_masks(
-    series: Any,
+    series: SeriesInfo,
     roi_masks: RoiMasks,
     *,
     protocol: str | Protocol = "lumbar",
     exclude: Exclusions = None,
     statistic: str | None = None,
-    extra_warnings: Iterable[str] = (),
+    extra_warnings: Iterable[VbqWarning | str] = (),
 ) -> VBQResult:
     """Measure ROI masks on a series and score them.
 
@@ -268,7 +302,7 @@ def score_roi_masks(
     Parameters
     ----------
     series
-        A :class:`vbq.dicomio.SeriesInfo`.
+        A :class:`~vbq.dicom.series.SeriesInfo`.
     roi_masks
         The ROIs (from a ROI file, a label mask or seed points).
     protocol, statistic
@@ -276,13 +310,14 @@ def score_roi_masks(
     exclude
         Exclusions added to (and overriding) those carried by ``roi_masks``.
     extra_warnings
-        Warnings to carry first (e.g. from the series choice).
+        Warnings to carry first (e.g. from the series choice); a plain text gets
+        the code ``"other"``.
     """
     proto = get_protocol(protocol)
     stat = _statistic(statistic, proto)
     excl = dict(roi_masks.excluded)
     excl.update(parse_exclusions(exclude))
-    warnings: list[str] = [*extra_warnings, *roi_masks.warnings]
+    warnings: list[VbqWarning] = [as_warning(w) for w in (*extra_warnings, *roi_masks.warnings)]
     for label in roi_masks.masks:
         if label != CSF and label not in VERTEBRAL_LEVELS:
             raise InputError(
@@ -308,22 +343,21 @@ def score_roi_masks(
             )
         if not mask.any():
             raise InputError(f"ROI {label} has no pixels on slice {idx}")
-        spacing = tuple(float(s) for s in series.slices[idx].geometry.spacing)
-        m = measure(image, mask, spacing)  # type: ignore[arg-type]
+        m = measure(image, mask, _spacing(series, idx))
         measurements[label] = m
         slices[label] = idx
         if m.n_pixels < MIN_ROI_PIXELS:
-            warnings.append(
+            warnings.append(RoiSmall(
                 f"ROI {label} has only {m.n_pixels} pixels (fewer than {MIN_ROI_PIXELS})"
-            )
+            ))
         if mask_touches_edge(mask):
-            warnings.append(f"ROI {label} touches the image edge")
+            warnings.append(RoiAtEdge(f"ROI {label} touches the image edge"))
     level = _csf_level(roi_masks.csf_level, proto, warnings)
     other = {k: v for k, v in measurements.items() if k != CSF and k not in proto.levels}
     for label in other:
-        warnings.append(
+        warnings.append(NotProtocolLevel(
             f"ROI {label} is not a level of protocol {proto.name}; measured but not used"
-        )
+        ))
     si = {k: v.statistic(stat) for k, v in measurements.items() if k in proto.levels}
     csf_m = measurements[CSF]
     csf_value = float(csf_m.statistic(stat))
@@ -340,40 +374,48 @@ def score_roi_masks(
     if main not in images:
         images[main] = series.pixels(main)
     meta = dict(series.metadata())
-    field_t = meta.get("field_strength_t", getattr(series, "field_strength_t", None))
+    field_t = meta.get("field_strength_t", series.field_strength_t)
+    texts, codes = _carried(warnings)
     return VBQResult(
         vbq=vbq,
         protocol=proto.name,
         statistic=stat,
         levels=levels,
         csf=CsfResult(level, csf_m.statistic(stat), csf_m, slices[CSF]),
-        warnings=tuple(dict.fromkeys(warnings)),
+        warnings=texts,
+        warning_codes=codes,
         cutoffs=compare_cutoffs(vbq, proto.name, field_t),
         series=meta,
         slice_index=main,
         sop_instance_uid=series.slices[main].sop_instance_uid,
-        frame_number=getattr(series.slices[main], "frame_number", None),
+        frame_number=series.slices[main].frame_number,
         roi_source=roi_masks.source,
         other_rois=other,
         image=images[main],
         masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
         outlines=dict(roi_masks.outlines) if roi_masks.outlines else None,
         mask_slices=slices,
-        pixel_spacing=tuple(float(s) for s in series.slices[main].geometry.spacing),  # type: ignore[arg-type]
+        pixel_spacing=_spacing(series, main),
         series_info=series,
     )
+
+
+def _spacing(series: SeriesInfo, index: int) -> tuple[float, float]:
+    """(row, column) pixel spacing of slice ``index`` in mm."""
+    row, col = series.slices[index].geometry.spacing[:2]
+    return float(row), float(col)
 
 
 def score_series(
     path: str | Path,
     rois: str | Path | Mapping[str, Any] | RoiFile | None = None,
     *,
-    mask: Any = None,
-    labels: Any = None,
-    seeds: Any = None,
+    mask: str | Path | np.ndarray | LabelVolume | None = None,
+    labels: str | Path | Mapping[str, object] | LabelScheme | None = None,
+    seeds: str | Path | Mapping[str, Any] | SeedFile | None = None,
     protocol: str | Protocol = "lumbar",
     exclude: Exclusions = None,
-    slice: int | str | None = None,
+    slice: SliceLike | None = None,
     series_uid: str | None = None,
     statistic: str | None = None,
 ) -> VBQResult:
@@ -391,17 +433,18 @@ def score_series(
     rois
         A ``vbq-rois/1`` file, its parsed mapping, or a :class:`RoiFile`.
     mask, labels
-        A label map and its label scheme (see :mod:`vbq.masks`).
+        A label map and its label scheme (see :mod:`vbq.roi.labelmask`).
     seeds
-        A ``vbq-seeds/1`` file (see :mod:`vbq.seeds`).
+        A ``vbq-seeds/1`` file (see :mod:`vbq.roi.seeds`).
     protocol
         ``"lumbar"`` (default), ``"cervical"``, ``"thoracic"``, ``"s1"`` or a
         :class:`~vbq.protocol.Protocol`.
     exclude
         Levels to leave out with a reason, e.g. ``{"L2": "fracture"}``.
     slice
-        Slice to measure (0-based index or SOP Instance UID); default the
-        ROI file's, else mid-sagittal.
+        Slice to measure (0-based index, SOP Instance UID, or any form of
+        :meth:`vbq.dicom.sliceref.SliceRef.parse`); default the ROI file's,
+        else mid-sagittal.
     series_uid
         Series to use instead of the automatic choice.
     statistic
@@ -423,8 +466,6 @@ def score_series(
             "give exactly one source of ROIs: a ROI file, a label mask, or seed points"
             + (f" (got {' and '.join(given)})" if given else "")
         )
-    from vbq.dicomio import load_series
-
     proto = get_protocol(protocol)
     choice = load_series(path, series_uid)
     series = choice.series
@@ -432,12 +473,9 @@ def score_series(
         roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
         roi_masks = roi_file.masks(series, slice=slice)
     elif mask is not None:
-        from vbq.masks import rois_from_mask
-
         roi_masks = rois_from_mask(series, mask, labels, proto, slice)
     else:
-        from vbq.seeds import rois_from_seeds
-
+        assert seeds is not None
         roi_masks = rois_from_seeds(series, seeds, proto, slice)
     result = score_roi_masks(
         series,

@@ -1,5 +1,8 @@
 """DICOM Structured Report (TID 1500 Measurement Report) of a VBQ score.
 
+Owns writing a result as an SR and reading its measurements back. It sits at the
+result level (it needs the ROI masks and the series), not in :mod:`vbq.dicom`.
+
 :func:`write_sr` writes a Comprehensive 3D SR with highdicom. Its content is a
 TID 1500 *Measurement Report* whose imaging measurements are one measurement
 group per vertebral level measured, one for the CSF, and one (TID 1501) for
@@ -46,7 +49,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vbq.errors import InputError
+from vbq.fileio import atomic_path
+from vbq.roi.morphology import largest_region
+
+if TYPE_CHECKING:
+    from vbq.dicom.series import SeriesInfo
+    from vbq.result import VBQResult
 
 #: Coding scheme designator of the local concepts.
 LOCAL_SCHEME = "99VBQ"
@@ -83,7 +96,7 @@ def _region_code(protocol: str) -> Any:
     }.get(protocol, codes.SCT.BoneStructureOfSpine)
 
 
-def roi_outline(mask: Any) -> Any:
+def roi_outline(mask: np.ndarray) -> np.ndarray | None:
     """Outline of a ROI mask as a closed polygon of ``[row, column]`` pixel coordinates.
 
     The polygon follows the pixel edges of the ROI's largest region (traced
@@ -92,9 +105,6 @@ def roi_outline(mask: Any) -> Any:
     holes aside. Returns None for an empty mask.
     """
     import contourpy
-    import numpy as np
-
-    from vbq.masks import largest_region
 
     m = largest_region(np.asarray(mask, dtype=bool))
     if not m.any():
@@ -170,7 +180,7 @@ def _roi_group(label: str, m: Any, source_ds: Any, excluded: str | None,
     )
 
 
-def write_sr(result: Any, series: Any, path: str | Path) -> Path:
+def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> Path:
     """Write a VBQ result as a DICOM Comprehensive 3D SR (TID 1500).
 
     Parameters
@@ -179,7 +189,7 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
         A :class:`vbq.result.VBQResult` measured on ``series`` (not one built
         from values read in a PACS: the report references the images).
     series
-        The :class:`vbq.dicomio.SeriesInfo` the ROIs were measured on.
+        The :class:`vbq.dicom.series.SeriesInfo` the ROIs were measured on.
     path
         Output file; written atomically (temporary file, then renamed).
 
@@ -198,9 +208,6 @@ def write_sr(result: Any, series: Any, path: str | Path) -> Path:
     from highdicom.sr import CodedConcept
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
-
-    from vbq.errors import InputError
-    from vbq.fileio import atomic_path
 
     if result.slice_index is None or series is None:
         raise InputError("a DICOM SR needs a score measured on an image series, "

@@ -14,9 +14,8 @@ import pydicom
 import pytest
 
 import vbq
-import vbq.dicomio as dicomio
 from vbq.cli import main
-from vbq.dicomio import index_folder, load_series
+from vbq.dicom import index_folder, load_series, pixels
 from vbq.errors import InputError
 from vbq.phantom import make_phantom
 
@@ -73,13 +72,13 @@ def test_decoded_pixels_equal_uncompressed_bytes(compressed, tmp_path):
 def test_only_the_measured_slice_is_decoded(compressed, monkeypatch):
     _, info = compressed
     calls = []
-    real = dicomio._decode
+    real = pixels.decode
 
     def counting(sl):
         calls.append(sl.path)
         return real(sl)
 
-    monkeypatch.setattr(dicomio, "_decode", counting)
+    monkeypatch.setattr(pixels, "decode", counting)
     vbq.score_series(info.series_dir, rois=info.rois_path)
     assert calls == [info.files["t1"][info.slice]]
 
@@ -116,7 +115,7 @@ def test_missing_decoder_is_one_clear_error(tmp_path, monkeypatch):
 
 def test_unsupported_transfer_syntax_is_named(tmp_path):
     with pytest.raises(InputError, match=r"not supported by pydicom"):
-        dicomio.check_decoder(tmp_path / "x.dcm", "1.2.840.10008.1.2.4.100")  # MPEG2
+        pixels.check_decoder(tmp_path / "x.dcm", "1.2.840.10008.1.2.4.100")  # MPEG2
 
 
 def test_index_reads_compressed_headers_fast(compressed):

@@ -24,7 +24,7 @@ from pydicom.encaps import encapsulate
 import vbq
 from vbq.batch import run_batch
 from vbq.cli import main
-from vbq.dicomio import PixelDecodeError, index_folder, load_series
+from vbq.dicom import PixelDecodeError, index_folder, load_series
 from vbq.errors import InputError, VBQError
 from vbq.phantom import make_phantom
 
@@ -175,7 +175,8 @@ def test_damaged_functional_groups_beside_another_series_are_warned(enhanced, pl
     path.write_bytes(bytes(data))
     shutil.copytree(plain.series_dir, folder / "other")
     choice = load_series(folder)
-    assert any(str(path) in w and "functional groups" in w for w in choice.warnings)
+    assert any(w.code == "lost_file" and str(path) in str(w) and "functional groups" in str(w)
+               for w in choice.warnings)
 
 
 # --------------------------------------------------------- 3. files that may be lost slices
@@ -209,7 +210,8 @@ def test_lost_slice_is_warned_and_index_rois_are_refused(plain, tmp_path, kind, 
     damage, needle = DAMAGE[kind]
     damage(victim)
     choice = load_series(folder)
-    assert any(str(victim) in w and needle in w for w in choice.warnings), choice.warnings
+    assert any(str(victim) in str(w) and needle in str(w) for w in choice.warnings), choice.warnings
+    assert "slice_indexes_unsafe" in [w.code for w in choice.warnings]
     assert choice.series.incomplete and str(victim) in choice.series.incomplete
     with pytest.raises(InputError, match="given by index") as err:
         vbq.score_series(folder, rois=tmp_path / "rois.json")
@@ -219,7 +221,8 @@ def test_lost_slice_is_warned_and_index_rois_are_refused(plain, tmp_path, kind, 
     # patient-space ROIs still find the right slice
     res = vbq.score_series(folder, rois=tmp_path / "rois_patient.json")
     assert _rel(res.vbq, plain.expected["vbq"]) < 1e-12
-    assert any(str(victim) in w for w in res.warnings)
+    assert any(str(victim) in w and code == "slice_indexes_unsafe"
+               for w, code in zip(res.warnings, res.warning_codes, strict=True))
 
 
 def test_junk_named_like_the_slices_beside_it(plain, tmp_path):
@@ -230,9 +233,9 @@ def test_junk_named_like_the_slices_beside_it(plain, tmp_path):
     victim.write_text("not an image")
     (victim.parent / "README").write_text("notes about the study")
     choice = load_series(folder)
-    assert any(str(victim) in w and "named like the DICOM images" in w
-               for w in choice.warnings)
-    assert not any("README" in w for w in choice.warnings)
+    assert any(w.code == "lost_file" and str(victim) in str(w)
+               and "named like the DICOM images" in str(w) for w in choice.warnings)
+    assert not any("README" in str(w) for w in choice.warnings)
     with pytest.raises(InputError, match="given by index"):
         vbq.score_series(folder, rois=tmp_path / "rois.json")
 
@@ -258,7 +261,8 @@ def test_duplicate_sop_instance_uid_of_another_image(plain, tmp_path, capfd):
     ds.save_as(second)
     choice = load_series(folder)
     kept, dropped = sorted([first, second])  # the first in path order is kept, always
-    assert any(str(dropped) in w and uid in w for w in choice.warnings)
+    assert any(w.code == "lost_file" and str(dropped) in str(w) and uid in str(w)
+               for w in choice.warnings)
     assert [sl.path for sl in choice.series.slices].count(kept) == 1
     assert dropped not in [sl.path for sl in choice.series.slices]
     with pytest.raises(InputError, match="given by index"):
@@ -275,7 +279,8 @@ def test_exact_copy_of_a_slice_is_read_once(plain, tmp_path):
     shutil.copy(src, folder / SERIES / "copy_of_first.dcm")
     choice = load_series(folder)
     assert len(choice.series) == 7 and choice.series.incomplete is None
-    assert any("copy_of_first.dcm" in w and "read once" in w for w in choice.warnings)
+    assert [w.code for w in choice.warnings] == ["lost_file"]
+    assert "copy_of_first.dcm" in str(choice.warnings[0]) and "read once" in str(choice.warnings[0])
     res = vbq.score_series(folder, rois=tmp_path / "rois.json")
     assert _rel(res.vbq, plain.expected["vbq"]) < 1e-12
 

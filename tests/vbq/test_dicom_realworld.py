@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from vbq.dicomio import index_folder
+from vbq.dicom import index_folder
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

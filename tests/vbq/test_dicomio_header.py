@@ -9,9 +9,9 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
-import vbq.dicomio as dicomio
-from vbq.dicomheader import TAGS, read_header
-from vbq.dicomio import load_series
+from vbq.dicom import index as dicom_index
+from vbq.dicom import load_series, pixels
+from vbq.dicom.header import TAGS, read_header
 from vbq.errors import InputError
 from vbq.phantom import make_phantom
 
@@ -77,7 +77,7 @@ def test_reader_skips_undefined_length_sequences_and_long_private_data(small, tm
     assert b"\xfe\xff\xdd\xe0" in raw  # a sequence delimitation item was written
     h = _agree_with_pydicom(out)
     np.testing.assert_array_equal(
-        dicomio._read_native(load_series(tmp_path).series.slices[0]), ds.pixel_array)
+        pixels.read_native(load_series(tmp_path).series.slices[0]), ds.pixel_array)
     assert h.pixel_offset == raw.rfind(b"\xe0\x7f\x10\x00")
 
 
@@ -130,7 +130,7 @@ def test_pixels_fast_path_equals_pydicom_for_12_bit_and_signed(small, tmp_path):
     ds2.save_as(tmp_path / "s" / "b.dcm")
     for folder, want in (("u", stored & 0x0FFF), ("s", stored - 200)):
         s = load_series(tmp_path / folder).series
-        native = dicomio._read_native(s.slices[0])
+        native = pixels.read_native(s.slices[0])
         assert native is not None
         np.testing.assert_array_equal(native, want)
         np.testing.assert_array_equal(native, pydicom.dcmread(s.slices[0].path).pixel_array)
@@ -143,7 +143,7 @@ def test_every_truncation_of_a_header_is_skipped_not_raised(small, tmp_path):
     for n in cut_points:
         p = tmp_path / f"cut{n}"
         p.write_bytes(src[:n])
-        kind, why = dicomio._classify(p)
+        kind, why = dicom_index._classify(p)
         assert kind in ("skipped", "ignored"), (n, kind)
         if n >= 132:
             assert kind == "skipped" and "truncated" in why
@@ -153,7 +153,7 @@ def test_truncated_pixel_data_is_noted(small, tmp_path):
     src = small.files["t1"][0].read_bytes()
     p = tmp_path / "short.dcm"
     p.write_bytes(src[:-10])
-    kind, rec = dicomio._classify(p)
+    kind, rec = dicom_index._classify(p)
     assert kind == "image" and "truncated" in rec.problem
     assert f"{96 * 96 * 2 - 10} of {96 * 96 * 2} bytes" in rec.problem
 
@@ -167,7 +167,7 @@ def test_compressed_pixel_data_decoded_by_pydicom(small, tmp_path):
     assert kind == "header" and h.transfer_syntax == pydicom.uid.RLELossless
     assert h.pixel_length is None  # encapsulated: undefined length
     s = load_series(tmp_path).series
-    assert dicomio._read_native(s.slices[0]) is None  # not the raw fast path
+    assert pixels.read_native(s.slices[0]) is None  # not the raw fast path
     np.testing.assert_array_equal(s.pixels(0), ref * 0.5 + 1.5)
 
 
@@ -185,7 +185,7 @@ def test_random_byte_damage_never_raises(small, tmp_path):
         folder.mkdir()
         p = folder / "x.dcm"
         p.write_bytes(bytes(data))
-        kind, _ = dicomio._classify(p)
+        kind, _ = dicom_index._classify(p)
         kinds.add(kind)
         try:
             s = load_series(folder).series

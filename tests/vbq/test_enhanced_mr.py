@@ -15,9 +15,8 @@ import pydicom
 import pytest
 
 import vbq
-import vbq.dicomio as dicomio
 from vbq.cli import main
-from vbq.dicomio import ENHANCED_MR_SOP_CLASS, FrameRef, index_folder, load_series
+from vbq.dicom import ENHANCED_MR_SOP_CLASS, SliceRef, index_folder, load_series, pixels
 from vbq.errors import InputError
 from vbq.phantom import make_phantom
 
@@ -151,7 +150,7 @@ def test_slice_index_by_uid_and_frame(enhanced):
     s = load_series(enhanced.series_dir).series
     uid = enhanced.expected["sop_instance_uid"]
     assert s.slice_index(uid, frame=4) == 3
-    assert s.slice_index(FrameRef(uid, 2)) == 1
+    assert s.slice_index(SliceRef(uid=uid, frame=2)) == 1
     assert s.slice_index({"sop_instance_uid": uid, "frame": 5}) == 4
     with pytest.raises(InputError, match="name the frame too"):
         s.slice_index(uid)
@@ -164,7 +163,7 @@ def test_slice_index_by_uid_and_frame(enhanced):
 def test_only_the_measured_frame_is_read(enhanced, monkeypatch):
     """One frame decoded, straight from its byte offset (no full-file decode by pydicom)."""
     calls = []
-    real = dicomio._read_native
+    real = pixels.read_native
 
     def counting(sl):
         arr = real(sl)
@@ -172,7 +171,7 @@ def test_only_the_measured_frame_is_read(enhanced, monkeypatch):
         return arr
 
     series = index_folder(enhanced.series_dir).get(enhanced.series_instance_uid)
-    monkeypatch.setattr(dicomio, "_read_native", counting)
+    monkeypatch.setattr(pixels, "read_native", counting)
     real_dcmread = pydicom.dcmread
 
     def dcmread_headers_only(*args, **kwargs):

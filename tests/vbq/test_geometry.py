@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vbq.geometry import SliceGeometry, plane_of, volume_affine_ras
+from vbq.dicom.geometry import SliceGeometry, plane_of, volume_affine_ras
 
 
 def _rotation(rng: np.random.Generator) -> np.ndarray:

@@ -17,11 +17,12 @@ import pytest
 from vbq.cli import main
 from vbq.errors import InputError
 from vbq.fileio import MAX_JSON_DEPTH, read_json_file
-from vbq.labels import get_label_scheme
-from vbq.masks import load_label_volume
 from vbq.phantom import make_phantom
-from vbq.rois import MAX_POLYGON_VERTICES, RoiFile, polygon_mask
-from vbq.seeds import SeedFile
+from vbq.roi.labelmask import load_label_volume
+from vbq.roi.labels import get_label_scheme
+from vbq.roi.rois import MAX_POLYGON_VERTICES, RoiFile
+from vbq.roi.seeds import SeedFile
+from vbq.roi.shapes import polygon_mask
 
 ROI = {"format": "vbq-rois/1", "space": "pixel",
        "rois": [{"label": "L1", "shape": "circle", "center": [5, 5], "radius": 2}]}
@@ -220,7 +221,7 @@ def test_64_bit_labels_are_not_wrapped_onto_small_labels(ph, tmp_path, capsys):
 
 
 def _series(ph):
-    from vbq.dicomio import load_series
+    from vbq.dicom import load_series
 
     return load_series(ph.series_dir).series
 

@@ -8,8 +8,8 @@ import pytest
 
 from vbq.cli import main
 from vbq.errors import InputError
-from vbq.labels import PRESETS, LabelScheme, get_label_scheme
 from vbq.phantom import make_phantom
+from vbq.roi.labels import PRESETS, LabelScheme, get_label_scheme
 
 TOTALSPINESEG = {"format": "vbq-labels/1", "L1": 41, "L2": 42, "L3": 43, "L4": 44, "L5": 45,
                  "spinal_canal": 2, "spinal_cord": 1}

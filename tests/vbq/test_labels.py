@@ -15,7 +15,7 @@ import json
 import pytest
 
 from vbq.errors import InputError
-from vbq.labels import PRESETS, get_label_scheme, scheme_from_mapping
+from vbq.roi.labels import PRESETS, get_label_scheme, scheme_from_mapping
 
 
 @pytest.mark.parametrize("preset, level, values", [
@@ -70,7 +70,7 @@ def test_mapping_file(tmp_path):
     ({"L1": True}, "key 'L1' must be a positive integer"),
     ({"L1": []}, "empty list"),
     ({"spinal_canal": 2}, "names no vertebra"),
-    ({"format": "other", "L1": 1}, "format must be 'vbq-labels/1'"),
+    ({"format": "other", "L1": 1}, '"format" must be "vbq-labels/1"'),
 ])
 def test_bad_mappings(mapping, words):
     with pytest.raises(InputError, match=words):

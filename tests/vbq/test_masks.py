@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from vbq.cli import main
-from vbq.dicomio import load_series
+from vbq.dicom import load_series
 from vbq.errors import AnalysisError, InputError
-from vbq.masks import load_label_volume, rois_from_mask
 from vbq.phantom import make_phantom
+from vbq.roi.labelmask import load_label_volume, rois_from_mask
 from vbq.score import score_roi_masks, score_series
 
 
@@ -62,14 +62,15 @@ def test_phantom_mask_gives_expected_vbq(phantom):
         assert res.levels[level].si == pytest.approx(exp["levels"][level]["mean"], rel=0.05)
         assert res.levels[level].measurement.n_pixels > exp["levels"][level]["n_pixels"]
     assert res.csf.si == pytest.approx(exp["csf"]["mean"], rel=0.03)
-    assert not [w for w in res.warnings if "mask" in w]
+    assert not {"labels_assumed", "mask_header_note"} & set(res.warning_codes)
 
 
 def test_a_mask_without_a_label_scheme_says_which_was_assumed(phantom):
     named = rois_from_mask(phantom["series"], phantom["info"].mask_path, "totalspineseg")
     assumed = rois_from_mask(phantom["series"], phantom["info"].mask_path)
-    assert not any("no label scheme given" in w for w in named.warnings)
-    assert any("no label scheme given, so its labels were read as totalspineseg's" in w
+    assert "labels_assumed" not in [w.code for w in named.warnings]
+    assert any(w.code == "labels_assumed"
+               and "no label scheme given, so its labels were read as totalspineseg's" in str(w)
                for w in assumed.warnings)
     for label, m in named.masks.items():
         np.testing.assert_array_equal(assumed.masks[label], m, err_msg=label)
@@ -157,9 +158,10 @@ def test_level_missing_from_mask_is_excluded_and_csf_falls_back(phantom, tmp_pat
     path = _write_nifti(tmp_path / "no_l3.nii.gz", data, phantom["affine"])
     res = _score(phantom, path)
     assert res.levels["L3"].excluded == "other" and not res.levels["L3"].used
-    assert any("L3 (label 43)" in w and "excluded" in w for w in res.warnings)
+    warned = list(zip(res.warning_codes, res.warnings, strict=True))
+    assert any(code == "level_missing" and "L3 (label 43)" in w for code, w in warned)
     assert res.csf.level == "L2"
-    assert any("CSF" in w and "L2" in w for w in res.warnings)
+    assert any(code == "csf_fallback" and "L2" in w for code, w in warned)
     si = [res.levels[k].si for k in ("L1", "L2", "L4")]
     assert res.vbq == pytest.approx(float(np.median(si)) / res.csf.si, rel=1e-12)
     full = _score(phantom, phantom["info"].mask_path)
@@ -230,7 +232,7 @@ def test_totalsegmentator_numbering_finds_csf_in_the_image(phantom, tmp_path):
     path = _write_nifti(tmp_path / "ts.nii.gz", data, phantom["affine"])
     rm = rois_from_mask(phantom["series"], path, "totalsegmentator")
     assert rm.slice_index == phantom["expected"]["slice"]
-    assert any("no spinal canal" in w for w in rm.warnings)
+    assert any(w.code == "csf_from_image" and "no spinal canal" in str(w) for w in rm.warnings)
     canal = phantom["labels"][:, :, rm.slice_index] == 2
     assert np.all(canal[rm.masks["CSF"]])  # found inside the true canal
     res = score_roi_masks(phantom["series"], rm)

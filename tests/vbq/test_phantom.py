@@ -12,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 from vbq.cli import main
-from vbq.dicomio import load_series
+from vbq.dicom import load_series
 from vbq.phantom import TISSUE, make_phantom, roi_membership
 
 LEVEL_LABEL = {"L1": 41, "L2": 42, "L3": 43, "L4": 44, "L5": 45}

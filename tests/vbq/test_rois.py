@@ -9,7 +9,8 @@ import pytest
 from test_rois_support import make_series
 
 from vbq.errors import InputError
-from vbq.rois import RoiFile, ellipse_mask, polygon_mask, rectangle_mask
+from vbq.roi.rois import RoiFile
+from vbq.roi.shapes import ellipse_mask, polygon_mask, rectangle_mask
 
 
 def cells(mask: np.ndarray) -> set[tuple[int, int]]:

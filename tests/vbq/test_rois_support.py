@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vbq.dicomio import SeriesInfo, SliceInfo
-from vbq.geometry import SliceGeometry
+from vbq.dicom import SeriesInfo, SliceInfo
+from vbq.dicom.geometry import SliceGeometry
 
 
 def make_series(images: np.ndarray, spacing=(0.8, 0.7), gap: float = 4.0,

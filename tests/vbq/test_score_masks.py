@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from test_rois_support import make_series
 
 from vbq.errors import InputError
-from vbq.rois import RoiMasks, ellipse_mask, rectangle_mask
+from vbq.roi import RoiMasks
+from vbq.roi.shapes import ellipse_mask, rectangle_mask
 from vbq.score import score_roi_masks
 
 SHAPE = (60, 40)
@@ -56,12 +57,15 @@ def test_warnings_small_roi_edge_fallback_and_other_level():
     m = masks(L1=ellipse_mask(SHAPE, (10, 10), (1.5, 1.5)),
               L5=rectangle_mask(SHAPE, (0, 20), (3, 3)))
     r = score_roi_masks(s, RoiMasks(1, m, csf_level="L2"), extra_warnings=("from the series",))
-    w = " | ".join(r.warnings)
-    assert r.warnings[0] == "from the series"
-    assert "ROI L1 has only 9 pixels" in w
-    assert "ROI L5 touches the image edge" in w
-    assert "CSF measured at L2, a fallback" in w
-    assert "ROI L5 is not a level of protocol lumbar" in w
+    assert len(r.warning_codes) == len(r.warnings)
+    w = list(zip(r.warning_codes, r.warnings, strict=True))
+    assert w[0] == ("other", "from the series")
+    assert ("roi_small", "ROI L1 has only 9 pixels (fewer than 20)") in w
+    assert ("roi_small", "ROI L5 has only 9 pixels (fewer than 20)") in w
+    assert ("roi_at_edge", "ROI L5 touches the image edge") in w
+    assert ("csf_fallback", "CSF measured at L2, a fallback: protocol lumbar prefers L3") in w
+    assert ("not_a_protocol_level",
+            "ROI L5 is not a level of protocol lumbar; measured but not used") in w
     assert "L5" in r.other_rois and "L5" not in r.levels
 
 

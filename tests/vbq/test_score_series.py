@@ -7,7 +7,8 @@ import json
 import pytest
 
 import vbq
-from vbq import dicomio
+from vbq.dicom import load_series as _load_series
+from vbq.dicom import pixels
 from vbq.phantom import make_phantom
 from vbq.result import VBQResult
 
@@ -58,7 +59,7 @@ def test_scrambled_files_really_are_scrambled(scrambled):
 
 
 def test_distractor_series_are_rejected(plain):
-    choice = dicomio.load_series(plain.series_dir)
+    choice = _load_series(plain.series_dir)
     assert choice.series.series_instance_uid == plain.expected["series_instance_uid"]
     assert {uid for uid, _, _ in choice.rejected} == set(plain.expected["distractor_uids"].values())
 
@@ -79,13 +80,13 @@ def test_exclusion_through_the_api(plain):
 
 def test_only_the_measured_slice_is_decoded(plain, monkeypatch):
     decoded = []
-    real = dicomio._decode
+    real = pixels.decode
 
     def counting(path):
         decoded.append(path)
         return real(path)
 
-    monkeypatch.setattr(dicomio, "_decode", counting)
+    monkeypatch.setattr(pixels, "decode", counting)
     vbq.score_series(plain.series_dir, rois=plain.rois_path)
     assert len(decoded) == 1
 

@@ -24,7 +24,8 @@ def test_exclusion_changes_the_median_and_says_so():
     r = score_values(VALUES, exclude={"L2": "fracture"})
     assert r.vbq == pytest.approx(402 / 131, rel=1e-15)
     assert r.levels["L2"].used is False and r.levels["L2"].excluded == "fracture"
-    assert any("excluded: L2 (fracture)" in w for w in r.warnings)
+    assert any(c == "levels_excluded" and "excluded: L2 (fracture)" in w
+               for c, w in zip(r.warning_codes, r.warnings, strict=True))
     assert score_values(VALUES, exclude=["L2=fracture"]).vbq == r.vbq
     assert score_values(VALUES, exclude="L2=fracture").vbq == r.vbq
 
@@ -32,8 +33,9 @@ def test_exclusion_changes_the_median_and_says_so():
 def test_missing_level_and_fallback_csf_are_warnings():
     r = score_values({"L1": 400, "L3": 300, "L4": 500, "CSF": 100}, csf_level="L2")
     assert r.vbq == pytest.approx(4.0)
-    assert any("not measured: L2" in w for w in r.warnings)
-    assert any("CSF measured at L2, a fallback" in w for w in r.warnings)
+    assert r.warning_codes == ("csf_fallback", "level_not_measured")
+    assert r.warnings == ("CSF measured at L2, a fallback: protocol lumbar prefers L3",
+                          "not measured: L2")
 
 
 def test_other_protocols():

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from vbq.cli import main
-from vbq.dicomio import load_series
+from vbq.dicom import load_series
 from vbq.errors import InputError
-from vbq.masks import rois_from_mask
 from vbq.phantom import make_phantom
+from vbq.roi.labelmask import rois_from_mask
+from vbq.roi.seeds import SeedFile, rois_from_seeds
 from vbq.score import score_roi_masks, score_series
-from vbq.seeds import SeedFile, rois_from_seeds
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +101,13 @@ def test_patient_seeds_must_lie_on_a_slice_that_is_named(phantom):
 def test_a_csf_seed_without_its_level_is_reported(phantom):
     seeds = json.loads(json.dumps(phantom["seeds"]))
     named = rois_from_seeds(phantom["series"], seeds)
-    assert not any("does not name its level" in w for w in named.warnings)
+    assert "csf_level_assumed" not in [w.code for w in named.warnings]
     for s in seeds["seeds"]:
         s.pop("level", None)
     rm = rois_from_seeds(phantom["series"], seeds)
     assert rm.csf_level == "L3"
-    assert "seeds: the CSF seed does not name its level; assumed L3" in rm.warnings
+    assert ("csf_level_assumed", "seeds: the CSF seed does not name its level; assumed L3") in [
+        (w.code, str(w)) for w in rm.warnings]
     np.testing.assert_array_equal(rm.masks["CSF"], named.masks["CSF"])
 
 
@@ -118,7 +119,7 @@ def test_csf_found_behind_the_body_without_a_csf_seed(phantom):
     csf = rm.masks["CSF"]
     assert csf.sum() >= 20 and np.all(lab[csf] == 2)
     assert rm.csf_level == "L3"
-    assert any("behind the L3 body" in w for w in rm.warnings)
+    assert any(w.code == "csf_from_image" and "behind the L3 body" in str(w) for w in rm.warnings)
     res = score_roi_masks(phantom["series"], rm)
     assert res.csf.si == pytest.approx(phantom["expected"]["csf"]["mean"], rel=0.02)
 
@@ -128,7 +129,7 @@ def test_csf_falls_back_when_the_csf_level_has_no_seed(phantom):
     seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] not in ("CSF", "L3")]
     rm = rois_from_seeds(phantom["series"], seeds)
     assert rm.csf_level == "L2" and rm.excluded == {"L3": "other"}
-    assert any("no seed for L3" in w for w in rm.warnings)
+    assert any(w.code == "level_missing" and "no seed for L3" in str(w) for w in rm.warnings)
 
 
 def test_seed_outside_the_image_is_an_input_error_naming_it(phantom, tmp_path, capsys):
@@ -216,6 +217,6 @@ def test_a_seed_outside_its_body_is_flagged(phantom):
     csf_point = next(s["point"] for s in seeds["seeds"] if s["label"] == "CSF")
     seeds["seeds"][1]["point"] = csf_point  # "L2" clicked in the canal
     rm = rois_from_seeds(phantom["series"], seeds)
-    assert any("L2 seed" in w and "inside the L2 body" in w for w in rm.warnings)
+    assert any(w.code == "seed_signal_outlier" and "L2 seed" in str(w) for w in rm.warnings)
     clean = rois_from_seeds(phantom["series"], phantom["seeds"])
-    assert not any("seed has a median signal" in w for w in clean.warnings)
+    assert "seed_signal_outlier" not in [w.code for w in clean.warnings]

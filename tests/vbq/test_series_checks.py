@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from test_rois_support import make_series
 
-from vbq.dicomio import SeriesIndex
+from vbq.dicom import SeriesIndex, choose_series
 from vbq.errors import InputError
-from vbq.serieschoice import choose_series
 
 
 def series(**changes):
@@ -33,7 +32,7 @@ def warnings_of(s):
 ])
 def test_not_t1_like_thresholds(tr, te, t1_like):
     s = series(description="SAG TSE", tr_ms=tr, te_ms=te)
-    flagged = any("is not T1-like" in w for w in warnings_of(s))
+    flagged = any(w.code == "not_t1" and "is not T1-like" in str(w) for w in warnings_of(s))
     assert flagged is not t1_like
     index = SeriesIndex(series=(s,), skipped=())
     if t1_like:  # chosen automatically
@@ -50,7 +49,8 @@ def test_not_t1_like_thresholds(tr, te, t1_like):
     (900.0, 25.0, ("TR 900 ms", "TE 25 ms")),
 ])
 def test_normative_window_is_inclusive(tr, te, outside):
-    w = [x for x in warnings_of(series(tr_ms=tr, te_ms=te)) if "normative window" in x]
+    w = [str(x) for x in warnings_of(series(tr_ms=tr, te_ms=te))
+         if x.code == "outside_normative_window"]
     assert len(w) == len(outside)
     for text, line in zip(outside, w, strict=True):
         assert line.startswith(text + " is outside the normative window")
@@ -68,7 +68,7 @@ def test_normative_window_is_inclusive(tr, te, outside):
 ])
 def test_contrast_checks(description, agent, contrast):
     s = series(description=description, contrast_agent=agent)
-    named = any("contrast agent present" in w for w in warnings_of(s))
+    named = "contrast_agent" in [w.code for w in warnings_of(s)]
     assert named is contrast
     index = SeriesIndex(series=(s,), skipped=())
     if contrast:  # never chosen automatically

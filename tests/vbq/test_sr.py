@@ -14,10 +14,10 @@ import pydicom
 import pytest
 
 from vbq.cli import main
-from vbq.dicomio import load_series
+from vbq.dicom import load_series
 from vbq.errors import InputError
-from vbq.masks import rois_from_mask
 from vbq.phantom import make_phantom
+from vbq.roi.labelmask import rois_from_mask
 from vbq.score import score_roi_masks, score_values
 from vbq.sr import LOCAL_SCHEME, read_sr_measurements, write_sr
 
@@ -100,7 +100,7 @@ def test_sr_outlines_select_the_measured_pixels_again(scored):
     import highdicom as hd
     import numpy as np
 
-    from vbq.rois import polygon_mask
+    from vbq.roi.shapes import polygon_mask
 
     res = scored["result"]
     sr = hd.sr.srread(str(scored["path"]))

@@ -1,4 +1,4 @@
-"""Enhanced MR Image Storage (multi-frame) files for the phantom (internal to :mod:`vbq.phantom`).
+"""Enhanced MR Image Storage (multi-frame) files for the phantom (part of :mod:`vbq.phantom`).
 
 One file holds every slice of a series as a frame. Geometry, rescale, timing and
 echo parameters live in the Shared and Per-Frame Functional Groups, as the
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from vbq.phantom_anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
-from vbq.phantom_dicom import COMPRESSIONS, check_compression, uid_from
-from vbq.phantom_image import Contrast
+from vbq.phantom.anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
+from vbq.phantom.dicomwriter import COMPRESSIONS, check_compression, uid_from
+from vbq.phantom.image import Contrast
 
 ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
 

@@ -1,5 +1,9 @@
 """ROIs from a label mask: NIfTI, DICOM SEG or ``.npy`` on the series' grid.
 
+Owns reading a label mask, placing it on the series grid, choosing the slice,
+and deriving the body and CSF ROIs from its labels (what a label value means is
+:mod:`vbq.roi.labels`; the erosion and the CSF search are :mod:`vbq.roi.anatomy`).
+
 The mask is never resampled. A NIfTI (or SEG) volume is placed by its affine
 in whatever voxel order it was written (dcm2niix, for one, flips the rows);
 its axes are permuted and flipped onto the series grid ``[row, column, slice]``
@@ -23,15 +27,15 @@ From the label map on the series grid:
   between the ROI and the inner cortical surface (on the phantoms, 2.5 mm
   left a -0.8 % bias of the VBQ against the construction value, 3 mm -0.1 %).
   The erosion (a disc whose radius is rounded to whole pixels along rows and
-  columns) is halved, with a warning, until at least :data:`MIN_PIXELS`
-  pixels remain.
+  columns) is halved, with a warning, until at least
+  :data:`~vbq.roi.roimasks.MIN_ROI_PIXELS` pixels remain.
 - **CSF ROI**: spinal canal minus spinal cord on the slice, between the
   cranial and caudal ends of the CSF level's body, eroded by
   :data:`CSF_EROSION_MM` (1 mm) against partial volume with the dura, the cord
   and epidural fat. If the level or the canal there is missing, the protocol's
   fallback levels are tried in order (with a warning). A label scheme with no
   canal label (TotalSegmentator ``vertebrae_mr``) finds the CSF in the image
-  behind the body instead (:func:`vbq.seeds.find_csf_behind_body`).
+  behind the body instead (:func:`vbq.roi.anatomy.find_csf_behind_body`).
 
 A level absent from the mask is excluded (reason ``"other"``) with a warning;
 a mask whose scheme names a canal but that holds no canal voxel is an error.
@@ -39,39 +43,54 @@ a mask whose scheme names a canal but that holds no canal voxel is an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from vbq.errors import AnalysisError, InputError
-from vbq.labels import LabelScheme, get_label_scheme
-
-if TYPE_CHECKING:  # pragma: no cover
-    from vbq.rois import RoiMasks
+from vbq.dicom.geometry import SliceGeometry, volume_affine_ras
+from vbq.dicom.series import SeriesInfo
+from vbq.dicom.sliceref import SliceLike
+from vbq.errors import (
+    AnalysisError,
+    CsfFallback,
+    CsfFromImage,
+    InputError,
+    LabelsAssumed,
+    LevelMissing,
+    MaskHeaderNote,
+    VbqWarning,
+)
+from vbq.fileio import captured_log
+from vbq.protocol import Protocol
+from vbq.roi.anatomy import (
+    BODY_EROSION_MM,
+    CSF_EROSION_MM,
+    body_roi,
+    cc_band,
+    find_csf_behind_body,
+    protocol_levels,
+)
+from vbq.roi.labels import LEVELS, LabelScheme, get_label_scheme
+from vbq.roi.morphology import erode_mm, largest_region
+from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks
 
 #: Largest allowed distance (mm) between corresponding voxel centres of mask and series.
 GRID_TOLERANCE_MM = 1e-3
-#: Erosion of each vertebral body (mm) away from cortex and endplates.
-BODY_EROSION_MM = 3.0
-#: Erosion of the canal-minus-cord region (mm).
-CSF_EROSION_MM = 1.0
-#: Fewest pixels an eroded ROI may keep before the erosion is relaxed.
-MIN_PIXELS = 20
 
 __all__ = [
-    "BODY_EROSION_MM", "CSF_EROSION_MM", "GRID_TOLERANCE_MM", "MIN_PIXELS",
-    "LabelVolume", "load_label_volume", "rois_from_mask", "choose_mask_slice",
-    "body_roi", "erode_mm", "series_affine_ras",
+    "GRID_TOLERANCE_MM", "LabelVolume", "load_label_volume", "rois_from_mask",
+    "choose_mask_slice", "align_to_series", "series_affine_ras", "anterior_of_canal",
 ]
 
 
 # --------------------------------------------------------------------------- geometry
 
 
-def series_affine_ras(series: Any) -> np.ndarray:
+def series_affine_ras(series: SeriesInfo) -> np.ndarray:
     """4x4 RAS affine of the series, voxel order ``[row, column, slice]``.
 
     Raises
@@ -79,12 +98,10 @@ def series_affine_ras(series: Any) -> np.ndarray:
     InputError
         When the slices are not evenly spaced (no single grid describes them).
     """
-    from vbq.geometry import volume_affine_ras
-
     try:
         return volume_affine_ras([s.geometry for s in series.slices])
     except ValueError as err:
-        lost = getattr(series, "incomplete", None)
+        lost = series.incomplete
         raise InputError(f"series {series.series_instance_uid}: {err}"
                          + (f" ({lost})" if lost else "")) from None
 
@@ -93,7 +110,7 @@ def _fmt(values: Sequence[float], unit: str = "", sep: str = " x ") -> str:
     return sep.join(f"{v:.3f}" for v in values) + (f" {unit}" if unit else "")
 
 
-def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
+def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: SeriesInfo,
                     source: str, allow_subset: bool = False) -> np.ndarray:
     """Permute and flip a labelled volume onto the series grid ``[row, col, slice]``.
 
@@ -104,7 +121,7 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
     affine_ras
         4x4 affine mapping ``data``'s voxel indices to RAS mm.
     series
-        The :class:`vbq.dicomio.SeriesInfo` whose grid the mask must match.
+        The :class:`~vbq.dicom.series.SeriesInfo` whose grid the mask must match.
     source
         The mask's name for messages.
     allow_subset
@@ -169,7 +186,7 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: Any,
             f"mask {source} does not match the series grid: shape differs (mask "
             f"{'x'.join(map(str, out.shape))} vs series {'x'.join(map(str, tshape))} "
             f"rows x columns x slices)"
-            + (f"; note that {series.incomplete}" if getattr(series, "incomplete", None) else "")
+            + (f"; note that {series.incomplete}" if series.incomplete else "")
         )
     n = np.array(tshape, dtype=float) - 1
     span_err = np.abs(np.linalg.norm(new[:3, :3], axis=0) - tgt_len) * np.maximum(n, 1)
@@ -222,14 +239,14 @@ class LabelVolume:
     data: np.ndarray
     source: str
     scheme: LabelScheme | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[VbqWarning, ...] = ()
 
     def slice(self, index: int) -> np.ndarray:
         """Labels of slice ``index``, shape ``(rows, columns)``."""
         return self.data[:, :, index]
 
 
-def _from_npy(arr: np.ndarray, series: Any, source: str) -> np.ndarray:
+def _from_npy(arr: np.ndarray, series: SeriesInfo, source: str) -> np.ndarray:
     rows, cols = series.slices[0].geometry.shape
     n = len(series.slices)
     if arr.ndim == 3 and arr.shape == (rows, cols, n):
@@ -285,8 +302,6 @@ def _nifti_reason(err: BaseException, path: Path, notes: Sequence[str]) -> str:
     its path, where no plainer sentence is known; what its header checks
     logged is added when the error does not already say it.
     """
-    import re
-
     said = text = " ".join(str(err).split()).replace(str(path), path.name).rstrip(" .")
     short = re.search(r"Expected (\d+) bytes, got (\d+) bytes", text)
     code = re.fullmatch(r"data code (\S+) not (?:supported|recognized)", text)
@@ -307,7 +322,7 @@ def _nifti_reason(err: BaseException, path: Path, notes: Sequence[str]) -> str:
     return text
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[VbqWarning, ...]]:
     """Voxels, affine and the notes of nibabel's header checks, of one NIfTI file.
 
     nibabel logs what its header checks find on its ``nibabel.global``
@@ -315,8 +330,6 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     become part of the error sentence, or warnings when the file is read.
     """
     import nibabel as nib
-
-    from vbq.fileio import captured_log
 
     with captured_log("nibabel.global") as notes:
         try:
@@ -340,7 +353,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
                              f"{_nifti_reason(err, path, notes)}") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    warn = tuple(f"mask {path.name}: nibabel's header check: {n}" for n in notes)
+    warn = tuple(MaskHeaderNote(f"mask {path.name}: nibabel's header check: {n}") for n in notes)
     return data, affine, warn
 
 
@@ -350,11 +363,9 @@ _SEG_NAMES = {
 }
 
 
-def _seg_scheme(seg: Any, name: str) -> LabelScheme | None:
+def _seg_scheme(seg: Any, name: str) -> LabelScheme | None:  # seg: a highdicom Segmentation
     """Label scheme from a SEG's segment labels (``L1``, ``vertebrae_L1``, ``spinal canal``)."""
     from pydicom.sr.codedict import codes
-
-    from vbq.labels import LEVELS
 
     code_to_level = {}
     for lvl in LEVELS:
@@ -410,7 +421,8 @@ def _read_seg(path: Path) -> tuple[np.ndarray, np.ndarray, LabelScheme | None]:
     return arr, ras, _seg_scheme(seg, path.name)
 
 
-def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) -> LabelVolume:
+def load_label_volume(mask: str | Path | np.ndarray | LabelVolume,
+                      series: SeriesInfo) -> LabelVolume:
     """Read a label mask and put it on the series grid.
 
     Parameters
@@ -441,7 +453,7 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
         raise InputError(f"mask file {path} does not exist")
     name = path.name.lower()
     scheme = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[VbqWarning, ...] = ()
     if name.endswith(".npy"):
         try:
             arr = np.load(path, allow_pickle=False)
@@ -458,133 +470,11 @@ def load_label_volume(mask: str | Path | np.ndarray | LabelVolume, series: Any) 
     return LabelVolume(_as_labels(data, path.name), path.name, scheme, notes)
 
 
-# --------------------------------------------------------------------------- morphology
-
-
-def _ellipse_element(radius_mm: float, spacing: tuple[float, float]) -> np.ndarray:
-    """Ellipse of ``radius_mm`` on the pixel grid, semi-axes rounded to whole pixels."""
-    ry = int(round(radius_mm / float(spacing[0])))
-    rx = int(round(radius_mm / float(spacing[1])))
-    r = np.arange(-ry, ry + 1, dtype=float)[:, None]
-    c = np.arange(-rx, rx + 1, dtype=float)[None, :]
-    return (r / max(ry, 1)) ** 2 + (c / max(rx, 1)) ** 2 <= 1.0 + 1e-9
-
-
-def erode_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, float]) -> np.ndarray:
-    """Binary erosion by an ellipse of ``radius_mm`` along rows and columns.
-
-    Pixels outside the image count as background, so a mask touching the edge
-    is eroded from it too.
-    """
-    from scipy import ndimage
-
-    if radius_mm <= 0:
-        return mask.copy()
-    element = _ellipse_element(radius_mm, spacing)
-    return ndimage.binary_erosion(mask, structure=element, border_value=0)
-
-
-def largest_region(mask: np.ndarray) -> np.ndarray:
-    """Return the largest 8-connected region of ``mask`` (empty stays empty)."""
-    from scipy import ndimage
-
-    lab, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if n <= 1:
-        return mask.astype(bool)
-    sizes = np.bincount(lab.ravel())[1:]
-    return lab == (int(np.argmax(sizes)) + 1)
-
-
-def body_roi(body: np.ndarray, spacing: tuple[float, float], name: str,
-             erosion_mm: float = BODY_EROSION_MM,
-             min_pixels: int = MIN_PIXELS) -> tuple[np.ndarray, list[str]]:
-    """Erode a body's region away from cortex and endplates, keeping enough pixels.
-
-    Returns
-    -------
-    roi, warnings
-        The eroded region (its largest connected part) and remarks when the
-        erosion had to be relaxed.
-    """
-    from scipy import ndimage
-
-    region = ndimage.binary_fill_holes(largest_region(body))
-    warnings: list[str] = []
-    radius = erosion_mm
-    while True:
-        roi = largest_region(erode_mm(region, radius, spacing))
-        if roi.sum() >= min_pixels or radius <= 0:
-            break
-        radius = radius / 2 if radius > 0.5 else 0.0
-    if radius < erosion_mm:
-        warnings.append(
-            f"{name}: the body is small, so it was eroded by {radius:.2f} mm instead of "
-            f"{erosion_mm:.2f} mm to keep {int(roi.sum())} pixels"
-        )
-    return roi, warnings
-
-
-def _cc_coordinate(geometry: Any) -> np.ndarray:
-    """Patient z (LPS: + superior) of every pixel centre of a slice, shape (rows, cols)."""
-    return geometry.pixel_centres()[..., 2]
-
-
-def cc_band(body: np.ndarray, geometry: Any) -> np.ndarray:
-    """Pixels between the cranial and caudal ends of ``body`` (same slice)."""
-    z = _cc_coordinate(geometry)
-    zb = z[body]
-    return (z >= zb.min() - 1e-6) & (z <= zb.max() + 1e-6)
-
-
-# --------------------------------------------------------------------------- protocol
-
-
-def protocol_levels(protocol: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(vertebral levels, CSF level followed by its fallbacks) of a protocol name or object."""
-    if isinstance(protocol, str) or protocol is None:
-        from vbq.protocol import get_protocol
-
-        protocol = get_protocol(protocol or "lumbar")
-    levels = tuple(protocol.levels)
-    csf = getattr(protocol, "csf_levels", None)
-    if csf is None:
-        first = getattr(protocol, "csf_level", None)
-        fallbacks = tuple(getattr(protocol, "csf_fallbacks", None)
-                          or getattr(protocol, "csf_fallback", None) or ())
-        csf = ((first,) if first else ()) + fallbacks
-    return levels, tuple(csf)
-
-
-def resolve_slice(series: Any, slice: int | str | Mapping[str, str] | None,
-                  where: str = "the slice asked for") -> int | None:
-    """Turn a slice index, SOP Instance UID or ``{"sop_instance_uid": ...}`` into an index."""
-    if slice is None:
-        return None
-    if isinstance(slice, Mapping):
-        if "frame" in slice:  # one frame of a multi-frame image
-            from vbq.dicomio import FrameRef
-
-            slice = FrameRef.from_json(dict(slice), where)
-        else:
-            slice = slice.get("sop_instance_uid")
-        if not isinstance(slice, str):
-            raise InputError('slice must be an index or {"sop_instance_uid": "..."}')
-    if isinstance(slice, str) and not slice.lstrip("-").isdigit():
-        return int(series.slice_index(slice))
-    index = int(slice)
-    n = len(series.slices)
-    if not 0 <= index < n:
-        raise InputError(f"{where}: slice {index} is outside the series (slices 0-{n - 1})")
-    check = getattr(series, "check_index_reference", None)
-    if check is not None:
-        check(index, where)
-    return index
-
-
 # --------------------------------------------------------------------------- ROIs
 
 
-def anterior_of_canal(vol: LabelVolume, scheme: LabelScheme, geometry: Any) -> np.ndarray | None:
+def anterior_of_canal(vol: LabelVolume, scheme: LabelScheme,
+                      geometry: SliceGeometry) -> np.ndarray | None:
     """Pixels in front of the spinal canal, shape ``(rows, columns)``; None without a canal.
 
     The canal of all slices is projected onto the sagittal plane; for every
@@ -612,7 +502,7 @@ def anterior_of_canal(vol: LabelVolume, scheme: LabelScheme, geometry: Any) -> n
 
 
 def choose_mask_slice(vol: LabelVolume, scheme: LabelScheme, levels: Sequence[str],
-                      geometry: Any | None = None) -> int:
+                      geometry: SliceGeometry | None = None) -> int:
     """Choose the slice where the bodies of ``levels`` are largest.
 
     Each level counts with the area of its largest connected region on the
@@ -653,9 +543,9 @@ def choose_mask_slice(vol: LabelVolume, scheme: LabelScheme, levels: Sequence[st
     return int(best[np.argmin(np.abs(best - centre))])
 
 
-def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
+def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolume,
                    labels: str | Path | Mapping[str, object] | LabelScheme | None = None,
-                   protocol: Any = "lumbar", slice: int | str | None = None, *,
+                   protocol: str | Protocol = "lumbar", slice: SliceLike | None = None, *,
                    erosion_mm: float = BODY_EROSION_MM,
                    csf_erosion_mm: float = CSF_EROSION_MM) -> RoiMasks:
     """Derive the vertebral and CSF ROIs from a label mask.
@@ -663,7 +553,7 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
     Parameters
     ----------
     series
-        The chosen :class:`vbq.dicomio.SeriesInfo`.
+        The chosen :class:`~vbq.dicom.series.SeriesInfo`.
     mask
         A label map (see :func:`load_label_volume`).
     labels
@@ -673,7 +563,8 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
     protocol
         A protocol name or :class:`vbq.protocol.Protocol`.
     slice
-        Slice index or SOP Instance UID; default: where the bodies are largest.
+        Slice index or SOP Instance UID (see :meth:`SliceRef.parse`); default:
+        where the bodies are largest.
     erosion_mm, csf_erosion_mm
         Erosion of the bodies and of the canal-minus-cord region.
 
@@ -690,19 +581,18 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
     AnalysisError
         When no CSF ROI can be placed at the CSF level or its fallbacks.
     """
-    from vbq.rois import RoiMasks
-
     vol = load_label_volume(mask, series)
     if labels is None and vol.scheme is not None:
         scheme = vol.scheme
     else:
         scheme = get_label_scheme(labels)
     levels, csf_levels = protocol_levels(protocol)
-    warnings: list[str] = list(vol.notes)
+    warnings: list[VbqWarning] = list(vol.notes)
     if labels is None and vol.scheme is None:
-        warnings.append(f"mask {vol.source}: no label scheme given, so its labels were read "
-                        f"as {scheme.name}'s (name the scheme with --labels)")
-    index = resolve_slice(series, slice)
+        warnings.append(LabelsAssumed(f"mask {vol.source}: no label scheme given, so its labels "
+                                      f"were read as {scheme.name}'s (name the scheme with "
+                                      "--labels)"))
+    index = None if slice is None else series.resolve(slice, "the slice asked for")
     if index is None:
         index = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
     geometry = series.slices[index].geometry
@@ -727,7 +617,8 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
             vals = scheme.values(lvl)
             in_volume = bool(vals) and bool(np.isin(vol.data, vals).any())
             where = f"on slice {index}" if in_volume else f"in mask {vol.source}"
-            warnings.append(f"{scheme.describe(lvl)} has no voxel {where}; {lvl} is excluded")
+            warnings.append(LevelMissing(f"{scheme.describe(lvl)} has no voxel {where}; {lvl} is "
+                                         "excluded"))
             excluded[lvl] = "other"
             continue
         roi, notes = body_roi(body, spacing, lvl, erosion_mm)
@@ -742,12 +633,14 @@ def rois_from_mask(series: Any, mask: str | Path | np.ndarray | LabelVolume,
                     warnings=tuple(warnings), source="mask")
 
 
-def _csf_from_mask(series: Any, index: int, labels2d: np.ndarray, vol: LabelVolume,
-                   scheme: LabelScheme, csf_levels: Sequence[str], body_on_slice: Any,
-                   csf_erosion_mm: float) -> tuple[np.ndarray, str, list[str]]:
+def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: LabelVolume,
+                   scheme: LabelScheme, csf_levels: Sequence[str],
+                   body_on_slice: Callable[[str], np.ndarray | None],
+                   csf_erosion_mm: float) -> tuple[np.ndarray, str, list[VbqWarning]]:
+    """Return the CSF ROI, its level and the warnings, from the canal labels or the image."""
     geometry = series.slices[index].geometry
     spacing = tuple(float(s) for s in geometry.spacing)
-    notes: list[str] = []
+    notes: list[VbqWarning] = []
     if scheme.canal:
         if not np.isin(vol.data, scheme.canal).any():
             raise InputError(
@@ -767,29 +660,27 @@ def _csf_from_mask(series: Any, index: int, labels2d: np.ndarray, vol: LabelVolu
             tried.append(f"{lvl} has no body on slice {index}")
             continue
         if fluid is None:
-            from vbq.seeds import find_csf_behind_body
-
             image = series.pixels(index)
             try:
                 roi = find_csf_behind_body(image, body, geometry)
             except AnalysisError as err:
                 tried.append(f"at {lvl}: {err}")
                 continue
-            notes.append(
+            notes.append(CsfFromImage(
                 f"labels {scheme.name!r} have no spinal canal; the CSF ROI at {lvl} was found "
                 f"in the image behind the body"
-            )
+            ))
         else:
             region = fluid & cc_band(body, geometry)
             if region.sum() == 0:
                 tried.append(f"the canal has no CSF pixel beside {lvl} on slice {index}")
                 continue
             roi = erode_mm(region, csf_erosion_mm, spacing)
-            if roi.sum() < MIN_PIXELS:
+            if roi.sum() < MIN_ROI_PIXELS:
                 roi = region
         if tried:
-            notes.append(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
-                         + "; ".join(tried))
+            notes.append(CsfFallback(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
+                                     + "; ".join(tried)))
         return roi, lvl, notes
     raise AnalysisError(
         f"no CSF ROI could be placed from mask {vol.source} at "

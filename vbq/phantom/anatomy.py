@@ -1,4 +1,4 @@
-"""Anatomy and scan geometry of the lumbar phantom (internal to :mod:`vbq.phantom`).
+"""Anatomy and scan geometry of the lumbar phantom (part of :mod:`vbq.phantom`).
 
 An analytic lumbar spine in patient coordinates (DICOM LPS, mm): vertebral bodies
 T11 to S2 along a lordotic curve, each a rounded box with a cortical shell and

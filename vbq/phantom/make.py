@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from vbq.errors import InputError
-from vbq.phantom_anatomy import (
+from vbq.phantom.anatomy import (
     BODY_HALF_D,
     CANAL_GAP,
     CANAL_HALF_D,
@@ -61,9 +61,9 @@ from vbq.phantom_anatomy import (
     sagittal_grid,
     spine_frame,
 )
-from vbq.phantom_dicom import base_dataset, check_compression, uid_from, write_series
-from vbq.phantom_enhanced import write_enhanced
-from vbq.phantom_image import coil_shading, contrasts, render_series
+from vbq.phantom.dicomwriter import base_dataset, check_compression, uid_from, write_series
+from vbq.phantom.enhanced import write_enhanced
+from vbq.phantom.image import coil_shading, contrasts, render_series
 
 #: Files :func:`make_phantom` writes beside ``series/`` (never overwritten).
 _OUTPUT_FILES = ("rois.json", "rois_patient.json", "seeds.json", "mask.nii.gz", "expected.json")
@@ -533,7 +533,7 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
                                      "seeds": seeds})
     _write_json(out / "expected.json", expected)
 
-    from vbq.geometry import SliceGeometry, volume_affine_ras
+    from vbq.dicom.geometry import SliceGeometry, volume_affine_ras
 
     geoms = [SliceGeometry(origin=o, row_dir=sag.row_dir, col_dir=sag.col_dir,
                            spacing=sag.spacing, shape=sag.shape) for o in sag.origins]

@@ -1,5 +1,9 @@
 """Label numbers of spine segmentation tools, and custom label mapping files.
 
+Owns what each integer value of a label mask means: the presets and the
+``vbq-labels/1`` mapping file (read, and its ``format`` checked, as every ROI
+input file is: :mod:`vbq.roi.inputfile`).
+
 A :class:`LabelScheme` says which integer values of a label mask mean which
 vertebra (``"L1"``, ``"T7"``, ...), the spinal canal and the spinal cord.
 Built-in presets (``--labels NAME``):
@@ -11,7 +15,7 @@ Built-in presets (``--labels NAME``):
     TotalSegmentator task ``vertebrae_mr`` (class map in TotalSegmentator's
     ``map_to_binary.py``): sacrum 1, L5..L1 = 2..6, T12..T1 = 7..18,
     C7..C1 = 19..25. The task has no canal and no cord: the CSF ROI is then
-    found in the image behind the CSF level's body (see :mod:`vbq.seeds`).
+    found in the image behind the CSF level's body (see :mod:`vbq.roi.anatomy`).
 ``spineps``
     SPINEPS (Moeller et al. 2024). Vertebra instance labels follow the VerSe
     convention: C1-C7 = 1-7, T1-T12 = 8-19, L1-L5 = 20-24; spinal cord 60 and
@@ -57,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vbq.errors import InputError
-from vbq.fileio import read_json_file
+from vbq.roi.inputfile import check_format, load_document
 
 #: Vertebral levels a scheme may name, cranial to caudal.
 LEVELS: tuple[str, ...] = (
@@ -66,6 +70,9 @@ LEVELS: tuple[str, ...] = (
     + tuple(f"L{i}" for i in range(1, 6))
     + ("S1",)
 )
+
+#: The format string a label mapping file may carry.
+FORMAT = "vbq-labels/1"
 
 _CANAL_KEYS = ("spinal_canal", "canal")
 _CORD_KEYS = ("spinal_cord", "cord")
@@ -187,9 +194,7 @@ def scheme_from_mapping(mapping: Mapping[str, object], name: str = "custom") -> 
         cord), or the canal or the cord named by two keys.
     """
     where = f"label mapping {name}"
-    fmt = mapping.get("format", "vbq-labels/1")
-    if fmt != "vbq-labels/1":
-        raise InputError(f"{where}: format must be 'vbq-labels/1', got {fmt!r}")
+    check_format(mapping, FORMAT, where, required=False)
     vertebrae: dict[str, tuple[int, ...]] = {}
     canal: tuple[int, ...] = ()
     cord: tuple[int, ...] = ()
@@ -253,7 +258,7 @@ def get_label_scheme(labels: str | Path | Mapping[str, object] | LabelScheme | N
     if path.suffix.lower() == ".json" or path.exists():
         if not path.is_file():
             raise InputError(f"label mapping file {path} does not exist")
-        data = read_json_file(path, "label mapping file")
+        data, _ = load_document(path, "label mapping file")
         if not isinstance(data, dict):
             raise InputError(f"label mapping file {path} must hold a JSON object")
         return scheme_from_mapping(data, name=str(path))

@@ -1,6 +1,8 @@
 """Choose the series to score: sagittal, T1-weighted, no contrast; say why.
 
-:func:`choose_series` looks at every series of a :class:`vbq.dicomio.SeriesIndex`
+Owns the choice among the series of a folder and the warnings about the chosen
+series' acquisition. :func:`choose_series` looks at every series of a
+:class:`vbq.dicom.series.SeriesIndex`
 and keeps the sagittal (slice normal mostly along LPS x), T1-weighted (TR <= 1000
 ms and TE <= 30 ms; no "T2"/"STIR"/"FLAIR"/"PD" description without "T1"),
 non-contrast (no ContrastBolusAgent, no "+C"/"GAD"/"POST" in the description)
@@ -20,14 +22,27 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vbq.errors import InputError
-
-if TYPE_CHECKING:
-    from vbq.dicomio import SeriesIndex, SeriesInfo
+from vbq.dicom.index import index_folder
+from vbq.dicom.series import SeriesIndex, SeriesInfo
+from vbq.errors import (
+    ContrastAgent,
+    InputError,
+    LostFile,
+    NoFieldStrength,
+    NotSagittal,
+    NotT1,
+    OutsideNormativeWindow,
+    RescaleDiffers,
+    SeriesStructure,
+    SliceIndexesUnsafe,
+    SliceUnreadable,
+    T1Unverified,
+    VbqWarning,
+    ZeroRescaleSlope,
+)
 
 __all__ = ["SeriesChoice", "choose_series", "load_series", "describe_choice",
            "NORMATIVE_TR_MS", "NORMATIVE_TE_MS", "T1_MAX_TR_MS", "T1_MAX_TE_MS"]
@@ -52,7 +67,7 @@ class SeriesChoice:
     series: SeriesInfo
     reason: str
     rejected: tuple[tuple[str, str, str], ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[VbqWarning, ...]
 
 
 # --------------------------------------------------------------------------- choice
@@ -110,38 +125,45 @@ def _structure_problem(s: SeriesInfo) -> str | None:
     return None
 
 
-def _acquisition_warnings(s: SeriesInfo) -> list[str]:
-    w: list[str] = []
+def _acquisition_warnings(s: SeriesInfo) -> list[VbqWarning]:
+    """Return the checks of the chosen series' acquisition that did not pass."""
+    w: list[VbqWarning] = []
     name = s.label()
     if not _t1_like(s):
-        w.append(f"series {name} is not T1-like: TR {_fmt(s.tr_ms)} ms, TE {_fmt(s.te_ms)} ms "
-                 f"(T1 needs TR <= {T1_MAX_TR_MS:g} ms and TE <= {T1_MAX_TE_MS:g} ms)")
+        w.append(NotT1(f"series {name} is not T1-like: TR {_fmt(s.tr_ms)} ms, TE "
+                       f"{_fmt(s.te_ms)} ms (T1 needs TR <= {T1_MAX_TR_MS:g} ms and TE <= "
+                       f"{T1_MAX_TE_MS:g} ms)"))
     if s.tr_ms is None:
-        w.append(f"series {name} has no RepetitionTime; the T1 weighting is not verified")
+        w.append(T1Unverified(f"series {name} has no RepetitionTime; the T1 weighting is not "
+                              "verified"))
     elif not NORMATIVE_TR_MS[0] <= s.tr_ms <= NORMATIVE_TR_MS[1]:
-        w.append(f"TR {s.tr_ms:g} ms is outside the normative window "
-                 f"{NORMATIVE_TR_MS[0]:g}-{NORMATIVE_TR_MS[1]:g} ms of the VBQ protocol")
+        w.append(OutsideNormativeWindow(
+            f"TR {s.tr_ms:g} ms is outside the normative window "
+            f"{NORMATIVE_TR_MS[0]:g}-{NORMATIVE_TR_MS[1]:g} ms of the VBQ protocol"))
     if s.te_ms is None:
-        w.append(f"series {name} has no EchoTime; the T1 weighting is not verified")
+        w.append(T1Unverified(f"series {name} has no EchoTime; the T1 weighting is not "
+                              "verified"))
     elif not NORMATIVE_TE_MS[0] <= s.te_ms <= NORMATIVE_TE_MS[1]:
-        w.append(f"TE {s.te_ms:g} ms is outside the normative window "
-                 f"{NORMATIVE_TE_MS[0]:g}-{NORMATIVE_TE_MS[1]:g} ms of the VBQ protocol")
+        w.append(OutsideNormativeWindow(
+            f"TE {s.te_ms:g} ms is outside the normative window "
+            f"{NORMATIVE_TE_MS[0]:g}-{NORMATIVE_TE_MS[1]:g} ms of the VBQ protocol"))
     rescales = {(sl.rescale_slope, sl.rescale_intercept) for sl in s.slices}
     if len(rescales) > 1:
         shown = ", ".join(f"{a:g}/{b:g}" for a, b in sorted(rescales))
-        w.append(f"slices of series {name} differ in rescale slope/intercept ({shown}); "
-                 "signal intensities compare only within a slice")
+        w.append(RescaleDiffers(f"slices of series {name} differ in rescale slope/intercept "
+                                f"({shown}); signal intensities compare only within a slice"))
     zero = [i for i, sl in enumerate(s.slices) if sl.zero_slope]
     if zero:
         shown = ", ".join(str(i) for i in zero[:5]) + (" ..." if len(zero) > 5 else "")
-        w.append(f"slice(s) {shown} of series {name} have RescaleSlope 0, which is not a valid "
-                 "slope; it was read as 1")
+        w.append(ZeroRescaleSlope(f"slice(s) {shown} of series {name} have RescaleSlope 0, "
+                                  "which is not a valid slope; it was read as 1"))
     if s.field_strength_t is None:
-        w.append(f"series {name} has no MagneticFieldStrength; cut-offs by field strength "
-                 "cannot be matched")
+        w.append(NoFieldStrength(f"series {name} has no MagneticFieldStrength; cut-offs by "
+                                 "field strength cannot be matched"))
     for i, sl in enumerate(s.slices):
         if sl.problem is not None:
-            w.append(f"slice {i} of the chosen series cannot be measured: {sl.path} {sl.problem}")
+            w.append(SliceUnreadable(f"slice {i} of the chosen series cannot be measured: "
+                                     f"{sl.path} {sl.problem}"))
     return w
 
 
@@ -149,7 +171,7 @@ def _summary(s: SeriesInfo) -> str:
     return f"{s.plane}, {len(s.slices)} slices"
 
 
-def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[str]]:
+def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[VbqWarning]]:
     """Mark ``s`` incomplete when a file that may be one of its slices could not be used.
 
     A lost file of the same SeriesInstanceUID is one of its slices; a lost file of
@@ -170,12 +192,12 @@ def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[st
         whole = (file_numbers == list(range(1, len(files) + 1))
                  and all(sorted(f) == list(range(1, files[uid][1] + 1))
                          for uid, f in frames.items()))
-    for path, why, uid in getattr(index, "lost", ()):
+    for path, why, uid in index.lost:
         if uid == s.series_instance_uid or (uid is None and not whole):
             mine = "is" if uid is not None else "may be"
             note = f"{path} ({why}) {mine} one of its slices"
-            return replace(s, incomplete=note), [
-                f"slice indexes of series {s.label()} may be shifted: {note}"]
+            return replace(s, incomplete=note), [SliceIndexesUnsafe(
+                f"slice indexes of series {s.label()} may be shifted: {note}")]
     return s, []
 
 
@@ -197,24 +219,24 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
         post-contrast T1 sagittal series; no T1-weighted sagittal series.
     """
     folder = index.folder if index.folder is not None else "the folder"
-    skipped_w = [f"skipped {p}: it {why}" for p, why in index.skipped]
+    skipped_w: list[VbqWarning] = [LostFile(f"skipped {p}: it {why}") for p, why in index.skipped]
     if not index.series:
         raise InputError(f"no DICOM image series in {folder}")
     if series_uid is not None:
         chosen = index.get(series_uid)
-        w: list[str] = []
+        w: list[VbqWarning] = []
         problem = _structure_problem(chosen)
         if problem:
-            w.append(f"series {chosen.label()}: {problem}")
+            w.append(SeriesStructure(f"series {chosen.label()}: {problem}"))
         if chosen.plane != "sagittal":
-            w.append(f"series {chosen.label()} is {chosen.plane}, not sagittal")
+            w.append(NotSagittal(f"series {chosen.label()} is {chosen.plane}, not sagittal"))
         ok, why = _weighting(chosen)
         if not ok:
-            w.append(f"series {chosen.label()} is {why}")
+            w.append(NotT1(f"series {chosen.label()} is {why}"))
         c = _contrast(chosen)
         if c:
-            w.append(f"contrast agent present in series {chosen.label()}: {c}; VBQ is defined "
-                     "on non-contrast T1 images")
+            w.append(ContrastAgent(f"contrast agent present in series {chosen.label()}: {c}; "
+                                   "VBQ is defined on non-contrast T1 images"))
         w.extend(_acquisition_warnings(chosen))
         rejected = tuple((s.series_instance_uid, s.description, "not the series named by UID")
                          for s in index.series if s is not chosen)
@@ -303,8 +325,6 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
 
 def load_series(path: str | os.PathLike[str], series_uid: str | None = None) -> SeriesChoice:
     """Index ``path`` and choose the series to score (see :func:`choose_series`)."""
-    from vbq.dicomio import index_folder
-
     return choose_series(index_folder(path), series_uid=series_uid)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vbq.phantom_anatomy import LEVEL_FACTOR, LEVELS, TISSUE, Y_L3, Grid
+from vbq.phantom.anatomy import LEVEL_FACTOR, LEVELS, TISSUE, Y_L3, Grid
 
 
 # --------------------------------------------------------------------------- contrasts

@@ -1,4 +1,4 @@
-"""MR Image Storage files for the phantom (internal to :mod:`vbq.phantom`).
+"""MR Image Storage files for the phantom (part of :mod:`vbq.phantom`).
 
 Every file carries the modules of the MR Image IOD (Patient, General Study,
 General Series, Frame of Reference, General Equipment, General Image, Image
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from vbq.phantom_anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
-from vbq.phantom_image import Contrast
+from vbq.phantom.anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
+from vbq.phantom.image import Contrast
 
 
 # --------------------------------------------------------------------------- DICOM writing
