@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from vbq.dicom.sliceref import SliceRef
 from vbq.errors import InputError
 
 #: Manifest columns understood (other columns are ignored, so notes may live there).
@@ -251,11 +252,8 @@ def score_task(task: BatchTask) -> Any:
         what = "is not a folder" if Path(task.series).exists() else "does not exist"
         raise InputError(f"manifest line {task.line} (id {task.id}): series folder "
                          f"{task.series} {what}")
-    sl: int | str | None = None
-    if task.slice is not None:
-        text = task.slice.strip()
-        # ASCII digits only: str.isdigit() is also true of '²' and other digits int() refuses
-        sl = int(text) if text.isascii() and text.isdigit() else text
+    where = f"manifest line {task.line} (id {task.id}): slice"
+    sl = None if task.slice is None else SliceRef.parse(task.slice, where)
     return score_series(task.series, task.rois, mask=task.mask, labels=task.labels,
                         seeds=task.seeds, protocol=task.protocol, exclude=task.exclude,
                         slice=sl, series_uid=task.series_uid, statistic=task.statistic)
@@ -644,7 +642,7 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     finally:
         appender.close()
         bar.close()
-        if own_client:
+        if own_client and client is not None:
             client.close()
     final = [kept.get(i) or records.get(i) for i in manifest_ids]
     _write_atomic(out, columns, [r for r in final if r is not None]

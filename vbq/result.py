@@ -209,7 +209,9 @@ class VBQResult:
             "roi_source": self.roi_source,
         }
         # a ROI measured on another slice than the result's names its own (0-based index)
-        for key, part in (*self.levels.items(), ("csf", self.csf)):
+        parts: list[tuple[str, LevelResult | CsfResult]] = [*self.levels.items(),
+                                                             ("csf", self.csf)]
+        for key, part in parts:
             idx = part.slice_index
             if idx is not None and self.slice_index is not None and idx != self.slice_index:
                 block = out["csf"] if key == "csf" else out["levels"][key]

@@ -130,9 +130,9 @@ def combine_levels(
                 f"cannot exclude {level}: it is not a level of protocol {protocol.name} "
                 f"({', '.join(protocol.levels)})"
             )
-    for level, value in si.items():
-        if not math.isfinite(value):
-            raise InputError(f"the signal intensity of {level} is {value}, not a finite number")
+    for level, given in si.items():
+        if not math.isfinite(given):
+            raise InputError(f"the signal intensity of {level} is {given}, not a finite number")
     if not math.isfinite(csf_si) or csf_si <= 0:
         raise InputError(
             f"the CSF signal intensity is {csf_si:g}, but it must be > 0 to divide by it; "
@@ -142,7 +142,7 @@ def combine_levels(
     used: list[float] = []
     missing: list[str] = []
     for level in protocol.levels:
-        value = si.get(level)
+        value: float | None = si.get(level)
         m = measurements.get(level)
         idx = slices.get(level)
         if level in exclude:
@@ -456,8 +456,17 @@ def score_series(
 
     Examples
     --------
-    >>> res = score_series("study/", rois="rois.json")  # doctest: +SKIP
-    >>> res.vbq, res.warnings  # doctest: +SKIP
+    A phantom whose VBQ is known by construction (``expected.json`` holds the
+    value of the pixels written, 3.0035):
+
+    >>> import json, tempfile
+    >>> from vbq.phantom import make_phantom
+    >>> info = make_phantom(tempfile.mkdtemp(), vbq=3.0, seed=1, n_slices=7, distractors=())
+    >>> res = score_series(info.series_dir, rois=info.rois_path)
+    >>> round(res.vbq, 4), res.used_levels, res.warning_codes
+    (3.0035, ('L1', 'L2', 'L3', 'L4'), ())
+    >>> round(json.loads((info.out_dir / "expected.json").read_text())["vbq"], 4)
+    3.0035
     """
     given = [name for name, v in (("rois", rois), ("mask", mask), ("seeds", seeds))
              if v is not None]

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -110,7 +110,7 @@ def roi_outline(mask: np.ndarray) -> np.ndarray | None:
     if not m.any():
         return None
     up = np.kron(np.pad(m, 1), np.ones((2, 2))).astype(float)
-    lines = contourpy.contour_generator(z=up).lines(0.5)
+    lines = cast("list[np.ndarray]", contourpy.contour_generator(z=up).lines(0.5))
     line = max(lines, key=len)
     rc = np.column_stack([line[:, 1] / 2.0 - 1.25, line[:, 0] / 2.0 - 1.25])
     if not np.array_equal(rc[0], rc[-1]):
@@ -213,16 +213,16 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
         raise InputError("a DICOM SR needs a score measured on an image series, "
                          "not one from values read in a PACS")
     slice_of = dict(result.mask_slices or {})
-    indices = sorted({int(result.slice_index), *(int(i) for i in slice_of.values())})
+    main = int(result.slice_index)
+    indices = sorted({main, *(int(i) for i in slice_of.values())})
     datasets = {i: pydicom.dcmread(series.slices[i].path, stop_before_pixels=True)
                 for i in indices}
 
     def source(label: str) -> Any:
-        return datasets[int(slice_of.get(label, result.slice_index))]
+        return datasets[int(slice_of.get(label, main))]
 
     def frame(label: str) -> int | None:
-        return getattr(series.slices[int(slice_of.get(label, result.slice_index))],
-                       "frame_number", None)
+        return series.slices[int(slice_of.get(label, main))].frame_number
 
     masks = dict(result.masks or {})
     groups = []
@@ -239,9 +239,8 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
         finding_sites=[hd.sr.FindingSite(anatomic_location=_region_code(result.protocol))],
         method=_local(f"PROTO-{result.protocol}", f"VBQ protocol {result.protocol}"),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(
-            datasets[int(result.slice_index)],
-            **_frame_kw(datasets[int(result.slice_index)],
-                        getattr(series.slices[int(result.slice_index)], "frame_number", None)))],
+            datasets[main],
+            **_frame_kw(datasets[main], series.slices[main].frame_number))],
         measurements=[hd.sr.Measurement(
             name=_local("VBQ", "Vertebral bone quality score"), value=float(result.vbq),
             unit=CodedConcept("1", "UCUM", "no units"))],
@@ -297,8 +296,9 @@ def read_sr_measurements(path: str | Path) -> dict[str, dict[str, float]]:
     derivations = {"373098007": "mean", "373099004": "median", "386136009": "sd",
                    "255605001": "min", "56851009": "max"}
     out: dict[str, dict[str, float]] = {}
-    groups = [*sr.content.get_planar_roi_measurement_groups(),
-              *sr.content.get_image_measurement_groups()]
+    content: Any = sr.content  # a MeasurementReport's content sequence
+    groups = [*content.get_planar_roi_measurement_groups(),
+              *content.get_image_measurement_groups()]
     for group in groups:
         name = str(group.tracking_identifier)
         values: dict[str, float] = {}

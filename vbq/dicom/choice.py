@@ -238,13 +238,13 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
             w.append(ContrastAgent(f"contrast agent present in series {chosen.label()}: {c}; "
                                    "VBQ is defined on non-contrast T1 images"))
         w.extend(_acquisition_warnings(chosen))
-        rejected = tuple((s.series_instance_uid, s.description, "not the series named by UID")
-                         for s in index.series if s is not chosen)
+        others = tuple((s.series_instance_uid, s.description, "not the series named by UID")
+                       for s in index.series if s is not chosen)
         chosen, lost_w = _with_losses(chosen, index)
         w.extend(lost_w)
         return SeriesChoice(series=chosen, reason=(
             f"series {chosen.label()} named by UID ({_summary(chosen)})"),
-            rejected=rejected, warnings=tuple(w + skipped_w))
+            rejected=others, warnings=tuple(w + skipped_w))
 
     rejected: list[tuple[str, str, str]] = []
     candidates: list[tuple[SeriesInfo, str]] = []

@@ -230,8 +230,8 @@ class Grid:
     def points(self, k: int, dtype: type = np.float64
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Patient x, y, z (mm) of every pixel centre of slice ``k``, each (rows, cols)."""
-        r = np.arange(self.shape[0], dtype=dtype)[:, None]
-        c = np.arange(self.shape[1], dtype=dtype)[None, :]
+        r: np.ndarray = np.arange(self.shape[0], dtype=dtype)[:, None]
+        c: np.ndarray = np.arange(self.shape[1], dtype=dtype)[None, :]
         o = self.origins[k]
         out = [(o[i] + r * self.spacing[0] * self.col_dir[i]
                 + c * self.spacing[1] * self.row_dir[i]).astype(dtype, copy=False)

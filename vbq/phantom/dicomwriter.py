@@ -165,7 +165,7 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
     ``compress`` (a key of :data:`COMPRESSIONS`) encodes each file losslessly.
     """
     from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     syntax = check_compression(compress)
 
@@ -179,7 +179,7 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
         ds = base
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = sop_uids[k]
+        meta.MediaStorageSOPInstanceUID = UID(sop_uids[k])
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         meta.ImplementationVersionName = "VBQ_PHANTOM"

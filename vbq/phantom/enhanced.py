@@ -157,7 +157,7 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
         The stored integer arrays, by slice index (not by frame).
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
     syntax = check_compression(compress)
     n = len(images)
@@ -254,8 +254,8 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
     ds.PixelData = np.stack([stored[k] for k in order]).tobytes()
 
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENHANCED_MR_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPClassUID = UID(ENHANCED_MR_SOP_CLASS)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = "VBQ_PHANTOM"

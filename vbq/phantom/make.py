@@ -254,7 +254,7 @@ def _rois_pixel(grid: Grid, mid: int) -> list[dict[str, Any]]:
 
 def _to_patient_roi(roi: dict[str, Any], grid: Grid, k: int) -> dict[str, Any]:
     sr, sc = grid.spacing
-    out = {key: roi[key] for key in ("label", "level") if key in roi}
+    out: dict[str, Any] = {key: roi[key] for key in ("label", "level") if key in roi}
     out["shape"] = roi["shape"]
     if roi["shape"] in ("ellipse", "circle"):
         out["center"] = grid.pixel_to_patient(k, roi["center"])
@@ -411,8 +411,9 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
                   for i, n in enumerate(LEVELS)}
     csf_comp = ref / float(coil_shading(roi_centre_y("CSF")))
 
-    key = (seed, vbq, field_strength, n_slices, rows, cols, rescale_slope, rescale_intercept,
-           shuffle_names, reverse_instance_numbers, noise, extra)
+    key: tuple[Any, ...] = (seed, vbq, field_strength, n_slices, rows, cols, rescale_slope,
+                            rescale_intercept, shuffle_names, reverse_instance_numbers, noise,
+                            extra)
     if compress not in (None, "", "none"):
         key = (*key, compress)
     if multi:
@@ -466,16 +467,16 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
             stored_t1, sop_t1 = stored, sops
     if shuffle_names:
         every = [(name, k, p) for name, ps in files.items() for k, p in enumerate(ps)]
-        order = rng.permutation(len(every))
+        shuffled = rng.permutation(len(every))
         new_names: dict[int, str] = {}
-        taken: set[str] = set()
-        for i in order:
+        used_names: set[str] = set()
+        for i in shuffled:
             fname = "".join(rng.choice(list("0123456789ABCDEF"), 12))
-            while fname in taken:
+            while fname in used_names:
                 fname = "".join(rng.choice(list("0123456789ABCDEF"), 12))
-            taken.add(fname)
+            used_names.add(fname)
             new_names[int(i)] = fname
-        for i in order:
+        for i in shuffled:
             name, k, p = every[i]
             target = series_dir / new_names[i]
             os.replace(p, target)

@@ -189,7 +189,8 @@ def find_csf_behind_body(image: np.ndarray, body: np.ndarray, geometry: SliceGeo
     region = largest_region(region)
     if region.sum() < MIN_ROI_PIXELS:
         raise AnalysisError(f"the CSF band behind the body has only {int(region.sum())} pixels")
-    roi = largest_region(erode_mm(region, erosion_mm, tuple(geometry.spacing)))
+    spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
+    roi = largest_region(erode_mm(region, erosion_mm, spacing))
     return roi if roi.sum() >= MIN_ROI_PIXELS else region
 
 

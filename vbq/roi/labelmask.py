@@ -106,7 +106,7 @@ def series_affine_ras(series: SeriesInfo) -> np.ndarray:
                          + (f" ({lost})" if lost else "")) from None
 
 
-def _fmt(values: Sequence[float], unit: str = "", sep: str = " x ") -> str:
+def _fmt(values: Sequence[float] | np.ndarray, unit: str = "", sep: str = " x ") -> str:
     return sep.join(f"{v:.3f}" for v in values) + (f" {unit}" if unit else "")
 
 
@@ -333,7 +333,7 @@ def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[VbqWarning, .
 
     with captured_log("nibabel.global") as notes:
         try:
-            img = nib.load(str(path))
+            img: Any = nib.load(str(path))  # a Nifti1Image or Nifti2Image
             header = img.header
             offset = getattr(img.dataobj, "offset", None)  # where the voxels are read from
             if isinstance(header, nib.Nifti1Header) and header.is_single \
@@ -597,7 +597,7 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         index = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
     geometry = series.slices[index].geometry
     front = anterior_of_canal(vol, scheme, geometry)
-    spacing = tuple(float(s) for s in geometry.spacing)
+    spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
     labels2d = vol.slice(index)
 
     def body_on_slice(level: str) -> np.ndarray | None:
@@ -639,7 +639,7 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
                    csf_erosion_mm: float) -> tuple[np.ndarray, str, list[VbqWarning]]:
     """Return the CSF ROI, its level and the warnings, from the canal labels or the image."""
     geometry = series.slices[index].geometry
-    spacing = tuple(float(s) for s in geometry.spacing)
+    spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
     notes: list[VbqWarning] = []
     if scheme.canal:
         if not np.isin(vol.data, scheme.canal).any():

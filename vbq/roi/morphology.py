@@ -16,11 +16,11 @@ def ellipse_element(radius_mm: float, spacing: tuple[float, float]) -> np.ndarra
 
     Examples
     --------
-    >>> ellipse_element(1.0, (0.5, 1.0)).astype(int)
+    >>> ellipse_element(1.0, (0.5, 1.0)).astype(int)  # 2 pixels down the rows, 1 across
     array([[0, 1, 0],
+           [0, 1, 0],
            [1, 1, 1],
-           [1, 1, 1],
-           [1, 1, 1],
+           [0, 1, 0],
            [0, 1, 0]])
     """
     ry = int(round(radius_mm / float(spacing[0])))

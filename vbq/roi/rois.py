@@ -327,9 +327,8 @@ class RoiFile:
                         raise InputError(
                             f"{where}: lies on slice {index}, not on the slice {want} {how}"
                         )
-            shape = tuple(int(v) for v in series.slices[index].geometry.shape)
-            mask, outline, n_beyond = rasterise(spec.shape, px, shape)
-            rows, cols = shape
+            rows, cols = (int(v) for v in series.slices[index].geometry.shape)
+            mask, outline, n_beyond = rasterise(spec.shape, px, (rows, cols))
             if not mask.any():
                 if n_beyond:
                     raise InputError(

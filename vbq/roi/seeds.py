@@ -154,7 +154,7 @@ class SeedFile:
                 raise InputError(f'{where}: key "level" is only for the CSF seed (got '
                                  f'{shown(level)})')
             sl = read_slice(item["slice"], where) if "slice" in item else None
-            seeds.append(Seed(i, label, tuple(float(v) for v in point), level, sl))
+            seeds.append(Seed(i, label, tuple(float(v) for v in list(point or ())), level, sl))
         return cls(space, tuple(seeds), doc.slice, dict(doc.exclude), src)
 
 
