@@ -46,10 +46,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vbq.dicom.sliceref import SliceRef
 from vbq.errors import InputError
+
+if TYPE_CHECKING:
+    from vbq.result import VBQResult
 
 #: Manifest columns understood (other columns are ignored, so notes may live there).
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -195,7 +198,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def result_record(task: BatchTask, result: Any, seconds: float) -> dict[str, str]:
+def result_record(task: BatchTask, result: VBQResult, seconds: float) -> dict[str, str]:
     """Build the output row of a scored task."""
     rec: dict[str, Any] = {
         "id": task.id, "status": "ok", "vbq": result.vbq, "protocol": result.protocol,
@@ -234,7 +237,7 @@ def error_record(task: BatchTask, err: BaseException, seconds: float) -> dict[st
             "error": text, "seconds": _fmt(round(seconds, 4))}
 
 
-def score_task(task: BatchTask) -> Any:
+def score_task(task: BatchTask) -> VBQResult:
     """Score one manifest row (raises on failure)."""
     from vbq.score import score_series
 

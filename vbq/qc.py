@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vbq.errors import InputError
 from vbq.fileio import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from vbq.result import VBQResult
 
 USED = "#ffc233"
 EXCLUDED = "#ff5a5a"
@@ -49,7 +54,7 @@ def _style(label: str, result: Any) -> tuple[str, str, str]:
     return USED, "-", f"{label}  {lv.si:.0f}"
 
 
-def plot_qc(result: Any, ax: Any = None) -> Any:
+def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
     """Draw the QC figure of a :class:`~vbq.result.VBQResult` on ``ax`` and return the Axes.
 
     Raises
@@ -152,7 +157,7 @@ def _figsize(result: Any) -> tuple[float, float]:
     return 6.0, 6.6
 
 
-def save_qc(result: Any, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
+def save_qc(result: VBQResult, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     """Write the QC figure to ``path`` (PNG, PDF or SVG, by suffix), atomically.
 
     Raises

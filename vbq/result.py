@@ -18,6 +18,8 @@ import numpy as np
 from vbq.measure import Measurement
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from vbq.dicom.series import SeriesInfo
 
 
@@ -270,7 +272,7 @@ class VBQResult:
             lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
-    def plot_qc(self, ax: Any = None) -> Any:
+    def plot_qc(self, ax: Axes | None = None) -> Axes:
         """Draw the QC figure (measured slice, ROIs, SI per level, VBQ) and return the Axes."""
         from vbq.qc import plot_qc
 
