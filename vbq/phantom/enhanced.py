@@ -135,7 +135,7 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
     images, grid
         Slice images (float, before quantisation) and the geometry they lie on.
     base
-        The classic dataset of the series (from :func:`vbq.phantom_dicom.base_dataset`):
+        The classic dataset of the series (from :func:`vbq.phantom.dicomwriter.base_dataset`):
         patient, study, series and equipment attributes are copied from it.
     contrast
         Acquisition table of the series (TR, TE, description, agent).
@@ -146,7 +146,7 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
     field_strength
         Magnetic field strength (tesla); sets the transmitter frequency.
     compress
-        Optional lossless compression (a key of :data:`vbq.phantom_dicom.COMPRESSIONS`).
+        Optional lossless compression (a key of :data:`vbq.phantom.dicomwriter.COMPRESSIONS`).
     frame_order
         Slice index stored in each frame (default: slices in order); e.g. reversed, to
         check that readers sort frames by position rather than by frame number.
