@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINTED := vbq metaanalysis tests benchmarks data
 
 .PHONY: demo test lint bench clean
 
@@ -16,15 +17,18 @@ demo: $(STAMP)
 	$(BIN)/vbq demo --out demo_output/vbq
 	$(BIN)/metaanalysis reproduce --out demo_output/metaanalysis
 
-test: $(STAMP)
-	$(BIN)/ruff check vbq metaanalysis tests benchmarks data
-	$(BIN)/python -m pytest -n 2 -q
-
+# lint: ruff, the import contract (no cycles, layers pointing one way) and mypy on both
+# packages; test: the same, then the suite (doctests and notebooks included)
 lint: $(STAMP)
-	$(BIN)/ruff check vbq metaanalysis tests benchmarks data
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/python tests/test_import_contract.py
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output .pytest_cache .mypy_cache
