@@ -14,6 +14,11 @@ DOCS = [ROOT / "README.md", ROOT / "docs" / "DESIGN.md"]
 _DOTTED = re.compile(r"\b((?:vbq|metaanalysis)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 _FROM = re.compile(r"from ((?:vbq|metaanalysis)[A-Za-z0-9_.]*) import ([A-Za-z0-9_, ]+)")
 _FILES = {"csv", "json", "png", "dcm", "html", "pdf", "svg", "gz", "nii", "npy", "md"}
+#: paths the README showed before the packages were split into subpackages
+FORMER = ["vbq.masks.rois_from_mask", "vbq.seeds.rois_from_seeds", "vbq.batch.run_batch",
+          "vbq.sr.write_sr", "vbq.phantom.make_phantom", "metaanalysis.diagnostics.deeks_test",
+          "metaanalysis.diagnostics.leave_one_out", "metaanalysis.diagnostics.influence",
+          "metaanalysis.diagnostics.cumulative", "metaanalysis.datasets"]
 
 
 def _paths() -> list[str]:
@@ -26,7 +31,7 @@ def _paths() -> list[str]:
                 found.add(name)
         for m in _FROM.finditer(text):
             found.update(f"{m.group(1)}.{n.strip()}" for n in m.group(2).split(",") if n.strip())
-    return sorted(found)
+    return sorted(found | set(FORMER))
 
 
 def resolve(path: str) -> object:
