@@ -11,6 +11,8 @@ import pytest
 
 from metaanalysis.cli import main
 
+pytestmark = pytest.mark.rref  # compares numbers with R output in tests/fixtures
+
 FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 AUDITC = str(FIX / "AuditC.csv")
 FEW4 = str(FIX / "few4.csv")

@@ -20,6 +20,8 @@ from metaanalysis.errors import AnalysisError, InputError
 from metaanalysis.models.reitsma import fit_bivariate_normal, reitsma
 from metaanalysis.table import StudyTable
 
+pytestmark = pytest.mark.rref  # compares numbers with R output in tests/fixtures
+
 FIX = Path(__file__).parents[1] / "fixtures" / "diagnostics"
 ALL_SETS = ["AuditC", "Dementia", "skin_tests", "few4", "zerocells", "smoking"]
 INFLUENCE_SETS = ["AuditC", "Dementia", "skin_tests", "zerocells"]

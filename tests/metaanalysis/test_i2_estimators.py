@@ -29,6 +29,8 @@ from metaanalysis.heterogeneity import (
 )
 from metaanalysis.table import StudyTable
 
+pytestmark = pytest.mark.rref  # compares numbers with R output in tests/fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "vbq_subsequent_fracture" / "studies.csv"
 SMALL = Path(__file__).parents[1] / "fixtures" / "i2_small"

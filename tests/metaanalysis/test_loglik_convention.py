@@ -20,6 +20,8 @@ import pytest
 
 from metaanalysis.cli import main
 
+pytestmark = pytest.mark.rref  # compares numbers with R output in tests/fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "vbq_subsequent_fracture" / "studies.csv"
 FIX = Path(__file__).parents[1] / "fixtures" / "metafor_regression"

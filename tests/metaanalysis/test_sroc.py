@@ -9,6 +9,8 @@ from scipy.special import expit, logit
 
 from metaanalysis.sroc import auc_exact, auc_mada, hsroc_parameters, pauc_mada, sroc_curve
 
+pytestmark = pytest.mark.rref  # compares numbers with R output in tests/fixtures
+
 
 def test_hsroc_hand_computed():
     # s1 = s2 = 1, c = 0.5: beta = 0, Lambda = mu1 - mu2, Theta = (mu1 + mu2) / 2
