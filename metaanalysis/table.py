@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -174,6 +174,76 @@ def _decimal_comma_columns(df: pd.DataFrame, skip: str = "study") -> pd.DataFram
     return out
 
 
+#: File suffixes read as Excel workbooks (openpyxl); anything else is read as CSV.
+EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm")
+
+
+def parse_column_map(text: str) -> dict[str, str]:
+    """Parse a column mapping ``study=Trial,TP=tp,...`` (package name = name in the file).
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated ``NAME=HEADER`` pairs. ``NAME`` is the column the
+        package expects (``study``, ``TP``, ``FP``, ``FN``, ``TN``, or any
+        covariate name); ``HEADER`` the column's name in the file (any case).
+
+    Returns
+    -------
+    dict
+        ``{NAME: HEADER}`` in the order given.
+
+    Raises
+    ------
+    InputError
+        A pair without ``=``, an empty name, or a name given twice.
+
+    Examples
+    --------
+    >>> parse_column_map("study=Trial, TP=true pos")
+    {'study': 'Trial', 'TP': 'true pos'}
+    """
+    out: dict[str, str] = {}
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        target, eq, src = part.partition("=")
+        target, src = target.strip(), src.strip()
+        if not eq or not target or not src:
+            raise InputError(f"--columns: {part.strip()!r} is not NAME=HEADER (for example "
+                             "study=Trial,TP=tp).")
+        if target.lower() in {t.lower() for t in out}:
+            raise InputError(f"--columns: {target!r} is mapped twice.")
+        out[target] = src
+    if not out:
+        raise InputError("--columns: no NAME=HEADER pair given (for example study=Trial,TP=tp).")
+    return out
+
+
+def _rename_header(header: list[str], columns: Mapping[str, str], name: str) -> list[str]:
+    """Apply a column mapping ``{package name: file header}`` to a header row."""
+    lower = [h.lower() for h in header]
+    out = list(header)
+    sources: set[int] = set()
+    for target, src in columns.items():
+        hits = [j for j, h in enumerate(lower) if h == str(src).strip().lower()]
+        if not hits:
+            present = ", ".join(h for h in header if h)
+            raise InputError(f"{name}: the column mapping {target}={src} names no column of "
+                             f"the file; its columns are: {present}.")
+        sources.add(hits[0])
+        out[hits[0]] = str(target).strip()
+    for j, h in enumerate(lower):
+        if j in sources:
+            continue
+        for target in columns:
+            if h == str(target).strip().lower():
+                raise InputError(f"{name}: the column mapping names {target!r} for column "
+                                 f"{columns[target]!r}, but the file already has a column "
+                                 f"{header[j]!r}; map or rename that one too.")
+    return out
+
+
 class StudyTable:
     """Studies of one diagnostic test, each reduced to its 2x2 table.
 
@@ -327,7 +397,8 @@ class StudyTable:
     # ------------------------------------------------------------ readers --
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str], *, study_column: str | None = None,
-                 source: str | None = None, **read_csv_kwargs: Any) -> StudyTable:
+                 source: str | None = None, columns: Mapping[str, str] | None = None,
+                 **read_csv_kwargs: Any) -> StudyTable:
         """Read a CSV file with the study key, ``TP, FP, FN, TN`` and covariates.
 
         This is the one reader of study tables: every command and
@@ -342,6 +413,10 @@ class StudyTable:
             ``study_id``, else ``id``.
         source : str, optional
             How the table's ``source`` names it (default: the path).
+        columns : mapping, optional
+            Column renaming applied to the header before anything else,
+            ``{name in the package: name in the file}`` (any case), e.g.
+            ``{"study": "Trial", "TP": "tp"}`` (:func:`parse_column_map`).
         **read_csv_kwargs
             Passed to :func:`pandas.read_csv` (for example ``sep``,
             ``encoding``, ``comment``). Without ``sep``, a file whose header
@@ -400,8 +475,127 @@ class StudyTable:
             raise InputError(f"{name}: the file is empty.") from None
         except UnicodeDecodeError as err:
             raise InputError(f"{name}: not a readable CSV file ({err}).") from None
-        cells = raw.to_numpy(dtype=object)
+        return cls._from_cells(raw.to_numpy(dtype=object), name, study_column=study_column,
+                               source=source, columns=columns,
+                               decimal_comma=kw.get("sep") == ";" and "decimal" not in kw)
+
+    @classmethod
+    def from_excel(cls, path: str | os.PathLike[str], *, sheet: str | int | None = None,
+                   study_column: str | None = None, source: str | None = None,
+                   columns: Mapping[str, str] | None = None) -> StudyTable:
+        """Read a study table from an ``.xlsx`` workbook (first sheet, or ``sheet``).
+
+        The cells go through the same checks as :meth:`from_csv`: the first
+        row is the header, trailing empty rows and columns are ignored, counts
+        must be whole numbers. openpyxl is imported only here.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The workbook; errors name it.
+        sheet : str or int, optional
+            The sheet's name, or its position counted from 1 (default: the
+            first sheet).
+        study_column, source, columns
+            As for :meth:`from_csv`.
+
+        Returns
+        -------
+        StudyTable
+
+        Raises
+        ------
+        InputError
+            A file that is not a workbook, a sheet that does not exist, or any
+            error :meth:`from_csv` reports.
+        """
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise InputError(f"{name}: no such file.")
+        if os.path.isdir(name):
+            raise InputError(f"{name}: is a folder, not a workbook.")
+        try:
+            import openpyxl
+        except ModuleNotFoundError:  # pragma: no cover - a dependency of the package
+            raise InputError(f"{name}: reading .xlsx files needs openpyxl "
+                             "(pip install openpyxl); or save the sheet as CSV.") from None
+        import zipfile
+
+        try:
+            book = openpyxl.load_workbook(name, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+            raise InputError(f"{name}: not a readable .xlsx workbook "
+                             f"({type(err).__name__}).") from None
+        try:
+            names = list(book.sheetnames)
+            if sheet is None:
+                chosen = names[0]
+            elif isinstance(sheet, int) or str(sheet).strip().isdigit():
+                pos = int(sheet)
+                if not 1 <= pos <= len(names):
+                    raise InputError(f"{name}: there is no sheet {pos} (the workbook has "
+                                     f"{len(names)}: {', '.join(names)}).")
+                chosen = names[pos - 1]
+            else:
+                found = {n.lower(): n for n in names}.get(str(sheet).strip().lower())
+                if found is None:
+                    raise InputError(f"{name}: no sheet named {sheet!r}; the sheets are: "
+                                     f"{', '.join(names)}.")
+                chosen = found
+            rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
+        finally:
+            book.close()
+        if not rows or not any(v not in (None, "") for v in rows[0]):
+            raise InputError(f"{name}, sheet {chosen!r}: the sheet is empty (the first row "
+                             "must be the header).")
+        width = max(len(r) for r in rows)
+        cells = np.empty((len(rows), width), dtype=object)
+        for i, r in enumerate(rows):
+            for j in range(width):
+                v = r[j] if j < len(r) else None
+                cells[i, j] = "" if v is None else (v if isinstance(v, int | float | str)
+                                                    else str(v))
+        where = f"{name}, sheet {chosen!r}" if chosen != names[0] or sheet is not None else name
+        return cls._from_cells(cells, where, study_column=study_column,
+                               source=source or where, columns=columns)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], *, sheet: str | int | None = None,
+             study_column: str | None = None, columns: Mapping[str, str] | None = None,
+             source: str | None = None) -> StudyTable:
+        """Read a study table from a CSV file or an ``.xlsx`` workbook (by its suffix).
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.xlsx`` / ``.xlsm``: :meth:`from_excel`; anything else:
+            :meth:`from_csv`.
+        sheet : str or int, optional
+            The workbook's sheet (name, or position from 1); refused for CSV.
+        study_column, columns, source
+            As for :meth:`from_csv`.
+
+        Returns
+        -------
+        StudyTable
+        """
+        name = os.fspath(path)
+        if name.lower().endswith(EXCEL_SUFFIXES):
+            return cls.from_excel(name, sheet=sheet, study_column=study_column,
+                                  source=source, columns=columns)
+        if sheet is not None:
+            raise InputError(f"{name}: --sheet applies to .xlsx workbooks only; this file "
+                             "is read as CSV.")
+        return cls.from_csv(name, study_column=study_column, source=source, columns=columns)
+
+    @classmethod
+    def _from_cells(cls, cells: np.ndarray, name: str, *, study_column: str | None,
+                    source: str | None, columns: Mapping[str, str] | None,
+                    decimal_comma: bool = False) -> StudyTable:
+        """Build a table from a file's cells (header first), as every reader does."""
         header = ["" if _is_missing(h) else str(h).strip() for h in cells[0]]
+        if columns:
+            header = _rename_header(header, columns, name)
         body = cells[1:]
         empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
                          dtype=bool).reshape(body.shape)
@@ -426,7 +620,7 @@ class StudyTable:
         for c in columns:
             if c != key_col and c not in counts:
                 df[c] = _covariate(df[c].tolist())
-        if kw.get("sep") == ";" and "decimal" not in kw:
+        if decimal_comma:
             df = _decimal_comma_columns(df, skip=key_col)
         return cls(df, source=source or name, study_column=study_column, row_numbers=rows)
 

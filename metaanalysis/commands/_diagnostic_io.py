@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from metaanalysis.commands._options import add_table_options  # noqa: F401
 from metaanalysis.errors import InputError
 from metaanalysis.jsonout import dumps
 from metaanalysis.jsonout import jsonable as clean
@@ -46,22 +47,16 @@ def warn(text: str) -> None:
     print(f"metaanalysis: warning: {line}", file=sys.stderr)
 
 
-def add_table_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--study-column`` to a command that reads a study table."""
-    parser.add_argument("--study-column", metavar="NAME", default=None,
-                        help="column holding the study names (default: study, else "
-                             "study_id, else id, in any case)")
-
-
-def load_table(path: str, study_column: str | None = None) -> Any:
-    """Read the study table with the one reader (errors name the file).
+def load_table(path: str, study_column: str | None = None, *, sheet: str | None = None,
+               columns: dict[str, str] | None = None) -> Any:
+    """Read the study table (CSV or .xlsx) with the one reader (errors name the file).
 
     When the study names come from a column not called ``study``, a note on
     stderr says which column was used.
     """
     from metaanalysis.table import StudyTable
 
-    table = StudyTable.from_csv(path, study_column=study_column)
+    table = StudyTable.read(path, study_column=study_column, sheet=sheet, columns=columns)
     if table.study_column.lower() != "study":
         print(f"metaanalysis: note: {path}: study names read from column "
               f"{table.study_column!r}.", file=sys.stderr)

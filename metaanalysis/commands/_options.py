@@ -1,10 +1,13 @@
-"""The model options of every sub-command, declared once with one set of messages.
+"""The model and table options of every sub-command, declared once with one set of messages.
 
 :func:`add_model_options` adds ``--model``, ``--method``, ``--correction``,
 ``--nagq`` and, where the command offers them, ``--optimizer`` and ``--pirls``;
 :func:`model_kwargs` checks the combination given and returns the keyword
 arguments of the chosen fitting function. An option that the chosen model does
 not use is a usage error (exit 2) naming the option, never silently ignored.
+:func:`add_table_options` adds ``--study-column``, ``--sheet`` and ``--columns``
+to every command that reads a study table; :func:`table_kwargs` turns them into
+the keywords of :meth:`metaanalysis.table.StudyTable.read`, the one reader.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 from metaanalysis.errors import InputError
 
-__all__ = ["CORRECTIONS", "add_model_options", "model_kwargs"]
+__all__ = ["CORRECTIONS", "add_model_options", "add_table_options", "model_kwargs",
+           "table_kwargs"]
 
 #: Continuity-correction rules (:meth:`metaanalysis.table.StudyTable.corrected`).
 CORRECTIONS: tuple[str, ...] = ("all", "single", "none")
@@ -118,3 +122,47 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "optimizer"):
         kw["optimizer"] = optimizer
     return kw
+
+
+def add_table_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--study-column``, ``--sheet`` and ``--columns`` to a command reading a study table.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
+    parser.add_argument("--study-column", metavar="NAME", default=None,
+                        help="column holding the study names (default: study, else "
+                             "study_id, else id, in any case)")
+    parser.add_argument("--sheet", metavar="SHEET", default=None,
+                        help="for an .xlsx workbook: the sheet to read, by name or position "
+                             "from 1 (default: the first sheet)")
+    parser.add_argument("--columns", metavar="MAP", default=None,
+                        help="rename the file's columns: NAME=HEADER pairs, comma-separated, "
+                             "e.g. study=Trial,TP=tp,FP=fp,FN=fn,TN=tn (any case)")
+
+
+def table_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the keywords of :meth:`~metaanalysis.table.StudyTable.read` from the table options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser given :func:`add_table_options`.
+
+    Returns
+    -------
+    dict
+        ``sheet`` and ``columns`` (a parsed mapping, or None).
+
+    Raises
+    ------
+    InputError
+        A ``--columns`` value that is not ``NAME=HEADER`` pairs.
+    """
+    from metaanalysis.table import parse_column_map
+
+    text = getattr(args, "columns", None)
+    return {"sheet": getattr(args, "sheet", None),
+            "columns": parse_column_map(text) if text is not None else None}

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
+from metaanalysis.commands._options import table_kwargs
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
-    table = io.load_table(args.file, args.study_column)
+    table = io.load_table(args.file, args.study_column, **table_kwargs(args))
     res = deeks_test(table, correction=args.correction, alpha=args.alpha)
     if args.json:
         io.print_json(res.to_dict())

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
-from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.commands._options import add_model_options, model_kwargs, table_kwargs
 from metaanalysis.models.registry import BIVARIATE_MODELS
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = model_kwargs(args)
-    table = io.load_table(args.file, args.study_column)
+    table = io.load_table(args.file, args.study_column, **table_kwargs(args))
     fit = io.fit_quietly(table, args.model, **kw)
     post = clinical.post_test(fit, args.pretest)
     counts = clinical.per_1000(fit, prevalence)

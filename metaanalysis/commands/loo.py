@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
-from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.commands._options import add_model_options, model_kwargs, table_kwargs
 from metaanalysis.models.registry import BIVARIATE_MODELS
 
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = model_kwargs(args)
-    table = io.load_table(args.file, args.study_column)
+    table = io.load_table(args.file, args.study_column, **table_kwargs(args))
     if args.order_by is not None:
         lookup = {str(c).lower() for c in table.df.columns}
         if args.order_by.lower() not in lookup:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
-from metaanalysis.commands._options import add_model_options, model_kwargs
+from metaanalysis.commands._options import add_model_options, model_kwargs, table_kwargs
 from metaanalysis.models.registry import MODELS
 
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.models.registry import fit_function
 
     kw = model_kwargs(args)
-    table = load_table(args.file, args.study_column)
+    table = load_table(args.file, args.study_column, **table_kwargs(args))
     if args.plots:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
