@@ -37,11 +37,9 @@ L1-L5 41-45, sacrum 50): https://github.com/neuropoly/totalspineseg
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +59,12 @@ from vbq.phantom.anatomy import (
     sagittal_grid,
     spine_frame,
 )
+from vbq.phantom.common import DISTRACTORS, PhantomInfo, roi_membership
+from vbq.phantom.common import boundary_margin as _boundary_margin
+from vbq.phantom.common import parse_distractors as _parse_distractors
+from vbq.phantom.common import stats as _stats
+from vbq.phantom.common import to_patient_roi as _to_patient_roi
+from vbq.phantom.common import write_json as _write_json
 from vbq.phantom.dicomwriter import base_dataset, check_compression, uid_from, write_series
 from vbq.phantom.enhanced import write_enhanced
 from vbq.phantom.image import coil_shading, contrasts, render_series
@@ -70,113 +74,6 @@ _OUTPUT_FILES = ("rois.json", "rois_patient.json", "seeds.json", "mask.nii.gz", 
 
 __all__ = ["make_phantom", "PhantomInfo", "TISSUE", "roi_membership", "DISTRACTORS"]
 
-DISTRACTORS: tuple[str, ...] = ("t2", "t1_post", "axial")
-
-
-# --------------------------------------------------------------------------- ROI membership
-def roi_membership(roi: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
-    """Pixels of a pixel-space ``vbq-rois/1`` ROI, by the format's rules on pixel centres.
-
-    Ellipse/circle: ``((r-r0)/ry)^2 + ((c-c0)/rx)^2 <= 1`` with ``radii = [ry, rx]``;
-    rectangle: ``corner <= centre < corner + size``; polygon: even-odd rule.
-    """
-    rr, cc = np.meshgrid(np.arange(shape[0], dtype=np.float64),
-                         np.arange(shape[1], dtype=np.float64), indexing="ij")
-    shape_name = roi["shape"]
-    if shape_name in ("ellipse", "circle"):
-        r0, c0 = roi["center"]
-        ry, rx = (roi["radius"], roi["radius"]) if shape_name == "circle" else roi["radii"]
-        return ((rr - r0) / ry) ** 2 + ((cc - c0) / rx) ** 2 <= 1.0
-    if shape_name == "rectangle":
-        (r0, c0), (h, w) = roi["corner"], roi["size"]
-        return (rr >= r0) & (rr < r0 + h) & (cc >= c0) & (cc < c0 + w)
-    if shape_name == "polygon":
-        pts = np.asarray(roi["points"], dtype=np.float64)
-        inside = np.zeros(shape, dtype=bool)
-        n = len(pts)
-        for i in range(n):
-            (ra, ca), (rb, cb) = pts[i], pts[(i + 1) % n]
-            if ra == rb:
-                continue
-            crosses = (rr >= min(ra, rb)) & (rr < max(ra, rb))
-            c_at = ca + (rr - ra) * (cb - ca) / (rb - ra)
-            inside ^= crosses & (cc < c_at)
-        return inside
-    raise ValueError(f"unknown ROI shape {shape_name!r}")
-
-
-def _boundary_margin(roi: dict[str, Any], shape: tuple[int, int]) -> float:
-    """Smallest distance (in the membership function's units) of a pixel centre from the edge."""
-    rr, cc = np.meshgrid(np.arange(shape[0], dtype=np.float64),
-                         np.arange(shape[1], dtype=np.float64), indexing="ij")
-    if roi["shape"] in ("ellipse", "circle"):
-        r0, c0 = roi["center"]
-        ry, rx = (roi["radius"], roi["radius"]) if roi["shape"] == "circle" else roi["radii"]
-        return float(np.min(np.abs(((rr - r0) / ry) ** 2 + ((cc - c0) / rx) ** 2 - 1.0)))
-    if roi["shape"] == "rectangle":
-        (r0, c0), (h, w) = roi["corner"], roi["size"]
-        return float(min(np.min(np.abs(rr - r0)), np.min(np.abs(rr - r0 - h)),
-                         np.min(np.abs(cc - c0)), np.min(np.abs(cc - c0 - w))))
-    pts = np.asarray(roi["points"], dtype=np.float64)
-    m = np.inf
-    for i in range(len(pts)):
-        a, b = pts[i], pts[(i + 1) % len(pts)]
-        d = b - a
-        t = np.clip(((rr - a[0]) * d[0] + (cc - a[1]) * d[1]) / float(d @ d), 0, 1)
-        m = min(m, float(np.min(np.hypot(rr - a[0] - t * d[0], cc - a[1] - t * d[1]))))
-    return m
-
-
-# --------------------------------------------------------------------------- output helpers
-def _write_json(path: Path, data: Any) -> None:
-    from vbq.fileio import write_text
-
-    write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-@dataclass(frozen=True)
-class PhantomInfo:
-    """What :func:`make_phantom` wrote, and the truth it was built from."""
-
-    out_dir: Path
-    series_dir: Path
-    rois_path: Path
-    rois_patient_path: Path
-    seeds_path: Path
-    mask_path: Path
-    expected_path: Path
-    expected: dict[str, Any]
-    series_instance_uid: str
-    slice: int
-    files: dict[str, list[Path]] = field(default_factory=dict)
-    distractor_uids: dict[str, str] = field(default_factory=dict)
-    tissue: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def vbq(self) -> float:
-        """The VBQ of the written pixels (``expected.json``)."""
-        return float(self.expected["vbq"])
-
-
-def _stats(values: np.ndarray) -> dict[str, float | int]:
-    return {"mean": float(np.mean(values)), "median": float(np.median(values)),
-            "n_pixels": int(values.size)}
-
-
-def _parse_distractors(distractors: str | Iterable[str] | None) -> tuple[str, ...]:
-    if distractors is None:
-        return ()
-    if isinstance(distractors, str):
-        items = [d.strip() for d in distractors.split(",") if d.strip()]
-    else:
-        items = [str(d).strip() for d in distractors]
-    if items in (["none"], []):
-        return ()
-    bad = [d for d in items if d not in DISTRACTORS]
-    if bad:
-        raise InputError(f"unknown distractor series {bad[0]!r}; choose from "
-                         f"{', '.join(DISTRACTORS)} or none")
-    return tuple(dict.fromkeys(items))
 
 
 def _parse_enhanced(enhanced: bool | str | Iterable[str], extra: tuple[str, ...]
@@ -250,24 +147,6 @@ def _rois_pixel(grid: Grid, mid: int) -> list[dict[str, Any]]:
             else:
                 roi["points"] = [[round(p + 0.0113, 4) for p in pt] for pt in roi["points"]]
     return rois
-
-
-def _to_patient_roi(roi: dict[str, Any], grid: Grid, k: int) -> dict[str, Any]:
-    sr, sc = grid.spacing
-    out: dict[str, Any] = {key: roi[key] for key in ("label", "level") if key in roi}
-    out["shape"] = roi["shape"]
-    if roi["shape"] in ("ellipse", "circle"):
-        out["center"] = grid.pixel_to_patient(k, roi["center"])
-        if roi["shape"] == "circle":
-            out["radius"] = roi["radius"] * sr
-        else:
-            out["radii"] = [roi["radii"][0] * sr, roi["radii"][1] * sc]
-    elif roi["shape"] == "rectangle":
-        out["corner"] = grid.pixel_to_patient(k, roi["corner"])
-        out["size"] = [roi["size"][0] * sr, roi["size"][1] * sc]
-    else:
-        out["points"] = [grid.pixel_to_patient(k, p) for p in roi["points"]]
-    return out
 
 
 # --------------------------------------------------------------------------- main entry
