@@ -232,6 +232,68 @@ class NonPositiveSignal(VbqWarning):
     code = "nonpositive_signal"
 
 
+# plausibility of the score (vbq.roi.plausibility)
+class ImplausibleScoreForced(VbqWarning):
+    """The CSF is at least as bright as the median marrow (VBQ <= 1), scored only because forced."""
+
+    code = "implausible_score_forced"
+
+
+class VbqOutsidePublishedRange(VbqWarning):
+    """The VBQ lies outside the range published for T1 VBQ."""
+
+    code = "vbq_outside_published_range"
+
+
+class CsfRoiHeterogeneous(VbqWarning):
+    """The CSF ROI's signal varies too much (CV above the limit): fat or roots may be inside."""
+
+    code = "csf_roi_heterogeneous"
+
+
+class CsfRoiBrighterThanCanal(VbqWarning):
+    """The CSF ROI is brighter than the sac's CSF sampled along the canal."""
+
+    code = "csf_roi_brighter_than_canal"
+
+
+class RoisOverlap(VbqWarning):
+    """Two ROIs share pixels on the same slice."""
+
+    code = "rois_overlap"
+
+
+class RoiOutsideBody(VbqWarning):
+    """A vertebral ROI extends outside its body."""
+
+    code = "roi_outside_body"
+
+
+class SliceOffMidline(VbqWarning):
+    """The measured slice lies more than the allowed distance from the mid-sagittal plane."""
+
+    code = "slice_off_midline"
+
+
+class LevelSignalOutlier(VbqWarning):
+    """A used level's signal differs from the median of the other used levels by too much."""
+
+    code = "level_signal_outlier"
+
+
+# ROIs that cannot be found (errors with what to try)
+class ImplausibleScoreError(AnalysisError):
+    """The CSF is at least as bright as the median marrow (VBQ <= 1): no score unless forced."""
+
+
+class CsfNotFoundError(AnalysisError):
+    """No CSF ROI could be placed automatically (the command line adds what to try)."""
+
+
+class BodyNotFoundError(AnalysisError):
+    """A vertebral body could not be found from its seed or label."""
+
+
 def as_warning(item: VbqWarning | str) -> VbqWarning:
     """Return ``item`` as a :class:`VbqWarning` (a caller's plain text gets code ``"other"``)."""
     return item if isinstance(item, VbqWarning) else VbqWarning(str(item))

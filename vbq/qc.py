@@ -4,12 +4,15 @@ The measured slice is shown in grey (windowed on its 1st-99.5th percentile);
 every ROI is outlined in the same style whatever its source (drawn shapes by
 their outline, derived ROIs by the contour of their mask) and labelled with
 its signal intensity; excluded levels are dashed and marked; the VBQ and the
-protocol are in the title.
+protocol are in the title. Under the image: the study (date, patient ID,
+accession number, unless removed), the series, the slice, and every warning
+of the result, each written out (wrapped) with its code, not only counted.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -138,23 +141,46 @@ def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
     s = result.series or {}
     if s.get("description"):
         foot.append(str(s["description"]))
+    if s.get("series_number") is not None:
+        foot.append(f"series #{s['series_number']}")
     if s.get("field_strength_t"):
         foot.append(f"{s['field_strength_t']:g} T")
     if s.get("tr_ms") is not None and s.get("te_ms") is not None:
         foot.append(f"TR {s['tr_ms']:g} / TE {s['te_ms']:g} ms")
-    foot.append(f"slice {result.slice_index}")
+    foot.append(f"slice {result.slice_line()}")
     foot.append(f"ROIs {result.roi_source}")
     if elsewhere:
         foot.append("not shown: " + ", ".join(elsewhere))
-    if result.warnings:
-        foot.append(f"{len(result.warnings)} warning(s)")
-    ax.text(0.02, 0.02, "  |  ".join(foot), transform=ax.transAxes, color="white",
-            fontsize=7, ha="left", va="bottom", bbox=box)
+    ax.text(0.02, 0.02, "\n".join(textwrap.wrap("  |  ".join(foot), _WRAP)),
+            transform=ax.transAxes, color="white", fontsize=7, ha="left", va="bottom",
+            bbox=box)
+    ax.set_xlabel("\n".join(_notes(result)), loc="left", fontsize=7, color="0.1",
+                  linespacing=1.25)
     return ax
 
 
+#: Characters per line of the text under the image.
+_WRAP = 105
+
+
+def _notes(result: Any) -> list[str]:
+    """Return the lines under the image: the study, then each warning (wrapped)."""
+    lines = []
+    if result.study is not None:
+        lines.extend(textwrap.wrap("study: " + result.study_line(), _WRAP))
+    if not result.warnings:
+        lines.append("no warnings")
+        return lines
+    lines.append(f"{len(result.warnings)} warning(s):")
+    codes = result.warning_codes or ("other",) * len(result.warnings)
+    for code, text in zip(codes, result.warnings, strict=True):
+        lines.extend(textwrap.wrap(f"- [{code}] {text}", _WRAP, subsequent_indent="   "))
+    return lines
+
+
 def _figsize(result: Any) -> tuple[float, float]:
-    return 6.0, 6.6
+    """Width and height (inches): the image, plus room for the lines under it."""
+    return 6.0, 6.4 + 0.125 * len(_notes(result))
 
 
 def save_qc(result: VBQResult, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:

@@ -130,6 +130,14 @@ class VBQResult:
         ``"drawn"``, ``"mask"``, ``"seeds"`` or ``"values"``.
     other_rois
         Measured ROIs of levels that are not part of the protocol.
+    study
+        The study the series belongs to: ``{"study_instance_uid", "patient_id",
+        "study_date" (YYYY-MM-DD), "accession_number"}``; None for values read
+        in a PACS. :meth:`without_phi` empties the patient ID, date and
+        accession number.
+    instance_number, midline_offset_mm
+        InstanceNumber of the measured slice, and its distance (mm) from the
+        mid-sagittal plane when that is known.
     series_choice
         Why the series was chosen and why each other series was rejected
         (``{"reason": str, "rejected": [{"series_instance_uid", "description",
@@ -160,6 +168,11 @@ class VBQResult:
     roi_source: str = "values"
     other_rois: Mapping[str, Measurement] = field(default_factory=dict)
     series_choice: Mapping[str, Any] | None = None
+    study: Mapping[str, Any] | None = None
+    instance_number: int | None = None
+    midline_offset_mm: float | None = None
+    #: True when patient ID, study date and accession number were removed.
+    phi_removed: bool = False
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     masks: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     outlines: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
@@ -185,10 +198,31 @@ class VBQResult:
         """Level -> reason for the excluded levels."""
         return {k: v.excluded for k, v in self.levels.items() if v.excluded is not None}
 
+    def without_phi(self) -> VBQResult:
+        """Return the same result without patient ID, study date and accession number.
+
+        They become None in :attr:`study` (so in the JSON, the summary, the QC
+        figure and batch rows); the study and series UIDs stay, since they
+        name the images measured. :attr:`phi_removed` is then True, and the
+        DICOM SR written from it (:func:`vbq.sr.write_sr`) has those
+        attributes, and the patient's name, birth date and sex, empty.
+        """
+        from dataclasses import replace
+
+        study = None
+        if self.study is not None:
+            study = {**self.study, "patient_id": None, "study_date": None,
+                     "accession_number": None}
+        return replace(self, study=study, phi_removed=True)
+
     def _slice_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.slice_index, "sop_instance_uid": self.sop_instance_uid}
         if self.frame_number is not None:  # a frame of a multi-frame (Enhanced MR) image
             out["frame"] = self.frame_number
+        if self.slice_index is not None:
+            out["instance_number"] = self.instance_number
+        if self.midline_offset_mm is not None:
+            out["midline_offset_mm"] = _num(self.midline_offset_mm)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -204,12 +238,15 @@ class VBQResult:
             "levels": {k: v.to_dict() for k, v in self.levels.items()},
             "csf": self.csf.to_dict(),
             "slice": self._slice_dict(),
+            "study": dict(self.study) if self.study is not None else None,
             "series": dict(self.series) if self.series is not None else None,
             "cutoffs": [dict(c) for c in self.cutoffs],
             "warnings": list(self.warnings),
             "warning_codes": list(self.warning_codes),
             "roi_source": self.roi_source,
         }
+        if self.phi_removed:
+            out["phi_removed"] = True
         # a ROI measured on another slice than the result's names its own (0-based index)
         parts: list[tuple[str, LevelResult | CsfResult]] = [*self.levels.items(),
                                                              ("csf", self.csf)]
@@ -238,9 +275,13 @@ class VBQResult:
     def summary(self, *, warnings: bool = True) -> str:
         """Return a short human-readable report (with the warnings unless ``warnings=False``)."""
         lines = [f"VBQ {self.vbq:.3f}  (protocol {self.protocol}, SI = ROI {self.statistic})"]
+        if self.study is not None:
+            lines.append("study: " + self.study_line())
         if self.series:
             s = self.series
             bits = [str(s.get("description") or "")]
+            if s.get("series_number") is not None:
+                bits.append(f"series number {s['series_number']}")
             if s.get("field_strength_t"):
                 bits.append(f"{s['field_strength_t']:g} T")
             if s.get("tr_ms") is not None and s.get("te_ms") is not None:
@@ -254,7 +295,7 @@ class VBQResult:
                 lines.append(f"rejected: '{r['description']}' ({r['series_instance_uid']}): "
                              f"{r['why']}")
         if self.slice_index is not None:
-            lines.append(f"slice: {self.slice_index}")
+            lines.append("slice: " + self.slice_line())
         for name, lv in self.levels.items():
             si = f"{lv.si:10.1f}" if lv.si is not None else " " * 10
             extra = f"  n={lv.measurement.n_pixels}" if lv.measurement else ""
@@ -271,6 +312,30 @@ class VBQResult:
         if warnings:
             lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+    def study_line(self) -> str:
+        """Return the study in one line: date, patient ID, accession number, UID (what is known)."""
+        st = dict(self.study or {})
+        bits = []
+        if st.get("study_date"):
+            bits.append(str(st["study_date"]))
+        if st.get("patient_id"):
+            bits.append(f"patient {st['patient_id']}")
+        if st.get("accession_number"):
+            bits.append(f"accession {st['accession_number']}")
+        if self.phi_removed:
+            bits.append("patient ID, date and accession number removed")
+        bits.append(f"UID {st.get('study_instance_uid') or '(none)'}")
+        return ", ".join(bits)
+
+    def slice_line(self) -> str:
+        """Return the measured slice in one line: index, InstanceNumber, offset from the midline."""
+        bits = [f"{self.slice_index}"]
+        if self.instance_number is not None:
+            bits.append(f"instance {self.instance_number}")
+        if self.midline_offset_mm is not None:
+            bits.append(f"{abs(self.midline_offset_mm):.1f} mm from the mid-sagittal plane")
+        return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
 
     def plot_qc(self, ax: Axes | None = None) -> Axes:
         """Draw the QC figure (measured slice, ROIs, SI per level, VBQ) and return the Axes."""

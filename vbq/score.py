@@ -18,7 +18,7 @@ assessment of bone density in operative spine patients. Spine J.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,10 @@ from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceLike
 from vbq.errors import (
     AnalysisError,
+    BodyNotFoundError,
     CsfFallback,
     CsfLevelAssumed,
+    CsfNotFoundError,
     InputError,
     LevelNotMeasured,
     LevelsExcluded,
@@ -47,11 +49,13 @@ from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
 from vbq.result import CsfResult, LevelResult, VBQResult
+from vbq.roi.anatomy import cc_band
 from vbq.roi.labelmask import LabelVolume, rois_from_mask
 from vbq.roi.labels import LabelScheme
+from vbq.roi.plausibility import RoiEvidence, assess
 from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks, mask_touches_edge
 from vbq.roi.rois import RoiFile
-from vbq.roi.seeds import SeedFile, rois_from_seeds
+from vbq.roi.seeds import Seed, SeedFile, grow_csf, rois_from_seeds
 
 Exclusions = Mapping[str, str] | Iterable[str] | str | None
 
@@ -91,8 +95,14 @@ def combine_levels(
     *,
     measurements: Mapping[str, Measurement] | None = None,
     slices: Mapping[str, int] | None = None,
+    force: bool = False,
+    field_strength_t: float | None = None,
+    roi: RoiEvidence | None = None,
 ) -> tuple[float, dict[str, LevelResult], list[VbqWarning]]:
-    """Apply exclusions and compute ``median(SI) / SI_CSF``.
+    """Apply exclusions, compute ``median(SI) / SI_CSF`` and run the plausibility gates.
+
+    Every score goes through here, so every score passes the gates of
+    :mod:`vbq.roi.plausibility` (:func:`~vbq.roi.plausibility.assess`).
 
     Parameters
     ----------
@@ -106,6 +116,13 @@ def combine_levels(
         Level -> reason for levels to leave out.
     measurements, slices
         Optional ROI statistics and slice of each level, carried onto the result.
+    force
+        Score even when the CSF is at least as bright as the median marrow
+        (VBQ <= 1); the result then carries a warning.
+    field_strength_t
+        Field strength of the acquisition, for the published-range gate.
+    roi
+        The ROIs, when measured on an image, for the ROI gates.
 
     Returns
     -------
@@ -120,6 +137,9 @@ def combine_levels(
         Fewer than ``protocol.min_levels`` levels left, or a VBQ that is not
         a finite number (e.g. a CSF signal so close to 0 that the quotient
         overflows).
+    ImplausibleScoreError
+        The CSF is at least as bright as the median marrow and ``force`` is
+        False (an :class:`AnalysisError`, exit 1).
     """
     measurements = measurements or {}
     slices = slices or {}
@@ -167,12 +187,16 @@ def combine_levels(
             f"only {len(used)} level(s) left ({left}) after exclusions and missing levels, "
             f"but protocol {protocol.name} needs at least {protocol.min_levels}"
         )
-    vbq = _median(used) / float(csf_si)
+    median = _median(used)
+    vbq = median / float(csf_si)
     if not math.isfinite(vbq):
         raise AnalysisError(
-            f"the VBQ is not a finite number (median signal intensity {_median(used):g} / CSF "
+            f"the VBQ is not a finite number (median signal intensity {median:g} / CSF "
             f"signal intensity {float(csf_si):g} = {vbq}); check the signal intensities"
         )
+    used_si = {k: float(v.si) for k, v in levels.items() if v.used and v.si is not None}
+    warnings.extend(assess(vbq, used_si, float(csf_si), median_si=median,
+                           field_strength_t=field_strength_t, force=force, roi=roi))
     return vbq, levels, warnings
 
 
@@ -199,6 +223,8 @@ def score_values(
     exclude: Exclusions = None,
     csf_level: str | None = None,
     statistic: str | None = None,
+    force: bool = False,
+    field_strength_t: float | None = None,
 ) -> VBQResult:
     """Score signal intensities already read in a PACS.
 
@@ -215,6 +241,12 @@ def score_values(
         Level the CSF was measured at (default: the protocol's preferred one).
     statistic
         Which ROI statistic the values are (recorded on the result only).
+    force
+        Score even when the CSF is at least as bright as the median marrow
+        (VBQ <= 1, refused otherwise); the result then carries a warning.
+    field_strength_t
+        Field strength (T) of the acquisition, if known: it selects the
+        published-range limit and the cut-offs compared.
 
     Raises
     ------
@@ -222,6 +254,8 @@ def score_values(
         Unknown label, a value that is not a number, no CSF value, CSF <= 0.
     AnalysisError
         Too few levels after exclusions, or a VBQ that is not finite.
+    ImplausibleScoreError
+        CSF at or above the median marrow (VBQ <= 1) and not ``force``.
 
     Examples
     --------
@@ -265,7 +299,8 @@ def score_values(
     if csf_si is None:
         raise InputError("no CSF signal intensity was given")
     level = _csf_level(csf_level or proto.csf_level, proto, warnings)
-    vbq, levels, more = combine_levels(proto, si, csf_si, excl)
+    vbq, levels, more = combine_levels(proto, si, csf_si, excl, force=force,
+                                       field_strength_t=field_strength_t)
     texts, codes = _carried(warnings + more)
     return VBQResult(
         vbq=vbq,
@@ -275,7 +310,7 @@ def score_values(
         csf=CsfResult(level, csf_si),
         warnings=texts,
         warning_codes=codes,
-        cutoffs=compare_cutoffs(vbq, proto.name, None),
+        cutoffs=compare_cutoffs(vbq, proto.name, field_strength_t),
         roi_source="values",
     )
 
@@ -294,6 +329,7 @@ def score_roi_masks(
     exclude: Exclusions = None,
     statistic: str | None = None,
     extra_warnings: Iterable[VbqWarning | str] = (),
+    force: bool = False,
 ) -> VBQResult:
     """Measure ROI masks on a series and score them.
 
@@ -312,6 +348,13 @@ def score_roi_masks(
     extra_warnings
         Warnings to carry first (e.g. from the series choice); a plain text gets
         the code ``"other"``.
+    force
+        Score even when the CSF is at least as bright as the median marrow.
+
+    Raises
+    ------
+    ImplausibleScoreError
+        CSF at or above the median marrow (VBQ <= 1) and not ``force``.
     """
     proto = get_protocol(protocol)
     stat = _statistic(statistic, proto)
@@ -366,15 +409,21 @@ def score_roi_masks(
             f"the CSF ROI's signal intensity ({stat}) is {csf_value:g}, but it must be > 0 to "
             f"divide by it; check the CSF ROI and the image's rescale"
         )
+    meta = dict(series.metadata())
+    field_t = meta.get("field_strength_t", series.field_strength_t)
+    evidence = RoiEvidence(
+        masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
+        slices=slices, csf_mean=csf_m.mean, csf_sd=csf_m.sd,
+        csf_reference=roi_masks.csf_reference, body_masks=dict(roi_masks.body_masks or {}),
+        midline_offset_mm=roi_masks.midline_offset_mm)
     vbq, levels, more = combine_levels(
-        proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices
+        proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices,
+        force=force, field_strength_t=field_t, roi=evidence,
     )
     warnings.extend(more)
     main = int(roi_masks.slice_index)
     if main not in images:
         images[main] = series.pixels(main)
-    meta = dict(series.metadata())
-    field_t = meta.get("field_strength_t", series.field_strength_t)
     texts, codes = _carried(warnings)
     return VBQResult(
         vbq=vbq,
@@ -389,6 +438,9 @@ def score_roi_masks(
         slice_index=main,
         sop_instance_uid=series.slices[main].sop_instance_uid,
         frame_number=series.slices[main].frame_number,
+        instance_number=series.slices[main].instance_number,
+        midline_offset_mm=roi_masks.midline_offset_mm,
+        study=series.study_metadata(),
         roi_source=roi_masks.source,
         other_rois=other,
         image=images[main],
@@ -406,6 +458,127 @@ def _spacing(series: SeriesInfo, index: int) -> tuple[float, float]:
     return float(row), float(col)
 
 
+def _csf_hint(source: str) -> str:
+    """Say what to try when no CSF ROI could be placed automatically."""
+    first = {"mask": "add the spinal canal to the mask (a canal label)",
+             "seeds": "add a CSF seed to the seed file"}.get(source, "draw the CSF ROI")
+    return (f"to place it, {first}, or give a point in the CSF with --csf-point ROW,COL or "
+            "--csf-seed FILE (csf_point= or csf_seed= in Python), or measure another slice "
+            "with --slice")
+
+
+_BODY_HINT = ("move the seed into the middle of the body, away from the endplates, or measure "
+              "another slice with --slice")
+
+
+def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile) -> tuple[SeedFile, Seed]:
+    """Return the file and its one CSF seed; refuse a file with other seeds or none."""
+    sf = csf_seed if isinstance(csf_seed, SeedFile) else SeedFile.from_json(csf_seed)
+    others = [s.label for s in sf.seeds if s.label != CSF]
+    if others:
+        raise InputError(f"{sf.source}: a CSF seed file must hold only the CSF seed, but it also "
+                         f"has seeds for {', '.join(others)}")
+    csf = [s for s in sf.seeds if s.label == CSF]
+    if not csf:
+        raise InputError(f"{sf.source}: the CSF seed file has no seed labelled CSF")
+    return sf, csf[0]
+
+
+def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] | None,
+           csf_seed: str | Path | Mapping[str, Any] | SeedFile | None
+           ) -> tuple[str, int, tuple[float, float], str | None]:
+    """Name, slice index, pixel ``(row, column)`` and named level of the CSF point."""
+    if csf_point is not None:
+        values = [float(v) for v in csf_point]
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
+        name = f"--csf-point {values[0]:g},{values[1]:g}"
+        index, rc, level = int(roi_masks.slice_index), (values[0], values[1]), None
+    else:
+        assert csf_seed is not None
+        sf, seed = _csf_seed(csf_seed)
+        name, level = f"{sf.source}: {seed.name}", seed.level
+        if sf.space == "pixel":
+            ref = seed.slice if seed.slice is not None else sf.slice
+            index = (series.resolve(ref, name) if ref is not None
+                     else int(roi_masks.slice_index))
+            rc = (float(seed.point[0]), float(seed.point[1]))
+        else:
+            index, rc_arr = series.locate(np.asarray(seed.point, dtype=float))
+            _, dist = series.slices[index].geometry.patient_to_pixel(np.asarray(seed.point))
+            positions = sorted(sl.position for sl in series.slices)
+            gap = float(np.median(np.diff(positions))) if len(positions) > 1 else 2.0
+            if abs(float(dist)) > 0.5 * gap + 1e-3:
+                raise InputError(f"{name}: point {list(seed.point)} lies outside the image stack "
+                                 f"({abs(float(dist)):.1f} mm from the nearest slice plane)")
+            rc = (float(rc_arr[0]), float(rc_arr[1]))
+    rows, cols = series.slices[index].geometry.shape
+    if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
+        raise InputError(f"{name}: point [{rc[0]:g}, {rc[1]:g}] (row, column) lies outside the "
+                         f"image ({rows} rows x {cols} columns)")
+    return name, int(index), rc, level
+
+
+def place_csf_at_point(series: SeriesInfo, roi_masks: RoiMasks, protocol: str | Protocol,
+                       csf_point: Sequence[float] | None = None,
+                       csf_seed: str | Path | Mapping[str, Any] | SeedFile | None = None
+                       ) -> RoiMasks:
+    """Add a CSF ROI grown from one point in the CSF to ROIs found without one.
+
+    The ROI is grown by :func:`vbq.roi.seeds.grow_csf`, as from a CSF seed in
+    a seed file, within the craniocaudal extent of its level's ROI when that
+    level has one on the same slice.
+
+    Parameters
+    ----------
+    series, roi_masks
+        The series and the vertebral ROIs (from a label mask or seeds).
+    protocol
+        Its CSF levels name the level of the point: the one whose vertebral
+        ROI spans the point's craniocaudal position, else the preferred one
+        (with a warning), unless a CSF seed names its level.
+    csf_point
+        ``(row, column)`` on ``roi_masks.slice_index``.
+    csf_seed
+        A ``vbq-seeds/1`` file (or mapping) holding only a CSF seed, placed
+        by the seed file's rules (pixel points on its slice, else on the
+        scored slice; patient points on the slice they lie in).
+
+    Raises
+    ------
+    InputError
+        A point outside the image, or a seed file with other seeds or none.
+    AnalysisError
+        When too few CSF-like pixels surround the point.
+    """
+    proto = get_protocol(protocol)
+    if (csf_point is None) == (csf_seed is None):
+        raise InputError("give one CSF point: --csf-point ROW,COL or --csf-seed FILE")
+    name, index, rc, level = _point(series, roi_masks, csf_point, csf_seed)
+    geometry = series.slices[index].geometry
+    spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
+    notes: list[VbqWarning] = []
+    row, col = int(round(rc[0])), int(round(rc[1]))
+    bands = {}
+    for lvl in proto.csf_levels:
+        mask = (roi_masks.body_masks or {}).get(lvl, roi_masks.masks.get(lvl))
+        if mask is not None and roi_masks.slice_of(lvl) == index and np.any(mask):
+            bands[lvl] = cc_band(np.asarray(mask, dtype=bool), geometry)
+    if level is None:
+        level = next((lvl for lvl, band in bands.items() if band[row, col]), None)
+        if level is None:
+            level = proto.csf_level
+            notes.append(CsfLevelAssumed(
+                f"{name}: the point lies beside none of the ROIs of "
+                f"{', '.join(proto.csf_levels)} on slice {index}; its level was assumed to be "
+                f"{level}"))
+    image = np.asarray(series.pixels(index), dtype=float)
+    csf = grow_csf(image, rc, spacing, bands.get(level), name)
+    return replace(roi_masks, masks={**roi_masks.masks, CSF: csf}, csf_level=level,
+                   slices={**(roi_masks.slices or {}), CSF: index},
+                   warnings=(*roi_masks.warnings, *notes))
+
+
 def score_series(
     path: str | Path,
     rois: str | Path | Mapping[str, Any] | RoiFile | None = None,
@@ -418,6 +591,11 @@ def score_series(
     slice: SliceLike | None = None,
     series_uid: str | None = None,
     statistic: str | None = None,
+    study: str | None = None,
+    force: bool = False,
+    phi: bool = True,
+    csf_point: Sequence[float] | None = None,
+    csf_seed: str | Path | Mapping[str, Any] | SeedFile | None = None,
 ) -> VBQResult:
     """Score a folder of DICOM files.
 
@@ -446,13 +624,38 @@ def score_series(
         :meth:`vbq.dicom.sliceref.SliceRef.parse`); default the ROI file's,
         else mid-sagittal.
     series_uid
-        Series to use instead of the automatic choice.
+        Series to use instead of the automatic choice (it implies its study).
     statistic
         ``"mean"`` or ``"median"`` ROI signal (default: the protocol's).
+    study
+        The study to score when the folder holds several: a
+        StudyInstanceUID, or a StudyDate (``YYYY-MM-DD`` or ``YYYYMMDD``)
+        that exactly one of them has.
+    force
+        Score even when the CSF is at least as bright as the median marrow
+        (refused otherwise); the result then carries a warning.
+    phi
+        False: the result carries no patient ID, study date or accession
+        number (:meth:`VBQResult.without_phi`), nor do error messages.
+    csf_point, csf_seed
+        With ``mask`` or ``seeds``: the CSF ROI grown from this ``(row,
+        column)`` on the measured slice, or from the CSF seed of this
+        ``vbq-seeds/1`` file (see :func:`place_csf_at_point`), instead of the
+        automatic search.
 
     Returns
     -------
     VBQResult
+
+    Raises
+    ------
+    InputError
+        Bad input (exit 2), among them a folder with several studies and no
+        ``study`` or ``series_uid``.
+    AnalysisError
+        No score can be computed (exit 1), among them
+        :class:`~vbq.errors.ImplausibleScoreError` (VBQ <= 1, not forced) and
+        :class:`~vbq.errors.CsfNotFoundError` (the sentence says what to try).
 
     Examples
     --------
@@ -475,17 +678,35 @@ def score_series(
             "give exactly one source of ROIs: a ROI file, a label mask, or seed points"
             + (f" (got {' and '.join(given)})" if given else "")
         )
+    own_csf = csf_point is not None or csf_seed is not None
+    if own_csf and rois is not None:
+        raise InputError("--csf-point and --csf-seed apply to --mask and --seeds; a ROI file "
+                         "draws its own CSF ROI")
+    if csf_point is not None and csf_seed is not None:
+        raise InputError("give either --csf-point or --csf-seed, not both")
     proto = get_protocol(protocol)
-    choice = load_series(path, series_uid)
+    choice = load_series(path, series_uid, study=study, phi=phi)
     series = choice.series
-    if rois is not None:
-        roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
-        roi_masks = roi_file.masks(series, slice=slice)
-    elif mask is not None:
-        roi_masks = rois_from_mask(series, mask, labels, proto, slice)
-    else:
-        assert seeds is not None
-        roi_masks = rois_from_seeds(series, seeds, proto, slice)
+    source = "rois" if rois is not None else "mask" if mask is not None else "seeds"
+    try:
+        if rois is not None:
+            roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
+            roi_masks = roi_file.masks(series, slice=slice)
+        elif mask is not None:
+            roi_masks = rois_from_mask(series, mask, labels, proto, slice, find_csf=not own_csf)
+        else:
+            assert seeds is not None
+            seed_file = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
+            if own_csf and any(s.label == CSF for s in seed_file.seeds):
+                raise InputError(f"{seed_file.source} already has a CSF seed; give --csf-point "
+                                 "or --csf-seed only for a seed file without one")
+            roi_masks = rois_from_seeds(series, seed_file, proto, slice, find_csf=not own_csf)
+    except CsfNotFoundError as err:
+        raise CsfNotFoundError(f"{err}; {_csf_hint(source)}") from None
+    except BodyNotFoundError as err:
+        raise BodyNotFoundError(f"{err}; {_BODY_HINT}") from None
+    if own_csf:
+        roi_masks = place_csf_at_point(series, roi_masks, proto, csf_point, csf_seed)
     result = score_roi_masks(
         series,
         roi_masks,
@@ -493,7 +714,9 @@ def score_series(
         exclude=exclude,
         statistic=statistic,
         extra_warnings=choice.warnings,
+        force=force,
     )
     rejected = [{"series_instance_uid": uid, "description": desc, "why": why}
                 for uid, desc, why in choice.rejected]
-    return replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
+    result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
+    return result if phi else result.without_phi()

@@ -198,6 +198,15 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
     Path
         The written file.
 
+    Notes
+    -----
+    The report belongs to the study it measured (same StudyInstanceUID). For
+    a result without PHI (:meth:`vbq.result.VBQResult.without_phi`) the
+    patient's name, ID, birth date and sex, the study date and time, the
+    accession number, the referring physician and the study ID are written
+    empty: they are Type 2 attributes, so the report stays valid DICOM. The
+    UIDs are kept, so this is not a de-identification.
+
     Raises
     ------
     InputError
@@ -274,10 +283,20 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
     scheme.CodingSchemeResponsibleOrganization = "vbq-toolkit"
     existing = list(getattr(sr, "CodingSchemeIdentificationSequence", []))
     sr.CodingSchemeIdentificationSequence = [*existing, scheme]
+    if result.phi_removed:
+        # Type 2 attributes: present and empty keeps the report valid DICOM
+        for keyword in _PHI_KEYWORDS:
+            if keyword in sr:
+                setattr(sr, keyword, "")
     out = Path(path)
     with atomic_path(out) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
     return out
+
+
+#: Attributes of the patient and the study emptied in a report of a result without PHI.
+_PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+                 "StudyTime", "AccessionNumber", "ReferringPhysicianName", "StudyID")
 
 
 def read_sr_measurements(path: str | Path) -> dict[str, dict[str, float]]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vbq.dicom.index import index_folder
-from vbq.dicom.series import SeriesIndex, SeriesInfo
+from vbq.dicom.series import SeriesIndex, SeriesInfo, iso_date
 from vbq.errors import (
     ContrastAgent,
     InputError,
@@ -44,7 +44,7 @@ from vbq.errors import (
     ZeroRescaleSlope,
 )
 
-__all__ = ["SeriesChoice", "choose_series", "load_series", "describe_choice",
+__all__ = ["SeriesChoice", "choose_series", "load_series", "describe_choice", "select_study",
            "NORMATIVE_TR_MS", "NORMATIVE_TE_MS", "T1_MAX_TR_MS", "T1_MAX_TE_MS"]
 
 #: Normative acquisition window of the original VBQ protocol (warn outside).
@@ -201,7 +201,99 @@ def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[Vb
     return s, []
 
 
-def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesChoice:
+# --------------------------------------------------------------------------- studies
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DA_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+
+
+def _studies(index: SeriesIndex) -> dict[str, list[SeriesInfo]]:
+    """StudyInstanceUID ("" when absent) -> its series, in index order."""
+    out: dict[str, list[SeriesInfo]] = {}
+    for s in index.series:
+        out.setdefault(s.study_instance_uid or "", []).append(s)
+    return out
+
+
+def _study_label(uid: str, series: list[SeriesInfo], phi: bool) -> str:
+    """``UID (patient P, 2024-03-01, 'MR L-SPINE', 4 series)``: how a study is listed."""
+    first = next((s for s in series if s.study_date), series[0])
+    bits = []
+    if phi:
+        pid = next((s.patient_id for s in series if s.patient_id), None)
+        bits.append(f"patient {pid or '(no ID)'}")
+        bits.append(iso_date(first.study_date) or "no date")
+    desc = next((s.study_description for s in series if s.study_description), None)
+    if desc is None:
+        desc = "; ".join(sorted({s.description for s in series if s.description})) or None
+    bits.append(f"'{desc}'" if desc else "no description")
+    bits.append(f"{len(series)} series")
+    return f"{uid or '(no StudyInstanceUID)'} ({', '.join(bits)})"
+
+
+def _listing(studies: dict[str, list[SeriesInfo]], phi: bool) -> str:
+    return "; ".join(f"{n}) {_study_label(uid, ss, phi)}"
+                     for n, (uid, ss) in enumerate(studies.items(), start=1))
+
+
+def _ask(phi: bool) -> str:
+    return ("--study UID or --study DATE (YYYY-MM-DD or YYYYMMDD)" if phi
+            else "--study UID")
+
+
+def select_study(index: SeriesIndex, study: str | None = None, *,
+                 phi: bool = True) -> SeriesIndex:
+    """Keep the series of one study: the only one, or the one ``study`` names.
+
+    Parameters
+    ----------
+    index
+        Every series of a folder.
+    study
+        A StudyInstanceUID, or a StudyDate as ``YYYY-MM-DD`` or ``YYYYMMDD``
+        that exactly one study of the folder has; None when the folder must
+        hold one study.
+    phi
+        Whether messages may show patient IDs and study dates.
+
+    Raises
+    ------
+    InputError
+        Several studies and no ``study``, listing them (StudyInstanceUID,
+        patient ID, date, description); a ``study`` that names none of them,
+        or a date that several share.
+    """
+    studies = _studies(index)
+    folder = index.folder if index.folder is not None else "the folder"
+    if study is None:
+        if len(studies) <= 1:
+            return index
+        raise InputError(f"folder {folder} holds {len(studies)} studies, so which one to score "
+                         f"is not known: {_listing(studies, phi)}; choose one with {_ask(phi)}")
+    wanted = study.strip()
+    if wanted in studies and wanted:
+        keep = wanted
+    else:
+        m = _ISO_DATE.fullmatch(wanted) or _DA_DATE.fullmatch(wanted)
+        if m is None:
+            raise InputError(f"--study {study!r} is neither a StudyInstanceUID of folder "
+                             f"{folder} nor a date (YYYY-MM-DD or YYYYMMDD); its studies: "
+                             f"{_listing(studies, phi)}")
+        date = "-".join(m.groups())
+        hits = [uid for uid, ss in studies.items()
+                if any(iso_date(s.study_date) == date for s in ss)]
+        if not hits:
+            raise InputError(f"--study {study}: no study of folder {folder} is dated {date}; "
+                             f"its studies: {_listing(studies, phi)}")
+        if len(hits) > 1:
+            shown = _listing({uid: studies[uid] for uid in hits}, phi)
+            raise InputError(f"--study {study}: {len(hits)} studies of folder {folder} are dated "
+                             f"{date} ({shown}); name one by its StudyInstanceUID")
+        keep = hits[0]
+    return _replace_series(index, studies[keep])
+
+
+def choose_series(index: SeriesIndex, series_uid: str | None = None, *,
+                  study: str | None = None, phi: bool = True) -> SeriesChoice:
     """Choose the sagittal, T1-weighted, non-contrast series to score.
 
     Rules: the slice normal must be sagittal (dominant LPS x component); the
@@ -212,16 +304,34 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
     one inside the normative TR/TE window, then the one with the most slices.
     ``series_uid`` overrides the choice (its problems become warnings).
 
+    A folder must hold one study (StudyInstanceUID), or ``study`` must name
+    one (see :func:`select_study`); ``series_uid`` implies its study.
+
     Raises
     ------
     InputError
-        Unknown ``series_uid``; only axial (or otherwise non-sagittal) series; only
-        post-contrast T1 sagittal series; no T1-weighted sagittal series.
+        Several studies and neither ``study`` nor ``series_uid``; a ``study``
+        that does not name one, or that ``series_uid`` is not part of;
+        unknown ``series_uid``; only axial (or otherwise non-sagittal) series;
+        only post-contrast T1 sagittal series; no T1-weighted sagittal series.
     """
     folder = index.folder if index.folder is not None else "the folder"
     skipped_w: list[VbqWarning] = [LostFile(f"skipped {p}: it {why}") for p, why in index.skipped]
     if not index.series:
         raise InputError(f"no DICOM image series in {folder}")
+    if series_uid is not None:
+        named = index.get(series_uid)
+        if study is not None:
+            picked = select_study(index, study, phi=phi)
+            if named not in picked.series:
+                raise InputError(f"series {named.label()} is not part of the study --study "
+                                 f"{study} names, but of study "
+                                 f"{named.study_instance_uid or '(no StudyInstanceUID)'}; "
+                                 "give one of them only")
+        index = _replace_series(index, [s for s in index.series if s.study_instance_uid
+                                        == named.study_instance_uid])
+    else:
+        index = select_study(index, study, phi=phi)
     if series_uid is not None:
         chosen = index.get(series_uid)
         w: list[VbqWarning] = []
@@ -282,9 +392,14 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
             kinds = sorted(set(planes))
             if kinds == ["axial"]:
                 raise InputError(f"folder {folder} has only axial series and VBQ needs a "
-                                 f"sagittal series ({listing})")
-            raise InputError(f"folder {folder} has no sagittal series ({listing})")
-        raise InputError(f"folder {folder} has no T1-weighted sagittal series ({listing})")
+                                 f"sagittal series ({listing}); add the sagittal T1 series to "
+                                 "the folder")
+            raise InputError(f"folder {folder} has no sagittal series ({listing}); add the "
+                             "sagittal T1 series, or name a series with --series UID if its "
+                             "orientation was misread")
+        raise InputError(f"folder {folder} has no T1-weighted sagittal series ({listing}); if "
+                         "one of them is T1-weighted, name it with --series UID to score it "
+                         "anyway")
 
     for s, c in post_contrast:
         rejected.append((s.series_instance_uid, s.description, f"post-contrast: {c}"))
@@ -323,9 +438,14 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None) -> SeriesCh
                         warnings=tuple(w + skipped_w))
 
 
-def load_series(path: str | os.PathLike[str], series_uid: str | None = None) -> SeriesChoice:
+def _replace_series(index: SeriesIndex, series: list[SeriesInfo]) -> SeriesIndex:
+    return replace(index, series=tuple(series))
+
+
+def load_series(path: str | os.PathLike[str], series_uid: str | None = None, *,
+                study: str | None = None, phi: bool = True) -> SeriesChoice:
     """Index ``path`` and choose the series to score (see :func:`choose_series`)."""
-    return choose_series(index_folder(path), series_uid=series_uid)
+    return choose_series(index_folder(path), series_uid=series_uid, study=study, phi=phi)
 
 
 def describe_choice(choice: SeriesChoice) -> list[str]:

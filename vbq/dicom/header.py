@@ -28,8 +28,10 @@ __all__ = ["Header", "read_header", "TAGS"]
 #: Attributes kept from every header (keyword -> tag).
 TAGS: dict[str, int] = {
     "SpecificCharacterSet": 0x00080005, "SOPClassUID": 0x00080016,
-    "SOPInstanceUID": 0x00080018, "Modality": 0x00080060, "Manufacturer": 0x00080070,
-    "SeriesDescription": 0x0008103E, "ManufacturerModelName": 0x00081090,
+    "SOPInstanceUID": 0x00080018, "StudyDate": 0x00080020, "AccessionNumber": 0x00080050,
+    "Modality": 0x00080060, "Manufacturer": 0x00080070,
+    "StudyDescription": 0x00081030, "SeriesDescription": 0x0008103E,
+    "ManufacturerModelName": 0x00081090,
     "PatientID": 0x00100020, "ContrastBolusAgent": 0x00180010, "RepetitionTime": 0x00180080,
     "EchoTime": 0x00180081, "MagneticFieldStrength": 0x00180087, "PixelBandwidth": 0x00180095,
     "ProtocolName": 0x00181030, "StudyInstanceUID": 0x0020000D,

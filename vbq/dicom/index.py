@@ -186,6 +186,9 @@ def _build_series(uid: str, recs: list[ImageRecord], slices: list[SliceInfo],
         patient_id=h.decoded_text(TAGS["PatientID"]),
         series_number=integer("SeriesNumber"),
         frame_of_reference_uid=h.text(TAGS["FrameOfReferenceUID"]),
+        study_date=h.text(TAGS["StudyDate"]),
+        accession_number=h.decoded_text(TAGS["AccessionNumber"]),
+        study_description=h.decoded_text(TAGS["StudyDescription"]),
         ambiguous_uids=ambiguous,
     )
 

@@ -27,7 +27,26 @@ from vbq.dicom.pixels import NEVER_CAUGHT, PixelDecodeError
 from vbq.dicom.sliceref import SliceLike, SliceRef
 from vbq.errors import InputError
 
-__all__ = ["SliceInfo", "SeriesInfo", "SeriesIndex"]
+__all__ = ["SliceInfo", "SeriesInfo", "SeriesIndex", "iso_date"]
+
+
+def iso_date(value: str | None) -> str | None:
+    """Write a DICOM date (``YYYYMMDD``, or the old ``YYYY.MM.DD``) as ``YYYY-MM-DD``.
+
+    A value in neither form is returned as written; an empty one as None.
+
+    Examples
+    --------
+    >>> iso_date("20240301"), iso_date("2021.01.05"), iso_date(None)
+    ('2024-03-01', '2021-01-05', None)
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    digits = text.replace(".", "") if len(text) == 10 and text[4] == text[7] == "." else text
+    if len(digits) == 8 and digits.isascii() and digits.isdigit():
+        return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    return text
 
 
 # --------------------------------------------------------------------------- data classes
@@ -98,6 +117,10 @@ class SeriesInfo:
     patient_id: str | None
     series_number: int | None = None
     frame_of_reference_uid: str | None = None
+    #: StudyDate as written (DICOM DA, ``YYYYMMDD``), or None.
+    study_date: str | None = None
+    accession_number: str | None = None
+    study_description: str | None = None
     #: Why slice indexes may be shifted (a file that may be one of its slices could not
     #: be used), or None; set by the series choice.
     incomplete: str | None = field(default=None, compare=False)
@@ -305,6 +328,16 @@ class SeriesInfo:
             "contrast_agent": self.contrast_agent,
             "plane": self.plane,
             "n_slices": len(self.slices),
+            "series_number": self.series_number,
+        }
+
+    def study_metadata(self) -> dict[str, Any]:
+        """Return the ``"study"`` block of the result JSON (the date as ``YYYY-MM-DD``)."""
+        return {
+            "study_instance_uid": self.study_instance_uid,
+            "patient_id": self.patient_id,
+            "study_date": iso_date(self.study_date),
+            "accession_number": self.accession_number,
         }
 
     def label(self) -> str:

@@ -58,6 +58,7 @@ from vbq.errors import (
     AnalysisError,
     CsfFallback,
     CsfFromImage,
+    CsfNotFoundError,
     InputError,
     LabelsAssumed,
     LevelMissing,
@@ -547,7 +548,7 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
                    labels: str | Path | Mapping[str, object] | LabelScheme | None = None,
                    protocol: str | Protocol = "lumbar", slice: SliceLike | None = None, *,
                    erosion_mm: float = BODY_EROSION_MM,
-                   csf_erosion_mm: float = CSF_EROSION_MM) -> RoiMasks:
+                   csf_erosion_mm: float = CSF_EROSION_MM, find_csf: bool = True) -> RoiMasks:
     """Derive the vertebral and CSF ROIs from a label mask.
 
     Parameters
@@ -567,6 +568,9 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         where the bodies are largest.
     erosion_mm, csf_erosion_mm
         Erosion of the bodies and of the canal-minus-cord region.
+    find_csf
+        Place the CSF ROI from the canal label or the image (default); False
+        leaves it to the caller (no ``"CSF"`` mask, ``csf_level`` None).
 
     Returns
     -------
@@ -625,10 +629,12 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         warnings.extend(notes)
         masks[lvl] = roi
 
-    csf_mask, csf_level, notes = _csf_from_mask(
-        series, index, labels2d, vol, scheme, csf_levels, body_on_slice, csf_erosion_mm)
-    warnings.extend(notes)
-    masks["CSF"] = csf_mask
+    csf_level: str | None = None
+    if find_csf:
+        csf_mask, csf_level, notes = _csf_from_mask(
+            series, index, labels2d, vol, scheme, csf_levels, body_on_slice, csf_erosion_mm)
+        warnings.extend(notes)
+        masks["CSF"] = csf_mask
     return RoiMasks(slice_index=index, masks=masks, csf_level=csf_level, excluded=excluded,
                     warnings=tuple(warnings), source="mask")
 
@@ -646,7 +652,8 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
             raise InputError(
                 f"mask {vol.source} has no spinal canal (label "
                 f"{', '.join(map(str, scheme.canal))} in labels {scheme.name!r}), so no CSF ROI "
-                f"can be placed; add the canal to the mask or use --seeds"
+                f"can be placed; add the canal to the mask, or give a CSF point with "
+                f"--csf-point ROW,COL or --csf-seed FILE"
             )
         fluid = np.isin(labels2d, scheme.canal)
         if scheme.cord:
@@ -682,7 +689,7 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
             notes.append(CsfFallback(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
                                      + "; ".join(tried)))
         return roi, lvl, notes
-    raise AnalysisError(
+    raise CsfNotFoundError(
         f"no CSF ROI could be placed from mask {vol.source} at "
         f"{', '.join(csf_levels)}: " + "; ".join(tried)
     )

@@ -48,6 +48,16 @@ class RoiMasks:
         without one are drawn by the contour of their mask.
     slices
         Optional label -> slice index, for ROIs not on ``slice_index``.
+    csf_reference
+        Optional ``(median, spread)`` of the sac's CSF signal sampled along the
+        canal on the CSF ROI's slice (spread: a robust SD, 1.4826 x MAD); the
+        CSF ROI is checked against it (:mod:`vbq.roi.plausibility`).
+    body_masks
+        Optional level -> boolean mask of the whole vertebral body on the slice
+        of that level's ROI; a ROI reaching outside it is reported.
+    midline_offset_mm
+        Optional distance (mm) of ``slice_index`` from the mid-sagittal plane
+        found from the anatomy; carried on the result and checked.
     """
 
     slice_index: int
@@ -58,6 +68,9 @@ class RoiMasks:
     source: str = "drawn"
     outlines: Mapping[str, np.ndarray] | None = None
     slices: Mapping[str, int] | None = None
+    csf_reference: tuple[float, float] | None = None
+    body_masks: Mapping[str, np.ndarray] | None = None
+    midline_offset_mm: float | None = None
 
     def slice_of(self, label: str) -> int:
         """Return the slice index the ROI ``label`` lies on."""

@@ -49,8 +49,10 @@ from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceLike, SliceRef
 from vbq.errors import (
     AnalysisError,
+    BodyNotFoundError,
     CsfFromImage,
     CsfLevelAssumed,
+    CsfNotFoundError,
     InputError,
     LevelMissing,
     RegionAtLimit,
@@ -219,14 +221,14 @@ def grow_body(image: np.ndarray, seed_rc: Sequence[float], spacing: tuple[float,
     """
     med, sd = _local_stats(image, seed_rc, spacing)
     if med <= 0:
-        raise AnalysisError(f"{name}: the signal at the seed is not above zero, so it is not "
+        raise BodyNotFoundError(f"{name}: the signal at the seed is not above zero, so it is not "
                             f"inside a vertebral body")
     low = med - max(3 * sd, 0.35 * med)
     high = med + max(3 * sd, 0.50 * med)
     region = _grow(image, seed_rc, spacing, low, high, radius_mm)
     warnings: list[VbqWarning] = []
     if region.sum() < MIN_ROI_PIXELS:
-        raise AnalysisError(f"{name}: region growing from the seed found only "
+        raise BodyNotFoundError(f"{name}: region growing from the seed found only "
                             f"{int(region.sum())} pixels of marrow-like signal; move the seed "
                             f"into the body")
     dist = _distance_mm(image.shape, seed_rc, spacing)
@@ -311,7 +313,7 @@ def _place(series: SeriesInfo, seed: Seed, space: str, default_index: int | None
 def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | SeedFile,
                     protocol: str | Protocol = "lumbar", slice: SliceLike | None = None, *,
                     erosion_mm: float = BODY_EROSION_MM,
-                    radius_mm: float = GROW_RADIUS_MM) -> RoiMasks:
+                    radius_mm: float = GROW_RADIUS_MM, find_csf: bool = True) -> RoiMasks:
     """Grow the vertebral and CSF ROIs from seed points.
 
     Parameters
@@ -326,6 +328,9 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
         Overrides the file's slice for pixel-space seeds without their own.
     erosion_mm, radius_mm
         Erosion of each grown body, and how far it may grow from its seed.
+    find_csf
+        Without a CSF seed, search the image for the CSF (default); False
+        leaves the CSF ROI to the caller (no ``"CSF"`` mask, ``csf_level`` None).
 
     Raises
     ------
@@ -400,7 +405,7 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
         masks["CSF"] = grow_csf(image_of(idx), rc, spacing, limit,
                                 f"{sf.source}: {seed.name}")
         slices["CSF"] = idx
-    else:
+    elif find_csf:
         tried: list[str] = []
         for lvl in csf_levels:
             if lvl not in bodies:
@@ -421,7 +426,7 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
             warnings.append(CsfFromImage(note))
             break
         if csf_level is None:
-            raise AnalysisError(f"{sf.source}: no CSF seed and no CSF found behind "
+            raise CsfNotFoundError(f"{sf.source}: no CSF seed and no CSF found behind "
                                 f"{', '.join(csf_levels)}: " + "; ".join(tried))
     return RoiMasks(slice_index=main, masks=masks, csf_level=csf_level, excluded=excluded,
                     warnings=tuple(warnings), source="seeds", slices=slices)
