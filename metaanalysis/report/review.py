@@ -65,6 +65,10 @@ def _ci(est: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{_f(est, digits)} ({_f(lo, digits)}-{_f(hi, digits)})"
 
 
+def _est(e: Any) -> tuple[float, float, float]:
+    return float(e.estimate), float(e.ci_low), float(e.ci_high)
+
+
 def _cell(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -257,9 +261,9 @@ def layout(rev: Review, *, reference: Sequence[tuple[float, str]] = (),
             b.append(Block("table", header=["analysis", "studies", "sensitivity (95% CI)",
                                             "specificity (95% CI)"],
                            rows=[["without high-risk studies", str(w.table.k),
-                                  _ci(*w.sensitivity), _ci(*w.specificity)]]
-                           + ([["all studies (main)", str(t.k), _ci(*fit.sensitivity),
-                                _ci(*fit.specificity)]] if fit is not None else []),
+                                  _ci(*_est(w.sensitivity)), _ci(*_est(w.specificity))]]
+                           + ([["all studies (main)", str(t.k), _ci(*_est(fit.sensitivity)),
+                                _ci(*_est(fit.specificity))]] if fit is not None else []),
                            numeric={1, 2, 3}))
         elif "without_high_risk" in notes:
             b.append(Block("note", "Sensitivity analysis: " + notes["without_high_risk"]))
