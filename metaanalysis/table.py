@@ -610,14 +610,14 @@ class StudyTable:
                 raise InputError(f"{name}: column {header[j]!r} appears twice in the header "
                                  "(names are case-insensitive).")
             seen.add(key)
-        columns = [header[j] or f"Unnamed: {j}" for j in keep_cols]
+        names = [header[j] or f"Unnamed: {j}" for j in keep_cols]
         rows = [i for i in range(1, len(body) + 1) if keep_rows[i - 1]]
         data = body[keep_rows][:, keep_cols] if body.size else body
-        df = pd.DataFrame(data, columns=columns)
-        lower = {c.lower(): c for c in columns}
+        df = pd.DataFrame(data, columns=names)
+        lower = {c.lower(): c for c in names}
         key_col = _find_column(lower, study_column, _prefix(name))
         counts = {lower.get(c.lower()) for c in COUNT_COLUMNS}
-        for c in columns:
+        for c in names:
             if c != key_col and c not in counts:
                 df[c] = _covariate(df[c].tolist())
         if decimal_comma:

@@ -124,7 +124,7 @@ def _axes_figure(draw: Callable[[], Any]) -> Callable[[], Figure]:
     def make() -> Figure:
         ax = draw()
         fig = ax.figure
-        return fig  # type: ignore[no-any-return]
+        return fig
     return make
 
 
@@ -299,7 +299,7 @@ def layout(rev: Review, *, reference: Sequence[tuple[float, str]] = (),
                                       r.specificity_ci_high)]
                                  for r in sub.itertuples(index=False)], numeric={1, 2, 3}))
             b.append(Block("figure", key=f"subgroups_{c}", text=f"Subgroups by {c}",
-                           draw=_axes_figure(lambda res=res: res.plot_subgroups())))
+                           draw=_axes_figure(res.plot_subgroups)))
 
     # -- robustness
     b.append(Block("h2", "Robustness"))
