@@ -16,8 +16,21 @@ exclude        optional, ``L2=fracture;L4=hemangioma``
 protocol       optional, default ``lumbar`` (or ``--protocol``)
 slice          optional slice index or SOP Instance UID
 series_uid     optional series to use instead of the automatic choice
+               (it implies its study)
+study          optional study, when the folder holds several: its
+               StudyInstanceUID or its date (YYYY-MM-DD or YYYYMMDD)
 statistic      optional ``mean`` or ``median``
+force          optional ``yes``/``no``: score even when the CSF is at
+               least as bright as the marrow (VBQ <= 1), with a warning
 =============  ==========================================================
+
+Output columns are :func:`output_columns`; among them the study
+(``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
+``accession_number``; with ``no_phi`` the patient ID, date and accession
+number are left empty), ``series_number``, ``instance_number`` of the
+measured slice, ``midline_offset_mm`` when known, and ``warning_codes``.
+``--resume`` also reads outputs written before these columns existed
+(:data:`LEGACY_TAIL_COLUMNS`) and rewrites them with the current header.
 
 Output: one row per manifest row, with ``status`` ``ok`` and the score, or
 ``status`` ``error`` and the ``error`` sentence (``error_type`` ``input``,
@@ -44,7 +57,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -57,7 +70,7 @@ if TYPE_CHECKING:
 #: Manifest columns understood (other columns are ignored, so notes may live there).
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "id", "series", "rois", "mask", "labels", "seeds", "exclude", "protocol", "slice",
-    "series_uid", "statistic",
+    "series_uid", "statistic", "study", "force",
 )
 _SOURCES = ("rois", "mask", "seeds")
 
@@ -68,10 +81,21 @@ HEAD_COLUMNS: tuple[str, ...] = (
 )
 #: Output columns after the per-level signal columns.
 TAIL_COLUMNS: tuple[str, ...] = (
+    "slice_index", "instance_number", "midline_offset_mm", "sop_instance_uid",
+    "study_instance_uid", "patient_id", "study_date", "accession_number",
+    "series_instance_uid", "series_number", "series_description",
+    "manufacturer", "model", "field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth",
+    "n_warnings", "warnings", "warning_codes", "error_type", "error", "seconds",
+)
+#: The tail of outputs written before the study, instance number and warning
+#: codes were added; ``--resume`` still reads them.
+LEGACY_TAIL_COLUMNS: tuple[str, ...] = (
     "slice_index", "sop_instance_uid", "series_instance_uid", "series_description",
     "manufacturer", "model", "field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth",
     "n_warnings", "warnings", "error_type", "error", "seconds",
 )
+#: Output columns that identify the patient (left empty with ``no_phi``).
+PHI_COLUMNS: tuple[str, ...] = ("patient_id", "study_date", "accession_number")
 
 __all__ = ["BatchTask", "BatchSummary", "read_manifest", "process_task", "run_batch",
            "output_columns", "MANIFEST_COLUMNS"]
@@ -92,8 +116,11 @@ class BatchTask:
         Line number of the row in the manifest (the header is line 1).
     series, rois, mask, labels, seeds
         Paths (absolute) or None; ``labels`` may be a preset name.
-    exclude, protocol, slice, series_uid, statistic
+    exclude, protocol, slice, series_uid, statistic, study, force
         As written, or None.
+    phi
+        False: the output row leaves the patient ID, study date and
+        accession number empty.
     """
 
     id: str
@@ -108,6 +135,9 @@ class BatchTask:
     slice: str | None = None
     series_uid: str | None = None
     statistic: str | None = None
+    study: str | None = None
+    force: str | None = None
+    phi: bool = True
 
 
 def _resolve(value: str | None, base: Path) -> str | None:
@@ -178,7 +208,8 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
             rois=_resolve(get("rois"), base), mask=_resolve(get("mask"), base), labels=labels,
             seeds=_resolve(get("seeds"), base), exclude=get("exclude"),
             protocol=get("protocol") or default_protocol, slice=get("slice"),
-            series_uid=get("series_uid"), statistic=get("statistic"),
+            series_uid=get("series_uid"), statistic=get("statistic"), study=get("study"),
+            force=get("force"),
         ))
         del n
     return tasks
@@ -208,11 +239,17 @@ def result_record(task: BatchTask, result: VBQResult, seconds: float) -> dict[st
         "csf_level": result.csf.level, "csf_si": result.csf.si,
         "csf_n_pixels": result.csf.measurement.n_pixels if result.csf.measurement else None,
         "slice_index": result.slice_index, "sop_instance_uid": result.sop_instance_uid,
+        "instance_number": result.instance_number,
+        "midline_offset_mm": result.midline_offset_mm,
         "n_warnings": len(result.warnings), "warnings": " | ".join(result.warnings),
+        "warning_codes": ";".join(result.warning_codes),
         "seconds": round(seconds, 4),
     }
+    st = dict(result.study or {})
+    rec.update({k: st.get(k) for k in ("study_instance_uid", *PHI_COLUMNS)})
     s = dict(result.series or {})
-    rec.update(series_instance_uid=s.get("series_instance_uid"),
+    rec.update(series_number=s.get("series_number"),
+               series_instance_uid=s.get("series_instance_uid"),
                series_description=s.get("description"), manufacturer=s.get("manufacturer"),
                model=s.get("model"), field_strength_t=s.get("field_strength_t"),
                tr_ms=s.get("tr_ms"), te_ms=s.get("te_ms"),
@@ -257,9 +294,13 @@ def score_task(task: BatchTask) -> VBQResult:
                          f"{task.series} {what}")
     where = f"manifest line {task.line} (id {task.id}): slice"
     sl = None if task.slice is None else SliceRef.parse(task.slice, where)
+    from vbq.values import parse_force
+
+    force = parse_force(task.force, f"manifest line {task.line} (id {task.id}), column force")
     return score_series(task.series, task.rois, mask=task.mask, labels=task.labels,
                         seeds=task.seeds, protocol=task.protocol, exclude=task.exclude,
-                        slice=sl, series_uid=task.series_uid, statistic=task.statistic)
+                        slice=sl, series_uid=task.series_uid, statistic=task.statistic,
+                        study=task.study, force=force, phi=task.phi)
 
 
 def process_task(task: BatchTask) -> dict[str, str]:
@@ -307,16 +348,35 @@ def _protocol_levels(tasks: Sequence[BatchTask]) -> set[str]:
     return levels
 
 
-def is_batch_header(fields: Sequence[str]) -> bool:
-    """Whether ``fields`` is exactly a header :func:`output_columns` writes."""
-    head, tail = len(HEAD_COLUMNS), len(TAIL_COLUMNS)
+def is_batch_header(fields: Sequence[str], *, legacy: bool = True) -> bool:
+    """Whether ``fields`` is exactly a header :func:`output_columns` writes.
+
+    With ``legacy`` (default), the header of outputs written before the study
+    columns (ending in :data:`LEGACY_TAIL_COLUMNS`) is accepted too.
+    """
+    tails = (TAIL_COLUMNS, LEGACY_TAIL_COLUMNS) if legacy else (TAIL_COLUMNS,)
+    return any(_is_header(fields, t) for t in tails)
+
+
+def _is_header(fields: Sequence[str], tail_columns: tuple[str, ...]) -> bool:
+    head, tail = len(HEAD_COLUMNS), len(tail_columns)
     if len(fields) < head + tail or tuple(fields[:head]) != HEAD_COLUMNS \
-            or tuple(fields[len(fields) - tail:]) != TAIL_COLUMNS:
+            or tuple(fields[len(fields) - tail:]) != tail_columns:
         return False
     middle = list(fields[head:len(fields) - tail])
     levels = [f[3:] for f in middle if f.startswith("si_")]
+    per_level = [f"si_{lvl}" for lvl in _level_order(levels)]
     return (len(levels) == len(middle) and len(set(levels)) == len(levels)
-            and output_columns(levels) == list(fields))
+            and per_level == middle)
+
+
+def _level_order(levels: Iterable[str]) -> list[str]:
+    from vbq.levels import VERTEBRAL_LEVELS
+
+    wanted = set(levels)
+    if not wanted <= set(VERTEBRAL_LEVELS):
+        return []
+    return [lvl for lvl in VERTEBRAL_LEVELS if lvl in wanted]
 
 
 def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -571,7 +631,7 @@ def _dask(tasks: Sequence[BatchTask], client: Any
 
 def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
               resume: bool = False, dask: Any = None, protocol: str = "lumbar",
-              progress: bool | None = None,
+              progress: bool | None = None, no_phi: bool = False,
               on_row: Callable[[dict[str, str]], None] | None = None) -> BatchSummary:
     """Score every row of a manifest into a CSV.
 
@@ -594,6 +654,9 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
         Draw a progress bar on stderr; default: only when stderr is a terminal.
     on_row
         Called with each finished output row (in completion order).
+    no_phi
+        Leave the patient ID, study date and accession number out of every
+        row (rows kept by ``resume`` included).
 
     Returns
     -------
@@ -608,11 +671,16 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     tasks = read_manifest(manifest, protocol)
+    if no_phi:
+        tasks = [replace(t, phi=False) for t in tasks]
     out = Path(out)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name for the results")
     _check_out_is_not_an_input(out, Path(manifest), tasks)
     old_cols, old_rows = _read_existing(out) if resume else ([], [])
+    if no_phi:
+        old_rows = [{**r, **dict.fromkeys((c for c in PHI_COLUMNS if c in r), "")}
+                    for r in old_rows]
     kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
     stale_other = [r for r in old_rows
                    if r.get("status") != "ok" and r["id"] not in {t.id for t in tasks}]

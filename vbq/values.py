@@ -15,6 +15,13 @@ case-insensitively):
     Levels to leave out, ``LEVEL=REASON`` items separated by ``;``, e.g.
     ``L2=fracture;L3=other``. Reasons: fracture, hemangioma,
     instrumentation, schmorl_node, lesion, other.
+``field_strength_t`` (optional)
+    Field strength of the acquisition in tesla (``1.5``, ``3``); it selects
+    the published-range limit and the cut-offs compared.
+``force`` (optional)
+    ``yes``/``no`` (also ``true``/``false``, ``1``/``0``; empty = no): score
+    the row even when its CSF is at least as bright as the median marrow
+    (VBQ <= 1, refused otherwise), with a warning.
 
 A signal intensity is a plain decimal number: ASCII digits with an optional
 sign, decimal point and exponent (``410``, ``410.5``, ``-3``, ``.5``,
@@ -41,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vbq.errors import AnalysisError, InputError
+from vbq.errors import AnalysisError, ImplausibleScoreError, InputError
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.protocol import Protocol, get_protocol
 from vbq.result import VBQResult
@@ -153,8 +160,31 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]
     return header, data, delimiter
 
 
-def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterator[RowOutcome]:
+#: Cells of a ``force`` column, read as yes or no (case-insensitive).
+FORCE_WORDS: dict[str, bool] = {"": False, "no": False, "false": False, "0": False,
+                                "n": False, "yes": True, "true": True, "1": True, "y": True}
+
+
+def parse_force(text: str | None, where: str) -> bool:
+    """Read a ``force`` cell: yes/no, true/false, 1/0, y/n (any case), empty = no.
+
+    Raises
+    ------
+    InputError
+        For anything else, naming ``where``.
+    """
+    value = FORCE_WORDS.get((text or "").strip().lower())
+    if value is None:
+        raise InputError(f"{where}: {text!r} is not yes or no")
+    return value
+
+
+def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
+                force: bool = False) -> Iterator[RowOutcome]:
     """Score every row of a table of PACS signal intensities.
+
+    ``force=True`` scores every row even when its CSF is at least as bright
+    as its median marrow signal (a ``force`` column does it row by row).
 
     Yields one :class:`RowOutcome` per data row, in order; a bad row gives
     an outcome with ``error`` set (naming the row and the column) and does
@@ -227,12 +257,30 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar") -> Iterat
             csf_level = None
             if "csf_level" in col:
                 csf_level = cells[col["csf_level"]].strip().upper() or None
+            row_force = force
+            if "force" in col:
+                row_force = parse_force(cells[col["force"]], f"{where}, column force") or force
+            field_t = None
+            if "field_strength_t" in col:
+                text = cells[col["field_strength_t"]].strip(" \t")
+                if text:
+                    try:
+                        field_t = parse_number(text, decimal_comma)
+                    except ValueError:
+                        raise InputError(f"{where}, column field_strength_t: {text!r} is not a "
+                                         "number") from None
+                    if not (math.isfinite(field_t) and field_t > 0):
+                        raise InputError(f"{where}, column field_strength_t: {text!r} is not a "
+                                         "field strength > 0")
             try:
                 result = score_values(values, protocol=proto, exclude=exclude,
-                                      csf_level=csf_level)
+                                      csf_level=csf_level, force=row_force,
+                                      field_strength_t=field_t)
             except AnalysisError as err:
                 column = ""
-                if "level(s) left" in str(err):
+                if isinstance(err, ImplausibleScoreError):
+                    column = ", column CSF"
+                elif "level(s) left" in str(err):
                     column = f", column {exclude_col}" if exclude else ", level columns"
                 yield RowOutcome(number, rid, None, f"{where}{column}: {err}", "analysis")
                 continue

@@ -12,8 +12,10 @@ HELP = "score every series of a manifest CSV into one results CSV"
 
 DESCRIPTION = """\
 Score every row of MANIFEST.csv (columns: id, series, and one of rois, mask
-[+ labels], seeds; optional exclude, protocol, slice, series_uid, statistic;
-relative paths are resolved against the manifest's folder). Every input row
+[+ labels], seeds; optional exclude, protocol, slice, series_uid, statistic,
+study (UID or date, when a folder holds several studies), force (yes/no:
+score even when the CSF is at least as bright as the marrow); relative paths
+are resolved against the manifest's folder). Every input row
 gets one output row: its score (status ok) or its error (status error, with
 the sentence in the 'error' column). Finished rows are written to the output
 at once, so an interrupted batch loses nothing; --resume then skips the ids
@@ -40,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="protocol for rows without a 'protocol' column (default lumbar)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON summary of the batch on stdout")
+    p.add_argument("--no-phi", action="store_true",
+                   help="leave the patient_id, study_date and accession_number columns empty")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None,
                      help="always draw the progress bar on stderr")
@@ -55,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     get_protocol(args.protocol)  # an unknown default protocol is a usage error
     summary = run_batch(args.manifest, args.out, workers=args.workers, resume=args.resume,
-                        dask=args.dask, protocol=args.protocol, progress=args.progress)
+                        dask=args.dask, protocol=args.protocol, progress=args.progress,
+                        no_phi=args.no_phi)
     kept = summary.n_rows - summary.n_run
     note = f"; {kept} kept from the earlier run" if kept else ""
     print(f"vbq batch: {summary.n_rows} rows: {summary.n_ok} scored, {summary.n_failed} failed"

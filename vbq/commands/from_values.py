@@ -13,7 +13,9 @@ def register(subparsers: Any) -> None:
         "from-values",
         help="score signal intensities already read in a PACS (one row a patient)",
         description="Columns: id, L1..L4 (the protocol's levels), CSF, optional csf_level, "
-        "optional exclude ('L2=fracture;L3=other'). Signal intensities are plain decimal "
+        "optional exclude ('L2=fracture;L3=other'), optional field_strength_t (1.5, 3), "
+        "optional force (yes/no: score a row whose CSF is at least as bright as the marrow, "
+        "with a warning). Signal intensities are plain decimal "
         "numbers (410, 410.5, 4.1e2; a decimal comma, 410,5, in a ';'-separated table); every "
         "row has as many cells as the header. Writes one output row per input row "
         "(vbq, levels used, exclusions, warnings, error). Each failed row is reported on stderr "
@@ -26,6 +28,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="JSON (a list of result objects)")
     p.add_argument("--protocol", default="lumbar",
                    help="lumbar (default), cervical, thoracic or s1")
+    p.add_argument("--force", action="store_true",
+                   help="score rows whose CSF is at least as bright as the marrow (VBQ <= 1, "
+                   "refused otherwise; a 'force' column does it row by row); each carries a "
+                   "warning")
     p.set_defaults(func=run)
 
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from vbq.errors import print_message
     from vbq.values import OUTPUT_COLUMNS, score_table
 
-    outcomes = list(score_table(args.table, protocol=args.protocol))
+    outcomes = list(score_table(args.table, protocol=args.protocol, force=args.force))
     bad = [o for o in outcomes if o.error is not None]
     for o in bad:
         print_message("error", o.error)

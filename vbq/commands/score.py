@@ -5,7 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vbq.commands import plain_int
+from vbq.commands import plain_float, plain_int
+
+
+def csf_point(text: str) -> tuple[float, float]:
+    """Read ``ROW,COL`` (two plain decimal numbers) for ``--csf-point``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else (a usage error, exit 2).
+    """
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ROW,COL (two numbers separated by a "
+                                         "comma)")
+    return plain_float(parts[0].strip()), plain_float(parts[1].strip())
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +47,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--slice", type=plain_int, metavar="N",
                    help="0-based slice index to measure (default: the ROI file's, else "
                    "mid-sagittal)")
-    p.add_argument("--series", metavar="UID", help="use this SeriesInstanceUID")
+    p.add_argument("--series", metavar="UID",
+                   help="use this SeriesInstanceUID (it implies its study)")
+    p.add_argument("--study", metavar="UID|DATE",
+                   help="the study to score when the folder holds several: its "
+                   "StudyInstanceUID, or its date as YYYY-MM-DD or YYYYMMDD")
+    p.add_argument("--force", action="store_true",
+                   help="score even when the CSF is at least as bright as the marrow (VBQ <= 1, "
+                   "refused otherwise); the result carries a warning")
+    p.add_argument("--no-phi", action="store_true",
+                   help="leave the patient ID, study date and accession number out of every "
+                   "output (text, JSON, QC figure, SR)")
+    csf = p.add_mutually_exclusive_group()
+    csf.add_argument("--csf-point", type=csf_point, metavar="ROW,COL",
+                     help="with --mask or --seeds: grow the CSF ROI from this pixel of the "
+                     "measured slice instead of searching for it")
+    csf.add_argument("--csf-seed", metavar="FILE",
+                     help="with --mask or --seeds: grow the CSF ROI from the CSF seed of this "
+                     "vbq-seeds/1 file (it holds only that seed)")
     p.add_argument("--statistic", choices=("mean", "median"),
                    help="ROI signal statistic (default: the protocol's, mean)")
     p.add_argument("--json", action="store_true", help="print the result JSON on stdout")
@@ -68,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         slice=args.slice,
         series_uid=args.series,
         statistic=args.statistic,
+        study=args.study,
+        force=args.force,
+        phi=not args.no_phi,
+        csf_point=args.csf_point,
+        csf_seed=args.csf_seed,
     )
     # the result goes out first: a figure or report that cannot be written loses nothing
     for w in result.warnings:
