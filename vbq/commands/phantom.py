@@ -9,6 +9,13 @@ from typing import Any
 
 from vbq.commands import plain_float, plain_int
 
+#: The realistic phantom's variants (kept here so the help needs no numpy import).
+VARIANT_NAMES = ("epidural_fat", "dark_cortex", "basivertebral_vein", "heterogeneous_marrow",
+                 "fatty_marrow", "modic", "haemangioma", "degenerated_discs",
+                 "disc_like_marrow", "scoliosis", "obliquity", "lordosis", "coil_shading",
+                 "eight_bit", "low_res", "partial_volume", "conus", "cauda_equina",
+                 "csf_in_fat")
+
 
 def register(subparsers: Any) -> None:
     """Add the ``phantom`` sub-command."""
@@ -21,7 +28,15 @@ def register(subparsers: Any) -> None:
             "expected.json (the VBQ of the written pixels). Prints a JSON summary."),
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created)")
-    p.add_argument("--vbq", type=plain_float, default=3.2, help="target VBQ (default 3.2)")
+    p.add_argument("--vbq", type=plain_float, default=None,
+                   help="target VBQ (default 3.2; realistic anatomy: drawn from the seed)")
+    p.add_argument("--anatomy", default="simple", choices=("simple", "realistic"),
+                   help="simple (default) or realistic: a spine harder than clinical images, "
+                        "with reference ROIs (reference_rois.npz) and its true geometry")
+    p.add_argument("--variants", default=None,
+                   help="realistic anatomy: comma-separated variants to switch on, all, random "
+                        "(drawn from the seed) or none (default); no_NAME switches one off; "
+                        "names: " + ", ".join(VARIANT_NAMES))
     p.add_argument("--seed", type=plain_int, default=0, help="noise seed (default 0)")
     p.add_argument("--field-strength", type=plain_float, default=1.5, choices=(1.5, 3.0),
                    help="1.5 or 3 tesla (default 1.5)")
@@ -58,12 +73,13 @@ def run(args: argparse.Namespace) -> int:
         shuffle_names=args.shuffle_names,
         reverse_instance_numbers=args.reverse_instance_numbers,
         compress=None if args.compress in (None, "none") else args.compress,
-        enhanced=args.enhanced)
+        enhanced=args.enhanced, anatomy=args.anatomy, variants=args.variants)
     summary = {
         "out_dir": str(info.out_dir),
         "series_dir": str(info.series_dir),
         "vbq": info.vbq,
-        "target_vbq": args.vbq,
+        "target_vbq": info.expected.get("target_vbq", args.vbq),
+        "anatomy": args.anatomy,
         "series_instance_uid": info.series_instance_uid,
         "slice": info.slice,
         "rois": str(info.rois_path),
@@ -74,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         "frame": info.expected.get("frame"),
         "distractors": info.distractor_uids,
     }
+    if info.reference_rois_path is not None:
+        summary["reference_vbq"] = info.expected["reference"]["vbq"]
+        summary["reference_rois"] = str(info.reference_rois_path)
+        summary["variants"] = sorted(k for k, v in info.variants.items() if v)
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")
     print(f"vbq phantom: wrote {sum(len(v) for v in info.files.values())} DICOM files to "

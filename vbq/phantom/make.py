@@ -172,14 +172,16 @@ def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -
             f"{(hi - min(intercept, floor)) / 65535:.3g}")
 
 
-def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 0,
+def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed: int = 0,
                  field_strength: float = 1.5, n_slices: int = 15, rows: int = 256,
                  cols: int | None = None,
                  distractors: str | Iterable[str] | None = DISTRACTORS,
                  rescale_slope: float = 1.0, rescale_intercept: float = 0.0,
                  shuffle_names: bool = False, reverse_instance_numbers: bool = False,
                  noise_sd: float | None = None, compress: str | None = None,
-                 enhanced: bool | str | Iterable[str] = False) -> PhantomInfo:
+                 enhanced: bool | str | Iterable[str] = False, anatomy: str = "simple",
+                 variants: str | Iterable[str] | Mapping[str, bool] | None = None
+                 ) -> PhantomInfo:
     """Write a synthetic lumbar MRI study with a known VBQ; see the module docstring.
 
     Parameters
@@ -187,7 +189,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     out_dir
         Output folder (created). ``series/`` inside it receives the DICOM files.
     vbq
-        Target VBQ: L1-L4 marrow signal over CSF signal (before noise and blur).
+        Target VBQ: L1-L4 marrow signal over CSF signal (before noise and blur);
+        default 3.2 (``anatomy="realistic"``: drawn from ``seed``).
     seed
         Seed of the noise and texture; the same arguments give identical files.
     field_strength
@@ -216,6 +219,14 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
         ``True`` for the T1 sagittal series, or the series names (``"t1"``, ``"t2"``,
         ``"t1_post"``, ``"axial"``; a list or a comma-separated string). The frame
         of each slice is in ``expected.json`` (``"frame"``, 1-based) for the T1 series.
+    anatomy
+        ``"simple"`` (default: this module's phantom) or ``"realistic"``
+        (:func:`vbq.phantom.realistic.make_realistic_phantom`, with ``variants``;
+        it takes ``vbq``, ``seed``, ``field_strength``, ``n_slices``, ``rows``,
+        ``cols``, ``distractors``, ``noise_sd`` and ``compress``).
+    variants
+        Variants of the realistic phantom (see
+        :func:`~vbq.phantom.realistic.make_realistic_phantom`).
 
     Returns
     -------
@@ -223,6 +234,26 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float = 3.2, seed: int = 
     """
     import nibabel as nib
 
+    if anatomy == "realistic":
+        unsupported = [name for name, given in (
+            ("rescale_slope", rescale_slope != 1.0),
+            ("rescale_intercept", rescale_intercept != 0.0), ("shuffle_names", shuffle_names),
+            ("reverse_instance_numbers", reverse_instance_numbers),
+            ("enhanced", enhanced not in (False, None, "", ()))) if given]
+        if unsupported:
+            raise InputError(f"option {unsupported[0]} is not available with the realistic "
+                             "anatomy; leave it out or use the simple anatomy")
+        from vbq.phantom.realistic import make_realistic_phantom
+
+        return make_realistic_phantom(
+            out_dir, seed=seed, variants=variants, vbq=vbq, field_strength=field_strength,
+            n_slices=n_slices, rows=rows, cols=cols, distractors=distractors,
+            noise_sd=noise_sd, compress=compress)
+    if anatomy != "simple":
+        raise InputError(f"unknown phantom anatomy {anatomy!r}; choose simple or realistic")
+    if variants not in (None, "", "none", ()):
+        raise InputError("phantom variants need the realistic anatomy (anatomy='realistic')")
+    vbq = 3.2 if vbq is None else vbq
     if not (0.5 <= vbq <= 10.0) or not math.isfinite(vbq):
         raise InputError(f"target VBQ {vbq} is outside the supported range 0.5 to 10")
     if field_strength not in (1.5, 3.0, 3):
