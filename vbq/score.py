@@ -28,7 +28,7 @@ import numpy as np
 from vbq.cutoffs import compare_cutoffs
 from vbq.dicom.choice import load_series
 from vbq.dicom.series import SeriesInfo
-from vbq.dicom.sliceref import SliceLike
+from vbq.dicom.sliceref import SliceLike, SliceRef
 from vbq.errors import (
     AnalysisError,
     BodyNotFoundError,
@@ -519,6 +519,51 @@ def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] |
     return name, int(index), rc, level
 
 
+def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | None,
+                   csf_point: Sequence[float] | None,
+                   csf_seed: str | Path | Mapping[str, Any] | SeedFile | None) -> SeedFile:
+    """Return the seed file with the CSF seed a point or a CSF seed file gives, in the file's space.
+
+    A pixel point lies on the slice the file's seeds without their own slice
+    are placed on; converting between pixel and patient space goes through
+    that slice's geometry (pixel to patient) or the slice a patient point
+    lies in (patient to pixel).
+    """
+    if any(s.label == CSF for s in seed_file.seeds):
+        raise InputError(f"{seed_file.source} already has a CSF seed; give --csf-point or "
+                         "--csf-seed only for a seed file without one")
+    number = len(seed_file.seeds) + 1
+    if csf_point is not None:
+        values = [float(v) for v in csf_point]
+        if len(values) != 2 or not all(math.isfinite(v) for v in values):
+            raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
+        point: tuple[float, ...] = (values[0], values[1])
+        level, ref, space = None, None, "pixel"
+    else:
+        assert csf_seed is not None
+        sf, seed = _csf_seed(csf_seed)
+        point, level, space = tuple(seed.point), seed.level, sf.space
+        ref = seed.slice if seed.slice is not None else sf.slice
+    if space == seed_file.space:
+        return replace(seed_file, seeds=(*seed_file.seeds, Seed(number, CSF, point, level, ref)))
+    if space == "patient":   # into a pixel-space file: the slice the point lies in
+        index, rc = series.locate(np.asarray(point, dtype=float))
+        return replace(seed_file, seeds=(*seed_file.seeds, Seed(
+            number, CSF, (float(rc[0]), float(rc[1])), level, SliceRef(index=int(index)))))
+    # a pixel point into a patient-space file: on the slice asked for, else where most seeds lie
+    if ref is None:
+        ref = slice
+    if ref is not None:
+        index = series.resolve(ref, "the CSF point's slice")
+    else:
+        found = [int(series.locate(np.asarray(s.point, dtype=float))[0])
+                 for s in seed_file.seeds]
+        index = max(set(found), key=found.count) if found else series.mid_slice
+    xyz = series.slices[index].geometry.pixel_to_patient(np.asarray(point, dtype=float))
+    return replace(seed_file, seeds=(*seed_file.seeds, Seed(
+        number, CSF, tuple(float(v) for v in xyz), level, None)))
+
+
 def place_csf_at_point(series: SeriesInfo, roi_masks: RoiMasks, protocol: str | Protocol,
                        csf_point: Sequence[float] | None = None,
                        csf_seed: str | Path | Mapping[str, Any] | SeedFile | None = None
@@ -697,15 +742,14 @@ def score_series(
         else:
             assert seeds is not None
             seed_file = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
-            if own_csf and any(s.label == CSF for s in seed_file.seeds):
-                raise InputError(f"{seed_file.source} already has a CSF seed; give --csf-point "
-                                 "or --csf-seed only for a seed file without one")
-            roi_masks = rois_from_seeds(series, seed_file, proto, slice, find_csf=not own_csf)
+            if own_csf:
+                seed_file = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed)
+            roi_masks = rois_from_seeds(series, seed_file, proto, slice)
     except CsfNotFoundError as err:
         raise CsfNotFoundError(f"{err}; {_csf_hint(source)}") from None
     except BodyNotFoundError as err:
         raise BodyNotFoundError(f"{err}; {_BODY_HINT}") from None
-    if own_csf:
+    if own_csf and source == "mask":
         roi_masks = place_csf_at_point(series, roi_masks, proto, csf_point, csf_seed)
     result = score_roi_masks(
         series,

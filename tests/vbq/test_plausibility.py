@@ -185,6 +185,17 @@ def test_a_roi_outside_its_body_is_reported_when_the_body_is_known(drawn):
     assert gates.check_inside_bodies({"L1": six}, {"L1": body})
 
 
+def test_a_seed_in_the_neighbouring_body_is_caught_as_an_overlap(phantom, tmp_path):
+    # the L2 seed clicked inside L3 (row 127.5 is L3's centre): both ROIs grow in L3
+    doc = json.loads(phantom.seeds_path.read_text())
+    for s in doc["seeds"]:
+        if s["label"] == "L2":
+            s["point"] = [127.5, 128.0]
+    res = vbq.score_series(phantom.series_dir, seeds=doc)
+    assert "rois_overlap" in res.warning_codes
+    assert "ROIs L2 and L3 share" in res.warnings[res.warning_codes.index("rois_overlap")]
+
+
 def test_a_slice_far_from_the_midline_is_reported_and_carried(drawn):
     from dataclasses import replace
 
