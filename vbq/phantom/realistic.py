@@ -481,12 +481,24 @@ def make_realistic_phantom(
 
     Examples
     --------
+    The reference VBQ, the slice it is measured on and the scorer's value from the
+    reference ROIs agree:
+
     >>> import tempfile
+    >>> from vbq.dicom import load_series
+    >>> from vbq.roi.roimasks import RoiMasks
+    >>> from vbq.score import score_roi_masks
     >>> info = make_realistic_phantom(tempfile.mkdtemp(), seed=3, variants="epidural_fat",
     ...                               rows=160, n_slices=7)
     >>> ref = info.expected["reference"]
-    >>> round(ref["vbq"], 3), ref["slice"], sorted(ref["levels"])[:2]
-    (2.906, 3, ['L1', 'L2'])
+    >>> round(ref["vbq"], 3), ref["slice"]
+    (2.265, 3)
+    >>> masks = dict(np.load(info.reference_rois_path))
+    >>> rois = RoiMasks(slice_index=3, csf_level="L3",
+    ...                 masks={k: masks[k] for k in ("L1", "L2", "L3", "L4", "CSF")})
+    >>> res = score_roi_masks(load_series(info.series_dir).series, rois, statistic="mean")
+    >>> round(res.vbq, 3)
+    2.265
     """
     import nibabel as nib
 
@@ -740,10 +752,12 @@ def _geometry(an: Anatomy, scan: _Scan) -> dict[str, Any]:
         def pt(u: float, v: float, b: Any = b) -> list[float]:
             return scan.to_pixel(b.point(u, v))
 
-        def plate(sign: float, b: Any = b) -> dict[str, list[float]]:
-            return {"anterior": pt(-b.half_d, sign * float(b.half_height(-b.half_d))),
-                    "centre": pt(0.0, sign * float(b.half_height(0.0))),
-                    "posterior": pt(b.half_d, sign * float(b.half_height(b.half_d)))}
+        def plate(sign: float, b: Any = b) -> dict[str, Any]:
+            ant = pt(-b.half_d, sign * float(b.half_height(-b.half_d)))
+            post = pt(b.half_d, sign * float(b.half_height(b.half_d)))
+            dr, dc = (post[0] - ant[0]) * g.spacing[0], (post[1] - ant[1]) * g.spacing[1]
+            return {"anterior": ant, "centre": pt(0.0, sign * float(b.half_height(0.0))),
+                    "posterior": post, "tilt_deg": round(math.degrees(math.atan2(-dr, dc)), 4)}
 
         levels[b.name] = {
             "centre": pt(0.0, 0.0),
