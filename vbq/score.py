@@ -551,10 +551,9 @@ def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | N
         return replace(seed_file, seeds=(*seed_file.seeds, Seed(
             number, CSF, (float(rc[0]), float(rc[1])), level, SliceRef(index=int(index)))))
     # a pixel point into a patient-space file: on the slice asked for, else where most seeds lie
-    if ref is None:
-        ref = slice
-    if ref is not None:
-        index = series.resolve(ref, "the CSF point's slice")
+    asked: SliceLike | None = ref if ref is not None else slice
+    if asked is not None:
+        index = series.resolve(asked, "the CSF point's slice")
     else:
         found = [int(series.locate(np.asarray(s.point, dtype=float))[0])
                  for s in seed_file.seeds]

@@ -155,3 +155,22 @@ def test_a_seed_outside_any_body_says_what_to_try(tmp_path):
                                                 r"middle of the body.*--slice") as info:
         vbq.score_series(shifted.series_dir, seeds=path)
     assert info.value.exit_code == 1
+
+
+def test_a_csf_seed_in_the_other_space_than_the_seed_file(phantom, files, tmp_path):
+    with_seed = vbq.score_series(phantom.series_dir, seeds=phantom.seeds_path)
+    geometry = with_seed.series_info.slices[with_seed.slice_index].geometry
+    xyz = [float(v) for v in geometry.pixel_to_patient(np.array(files["point"]))]
+    csf = tmp_path / "csf_patient.json"
+    csf.write_text(json.dumps({"format": "vbq-seeds/1", "space": "patient",
+                               "seeds": [{"label": "CSF", "level": "L3", "point": xyz}]}))
+    res = vbq.score_series(phantom.series_dir, seeds=files["bodies"], csf_seed=csf)
+    assert np.array_equal(res.masks["CSF"], with_seed.masks["CSF"])
+    # and a pixel point into a patient-space seed file
+    doc = json.loads(files["bodies"].read_text())
+    patient = {"format": "vbq-seeds/1", "space": "patient", "seeds": [
+        {"label": s["label"],
+         "point": [float(v) for v in geometry.pixel_to_patient(np.array(s["point"]))]}
+        for s in doc["seeds"]]}
+    res = vbq.score_series(phantom.series_dir, seeds=patient, csf_point=files["point"])
+    assert np.array_equal(res.masks["CSF"], with_seed.masks["CSF"])
