@@ -33,10 +33,27 @@ Algorithm (deterministic; the same bytes on every run)
    10-35% and no cell is zero. Otherwise the next seed is tried, starting at
    ``FIRST_SEED``.
 
+Spread of reconstructions (``--spread``)
+----------------------------------------
+One reconstruction is one of many tables that fit the same aggregates. With
+``--spread`` the script makes ``SPREAD_N`` more, each with its own study
+design (design seed ``DESIGN_SEED + r`` for ``r = 1..SPREAD_N``: sizes, rates
+and covariates of the 24 unlinked studies drawn afresh, the five linked
+cohorts kept) and its own first acceptable table seed under the same rule as
+above, and writes ``spread.csv``: for each reconstruction and each model (the
+Reitsma REML fit with mada's default correction, and the binomial-normal GLMM
+with the Laplace approximation) the pooled sensitivity, specificity, AUC,
+tau2 of each logit and their correlation, to 4 decimals. What k, N,
+sensitivity and specificity agree with holds by construction in every row;
+how far the other figures move across the rows is what a reconstruction
+cannot pin down. The between-study covariance ``PSI`` is the same in every
+reconstruction, so the spread does not include doubt about it.
+
 Run ``python data/vbq_subsequent_fracture/make_studies.py`` to rewrite
 ``studies.csv`` here and in the package data (``metaanalysis/data/``), and to
-copy the other files of this folder there; ``--out DIR`` writes only
-``studies.csv`` into DIR (used by the test that checks the bytes).
+copy the other files of this folder there; ``--spread`` writes
+``spread.csv`` instead (in both places). ``--out DIR`` writes only the one
+CSV into DIR (used by the tests that check the bytes).
 """
 
 from __future__ import annotations
@@ -69,6 +86,11 @@ DESIGN_SEED = 20250529
 FIRST_SEED = 1
 MAX_SEEDS = 200
 MAX_STEPS = 6
+#: Number of further reconstructions in spread.csv (design seeds DESIGN_SEED + 1, + 2, ...).
+SPREAD_N = 50
+#: Columns of spread.csv.
+SPREAD_COLUMNS = ("reconstruction", "design_seed", "table_seed", "model", "sensitivity",
+                  "specificity", "auc", "tau2_logit_sens", "tau2_logit_fpr", "rho")
 
 #: Between-study covariance of (logit sens, logit FPR): tau2 0.40 / 0.30, correlation +0.35.
 TAU2_SENS, TAU2_FPR, RHO = 0.40, 0.30, 0.35
@@ -120,9 +142,9 @@ def _round_to_total(x: np.ndarray, total: int, lo: int, hi: int) -> np.ndarray:
     return base
 
 
-def design() -> pd.DataFrame:
-    """Study sizes, fracture rates and covariates (no 2x2 counts yet)."""
-    rng = np.random.default_rng(DESIGN_SEED)
+def design(seed: int = DESIGN_SEED) -> pd.DataFrame:
+    """Study sizes, fracture rates and covariates (no 2x2 counts yet), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
     n_free = K - len(LINKED)
     linked_n = np.array([row[4] for row in LINKED])
     raw = np.clip(np.exp(rng.normal(np.log(250.0), 0.55, n_free)), SIZE_MIN, SIZE_MAX)
@@ -201,25 +223,99 @@ def _impose_known_events(table, plan: pd.DataFrame):  # noqa: ANN001, ANN202 - S
                                     "FN": fn, "TN": tn}))
 
 
-def reconstruct() -> tuple[pd.DataFrame, int]:
-    """Search seeds and calibrate; return the final table and the seed used."""
-    from metaanalysis import reitsma, simulate
+def _rates_in_range(table) -> bool:  # noqa: ANN001 - a StudyTable
+    rate = (table.tp + table.fn) / (table.tp + table.fp + table.fn + table.tn)
+    return bool(np.all((rate >= RATE_MIN) & (rate <= RATE_MAX)))
 
-    plan = design()
+
+def _search(plan: pd.DataFrame, max_seeds: int = MAX_SEEDS):  # noqa: ANN202 - StudyTable
+    """Return the first acceptable calibrated table for ``plan`` and its seed.
+
+    The diseased counts are drawn before the logits (:func:`metaanalysis.simulate`)
+    and so do not depend on the generating mean: a seed whose fracture rates
+    fall outside the range at the first step cannot be accepted at a later
+    one and is skipped without fitting.
+    """
+    import warnings
+
+    from metaanalysis.errors import FitWarning
+
     target = np.array([np.log(TARGET_SENS / (1 - TARGET_SENS)),
                        np.log((1 - TARGET_SPEC) / TARGET_SPEC)])
-    for seed in range(FIRST_SEED, FIRST_SEED + MAX_SEEDS):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # a fit that warns is not accepted
+        return _search_seeds(plan, target, max_seeds)
+
+
+def _search_seeds(plan: pd.DataFrame, target: np.ndarray, max_seeds: int):  # noqa: ANN202
+    from metaanalysis import reitsma, simulate
+
+    for seed in range(FIRST_SEED, FIRST_SEED + max_seeds):
         mu = target.copy()
         for _ in range(MAX_STEPS):
             table = simulate(k=K, mu=mu, psi=PSI, n=plan["n"].to_numpy(),
                              prevalence=plan["rate"].to_numpy(), seed=seed)
             table = _impose_known_events(table, plan)
+            if not _rates_in_range(table):
+                break
             fit = reitsma(table, method="reml", correction="all")
             if _acceptable(table, fit):
-                return _assemble(plan, table), seed
+                return table, seed
             mu = mu + (target - fit.mu)
-    raise RuntimeError(f"no seed in {FIRST_SEED}..{FIRST_SEED + MAX_SEEDS - 1} reproduces "
+    raise RuntimeError(f"no seed in {FIRST_SEED}..{FIRST_SEED + max_seeds - 1} reproduces "
                        "the published aggregates; widen the search")
+
+
+def reconstruct() -> tuple[pd.DataFrame, int]:
+    """Search seeds and calibrate; return the final table and the seed used."""
+    plan = design()
+    table, seed = _search(plan)
+    return _assemble(plan, table), seed
+
+
+def spread(n: int = SPREAD_N) -> pd.DataFrame:
+    """Make ``n`` further reconstructions and fit both models to each.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SPREAD_COLUMNS`, two rows (``reitsma``, ``glmm``) per
+        reconstruction.
+    """
+    import warnings
+
+    from metaanalysis import glmm, reitsma
+
+    rows = []
+    for r in range(1, n + 1):
+        plan = design(DESIGN_SEED + r)
+        table, seed = _search(plan, max_seeds=10 * MAX_SEEDS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a reconstruction in the spread fits cleanly
+            fits = {"reitsma": reitsma(table, method="reml", correction="all"),
+                    "glmm": glmm(table, nagq=1)}
+        for model, fit in fits.items():
+            if not fit.converged or fit.warnings:
+                raise RuntimeError(f"reconstruction {r} (table seed {seed}): the {model} fit "
+                                   f"did not converge cleanly: {fit.warnings}")
+            rows.append({"reconstruction": r, "design_seed": DESIGN_SEED + r,
+                         "table_seed": seed, "model": model,
+                         "sensitivity": fit.sensitivity.estimate,
+                         "specificity": fit.specificity.estimate, "auc": float(fit.auc),
+                         "tau2_logit_sens": fit.tau2[0], "tau2_logit_fpr": fit.tau2[1],
+                         "rho": fit.rho})
+    return pd.DataFrame(rows, columns=list(SPREAD_COLUMNS))
+
+
+def spread_csv_bytes(df: pd.DataFrame) -> bytes:
+    """The spread CSV, formatted explicitly (4 decimals) so the bytes do not depend on pandas."""
+    buf = io.StringIO()
+    buf.write(",".join(SPREAD_COLUMNS) + "\n")
+    for row in df.itertuples(index=False):
+        numbers = [f"{float(getattr(row, c)):.4f}" for c in SPREAD_COLUMNS[4:]]
+        buf.write(",".join([str(int(row.reconstruction)), str(int(row.design_seed)),
+                            str(int(row.table_seed)), str(row.model), *numbers]) + "\n")
+    return buf.getvalue().encode("utf-8")
 
 
 def _assemble(plan: pd.DataFrame, table) -> pd.DataFrame:  # noqa: ANN001
@@ -244,20 +340,31 @@ def to_csv_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write studies.csv (and the package copy of this folder)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write only studies.csv into this folder")
-    args = parser.parse_args(argv)
-    df, seed = reconstruct()
-    data = to_csv_bytes(df)
-    targets = [args.out] if args.out is not None else [HERE, PACKAGE_COPY]
+def _write(name: str, data: bytes, targets: list[Path]) -> None:
     for folder in targets:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "studies.csv.tmp"
+        tmp = folder / f"{name}.tmp"
         tmp.write_bytes(data)
-        tmp.replace(folder / "studies.csv")
+        tmp.replace(folder / name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write studies.csv (and the package copy of this folder), or spread.csv."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write only the one CSV (studies.csv or spread.csv) into this folder")
+    parser.add_argument("--spread", action="store_true",
+                        help=f"write spread.csv: {SPREAD_N} further reconstructions, both models")
+    args = parser.parse_args(argv)
+    targets = [args.out] if args.out is not None else [HERE, PACKAGE_COPY]
+    if args.spread:
+        table = spread()
+        _write("spread.csv", spread_csv_bytes(table), targets)
+        print(f"{table['reconstruction'].nunique()} reconstructions -> "
+              f"{', '.join(str(t) for t in targets)}", file=sys.stderr)
+        return 0
+    df, seed = reconstruct()
+    _write("studies.csv", to_csv_bytes(df), targets)
     if args.out is None:
         for name in COPIED:
             shutil.copyfile(HERE / name, PACKAGE_COPY / name)

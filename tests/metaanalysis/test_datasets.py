@@ -75,7 +75,8 @@ def test_primary_registry_is_real_cohorts_with_citations():
 
 def test_package_copy_is_byte_identical_to_data_folder():
     shipped = sorted(p.name for p in PACKAGE_DIR.iterdir() if p.is_file())
-    assert shipped == ["README.md", "primary_studies.csv", "studies.csv", "template.csv"]
+    assert shipped == ["README.md", "primary_studies.csv", "spread.csv", "studies.csv",
+                       "template.csv"]
     for name in shipped:
         assert (PACKAGE_DIR / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
 
@@ -91,7 +92,7 @@ def test_loads_from_a_built_package(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     built = build / "metaanalysis" / "data" / NAME
     assert sorted(p.name for p in built.iterdir()) == [
-        "README.md", "primary_studies.csv", "studies.csv", "template.csv"]
+        "README.md", "primary_studies.csv", "spread.csv", "studies.csv", "template.csv"]
     code = ("import json, metaanalysis, metaanalysis.datasets as d; t = d.load('" + NAME + "'); "
             "print(json.dumps([metaanalysis.__file__, d.names(), t.k, t.n_patients]))")
     elsewhere = tmp_path / "cwd"

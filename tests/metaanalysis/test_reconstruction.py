@@ -107,3 +107,52 @@ def test_linked_rows_keep_what_the_real_cohorts_published(rows):
             assert int(r["year"]) == int(reg["year"])
         if reg["country"]:
             assert r["country"] == reg["country"]
+
+
+@pytest.mark.slow
+def test_script_regenerates_spread_csv_byte_for_byte(tmp_path):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--spread", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    fresh = (tmp_path / "spread.csv").read_bytes()
+    assert fresh == (DATA / "spread.csv").read_bytes()
+    assert fresh == (PACKAGE / "spread.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spread.csv"]
+
+
+def test_spread_holds_reconstructions_of_the_same_aggregates():
+    with open(DATA / "spread.csv", newline="") as fh:
+        spread = list(csv.DictReader(fh))
+    assert len(spread) == 100
+    assert {r["model"] for r in spread} == {"reitsma", "glmm"}
+    assert len({r["design_seed"] for r in spread}) == 50  # a new design for each
+    for r in spread:
+        if r["model"] == "reitsma":  # within 0.0005 by construction; the file rounds to 4 dp
+            assert abs(float(r["sensitivity"]) - 0.85) <= 0.0005 + 5e-5
+            assert abs(float(r["specificity"]) - 0.66) <= 0.0005 + 5e-5
+        assert -1 < float(r["rho"]) < 1 and float(r["tau2_logit_sens"]) > 0
+
+
+def test_spread_row_is_the_fit_of_its_seeds():
+    """Rebuild the first reconstruction of spread.csv from its seeds and refit it."""
+    sys.path.insert(0, str(DATA))
+    try:
+        import make_studies
+    finally:
+        sys.path.remove(str(DATA))
+    with open(DATA / "spread.csv", newline="") as fh:
+        first = [r for r in csv.DictReader(fh) if r["reconstruction"] == "1"]
+    plan = make_studies.design(int(first[0]["design_seed"]))
+    table, seed = make_studies._search(plan, max_seeds=2000)
+    assert seed == int(first[0]["table_seed"])
+    assert (table.k, table.n_patients) == (29, 7364)
+    from metaanalysis.models.glmm import glmm
+
+    fits = {"reitsma": reitsma(table, method="reml", correction="all"),
+            "glmm": glmm(table, nagq=1)}
+    for row in first:
+        fit = fits[row["model"]]
+        # 4 decimals in the file: the fit must round to them
+        assert float(row["sensitivity"]) == pytest.approx(fit.sensitivity.estimate, abs=5e-5)
+        assert float(row["tau2_logit_fpr"]) == pytest.approx(fit.tau2[1], abs=5e-5)
+        assert float(row["rho"]) == pytest.approx(fit.rho, abs=5e-5)
