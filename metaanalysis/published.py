@@ -11,6 +11,11 @@ located in the literature searches made for this package, so every other
 figure is ``None``. The likelihood ratios and the diagnostic odds ratio that
 follow from the two published point estimates are given by
 :func:`implied_figures`, clearly labelled as derived, never as published.
+
+:data:`KADRI_2025` is the one figure of a real cohort that can be set beside
+the pooled estimate: a sensitivity of 0.85 at VBQ >= 3.0. No cohort of the
+question found (``primary_studies.csv``, ``more_cohorts.csv``) reports both
+sensitivity and specificity (:data:`NO_COHORT_WITH_BOTH`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["PublishedFigures", "VBQ_SUBSEQUENT_FRACTURE", "implied_figures"]
+__all__ = ["KADRI_2025", "NO_COHORT_WITH_BOTH", "CohortFigure", "PublishedFigures",
+           "VBQ_SUBSEQUENT_FRACTURE", "implied_figures"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +122,73 @@ def implied_figures(published: PublishedFigures = VBQ_SUBSEQUENT_FRACTURE) -> di
     lr_pos = sens / (1.0 - spec)
     lr_neg = (1.0 - sens) / spec
     return {"lr_positive": lr_pos, "lr_negative": lr_neg, "dor": lr_pos / lr_neg}
+
+
+@dataclass(frozen=True)
+class CohortFigure:
+    """An accuracy figure reported by one real primary cohort.
+
+    Attributes
+    ----------
+    label : str
+        Short name for a plot legend (``"Kadri 2025"``).
+    citation : str
+        Authors, journal and year.
+    doi : str
+        DOI of the article.
+    n_patients, n_events : int
+        Cohort size and number with the outcome (subsequent fracture).
+    threshold : str
+        The positivity threshold of the figure.
+    sensitivity : float
+        The reported sensitivity.
+    tp, fn : int
+        The diseased cells the reported share implies.
+    specificity : float or None
+        ``None``: not reported.
+    source : str
+        Where the figures were read, and where they are kept in the data set.
+    """
+
+    label: str
+    citation: str
+    doi: str
+    n_patients: int
+    n_events: int
+    threshold: str
+    sensitivity: float
+    tp: int
+    fn: int
+    specificity: float | None = None
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as a JSON-ready dictionary."""
+        return asdict(self)
+
+
+#: Kadri 2025: 60 patients after vertebroplasty, 20 with a secondary fracture, 85% of whom
+#: had VBQ >= 3.0 (TP 17, FN 3); the non-fracture patients' VBQ split is not reported.
+KADRI_2025 = CohortFigure(
+    label="Kadri 2025",
+    citation="Kadri A, et al. J Neurosurg Spine 2025",
+    doi="10.3171/2025.1.SPINE24976",
+    n_patients=60,
+    n_events=20,
+    threshold="VBQ >= 3.0 (T1, prespecified, checked by ROC)",
+    sensitivity=0.85,
+    tp=17,
+    fn=3,
+    specificity=None,
+    source=("abstract, read at https://m.booksci.cn/literaturecn/144025195.htm; kept as S02 "
+            "of primary_studies.csv and in more_cohorts.csv of the vbq_subsequent_fracture "
+            "data set"),
+)
+
+#: What the literature search found about cohorts reporting both accuracy figures.
+NO_COHORT_WITH_BOTH = (
+    "No real cohort of VBQ for a subsequent fracture after vertebral augmentation that we "
+    "found reports both sensitivity and specificity, so no real study can be placed as a "
+    "point in ROC space; Kadri 2025 gives sensitivity only (0.85 at VBQ >= 3.0). The one "
+    "complete 2x2 table found (Ehresman 2020, doi:10.3171/2019.9.SPINE19954: 105 patients "
+    "after spine radiotherapy for metastases) is of another population and is not shown.")

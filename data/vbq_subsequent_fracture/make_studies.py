@@ -71,7 +71,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PACKAGE_COPY = REPO / "metaanalysis" / "data" / HERE.name
 #: Files of this folder copied verbatim into the package data.
-COPIED = ("primary_studies.csv", "template.csv", "README.md")
+COPIED = ("primary_studies.csv", "more_cohorts.csv", "template.csv", "README.md")
 
 K = 29
 N_TOTAL = 7364

@@ -75,8 +75,8 @@ def test_primary_registry_is_real_cohorts_with_citations():
 
 def test_package_copy_is_byte_identical_to_data_folder():
     shipped = sorted(p.name for p in PACKAGE_DIR.iterdir() if p.is_file())
-    assert shipped == ["README.md", "primary_studies.csv", "spread.csv", "studies.csv",
-                       "template.csv"]
+    assert shipped == ["README.md", "more_cohorts.csv", "primary_studies.csv", "spread.csv",
+                       "studies.csv", "template.csv"]
     for name in shipped:
         assert (PACKAGE_DIR / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
 
@@ -92,7 +92,8 @@ def test_loads_from_a_built_package(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     built = build / "metaanalysis" / "data" / NAME
     assert sorted(p.name for p in built.iterdir()) == [
-        "README.md", "primary_studies.csv", "spread.csv", "studies.csv", "template.csv"]
+        "README.md", "more_cohorts.csv", "primary_studies.csv", "spread.csv", "studies.csv",
+        "template.csv"]
     code = ("import json, metaanalysis, metaanalysis.datasets as d; t = d.load('" + NAME + "'); "
             "print(json.dumps([metaanalysis.__file__, d.names(), t.k, t.n_patients]))")
     elsewhere = tmp_path / "cwd"
@@ -104,3 +105,40 @@ def test_loads_from_a_built_package(tmp_path):
     module_file, names, k, n = json.loads(run.stdout)
     assert Path(module_file).is_relative_to(build)
     assert NAME in names and (k, n) == (29, 7364)
+
+
+def _more_cohorts():
+    import io
+
+    import pandas as pd
+
+    text = datasets.path(NAME, "more_cohorts.csv").read_text(encoding="utf-8")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_kadri_figure_is_the_one_in_the_shipped_registries():
+    from metaanalysis.published import KADRI_2025
+
+    reg = datasets.read_csv(NAME, "primary_studies.csv").set_index("study_id").loc["S02"]
+    assert reg["first_author"] == "Kadri A" and reg["doi_or_url"].endswith(KADRI_2025.doi)
+    assert (int(reg["n_total"]), int(reg["n_events"])) == (KADRI_2025.n_patients,
+                                                           KADRI_2025.n_events)
+    assert (int(reg["tp"]), int(reg["fn"])) == (KADRI_2025.tp, KADRI_2025.fn)
+    assert float(reg["sensitivity"]) == KADRI_2025.sensitivity
+    assert reg.isna()[["specificity", "fp", "tn"]].all()  # specificity is not reported
+    row = _more_cohorts().set_index("doi_or_url").loc[KADRI_2025.doi]
+    assert (int(row["tp"]), int(row["fn"])) == (17, 3)
+    assert row["specificity"] == "not in abstract"
+    # 85% of the 20 fractures had high VBQ: TP = 17 (rounded share), so sens = 17/20
+    assert KADRI_2025.tp / KADRI_2025.n_events == KADRI_2025.sensitivity
+
+
+def test_no_augmentation_cohort_in_the_registries_reports_both_figures():
+    more = _more_cohorts()
+    both = more[more["sensitivity"].str.match(r"^[0-9.]+$", na=False)
+                & more["specificity"].str.match(r"^[0-9.]+$", na=False)]
+    # the only full pair is a spine-radiotherapy cohort, not vertebral augmentation
+    assert list(both["first_author"]) == ["Ehresman J"]
+    assert "not vertebral augmentation" in both["procedure"].iloc[0]
+    reg = datasets.read_csv(NAME, "primary_studies.csv")
+    assert not (reg["sensitivity"].notna() & reg["specificity"].notna()).any()
