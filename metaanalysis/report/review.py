@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from metaanalysis.review import Review
 
-__all__ = ["Block", "REVIEW_FILES", "layout", "render_html", "write_pdf", "write_review"]
+__all__ = ["Block", "REVIEW_FILES", "layout", "render_html", "write_pdf", "write_review",
+           "write_review_images"]
 
 #: File names written by :func:`write_review`.
 REVIEW_FILES = {"html": "report.html", "pdf": "report.pdf"}
@@ -544,6 +545,21 @@ def write_review(rev: Review, out_dir: str | os.PathLike[str], *,
     dict
         Paths keyed ``html`` and ``pdf`` (:data:`REVIEW_FILES`).
     """
+    return write_review_images(rev, out_dir, reference=reference, extra=extra)[0]
+
+
+def write_review_images(rev: Review, out_dir: str | os.PathLike[str], *,
+                        reference: Sequence[tuple[float, str]] = (),
+                        extra: Sequence[Block] = ()) -> tuple[dict[str, Path],
+                                                              dict[str, bytes]]:
+    """Write the report as :func:`write_review` does; also return the figures drawn.
+
+    Returns
+    -------
+    tuple
+        The paths (as :func:`write_review`) and ``{figure key: PNG bytes}``,
+        the very images embedded in the HTML and placed in the PDF.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; choose another --out.")
@@ -553,4 +569,4 @@ def write_review(rev: Review, out_dir: str | os.PathLike[str], *,
     paths = {key: out / name for key, name in REVIEW_FILES.items()}
     write_atomic(paths["html"], render_html(rev, blocks, images))
     write_pdf(rev, blocks, images, paths["pdf"])
-    return paths
+    return paths, images

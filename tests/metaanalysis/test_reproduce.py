@@ -97,14 +97,18 @@ def test_json_numbers_match_r(json_run):
 
 def test_figures_and_self_contained_report_are_written(json_run):
     _, _, stderr, out = json_run
-    for name in ("forest.png", "sroc.png", "report.html", "reproduction.json",
+    for name in ("forest.png", "sroc.png", "report.html", "report.pdf", "reproduction.json",
                  "comparison.csv"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text()
-    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) == 2
-    assert base64.b64decode(uris[0]) == (out / "forest.png").read_bytes()
+    images = dict(re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
+                             html))
+    # the review's figures: forest, SROC, leave-one-out, funnel, cumulative by year
+    assert len(images) == 5
+    assert base64.b64decode(images["Paired forest plot"]) == (out / "forest.png").read_bytes()
+    sroc = next(v for k, v in images.items() if k.startswith("SROC"))
+    assert base64.b64decode(sroc) == (out / "sroc.png").read_bytes()
     assert "reconstruction" in html and "7364" in html and "<table>" in html
     assert "src=\"http" not in html and "href=\"http" not in html  # nothing external
     assert "wrote" in stderr and str(out / "report.html") in stderr
@@ -118,8 +122,10 @@ def test_table_output_sets_published_against_reproduced(tmp_path, capsys):
     r = REF["reitsma_metafor"]
     expected_sens = (f"{r['sensitivity']:.2f} ({r['sens_ci'][0]:.2f}-{r['sens_ci'][1]:.2f})")
     line = next(ln for ln in out.splitlines() if ln.startswith("sensitivity"))
-    assert "0.85" in line and expected_sens in line and line.rstrip().endswith("yes")
-    assert re.search(r"patients \(N\)\s+7364\s+7364\s+yes", out)
+    assert "0.85" in line and expected_sens in line
+    assert line.rstrip().endswith("by construction of the reconstruction")
+    assert re.search(r"patients \(N\)\s+7364\s+7364\s+by construction", out)
+    assert not re.search(r"\byes\b", out) and "match" not in out.splitlines()[0]
     assert "2.50 (implied)" in out  # LR+ implied by the published point, labelled as such
     assert "reconstruction" in out
 
@@ -155,6 +161,12 @@ def test_other_data_file_is_compared_honestly(tmp_path, capsys):
     assert res["matches_published"]["n_studies"] is False
     assert res["reconstructed"] is False
     assert res["glmm"] is None and res["glmm_note"] == "not requested."
+    assert res["how_it_agrees"]["n_studies"] == "differs from the published figure"
+    assert res["spread"] is None  # the spread belongs to the shipped reconstruction
+    html = (tmp_path / "report.html").read_text()
+    assert "No spread of reconstructions" in html and "by construction" not in html
+    sha = __import__("hashlib").sha256(TEMPLATE.read_bytes()).hexdigest()
+    assert sha in html  # the stamp names the --data file
 
 
 def test_output_path_that_is_a_file_is_bad_input(tmp_path, capsys):
@@ -171,8 +183,11 @@ def test_python_api_matches_the_cli(json_run):
     assert rep.fit.sensitivity.estimate == pytest.approx(
         json.loads(json_run[1])["sensitivity"]["estimate"], abs=1e-12)
     cmp_ = rep.comparison()
-    assert list(cmp_.columns) == ["figure", "published", "reitsma", "glmm", "match"]
-    assert cmp_.set_index("figure").loc["specificity (95% CI)", "match"] == "yes"
+    assert list(cmp_.columns) == ["figure", "published", "reitsma", "glmm", "match",
+                                  "how_it_agrees"]
+    row = cmp_.set_index("figure").loc["specificity (95% CI)"]
+    assert row["match"] == "yes"  # the published digits are reproduced ...
+    assert row["how_it_agrees"] == "by construction of the reconstruction"  # ... and why
 
 
 def test_console_script_runs(tmp_path):
