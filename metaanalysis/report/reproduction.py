@@ -57,11 +57,15 @@ def reference_lines(rep: Reproduction) -> list[tuple[float, str]]:
 
 
 def _fmt(x: float, digits: int = 3) -> str:
-    return f"{x:.{digits}f}" if math.isfinite(x) else "-"
+    if not math.isfinite(x):
+        return "-"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
 
 
 def _range(lo: float, hi: float) -> str:
-    return f"{_fmt(lo)}-{_fmt(hi)}" if math.isfinite(lo) and math.isfinite(hi) else "-"
+    """``lo to hi``: a hyphen would be ambiguous beside negative values."""
+    return f"{_fmt(lo)} to {_fmt(hi)}" if math.isfinite(lo) and math.isfinite(hi) else "-"
 
 
 def comparison_blocks(rep: Reproduction) -> list[Block]:
@@ -125,9 +129,9 @@ def comparison_blocks(rep: Reproduction) -> list[Block]:
                      _range(r["glmm_p2_5"], r["glmm_p97_5"])])
     over = f"over {n} reconstructions" if n else "over reconstructions"
     b.append(Block("table", header=["quantity", "Reitsma (this table)", "GLMM (this table)",
-                                    "GLMM - Reitsma", f"Reitsma {over}: min-max",
-                                    "Reitsma: 2.5-97.5%", f"GLMM {over}: min-max",
-                                    "GLMM: 2.5-97.5%"],
+                                    "GLMM - Reitsma", f"Reitsma {over}: min to max",
+                                    "Reitsma: 2.5% to 97.5%", f"GLMM {over}: min to max",
+                                    "GLMM: 2.5% to 97.5%"],
                    rows=rows, numeric=set(range(1, 8))))
     if rep.glmm_fit is None:
         b.append(Block("note", f"GLMM {rep.glmm_note or 'not fitted.'}"))
