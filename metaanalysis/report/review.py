@@ -498,7 +498,7 @@ def write_pdf(rev: Review, blocks: list[Block], images: dict[str, bytes],
                          family="monospace" if style == "mono" else "sans-serif",
                          weight="bold" if style in ("h1", "h2") else "normal")
                 y -= 0.0145 if style not in ("h1", "h2") else 0.024
-            pdf.savefig(fig)
+            pdf.savefig(figure=fig)  # into the in-memory buffer
             plt.close(fig)
             page.clear()
 
@@ -512,7 +512,7 @@ def write_pdf(rev: Review, blocks: list[Block], images: dict[str, bytes],
                 ax = fig.add_axes((0.05, 0.05, 0.9, 0.88))
                 ax.imshow(mpimg.imread(_io.BytesIO(images[blk.key]), format="png"))
                 ax.axis("off")
-                pdf.savefig(fig)
+                pdf.savefig(figure=fig)  # into the in-memory buffer
                 plt.close(fig)
                 continue
             for line in _pdf_lines(blk):
