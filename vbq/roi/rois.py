@@ -17,7 +17,10 @@ LPS) a shape is placed on the slice whose plane its centre lies in (the mean
 of its points for a polygon, the corner for a rectangle) and projected onto
 that plane (each polygon vertex must lie within half a slice gap of it);
 radii and sizes are millimetres along the image's row axis (down the rows)
-and column axis (along the columns). Converted pixel coordinates are rounded
+and column axis (along the columns). An ellipse or rectangle may carry
+``angle_deg``: its row axis turned counter-clockwise as displayed by that many
+degrees (default 0; the rule is :mod:`vbq.roi.shapes`'), in pixel and patient
+space alike; in patient space the turn is made in millimetres. Converted pixel coordinates are rounded
 to 1e-6 pixel so that the floating-point noise of the conversion can never
 move a boundary pixel.
 """
@@ -38,7 +41,7 @@ from vbq.fileio import NUMBER_LIMIT, in_limit, shown
 from vbq.levels import CSF, check_level
 from vbq.roi.inputfile import check_label, number_list, read_document, read_slice
 from vbq.roi.roimasks import RoiMasks
-from vbq.roi.shapes import rasterise
+from vbq.roi.shapes import cos_sin, rasterise
 
 __all__ = ["FORMAT", "SHAPES", "MAX_POLYGON_VERTICES", "RoiSpec", "RoiFile"]
 
@@ -52,6 +55,8 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "polygon": ("points",),
 }
 _COMMON_KEYS = ("label", "shape", "level", "slice")
+#: Shapes that may carry ``angle_deg`` (a circle needs none, a polygon has its points).
+_TURNABLE = ("ellipse", "rectangle")
 _ROUND = 6  # decimals kept after a patient -> pixel conversion
 
 #: Most vertices a polygon ROI may have (a drawn ROI has tens to hundreds).
@@ -76,7 +81,8 @@ class RoiSpec:
     geometry
         The shape's parameters: ``center`` + ``radii`` (ellipse; a circle's
         ``radius`` is stored as equal radii), ``corner`` + ``size``
-        (rectangle), ``points`` (polygon), as float arrays.
+        (rectangle), ``points`` (polygon), as float arrays; ``angle`` (a 0-d
+        array, degrees) when the file gives ``angle_deg``.
     level
         The level of a CSF ROI, else None.
     slice
@@ -122,7 +128,8 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
         raise InputError(
             f"{where}: unknown shape {text} (expected one of {', '.join(SHAPES)})"
         )
-    allowed = set(_COMMON_KEYS) | set(SHAPES[shape])
+    allowed = set(_COMMON_KEYS) | set(SHAPES[shape]) | (
+        {"angle_deg"} if shape in _TURNABLE else set())
     for key in obj:
         if key not in allowed:
             raise InputError(f'{where}: unknown key "{key}"')
@@ -157,6 +164,12 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
         geometry["points"] = np.stack(
             [number_list(p, dim, where, f"points[{i}]") for i, p in enumerate(pts)]
         )
+    if "angle_deg" in obj:
+        angle = obj["angle_deg"]
+        if not in_limit(angle):
+            raise InputError(f"{where}: 'angle_deg' must be a finite number of degrees (at most "
+                             f"{NUMBER_LIMIT:g}), got {shown(angle)}")
+        geometry["angle"] = np.array(float(angle))
     level = obj.get("level")
     if label == CSF:
         if level is None:
@@ -268,12 +281,16 @@ class RoiFile:
             return np.round(np.asarray(rc, dtype=float), _ROUND)
 
         px: dict[str, np.ndarray] = {}
+        turned = "angle" in g and cos_sin(float(g["angle"])) != (1.0, 0.0)
+        if turned:  # lengths stay in mm, turned in the plane (shapes' scaled rule)
+            px["angle"] = g["angle"]
+            px["scale"] = spacing
         if spec.shape in ("ellipse", "circle"):
             px["center"] = to_px(g["center"])
-            px["radii"] = np.round(g["radii"] / spacing, _ROUND)
+            px["radii"] = g["radii"] if turned else np.round(g["radii"] / spacing, _ROUND)
         elif spec.shape == "rectangle":
             px["corner"] = to_px(g["corner"])
-            px["size"] = np.round(g["size"] / spacing, _ROUND)
+            px["size"] = g["size"] if turned else np.round(g["size"] / spacing, _ROUND)
         else:
             px["points"] = to_px(g["points"])
         return index, px
