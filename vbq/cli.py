@@ -24,6 +24,8 @@ COMMANDS: tuple[str, ...] = (
     "vbq.commands.phantom",
     "vbq.commands.demo",
     "vbq.commands.agreement",
+    "vbq.commands.serve",
+    "vbq.commands.readings",
 )
 
 

@@ -1,0 +1,485 @@
+"""The workstation's web application (ASGI, Starlette): the page, its files and the JSON API.
+
+Endpoints (every one needs the access token, see :class:`Guard`):
+
+===========================================  ======================================================
+``GET /``                                    the reading page
+``GET /static/{file}``                       its script and style sheet (package data)
+``GET /api/config``                          the fixed reader (or null), blinding, software version
+``GET /api/studies``                         the worklist (``?reader=`` adds ``read``)
+``GET /api/series/{uid}/slices/{i}.png``     a slice (``?window=&level=``)
+``POST /api/propose``                        ``{series_uid, seeds, slice?}`` -> proposed ellipses
+``POST /api/score``                          ``{series_uid, rois, protocol?, statistic?, force?}``
+``POST /api/readings``                       the same plus ``reader``, ``provenance``,
+                                             ``replaces?``, ``export?`` -> ``{reading_id, result}``
+``GET /api/readings``                        the readings this reader may see (``?reader=``)
+``POST /api/occasions``                      ``{reader}``: start the reader's next occasion
+``GET /api/readings.csv``                    every reading (only when started unblinded)
+===========================================  ======================================================
+
+Errors are ``{"error": "one sentence"}`` with 400 (malformed body or bad
+input: the exit-2 cases), 403 (token, host, origin or reader), 404 (unknown
+series, slice or file) or 422 (well formed but not scorable: the exit-1
+cases); never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from vbq.errors import AnalysisError, InputError, VBQError
+from vbq.result import VBQResult
+from vbq.serve.catalog import Catalog
+from vbq.serve.security import HostPolicy, safe_child, token_matches
+from vbq.serve.storage import ReadingStore
+
+__all__ = ["ServeConfig", "ApiError", "Guard", "Workstation", "create_app", "PROVENANCE"]
+
+log = logging.getLogger("vbq.serve")
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "vbq_token"
+
+#: How each ROI of a reading was made.
+PROVENANCE: tuple[str, ...] = ("accepted_proposal", "edited_proposal", "hand_drawn")
+
+_MAX_BODY = 2_000_000
+_READER = re.compile(r"[^\x00-\x1f\x7f;,=]{1,64}")
+
+
+class ApiError(Exception):
+    """A request refused with an HTTP status and one sentence."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How ``vbq serve`` was started.
+
+    Attributes
+    ----------
+    folder
+        The served folder.
+    db, out
+        The readings database and the export folder.
+    token
+        The access token.
+    host, port
+        The bound address and port.
+    reader
+        The reader fixed by ``--reader``, or None (chosen in the page).
+    unblind
+        Whether readings of other readers and occasions may be seen.
+    """
+
+    folder: Path
+    db: Path
+    out: Path
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 8765
+    reader: str | None = None
+    unblind: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+
+
+class Guard:
+    """ASGI middleware: Host check, access token, Origin check on state-changing requests.
+
+    The token is taken from ``Authorization: Bearer``, the ``vbq_token``
+    cookie, or once from ``?token=``: a GET with a valid ``token`` query is
+    redirected to the same address without it and sets the cookie (HttpOnly,
+    SameSite=Strict), so the token does not stay in the address bar or the
+    browser history.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], token: str,
+                 policy: HostPolicy) -> None:
+        self.app = app
+        self.token = token
+        self.policy = policy
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """Check the request, then pass it on or answer 403."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        if not self.policy.host_ok(headers.get("host")):
+            await _error(403, "this server answers only to its own address or localhost (Host "
+                         "header refused)")(scope, receive, send)
+            return
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        auth = headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        cookie = None
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE:
+                cookie = value
+        if scope["method"] == "GET" and "token" in query:
+            if not token_matches(query["token"], self.token):
+                await _error(403, "the access token is wrong; use the address vbq serve "
+                             "printed")(scope, receive, send)
+                return
+            rest = urlencode([(k, v) for k, v in query.items() if k != "token"])
+            target = scope["path"] + (f"?{rest}" if rest else "")
+            resp = RedirectResponse(target, status_code=303)
+            resp.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
+            await resp(scope, receive, send)
+            return
+        if not (token_matches(bearer, self.token) or token_matches(cookie, self.token)):
+            await _error(403, "an access token is needed: open the address vbq serve printed, or "
+                         "send Authorization: Bearer TOKEN")(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD") and not self.policy.origin_ok(
+                headers.get("origin")):
+            await _error(403, "request from another origin refused")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > _MAX_BODY:
+        raise ApiError(400, f"the request body is larger than {_MAX_BODY} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"),
+                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ApiError(400, f"the request body is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return data
+
+
+def _allowed(data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in keys:
+            raise ApiError(400, f'unknown key "{key}" (expected: {", ".join(keys)})')
+
+
+def _string(data: Mapping[str, Any], key: str, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise ApiError(400, f'"{key}" is missing')
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f'"{key}" must be a non-empty string')
+    return value.strip()
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f'"{key}" must be true or false')
+    return value
+
+
+def _object(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        raise ApiError(400, f'"{key}" is missing')
+    if not isinstance(value, dict):
+        raise ApiError(400, f'"{key}" must be a JSON object')
+    return value
+
+
+def provenance_text(rois: Mapping[str, Any], given: object) -> str:
+    """``"L1:accepted_proposal;...;CSF:hand_drawn"`` in ROI order (a ROI not named: hand_drawn).
+
+    Raises
+    ------
+    ApiError
+        ``given`` is not an object of label -> one of :data:`PROVENANCE`, or
+        names a label the ROIs do not have.
+    """
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise ApiError(400, '"provenance" must be an object like {"L1": "accepted_proposal"}')
+    labels = [str(r.get("label")) for r in rois.get("rois", []) if isinstance(r, dict)]
+    for label, value in given.items():
+        if label not in labels:
+            raise ApiError(400, f'"provenance" names {label}, which is not one of the ROIs')
+        if value not in PROVENANCE:
+            raise ApiError(400, f'"provenance" of {label}: {value!r} is not one of '
+                           f'{", ".join(PROVENANCE)}')
+    return ";".join(f"{label}:{given.get(label, 'hand_drawn')}" for label in labels)
+
+
+class Workstation:
+    """The state behind the API: the catalog, the readings database and the options."""
+
+    def __init__(self, config: ServeConfig, catalog: Catalog | None = None,
+                 store: ReadingStore | None = None) -> None:
+        self.config = config
+        self.catalog = catalog if catalog is not None else Catalog(config.folder)
+        self.store = store if store is not None else ReadingStore(config.db)
+
+    # ----------------------------------------------------------------- helpers
+    def series(self, uid: object) -> Any:
+        """Return the served series with this UID (404 otherwise)."""
+        if not isinstance(uid, str) or not uid:
+            raise ApiError(400, '"series_uid" must be a non-empty string')
+        try:
+            return self.catalog.series(uid)
+        except KeyError:
+            raise ApiError(404, f"series {uid} is not in the served folder") from None
+
+    def reader(self, name: object) -> str:
+        """Return the reader of a request: the fixed one or a valid name (403 on a mismatch)."""
+        fixed = self.config.reader
+        if name is None or name == "":
+            if fixed is not None:
+                return fixed
+            raise ApiError(400, '"reader" is missing: choose a reader name first')
+        if not isinstance(name, str) or not _READER.fullmatch(name.strip()):
+            raise ApiError(400, "a reader name is 1 to 64 characters, without control "
+                           "characters, ';', ',' or '='")
+        name = name.strip()
+        if fixed is not None and name != fixed:
+            raise ApiError(403, f"this server was started for reader {fixed}; readings of "
+                           "another reader are refused")
+        return name
+
+    def score(self, data: Mapping[str, Any]) -> tuple[VBQResult, Any]:
+        """Score ROIs as ``vbq score FOLDER --study S --series U --rois F`` does."""
+        from vbq.protocol import get_protocol
+        from vbq.roi.rois import RoiFile
+        from vbq.score import score_roi_masks
+
+        uid = data.get("series_uid")
+        self.series(uid)
+        rois = _object(data, "rois")
+        protocol = _string(data, "protocol", required=False) or "lumbar"
+        statistic = _string(data, "statistic", required=False)
+        force = _bool(data, "force")
+        proto = get_protocol(protocol)
+        choice = self.catalog.choice(str(uid))
+        series = choice.series
+        roi_masks = RoiFile.from_json(rois).masks(series)
+        result = score_roi_masks(series, roi_masks, protocol=proto, statistic=statistic,
+                                 extra_warnings=choice.warnings, force=force)
+        rejected = [{"series_instance_uid": u, "description": d, "why": w}
+                    for u, d, w in choice.rejected]
+        result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
+        return result, series
+
+
+def create_app(config: ServeConfig, workstation: Workstation | None = None) -> Guard:
+    """Build the ASGI application for ``config`` (wrapped in its :class:`Guard`)."""
+    ws = workstation if workstation is not None else Workstation(config)
+    from vbq import __version__
+
+    def endpoint(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """Run ``fn``, turning refusals into JSON errors (never a traceback)."""
+
+        def run(request: Request) -> Response:
+            t0 = time.perf_counter()
+            try:
+                resp = fn(request)
+            except ApiError as err:
+                resp = _error(err.status, str(err))
+            except InputError as err:
+                resp = _error(400, str(err))
+            except AnalysisError as err:
+                resp = _error(422, str(err))
+            except VBQError as err:
+                resp = _error(400, str(err))
+            except Exception as err:  # noqa: BLE001  one sentence, never a traceback
+                log.error("internal error on %s %s: %s", request.method, request.url.path,
+                          type(err).__name__)
+                resp = _error(500, f"internal error ({type(err).__name__}); the server log "
+                              "has the request")
+            resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.1f}"
+            resp.headers["Cache-Control"] = "no-store"
+            log.info("%s %s %d", request.method, request.url.path, resp.status_code)
+            return resp
+
+        return run
+
+    def body(request: Request) -> dict[str, Any]:
+        import anyio.from_thread
+
+        raw = anyio.from_thread.run(request.body)
+        return _body(raw)
+
+    def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    def static(request: Request) -> Response:
+        path = safe_child(STATIC, request.path_params["path"])
+        if path is None or not path.is_file():
+            raise ApiError(404, "no such file")
+        return FileResponse(path)
+
+    def config_info(request: Request) -> Response:
+        return JSONResponse({"reader": config.reader, "unblind": config.unblind,
+                             "version": __version__, "folder": config.folder.name})
+
+    def studies(request: Request) -> Response:
+        reader = request.query_params.get("reader")
+        read: set[str] = set()
+        if reader or config.reader:
+            name = ws.reader(reader)
+            read = {r.study_instance_uid for r in ws.store.visible(name, blinded=True)}
+        out = []
+        for st in ws.catalog.studies.values():
+            entry = st.to_dict()
+            entry["read"] = st.study_uid in read
+            out.append(entry)
+        return JSONResponse(out)
+
+    def slice_png(request: Request) -> Response:
+        from vbq.serve.render import slice_png as render
+
+        series = ws.series(request.path_params["uid"])
+        try:
+            index = int(request.path_params["index"])
+        except ValueError:
+            raise ApiError(404, "a slice is named by its 0-based index") from None
+        if not 0 <= index < len(series.slices):
+            raise ApiError(404, f"series {series.series_instance_uid} has slices 0 to "
+                           f"{len(series.slices) - 1}, not {index}")
+        wl: list[float | None] = []
+        for key in ("window", "level"):
+            text = request.query_params.get(key)
+            if text in (None, ""):
+                wl.append(None)
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise ApiError(400, f"{key} must be a number, got {text!r}") from None
+            if not math.isfinite(value) or (key == "window" and value <= 0):
+                raise ApiError(400, f"{key} must be a finite number"
+                               + (" above 0" if key == "window" else ""))
+            wl.append(value)
+        png = render(series.pixels(index), wl[0], wl[1])
+        return Response(png, media_type="image/png")
+
+    def propose(request: Request) -> Response:
+        from vbq.roi.proposal import propose as engine
+
+        data = body(request)
+        _allowed(data, ("series_uid", "seeds", "slice"))
+        series = ws.series(data.get("series_uid"))
+        seeds = _object(data, "seeds")
+        sl = data.get("slice")
+        if sl is not None and (isinstance(sl, bool) or not isinstance(sl, int)):
+            raise ApiError(400, '"slice" must be a 0-based slice index')
+        p = engine(series, seeds, slice=sl)
+        return JSONResponse({"rois": p.rois, "notes": list(p.notes),
+                             "warnings": list(p.warnings),
+                             "warning_codes": list(p.warning_codes),
+                             "csf_reference": list(p.csf_reference) if p.csf_reference else None,
+                             "midline_offset_mm": p.midline_offset_mm})
+
+    def score(request: Request) -> Response:
+        data = body(request)
+        _allowed(data, ("series_uid", "rois", "protocol", "statistic", "force"))
+        result, _ = ws.score(data)
+        return JSONResponse(result.to_dict())
+
+    def save(request: Request) -> Response:
+        from vbq.batch import BatchTask, result_record
+        from vbq.serve.exports import export_stem, write_exports
+
+        data = body(request)
+        _allowed(data, ("reader", "series_uid", "rois", "protocol", "statistic", "force",
+                        "provenance", "replaces", "export"))
+        reader = ws.reader(data.get("reader"))
+        replaces = data.get("replaces")
+        if replaces is not None and (isinstance(replaces, bool) or not isinstance(replaces, int)):
+            raise ApiError(400, '"replaces" must be a reading id')
+        export = _bool(data, "export")
+        t0 = time.perf_counter()
+        result, series = ws.score(data)
+        seconds = time.perf_counter() - t0
+        rois = dict(data["rois"])
+        provenance = provenance_text(rois, data.get("provenance"))
+        study = dict(result.study or {})
+        row = result_record(BatchTask(id="", line=0, series=str(config.folder)), result,
+                            seconds)
+        try:
+            reading = ws.store.add(
+                reader=reader, study_instance_uid=str(study.get("study_instance_uid") or ""),
+                series_instance_uid=series.series_instance_uid,
+                patient_id=study.get("patient_id"), rois=rois, roi_provenance=provenance,
+                result=result.to_dict(), batch_row=row, replaces=replaces)
+        except KeyError as err:
+            raise ApiError(404, f"no reading {err}") from None
+        out: dict[str, Any] = {"reading_id": reading.reading_id, "result": reading.result,
+                               "occasion": reading.occasion, "read_at": reading.read_at,
+                               "replaces": reading.replaces}
+        if export:
+            stem = export_stem(study.get("patient_id"), study.get("study_date"), reader,
+                               reading.reading_id)
+            out["files"] = write_exports(config.out, stem, result, rois, series, reader=reader,
+                                         read_at=reading.read_at,
+                                         reading_id=reading.reading_id, version=__version__)
+        return JSONResponse(out)
+
+    def readings(request: Request) -> Response:
+        reader = ws.reader(request.query_params.get("reader"))
+        return JSONResponse([r.summary() for r in
+                             ws.store.visible(reader, blinded=not config.unblind)])
+
+    def occasions(request: Request) -> Response:
+        data = body(request)
+        _allowed(data, ("reader",))
+        reader = ws.reader(data.get("reader"))
+        return JSONResponse({"reader": reader, "occasion": ws.store.start_occasion(reader)})
+
+    def readings_csv(request: Request) -> Response:
+        if not config.unblind:
+            raise ApiError(403, "the readings export is available only when the server is "
+                           "started with --unblind (or use vbq readings export --db F)")
+        return Response(ws.store.export_csv(), media_type="text/csv; charset=utf-8")
+
+    def not_found(request: Request) -> Response:
+        raise ApiError(404, f"no such address: {request.url.path}")
+
+    routes = [
+        Route("/", endpoint(index)),
+        Route("/static/{path:path}", endpoint(static)),
+        Route("/api/config", endpoint(config_info)),
+        Route("/api/studies", endpoint(studies)),
+        Route("/api/series/{uid}/slices/{index}.png", endpoint(slice_png)),
+        Route("/api/propose", endpoint(propose), methods=["POST"]),
+        Route("/api/score", endpoint(score), methods=["POST"]),
+        Route("/api/readings", endpoint(save), methods=["POST"]),
+        Route("/api/readings", endpoint(readings), methods=["GET"]),
+        Route("/api/occasions", endpoint(occasions), methods=["POST"]),
+        Route("/api/readings.csv", endpoint(readings_csv)),
+        Route("/{rest:path}", endpoint(not_found), methods=["GET", "POST", "PUT", "DELETE"]),
+    ]
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = int(getattr(exc, "status_code", 400))
+        return _error(status, str(getattr(exc, "detail", "")) or "request refused")
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Guard(app, config.token, HostPolicy(config.host, config.port))
