@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "metaanalysis.commands.bias",
     "metaanalysis.commands.fagan",
     "metaanalysis.commands.reproduce",
+    "metaanalysis.commands.thresholds",
     "metaanalysis.commands.report",
 )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,10 @@ class ThresholdsTable:
     direction : {"higher", "lower"}
         ``higher`` (default): a test is positive when the value is at or above
         the cut-off; ``lower``: at or below it.
+    columns : mapping, optional
+        The file's name for any of ``study, cutoff, TP, FP, FN, TN``, e.g. diagmeta's
+        ``{"cutoff": "cutpoint", "TP": "tpos", "FP": "fpos", "FN": "fneg",
+        "TN": "tneg"}``.
     row_numbers : sequence of int, optional
         The file row of each row of ``df``, for messages (default 1, 2, ...).
 
@@ -119,6 +123,7 @@ class ThresholdsTable:
 
     def __init__(self, df: pd.DataFrame, *, source: str | None = None,
                  study_column: str | None = None, direction: str = "higher",
+                 columns: Mapping[str, str] | None = None,
                  row_numbers: Sequence[int] | None = None) -> None:
         pre = _prefix(source)
         if direction not in DIRECTIONS:
@@ -132,6 +137,17 @@ class ThresholdsTable:
                 raise InputError(f"{pre}column {col!r} appears twice (names are "
                                  "case-insensitive).")
             lower[key] = col
+        columns = dict(columns or {})
+        if "study" in columns:
+            study_column = columns.pop("study")
+        for ours, theirs in columns.items():
+            if ours not in ("cutoff", *COUNT_COLUMNS):
+                raise InputError(f"{pre}columns: {ours!r} is not one of study, cutoff, "
+                                 f"{', '.join(COUNT_COLUMNS)}.")
+            if str(theirs).strip().lower() not in lower:
+                raise InputError(f"{pre}no column named {theirs!r} (given for {ours}); the "
+                                 f"columns are: {', '.join(map(str, lower.values()))}.")
+            lower[ours.lower()] = lower.pop(str(theirs).strip().lower())
         key_col = _find_column(lower, study_column, pre)
         missing = [c for c in ("cutoff", *COUNT_COLUMNS) if c.lower() not in lower]
         if not key_col:
@@ -216,8 +232,8 @@ class ThresholdsTable:
     # ------------------------------------------------------------ readers --
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str], *, study_column: str | None = None,
-                 direction: str = "higher", source: str | None = None,
-                 **read_csv_kwargs: Any) -> ThresholdsTable:
+                 direction: str = "higher", columns: Mapping[str, str] | None = None,
+                 source: str | None = None, **read_csv_kwargs: Any) -> ThresholdsTable:
         """Read a long-format CSV file (one row per study and cut-off).
 
         Cells are read as :meth:`metaanalysis.table.StudyTable.from_csv` reads
@@ -233,6 +249,8 @@ class ThresholdsTable:
             The column of study names.
         direction : {"higher", "lower"}
             See :class:`ThresholdsTable`.
+        columns : mapping, optional
+            The file's names for ``cutoff, TP, FP, FN, TN`` (see :class:`ThresholdsTable`).
         source : str, optional
             How messages name the table (default: the path).
         **read_csv_kwargs
@@ -278,12 +296,13 @@ class ThresholdsTable:
         data = body[keep][:, cols] if body.size else body
         frame = pd.DataFrame(data, columns=[header[j] or f"Unnamed: {j}" for j in cols])
         if raw_kw.get("sep") == ";":
-            c = {k.lower(): k for k in frame.columns}.get("cutoff")
+            c = {k.lower(): k for k in frame.columns}.get(
+                str((columns or {}).get("cutoff", "cutoff")).lower())
             if c is not None:
                 frame[c] = frame[c].astype(str).str.replace(",", ".", regex=False)
         rows = [i for i in range(1, len(body) + 1) if keep[i - 1]]
         return cls(frame, source=source or name, study_column=study_column,
-                   direction=direction, row_numbers=rows)
+                   direction=direction, columns=columns, row_numbers=rows)
 
     # ---------------------------------------------------------- accessors --
     @property
