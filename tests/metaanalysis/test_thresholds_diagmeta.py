@@ -22,6 +22,9 @@ Tolerances, and why:
   finds by a fixed-point iteration stopped at |f(x) - x| <= 1e-8 on the log scale). From our
   own fit they agree with diagmeta to 1e-5 where its optimiser reached the maximum, and to
   2e-5 elsewhere (normal DIDS: 1.2e-5, where lme4's default stops 5e-7 below the maximum).
+- normal DIDS, a singular fit, is the one exception to 1e-5 for the fixed effects and
+  variance components against the tight lme4 run: the two REML maxima differ by 6e-10 in
+  logLik, and along that flat ridge the estimates agree to 2e-5 of their scale.
 """
 
 from __future__ import annotations
@@ -114,15 +117,18 @@ def test_loglik_aic_bic(key):
 def test_fixed_effects_and_variance_components(key):
     res = fit(key)
     ref = REF[key] if at_maximum(key) else LME4[key]["tight"]
+    # normal DIDS is singular: our REML logLik is 6e-10 below the tight lme4 run's, and along
+    # that flat ridge the estimates agree to 2e-5 of their scale, not 1e-5
+    tol = 2e-5 if key == "normal DIDS" else 1e-5
     beta = np.array(list(res.fixef.values()))
     rbeta = np.array(list(ref["fixef"].values()))
     se = np.sqrt(np.diag(np.array(ref["vcov_fixef"])))
-    assert np.all(np.abs(beta - rbeta) <= 1e-5 * np.maximum(np.abs(rbeta), se))
+    assert np.all(np.abs(beta - rbeta) <= tol * np.maximum(np.abs(rbeta), se))
     assert np.allclose(res.vcov, np.array(ref["vcov_fixef"]), rtol=1e-4, atol=0)
     vals, scale = varcorr(res, RANDOM_EFFECTS[key.split()[1]])
     rvals = np.array(ref["varcorr"]["vcov"])
     assert len(vals) == len(rvals)
-    assert np.all(np.abs(vals - rvals) <= 1e-5 * np.maximum(np.abs(rvals), scale))
+    assert np.all(np.abs(vals - rvals) <= tol * np.maximum(np.abs(rvals), scale))
     assert res.lines.var_diseased == pytest.approx(REF[key]["var.diseased"], rel=1e-12)
     assert res.lines.var_nondiseased == pytest.approx(REF[key]["var.nondiseased"], rel=1e-12)
 
