@@ -286,8 +286,13 @@ def test_spreadsheet_encodings_are_read(capsys, auditc, tmp_path, encoding, sep)
 
 
 def test_binary_file_is_refused_in_one_sentence(capsys, tmp_path):
-    path = tmp_path / "sheet.xlsx"
-    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200))
+    damaged = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(200)
+    path = tmp_path / "sheet.xlsx"  # read as a workbook, which this is not
+    path.write_bytes(damaged)
+    code, out, err = run(capsys, "pool", path)
+    assert code == 2 and "not a readable .xlsx workbook" in one_error(err)
+    path = tmp_path / "sheet.csv"  # the same bytes named as a CSV
+    path.write_bytes(damaged)
     code, out, err = run(capsys, "pool", path)
     assert code == 2 and "not a CSV file" in one_error(err)
 
