@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "UnivariateResult": "metaanalysis.models.univariate",
     "simulate": "metaanalysis.simulation",
     "glmm": "metaanalysis.models.glmm",
+    "thresholds": "metaanalysis.models.thresholds",
+    "ThresholdsTable": "metaanalysis.thresholds_table",
     "regression": "metaanalysis.models.regression",
     "leave_one_out": "metaanalysis.diagnostics",
     "influence": "metaanalysis.diagnostics",

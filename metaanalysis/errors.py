@@ -126,6 +126,12 @@ class CodedCovariateWarning(FitWarning):
     code: ClassVar[str] = "coded_covariate"
 
 
+class UnequalTotalsWarning(MetaAnalysisWarning):
+    """A study's diseased or non-diseased total differs between the rows of its cut-offs."""
+
+    code: ClassVar[str] = "unequal_totals"
+
+
 def warning_texts(caveats: Iterable[MetaAnalysisWarning]) -> tuple[str, ...]:
     """Return the messages of ``caveats``, in order (a result's ``warnings``)."""
     return tuple(str(w) for w in caveats)

@@ -1,5 +1,4 @@
-"""Figures of the multiple-thresholds model: the SROC curve with cut-offs marked, and
-sensitivity and specificity against the cut-off.
+"""Figures of the multiple-thresholds model: SROC with cut-offs, accuracy against the cut-off.
 
 Each function takes a fitted :class:`~metaanalysis.thresholds_result.ThresholdsResult`,
 draws on ``ax`` (a new figure when None) and returns the Axes.

@@ -38,15 +38,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DISTRIBUTIONS", "Lines", "ThresholdsResult"]
 
+#: Cut-offs: one number, a sequence or an array.
+ArrayLikeFloat = float | Sequence[float] | np.ndarray
 #: The two link distributions.
 DISTRIBUTIONS: tuple[str, ...] = ("logistic", "normal")
 
 
-def _cdf(z: np.ndarray, distr: str) -> np.ndarray:
+def _cdf(z: np.ndarray | float, distr: str) -> np.ndarray:
     return np.asarray(logistic.cdf(z) if distr == "logistic" else norm.cdf(z), dtype=float)
 
 
-def _pdf(z: np.ndarray, distr: str) -> np.ndarray:
+def _pdf(z: np.ndarray | float, distr: str) -> np.ndarray:
     return np.asarray(logistic.pdf(z) if distr == "logistic" else norm.pdf(z), dtype=float)
 
 
@@ -54,8 +56,8 @@ def _ppf(p: float, distr: str) -> float:
     return float(logistic.ppf(p) if distr == "logistic" else norm.ppf(p))
 
 
-def _dpdf(z: np.ndarray, distr: str) -> np.ndarray:
-    """Derivative of the density."""
+def _dpdf(z: np.ndarray | float, distr: str) -> np.ndarray:
+    """Return the derivative of the density."""
     if distr == "logistic":
         return _pdf(z, distr) * (1.0 - 2.0 * _cdf(z, distr))
     return -np.asarray(z) * _pdf(z, distr)
@@ -95,7 +97,8 @@ class Lines:
     distr: str
 
     @classmethod
-    def from_fixef(cls, fixef: Sequence[float], vcov: np.ndarray, var_nondiseased: float,
+    def from_fixef(cls, fixef: Sequence[float] | np.ndarray, vcov: np.ndarray,
+                   var_nondiseased: float,
                    var_diseased: float, distr: str) -> Lines:
         """Build the lines from ``(Intercept, Group, Cutoff, Group:Cutoff)`` and their covariance.
 
@@ -142,11 +145,12 @@ class Lines:
 
     def _slope(self, x: float, lam: float) -> float:
         z0, z1 = self.alpha0 + self.beta0 * x, self.alpha1 + self.beta1 * x
-        return float((1 - lam) * self.beta0 * _pdf(z0, self.distr)
-                     - lam * self.beta1 * _pdf(z1, self.distr))
+        f0 = float(_pdf(z0, self.distr))
+        f1 = float(_pdf(z1, self.distr))
+        return (1 - lam) * self.beta0 * f0 - lam * self.beta1 * f1
 
     def optimal(self, lam: float) -> float:
-        """Transformed cut-off where the weighted Youden index has its largest local maximum.
+        """Return the transformed cut-off of the largest local maximum of the weighted Youden index.
 
         The index is scanned between the two groups' 0.1 % and 99.9 % quantiles
         and every interior maximum refined to machine precision (root of the
@@ -169,7 +173,7 @@ class Lines:
         return best
 
     def optimal_se(self, x: float, lam: float) -> float:
-        """Standard error of the optimal cut-off ``x`` (delta method, implicit function).
+        """Return the standard error of the optimal cut-off ``x`` (delta method).
 
         ``x`` solves ``G(x) = (1 - lam) beta0 f(z0) - lam beta1 f(z1) = 0``; its
         gradient in ``(alpha0, alpha1, beta0, beta1)`` is ``-dG/dtheta / dG/dx``.
@@ -177,8 +181,8 @@ class Lines:
         if not math.isfinite(x):
             return math.nan
         z0, z1 = self.alpha0 + self.beta0 * x, self.alpha1 + self.beta1 * x
-        f0, f1 = _pdf(z0, self.distr), _pdf(z1, self.distr)
-        d0, d1 = _dpdf(z0, self.distr), _dpdf(z1, self.distr)
+        f0, f1 = float(_pdf(z0, self.distr)), float(_pdf(z1, self.distr))
+        d0, d1 = float(_dpdf(z0, self.distr)), float(_dpdf(z1, self.distr))
         g_x = (1 - lam) * self.beta0 ** 2 * d0 - lam * self.beta1 ** 2 * d1
         g_theta = np.array([(1 - lam) * self.beta0 * d0,
                             -lam * self.beta1 * d1,
@@ -208,9 +212,6 @@ class Lines:
                 "AUCSpec": -_trapz(sens, spec) / re,
                 "AUCSpec_lower": -_trapz(sens, spec_lo) / re,
                 "AUCSpec_upper": -_trapz(sens, spec_hi) / re}
-
-
-ArrayLikeFloat = float | Sequence[float] | np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)

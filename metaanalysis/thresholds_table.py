@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metaanalysis.errors import InputError, MetaAnalysisWarning
+from metaanalysis.errors import InputError, MetaAnalysisWarning, UnequalTotalsWarning
 from metaanalysis.table import (
     COUNT_COLUMNS,
     STUDY_KEYS,
@@ -39,18 +39,12 @@ from metaanalysis.table import (
     _study_label,
 )
 
-__all__ = ["DIRECTIONS", "THRESHOLD_COLUMNS", "ThresholdsTable", "UnequalTotalsWarning"]
+__all__ = ["DIRECTIONS", "THRESHOLD_COLUMNS", "ThresholdsTable"]
 
 #: Columns of a long-format table (the study key under one of its names).
 THRESHOLD_COLUMNS: tuple[str, ...] = ("study", "cutoff", *COUNT_COLUMNS)
 #: ``higher``: positive when the value is >= the cut-off; ``lower``: when it is <=.
 DIRECTIONS: tuple[str, ...] = ("higher", "lower")
-
-
-class UnequalTotalsWarning(MetaAnalysisWarning):
-    """A study's diseased or non-diseased total differs between its cut-offs."""
-
-    code = "unequal_totals"
 
 
 def _cutoff(v: Any, where: str) -> float:
@@ -291,7 +285,8 @@ class ThresholdsTable:
         body = cells[1:]
         empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
                          dtype=bool).reshape(body.shape)
-        keep = ~empty.all(axis=1) if body.size else np.zeros(len(body), dtype=bool)
+        keep = np.asarray(~empty.all(axis=1) if body.size else np.zeros(len(body), dtype=bool),
+                          dtype=bool)
         cols = [j for j, h in enumerate(header) if h or (body.size and not empty[:, j].all())]
         data = body[keep][:, cols] if body.size else body
         frame = pd.DataFrame(data, columns=[header[j] or f"Unnamed: {j}" for j in cols])

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 from metaanalysis.commands._diagnostic_io import warn
 
@@ -106,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
             ax = draw(None)
             path = os.path.join(args.plots, name)
             write_figure(ax.figure, path, dpi=150, bbox_inches="tight", format="png")
-            plt.close(ax.figure)
+            plt.close(cast("Figure", ax.figure))
             print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -144,7 +144,12 @@ def thresholds(table: ThresholdsTable, model: str = "CICS", distr: str = "logist
     ...     "study": ["a", "a", "b", "b", "c", "c"], "cutoff": [2, 3, 2, 4, 3, 4],
     ...     "TP": [45, 38, 40, 22, 35, 25], "FP": [30, 12, 28, 5, 14, 6],
     ...     "FN": [5, 12, 10, 28, 15, 25], "TN": [70, 88, 72, 95, 86, 94]}))
-    >>> fit = thresholds(t, model="CI")  # doctest: +SKIP
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fit = thresholds(t, model="CI")
+    >>> round(fit.optimal_cutoff["value"], 3), fit.warning_codes
+    (2.518, ('few_studies',))
     """
     if model not in RANDOM_EFFECTS:
         raise InputError(f"model must be one of {', '.join(STRUCTURES)}; got {model!r}.")

@@ -36,7 +36,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from metaanalysis.models.thresholds import RANDOM_EFFECTS, thresholds

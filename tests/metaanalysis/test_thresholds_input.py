@@ -96,7 +96,8 @@ def test_random_cutoffs_carry_no_threshold_information():
     ("a,x,5,2,1,8\n", r"row 1 \(study 'a'\), column cutoff: 'x' is not a number"),
     ("a,,5,2,1,8\n", r"row 1 \(study 'a'\), column cutoff: the cut-off is missing"),
     ("a,2,5,2,1,8\na,2,4,1,2,9\n", r"rows 1 and 2 \(study 'a'\).*given twice"),
-    ("a,2,5,2,1,8\na,3,6,1,0,9\n", r"rows 1 and 2 \(study 'a'\), column TP: TP rises from 5 to 6"),
+    ("a,2,5,2,1,8\na,3,6,1,0,9\n",
+     r"rows 1 and 2 \(study 'a'\), column TP: TP rises from 5 to 6"),
     ("a,3,5,1,1,9\na,2,6,0,0,10\n", r"rows 2 and 1 \(study 'a'\), column FP: FP rises"),
     ("a,2,-5,2,1,8\n", r"row 1 \(study 'a'\), column TP: the count '-5' is negative"),
 ])
@@ -106,7 +107,8 @@ def test_malformed_tables_name_the_rows(tmp_path, body, match):
 
 
 def test_ties_and_single_cutoff_studies_are_valid(tmp_path):
-    t = ThresholdsTable.from_csv(write(tmp_path, HEADER + "a,2,5,2,1,8\na,3,5,2,1,8\nb,2,4,2,2,8\n"))
+    text = HEADER + "a,2,5,2,1,8\na,3,5,2,1,8\nb,2,4,2,2,8\n"
+    t = ThresholdsTable.from_csv(write(tmp_path, text))
     assert t.cutoffs_per_study() == {"a": 2, "b": 1}
     assert t.warnings == ()
 
