@@ -1,0 +1,91 @@
+"""Click-to-ellipse proposals on the realistic phantom, against its truth by construction.
+
+References: ``expected.json["geometry"]`` (true body centres, endplates and tilt),
+``mask.nii.gz`` (true body labels) and ``expected.json["reference"]`` (reference
+level means) of :func:`vbq.phantom.make_phantom` with ``anatomy="realistic"``.
+"""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from vbq.dicom import load_series
+from vbq.errors import BodyNotFoundError
+from vbq.phantom import make_phantom
+from vbq.roi.proposal import Proposal, propose
+from vbq.roi.rois import RoiFile
+
+LEVEL_LABEL = {"L1": 41, "L2": 42, "L3": 43, "L4": 44}
+
+
+@pytest.fixture(scope="module")
+def spine(tmp_path_factory):
+    info = make_phantom(tmp_path_factory.mktemp("prop"), anatomy="realistic", seed=0,
+                        variants="random", rows=192, n_slices=7)
+    series = load_series(info.series_dir).series
+    labels = np.asarray(nib.load(info.mask_path).dataobj)[:, :, info.slice]
+    return info, series, labels, json.loads(info.seeds_path.read_text())
+
+
+@pytest.mark.xfail(strict=True, reason="the engine's ellipses still overlap a neighbour on "
+                   "this anatomy (L3/L4); to be fixed before seeds go through propose")
+def test_proposal_is_a_roi_file_of_turned_ellipses_inside_their_bodies(spine):
+    info, series, labels, seeds = spine
+    prop = propose(series, seeds)
+    assert isinstance(prop, Proposal) and len(prop.warnings) == len(prop.warning_codes)
+    rm = RoiFile.from_json(prop.rois).masks(series)
+    geo = info.expected["geometry"]["levels"]
+    taken = np.zeros(labels.shape, dtype=bool)
+    for level, lab in LEVEL_LABEL.items():
+        m = rm.masks[level]
+        assert m.sum() >= 40, level
+        assert np.all(labels[m] == lab), level          # never outside its own body
+        assert not (taken & m).any()                    # never overlapping another level
+        taken |= m
+        roi = next(r for r in prop.rois["rois"] if r["label"] == level)
+        assert abs(roi["angle_deg"] - geo[level]["tilt_deg"]) < 5.0, level
+
+
+def test_vertebral_median_near_the_reference(spine):
+    info, series, _, seeds = spine
+    img = series.pixels(info.slice).astype(float)
+    rm = RoiFile.from_json(propose(series, seeds).rois).masks(series)
+    got = np.median([img[rm.masks[lv]].mean() for lv in LEVEL_LABEL])
+    ref = np.median([info.expected["reference"]["levels"][lv]["mean"] for lv in LEVEL_LABEL])
+    assert abs(got / ref - 1) < 0.03
+
+
+@pytest.mark.xfail(strict=True, reason="the same L3/L4 overlap is refused instead of the "
+                   "moved L2 click being placed")
+def test_click_near_the_upper_endplate_stays_in_its_body(spine):
+    info, series, labels, seeds = spine
+    g = info.expected["geometry"]["levels"]["L2"]
+    top = np.array(g["superior_endplate"]["centre"])
+    centre = np.array(g["centre"])
+    step = (centre - top) / np.linalg.norm(centre - top)
+    spacing = info.expected["geometry"]["pixel_spacing_mm"][0]
+    moved = dict(seeds)
+    moved["seeds"] = [dict(s) for s in seeds["seeds"]]
+    for s in moved["seeds"]:
+        if s["label"] == "L2":
+            s["point"] = [float(v) for v in top + step * (1.0 / spacing)]
+    try:
+        prop = propose(series, moved)
+    except BodyNotFoundError as err:
+        assert "L2" in str(err)
+        return
+    m = RoiFile.from_json(prop.rois).masks(series).masks["L2"]
+    assert np.all(labels[m] == LEVEL_LABEL["L2"])
+
+
+def test_click_outside_any_body_is_refused(spine):
+    _, series, _, seeds = spine
+    bad = dict(seeds)
+    bad["seeds"] = [dict(s) for s in seeds["seeds"]]
+    for s in bad["seeds"]:
+        if s["label"] == "L3":
+            s["point"] = [5.0, 5.0]
+    with pytest.raises(BodyNotFoundError, match="L3"):
+        propose(series, bad)

@@ -1,0 +1,778 @@
+"""From one click per level to the ellipses a reader would draw: :func:`propose`.
+
+Owns turning a ``vbq-seeds/1`` document (one point inside each vertebral body,
+and optionally one in the CSF) into a ``vbq-rois/1`` document in pixel space,
+with notes on what was done. The document is scored as any ROI file is.
+
+One body, from one click (:func:`fit_body`; all lengths in mm):
+
+1. *Marrow or not.* The click's signal (median within 1.5 mm) is compared
+   with the marrow level (the median of every body click's 3 mm
+   neighbourhood). A click darker than :data:`DARK_FRACTION` of it, or whose
+   "body" is lower than :data:`MIN_HEIGHT_MM` (a disc between two
+   endplates), is on an endplate or in a disc: it is moved into the body it
+   belongs to (the nearest marrow along the spine's axis, which is the side
+   of the disc's middle the click lies on; with a note), or refused when it
+   lies within 1 mm of the disc's middle and no other click tells the two
+   bodies apart.
+2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
+   craniocaudal axis ``t``; the patient's posterior and superior directions
+   at first), the signal is averaged (median) across a band of parallel rays
+   through the centre, along ``t`` over the middle 60 % of the depth and along
+   ``a`` over the middle 60 % of the height. A border is where that profile
+   first falls below :data:`EDGE_FRACTION` of the marrow level (the inner
+   edge of the cortex or endplate, both dark on T1).
+3. *Endplate tilt.* The superior and inferior borders are found again in five
+   narrow bands across the depth; the mean slope of the two lines (which
+   cancels wedging; endplate concavity is symmetric and cancels too) turns
+   the frame. Steps 2-3 are repeated three times, each from the middle of
+   the borders found, so the result hardly depends on where in the body the
+   click was.
+4. *Ellipse.* Aligned with the endplates, centred between the borders,
+   semi-axes 40 % of the height and of the depth. Then 72 rays from its
+   centre find where the (lightly smoothed) image first leaves marrow (below
+   :data:`EDGE_FRACTION` or above :data:`BRIGHT_FRACTION` of the marrow level:
+   cortex, endplates, the basivertebral vein and its fat, Modic zones and
+   haemangiomas); each of the ellipse's four ends is pulled in until the
+   ellipse stays :data:`CLEARANCE_MM` inside every ray's border (a median of
+   three neighbouring rays, so one noisy ray does not count).
+
+Ellipses of different levels never overlap: two clicks in one body are
+refused. (``vbq score --seeds`` still grows regions, :mod:`vbq.roi.seeds`; this
+engine is not yet its path.) The CSF ROI is placed by :mod:`vbq.roi.seeds`' growth from a CSF
+seed, or found behind the CSF level's body (:func:`vbq.roi.anatomy.
+find_csf_behind_body`), then written as the largest ellipse inside that
+region, aligned with the CSF level's body.
+
+References
+----------
+Ehresman J, et al. Novel MRI-based score for assessment of bone density in
+operative spine patients. Spine J. 2020;20(4):556-562.
+doi:10.1016/j.spinee.2019.10.018 (ROIs in the medullary portion of L1-L4 on
+the mid-sagittal T1 slice, CSF at L3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vbq.dicom.geometry import SliceGeometry
+from vbq.dicom.series import SeriesInfo
+from vbq.errors import (
+    AnalysisError,
+    BodyNotFoundError,
+    CsfFromImage,
+    CsfLevelAssumed,
+    CsfNotFoundError,
+    LevelMissing,
+    VbqWarning,
+)
+from vbq.levels import CSF
+from vbq.protocol import Protocol
+from vbq.roi.anatomy import cc_band, find_csf_behind_body, protocol_levels
+from vbq.roi.roimasks import MIN_ROI_PIXELS
+from vbq.roi.shapes import ellipse_mask
+
+__all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRACTION",
+           "BRIGHT_FRACTION", "DARK_FRACTION", "CLEARANCE_MM", "AXIS_FRACTION",
+           "MIN_HEIGHT_MM"]
+
+#: A profile leaves the body where it falls below this fraction of the marrow level.
+EDGE_FRACTION = 0.8
+#: A ray also stops where the image rises above this fraction (a bright focal lesion).
+BRIGHT_FRACTION = 1.3
+#: A click darker than this fraction of the marrow level is not in marrow.
+DARK_FRACTION = 0.75
+#: Least distance (mm) of the ellipse from every border found.
+CLEARANCE_MM = 2.0
+#: Semi-axes as a fraction of the body's height and depth.
+AXIS_FRACTION = 0.4
+#: A "body" lower than this (mm) is a disc between two endplates.
+MIN_HEIGHT_MM = 10.0
+_STEP = 0.5          # mm between samples along a profile
+_REACH = 32.0        # mm searched from the centre along a profile
+_N_RAYS = 72
+
+
+class SeedMoved(VbqWarning):
+    """A click on an endplate or in a disc was moved into the body it belongs to."""
+
+    code: ClassVar[str] = "seed_moved"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """ROIs proposed from clicks, as a reader would draw them.
+
+    Attributes
+    ----------
+    rois
+        A valid ``vbq-rois/1`` document in pixel space (turned ellipses,
+        ``angle_deg`` aligned with the endplates, and the CSF ellipse).
+    notes
+        What was done, one sentence each (e.g. a click moved into its body).
+    warnings, warning_codes
+        :class:`~vbq.errors.VbqWarning` texts and their codes, same order.
+    csf_reference
+        The sac's CSF signal (median, spread) sampled along the canal on this
+        slice, when known, else None.
+    midline_offset_mm
+        Distance of the slice from the mid-sagittal plane, when known.
+    bodies
+        Level -> :class:`BodyFit`, the body found from each click.
+    """
+
+    rois: dict[str, Any]
+    notes: tuple[str, ...]
+    warnings: tuple[str, ...]
+    warning_codes: tuple[str, ...]
+    csf_reference: tuple[float, float] | None = None
+    midline_offset_mm: float | None = None
+    bodies: Mapping[str, BodyFit] | None = None
+    warning_objects: tuple[VbqWarning, ...] = ()
+
+
+@dataclass(frozen=True)
+class BodyFit:
+    """A vertebral body found from one click (pixel coordinates, lengths in mm).
+
+    Attributes
+    ----------
+    centre
+        ``(row, column)`` of the middle of the four borders.
+    axis, ap
+        Unit vectors ``(d_row, d_col)`` in millimetres: craniocaudal (superior +)
+        and antero-posterior (posterior +), aligned with the endplates.
+    height_mm, depth_mm
+        Distances between the endplates and between the cortices through the centre.
+    marrow
+        Median marrow signal between the borders.
+    ellipse_centre, radii_mm, angle_deg
+        The ellipse: centre ``(row, column)``, semi-axes along ``axis`` and
+        ``ap`` (mm), and its angle as written in ``vbq-rois/1``.
+    mask
+        The ellipse's pixels on the slice.
+    region
+        Pixels inside the four borders (the body as found), for the CSF search.
+    click, moved_mm
+        The click used (after any move) and how far it was moved.
+    """
+
+    centre: tuple[float, float]
+    axis: tuple[float, float]
+    ap: tuple[float, float]
+    height_mm: float
+    depth_mm: float
+    marrow: float
+    ellipse_centre: tuple[float, float]
+    radii_mm: tuple[float, float]
+    angle_deg: float
+    mask: np.ndarray
+    region: np.ndarray
+    click: tuple[float, float]
+    moved_mm: float = 0.0
+
+
+# --------------------------------------------------------------------------- sampling
+class _Slice:
+    """One slice's image in millimetre coordinates, with the patient's directions."""
+
+    def __init__(self, image: np.ndarray, geometry: SliceGeometry) -> None:
+        from scipy import ndimage
+
+        self.image = np.asarray(image, dtype=float)
+        self.smooth = ndimage.gaussian_filter(self.image, 0.6)
+        self.spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
+        self.geometry = geometry
+        self.sup = self._direction((0.0, 0.0, 1.0))
+        self.post = self._direction((0.0, 1.0, 0.0))
+
+    def _direction(self, lps: Sequence[float]) -> np.ndarray:
+        """Return the unit ``(d_row, d_col)`` (mm) of a patient direction projected on the slice."""
+        v = np.asarray(lps, dtype=float)
+        d = np.array([float(v @ self.geometry.col_dir), float(v @ self.geometry.row_dir)])
+        n = float(np.hypot(*d))
+        if n < 0.3:
+            raise BodyNotFoundError("the slice is not sagittal enough to find a vertebral body "
+                                    "from a click; use a sagittal series")
+        return d / n
+
+    def sample(self, centre_px: Sequence[float] | np.ndarray, pts_mm: np.ndarray, smooth: bool = False
+               ) -> np.ndarray:
+        """Image values at ``centre + pts_mm`` (``(..., 2)`` offsets in mm), linear."""
+        from scipy import ndimage
+
+        r = centre_px[0] + pts_mm[..., 0] / self.spacing[0]
+        c = centre_px[1] + pts_mm[..., 1] / self.spacing[1]
+        img = self.smooth if smooth else self.image
+        out = ndimage.map_coordinates(img, [r.ravel(), c.ravel()], order=1, mode="nearest")
+        rows, cols = img.shape
+        off = (r.ravel() < 0) | (r.ravel() > rows - 1) | (c.ravel() < 0) | (c.ravel() > cols - 1)
+        out[off] = 0.0
+        return np.asarray(out.reshape(r.shape))
+
+    def local_median(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> float:
+        """Median of the pixels within ``radius_mm`` of ``rc``."""
+        rr = (np.arange(self.image.shape[0]) - rc[0])[:, None] * self.spacing[0]
+        cc = (np.arange(self.image.shape[1]) - rc[1])[None, :] * self.spacing[1]
+        near = rr * rr + cc * cc <= radius_mm * radius_mm
+        if not near.any():
+            near[int(round(rc[0])), int(round(rc[1]))] = True
+        return float(np.median(self.image[near]))
+
+
+def _first_below(profile: np.ndarray, level: float) -> float | None:
+    """Distance (mm) where ``profile`` (0 outwards, step ``_STEP``) first falls below ``level``."""
+    below = np.flatnonzero(profile < level)
+    if below.size == 0:
+        return None
+    i = int(below[0])
+    if i == 0:
+        return 0.0
+    a, b = profile[i - 1], profile[i]
+    frac = (a - level) / (a - b) if a != b else 0.0
+    return (i - 1 + float(frac)) * _STEP
+
+
+def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float,
+             half_d: float, half_h: float) -> dict[str, float | None]:
+    """Distances (mm) from ``centre`` to the four borders along +-t and +-a."""
+    s = np.arange(0.0, _REACH, _STEP)
+    level = EDGE_FRACTION * m
+    out: dict[str, float | None] = {}
+    us = np.linspace(-0.6 * half_d, 0.6 * half_d, 13)
+    vs = np.linspace(-0.6 * half_h, 0.6 * half_h, 13)
+    for name, d, across, offs in (("sup", t, a, us), ("inf", -t, a, us),
+                                  ("post", a, t, vs), ("ant", -a, t, vs)):
+        pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
+        prof = np.median(sl.sample(centre, pts), axis=0)
+        out[name] = _first_below(prof, level)
+    return out
+
+
+def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float,
+          half_d: float) -> float | None:
+    """Endplate tilt (radians, turning ``a`` towards ``t``) from five bands across the depth."""
+    s = np.arange(0.0, _REACH, _STEP)
+    level = EDGE_FRACTION * m
+    us = np.linspace(-0.5 * half_d, 0.5 * half_d, 5)
+    slopes = []
+    for sign in (1.0, -1.0):
+        found = []
+        for u in us:
+            offs = np.linspace(u - 1.5, u + 1.5, 5)
+            pts = (sign * s[None, :, None] * t[None, None, :]
+                   + offs[:, None, None] * a[None, None, :])
+            prof = np.median(sl.sample(centre, pts), axis=0)
+            e = _first_below(prof, level)
+            if e is not None:
+                found.append((u, sign * e))
+        if len(found) >= 3:
+            uu, vv = np.array(found).T
+            slopes.append(float(np.polyfit(uu, vv, 1)[0]))
+    if not slopes:
+        return None
+    return float(math.atan(float(np.mean(slopes))))
+
+
+def _turn(a: np.ndarray, t: np.ndarray, ang: float) -> tuple[np.ndarray, np.ndarray]:
+    """Turn the frame so that ``a`` moves by ``ang`` towards ``t``."""
+    c, s = math.cos(ang), math.sin(ang)
+    a2 = c * a + s * t
+    t2 = -s * a + c * t
+    return a2 / np.hypot(*a2), t2 / np.hypot(*t2)
+
+
+@dataclass
+class _Frame:
+    centre: np.ndarray      # pixels
+    a: np.ndarray
+    t: np.ndarray
+    half_d: float
+    half_h: float
+    marrow: float
+    borders: dict[str, float]
+
+
+def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str) -> _Frame:
+    """Borders and tilt of the body around ``click`` (steps 2-3 of the module docstring)."""
+    centre = np.array([float(click[0]), float(click[1])])
+    a, t = sl.post.copy(), sl.sup.copy()
+    half_d, half_h = 8.0, 6.0
+    m = sl.local_median(centre, 3.0)
+    if m <= 0:
+        raise BodyNotFoundError(f"{name}: the signal at the click is not above zero, so it is "
+                                "not inside a vertebral body; click inside the body")
+    found: dict[str, float] = {}
+    for _ in range(3):
+        b = _borders(sl, centre, a, t, m, half_d, half_h)
+        missing = [k for k, v in b.items() if v is None]
+        if missing:
+            raise BodyNotFoundError(
+                f"{name}: no {'/'.join(missing)} border of a vertebral body was found within "
+                f"{_REACH:.0f} mm of the click; click inside the body, or check the slice")
+        found = {k: float(v) for k, v in b.items() if v is not None}
+        shift = (0.5 * (found["post"] - found["ant"]) * a
+                 + 0.5 * (found["sup"] - found["inf"]) * t)
+        centre = centre + shift / np.array(sl.spacing)
+        half_d = 0.5 * (found["post"] + found["ant"])
+        half_h = 0.5 * (found["sup"] + found["inf"])
+        ang = _tilt(sl, centre, a, t, m, half_d)
+        if ang is not None:
+            a, t = _turn(a, t, ang)
+        m = _central_marrow(sl, centre, a, t, half_d, half_h, m)
+    b = _borders(sl, centre, a, t, m, half_d, half_h)
+    if all(v is not None for v in b.values()):
+        found = {k: float(v) for k, v in b.items() if v is not None}
+        centre = centre + (0.5 * (found["post"] - found["ant"]) * a
+                           + 0.5 * (found["sup"] - found["inf"]) * t) / np.array(sl.spacing)
+        half_d = 0.5 * (found["post"] + found["ant"])
+        half_h = 0.5 * (found["sup"] + found["inf"])
+    return _Frame(centre, a, t, half_d, half_h, m, found)
+
+
+def _central_marrow(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray,
+                    half_d: float, half_h: float, fallback: float) -> float:
+    """Median signal of the middle half of the body (height and depth)."""
+    us = np.linspace(-0.5 * half_d, 0.5 * half_d, 9)
+    vs = np.linspace(-0.5 * half_h, 0.5 * half_h, 9)
+    pts = us[None, :, None] * a[None, None, :] + vs[:, None, None] * t[None, None, :]
+    vals = sl.sample(centre, pts)
+    m = float(np.median(vals))
+    return m if m > 0 else fallback
+
+
+def _ray_limits(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Directions (angle from ``a`` towards ``t``) and distances (mm) to leaving marrow."""
+    phis = np.linspace(0.0, 2.0 * math.pi, _N_RAYS, endpoint=False)
+    s = np.arange(0.0, _REACH, _STEP)
+    dirs = np.cos(phis)[:, None] * a[None, :] + np.sin(phis)[:, None] * t[None, :]
+    pts = s[None, :, None] * dirs[:, None, :]
+    vals = sl.sample(centre, pts, smooth=True)
+    lo, hi = EDGE_FRACTION * m, BRIGHT_FRACTION * m
+    out = np.full(_N_RAYS, _REACH)
+    for k in range(_N_RAYS):
+        bad = np.flatnonzero((vals[k] < lo) | (vals[k] > hi))
+        if bad.size:
+            out[k] = max(float(s[bad[0]]) - 0.5 * _STEP, 0.0)
+    # a median of three neighbouring rays: one noisy ray does not pull the ellipse in
+    stacked = np.vstack([np.roll(out, 1), out, np.roll(out, -1)])
+    return phis, np.median(stacked, axis=0)
+
+
+def _fit_ellipse(phis: np.ndarray, limits: np.ndarray, half_d: float, half_h: float
+                 ) -> tuple[float, float, float, float]:
+    """Return the ends (posterior, anterior, superior, inferior; mm from the centre).
+
+    Starts at :data:`AXIS_FRACTION` of the depth and height and pulls in, 0.25 mm at a
+    time, the end facing each ray whose border is nearer than the ellipse plus
+    :data:`CLEARANCE_MM`.
+    """
+    ends = [2.0 * AXIS_FRACTION * half_d, 2.0 * AXIS_FRACTION * half_d,
+            2.0 * AXIS_FRACTION * half_h, 2.0 * AXIS_FRACTION * half_h]
+    cos, sin = np.cos(phis), np.sin(phis)
+    for _ in range(400):
+        post, ant, sup, inf = ends
+        uc, vc = 0.5 * (post - ant), 0.5 * (sup - inf)
+        ru, rv = 0.5 * (post + ant), 0.5 * (sup + inf)
+        # farthest reach of the ellipse along each ray from the body's centre (0, 0)
+        th = np.linspace(0.0, 2.0 * math.pi, 180, endpoint=False)
+        eu, ev = uc + ru * np.cos(th), vc + rv * np.sin(th)
+        ang = np.arctan2(ev, eu)
+        rad = np.hypot(eu, ev)
+        k = np.round((ang % (2 * math.pi)) / (2 * math.pi) * len(phis)).astype(int) % len(phis)
+        over = rad + CLEARANCE_MM - limits[k]
+        if over.max() <= 0:
+            break
+        j = int(np.argmax(over))
+        du, dv = float(cos[k[j]]), float(sin[k[j]])
+        if abs(du) >= abs(dv):
+            idx = 0 if du > 0 else 1
+        else:
+            idx = 2 if dv > 0 else 3
+        ends[idx] -= 0.25
+        if min(ru, rv) < 2.0:
+            break
+    return ends[0], ends[1], ends[2], ends[3]
+
+
+# --------------------------------------------------------------------------- one body
+def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, moved: float) -> BodyFit:
+    """Place the ellipse in a body found (step 4 of the module docstring)."""
+    phis, limits = _ray_limits(sl, frame.centre, frame.a, frame.t, frame.marrow)
+    post, ant, sup, inf = _fit_ellipse(phis, limits, frame.half_d, frame.half_h)
+    ru, rv = 0.5 * (post + ant), 0.5 * (sup + inf)
+    off = 0.5 * (post - ant) * frame.a + 0.5 * (sup - inf) * frame.t
+    centre = frame.centre + off / np.array(sl.spacing)
+    a = frame.a if frame.a[1] >= 0 else -frame.a        # the column axis, turned
+    angle = math.degrees(math.atan2(-a[0], a[1]))
+    sr, sc = sl.spacing
+    mask = ellipse_mask(sl.image.shape, (float(centre[0]), float(centre[1])), (rv, ru), angle,
+                        (sr, sc))
+    ph = np.linspace(0.0, 2.0 * math.pi, 90, endpoint=False)
+    lim = np.interp(ph, phis, limits, period=2.0 * math.pi)
+    poly = (frame.centre[None, :]
+            + (lim[:, None] * (np.cos(ph)[:, None] * frame.a[None, :]
+                               + np.sin(ph)[:, None] * frame.t[None, :])) / np.array(sl.spacing))
+    from vbq.roi.shapes import polygon_mask
+
+    region = polygon_mask(sl.image.shape, poly)
+    return BodyFit(
+        centre=(float(frame.centre[0]), float(frame.centre[1])),
+        axis=(float(frame.t[0]), float(frame.t[1])), ap=(float(frame.a[0]), float(frame.a[1])),
+        height_mm=2.0 * frame.half_h, depth_mm=2.0 * frame.half_d, marrow=frame.marrow,
+        ellipse_centre=(float(centre[0]), float(centre[1])), radii_mm=(rv, ru),
+        angle_deg=angle, mask=mask, region=region,
+        click=(float(click[0]), float(click[1])), moved_mm=moved)
+
+
+def _is_body(frame: _Frame) -> bool:
+    return 2.0 * frame.half_h >= MIN_HEIGHT_MM and 2.0 * frame.half_d >= MIN_HEIGHT_MM
+
+
+def _along(sl: _Slice, click: np.ndarray, sign: float, m: float
+           ) -> tuple[float, np.ndarray] | None:
+    """Distance (mm) to the first marrow past a dark border along ``sign`` x superior.
+
+    Returns the distance and the point 3 mm into that marrow, or None.
+    """
+    s = np.arange(0.0, 45.0, _STEP)
+    d = sign * sl.sup
+    across = sl.post
+    offs = np.linspace(-3.0, 3.0, 7)
+    pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
+    prof = np.median(sl.sample(click, pts), axis=0)
+    dark = np.flatnonzero(prof < EDGE_FRACTION * m)
+    if dark.size == 0:
+        return None
+    after = np.flatnonzero(prof[dark[0]:] >= EDGE_FRACTION * m)
+    if after.size == 0:
+        return None
+    dist = float(s[dark[0] + after[0]])
+    return dist, click + (dist + 3.0) * d / np.array(sl.spacing)
+
+
+def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
+          taken: Sequence[BodyFit]) -> tuple[_Frame, np.ndarray, str]:
+    """Move a click that is not in marrow into the body it belongs to, or refuse."""
+    cands: list[tuple[float, str, _Frame, np.ndarray]] = []
+    for sign, way in ((1.0, "up"), (-1.0, "down")):
+        start = click
+        travelled = 0.0
+        for _hop in range(3):
+            hit = _along(sl, start, sign, m)
+            if hit is None:
+                break
+            dist, point = hit
+            try:
+                frame = _find_frame(sl, point, name)
+            except AnalysisError:
+                break
+            travelled += dist
+            if _is_body(frame):
+                cands.append((travelled, way, frame, point))
+                break
+            # a disc that looks like marrow: go on past it
+            reach = frame.half_h * 2.0 + 1.0
+            start = frame.centre + sign * (frame.half_h + 1.0) * sl.sup / np.array(sl.spacing)
+            travelled += reach * 0.5
+    where = f"[{click[0]:.1f}, {click[1]:.1f}]"
+    if not cands:
+        raise BodyNotFoundError(f"{name}: the click at {where} (row, column) is not inside a "
+                                "vertebral body and no body was found above or below it; "
+                                f"click inside the {name} body or choose another slice with "
+                                "--slice")
+    cands.sort(key=lambda c: c[0])
+    if len(cands) == 2 and cands[1][0] - cands[0][0] < 2.0:
+        # within 1 mm of the disc's middle: another click may tell the bodies apart
+        free = [c for c in cands if not any(
+            math.dist(c[2].centre * np.array(sl.spacing),
+                      np.array(b.centre) * np.array(sl.spacing)) < 0.3 * b.height_mm
+            for b in taken)]
+        if len(free) != 1:
+            raise BodyNotFoundError(
+                f"{name}: the click at {where} (row, column) lies in the middle of a disc, so "
+                f"it is not clear which body it belongs to; click inside the {name} body")
+        cands = free
+    dist, way, frame, _ = cands[0]
+    side = "upper" if way == "down" else "lower"
+    note = (f"{name}: the click at {where} (row, column) was not in marrow (on the {side} "
+            f"endplate or in the disc next to it); moved {dist + 3.0:.1f} mm {way} into the "
+            "body it belongs to")
+    return frame, click, note
+
+
+def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] | np.ndarray, *,
+             name: str = "body", marrow: float | None = None,
+             taken: Sequence[BodyFit] = ()) -> tuple[BodyFit, str | None]:
+    """Find the body around one click and place its ellipse.
+
+    Parameters
+    ----------
+    image, geometry
+        The slice's pixel values and geometry.
+    click
+        ``(row, column)`` of the click.
+    name
+        How messages name the click (e.g. ``"seeds.json: seed 2 (L2)"``).
+    marrow
+        The typical marrow signal (from all clicks); None takes the click's own.
+    taken
+        Bodies already found from other clicks (to tell two bodies apart when a
+        click lies in the middle of a disc).
+
+    Returns
+    -------
+    body, note
+        The body and its ellipse, and a sentence when the click was moved.
+
+    Raises
+    ------
+    BodyNotFoundError
+        When no body can be found from the click, saying what to try.
+    """
+    sl = _Slice(image, geometry)
+    return _fit(sl, np.asarray(click, dtype=float), name, marrow, taken)
+
+
+def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
+         taken: Sequence[BodyFit]) -> tuple[BodyFit, str | None]:
+    m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
+    here = sl.local_median(click, 1.5)
+    frame: _Frame | None = None
+    if here >= DARK_FRACTION * m:
+        try:
+            frame = _find_frame(sl, click, name)
+        except BodyNotFoundError:
+            frame = None
+        if frame is not None and not _is_body(frame):
+            frame = None
+    if frame is not None:
+        return _ellipse(sl, frame, click, 0.0), None
+    frame, _, note = _move(sl, click, name, m, taken)
+    moved = float(np.hypot(*((frame.centre - click) * np.array(sl.spacing))))
+    return _ellipse(sl, frame, click, moved), note
+
+
+# --------------------------------------------------------------------------- CSF
+def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
+               ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Largest turned ellipse inside ``mask``: centre (pixels) and semi-axes (mm, row first)."""
+    from scipy import ndimage
+
+    if mask.sum() < 4:
+        return None
+    edt = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1]
+    r0, c0 = (float(v) for v in np.unravel_index(int(np.argmax(edt)), edt.shape))
+    t = math.radians(angle_deg)
+    er = np.array([math.cos(t), math.sin(t)])        # the turned row axis (mm components)
+    ec = np.array([-math.sin(t), math.cos(t)])
+    s = np.arange(0.0, 40.0, 0.25)
+    lens = []
+    for d in (er, -er, ec, -ec):
+        r = r0 + s * d[0] / spacing[0]
+        c = c0 + s * d[1] / spacing[1]
+        ok = (r >= 0) & (r <= mask.shape[0] - 1) & (c >= 0) & (c <= mask.shape[1] - 1)
+        inside = ok & mask[np.clip(np.round(r).astype(int), 0, mask.shape[0] - 1),
+                           np.clip(np.round(c).astype(int), 0, mask.shape[1] - 1)]
+        out = np.flatnonzero(~inside)
+        lens.append(float(s[out[0]]) if out.size else float(s[-1]))
+    ry0, rx0 = max(min(lens[0], lens[1]), 0.5), max(min(lens[2], lens[3]), 0.5)
+    best = None
+    lo, hi = 0.05, 1.2
+    for _ in range(20):
+        f = 0.5 * (lo + hi)
+        m = ellipse_mask(mask.shape, (r0, c0), (f * ry0, f * rx0), angle_deg, spacing)
+        if m.any() and not (m & ~mask).any():
+            best, lo = ((r0, c0), (f * ry0, f * rx0)), f
+        else:
+            hi = f
+    return best
+
+
+# --------------------------------------------------------------------------- propose
+def propose(series: SeriesInfo, seeds: Any, *,
+            slice: int | str | Mapping[str, Any] | None = None,
+            protocol: str | Protocol = "lumbar", grow_csf: Any = None,
+            find_csf: bool = True) -> Proposal:
+    """One click per level -> the ellipses a reader would draw (see the module docstring).
+
+    Parameters
+    ----------
+    series
+        The chosen :class:`~vbq.dicom.series.SeriesInfo`.
+    seeds
+        A ``vbq-seeds/1`` document (path or mapping) or a
+        :class:`~vbq.roi.seeds.SeedFile`: vertebra seeds and an optional CSF seed.
+    slice
+        Overrides the file's slice for pixel-space seeds without their own.
+    protocol
+        A protocol name or object (levels and the CSF level with its fallbacks).
+    grow_csf
+        ``f(image, (row, col), spacing, limit, name) -> mask`` growing the CSF
+        region from a CSF seed (default :func:`vbq.roi.seeds.grow_csf`, limited to
+        the CSF level's body height).
+    find_csf
+        Without a CSF seed, find the CSF behind the CSF level's body (default);
+        False proposes no CSF ROI.
+
+    Returns
+    -------
+    Proposal
+        ``rois`` is a ``vbq-rois/1`` document in pixel space.
+
+    Raises
+    ------
+    InputError
+        A malformed seed file or a seed off the image.
+    BodyNotFoundError
+        A click from which no body can be found, two clicks in one body, or a
+        click in the middle of a disc, with what to try.
+    CsfNotFoundError
+        No CSF seed and no CSF found behind the CSF level's body.
+    """
+    from vbq.roi.seeds import SeedFile
+    from vbq.roi.seeds import _place as place_seed
+
+    sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
+    levels, csf_levels = protocol_levels(protocol)
+    default_index = None if slice is None else series.resolve(slice, "the slice asked for")
+    placed = {s.label: (s, *place_seed(series, s, sf.space, default_index, sf.slice, sf.source))
+              for s in sf.seeds}
+    counts: dict[int, int] = {}
+    for _, idx, _ in placed.values():
+        counts[idx] = counts.get(idx, 0) + 1
+    main = max(counts, key=lambda i: counts[i])
+    slices_cache: dict[int, _Slice] = {}
+
+    def slice_of(index: int) -> _Slice:
+        if index not in slices_cache:
+            slices_cache[index] = _Slice(np.asarray(series.pixels(index), dtype=float),
+                                         series.slices[index].geometry)
+        return slices_cache[index]
+
+    warnings: list[VbqWarning] = []
+    notes: list[str] = []
+    excluded = dict(sf.exclude)
+    wanted = list(levels) + [lvl for lvl in csf_levels if lvl not in levels]
+    todo = []
+    for lvl in wanted:
+        if lvl not in placed:
+            if lvl in levels and lvl not in excluded:
+                warnings.append(LevelMissing(f"{sf.source}: no seed for {lvl}; {lvl} is excluded"))
+                excluded[lvl] = "other"
+            continue
+        todo.append(lvl)
+    local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
+    marrow = float(np.median(list(local.values()))) if local else None
+    fits: dict[str, BodyFit] = {}
+    # clicks in marrow first, so that a click in a disc can be told from its neighbours
+    order = sorted(todo, key=lambda lv: local[lv] < DARK_FRACTION * (marrow or 0.0))
+    for lvl in order:
+        seed, idx, rc = placed[lvl]
+        sl = slice_of(idx)
+        fit, note = _fit(sl, np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}", marrow,
+                         [f for lv, f in fits.items() if placed[lv][1] == idx])
+        if note:
+            notes.append(note)
+            warnings.append(SeedMoved(note))
+        fits[lvl] = fit
+    names = [lv for lv in wanted if lv in fits]
+    for i, l1 in enumerate(names):
+        for l2 in names[i + 1:]:
+            if placed[l1][1] == placed[l2][1] and (fits[l1].mask & fits[l2].mask).any():
+                raise BodyNotFoundError(
+                    f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
+                    f"click inside the middle of each body")
+    notes.extend(f"{lv}: body {fits[lv].height_mm:.1f} mm high and {fits[lv].depth_mm:.1f} mm "
+                 f"deep, endplates tilted {fits[lv].angle_deg:.1f} degrees" for lv in names)
+
+    rois: list[dict[str, Any]] = []
+    for lvl in names:
+        if lvl not in levels:
+            continue
+        rois.append(_roi_entry(lvl, fits[lvl].ellipse_centre, fits[lvl].radii_mm,
+                               fits[lvl].angle_deg, slice_of(placed[lvl][1]).spacing,
+                               placed[lvl][1], main))
+    csf_level, csf_idx, csf_mask = (
+        _place_csf(sf, placed, fits, slice_of, csf_levels, grow_csf, warnings)
+        if find_csf or CSF in placed else (None, None, None))
+    if csf_mask is not None and csf_level is not None and csf_idx is not None:
+        sl = slice_of(csf_idx)
+        angle = fits[csf_level].angle_deg if csf_level in fits else 0.0
+        ell = _inscribed(csf_mask, angle, sl.spacing)
+        if ell is None or ellipse_mask(sl.image.shape, ell[0], ell[1], angle,
+                                       sl.spacing).sum() < MIN_ROI_PIXELS // 2:
+            raise CsfNotFoundError(f"{sf.source}: the CSF region found at {csf_level} is too "
+                                   "small for a CSF ROI; give a CSF seed in the canal")
+        entry = _roi_entry(CSF, ell[0], ell[1], angle, sl.spacing, csf_idx, main)
+        entry["level"] = csf_level
+        rois.append(entry)
+    doc: dict[str, Any] = {"format": "vbq-rois/1", "space": "pixel", "slice": int(main),
+                           "rois": rois}
+    if excluded:
+        doc["exclude"] = excluded
+    return Proposal(rois=doc, notes=tuple(notes), warnings=tuple(str(w) for w in warnings),
+                    warning_codes=tuple(w.code for w in warnings), bodies=fits,
+                    warning_objects=tuple(warnings))
+
+
+def _roi_entry(label: str, centre: Sequence[float], radii_mm: Sequence[float], angle: float,
+               spacing: tuple[float, float], index: int, main: int) -> dict[str, Any]:
+    """One ``vbq-rois/1`` ellipse in pixels (square-pixel units: mm over the mean spacing)."""
+    px = 0.5 * (spacing[0] + spacing[1])
+    entry: dict[str, Any] = {
+        "label": label, "shape": "ellipse",
+        "center": [round(float(centre[0]), 4), round(float(centre[1]), 4)],
+        "radii": [round(float(radii_mm[0]) / px, 4), round(float(radii_mm[1]) / px, 4)],
+        "angle_deg": round(float(angle), 3)}
+    if index != main:
+        entry["slice"] = int(index)
+    return entry
+
+
+def _place_csf(sf: Any, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
+               slice_of: Any, csf_levels: Sequence[str], grow_csf: Any,
+               warnings: list[VbqWarning]) -> tuple[str | None, int | None, np.ndarray | None]:
+    """Return the CSF level, its slice and region: grown from a CSF seed or found behind a body."""
+    if CSF in placed:
+        seed, idx, rc = placed[CSF]
+        csf_level = seed.level or (csf_levels[0] if csf_levels else None)
+        if seed.level is None and csf_level is not None:
+            warnings.append(CsfLevelAssumed(f"{sf.source}: the CSF seed does not name its "
+                                            f"level; assumed {csf_level}"))
+        sl = slice_of(idx)
+        limit = None
+        if csf_level is not None and csf_level in fits and placed[csf_level][1] == idx:
+            limit = cc_band(fits[csf_level].region, sl.geometry)
+        if grow_csf is None:
+            from vbq.roi.seeds import grow_csf as grower
+        else:
+            grower = grow_csf
+        region = grower(sl.image, rc, sl.spacing, limit, f"{sf.source}: {seed.name}")
+        return csf_level, idx, np.asarray(region, dtype=bool)
+    tried: list[str] = []
+    for lvl in csf_levels:
+        if lvl not in fits:
+            tried.append(f"no seed for {lvl}")
+            continue
+        idx = placed[lvl][1]
+        sl = slice_of(idx)
+        try:
+            region = find_csf_behind_body(sl.image, fits[lvl].region, sl.geometry)
+        except AnalysisError as err:
+            tried.append(f"at {lvl}: {err}")
+            continue
+        note = f"CSF ROI found in the image behind the {lvl} body"
+        if tried:
+            note += f" instead of {csf_levels[0]} (" + "; ".join(tried) + ")"
+        warnings.append(CsfFromImage(note))
+        return lvl, idx, region
+    raise CsfNotFoundError(f"{sf.source}: no CSF seed and no CSF found behind "
+                           f"{', '.join(csf_levels)}: " + "; ".join(tried))
