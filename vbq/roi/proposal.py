@@ -202,7 +202,8 @@ class _Slice:
                                     "from a click; use a sagittal series")
         return d / n
 
-    def sample(self, centre_px: Sequence[float] | np.ndarray, pts_mm: np.ndarray, smooth: bool = False
+    def sample(self, centre_px: Sequence[float] | np.ndarray, pts_mm: np.ndarray,
+               smooth: bool = False
                ) -> np.ndarray:
         """Image values at ``centre + pts_mm`` (``(..., 2)`` offsets in mm), linear."""
         from scipy import ndimage
@@ -403,7 +404,8 @@ def _fit_ellipse(phis: np.ndarray, limits: np.ndarray, half_d: float, half_h: fl
 
 
 # --------------------------------------------------------------------------- one body
-def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, moved: float) -> BodyFit:
+def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, moved: float
+             ) -> BodyFit:
     """Place the ellipse in a body found (step 4 of the module docstring)."""
     phis, limits = _ray_limits(sl, frame.centre, frame.a, frame.t, frame.marrow)
     post, ant, sup, inf = _fit_ellipse(phis, limits, frame.half_d, frame.half_h)
