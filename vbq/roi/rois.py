@@ -20,8 +20,8 @@ radii and sizes are millimetres along the image's row axis (down the rows)
 and column axis (along the columns). An ellipse or rectangle may carry
 ``angle_deg``: its row axis turned counter-clockwise as displayed by that
 many degrees (default 0; the rule is in :mod:`vbq.roi.shapes`), in pixel and
-patient space alike; in patient space the turn is made in millimetres. Converted pixel coordinates are rounded
-to 1e-6 pixel so that the floating-point noise of the conversion can never
+patient space alike; in patient space the turn is made in millimetres.
+Converted pixel coordinates are rounded to 1e-6 pixel so that the floating-point noise of the conversion can never
 move a boundary pixel.
 """
 
