@@ -21,8 +21,8 @@ and column axis (along the columns). An ellipse or rectangle may carry
 ``angle_deg``: its row axis turned counter-clockwise as displayed by that
 many degrees (default 0; the rule is in :mod:`vbq.roi.shapes`), in pixel and
 patient space alike; in patient space the turn is made in millimetres.
-Converted pixel coordinates are rounded to 1e-6 pixel so that the floating-point noise of the conversion can never
-move a boundary pixel.
+Converted pixel coordinates are rounded to 1e-6 pixel so that the
+floating-point noise of the conversion can never move a boundary pixel.
 """
 
 from __future__ import annotations
