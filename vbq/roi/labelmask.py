@@ -72,10 +72,11 @@ from vbq.roi.anatomy import (
     CSF_EROSION_MM,
     body_roi,
     cc_band,
-    find_csf_behind_body,
     protocol_levels,
 )
+from vbq.roi.canal import place_csf, trace_canal
 from vbq.roi.labels import LEVELS, LabelScheme, get_label_scheme
+from vbq.roi.midline import Midline, midline_from_canal, midline_from_labels, slice_positions
 from vbq.roi.morphology import erode_mm, largest_region
 from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks
 
@@ -597,8 +598,10 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
                                       f"were read as {scheme.name}'s (name the scheme with "
                                       "--labels)"))
     index = None if slice is None else series.resolve(slice, "the slice asked for")
+    largest = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
+    midline = _find_midline(series, vol, scheme, levels, largest)
     if index is None:
-        index = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
+        index = midline.slice_index if midline is not None else largest
     geometry = series.slices[index].geometry
     front = anterior_of_canal(vol, scheme, geometry)
     spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
@@ -614,9 +617,12 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         return largest_region(m) if m.any() else None
 
     masks: dict[str, np.ndarray] = {}
+    bodies: dict[str, np.ndarray] = {}
     excluded: dict[str, str] = {}
     for lvl in levels:
         body = body_on_slice(lvl)
+        if body is not None:
+            bodies[lvl] = body
         if body is None:
             vals = scheme.values(lvl)
             in_volume = bool(vals) and bool(np.isin(vol.data, vals).any())
@@ -630,20 +636,68 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         masks[lvl] = roi
 
     csf_level: str | None = None
+    reference: tuple[float, float] | None = None
     if find_csf:
-        csf_mask, csf_level, notes = _csf_from_mask(
+        csf_mask, csf_level, notes, reference = _csf_from_mask(
             series, index, labels2d, vol, scheme, csf_levels, body_on_slice, csf_erosion_mm)
         warnings.extend(notes)
         masks["CSF"] = csf_mask
     return RoiMasks(slice_index=index, masks=masks, csf_level=csf_level, excluded=excluded,
-                    warnings=tuple(warnings), source="mask")
+                    warnings=tuple(warnings), source="mask", csf_reference=reference,
+                    body_masks=bodies,
+                    midline_offset_mm=None if midline is None else midline.offset_mm(index))
+
+
+def _centres(labels2d: np.ndarray, scheme: LabelScheme, front: np.ndarray | None
+             ) -> dict[str, tuple[float, float]]:
+    """Level -> centroid ``(row, column)`` of its body on a slice (every labelled level)."""
+    out: dict[str, tuple[float, float]] = {}
+    for lvl in LEVELS:
+        vals = scheme.values(lvl)
+        if not vals:
+            continue
+        m = np.isin(labels2d, vals)
+        if front is not None:
+            m &= front
+        if m.sum() >= MIN_ROI_PIXELS:
+            rc = np.argwhere(largest_region(m)).mean(axis=0)
+            out[lvl] = (float(rc[0]), float(rc[1]))
+    return out
+
+
+def _find_midline(series: SeriesInfo, vol: LabelVolume, scheme: LabelScheme,
+                  levels: Sequence[str], guess: int) -> Midline | None:
+    """Find the mid-sagittal plane from the mask's canal label, else from the sac."""
+    positions = slice_positions(series)
+    rows: list[int] = []
+    for lvl in levels:
+        vals = scheme.values(lvl)
+        if vals:
+            rows.extend(np.flatnonzero(np.isin(vol.data, vals).any(axis=(1, 2))).tolist())
+    try:
+        if scheme.canal and np.isin(vol.data, scheme.canal).any():
+            return midline_from_labels(np.isin(vol.data, scheme.canal), positions,
+                                       rows or None)
+        geometry = series.slices[guess].geometry
+        front = anterior_of_canal(vol, scheme, geometry)
+        centres = _centres(vol.slice(guess), scheme, front)
+        track = trace_canal(np.asarray(series.pixels(guess), dtype=float), geometry, centres)
+        return midline_from_canal(series, track)
+    except AnalysisError:
+        return None
 
 
 def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: LabelVolume,
                    scheme: LabelScheme, csf_levels: Sequence[str],
                    body_on_slice: Callable[[str], np.ndarray | None],
-                   csf_erosion_mm: float) -> tuple[np.ndarray, str, list[VbqWarning]]:
-    """Return the CSF ROI, its level and the warnings, from the canal labels or the image."""
+                   csf_erosion_mm: float
+                   ) -> tuple[np.ndarray, str, list[VbqWarning], tuple[float, float] | None]:
+    """Return the CSF ROI, its level, the warnings and the sac's CSF reference.
+
+    From the canal labels (the reference: the canal's fluid on the slice) or,
+    without a canal label, from the sac traced in the image
+    (:func:`vbq.roi.canal.place_csf`).
+    """
     geometry = series.slices[index].geometry
     spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
     notes: list[VbqWarning] = []
@@ -659,36 +713,42 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
         if scheme.cord:
             fluid &= ~np.isin(labels2d, scheme.cord)
     else:
-        fluid = None
+        image = np.asarray(series.pixels(index), dtype=float)
+        centres = _centres(labels2d, scheme, anterior_of_canal(vol, scheme, geometry))
+        try:
+            placed = place_csf(image, geometry, centres, csf_levels)
+        except CsfNotFoundError as err:
+            raise CsfNotFoundError(
+                f"mask {vol.source}: labels {scheme.name!r} have no spinal canal and the sac "
+                f"was not found in the image on slice {index} ({err}); give a CSF point with "
+                "--csf-point ROW,COL or --csf-seed FILE, use a mask with a canal label, or "
+                "choose another slice with --slice") from None
+        notes.append(CsfFromImage(
+            f"labels {scheme.name!r} have no spinal canal; {placed.note}"))
+        return placed.mask, placed.level, notes, placed.reference
+    whole = erode_mm(fluid, csf_erosion_mm, spacing)
+    vals = np.asarray(series.pixels(index), dtype=float)[whole if whole.sum() else fluid]
+    reference: tuple[float, float] | None = None
+    if vals.size:
+        med = float(np.median(vals))
+        reference = (med, 1.4826 * float(np.median(np.abs(vals - med))))
     tried: list[str] = []
     for lvl in csf_levels:
         body = body_on_slice(lvl)
         if body is None:
             tried.append(f"{lvl} has no body on slice {index}")
             continue
-        if fluid is None:
-            image = series.pixels(index)
-            try:
-                roi = find_csf_behind_body(image, body, geometry)
-            except AnalysisError as err:
-                tried.append(f"at {lvl}: {err}")
-                continue
-            notes.append(CsfFromImage(
-                f"labels {scheme.name!r} have no spinal canal; the CSF ROI at {lvl} was found "
-                f"in the image behind the body"
-            ))
-        else:
-            region = fluid & cc_band(body, geometry)
-            if region.sum() == 0:
-                tried.append(f"the canal has no CSF pixel beside {lvl} on slice {index}")
-                continue
-            roi = erode_mm(region, csf_erosion_mm, spacing)
-            if roi.sum() < MIN_ROI_PIXELS:
-                roi = region
+        region = fluid & cc_band(body, geometry)
+        if region.sum() == 0:
+            tried.append(f"the canal has no CSF pixel beside {lvl} on slice {index}")
+            continue
+        roi = erode_mm(region, csf_erosion_mm, spacing)
+        if roi.sum() < MIN_ROI_PIXELS:
+            roi = region
         if tried:
             notes.append(CsfFallback(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
                                      + "; ".join(tried)))
-        return roi, lvl, notes
+        return roi, lvl, notes, reference
     raise CsfNotFoundError(
         f"no CSF ROI could be placed from mask {vol.source} at "
         f"{', '.join(csf_levels)}: " + "; ".join(tried)

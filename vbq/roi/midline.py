@@ -1,0 +1,156 @@
+"""The mid-sagittal plane of the spine, found from the anatomy, and a slice's distance from it.
+
+Owns :func:`midline_from_canal` (image: the thecal sac traced on one slice,
+:mod:`vbq.roi.canal`, is measured on every slice of the stack) and
+:func:`midline_from_labels` (a label mask's spinal canal). VBQ is defined on
+the mid-sagittal slice; the score's gate (d) warns when the measured slice lies
+more than 3 mm from the plane found here.
+
+Method
+    The sac is symmetric about the mid-sagittal plane, so its section is
+    deepest on the plane and shrinks on either side. For every station of
+    the canal between the first and last scored level, the sac's depth (the
+    run of CSF signal through its centre) is measured on each slice; the
+    plane's position there is the depth-weighted mean of the slice
+    positions; the median over the stations is the plane's position. With
+    a label mask the weight of a slice is its number of canal voxels beside
+    the scored levels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vbq.dicom.series import SeriesInfo
+from vbq.errors import AnalysisError
+from vbq.roi.canal import CSF_WINDOW, CanalTrack
+
+__all__ = ["Midline", "midline_from_canal", "midline_from_labels", "slice_positions"]
+
+
+@dataclass(frozen=True)
+class Midline:
+    """The mid-sagittal plane's position along the slice normal.
+
+    Attributes
+    ----------
+    position_mm
+        Position of the plane along the slice normal (same axis as
+        :func:`slice_positions`).
+    slice_index
+        The slice nearest the plane.
+    positions_mm
+        Position of every slice.
+    source
+        ``"canal"`` (the sac in the image) or ``"labels"`` (the mask's canal).
+    """
+
+    position_mm: float
+    slice_index: int
+    positions_mm: tuple[float, ...]
+    source: str
+
+    def offset_mm(self, index: int) -> float:
+        """Signed distance (mm) from slice ``index`` to the plane, along the slice normal."""
+        return float(self.position_mm - self.positions_mm[index])
+
+
+def slice_positions(series: SeriesInfo) -> np.ndarray:
+    """Position (mm) of every slice along the first slice's normal, in the series' order."""
+    g0 = series.slices[0].geometry
+    normal = np.cross(np.asarray(g0.row_dir, dtype=float), np.asarray(g0.col_dir, dtype=float))
+    return np.array([float(np.asarray(s.geometry.origin, dtype=float) @ normal)
+                     for s in series.slices])
+
+
+def _make(position: float, positions: np.ndarray, source: str) -> Midline:
+    k = int(np.argmin(np.abs(positions - position)))
+    return Midline(float(position), k, tuple(float(p) for p in positions), source)
+
+
+def midline_from_canal(series: SeriesInfo, track: CanalTrack,
+                       arc_range: tuple[float, float] | None = None) -> Midline:
+    """Find the mid-sagittal plane from the sac's depth on every slice.
+
+    Parameters
+    ----------
+    series
+        The series; its slices share the grid of the slice ``track`` was traced on.
+    track
+        The sac traced on one slice (:func:`vbq.roi.canal.trace_canal`).
+    arc_range
+        Stations (arc length, mm) to use; default those between the first and
+        last body centre of the track.
+
+    Raises
+    ------
+    AnalysisError
+        When the sac is found on no station of any slice.
+    """
+    positions = slice_positions(series)
+    if arc_range is None:
+        arcs = list(track.level_arc.values())
+        arc_range = (min(arcs), max(arcs))
+    use = (track.arc_mm >= arc_range[0]) & (track.arc_mm <= arc_range[1]) & track.found
+    stations = np.flatnonzero(use)
+    if stations.size == 0:
+        raise AnalysisError("the sac was not found beside the scored levels, so the "
+                            "mid-sagittal plane cannot be found; choose the slice with --slice")
+    centre = track.centre_mm()[stations]
+    lo, hi = CSF_WINDOW
+    depth = np.zeros((len(series.slices), stations.size))
+    step = float(track.depths_mm[1] - track.depths_mm[0])
+    for k in range(len(series.slices)):
+        s = track.sample(np.asarray(series.pixels(k), dtype=float))[stations]
+        like = (s >= lo * track.csf_level) & (s <= hi * track.csf_level)
+        for j in range(stations.size):
+            c = int(np.argmin(np.abs(track.depths_mm - centre[j])))
+            if not like[j, c]:
+                # the sac may be shifted a little on this slice: nearest CSF sample within 3 mm
+                near = np.flatnonzero(like[j] & (np.abs(track.depths_mm - centre[j]) <= 3.0))
+                if near.size == 0:
+                    continue
+                c = int(near[np.argmin(np.abs(near - c))])
+            a = c
+            while a > 0 and like[j, a - 1]:
+                a -= 1
+            b = c
+            while b < like.shape[1] - 1 and like[j, b + 1]:
+                b += 1
+            depth[k, j] = (b - a + 1) * step
+    depth[depth < 3.0] = 0.0
+    weight = depth.sum(axis=0)
+    ok = weight > 0
+    if not ok.any():
+        raise AnalysisError("the sac was found on no slice, so the mid-sagittal plane cannot be "
+                            "found; choose the slice with --slice")
+    per_station = (positions[:, None] * depth[:, ok]).sum(axis=0) / weight[ok]
+    return _make(float(np.median(per_station)), positions, "canal")
+
+
+def midline_from_labels(canal: np.ndarray, positions: np.ndarray,
+                        rows: Sequence[int] | None = None) -> Midline:
+    """Find the mid-sagittal plane from a canal label volume ``(rows, columns, slices)``.
+
+    ``rows`` limits the count to those image rows (beside the scored levels).
+
+    Raises
+    ------
+    AnalysisError
+        When the canal label has no voxel there.
+    """
+    c = np.asarray(canal, dtype=bool)
+    if rows is not None:
+        keep = np.zeros(c.shape[0], dtype=bool)
+        keep[np.asarray(list(rows), dtype=int)] = True
+        c = c & keep[:, None, None]
+    w = c.sum(axis=(0, 1)).astype(float)
+    if w.sum() == 0:
+        raise AnalysisError("the mask's spinal canal has no voxel beside the scored levels, so "
+                            "the mid-sagittal plane cannot be found; choose the slice with "
+                            "--slice")
+    return _make(float((positions * w).sum() / w.sum()), np.asarray(positions, dtype=float),
+                 "labels")
