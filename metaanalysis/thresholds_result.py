@@ -162,7 +162,8 @@ class Lines:
         lo, hi = min(ends), max(ends)
         span = hi - lo
         grid = np.linspace(lo - span, hi + span, 4001)
-        slope = np.array([self._slope(float(g), lam) for g in grid])
+        slope = ((1 - lam) * self.beta0 * _pdf(self.alpha0 + self.beta0 * grid, self.distr)
+                 - lam * self.beta1 * _pdf(self.alpha1 + self.beta1 * grid, self.distr))
         best, best_j = math.nan, -math.inf
         for j in np.flatnonzero((slope[:-1] > 0) & (slope[1:] <= 0)):
             root = optimize.brentq(self._slope, grid[j], grid[j + 1], args=(lam,),
