@@ -19,16 +19,18 @@ Method
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from vbq.dicom.series import SeriesInfo
 from vbq.errors import AnalysisError
-from vbq.roi.canal import CSF_WINDOW, CanalTrack
+from vbq.levels import VERTEBRAL_LEVELS
+from vbq.roi.canal import CSF_WINDOW, CanalTrack, canal_reference, trace_canal
 
-__all__ = ["Midline", "midline_from_canal", "midline_from_labels", "slice_positions"]
+__all__ = ["Midline", "CanalSummary", "midline_from_canal", "midline_from_labels",
+           "slice_positions", "summarise_canal", "level_centres"]
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,80 @@ def midline_from_labels(canal: np.ndarray, positions: np.ndarray,
                             "--slice")
     return _make(float((positions * w).sum() / w.sum()), np.asarray(positions, dtype=float),
                  "labels")
+
+
+@dataclass(frozen=True)
+class CanalSummary:
+    """What the canal tells about a scored slice, each part None when it could not be found.
+
+    Attributes
+    ----------
+    track
+        The sac traced on the slice of the body centres.
+    reference
+        ``(median, spread)`` of the sac's CSF along the canal on that slice
+        (:func:`vbq.roi.canal.canal_reference`).
+    midline
+        The mid-sagittal plane found from the sac on every slice.
+    midline_offset_mm
+        Distance of the scored slice from that plane.
+    reason
+        Why a part is missing (one sentence), else None.
+    """
+
+    track: CanalTrack | None
+    reference: tuple[float, float] | None
+    midline: Midline | None
+    midline_offset_mm: float | None
+    reason: str | None = None
+
+
+def level_centres(masks: Mapping[str, np.ndarray]) -> dict[str, tuple[float, float]]:
+    """Level -> pixel centroid ``(row, column)`` of each vertebral level's non-empty mask."""
+    out: dict[str, tuple[float, float]] = {}
+    for lvl, m in masks.items():
+        if lvl in VERTEBRAL_LEVELS and np.asarray(m).any():
+            r, c = np.nonzero(np.asarray(m))
+            out[lvl] = (float(r.mean()), float(c.mean()))
+    return out
+
+
+def summarise_canal(series: SeriesInfo, index: int, centres: Mapping[str, Sequence[float]],
+                    scored: int | None = None, *, image: np.ndarray | None = None,
+                    midline: bool = True) -> CanalSummary:
+    """Trace the sac on slice ``index`` and return its CSF reference and the midline offset.
+
+    Never raises for anatomy that cannot be found: the missing parts are None
+    and ``reason`` says why, so a score is still given (without the checks
+    that need them).
+
+    Parameters
+    ----------
+    series
+        The series.
+    index
+        Slice on which the body ``centres`` lie.
+    centres
+        Level -> pixel ``(row, column)`` near the centre of that level's body.
+    scored
+        The slice whose distance from the mid-sagittal plane is wanted
+        (default ``index``).
+    image
+        Slice ``index``'s pixels, when already read.
+    midline
+        False skips the mid-sagittal plane (it reads every slice).
+    """
+    img = np.asarray(series.pixels(index) if image is None else image, dtype=float)
+    try:
+        track = trace_canal(img, series.slices[index].geometry, centres)
+        reference = canal_reference(track)
+    except AnalysisError as err:
+        return CanalSummary(None, None, None, None, str(err))
+    if not midline or len(series.slices) < 2:
+        return CanalSummary(track, reference, None, None)
+    try:
+        mid = midline_from_canal(series, track)
+    except AnalysisError as err:
+        return CanalSummary(track, reference, None, None, str(err))
+    k = index if scored is None else int(scored)
+    return CanalSummary(track, reference, mid, mid.offset_mm(k))

@@ -74,7 +74,7 @@ from vbq.errors import (
 )
 from vbq.levels import CSF
 from vbq.protocol import Protocol
-from vbq.roi.anatomy import cc_band, find_csf_behind_body, protocol_levels
+from vbq.roi.anatomy import cc_band, protocol_levels
 from vbq.roi.roimasks import MIN_ROI_PIXELS
 from vbq.roi.shapes import ellipse_mask
 
@@ -702,10 +702,12 @@ def propose(series: SeriesInfo, seeds: Any, *,
         rois.append(_roi_entry(lvl, fits[lvl].ellipse_centre, fits[lvl].radii_mm,
                                fits[lvl].angle_deg, slice_of(placed[lvl][1]).spacing,
                                placed[lvl][1], main))
-    csf_level, csf_idx, csf_mask = (
-        _place_csf(sf, placed, fits, slice_of, csf_levels, grow_csf, warnings)
-        if find_csf or CSF in placed else (None, None, None))
-    if csf_mask is not None and csf_level is not None and csf_idx is not None:
+    csf = _place_csf(series, sf, placed, fits, slice_of, csf_levels, grow_csf, warnings,
+                     notes, main, find_csf)
+    csf_level, csf_idx, csf_mask = csf.level, csf.index, csf.mask
+    if csf.entry is not None:
+        rois.append(csf.entry)
+    elif csf_mask is not None and csf_level is not None and csf_idx is not None:
         sl = slice_of(csf_idx)
         angle = fits[csf_level].angle_deg if csf_level in fits else 0.0
         ell = _inscribed(csf_mask, angle, sl.spacing)
@@ -722,6 +724,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
         doc["exclude"] = excluded
     return Proposal(rois=doc, notes=tuple(notes), warnings=tuple(str(w) for w in warnings),
                     warning_codes=tuple(w.code for w in warnings), bodies=fits,
+                    csf_reference=csf.reference, midline_offset_mm=csf.midline_offset_mm,
                     warning_objects=tuple(warnings))
 
 
@@ -739,10 +742,49 @@ def _roi_entry(label: str, centre: Sequence[float], radii_mm: Sequence[float], a
     return entry
 
 
-def _place_csf(sf: Any, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
-               slice_of: Any, csf_levels: Sequence[str], grow_csf: Any,
-               warnings: list[VbqWarning]) -> tuple[str | None, int | None, np.ndarray | None]:
-    """Return the CSF level, its slice and region: grown from a CSF seed or found behind a body."""
+@dataclass(frozen=True)
+class _CsfFound:
+    """The CSF ROI of a proposal: a written ellipse, or a region to inscribe one in."""
+
+    level: str | None = None
+    index: int | None = None
+    mask: np.ndarray | None = None
+    entry: dict[str, Any] | None = None
+    reference: tuple[float, float] | None = None
+    midline_offset_mm: float | None = None
+
+
+def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
+               fits: Mapping[str, BodyFit], slice_of: Any, csf_levels: Sequence[str],
+               grow_csf: Any, warnings: list[VbqWarning], notes: list[str], main: int,
+               find_csf: bool = True) -> _CsfFound:
+    """Place the CSF ROI: grown from a CSF seed, else in the sac traced along the canal.
+
+    The sac is traced (:func:`vbq.roi.canal.trace_canal`) on the slice of the
+    CSF level's click through the body centres found there; its CSF sampled
+    along the canal is the proposal's ``csf_reference`` and the sac on every
+    slice gives ``midline_offset_mm`` of the main slice, with or without a
+    CSF seed. Without a CSF seed the ROI is :func:`vbq.roi.canal.place_csf`'s
+    ellipse in the sac at the middle of the CSF level (or its fallbacks).
+    """
+    from vbq.roi.canal import place_csf
+    from vbq.roi.midline import summarise_canal
+
+    by_slice: dict[int, dict[str, tuple[float, float]]] = {}
+    for lvl, fit in fits.items():
+        by_slice.setdefault(int(placed[lvl][1]), {})[lvl] = fit.centre
+    at = next((lvl for lvl in csf_levels if lvl in fits), None)
+    if CSF in placed:
+        canal_idx = int(placed[CSF][1])
+    elif at is not None:
+        canal_idx = int(placed[at][1])
+    else:
+        canal_idx = int(main)
+    centres = by_slice.get(canal_idx, {})
+    summary = summarise_canal(series, canal_idx, centres, main, image=slice_of(canal_idx).image)
+    if summary.reason:
+        notes.append(f"the sac along the canal: {summary.reason}")
+    found = _CsfFound(reference=summary.reference, midline_offset_mm=summary.midline_offset_mm)
     if CSF in placed:
         seed, idx, rc = placed[CSF]
         csf_level = seed.level or (csf_levels[0] if csf_levels else None)
@@ -758,23 +800,18 @@ def _place_csf(sf: Any, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
         else:
             grower = grow_csf
         region = grower(sl.image, rc, sl.spacing, limit, f"{sf.source}: {seed.name}")
-        return csf_level, idx, np.asarray(region, dtype=bool)
-    tried: list[str] = []
-    for lvl in csf_levels:
-        if lvl not in fits:
-            tried.append(f"no seed for {lvl}")
-            continue
-        idx = placed[lvl][1]
-        sl = slice_of(idx)
-        try:
-            region = find_csf_behind_body(sl.image, fits[lvl].region, sl.geometry)
-        except AnalysisError as err:
-            tried.append(f"at {lvl}: {err}")
-            continue
-        note = f"CSF ROI found in the image behind the {lvl} body"
-        if tried:
-            note += f" instead of {csf_levels[0]} (" + "; ".join(tried) + ")"
-        warnings.append(CsfFromImage(note))
-        return lvl, idx, region
-    raise CsfNotFoundError(f"{sf.source}: no CSF seed and no CSF found behind "
-                           f"{', '.join(csf_levels)}: " + "; ".join(tried))
+        return _CsfFound(csf_level, idx, np.asarray(region, dtype=bool), None,
+                         found.reference, found.midline_offset_mm)
+    if not find_csf:
+        return found
+    sl = slice_of(canal_idx)
+    try:
+        spot = place_csf(sl.image, sl.geometry, centres, csf_levels, track=summary.track)
+    except AnalysisError as err:
+        raise CsfNotFoundError(f"{sf.source}: no CSF seed, and {err}") from None
+    warnings.append(CsfFromImage(spot.note))
+    entry = _roi_entry(CSF, spot.centre, (spot.half_length_mm, spot.half_depth_mm),
+                       spot.angle_deg(), sl.spacing, canal_idx, main)
+    entry["level"] = spot.level
+    return _CsfFound(spot.level, canal_idx, spot.mask, entry, spot.reference,
+                     found.midline_offset_mm)
