@@ -102,6 +102,30 @@ def test_reference_rois_lie_in_their_bodies_away_from_cortex(fixture, request):
     assert np.nonzero(csf)[1].min() > g["superior_endplate"]["posterior"][1]
 
 
+@pytest.mark.parametrize("seed", [1, 5])
+def test_each_reference_roi_is_one_piece_of_its_own_body(tmp_path, seed):
+    """The posterior elements carry their vertebra's level: the reference keeps the body only."""
+    info = make_phantom(tmp_path, anatomy="realistic", seed=seed, variants="random",
+                        rows=192, n_slices=7)
+    ref = _ref(info)
+    labels = np.asarray(nib.load(info.mask_path).dataobj)[:, :, info.slice]
+    code = info.tissue[info.slice]
+    g = info.expected["geometry"]["levels"]
+    for level in ("L1", "L2", "L3", "L4"):
+        m = ref[level]
+        _, n = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
+        assert n == 1, level
+        assert set(np.unique(code[m])) == {CODES["marrow"]}, level
+        assert set(np.unique(labels[m])) == {LEVEL_LABEL[level]}, level
+        # and it lies within the body's own extent around its true centre
+        rows, cols = np.nonzero(m)
+        centre = np.array(g[level]["centre"])
+        reach = 0.5 * max(g[level]["height_mm"], g[level]["depth_mm"])
+        spacing = np.array(info.expected["geometry"]["pixel_spacing_mm"])
+        d = np.hypot((rows - centre[0]) * spacing[0], (cols - centre[1]) * spacing[1])
+        assert d.max() <= reach, level
+
+
 def test_reference_excludes_focal_lesions(everything):
     code = everything.tissue[everything.slice]
     lesions = np.isin(code, [CODES[n] for n in ("vein", "vein_fat", "modic", "modic_fat",

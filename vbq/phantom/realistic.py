@@ -358,7 +358,14 @@ def _reference_masks(an: Anatomy, scan: _Scan) -> dict[str, np.ndarray]:
                 ok[box] = (dist(region, box) >= csf_d) & band[box]
             else:
                 i = LEVELS.index(label)
-                region = body_codes[code] & (level == i)
+                # the body only: its posterior elements carry the same level and
+                # cortex code, and can be thick enough to survive the erosion
+                b = an.body(label)
+                a_b, t_b = b.axes()
+                u = (y - b.y) * a_b[0] + (z - b.z) * a_b[1]
+                v = (y - b.y) * t_b[0] + (z - b.z) * t_b[1]
+                own = (np.abs(u) <= b.half_d + 2.0) & (np.abs(v) <= b.half_h + 2.0)
+                region = body_codes[code] & (level == i) & own
                 box = _box(region, int(math.ceil(lesion_d / min(fine))) + 2)
                 if box is None:
                     keep[:] = False
