@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from vbq.errors import AnalysisError, InputError, VBQError
+from vbq.errors import AnalysisError, CsfNotFoundError, InputError, VBQError
 from vbq.result import VBQResult
 from vbq.serve.catalog import Catalog
 from vbq.serve.security import HostPolicy, safe_child, token_matches
@@ -354,6 +354,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         return JSONResponse(out)
 
     def slice_png(request: Request) -> Response:
+        from vbq.serve.render import default_window
         from vbq.serve.render import slice_png as render
 
         series = ws.series(request.path_params["uid"])
@@ -378,21 +379,37 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
                 raise ApiError(400, f"{key} must be a finite number"
                                + (" above 0" if key == "window" else ""))
             wl.append(value)
-        png = render(series.pixels(index), wl[0], wl[1])
-        return Response(png, media_type="image/png")
+        image = series.pixels(index)
+        dw, dl = default_window(image)
+        window = dw if wl[0] is None else wl[0]
+        level = dl if wl[1] is None else wl[1]
+        return Response(render(image, window, level), media_type="image/png",
+                        headers={"X-Window": repr(window), "X-Level": repr(level)})
 
     def propose(request: Request) -> Response:
         from vbq.roi.proposal import propose as engine
 
         data = body(request)
-        _allowed(data, ("series_uid", "seeds", "slice"))
+        _allowed(data, ("series_uid", "seeds", "slice", "find_csf"))
         series = ws.series(data.get("series_uid"))
         seeds = _object(data, "seeds")
         sl = data.get("slice")
         if sl is not None and (isinstance(sl, bool) or not isinstance(sl, int)):
             raise ApiError(400, '"slice" must be a 0-based slice index')
-        p = engine(series, seeds, slice=sl)
-        return JSONResponse({"rois": p.rois, "notes": list(p.notes),
+        find_csf = _bool(data, "find_csf") if "find_csf" in data else True
+        notes: list[str] = []
+        try:
+            p = engine(series, seeds, slice=sl, find_csf=find_csf)
+        except CsfNotFoundError as err:
+            given = seeds.get("seeds")
+            has_csf = isinstance(given, list) and any(
+                isinstance(x, dict) and x.get("label") == "CSF" for x in given)
+            if has_csf or not find_csf:
+                raise
+            # the bodies clicked so far are still proposed; the reader clicks the CSF
+            p = engine(series, seeds, slice=sl, find_csf=False)
+            notes.append(f"no CSF ROI proposed ({err}); click inside the CSF")
+        return JSONResponse({"rois": p.rois, "notes": [*p.notes, *notes],
                              "warnings": list(p.warnings),
                              "warning_codes": list(p.warning_codes),
                              "csf_reference": list(p.csf_reference) if p.csf_reference else None,
@@ -466,6 +483,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
     routes = [
         Route("/", endpoint(index)),
         Route("/static/{path:path}", endpoint(static)),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/config", endpoint(config_info)),
         Route("/api/studies", endpoint(studies)),
         Route("/api/series/{uid}/slices/{index}.png", endpoint(slice_png)),

@@ -1,0 +1,714 @@
+// VBQ reading workstation: worklist, canvas viewer, ROI editing, live score, saving.
+// Plain JavaScript, no build step, no network resource but this server.
+"use strict";
+
+const LABELS = ["L1", "L2", "L3", "L4", "CSF"];
+const LEVELS = ["L1", "L2", "L3", "L4"];
+const CSF_LEVEL = "L3";
+const REASONS = ["", "fracture", "hemangioma", "instrumentation", "schmorl_node", "lesion", "other"];
+const COLOURS = { L1: "#ff6b6b", L2: "#ffd166", L3: "#06d6a0", L4: "#4dabf7", CSF: "#e599f7" };
+
+const S = {
+  config: null, reader: null, occasion: null, studies: [], study: null, series: null,
+  slice: 0, window: null, level: null, autoWL: null,
+  zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
+  rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
+  drag: null, result: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
+  midline: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("view");
+const ctx = canvas.getContext("2d");
+
+// ------------------------------------------------------------------ API
+async function api(method, path, body) {
+  const opts = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  const type = resp.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await resp.json() : await resp.text();
+  if (!resp.ok) {
+    const err = new Error(data && data.error ? data.error : `HTTP ${resp.status}`);
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+function status(text, ok) {
+  $("status").textContent = text || "";
+  $("status").className = ok ? "ok" : "";
+}
+
+const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
+
+// ------------------------------------------------------------------ reader and worklist
+async function start() {
+  S.config = await api("GET", "/api/config");
+  if (S.config.reader) {
+    S.reader = S.config.reader;
+    $("reader").value = S.reader;
+    $("reader").disabled = true;
+    $("reader-start").hidden = true;
+  } else {
+    const saved = window.localStorage.getItem("vbq-reader");
+    if (saved) { $("reader").value = saved; }
+  }
+  buildLabelButtons();
+  bindEvents();
+  resize();
+  if (S.reader || $("reader").value) { await chooseReader(); } else { await loadWorklist(); }
+}
+
+async function chooseReader() {
+  const name = $("reader").value.trim();
+  if (!name) { status("Type your reader name first."); return; }
+  S.reader = name;
+  window.localStorage.setItem("vbq-reader", name);
+  await loadWorklist();
+}
+
+async function loadWorklist() {
+  const q = S.reader ? `?reader=${encodeURIComponent(S.reader)}` : "";
+  try {
+    S.studies = await api("GET", `/api/studies${q}`);
+    if (S.reader) {
+      const mine = await api("GET", `/api/readings${q}`);
+      S.occasion = mine.length ? Math.max(...mine.map((r) => r.occasion)) : null;
+      $("reader-info").textContent = `reading as ${S.reader}` +
+        (S.config.unblind ? " (unblinded)" : " (blinded)");
+    }
+  } catch (e) { status(e.message); return; }
+  const body = $("worklist").querySelector("tbody");
+  body.innerHTML = "";
+  for (const st of S.studies) {
+    const tr = document.createElement("tr");
+    tr.dataset.uid = st.study_uid;
+    for (const v of [st.patient_id || "(no ID)", st.study_date || "", st.description || "",
+      st.read ? "\u2713" : ""]) {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.appendChild(td);
+    }
+    if (st.problem) { tr.title = st.problem; }
+    tr.addEventListener("click", () => openStudy(st.study_uid));
+    body.appendChild(tr);
+  }
+}
+
+async function newOccasion() {
+  if (!S.reader) { status("Choose a reader first."); return; }
+  try {
+    const r = await api("POST", "/api/occasions", { reader: S.reader });
+    status(`Occasion ${r.occasion} started for ${r.reader}: earlier readings are hidden.`, true);
+    await loadWorklist();
+  } catch (e) { status(e.message); }
+}
+
+function openStudy(uid) {
+  const st = S.studies.find((s) => s.study_uid === uid);
+  if (!st) { return; }
+  S.study = st;
+  for (const tr of $("worklist").querySelectorAll("tbody tr")) {
+    tr.classList.toggle("open", tr.dataset.uid === uid);
+  }
+  const sel = $("series-select");
+  sel.innerHTML = "";
+  for (const s of st.series) {
+    const o = document.createElement("option");
+    o.value = s.series_uid;
+    o.textContent = `${s.chosen ? "\u2605 " : ""}${s.description || "(no description)"} (${s.n_slices} slices)`;
+    sel.appendChild(o);
+  }
+  $("series-pane").hidden = false;
+  if (st.problem) { status(st.problem); }
+  openSeries(st.series[0].series_uid);
+}
+
+function openSeries(uid) {
+  const st = S.study;
+  const s = st.series.find((x) => x.series_uid === uid);
+  S.series = s;
+  $("series-select").value = uid;
+  $("series-reason").textContent = (s.chosen ? "Chosen: " : "Not chosen: ") + s.reason;
+  const rej = $("series-rejected");
+  rej.innerHTML = "";
+  for (const o of st.series) {
+    if (o.series_uid === uid) { continue; }
+    const li = document.createElement("li");
+    li.textContent = `${o.description || "(no description)"}: ${o.chosen ? "the automatic choice" : o.reason}`;
+    rej.appendChild(li);
+  }
+  S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.selected = null;
+  S.proposals = {}; S.midline = null; S.window = null; S.level = null; S.cache.clear();
+  S.active = "L1";
+  $("slice-range").max = String(s.n_slices - 1);
+  setSlice(s.mid_slice);
+  fit();
+  renderLabels();
+  renderResult();
+  $("save-info").textContent = "";
+}
+
+// ------------------------------------------------------------------ images
+function sliceUrl(i) {
+  let q = "";
+  if (S.window !== null) { q = `?window=${round(S.window, 3)}&level=${round(S.level, 3)}`; }
+  return `/api/series/${encodeURIComponent(S.series.series_uid)}/slices/${i}.png${q}`;
+}
+
+async function fetchSlice(i) {
+  const key = `${S.series.series_uid}/${i}/${S.window}/${S.level}`;
+  if (S.cache.has(key)) { return S.cache.get(key); }
+  const p = (async () => {
+    const resp = await fetch(sliceUrl(i), { credentials: "same-origin" });
+    if (!resp.ok) {
+      let msg = `slice ${i}: HTTP ${resp.status}`;
+      try { msg = (await resp.json()).error; } catch (e) { /* keep the status */ }
+      throw new Error(msg);
+    }
+    const blob = await resp.blob();
+    const img = new Image();
+    img.src = URL.createObjectURL(blob);
+    await img.decode();
+    return { img, key };
+  })();
+  S.cache.set(key, p);
+  p.catch(() => S.cache.delete(key));
+  return p;
+}
+
+async function setSlice(i) {
+  if (!S.series) { return; }
+  i = Math.max(0, Math.min(S.series.n_slices - 1, i));
+  S.slice = i;
+  $("slice-range").value = String(i);
+  $("slice-info").textContent = `slice ${i + 1} / ${S.series.n_slices} (index ${i})` +
+    (i === S.series.mid_slice ? " \u2013 series middle" : "");
+  try {
+    const { img, key } = await fetchSlice(i);
+    if (S.slice === i) { S.img = img; S.imgKey = key; draw(); }
+    for (const j of [i - 1, i + 1]) {
+      if (j >= 0 && j < S.series.n_slices) { fetchSlice(j).catch(() => {}); }
+    }
+  } catch (e) { status(e.message); }
+  updateWLInfo();
+}
+
+function updateWLInfo() {
+  $("wl-info").textContent = S.window === null ? "W/L auto" :
+    `W ${round(S.window, 1)} / L ${round(S.level, 1)}`;
+}
+
+// ------------------------------------------------------------------ geometry
+function resize() {
+  const r = canvas.getBoundingClientRect();
+  canvas.width = Math.max(1, Math.round(r.width));
+  canvas.height = Math.max(1, Math.round(r.height));
+  draw();
+}
+
+function fit() {
+  if (!S.series) { return; }
+  const z = Math.min(canvas.width / S.series.cols, canvas.height / S.series.rows);
+  S.zoom = z;
+  S.tx = (canvas.width - S.series.cols * z) / 2 + z / 2;
+  S.ty = (canvas.height - S.series.rows * z) / 2 + z / 2;
+  draw();
+}
+
+// pixel (row, col) -> canvas point; the centre of pixel (r, c) is at integer (r, c)
+const toScreen = (r, c) => [c * S.zoom + S.tx, r * S.zoom + S.ty];
+const toImage = (x, y) => [(y - S.ty) / S.zoom, (x - S.tx) / S.zoom];
+
+function axes(roi) {
+  const a = (roi.angle_deg || 0) * Math.PI / 180;
+  return { row: [Math.cos(a), Math.sin(a)], col: [-Math.sin(a), Math.cos(a)] };
+}
+
+function handles(roi) {
+  const { row, col } = axes(roi);
+  const [r0, c0] = roi.center;
+  const [ry, rx] = roi.radii;
+  const extra = 14 / S.zoom;
+  return {
+    rowEnd: [r0 + ry * row[0], c0 + ry * row[1]],
+    rowStart: [r0 - ry * row[0], c0 - ry * row[1]],
+    colEnd: [r0 + rx * col[0], c0 + rx * col[1]],
+    colStart: [r0 - rx * col[0], c0 - rx * col[1]],
+    rotate: [r0 - (ry + extra) * row[0], c0 - (ry + extra) * row[1]],
+  };
+}
+
+function inside(roi, r, c) {
+  const { row, col } = axes(roi);
+  const dr = r - roi.center[0], dc = c - roi.center[1];
+  const u = dr * row[0] + dc * row[1], v = dr * col[0] + dc * col[1];
+  return (u / roi.radii[0]) ** 2 + (v / roi.radii[1]) ** 2 <= 1;
+}
+
+// ------------------------------------------------------------------ drawing
+function draw() {
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (!S.img || !S.series) { return; }
+  ctx.imageSmoothingEnabled = S.zoom < 2;
+  ctx.setTransform(S.zoom, 0, 0, S.zoom, S.tx, S.ty);
+  ctx.drawImage(S.img, -0.5, -0.5, S.series.cols, S.series.rows);
+  for (const label of LABELS) {
+    const roi = S.rois[label];
+    if (!roi) { continue; }
+    const here = roi.slice === S.slice;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const [x, y] = toScreen(roi.center[0], roi.center[1]);
+    const a = (roi.angle_deg || 0) * Math.PI / 180;
+    ctx.beginPath();
+    ctx.ellipse(x, y, roi.radii[1] * S.zoom, roi.radii[0] * S.zoom, -a, 0, 2 * Math.PI);
+    ctx.strokeStyle = COLOURS[label];
+    ctx.lineWidth = label === S.selected ? 2.5 : 1.5;
+    ctx.setLineDash(here ? [] : [4, 4]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = COLOURS[label];
+    ctx.font = "bold 12px system-ui, sans-serif";
+    const ex = S.exclude[label] ? " (excl.)" : "";
+    ctx.fillText(label + ex + (here ? "" : ` [slice ${roi.slice}]`),
+      x + roi.radii[1] * S.zoom + 4, y - 4);
+    if (label === S.selected) {
+      const h = handles(roi);
+      for (const [name, p] of Object.entries(h)) {
+        const [hx, hy] = toScreen(p[0], p[1]);
+        ctx.beginPath();
+        if (name === "rotate") { ctx.arc(hx, hy, 5, 0, 2 * Math.PI); } else { ctx.rect(hx - 4, hy - 4, 8, 8); }
+        ctx.fillStyle = name === "rotate" ? "#fff" : COLOURS[label];
+        ctx.fill();
+      }
+    }
+    ctx.restore();
+  }
+  if (S.drag && S.drag.kind === "draw") {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const [x0, y0] = toScreen(S.drag.start[0], S.drag.start[1]);
+    const [x1, y1] = toScreen(S.drag.now[0], S.drag.now[1]);
+    ctx.beginPath();
+    ctx.ellipse((x0 + x1) / 2, (y0 + y1) / 2, Math.abs(x1 - x0) / 2, Math.abs(y1 - y0) / 2, 0, 0, 2 * Math.PI);
+    ctx.strokeStyle = COLOURS[S.active];
+    ctx.setLineDash([3, 3]);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+}
+
+// ------------------------------------------------------------------ labels and tools
+function buildLabelButtons() {
+  const box = $("labels");
+  for (const label of LABELS) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.dataset.label = label;
+    b.style.borderColor = COLOURS[label];
+    b.addEventListener("click", () => { S.active = label; S.selected = S.rois[label] ? label : null; renderLabels(); draw(); });
+    box.appendChild(b);
+  }
+}
+
+function renderLabels() {
+  for (const b of $("labels").querySelectorAll("button")) {
+    b.classList.toggle("active", b.dataset.label === S.active);
+    b.textContent = b.dataset.label + (S.rois[b.dataset.label] ? " \u2713" : "");
+  }
+}
+
+function nextLabel() {
+  const missing = LABELS.filter((l) => !S.rois[l]);
+  S.active = missing.length ? missing[0] : S.active;
+}
+
+function setRoi(label, roi, provenance) {
+  roi.center = [round(roi.center[0], 2), round(roi.center[1], 2)];
+  roi.radii = [Math.max(1, round(roi.radii[0], 2)), Math.max(1, round(roi.radii[1], 2))];
+  roi.angle_deg = round(((roi.angle_deg || 0) % 360 + 540) % 360 - 180, 1);
+  if (provenance) { roi.provenance = provenance; }
+  S.rois[label] = roi;
+  renderLabels();
+  draw();
+  scheduleScore();
+}
+
+function edited(roi) {
+  if (roi.provenance === "accepted_proposal") { roi.provenance = "edited_proposal"; }
+}
+
+async function placeClick(r, c) {
+  const label = S.active;
+  S.clicks[label] = [round(r, 2), round(c, 2), S.slice];
+  const seeds = [];
+  for (const l of LABELS) {
+    const k = S.clicks[l];
+    if (!k) { continue; }
+    const seed = { label: l, point: [k[0], k[1]], slice: k[2] };
+    if (l === "CSF") { seed.level = CSF_LEVEL; }
+    seeds.push(seed);
+  }
+  const doc = { format: "vbq-seeds/1", space: "pixel", slice: S.slice, seeds };
+  status(`proposing ${label}\u2026`, true);
+  try {
+    // the CSF is searched for once the CSF level's body is clicked and no CSF ROI exists yet
+    const findCsf = !S.rois.CSF && Boolean(S.clicks[CSF_LEVEL]);
+    const p = await api("POST", "/api/propose",
+      { series_uid: S.series.series_uid, seeds: doc, slice: S.slice, find_csf: findCsf });
+    const found = (p.rois.rois || []).find((x) => x.label === label);
+    if (!found) { status(`no ROI proposed for ${label}; draw it by hand (Draw tool)`); return; }
+    const roi = {
+      label, shape: "ellipse", center: found.center, radii: found.radii || [found.radius, found.radius],
+      angle_deg: found.angle_deg || 0, slice: found.slice !== undefined ? found.slice : (p.rois.slice !== undefined ? p.rois.slice : S.slice),
+    };
+    if (label === "CSF") { roi.level = found.level || CSF_LEVEL; }
+    S.proposals[label] = { notes: p.notes, warnings: p.warnings };
+    if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
+      S.midline = p.midline_offset_mm;
+      $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
+    }
+    S.selected = label;
+    setRoi(label, roi, "accepted_proposal");
+    const csf = (p.rois.rois || []).find((x) => x.label === "CSF");
+    if (csf && label !== "CSF" && !S.rois.CSF) {
+      setRoi("CSF", { label: "CSF", shape: "ellipse", center: csf.center, radii: csf.radii,
+        angle_deg: csf.angle_deg || 0, level: csf.level || CSF_LEVEL,
+        slice: csf.slice !== undefined ? csf.slice : p.rois.slice }, "accepted_proposal");
+    }
+    nextLabel();
+    renderLabels();
+    const mine = p.notes.filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
+      (label === "CSF" && n.includes("CSF")));
+    status(`${label} proposed` + (mine.length ? `: ${mine.join("; ")}` : ""), true);
+  } catch (e) {
+    delete S.clicks[label];
+    status(e.message);
+  }
+}
+
+function hit(r, c) {
+  const tol = 7 / S.zoom;
+  if (S.selected && S.rois[S.selected] && S.rois[S.selected].slice === S.slice) {
+    const h = handles(S.rois[S.selected]);
+    for (const [name, p] of Object.entries(h)) {
+      if (Math.hypot(p[0] - r, p[1] - c) <= tol) { return { label: S.selected, part: name }; }
+    }
+  }
+  for (const label of LABELS) {
+    const roi = S.rois[label];
+    if (roi && roi.slice === S.slice && inside(roi, r, c)) { return { label, part: "body" }; }
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------ mouse
+function onDown(ev) {
+  if (!S.series) { return; }
+  canvas.focus();
+  const rect = canvas.getBoundingClientRect();
+  const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+  const [r, c] = toImage(x, y);
+  const base = { x, y, r, c, tx: S.tx, ty: S.ty, window: S.window, level: S.level };
+  if (ev.button === 1 || ev.button === 2 || S.tool === "pan") { S.drag = { kind: "pan", ...base }; return; }
+  if (ev.shiftKey || S.tool === "window") { startWindow(base); return; }
+  const h = hit(r, c);
+  if (h) {
+    const activeBefore = S.active;
+    S.selected = h.label;
+    S.active = h.label;
+    const roi = S.rois[h.label];
+    S.drag = { kind: h.part, label: h.label, ...base, orig: JSON.parse(JSON.stringify(roi)), moved: false, activeBefore };
+    renderLabels();
+    draw();
+    return;
+  }
+  if (S.tool === "draw") {
+    S.drag = { kind: "draw", ...base, start: [r, c], now: [r, c] };
+    return;
+  }
+  S.drag = { kind: "click", ...base };
+}
+
+async function startWindow(base) {
+  if (S.window === null) {
+    const info = await autoWindow();
+    S.window = info[0]; S.level = info[1];
+  }
+  S.drag = { kind: "window", ...base, window: S.window, level: S.level };
+}
+
+async function autoWindow() {
+  const resp = await fetch(`/api/series/${encodeURIComponent(S.series.series_uid)}/slices/${S.slice}.png`,
+    { credentials: "same-origin", method: "HEAD" });
+  return [Number(resp.headers.get("X-Window")), Number(resp.headers.get("X-Level"))];
+}
+
+function onMove(ev) {
+  const d = S.drag;
+  if (!d) { return; }
+  const rect = canvas.getBoundingClientRect();
+  const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+  const [r, c] = toImage(x, y);
+  if (d.kind === "pan") { S.tx = d.tx + x - d.x; S.ty = d.ty + y - d.y; draw(); return; }
+  if (d.kind === "window") {
+    S.window = Math.max(1, d.window * Math.exp((x - d.x) / 200));
+    S.level = d.level - (y - d.y) * d.window / 300;
+    updateWLInfo();
+    clearTimeout(S.wlTimer);
+    S.wlTimer = setTimeout(() => setSlice(S.slice), 60);
+    return;
+  }
+  if (d.kind === "draw") { d.now = [r, c]; draw(); return; }
+  if (d.kind === "click") { return; }
+  if (!d.moved && Math.hypot(x - d.x, y - d.y) < 3) { return; }  // not yet a drag
+  const roi = S.rois[d.label];
+  const o = d.orig;
+  d.moved = true;
+  if (d.kind === "body") {
+    roi.center = [o.center[0] + r - d.r, o.center[1] + c - d.c];
+  } else if (d.kind === "rotate") {
+    const dr = r - o.center[0], dc = c - o.center[1];
+    if (Math.hypot(dr, dc) > 1e-6) { roi.angle_deg = Math.atan2(-dc, -dr) * 180 / Math.PI; }
+  } else {
+    const { row, col } = axes(o);
+    const dr = r - o.center[0], dc = c - o.center[1];
+    if (d.kind === "rowEnd" || d.kind === "rowStart") {
+      roi.radii = [Math.max(1, Math.abs(dr * row[0] + dc * row[1])), o.radii[1]];
+    } else {
+      roi.radii = [o.radii[0], Math.max(1, Math.abs(dr * col[0] + dc * col[1]))];
+    }
+  }
+  draw();
+}
+
+function onUp(ev) {
+  const d = S.drag;
+  S.drag = null;
+  if (!d) { return; }
+  const rect = canvas.getBoundingClientRect();
+  const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+  if (d.kind === "click") {
+    if (Math.hypot(x - d.x, y - d.y) < 4 && S.tool === "place") { placeClick(d.r, d.c); }
+    return;
+  }
+  if (d.kind === "body" && !d.moved && S.tool === "place" && d.label === d.activeBefore) {
+    placeClick(d.r, d.c);  // a click in the active label's own ROI proposes it again from there
+    return;
+  }
+  if (d.kind === "draw") {
+    const [r0, c0] = d.start, [r1, c1] = d.now;
+    if (Math.abs(r1 - r0) < 2 || Math.abs(c1 - c0) < 2) { draw(); return; }
+    const roi = { label: S.active, shape: "ellipse", center: [(r0 + r1) / 2, (c0 + c1) / 2],
+      radii: [Math.abs(r1 - r0) / 2, Math.abs(c1 - c0) / 2], angle_deg: 0, slice: S.slice };
+    if (S.active === "CSF") { roi.level = CSF_LEVEL; }
+    S.selected = S.active;
+    setRoi(S.active, roi, "hand_drawn");
+    nextLabel();
+    renderLabels();
+    return;
+  }
+  if (["body", "rotate", "rowEnd", "rowStart", "colEnd", "colStart"].includes(d.kind) && d.moved) {
+    const roi = S.rois[d.label];
+    edited(roi);
+    setRoi(d.label, roi);
+  }
+}
+
+function onWheel(ev) {
+  if (!S.series) { return; }
+  ev.preventDefault();
+  if (ev.ctrlKey || ev.metaKey) {
+    const rect = canvas.getBoundingClientRect();
+    const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+    const f = Math.exp(-ev.deltaY / 300);
+    S.tx = x - (x - S.tx) * f; S.ty = y - (y - S.ty) * f; S.zoom *= f;
+    draw();
+    return;
+  }
+  setSlice(S.slice + (ev.deltaY > 0 ? 1 : -1));
+}
+
+function deleteSelected() {
+  const label = S.selected;
+  if (!label || !S.rois[label]) { return; }
+  delete S.rois[label];
+  delete S.clicks[label];
+  S.selected = null;
+  S.active = label;
+  renderLabels();
+  draw();
+  scheduleScore();
+}
+
+// ------------------------------------------------------------------ score
+function roiDocument() {
+  const rois = [];
+  for (const label of LABELS) {
+    const roi = S.rois[label];
+    if (!roi) { continue; }
+    const out = { label, shape: "ellipse", center: roi.center, radii: roi.radii, slice: roi.slice };
+    if (roi.angle_deg) { out.angle_deg = roi.angle_deg; }
+    if (label === "CSF") { out.level = roi.level || CSF_LEVEL; }
+    rois.push(out);
+  }
+  const doc = { format: "vbq-rois/1", space: "pixel", slice: S.slice, rois };
+  const exclude = {};
+  for (const [k, v] of Object.entries(S.exclude)) { if (v) { exclude[k] = v; } }
+  if (Object.keys(exclude).length) { doc.exclude = exclude; }
+  return doc;
+}
+
+function provenance() {
+  const out = {};
+  for (const [label, roi] of Object.entries(S.rois)) { out[label] = roi.provenance || "hand_drawn"; }
+  return out;
+}
+
+function ready() {
+  const levels = LEVELS.filter((l) => S.rois[l] && !S.exclude[l]);
+  return S.rois.CSF && levels.length > 0;
+}
+
+function scheduleScore() {
+  clearTimeout(S.scoreTimer);
+  S.scoreTimer = setTimeout(score, 120);
+}
+
+async function score() {
+  if (!S.series) { return; }
+  if (!ready()) { S.result = null; renderResult(); return; }
+  const n = ++S.scoring;
+  try {
+    const res = await api("POST", "/api/score", { series_uid: S.series.series_uid, rois: roiDocument() });
+    if (n !== S.scoring) { return; }
+    S.result = res;
+    S.lastScore = null;
+  } catch (e) {
+    if (n !== S.scoring) { return; }
+    S.result = null;
+    S.lastScore = e.message;
+  }
+  renderResult();
+}
+
+function renderResult() {
+  const res = S.result;
+  $("vbq-value").textContent = res ? `VBQ ${res.vbq.toFixed(2)}` : "VBQ \u2013";
+  $("vbq-value").dataset.vbq = res ? String(res.vbq) : "";
+  const body = $("levels").querySelector("tbody");
+  body.innerHTML = "";
+  for (const label of LABELS) {
+    const tr = document.createElement("tr");
+    const part = res ? (label === "CSF" ? res.csf : res.levels[label]) : null;
+    const roi = S.rois[label];
+    const cells = [label, part && part.si !== null && part.si !== undefined ? part.si.toFixed(1) : "",
+      part && part.n_pixels ? String(part.n_pixels) : "", roi ? (roi.provenance || "").replace("_", " ") : ""];
+    for (const v of cells) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
+    const td = document.createElement("td");
+    if (label !== "CSF") {
+      const sel = document.createElement("select");
+      sel.dataset.level = label;
+      for (const r of REASONS) { const o = document.createElement("option"); o.value = r; o.textContent = r || "\u2013"; sel.appendChild(o); }
+      sel.value = S.exclude[label] || "";
+      sel.addEventListener("change", () => { S.exclude[label] = sel.value; draw(); scheduleScore(); });
+      td.appendChild(sel);
+    }
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  const cut = $("cutoffs");
+  cut.innerHTML = "";
+  if (res) {
+    const lo = 1, hi = 6;
+    const pos = (v) => `${Math.max(0, Math.min(100, (v - lo) / (hi - lo) * 100))}%`;
+    for (const c of res.cutoffs) {
+      const div = document.createElement("div");
+      div.className = "cut";
+      div.textContent = `${c.value} ${c.target}: ${c.above ? "above" : "below"} (${c.source})`;
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      const t = document.createElement("span"); t.className = "tick"; t.style.left = pos(c.value);
+      const m = document.createElement("span"); m.className = "me"; m.style.left = pos(res.vbq);
+      bar.append(t, m);
+      div.appendChild(bar);
+      cut.appendChild(div);
+    }
+  }
+  const warn = $("warnings");
+  warn.innerHTML = "";
+  const texts = res ? res.warnings : (S.lastScore ? [S.lastScore] : []);
+  for (const w of texts) { const li = document.createElement("li"); li.textContent = w; warn.appendChild(li); }
+  const notes = $("notes");
+  notes.innerHTML = "";
+  for (const [label, p] of Object.entries(S.proposals)) {
+    for (const n of p.notes || []) { const li = document.createElement("li"); li.textContent = n; notes.appendChild(li); }
+    if (!S.rois[label]) { continue; }
+  }
+  if (!res) {
+    const missing = LABELS.filter((l) => !S.rois[l]);
+    if (missing.length) { const li = document.createElement("li"); li.textContent = `to place: ${missing.join(", ")}`; notes.appendChild(li); }
+  }
+  $("save").disabled = !res || !S.reader;
+}
+
+async function save() {
+  if (!S.reader) { status("Choose a reader first."); return; }
+  try {
+    const r = await api("POST", "/api/readings", {
+      reader: S.reader, series_uid: S.series.series_uid, rois: roiDocument(),
+      provenance: provenance(), export: $("export").checked,
+    });
+    S.result = r.result;
+    renderResult();
+    const files = r.files ? `; files: ${Object.values(r.files).join(", ")}` : "";
+    $("save-info").textContent = `Saved reading ${r.reading_id} (occasion ${r.occasion}, VBQ ${r.result.vbq.toFixed(3)})${files}`;
+    $("save-info").dataset.readingId = String(r.reading_id);
+    status(`Reading ${r.reading_id} saved.`, true);
+    const uid = S.study.study_uid;
+    await loadWorklist();
+    for (const tr of $("worklist").querySelectorAll("tbody tr")) { tr.classList.toggle("open", tr.dataset.uid === uid); }
+  } catch (e) { status(e.message); }
+}
+
+// ------------------------------------------------------------------ events
+function bindEvents() {
+  $("reader-start").addEventListener("click", chooseReader);
+  $("reader").addEventListener("keydown", (e) => { if (e.key === "Enter") { chooseReader(); } });
+  $("new-occasion").addEventListener("click", newOccasion);
+  $("series-select").addEventListener("change", (e) => openSeries(e.target.value));
+  $("slice-range").addEventListener("input", (e) => setSlice(Number(e.target.value)));
+  $("fit").addEventListener("click", fit);
+  $("auto-window").addEventListener("click", () => { S.window = null; S.level = null; setSlice(S.slice); });
+  $("delete-roi").addEventListener("click", deleteSelected);
+  $("save").addEventListener("click", save);
+  for (const r of document.querySelectorAll("input[name=tool]")) {
+    r.addEventListener("change", () => { S.tool = r.value; });
+  }
+  canvas.addEventListener("mousedown", onDown);
+  window.addEventListener("mousemove", onMove);
+  window.addEventListener("mouseup", onUp);
+  canvas.addEventListener("wheel", onWheel, { passive: false });
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  canvas.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowUp" || e.key === "PageUp") { setSlice(S.slice - 1); e.preventDefault(); }
+    if (e.key === "ArrowDown" || e.key === "PageDown") { setSlice(S.slice + 1); e.preventDefault(); }
+    if (e.key === "Delete" || e.key === "Backspace") { deleteSelected(); e.preventDefault(); }
+    const k = Number(e.key);
+    if (k >= 1 && k <= 5) { S.active = LABELS[k - 1]; renderLabels(); }
+  });
+  new ResizeObserver(() => { resize(); }).observe($("canvas-wrap"));
+}
+
+// for scripted use and tests: where a pixel is on the canvas, and the state
+window.vbq = { state: S, toScreen, toImage, roiDocument, provenance, setSlice, openStudy };
+
+start().catch((e) => status(e.message));
