@@ -116,6 +116,29 @@ ICC_FORMS: tuple[tuple[str, str, str, str], ...] = (
 UNEDITED_PROVENANCE: frozenset[str] = frozenset(
     {"proposal", "proposed", "unedited", "unedited_proposal", "accepted_proposal"})
 
+
+
+def unedited_provenance(value: str) -> bool:
+    """Whether a ``roi_provenance`` cell marks a reading made of unedited proposals.
+
+    Either one of :data:`UNEDITED_PROVENANCE`, or the workstation's per-ROI form
+    ``L1:accepted_proposal;L2:edited_proposal;...`` with every ROI one of them.
+
+    Examples
+    --------
+    >>> unedited_provenance("accepted_proposal"), unedited_provenance("L1:proposal;CSF:proposal")
+    (True, True)
+    >>> unedited_provenance("L1:accepted_proposal;L2:edited_proposal"), unedited_provenance("")
+    (False, False)
+    """
+    text = value.strip().lower()
+    if text in UNEDITED_PROVENANCE:
+        return True
+    parts = [p.partition(":") for p in text.split(";") if p.strip()]
+    return bool(parts) and all(sep and how.strip() in UNEDITED_PROVENANCE
+                               for _, sep, how in parts)
+
+
 #: z quantile of the 95% limits of agreement (Bland & Altman 1986).
 _Z_LOA = 1.96
 #: 1.96 x sqrt(2), the "2.77" of the repeatability coefficient and MDC95.
@@ -1279,7 +1302,7 @@ def analyze(readings: pd.DataFrame, cutoffs: Sequence[float] = (), log: bool = F
     prov = None
     if "provenance" in data.columns and data["provenance"].notna().any():
         values = data["provenance"].fillna("").astype(str).str.strip().str.lower()
-        unedited = int(values.isin(UNEDITED_PROVENANCE).sum())
+        unedited = int(values.map(unedited_provenance).sum())
         counts = {k or "(empty)": int(v) for k, v in values.value_counts().sort_index().items()}
         prov = {"n_readings": int(len(values)), "n_unedited_proposals": unedited,
                 "counts": counts}

@@ -63,7 +63,8 @@ def test_read_a_phantom_in_the_browser(tmp_path):
                 points = {s["label"]: s["point"] for s in ph["seeds"]["seeds"]}
                 for label in ("L1", "L2", "L3", "L4", "CSF"):
                     page.click(f"#labels button[data-label={label}]")
-                    before = page.evaluate(f"JSON.stringify(window.vbq.state.clicks.{label} || null)")
+                    before = page.evaluate(
+                        f"JSON.stringify(window.vbq.state.clicks.{label} || null)")
                     click_at(*points[label])
                     page.wait_for_function(
                         f"window.vbq.state.rois.{label} && window.vbq.state.clicks.{label} && "

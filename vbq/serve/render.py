@@ -53,7 +53,7 @@ def to_bytes(image: np.ndarray, window: float, level: float) -> np.ndarray:
     if not (math.isfinite(window) and window > 0 and math.isfinite(level)):
         raise ValueError("the window must be a positive finite width and the level finite")
     lo = level - window / 2.0
-    scaled = (np.nan_to_num(image, nan=lo) - lo) * (255.0 / window)
+    scaled = (np.nan_to_num(image, nan=lo) - lo) * 255.0 / window
     return np.clip(np.floor(scaled + 0.5), 0, 255).astype(np.uint8)
 
 

@@ -371,7 +371,9 @@ async function placeClick(r, c) {
       angle_deg: found.angle_deg || 0, slice: found.slice !== undefined ? found.slice : (p.rois.slice !== undefined ? p.rois.slice : S.slice),
     };
     if (label === "CSF") { roi.level = found.level || CSF_LEVEL; }
-    S.proposals[label] = { notes: p.notes, warnings: p.warnings };
+    const mine = p.notes.filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
+      (label === "CSF" && n.includes("CSF")));
+    S.proposals[label] = { notes: mine, warnings: p.warnings };
     if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
       S.midline = p.midline_offset_mm;
       $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
@@ -386,8 +388,6 @@ async function placeClick(r, c) {
     }
     nextLabel();
     renderLabels();
-    const mine = p.notes.filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
-      (label === "CSF" && n.includes("CSF")));
     status(`${label} proposed` + (mine.length ? `: ${mine.join("; ")}` : ""), true);
   } catch (e) {
     delete S.clicks[label];
@@ -651,7 +651,6 @@ function renderResult() {
   notes.innerHTML = "";
   for (const [label, p] of Object.entries(S.proposals)) {
     for (const n of p.notes || []) { const li = document.createElement("li"); li.textContent = n; notes.appendChild(li); }
-    if (!S.rois[label]) { continue; }
   }
   if (!res) {
     const missing = LABELS.filter((l) => !S.rois[l]);
