@@ -281,6 +281,12 @@ class LevelSignalOutlier(VbqWarning):
     code = "level_signal_outlier"
 
 
+class SeedMoved(VbqWarning):
+    """A click on an endplate or in a disc was moved into the body it belongs to."""
+
+    code = "seed_moved"
+
+
 # ROIs that cannot be found (errors with what to try)
 class ImplausibleScoreError(AnalysisError):
     """The CSF is at least as bright as the median marrow (VBQ <= 1): no score unless forced."""

@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -70,12 +70,14 @@ from vbq.errors import (
     CsfLevelAssumed,
     CsfNotFoundError,
     LevelMissing,
+    SeedMoved,
     VbqWarning,
 )
 from vbq.levels import CSF
 from vbq.protocol import Protocol
 from vbq.roi.anatomy import cc_band, protocol_levels
 from vbq.roi.roimasks import MIN_ROI_PIXELS
+from vbq.roi.seedfile import SeedFile, place_seed
 from vbq.roi.shapes import ellipse_mask
 
 __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRACTION",
@@ -97,12 +99,6 @@ MIN_HEIGHT_MM = 10.0
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
 _N_RAYS = 72
-
-
-class SeedMoved(VbqWarning):
-    """A click on an endplate or in a disc was moved into the body it belongs to."""
-
-    code: ClassVar[str] = "seed_moved"
 
 
 @dataclass(frozen=True)
@@ -639,9 +635,6 @@ def propose(series: SeriesInfo, seeds: Any, *,
     CsfNotFoundError
         No CSF seed and no CSF found behind the CSF level's body.
     """
-    from vbq.roi.seeds import SeedFile
-    from vbq.roi.seeds import _place as place_seed
-
     sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
     levels, csf_levels = protocol_levels(protocol)
     default_index = None if slice is None else series.resolve(slice, "the slice asked for")
