@@ -1,0 +1,193 @@
+"""``vbq serve`` as a real process on 127.0.0.1: address, speed, restarts, a kill during saves,
+a bounded load test, and the web packages imported by this command only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from _serve_helpers import VBQ, phantom, start_server
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A 15-slice 512 x 512 phantom study, the size the speed targets are set for."""
+    root = tmp_path_factory.mktemp("serve_big")
+    return phantom(root / "study", rows=512, n_slices=15)
+
+
+def server_ms(resp) -> float:
+    return float(resp.headers["server-timing"].split("dur=")[1])
+
+
+def snapshot(folder):
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def test_address_first_slice_speed_and_nothing_written_to_the_folder(big, tmp_path):
+    before = snapshot(big["series"])
+    server = start_server(big["series"], tmp_path / "r.sqlite", tmp_path / "out")
+    try:
+        assert server.url.startswith("http://127.0.0.1:") and "?token=" in server.url
+        with httpx.Client(base_url=server.base, headers=server.headers(), timeout=30) as c:
+            uid = big["series_uid"]
+            t0 = time.perf_counter()
+            first = c.get(f"/api/series/{uid}/slices/7.png")
+            first_s = time.perf_counter() - t0
+            assert first.status_code == 200 and first.content[:4] == b"\x89PNG"
+            assert first_s < 1.0, f"first slice took {first_s:.3f} s"
+            rois = big["rois"]
+            times = {"score": [], "propose": []}
+            for _ in range(8):
+                s = c.post("/api/score", json={"series_uid": uid, "rois": rois})
+                p = c.post("/api/propose", json={"series_uid": uid, "seeds": big["seeds"]})
+                assert s.status_code == 200 and p.status_code == 200, (s.text, p.text)
+                times["score"].append(server_ms(s))
+                times["propose"].append(server_ms(p))
+            for what, ms in times.items():
+                assert statistics.median(ms[1:]) < 100, (what, ms)
+            saved = c.post("/api/readings", json={"reader": "ann", "series_uid": uid,
+                                                  "rois": rois, "export": True})
+            assert saved.status_code == 200
+            # DNS rebinding: a request for another host name is refused by the real server too
+            evil = c.get("/api/studies", headers={"Host": "attacker.example"})
+            assert evil.status_code == 403
+    finally:
+        server.stop()
+    err = server.proc.stderr.read() if server.proc.stderr else ""
+    assert "Phantom" not in err and "Lumbar" not in err  # no patient name in the log
+    assert str(tmp_path / "r.sqlite") in err  # the database is named at start
+    assert snapshot(big["series"]) == before  # a read-only folder would do
+
+
+def test_a_kill_during_saves_loses_no_acknowledged_reading(big, tmp_path):
+    from vbq.serve.storage import ReadingStore
+
+    db = tmp_path / "r.sqlite"
+    server = start_server(big["series"], db, tmp_path / "out")
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def saver(reader):
+        with httpx.Client(base_url=server.base, headers=server.headers(), timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/api/readings", json={"reader": reader,
+                                                      "series_uid": big["series_uid"],
+                                                      "rois": big["rois"]})
+                except httpx.HTTPError:
+                    return
+                if r.status_code == 200:
+                    acknowledged.append(r.json()["reading_id"])
+
+    threads = [threading.Thread(target=saver, args=(f"r{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.proc.send_signal(signal.SIGKILL)  # in the middle of saving
+    server.proc.wait(timeout=20)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(acknowledged) >= 12
+    store = ReadingStore(db)
+    n = store.check()  # SQLite's integrity check and every reading's checksum
+    kept = {r.reading_id for r in store.readings(current_only=False)}
+    assert set(acknowledged) <= kept and n == len(kept)
+    # after a restart the readings are there and new ones follow them
+    again = start_server(big["series"], db, tmp_path / "out")
+    try:
+        with httpx.Client(base_url=again.base, headers=again.headers(), timeout=30) as c:
+            r = c.post("/api/readings", json={"reader": "r0", "series_uid": big["series_uid"],
+                                              "rois": big["rois"]})
+            assert r.status_code == 200 and r.json()["reading_id"] == max(kept) + 1
+            listed = c.get("/api/readings", params={"reader": "r0"}).json()
+            assert [x["reading_id"] for x in listed] == [r.json()["reading_id"]]
+            assert listed[0]["replaces"] in kept  # the edit chain goes on across the restart
+    finally:
+        again.stop()
+    assert ReadingStore(db).check() == n + 1
+
+
+@pytest.mark.slow
+def test_twenty_clients_scoring_for_thirty_seconds_get_no_error(big, tmp_path):
+    server = start_server(big["series"], tmp_path / "r.sqlite", tmp_path / "out")
+    duration = 30.0
+    errors: list[str] = []
+    counts: list[int] = []
+    want: dict[str, float] = {}
+
+    def client():
+        n = 0
+        try:
+            with httpx.Client(base_url=server.base, headers=server.headers(),
+                              timeout=60) as c:
+                end = time.monotonic() + duration
+                while time.monotonic() < end:
+                    r = c.post("/api/score", json={"series_uid": big["series_uid"],
+                                                   "rois": big["rois"]})
+                    if r.status_code != 200:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+                        break
+                    vbq = r.json()["vbq"]
+                    if want.setdefault("vbq", vbq) != vbq:
+                        errors.append(f"VBQ {vbq} != {want['vbq']}")
+                    n += 1
+        except httpx.HTTPError as err:
+            errors.append(repr(err))
+        counts.append(n)
+
+    try:
+        threads = [threading.Thread(target=client) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=duration + 120)
+    finally:
+        server.stop()
+    assert errors == []
+    assert len(counts) == 20 and min(counts) >= 1
+    print(f"load: {sum(counts)} scores by 20 clients in {duration:.0f} s")
+
+
+def test_web_packages_are_imported_only_by_vbq_serve(tmp_path):
+    ph = phantom(tmp_path / "p", n_slices=5)
+    code = (
+        "import sys, io, contextlib\n"
+        "import vbq, vbq.cli\n"
+        "vbq.cli.build_parser()\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rc = vbq.cli.main(['score', {str(ph['series'])!r}, '--rois', "
+        f"{str(ph['info'].rois_path)!r}, '--json'])\n"
+        "assert rc == 0, rc\n"
+        "web = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('starlette', 'uvicorn', 'httpx', 'anyio', 'vbq'))\n"
+        "print(json.dumps([m for m in web\n"
+        "                  if not m.startswith('vbq') or m.startswith('vbq.serve')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_serve_bad_options_exit_2_with_one_sentence(tmp_path):
+    for args in (["serve", str(tmp_path / "missing")],
+                 ["serve", str(tmp_path), "--port", "70000"],
+                 ["serve", str(tmp_path), "--port", "x"]):
+        out = subprocess.run([*VBQ, *args], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
