@@ -89,3 +89,26 @@ def test_click_outside_any_body_is_refused(spine):
             s["point"] = [5.0, 5.0]
     with pytest.raises(BodyNotFoundError, match="L3"):
         propose(series, bad)
+
+
+def test_dark_click_well_inside_a_body_stays_in_that_body(tmp_path):
+    """On this anatomy L2's true centre lies on dark marrow (vein); it is not a disc."""
+    info = make_phantom(tmp_path, anatomy="realistic", seed=4, variants="random", rows=192,
+                        n_slices=7)
+    series = load_series(info.series_dir).series
+    labels = np.asarray(nib.load(info.mask_path).dataobj)[:, :, info.slice]
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    prop = propose(series, seeds, find_csf=False)
+    assert "seed_moved" not in prop.warning_codes
+    rm = RoiFile.from_json(prop.rois).masks(series)
+    for level, lab in LEVEL_LABEL.items():
+        assert rm.masks[level].any() and np.all(labels[rm.masks[level]] == lab), level
+
+
+def test_seed_moved_is_a_warning_of_vbq_errors():
+    from vbq.errors import SeedMoved, VbqWarning
+    from vbq.roi import proposal
+
+    assert issubclass(SeedMoved, VbqWarning) and SeedMoved.code == "seed_moved"
+    assert proposal.SeedMoved is SeedMoved

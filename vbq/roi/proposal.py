@@ -8,9 +8,12 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
 
 1. *Marrow or not.* The click's signal (median within 1.5 mm) is compared
    with the marrow level (the median of every body click's 3 mm
-   neighbourhood). A click darker than :data:`DARK_FRACTION` of it, or whose
-   "body" is lower than :data:`MIN_HEIGHT_MM` (a disc between two
-   endplates), is on an endplate or in a disc: it is moved into the body it
+   neighbourhood). A click whose "body" is lower than :data:`MIN_HEIGHT_MM`
+   (a disc between two endplates), or darker than :data:`DARK_FRACTION` of it
+   and less than 4 mm inside the borders of the body found around it with the
+   typical marrow level (a dark click deep inside a body, on the basivertebral
+   vein or a dark island, stays there), is on an endplate or in a disc: it is
+   moved into the body it
    belongs to (the nearest marrow along the spine's axis, which is the side
    of the disc's middle the click lies on; with a note), or refused when it
    lies within 1 mm of the disc's middle and no other click tells the two
@@ -87,7 +90,7 @@ __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRAC
 #: A profile leaves the body where it falls below this fraction of the marrow level.
 EDGE_FRACTION = 0.8
 #: A ray also stops where the image rises above this fraction (a bright focal lesion).
-BRIGHT_FRACTION = 1.3
+BRIGHT_FRACTION = 1.15
 #: A click darker than this fraction of the marrow level is not in marrow.
 DARK_FRACTION = 0.75
 #: Least distance (mm) of the ellipse from every border found.
@@ -96,6 +99,7 @@ CLEARANCE_MM = 2.0
 AXIS_FRACTION = 0.4
 #: A "body" lower than this (mm) is a disc between two endplates.
 MIN_HEIGHT_MM = 10.0
+_INSIDE_MM = 4.0     # a dark click this far inside a body's borders is in that body
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
 _N_RAYS = 72
@@ -271,7 +275,8 @@ def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
                 found.append((u, sign * e))
         if len(found) >= 3:
             uu, vv = np.array(found).T
-            slopes.append(float(np.polyfit(uu, vv, 1)[0]))
+            if np.all(np.isfinite(uu)) and np.all(np.isfinite(vv)) and np.ptp(uu) > 0:
+                slopes.append(float(np.polyfit(uu, vv, 1)[0]))
     if not slopes:
         return None
     return float(math.atan(float(np.mean(slopes))))
@@ -296,12 +301,16 @@ class _Frame:
     borders: dict[str, float]
 
 
-def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str) -> _Frame:
-    """Borders and tilt of the body around ``click`` (steps 2-3 of the module docstring)."""
+def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
+                marrow: float | None = None) -> _Frame:
+    """Borders and tilt of the body around ``click`` (steps 2-3 of the module docstring).
+
+    ``marrow`` is the marrow level to start from (default: the click's neighbourhood).
+    """
     centre = np.array([float(click[0]), float(click[1])])
     a, t = sl.post.copy(), sl.sup.copy()
     half_d, half_h = 8.0, 6.0
-    m = sl.local_median(centre, 3.0)
+    m = marrow if marrow is not None and marrow > 0 else sl.local_median(centre, 3.0)
     if m <= 0:
         raise BodyNotFoundError(f"{name}: the signal at the click is not above zero, so it is "
                                 "not inside a vertebral body; click inside the body")
@@ -430,6 +439,13 @@ def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, mov
         click=(float(click[0]), float(click[1])), moved_mm=moved)
 
 
+def _well_inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> bool:
+    """Whether ``click`` lies at least :data:`_INSIDE_MM` inside the body's four borders."""
+    d = (np.asarray(click, dtype=float) - frame.centre) * np.array(sl.spacing)
+    u, v = float(d @ frame.a), float(d @ frame.t)
+    return abs(v) <= frame.half_h - _INSIDE_MM and abs(u) <= frame.half_d - _INSIDE_MM
+
+
 def _is_body(frame: _Frame) -> bool:
     return 2.0 * frame.half_h >= MIN_HEIGHT_MM and 2.0 * frame.half_d >= MIN_HEIGHT_MM
 
@@ -544,13 +560,18 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     here = sl.local_median(click, 1.5)
     frame: _Frame | None = None
-    if here >= DARK_FRACTION * m:
-        try:
-            frame = _find_frame(sl, click, name)
-        except BodyNotFoundError:
-            frame = None
-        if frame is not None and not _is_body(frame):
-            frame = None
+    dark = here < DARK_FRACTION * m
+    try:
+        # a dark click may still lie well inside a body (the basivertebral vein,
+        # a dark island): find the body with the typical marrow level, and keep
+        # it only if the click is at least _INSIDE_MM inside its endplates
+        frame = _find_frame(sl, click, name, m if dark else None)
+    except BodyNotFoundError:
+        frame = None
+    if frame is not None and not _is_body(frame):
+        frame = None
+    if frame is not None and dark and not _well_inside(sl, frame, click):
+        frame = None
     if frame is not None:
         return _ellipse(sl, frame, click, 0.0), None
     frame, _, note = _move(sl, click, name, m, taken)
