@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vbq demo --out demo_output/vbq
 	$(BIN)/metaanalysis reproduce --out demo_output/metaanalysis
+	@echo "Read the demo phantom in the browser (prints the address to open; Ctrl-C stops it):"
+	@echo "  $(BIN)/vbq serve demo_output/vbq/phantom/series --db demo_output/vbq-readings.sqlite --out demo_output/vbq-exports"
 
 # lint: ruff, the import contract (no cycles, layers pointing one way) and mypy on both
 # packages; test: the same, then the suite (doctests and notebooks included)

@@ -36,12 +36,21 @@ FORBIDDEN: tuple[tuple[str, str, str], ...] = (
     ("vbq.roi*", "vbq.batch", "ROIs do not depend on batches"),
     ("vbq.score", "vbq.qc", "a score is computed without its figure"),
     ("vbq.score", "vbq.batch", "a score does not know about batches"),
+    ("vbq.serve*", "vbq.cli", "the workstation is started by the command line, not the reverse"),
     ("metaanalysis.table", "metaanalysis.models*", "input does not depend on models"),
     ("metaanalysis.models*", "metaanalysis.plots", "models do not depend on views"),
     ("metaanalysis.models*", "metaanalysis.report*", "models do not depend on views"),
     ("metaanalysis.models*", "metaanalysis.reproduce", "models do not depend on their uses"),
     ("metaanalysis.reproduce", "metaanalysis.report*", "computing does not call rendering"),
     ("metaanalysis.reproduce", "metaanalysis.plots", "computing does not call rendering"),
+) + tuple(
+    # the reading workstation (vbq.serve) sits on top of the library beside the command
+    # line: only vbq.commands imports it
+    (importer, "vbq.serve*", "the workstation sits on top of the library")
+    for importer in ("vbq", "vbq.dicom*", "vbq.roi*", "vbq.phantom*", "vbq.score", "vbq.result",
+                     "vbq.qc", "vbq.sr", "vbq.batch", "vbq.agreement", "vbq.values",
+                     "vbq.errors", "vbq.fileio", "vbq.levels", "vbq.protocol", "vbq.cutoffs",
+                     "vbq.measure", "vbq.masks", "vbq.seeds")
 )
 
 
