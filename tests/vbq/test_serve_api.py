@@ -24,7 +24,7 @@ pytest.importorskip("httpx")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 with warnings.catch_warnings():  # starlette's notice about its test client's HTTP library
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from vbq.serve.app import ServeConfig, Workstation, create_app  # noqa: E402
