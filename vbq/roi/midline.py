@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from vbq.dicom.series import SeriesInfo
-from vbq.errors import AnalysisError
+from vbq.errors import AnalysisError, InputError
 from vbq.levels import VERTEBRAL_LEVELS
 from vbq.roi.canal import CSF_WINDOW, CanalTrack, canal_reference, trace_canal
 
 __all__ = ["Midline", "CanalSummary", "midline_from_canal", "midline_from_labels",
-           "slice_positions", "summarise_canal", "level_centres"]
+           "slice_positions", "summarise_canal", "level_centres", "canal_of_rois"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
         When the sac is found on no station of any slice.
     """
     positions = slice_positions(series)
+    # slices that cannot be read are left out (they weigh nothing)
     if arc_range is None:
         arcs = list(track.level_arc.values())
         arc_range = (min(arcs), max(arcs))
@@ -106,7 +107,11 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     depth = np.zeros((len(series.slices), stations.size))
     step = float(track.depths_mm[1] - track.depths_mm[0])
     for k in range(len(series.slices)):
-        s = track.sample(np.asarray(series.pixels(k), dtype=float))[stations]
+        try:
+            pixels = np.asarray(series.pixels(k), dtype=float)
+        except InputError:
+            continue    # a slice that cannot be read (and is not scored) does not count
+        s = track.sample(pixels)[stations]
         like = (s >= lo * track.csf_level) & (s <= hi * track.csf_level)
         for j in range(stations.size):
             c = int(np.argmin(np.abs(track.depths_mm - centre[j])))
@@ -233,3 +238,21 @@ def summarise_canal(series: SeriesInfo, index: int, centres: Mapping[str, Sequen
         return CanalSummary(track, reference, None, None, str(err))
     k = index if scored is None else int(scored)
     return CanalSummary(track, reference, mid, mid.offset_mm(k))
+
+
+def canal_of_rois(series: SeriesInfo, masks: Mapping[str, np.ndarray],
+                  slices: Mapping[str, int], main: int) -> CanalSummary:
+    """Canal summary for ROIs drawn or proposed (label -> mask, label -> slice).
+
+    The sac is traced on the CSF ROI's slice (else the main slice) through the
+    centroids of the vertebral ROIs on that slice, so a drawn CSF ROI can be
+    checked against the sac's CSF (gate (c)) and the main slice's distance
+    from the mid-sagittal plane reported. Parts not found are None.
+    """
+    index = int(slices.get("CSF", main))
+    centres = level_centres({lvl: m for lvl, m in masks.items()
+                             if int(slices.get(lvl, main)) == index})
+    if len(centres) < 2:
+        return CanalSummary(None, None, None, None,
+                            "fewer than two vertebral ROIs on the CSF ROI's slice")
+    return summarise_canal(series, index, centres, main)

@@ -366,6 +366,9 @@ class RoiFile:
         for idx in slices.values():
             counts[idx] = counts.get(idx, 0) + 1
         main = max(counts, key=lambda i: (counts[i], i == default_index))
+        from vbq.roi.midline import canal_of_rois
+
+        canal = canal_of_rois(series, masks, slices, main)
         return RoiMasks(
             slice_index=main,
             masks=masks,
@@ -374,6 +377,8 @@ class RoiFile:
             source="drawn",
             outlines=outlines,
             slices=slices,
+            csf_reference=canal.reference,
+            midline_offset_mm=canal.midline_offset_mm,
         )
 
 
