@@ -546,3 +546,19 @@ def test_rotated_ellipse_is_scored_and_exported(client, studies, tmp_path):
     again = score_series(a["series"], rois=tmp_path / "exports" / body["files"]["rois"])
     assert again.vbq == pytest.approx(body["result"]["vbq"], rel=1e-12)
     assert again.levels["L1"].measurement.n_pixels == body["result"]["levels"]["L1"]["n_pixels"]
+
+
+@pytest.mark.parametrize("angle", [17.5, 30.0, 90.0, -62.0, 135.0])
+def test_turned_ellipse_on_oblong_pixels_selects_the_same_pixels_in_millimetres(angle):
+    """An affine map sends an ellipse to an ellipse: the mm ellipse the export writes must
+    select exactly the pixels of the pixel ellipse drawn (the ROI rule of vbq.roi.shapes)."""
+    from vbq.roi.shapes import ellipse_mask
+    from vbq.serve.exports import _radii_mm
+
+    spacing = (0.6, 1.3)
+    radii_px = (9.3, 5.1)
+    radii_mm, angle_mm = _radii_mm(list(radii_px), angle, spacing)
+    drawn = ellipse_mask((64, 64), (31.4, 30.2), radii_px, angle)
+    written = ellipse_mask((64, 64), (31.4, 30.2), tuple(radii_mm), angle_mm or 0.0, spacing)
+    assert drawn.sum() > 100
+    assert np.array_equal(drawn, written)

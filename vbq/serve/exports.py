@@ -53,6 +53,40 @@ def _xyz(series: SeriesInfo, index: int, rc: Any) -> list[float]:
     return [round(float(v), 6) for v in np.asarray(xyz).reshape(-1)]
 
 
+def _radii_mm(radii: Any, angle_deg: Any, spacing: tuple[float, float]
+              ) -> tuple[list[float], float | None]:
+    """Radii (mm) and angle of a pixel-space ellipse once the pixel spacing is applied.
+
+    Unturned, or on square pixels, the radii scale by the spacing and the angle
+    stays. A turned ellipse on pixels that are not square is still an ellipse
+    in millimetres, with other axes: its semi-axes are the square roots of the
+    eigenvalues of ``M M^T``, ``M = S R(a) diag(ry, rx)``, ``S`` the spacing.
+
+    Examples
+    --------
+    >>> _radii_mm([2, 3], None, (0.5, 0.5))
+    ([1.0, 1.5], None)
+    >>> _radii_mm([2, 3], 90, (1.0, 2.0))  # the row semi-axis lies along the columns
+    ([4.0, 3.0], 90.0)
+    """
+    ry, rx = float(radii[0]), float(radii[1])
+    sr, sc = spacing
+    if angle_deg is None or float(angle_deg) == 0.0 or sr == sc:
+        return ([round(ry * sr, 6), round(rx * sc, 6)],
+                None if angle_deg is None else float(angle_deg))
+    a = np.radians(float(angle_deg))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = np.diag([sr, sc]) @ rot @ np.diag([ry, rx])
+    values, vectors = np.linalg.eigh(m @ m.T)
+    # the row semi-axis is the eigenvector nearest the turned row axis
+    row_axis = np.diag([sr, sc]) @ rot[:, 0]
+    k = int(np.argmax(np.abs(vectors.T @ row_axis)))
+    u = vectors[:, k] * np.sign(vectors[:, k] @ row_axis)
+    angle = float(np.degrees(np.arctan2(u[1], u[0])))
+    return [round(float(np.sqrt(values[k])), 6), round(float(np.sqrt(values[1 - k])), 6)], \
+        round(angle, 6)
+
+
 def rois_to_patient(doc: Mapping[str, Any], series: SeriesInfo) -> dict[str, Any]:
     """Convert a pixel-space ``vbq-rois/1`` document to patient space (LPS mm).
 
@@ -81,12 +115,16 @@ def rois_to_patient(doc: Mapping[str, Any], series: SeriesInfo) -> dict[str, Any
         if "center" in roi:
             new["center"] = _xyz(series, index, roi["center"])
         if "radii" in roi:
-            new["radii"] = [round(float(roi["radii"][0]) * sr, 6),
-                            round(float(roi["radii"][1]) * sc, 6)]
+            new["radii"], angle = _radii_mm(roi["radii"], roi.get("angle_deg"), (sr, sc))
+            if angle is not None:
+                new["angle_deg"] = angle
         if "radius" in roi:  # a circle of equal pixel radii: an ellipse in millimetres
             new["shape"] = "ellipse"
             radius = float(roi["radius"])
             new["radii"] = [round(radius * sr, 6), round(radius * sc, 6)]
+        if "corner" in roi and float(roi.get("angle_deg") or 0.0) % 180.0 and sr != sc:
+            raise InputError(f"ROI {roi.get('label')}: a turned rectangle on pixels that are "
+                             "not square is not a rectangle in millimetres; draw an ellipse")
         if "corner" in roi:
             new["corner"] = _xyz(series, index, roi["corner"])
             new["size"] = [round(float(roi["size"][0]) * sr, 6),
