@@ -61,3 +61,24 @@ def test_csf_in_epidural_fat_is_never_a_clean_vbq(pair):
     # the reference is the sac's CSF, not the fat the ROI was put in
     image = series.pixels(rm.slice_of("CSF")).astype(float)
     assert rm.csf_reference[0] < 0.5 * float(np.mean(image[rm.masks["CSF"]]))
+
+
+def test_seeds_without_csf_seed_use_the_traced_sac(pair):
+    from vbq.roi.seeds import rois_from_seeds
+
+    info, series = pair["random"]
+    geo = info.expected["geometry"]
+    seeds = {"format": "vbq-seeds/1", "space": "pixel", "slice": info.slice,
+             "seeds": [{"label": lvl, "point": geo["levels"][lvl]["centre"]}
+                       for lvl in ("L1", "L2", "L3", "L4")]}
+    rm = rois_from_seeds(series, seeds)
+    assert rm.csf_level == "L3"
+    assert any(w.code == "csf_from_image" and "thecal sac at the middle of L3" in str(w)
+               for w in rm.warnings)
+    ref = info.expected["reference"]["csf"]["mean"]
+    assert abs(rm.csf_reference[0] / ref - 1.0) < 0.10
+    image = series.pixels(rm.slice_of("CSF")).astype(float)
+    # inside the reference sac's signal, not the cortex or fat beside it
+    assert abs(float(image[rm.masks["CSF"]].mean()) / ref - 1.0) < 0.10
+    assert abs(rm.midline_offset_mm - geo["mid_sagittal"]["offset_mm"]) \
+        < geo["slice_spacing_mm"]

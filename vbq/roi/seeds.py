@@ -32,8 +32,11 @@ CSF ROI
     signal near the seed, limited to the craniocaudal extent of the CSF
     level's body and :data:`CSF_RADIUS_MM` of the seed, then eroded by 2 mm
     (the grown edge holds pixels part CSF, part dura or cortex).
-    Without one: :func:`vbq.roi.anatomy.find_csf_behind_body` searches posteriorly from the
-    CSF level's body for the dark band of the canal.
+    Without one: the thecal sac is traced along the canal through the grown
+    bodies' centres and the CSF ROI placed in it at the middle of the CSF
+    level (:func:`vbq.roi.canal.place_csf`). Either way the sac's CSF sampled
+    along the canal and the slice's distance from the mid-sagittal plane are
+    carried on the result (:func:`vbq.roi.midline.canal_of_rois`).
 """
 
 from __future__ import annotations
@@ -62,9 +65,9 @@ from vbq.roi.anatomy import (
     BODY_EROSION_MM,
     body_roi,
     cc_band,
-    find_csf_behind_body,
     protocol_levels,
 )
+from vbq.roi.midline import canal_of_rois, level_centres
 from vbq.roi.morphology import ellipse_element, erode_mm, largest_region
 from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks
 from vbq.roi.seedfile import FORMAT, Seed, SeedFile
@@ -284,27 +287,26 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
                                 f"{sf.source}: {seed.name}")
         slices["CSF"] = idx
     elif find_csf:
-        tried: list[str] = []
-        for lvl in csf_levels:
-            if lvl not in bodies:
-                tried.append(f"no seed for {lvl}")
-                continue
-            idx = placed[lvl][1]
-            try:
-                masks["CSF"] = find_csf_behind_body(image_of(idx), bodies[lvl],
-                                                    series.slices[idx].geometry)
-            except AnalysisError as err:
-                tried.append(f"at {lvl}: {err}")
-                continue
-            csf_level = lvl
-            slices["CSF"] = idx
-            note = f"CSF ROI found in the image behind the {lvl} body"
-            if tried:
-                note += f" instead of {csf_levels[0]} (" + "; ".join(tried) + ")"
-            warnings.append(CsfFromImage(note))
-            break
-        if csf_level is None:
-            raise CsfNotFoundError(f"{sf.source}: no CSF seed and no CSF found behind "
-                                f"{', '.join(csf_levels)}: " + "; ".join(tried))
+        from vbq.roi.canal import place_csf
+
+        at = next((lvl for lvl in csf_levels if lvl in bodies), None)
+        if at is None:
+            raise CsfNotFoundError(f"{sf.source}: no CSF seed and no seed for "
+                                   f"{', '.join(csf_levels)}; add a seed in that body or a "
+                                   "CSF seed")
+        idx = placed[at][1]
+        centres = level_centres({lvl: b for lvl, b in bodies.items() if placed[lvl][1] == idx})
+        try:
+            spot = place_csf(image_of(idx), series.slices[idx].geometry, centres, csf_levels)
+        except AnalysisError as err:
+            raise CsfNotFoundError(f"{sf.source}: no CSF seed, and {err}") from None
+        masks["CSF"] = spot.mask
+        csf_level = spot.level
+        slices["CSF"] = idx
+        warnings.append(CsfFromImage(f"{sf.source}: CSF found in the sac behind the "
+                                     f"{spot.level} body; {spot.note}"))
+    canal = canal_of_rois(series, {**bodies, **{k: v for k, v in masks.items() if k == "CSF"}},
+                          {**{lvl: placed[lvl][1] for lvl in bodies}, **slices}, main)
     return RoiMasks(slice_index=main, masks=masks, csf_level=csf_level, excluded=excluded,
-                    warnings=tuple(warnings), source="seeds", slices=slices)
+                    warnings=tuple(warnings), source="seeds", slices=slices,
+                    csf_reference=canal.reference, midline_offset_mm=canal.midline_offset_mm)
