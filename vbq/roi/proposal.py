@@ -89,6 +89,13 @@ __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRAC
 
 #: A profile leaves the body where it falls below this fraction of the marrow level.
 EDGE_FRACTION = 0.8
+#: Inner height and depth (mm, between the inner edges of the endplates and of the
+#: cortices) of a lumbar body: 20-32 mm high and 25-45 mm deep outside, less the
+#: cortex and the blur of the edge.
+HEIGHT_RANGE_MM = (14.0, 31.0)
+#: A dark band no darker than this fraction of the marrow may be marrow texture.
+SKIPPABLE_FRACTION = 0.65
+DEPTH_RANGE_MM = (18.0, 46.0)
 #: A ray also stops where the image rises above this fraction (a bright focal lesion).
 BRIGHT_FRACTION = 1.15
 #: A click darker than this fraction of the marrow level is not in marrow.
@@ -99,10 +106,19 @@ CLEARANCE_MM = 2.0
 AXIS_FRACTION = 0.4
 #: A "body" lower than this (mm) is a disc between two endplates.
 MIN_HEIGHT_MM = 10.0
+#: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
+#: smoothed signal above or below these fractions of the body's median marrow.
+LESION_BRIGHT = 1.25
+LESION_DARK = 0.7
+#: Smoothing (mm, Gaussian sigma) before looking for focal structures.
+LESION_SMOOTH_MM = 1.0
+#: Least distance (mm) of the ellipse from a focal structure.
+LESION_MARGIN_MM = 1.0
 _INSIDE_MM = 4.0     # a dark click this far inside a body's borders is in that body
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
 _N_RAYS = 72
+_SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
 
 
 @dataclass(frozen=True)
@@ -227,51 +243,107 @@ class _Slice:
         return float(np.median(self.image[near]))
 
 
-def _first_below(profile: np.ndarray, level: float) -> float | None:
-    """Distance (mm) where ``profile`` (0 outwards, step ``_STEP``) first falls below ``level``."""
-    below = np.flatnonzero(profile < level)
-    if below.size == 0:
-        return None
-    i = int(below[0])
-    if i == 0:
-        return 0.0
-    a, b = profile[i - 1], profile[i]
-    frac = (a - level) / (a - b) if a != b else 0.0
-    return (i - 1 + float(frac)) * _STEP
+def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[float, float]]:
+    """Dark bands along ``profile`` (0 outwards, step ``_STEP``): cortex, endplates or texture.
+
+    Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
+    where the profile falls below :data:`EDGE_FRACTION` of the marrow level ``m``
+    (the band's inner edge) and the band's lowest value as a fraction of ``m``.
+    """
+    level = EDGE_FRACTION * m
+    below = profile < level
+    out: list[tuple[float, float]] = []
+    i = 0
+    n = profile.size
+    while i < n and len(out) < most:
+        if not below[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and below[j]:
+            j += 1
+        if i == 0:
+            edge = 0.0
+        else:
+            a, b = profile[i - 1], profile[i]
+            frac = (a - level) / (a - b) if a != b else 0.0
+            edge = (i - 1 + float(frac)) * _STEP
+        out.append((edge, float(profile[i:j].min()) / m))
+        i = j
+    return out
+
+
+def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
+          span: tuple[float, float]) -> tuple[float | None, float | None]:
+    """Choose the two opposite borders from their candidate bands, with a size prior.
+
+    Among the pairs whose distance apart lies within ``span`` (mm; the vertebral
+    body's inner height or depth), the pair with the darkest bands (cortex and
+    endplates are darker than any marrow texture; a band passed over costs a
+    little) is taken; only bands no darker than :data:`SKIPPABLE_FRACTION` of
+    the marrow (texture, not cortex) may be passed over. Without such a pair,
+    the nearest band on each side.
+    """
+    if not near or not far:
+        return (near[0][0] if near else None), (far[0][0] if far else None)
+    best: tuple[float, float, float] | None = None
+    for i, (e1, d1) in enumerate(near):
+        if i > 0 and near[i - 1][1] < SKIPPABLE_FRACTION:
+            break
+        for j, (e2, d2) in enumerate(far):
+            if j > 0 and far[j - 1][1] < SKIPPABLE_FRACTION:
+                break
+            if span[0] <= e1 + e2 <= span[1]:
+                cost = d1 + d2 + _SKIP_COST * (i + j)
+                if best is None or cost < best[0]:
+                    best = (cost, e1, e2)
+    if best is None:
+        return near[0][0], far[0][0]
+    return best[1], best[2]
 
 
 def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float,
              half_d: float, half_h: float) -> dict[str, float | None]:
-    """Distances (mm) from ``centre`` to the four borders along +-t and +-a."""
+    """Distances (mm) from ``centre`` to the four borders along +-t and +-a.
+
+    Each border is fitted as a line across the body: the profile is the median of
+    13 parallel rays over the middle 60 % of the other dimension, so a vein, an
+    island or a lesion crossing a few rays does not move it.
+    """
     s = np.arange(0.0, _REACH, _STEP)
-    level = EDGE_FRACTION * m
-    out: dict[str, float | None] = {}
+    cands: dict[str, list[tuple[float, float]]] = {}
     us = np.linspace(-0.6 * half_d, 0.6 * half_d, 13)
     vs = np.linspace(-0.6 * half_h, 0.6 * half_h, 13)
     for name, d, across, offs in (("sup", t, a, us), ("inf", -t, a, us),
                                   ("post", a, t, vs), ("ant", -a, t, vs)):
         pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
         prof = np.median(sl.sample(centre, pts), axis=0)
-        out[name] = _first_below(prof, level)
-    return out
+        cands[name] = _candidates(prof, m)
+    sup, inf = _pick(cands["sup"], cands["inf"], HEIGHT_RANGE_MM)
+    post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
+    return {"sup": sup, "inf": inf, "post": post, "ant": ant}
 
 
 def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float,
-          half_d: float) -> float | None:
-    """Endplate tilt (radians, turning ``a`` towards ``t``) from five bands across the depth."""
+          half_d: float, sup: float, inf: float) -> float | None:
+    """Endplate tilt (radians, turning ``a`` towards ``t``) from five bands across the depth.
+
+    In each band, the dark band nearest the endplate found across the whole body
+    (``sup``, ``inf``: mm from ``centre``) and within 3 mm of it is the endplate.
+    """
     s = np.arange(0.0, _REACH, _STEP)
-    level = EDGE_FRACTION * m
     us = np.linspace(-0.5 * half_d, 0.5 * half_d, 5)
     slopes = []
-    for sign in (1.0, -1.0):
+    for sign, expect in ((1.0, sup), (-1.0, inf)):
         found = []
         for u in us:
             offs = np.linspace(u - 1.5, u + 1.5, 5)
             pts = (sign * s[None, :, None] * t[None, None, :]
                    + offs[:, None, None] * a[None, None, :])
             prof = np.median(sl.sample(centre, pts), axis=0)
-            e = _first_below(prof, level)
-            if e is not None:
+            near = [e for e, _ in _candidates(prof, m) if abs(e - expect) <= 3.0]
+            if near:
+                e = min(near, key=lambda x: abs(x - expect))
                 found.append((u, sign * e))
         if len(found) >= 3:
             uu, vv = np.array(found).T
@@ -328,7 +400,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
         centre = centre + shift / np.array(sl.spacing)
         half_d = 0.5 * (found["post"] + found["ant"])
         half_h = 0.5 * (found["sup"] + found["inf"])
-        ang = _tilt(sl, centre, a, t, m, half_d)
+        ang = _tilt(sl, centre, a, t, m, half_d, found["sup"], found["inf"])
         if ang is not None:
             a, t = _turn(a, t, ang)
         m = _central_marrow(sl, centre, a, t, half_d, half_h, m)
@@ -372,53 +444,14 @@ def _ray_limits(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m:
     return phis, np.median(stacked, axis=0)
 
 
-def _fit_ellipse(phis: np.ndarray, limits: np.ndarray, half_d: float, half_h: float
-                 ) -> tuple[float, float, float, float]:
-    """Return the ends (posterior, anterior, superior, inferior; mm from the centre).
-
-    Starts at :data:`AXIS_FRACTION` of the depth and height and pulls in, 0.25 mm at a
-    time, the end facing each ray whose border is nearer than the ellipse plus
-    :data:`CLEARANCE_MM`.
-    """
-    ends = [2.0 * AXIS_FRACTION * half_d, 2.0 * AXIS_FRACTION * half_d,
-            2.0 * AXIS_FRACTION * half_h, 2.0 * AXIS_FRACTION * half_h]
-    cos, sin = np.cos(phis), np.sin(phis)
-    for _ in range(400):
-        post, ant, sup, inf = ends
-        uc, vc = 0.5 * (post - ant), 0.5 * (sup - inf)
-        ru, rv = 0.5 * (post + ant), 0.5 * (sup + inf)
-        # farthest reach of the ellipse along each ray from the body's centre (0, 0)
-        th = np.linspace(0.0, 2.0 * math.pi, 180, endpoint=False)
-        eu, ev = uc + ru * np.cos(th), vc + rv * np.sin(th)
-        ang = np.arctan2(ev, eu)
-        rad = np.hypot(eu, ev)
-        k = np.round((ang % (2 * math.pi)) / (2 * math.pi) * len(phis)).astype(int) % len(phis)
-        over = rad + CLEARANCE_MM - limits[k]
-        if over.max() <= 0:
-            break
-        j = int(np.argmax(over))
-        du, dv = float(cos[k[j]]), float(sin[k[j]])
-        if abs(du) >= abs(dv):
-            idx = 0 if du > 0 else 1
-        else:
-            idx = 2 if dv > 0 else 3
-        ends[idx] -= 0.25
-        if min(ru, rv) < 2.0:
-            break
-    return ends[0], ends[1], ends[2], ends[3]
-
-
 # --------------------------------------------------------------------------- one body
 def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, moved: float
              ) -> BodyFit:
     """Place the ellipse in a body found (step 4 of the module docstring)."""
     phis, limits = _ray_limits(sl, frame.centre, frame.a, frame.t, frame.marrow)
-    post, ant, sup, inf = _fit_ellipse(phis, limits, frame.half_d, frame.half_h)
-    ru, rv = 0.5 * (post + ant), 0.5 * (sup + inf)
-    off = 0.5 * (post - ant) * frame.a + 0.5 * (sup - inf) * frame.t
-    centre = frame.centre + off / np.array(sl.spacing)
     a = frame.a if frame.a[1] >= 0 else -frame.a        # the column axis, turned
     angle = math.degrees(math.atan2(-a[0], a[1]))
+    centre, rv, ru = _inscribe(sl, frame)
     sr, sc = sl.spacing
     mask = ellipse_mask(sl.image.shape, (float(centre[0]), float(centre[1])), (rv, ru), angle,
                         (sr, sc))
@@ -437,6 +470,83 @@ def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, mov
         ellipse_centre=(float(centre[0]), float(centre[1])), radii_mm=(rv, ru),
         angle_deg=angle, mask=mask, region=region,
         click=(float(click[0]), float(click[1])), moved_mm=moved)
+
+
+def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels an ellipse may cover: inside the borders less the clearance, off focal structures.
+
+    Returns the pixel offsets from the frame's centre along ``a`` and ``t`` (mm) of
+    a window around the body, and whether each pixel is allowed.
+    """
+    from scipy import ndimage
+
+    sr, sc = sl.spacing
+    reach = math.hypot(frame.half_d, frame.half_h) + 2.0
+    r0, c0 = frame.centre
+    rows = np.arange(max(int(r0 - reach / sr) - 1, 0), min(int(r0 + reach / sr) + 2,
+                                                           sl.image.shape[0]))
+    cols = np.arange(max(int(c0 - reach / sc) - 1, 0), min(int(c0 + reach / sc) + 2,
+                                                           sl.image.shape[1]))
+    dr = (rows[:, None] - r0) * sr + 0.0 * cols[None, :]
+    dc = (cols[None, :] - c0) * sc + 0.0 * rows[:, None]
+    u = dr * frame.a[0] + dc * frame.a[1]
+    v = dr * frame.t[0] + dc * frame.t[1]
+    inside = ((np.abs(u) <= frame.half_d - CLEARANCE_MM)
+              & (np.abs(v) <= frame.half_h - CLEARANCE_MM))
+    win = sl.image[np.ix_(rows, cols)]
+    smooth = ndimage.gaussian_filter(win, LESION_SMOOTH_MM / min(sr, sc))
+    body = (np.abs(u) <= frame.half_d) & (np.abs(v) <= frame.half_h)
+    m = _marrow_mode(win[body]) if body.any() else frame.marrow
+    focal = (smooth > LESION_BRIGHT * m) | (smooth < LESION_DARK * m)
+    if focal.any():
+        near = ndimage.distance_transform_edt(~focal, sampling=(sr, sc)) <= LESION_MARGIN_MM
+    else:
+        near = focal
+    return u, v, inside & ~near
+
+
+def _marrow_mode(values: np.ndarray) -> float:
+    """Return the body's usual marrow signal: a median trimmed to 20 % of itself, repeated.
+
+    Focal bright or dark zones covering part of the body (Modic zones, fat) pull a
+    plain median towards them; trimming settles on the commonest signal.
+    """
+    m = float(np.median(values))
+    for _ in range(5):
+        near = values[(values >= 0.8 * m) & (values <= 1.2 * m)]
+        if near.size == 0:
+            break
+        m = float(np.median(near))
+    return m
+
+
+def _inscribe(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, float, float]:
+    """Return the largest ellipse aligned with the endplates inside the allowed pixels.
+
+    Its semi-axes keep the ratio of the body's height to its depth and are at most
+    :data:`AXIS_FRACTION` of them; among the centres that allow the largest
+    ellipse (within 5 %), the one nearest the body's centre is taken, so the
+    ellipse does not depend on where the click was.
+    """
+    u, v, ok = _allowed(sl, frame)
+    rv0, ru0 = 2.0 * AXIS_FRACTION * frame.half_h, 2.0 * AXIS_FRACTION * frame.half_d
+    bad_u, bad_v = u[~ok], v[~ok]
+    cand = ok & (np.abs(u) <= frame.half_d) & (np.abs(v) <= frame.half_h)
+    cu, cv = u[cand], v[cand]
+    if cu.size == 0 or bad_u.size == 0:
+        return frame.centre.copy(), rv0, ru0
+    # scale of the largest ellipse (semi-axes s * (rv0, ru0)) around each candidate
+    # centre that keeps every disallowed pixel's centre outside it
+    du = (bad_u[None, :] - cu[:, None]) / ru0
+    dv = (bad_v[None, :] - cv[:, None]) / rv0
+    scale = np.sqrt(np.min(du * du + dv * dv, axis=1))
+    best = float(scale.max())
+    good = scale >= 0.95 * best
+    off = np.hypot(cu, cv)
+    k = int(np.flatnonzero(good)[np.argmin(off[good])])
+    s = min(float(scale[k]) * 0.999, 1.0)
+    centre = frame.centre + (cu[k] * frame.a + cv[k] * frame.t) / np.array(sl.spacing)
+    return centre, s * rv0, s * ru0
 
 
 def _well_inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> bool:
