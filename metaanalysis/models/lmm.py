@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-__all__ = ["LmmFit", "fit_reml", "reml_deviance"]
+__all__ = ["LmmFit", "fit_reml", "reml_deviance", "reml_gradient"]
 
 
 @dataclass(frozen=True)
@@ -82,31 +82,82 @@ def _lambda(theta: np.ndarray, q: int) -> np.ndarray:
     return lam
 
 
+class _Groups:
+    """The per-group cross-products that do not depend on ``theta``.
+
+    With ``W`` the weights, every quantity of the REML criterion and its gradient
+    is a function of ``Z_i' W Z_i, Z_i' W X_i, Z_i' W y_i`` (q-sized, one per
+    group) and the totals ``X' W X, X' W y, y' W y``, so an evaluation costs
+    a few batched q x q operations whatever the size of the groups.
+    """
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, groups: Sequence[np.ndarray],
+                 z: np.ndarray, w: np.ndarray) -> None:
+        self.n, self.p = x.shape
+        self.q = z.shape[1]
+        self.zwz = np.stack([(z[r] * w[r, None]).T @ z[r] for r in groups])
+        self.zwx = np.stack([(z[r] * w[r, None]).T @ x[r] for r in groups])
+        self.zwy = np.stack([(z[r] * w[r, None]).T @ y[r] for r in groups])
+        self.xwx = (x * w[:, None]).T @ x
+        self.xwy = (x * w[:, None]).T @ y
+        self.ywy = float(np.sum(w * y * y))
+        self.logw = float(np.sum(np.log(w)))
+
+
+def _evaluate(theta: np.ndarray, g: _Groups, grad: bool
+              ) -> tuple[float, np.ndarray | None, tuple[float, np.ndarray, np.ndarray, float]]:
+    """Return the REML criterion, its gradient (if asked) and ``_pieces``' four terms.
+
+    ``H = Z Lambda Lambda' Z' + W^-1`` is block diagonal; by Woodbury
+    ``H_i^-1 = W_i - W_i Z_i Lambda A_i^-1 Lambda' Z_i' W_i`` with
+    ``A_i = I + Lambda' Z_i' W_i Z_i Lambda = C_i C_i'`` and
+    ``log|H| = sum log|A_i| - sum log w``. With ``P = H^-1 - H^-1 X (X'H^-1X)^-1 X'H^-1``,
+    ``dH / d theta_k = Z (E_k Lambda' + Lambda E_k') Z'`` (``E_k`` the unit matrix of
+    ``theta_k``'s position), ``d(log|H| + log|X'H^-1X|) = tr(P dH)`` and
+    ``d rss = -(Py)' dH (Py)``, so the gradient is ``2 [(S - (n - p) T / rss) Lambda]``
+    at ``theta_k``'s position, with ``S = sum Z_i' P_ii Z_i`` and
+    ``T = sum Z_i'(Py)_i (Py)_i' Z_i``.
+    """
+    q, n, p = g.q, g.n, g.p
+    lam = _lambda(theta, q)
+    lzwz = np.einsum("ji,gjk->gik", lam, g.zwz)            # Lambda' Z'WZ
+    a = np.eye(q) + lzwz @ lam
+    c = np.linalg.cholesky(a)
+    logdet = 2.0 * float(np.sum(np.log(np.diagonal(c, axis1=1, axis2=2)))) - g.logw
+    uz = np.linalg.solve(c, lzwz)                           # C^-1 Lambda' Z'WZ
+    ux = np.linalg.solve(c, np.einsum("ji,gjk->gik", lam, g.zwx))
+    uy = np.linalg.solve(c, np.einsum("ji,gj->gi", lam, g.zwy)[..., None])[..., 0]
+    xhx = g.xwx - np.einsum("gki,gkj->ij", ux, ux)
+    xhy = g.xwy - np.einsum("gki,gk->i", ux, uy)
+    yhy = g.ywy - float(np.sum(uy * uy))
+    pieces = (logdet, xhx, xhy, yhy)
+    try:
+        cx = np.linalg.cholesky(xhx)
+    except np.linalg.LinAlgError:
+        return math.inf, None, pieces
+    beta = np.linalg.solve(xhx, xhy)
+    rss = yhy - float(beta @ xhy)
+    if not rss > 0:
+        return math.inf, None, pieces
+    df = n - p
+    dev = (logdet + 2.0 * float(np.sum(np.log(np.diag(cx))))
+           + df * (1.0 + math.log(2.0 * math.pi * rss / df)))
+    if not grad:
+        return dev, None, pieces
+    zhz = g.zwz - np.einsum("gki,gkj->gij", uz, uz)       # Z_i' H_i^-1 Z_i
+    zhx = g.zwx - np.einsum("gki,gkj->gij", uz, ux)       # Z_i' H_i^-1 X_i
+    zhy = g.zwy - np.einsum("gki,gk->gi", uz, uy)         # Z_i' H_i^-1 y_i
+    s = zhz.sum(axis=0) - np.einsum("gij,jk,glk->il", zhx, np.linalg.inv(xhx), zhx)
+    r = zhy - zhx @ beta                                   # Z_i' (P y)_i
+    t = r.T @ r
+    d = 2.0 * (s - (df / rss) * t) @ lam
+    return dev, d[np.tril_indices(q)], pieces
+
+
 def _pieces(theta: np.ndarray, y: np.ndarray, x: np.ndarray, groups: Sequence[np.ndarray],
             z: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
     """Return log|H|, X'H^-1 X, X'H^-1 y and y'H^-1 y for ``H = Z Lambda Lambda' Z' + W^-1``."""
-    q = z.shape[1]
-    lam = _lambda(theta, q)
-    p = x.shape[1]
-    xhx = np.zeros((p, p))
-    xhy = np.zeros(p)
-    yhy = 0.0
-    logdet = -float(np.sum(np.log(w)))
-    eye = np.eye(q)
-    for rows in groups:
-        zi, xi, yi, wi = z[rows], x[rows], y[rows], w[rows]
-        zl = zi @ lam                      # n_i x q
-        wzl = zl * wi[:, None]             # W Z Lambda
-        a = eye + zl.T @ wzl               # I + Lambda' Z' W Z Lambda
-        c = np.linalg.cholesky(a)
-        logdet += 2.0 * float(np.sum(np.log(np.diag(c))))
-        # H^-1 = W - W Z L A^-1 L' Z' W
-        u = np.linalg.solve(c, wzl.T)      # C^-1 L' Z' W   (q x n_i)
-        ux, uy = u @ xi, u @ yi
-        xhx += (xi * wi[:, None]).T @ xi - ux.T @ ux
-        xhy += (xi * wi[:, None]).T @ yi - ux.T @ uy
-        yhy += float(np.sum(wi * yi * yi) - uy @ uy)
-    return logdet, xhx, xhy, yhy
+    return _evaluate(np.asarray(theta, dtype=float), _Groups(y, x, groups, z, w), False)[2]
 
 
 def reml_deviance(theta: np.ndarray, y: np.ndarray, x: np.ndarray,
@@ -134,19 +185,93 @@ def reml_deviance(theta: np.ndarray, y: np.ndarray, x: np.ndarray,
     Bates D, Mächler M, Bolker B, Walker S (2015). Fitting linear mixed-effects
     models using lme4. Journal of Statistical Software 67(1), 1-48.
     """
-    n, p = x.shape
-    logdet, xhx, xhy, yhy = _pieces(theta, y, x, groups, z, w)
-    try:
-        cx = np.linalg.cholesky(xhx)
-    except np.linalg.LinAlgError:
-        return math.inf
-    b = np.linalg.solve(xhx, xhy)
-    rss = yhy - float(b @ xhy)
-    if not rss > 0:
-        return math.inf
-    df = n - p
-    return (logdet + 2.0 * float(np.sum(np.log(np.diag(cx))))
-            + df * (1.0 + math.log(2.0 * math.pi * rss / df)))
+    g = _Groups(np.asarray(y, float), np.asarray(x, float), groups, np.asarray(z, float),
+                np.asarray(w, float))
+    return _evaluate(np.asarray(theta, dtype=float), g, False)[0]
+
+
+def reml_gradient(theta: np.ndarray, y: np.ndarray, x: np.ndarray,
+                  groups: Sequence[np.ndarray], z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Return the analytic gradient of :func:`reml_deviance` with respect to ``theta``.
+
+    Parameters
+    ----------
+    theta, y, x, groups, z, w
+        As for :func:`reml_deviance`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``d deviance / d theta`` (NaN where the criterion is infinite).
+
+    Notes
+    -----
+    With ``P = H^-1 - H^-1 X (X'H^-1X)^-1 X'H^-1`` and ``rss = y'Py``,
+    ``d deviance = tr(P dH) - (n - p) (Py)' dH (Py) / rss`` (Harville 1977), and
+    ``dH = Z (E Lambda' + Lambda E') Z'`` for a change ``E`` of ``Lambda``; both
+    traces reduce to q x q sums over the groups (Henderson's mixed-model
+    identities through Woodbury's formula).
+
+    References
+    ----------
+    Harville DA (1977). Maximum likelihood approaches to variance component
+    estimation and to related problems. Journal of the American Statistical
+    Association 72(358), 320-338.
+
+    Bates D, Mächler M, Bolker B, Walker S (2015). Fitting linear mixed-effects
+    models using lme4. Journal of Statistical Software 67(1), 1-48.
+    """
+    g = _Groups(np.asarray(y, float), np.asarray(x, float), groups, np.asarray(z, float),
+                np.asarray(w, float))
+    d = _evaluate(np.asarray(theta, dtype=float), g, True)[1]
+    return np.full(len(theta), np.nan) if d is None else d
+
+
+def _newton_polish(theta: np.ndarray, dev: float, data: _Groups, diag: np.ndarray,
+                   steps: int = 8) -> tuple[np.ndarray, float]:
+    """Refine a minimum by Newton steps on the free parameters, kept only when they lower it.
+
+    The Hessian is the central difference of the analytic gradient; parameters
+    held at their bound (a diagonal element of ``Lambda`` at 0 whose gradient
+    pushes it below 0) stay there. A quasi-Newton run stops where its secant
+    model of a flat criterion runs out of precision; a few exact-gradient
+    Newton steps take the estimates to the optimum to near machine precision.
+    """
+    for _ in range(steps):
+        dev0, g0, _ = _evaluate(theta, data, True)
+        if g0 is None:
+            break
+        free = ~(diag & (theta <= 0.0) & (g0 >= 0.0))
+        idx = np.flatnonzero(free)
+        if idx.size == 0:
+            break
+        hess = np.empty((idx.size, idx.size))
+        for a, j in enumerate(idx):
+            h = 1e-5 * max(1.0, abs(theta[j]))
+            tp, tm = theta.copy(), theta.copy()
+            tp[j] += h
+            tm[j] -= h
+            gp, gm = _evaluate(tp, data, True)[1], _evaluate(tm, data, True)[1]
+            if gp is None or gm is None:
+                return theta, dev
+            hess[:, a] = (gp[idx] - gm[idx]) / (2 * h)
+        hess = (hess + hess.T) / 2
+        try:
+            np.linalg.cholesky(hess)
+            step = -np.linalg.solve(hess, g0[idx])
+        except np.linalg.LinAlgError:
+            break
+        new = theta.copy()
+        new[idx] += step
+        new[diag] = np.maximum(new[diag], 0.0)
+        new_dev = _evaluate(new, data, False)[0]
+        if not new_dev <= dev:
+            break
+        moved = float(np.max(np.abs(new - theta)))
+        theta, dev = new, new_dev
+        if moved < 1e-12:
+            break
+    return theta, dev
 
 
 def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, group: Sequence[object],
@@ -174,9 +299,9 @@ def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, group: Sequence[object
     Notes
     -----
     The criterion is minimised over ``theta`` from lme4's start (``Lambda = I``)
-    by L-BFGS-B with the diagonal of ``Lambda`` bounded below by 0, then
-    polished from the best point with a second run; ``converged`` is False when
-    either run stops on its iteration limit.
+    by L-BFGS-B with the analytic gradient (:func:`reml_gradient`) and the
+    diagonal of ``Lambda`` bounded below by 0, restarted once from its end point;
+    ``converged`` is False when either run stops on its iteration limit.
 
     References
     ----------
@@ -199,33 +324,37 @@ def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, group: Sequence[object
     bounds = [(0.0, None) if d else (None, None) for d in diag]
     start = np.where(diag, 1.0, 0.0)
 
+    data = _Groups(y, x, groups, z, w)
+
     def crit(t: np.ndarray) -> float:
-        return reml_deviance(t, y, x, groups, z, w)
+        return _evaluate(t, data, False)[0]
+
+    def crit_grad(t: np.ndarray) -> tuple[float, np.ndarray]:
+        dev, d, _ = _evaluate(t, data, True)
+        if d is None:  # off the domain: steer the line search back
+            return math.inf, np.zeros_like(t)
+        return dev, d
 
     converged = True
-    best = start
+    best, best_dev = start, crit(start)
     for _ in range(2):
-        res = optimize.minimize(crit, best, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000,
-                                         "eps": 1e-7})
+        res = optimize.minimize(crit_grad, best, jac=True, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000,
+                                         "maxcor": 20})
         if res.nit >= 2000:
             converged = False
-        if res.fun <= crit(best):
-            best = np.asarray(res.x)
-    # a derivative-free polish: L-BFGS-B's finite differences stall near a flat optimum
-    res = optimize.minimize(crit, best, method="Powell", bounds=bounds,
-                            options={"xtol": 1e-10, "ftol": 1e-14, "maxiter": 20000})
-    if res.fun <= crit(best):
-        best = np.asarray(res.x)
+        if res.fun <= best_dev:
+            best, best_dev = np.asarray(res.x), float(res.fun)
+    best, best_dev = _newton_polish(best, best_dev, data, diag)
     theta = best
-    logdet, xhx, xhy, yhy = _pieces(theta, y, x, groups, z, w)
+    logdet, xhx, xhy, yhy = _evaluate(theta, data, False)[2]
     beta = np.linalg.solve(xhx, xhy)
     df = n - p
     sigma2 = (yhy - float(beta @ xhy)) / df
     vcov = sigma2 * np.linalg.inv(xhx)
     lam = _lambda(theta, q)
     psi = sigma2 * lam @ lam.T
-    dev = crit(theta)
+    dev = best_dev
     # lme4: -2 logLik = criterion; the weights enter log|H| above
     loglik = -0.5 * dev
     singular = bool(np.any(np.abs(theta[diag]) < 1e-4))
