@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.special import expit
-from scipy.stats import chi2
+
+from metaanalysis.numerics import chi2_quantile_2df, expit
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 def ellipse_points(sigma: ArrayLike, centre: ArrayLike, level: float = 0.95,
@@ -45,7 +48,7 @@ def ellipse_points(sigma: ArrayLike, centre: ArrayLike, level: float = 0.95,
     s = np.sqrt(np.diag(sigma))
     r = sigma[0, 1] / (s[0] * s[1]) if s[0] > 0 and s[1] > 0 else 0.0
     d = math.acos(float(np.clip(r, -1.0, 1.0)))
-    t = math.sqrt(chi2.ppf(level, 2))
+    t = math.sqrt(chi2_quantile_2df(level))
     a = np.linspace(0.0, 2.0 * math.pi, n)
     return np.column_stack([centre[0] + t * s[0] * np.cos(a + d / 2.0),
                             centre[1] + t * s[1] * np.cos(a - d / 2.0)])
@@ -60,6 +63,8 @@ def region_frame(sigma: ArrayLike, mu: ArrayLike, level: float = 0.95,
     pandas.DataFrame
         Columns ``fpr, sens, logit_fpr, logit_sens`` (``n`` rows).
     """
+    import pandas as pd
+
     pts = ellipse_points(sigma, mu, level, n)
     return pd.DataFrame({"fpr": expit(pts[:, 1]), "sens": expit(pts[:, 0]),
                          "logit_fpr": pts[:, 1], "logit_sens": pts[:, 0]})

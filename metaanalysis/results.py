@@ -18,29 +18,29 @@ import them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.special import expit
-from scipy.stats import norm
 
 from metaanalysis import heterogeneity, regions, sroc
 from metaanalysis.errors import MetaAnalysisWarning
-from metaanalysis.studies import study_estimates, study_weights
+from metaanalysis.numerics import expit, normal_quantile
 from metaanalysis.summary_points import Estimate, summary_points_delta, summary_points_mc
 from metaanalysis.table import StudyTable
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
     from matplotlib.axes import Axes
 
-__all__ = ["BivariateResult", "Estimate", "FitResult", "correlation", "format_i2_lines"]
+__all__ = ["BivariateResult", "Estimate", "FitResult", "correlation", "format_i2_lines",
+           "format_table"]
 
-_Z95 = float(norm.ppf(0.975))
+_Z95 = normal_quantile(0.975)
+_SUMMARY_COLUMNS = ("estimate", "se", "ci_low", "ci_high")
 
 
 def correlation(psi: np.ndarray) -> float:
@@ -74,6 +74,50 @@ def format_i2_lines(fit: FitResult) -> list[str]:
         lines.append(f"I\u00b2 (Cochran's Q, (Q - df)/Q): logit sens {_pct(q['logit_sens'])}, "
                      f"logit FPR {_pct(q['logit_fpr'])}")
     return lines
+
+
+def format_table(index_name: str, columns: tuple[str, ...],
+                 rows: Sequence[tuple[str, tuple[float, ...]]], digits: int = 4) -> str:
+    """Lay out a table of floats as text, exactly as pandas' ``DataFrame.to_string`` does.
+
+    The same text as ``frame.to_string(float_format=lambda v: f"{v:.{digits}f}",
+    na_rep="")`` for a frame of float columns whose index is named
+    ``index_name``, without importing pandas: labels left-aligned, every
+    column right-aligned to its widest cell or one more than its header, one
+    space between columns, NaN left blank.
+
+    Parameters
+    ----------
+    index_name : str
+        The name of the index, printed on the second line.
+    columns : tuple of str
+        The column names.
+    rows : list of (str, tuple of float)
+        Each row's label and values.
+    digits : int
+        Digits after the decimal point.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> text = format_table("q", ("a", "b"), [("x", (1.0, float("nan"))), ("yy", (-2.5, 3.0))])
+    >>> text.splitlines()
+    ['         a      b', 'q                ', 'x   1.0000       ', 'yy -2.5000 3.0000']
+    """
+    cells = [[("" if math.isnan(v) else f"{v:.{digits}f}") for v in values]
+             for _, values in rows]
+    wi = max(len(index_name), *(len(label) for label, _ in rows))
+    # pandas keeps one space more before a header than before a value
+    widths = [max(len(name) + 1, *(len(r[j]) for r in cells)) for j, name in enumerate(columns)]
+    head = " " * wi + "".join(" " + n.rjust(w) for n, w in zip(columns, widths, strict=True))
+    lines = [head, index_name.ljust(wi) + " " * sum(1 + w for w in widths)]
+    for (label, _), row in zip(rows, cells, strict=True):
+        lines.append(label.ljust(wi) + "".join(" " + c.rjust(w)
+                                               for c, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
 
 
 def _float(x: float) -> float | None:
@@ -268,7 +312,7 @@ class BivariateResult(FitResult):
         return np.sqrt(np.diag(self.vcov))
 
     def _wald(self, j: int, level: float = 0.95) -> tuple[float, float, float]:
-        z = float(norm.ppf(0.5 + level / 2.0))
+        z = normal_quantile(0.5 + level / 2.0)
         m, s = float(self.mu[j]), float(self.se[j])
         return float(expit(m)), float(expit(m - z * s)), float(expit(m + z * s))
 
@@ -379,6 +423,26 @@ class BivariateResult(FitResult):
         return heterogeneity.i2_zhou(self.table, self.mu, self.psi)
 
     # -------------------------------------------------------------- output --
+    def _summary_rows(self) -> list[tuple[str, tuple[float, float, float, float]]]:
+        """Return the rows of :meth:`summary`: (quantity, (estimate, se, ci_low, ci_high))."""
+        rows: list[tuple[str, tuple[float, float, float, float]]] = []
+        se = self.se
+        for j, name in enumerate(("logit_sens", "logit_fpr")):
+            m, s = float(self.mu[j]), float(se[j])
+            rows.append((name, (m, s, m - _Z95 * s, m + _Z95 * s)))
+        nan = float("nan")
+        for name in ("sensitivity", "specificity", "false_positive_rate",
+                     "lr_positive", "lr_negative", "dor"):
+            e: Estimate = getattr(self, name)
+            rows.append((name, (float(e.estimate), nan, float(e.ci_low), float(e.ci_high))))
+        t1, t2 = self.tau2
+        for name, val in (("tau2_logit_sens", t1), ("tau2_logit_fpr", t2),
+                          ("rho_sens_fpr", self.rho), ("auc", self.auc), ("pauc", self.pauc),
+                          ("auc_exact", self.auc_exact), ("loglik", self.loglik),
+                          ("aic", self.aic), ("bic", self.bic)):
+            rows.append((name, (float(val), nan, nan, nan)))
+        return rows
+
     def summary(self) -> pd.DataFrame:
         """Tabulate the estimates, one row per quantity.
 
@@ -387,23 +451,10 @@ class BivariateResult(FitResult):
         pandas.DataFrame
             Index = quantity; columns ``estimate, se, ci_low, ci_high``.
         """
-        rows: list[tuple[str, float, float, float, float]] = []
-        se = self.se
-        for j, name in enumerate(("logit_sens", "logit_fpr")):
-            m = float(self.mu[j])
-            rows.append((name, m, float(se[j]), m - _Z95 * se[j], m + _Z95 * se[j]))
-        nan = float("nan")
-        for name in ("sensitivity", "specificity", "false_positive_rate",
-                     "lr_positive", "lr_negative", "dor"):
-            e: Estimate = getattr(self, name)
-            rows.append((name, e.estimate, nan, e.ci_low, e.ci_high))
-        t1, t2 = self.tau2
-        for name, val in (("tau2_logit_sens", t1), ("tau2_logit_fpr", t2),
-                          ("rho_sens_fpr", self.rho), ("auc", self.auc), ("pauc", self.pauc),
-                          ("auc_exact", self.auc_exact), ("loglik", self.loglik),
-                          ("aic", self.aic), ("bic", self.bic)):
-            rows.append((name, float(val), nan, nan, nan))
-        df = pd.DataFrame(rows, columns=["quantity", "estimate", "se", "ci_low", "ci_high"])
+        import pandas as pd
+
+        rows = [(name, *values) for name, values in self._summary_rows()]
+        df = pd.DataFrame(rows, columns=["quantity", *_SUMMARY_COLUMNS])
         return df.set_index("quantity")
 
     def summary_frame(self, level: float = 0.95) -> pd.DataFrame:
@@ -428,6 +479,10 @@ class BivariateResult(FitResult):
             The pooled row holds the model's estimates with Wald intervals on
             the logit scale, back-transformed, and weight 1.
         """
+        import pandas as pd
+
+        from metaanalysis.studies import study_estimates, study_weights
+
         if not 0.0 < level < 1.0:
             raise ValueError(f"level must lie between 0 and 1; got {level!r}")
         cols = ["sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
@@ -453,7 +508,7 @@ class BivariateResult(FitResult):
         head = (f"Bivariate meta-analysis: model={self.model}, method={self.method}, "
                 f"studies={self.table.k}, patients={self.table.n_patients}, "
                 f"correction={self.correction}")
-        body = self.summary().to_string(float_format=lambda v: f"{v:.{digits}f}", na_rep="")
+        body = format_table("quantity", _SUMMARY_COLUMNS, self._summary_rows(), digits)
         hs = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items())
         lines = [head, "", body, "", f"HSROC: {hs}", *format_i2_lines(self)]
         lines += [f"warning: {w}" for w in self.warnings]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import expit, log_expit
-from scipy.stats import norm
+
+from metaanalysis.numerics import expit, log_expit, normal_quantile
 
 #: The summary points, in the order they are reported.
 POINTS: tuple[str, ...] = ("lr_positive", "lr_negative", "dor")
@@ -71,7 +71,7 @@ def summary_points_delta(mu: ArrayLike, vcov: ArrayLike,
     """
     mu = np.asarray(mu, dtype=float)
     vcov = np.asarray(vcov, dtype=float)
-    z = norm.ppf(0.5 + level / 2.0)
+    z = normal_quantile(0.5 + level / 2.0)
     out = {}
     for name, (val, grad) in _log_points(mu).items():
         se = math.sqrt(max(float(grad @ vcov @ grad), 0.0))

@@ -8,15 +8,20 @@ least two studies. Any other column is kept as a study-level covariate.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from metaanalysis.errors import AnalysisError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 #: The four cells of a study's 2x2 table, in the order the package stores them.
 COUNT_COLUMNS: tuple[str, ...] = ("TP", "FP", "FN", "TN")
@@ -51,7 +56,10 @@ _MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN",
 
 
 def _is_missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
+    if v is None:
+        return True
+    pd = sys.modules.get("pandas")  # pandas' missing values exist only once it is imported
+    if pd is not None and (v is pd.NA or v is pd.NaT):
         return True
     return isinstance(v, float | np.floating) and bool(np.isnan(v))
 
@@ -109,6 +117,8 @@ def _find_column(lower: dict[str, str], wanted: str | None, pre: str) -> str:
 
 def _covariate(values: list[Any]) -> np.ndarray:
     """Type one covariate column read as text: numbers if every value is one."""
+    import pandas as pd
+
     cells = pd.Series([np.nan if (isinstance(v, str) and v.strip() in _MISSING_TEXT)
                        or _is_missing(v) else v for v in values], dtype=object)
     present = cells.dropna()
@@ -160,6 +170,8 @@ def _decimal_comma_columns(df: pd.DataFrame, skip: str = "study") -> pd.DataFram
     covariate categorical. A column is converted only when every non-empty
     value is a number in that notation and at least one has a comma.
     """
+    import pandas as pd
+
     out = df.copy()
     for col in df.columns:
         if str(col) == skip or pd.api.types.is_numeric_dtype(df[col]):
@@ -172,6 +184,88 @@ def _decimal_comma_columns(df: pd.DataFrame, skip: str = "study") -> pd.DataFram
         text = df[col].astype("string").str.strip().str.replace(",", ".", regex=False)
         out[col] = pd.to_numeric(text.replace("", pd.NA)).astype(float)
     return out
+
+
+def _decimal_comma_counts(values: list[Any]) -> list[Any]:
+    """Read a count column's decimal commas as numbers, as :func:`_decimal_comma_columns` does.
+
+    The same rule for a column still held as text: converted (to floats, NaN
+    for an empty cell) only when every non-empty value is a number written
+    ``1`` or ``1,5`` and at least one has a comma; otherwise returned as is.
+    """
+    present = [str(v) for v in values if not _is_missing(v) and str(v).strip() != ""]
+    if not present or not all(re.match(_DECIMAL_COMMA, v) for v in present) or \
+            not any("," in v for v in present):
+        return values
+    out: list[Any] = []
+    for v in values:
+        text = "" if _is_missing(v) else str(v).strip().replace(",", ".")
+        out.append(float(text) if text else float("nan"))
+    return out
+
+
+#: read_csv options the built-in CSV reader understands; with any other option the
+#: file is read by pandas.
+_PLAIN_CSV_OPTIONS = frozenset({"sep", "encoding"})
+
+
+def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[list[list[str]],
+                                                                            str]:
+    """Every cell of a CSV file as text, the way pandas reads it with ``dtype=str``.
+
+    Quoting as pandas' default (``"`` with doubled quotes inside), blank lines
+    kept as empty rows, short rows padded with empty cells, a UTF-8 byte-order
+    mark dropped. Without ``sep``, a header that only splits on ``;`` or a tab
+    is read with that separator. Returns the rows (header first) and the
+    separator used.
+
+    Raises
+    ------
+    InputError
+        An empty file, a row with more values than the header, a quote left
+        open, or text that cannot be decoded.
+    """
+    enc = encoding or "utf-8"
+    if enc.lower().replace("_", "-") in ("utf-8", "utf8"):
+        enc = "utf-8-sig"
+    try:
+        with open(name, encoding=enc, newline="") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name}: not a readable CSV file ({err}).") from None
+    except LookupError:
+        raise InputError(f"{name}: unknown encoding {encoding!r}.") from None
+
+    def parse(delimiter: str) -> list[list[str]]:
+        try:
+            return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                                   strict=True))
+        except csv.Error as err:
+            raise InputError(f"{name}: not a readable CSV file ({err}).") from None
+
+    if sep is None:
+        sep = ","
+        first = next(csv.reader(io.StringIO(text, newline="")), None)
+        if first is not None and len(first) == 1:
+            # a CSV written with ';' (decimal-comma locales) or tabs
+            for other in (";", "\t"):
+                if other in first[0]:
+                    sep = other
+                    break
+    rows = parse(sep)
+    if not any(rows):
+        raise InputError(f"{name}: the file is empty.")
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) > width:
+            raise InputError(
+                f"{name}: row {i} has {len(row)} values but the header has {width} "
+                "columns; a value too many (often a comma inside a name, or a comma at "
+                "the end of each row) would shift every column, so the file is refused; "
+                "quote such names or add the missing column name.")
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+    return rows, sep
 
 
 #: File suffixes read as Excel workbooks (openpyxl); anything else is read as CSV.
@@ -295,10 +389,34 @@ class StudyTable:
                  study_column: str | None = None,
                  row_numbers: Sequence[int] | None = None) -> None:
         pre = _prefix(source)
-        if not isinstance(df, pd.DataFrame):
+        pd = sys.modules.get("pandas")
+        if pd is None or not isinstance(df, pd.DataFrame):
             raise InputError(f"{pre}expected a pandas DataFrame, got {type(df).__name__}.")
-        lower: dict[str, str] = {}
-        for col in df.columns:
+        others = self._setup(list(df.columns), lambda c: df[c].tolist(), len(df),
+                             source=source, study_column=study_column,
+                             row_numbers=row_numbers)
+        self._covariate_arrays: dict[str, np.ndarray] | None = {
+            str(c): df[c].to_numpy(copy=True) for c in others}
+
+    def _setup(self, names: list[Any], column: Callable[[Any], list[Any]], n_rows: int, *,
+               source: str | None, study_column: str | None,
+               row_numbers: Sequence[int] | None) -> list[Any]:
+        """Check the columns' cells and set the table's fields; return the covariate names.
+
+        Parameters
+        ----------
+        names : list
+            The column names, in order.
+        column : callable
+            The cells of a column (by name), one per row.
+        n_rows : int
+            Number of rows.
+        source, study_column, row_numbers
+            As for the constructor.
+        """
+        pre = _prefix(source)
+        lower: dict[str, Any] = {}
+        for col in names:
             key = str(col).strip().lower()
             if key in lower:
                 raise InputError(f"{pre}column {col!r} appears twice (names are case-insensitive).")
@@ -309,8 +427,8 @@ class StudyTable:
             missing.insert(0, "study")
         if missing:
             hint = ""
-            if len(df.columns) == 1:
-                hint = (f" (the header was read as the single column {str(df.columns[0])!r}: "
+            if len(names) == 1:
+                hint = (f" (the header was read as the single column {str(names[0])!r}: "
                         "separate the columns with commas, semicolons or tabs)")
             elif not key_col:
                 hint = (" (the study names are read from a column named study, study_id or "
@@ -323,16 +441,16 @@ class StudyTable:
             raise InputError(f"{pre}the study names are read from column {str(key_col)!r}, "
                              f"but the table also has a column {str(lower['study'])!r}; "
                              "rename one of them.")
-        if len(df) == 0:
+        if n_rows == 0:
             raise InputError(f"{pre}the table has no studies (no data rows).")
-        rows = list(row_numbers) if row_numbers is not None else list(range(1, len(df) + 1))
-        if len(rows) != len(df):
-            raise InputError(f"{pre}row_numbers has {len(rows)} entries for {len(df)} rows.")
+        rows = list(row_numbers) if row_numbers is not None else list(range(1, n_rows + 1))
+        if len(rows) != n_rows:
+            raise InputError(f"{pre}row_numbers has {len(rows)} entries for {n_rows} rows.")
         original = {"study": key_col, **{c: lower[c.lower()] for c in COUNT_COLUMNS}}
         kname = str(key_col)
 
         studies: list[str] = []
-        for i, raw in zip(rows, df[key_col].tolist(), strict=True):
+        for i, raw in zip(rows, column(key_col), strict=True):
             if _is_missing(raw) or str(raw).strip() == "":
                 raise InputError(f"{pre}row {i}, column {kname}: the study name is missing.")
             studies.append(_study_label(raw).strip())
@@ -347,7 +465,7 @@ class StudyTable:
 
         counts: dict[str, np.ndarray] = {}
         for c in COUNT_COLUMNS:
-            values = df[original[c]].tolist()
+            values = column(original[c])
             out = np.empty(len(values), dtype=np.int64)
             for j, v in enumerate(values):
                 where = f"{pre}row {rows[j]} (study {studies[j]!r}), column {c}"
@@ -372,12 +490,10 @@ class StudyTable:
             raise AnalysisError(f"{pre}only one study ({studies[0]!r}); a meta-analysis needs "
                                 "at least two studies.")
 
-        others = [c for c in df.columns if c not in original.values()]
-        data = {"study": studies, **{c: counts[c] for c in COUNT_COLUMNS}}
-        frame = pd.DataFrame(data)
-        for c in others:
-            frame[str(c)] = df[c].to_numpy()
-        self._df = frame
+        self._frame: pd.DataFrame | None = None
+        self._covariate_arrays = None
+        self._raw_covariates: list[tuple[str, list[Any]]] = []
+        self._decimal_comma = False
         self._source = source
         self.study_column: str = kname
         self.studies: tuple[str, ...] = tuple(studies)
@@ -387,6 +503,31 @@ class StudyTable:
         self.tn: np.ndarray = counts["TN"]
         for arr in (self.tp, self.fp, self.fn, self.tn):
             arr.setflags(write=False)
+        return [c for c in names if c not in original.values()]
+
+    @property
+    def _df(self) -> pd.DataFrame:
+        """The table as a frame (``study, TP, FP, FN, TN``, covariates), built when first used.
+
+        A table read from a file keeps its covariates as text until then, so
+        reading and fitting a table of counts never imports pandas.
+        """
+        if self._frame is None:
+            import pandas as pd
+
+            if self._covariate_arrays is None:
+                raw = {name: _covariate(values) for name, values in self._raw_covariates}
+                if self._decimal_comma and raw:
+                    typed = _decimal_comma_columns(pd.DataFrame(raw))
+                    raw = {name: typed[name].to_numpy() for name in raw}
+                self._covariate_arrays = raw
+            data: dict[str, Any] = {"study": list(self.studies), "TP": self.tp, "FP": self.fp,
+                                    "FN": self.fn, "TN": self.tn}
+            frame = pd.DataFrame(data)
+            for c, arr in self._covariate_arrays.items():
+                frame[c] = arr
+            self._frame = frame
+        return self._frame
 
     def _derived(self, df: pd.DataFrame) -> StudyTable:
         """Build a new table from ``df`` (key column ``study``), keeping the key's name."""
@@ -458,6 +599,14 @@ class StudyTable:
             if option in kw:
                 raise InputError(f"{name}: the read_csv option {option!r} is not supported "
                                  "for study tables (the first row is the header).")
+        sep = kw.get("sep")
+        if set(kw) <= _PLAIN_CSV_OPTIONS and (sep is None or (isinstance(sep, str)
+                                                               and len(sep) == 1)):
+            cells, used = _read_csv_cells(name, sep, kw.get("encoding"))
+            return cls._from_cells(cells, name, study_column=study_column, source=source,
+                                   columns=columns, decimal_comma=used == ";")
+        import pandas as pd
+
         raw_kw = {**kw, "header": None, "dtype": str, "keep_default_na": False,
                   "na_filter": False, "skip_blank_lines": False, "index_col": False}
         try:
@@ -589,20 +738,24 @@ class StudyTable:
         return cls.from_csv(name, study_column=study_column, source=source, columns=columns)
 
     @classmethod
-    def _from_cells(cls, cells: np.ndarray, name: str, *, study_column: str | None,
-                    source: str | None, columns: Mapping[str, str] | None,
+    def _from_cells(cls, cells: np.ndarray | list[list[Any]], name: str, *,
+                    study_column: str | None, source: str | None,
+                    columns: Mapping[str, str] | None,
                     decimal_comma: bool = False) -> StudyTable:
-        """Build a table from a file's cells (header first), as every reader does."""
+        """Build a table from a file's cells (header first, rows of equal length).
+
+        Every reader ends here. The counts and study names are checked at once;
+        covariates are typed (numbers or text, decimal commas in a
+        ``;``-separated file) when the table's frame is first needed.
+        """
         header = ["" if _is_missing(h) else str(h).strip() for h in cells[0]]
         if columns:
             header = _rename_header(header, columns, name)
-        body = cells[1:]
-        empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
-                         dtype=bool).reshape(body.shape)
-        keep_rows = np.asarray(~empty.all(axis=1) if body.size
-                               else np.zeros(len(body), dtype=bool), dtype=bool)
+        body = [list(row) for row in cells[1:]]
+        empty = [[_is_missing(v) or str(v).strip() == "" for v in row] for row in body]
+        keep_rows = [not all(e) for e in empty]
         # columns with neither a name nor a value (a spreadsheet's trailing commas)
-        keep_cols = [j for j, h in enumerate(header) if h or not empty[:, j].all()]
+        keep_cols = [j for j, h in enumerate(header) if h or not all(e[j] for e in empty)]
         seen: set[str] = set()
         for j in keep_cols:
             key = header[j].lower()
@@ -612,21 +765,27 @@ class StudyTable:
             seen.add(key)
         names = [header[j] or f"Unnamed: {j}" for j in keep_cols]
         rows = [i for i in range(1, len(body) + 1) if keep_rows[i - 1]]
-        data = body[keep_rows][:, keep_cols] if body.size else body
-        df = pd.DataFrame(data, columns=names)
+        kept = [row for row, keep in zip(body, keep_rows, strict=True) if keep]
+        data = {c: [row[j] for row in kept] for c, j in zip(names, keep_cols, strict=True)}
         lower = {c.lower(): c for c in names}
         key_col = _find_column(lower, study_column, _prefix(name))
         counts = {lower.get(c.lower()) for c in COUNT_COLUMNS}
-        for c in names:
-            if c != key_col and c not in counts:
-                df[c] = _covariate(df[c].tolist())
         if decimal_comma:
-            df = _decimal_comma_columns(df, skip=key_col)
-        return cls(df, source=source or name, study_column=study_column, row_numbers=rows)
+            for c in counts:
+                if c is not None and c != key_col:
+                    data[c] = _decimal_comma_counts(data[c])
+        table = cls.__new__(cls)
+        others = table._setup(names, data.__getitem__, len(kept), source=source or name,
+                              study_column=study_column, row_numbers=rows)
+        table._raw_covariates = [(str(c), data[c]) for c in others]
+        table._decimal_comma = decimal_comma
+        return table
 
     @staticmethod
     def _read_raw(name: str, kw: dict[str, Any]) -> pd.DataFrame:
-        """Every cell of the file as text; a row longer than the first is refused."""
+        """Every cell of the file as text by pandas; a row longer than the first is refused."""
+        import pandas as pd
+
         try:
             return pd.read_csv(name, **kw)
         except pd.errors.ParserError as err:
