@@ -272,6 +272,161 @@ def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[l
 EXCEL_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm")
 
 
+def _read_csv_file_cells(name: str, read_csv_kwargs: Mapping[str, Any]
+                         ) -> tuple[np.ndarray | list[list[Any]], bool]:
+    """Every cell of a CSV file as text (header first) and whether ``;`` separates them."""
+    if not os.path.exists(name):
+        raise InputError(f"{name}: no such file.")
+    if os.path.isdir(name):
+        raise InputError(f"{name}: is a folder, not a CSV file.")
+    kw = dict(read_csv_kwargs)
+    if "encoding" not in kw:
+        encoding = _guess_encoding(name)
+        if encoding is not None:
+            kw["encoding"] = encoding
+    for option in ("header", "names", "index_col", "dtype", "usecols"):
+        if option in kw:
+            raise InputError(f"{name}: the read_csv option {option!r} is not supported "
+                             "for study tables (the first row is the header).")
+    sep = kw.get("sep")
+    if set(kw) <= _PLAIN_CSV_OPTIONS and (sep is None or (isinstance(sep, str)
+                                                           and len(sep) == 1)):
+        cells, used = _read_csv_cells(name, sep, kw.get("encoding"))
+        return cells, used == ";"
+    import pandas as pd
+
+    raw_kw = {**kw, "header": None, "dtype": str, "keep_default_na": False,
+              "na_filter": False, "skip_blank_lines": False, "index_col": False}
+    try:
+        if "sep" not in kw:
+            first = StudyTable._read_raw(name, {**raw_kw, "nrows": 1})
+            if first.shape[1] == 1:
+                # a CSV written with ';' (decimal-comma locales) or tabs
+                only = str(first.iat[0, 0])
+                for sep in (";", "\t"):
+                    if sep in only:
+                        kw["sep"] = raw_kw["sep"] = sep
+                        break
+        raw = StudyTable._read_raw(name, raw_kw)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{name}: the file is empty.") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name}: not a readable CSV file ({err}).") from None
+    return raw.to_numpy(dtype=object), kw.get("sep") == ";" and "decimal" not in kw
+
+
+def _read_excel_cells(name: str, sheet: str | int | None) -> tuple[np.ndarray, str]:
+    """Every cell of a workbook's sheet (header first) and how messages name the sheet."""
+    if not os.path.exists(name):
+        raise InputError(f"{name}: no such file.")
+    if os.path.isdir(name):
+        raise InputError(f"{name}: is a folder, not a workbook.")
+    try:
+        import openpyxl
+    except ModuleNotFoundError:  # pragma: no cover - a dependency of the package
+        raise InputError(f"{name}: reading .xlsx files needs openpyxl "
+                         "(pip install openpyxl); or save the sheet as CSV.") from None
+    import zipfile
+
+    try:
+        book = openpyxl.load_workbook(name, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
+        raise InputError(f"{name}: not a readable .xlsx workbook "
+                         f"({type(err).__name__}).") from None
+    try:
+        names = list(book.sheetnames)
+        if sheet is None:
+            chosen = names[0]
+        elif isinstance(sheet, int) or str(sheet).strip().isdigit():
+            pos = int(sheet)
+            if not 1 <= pos <= len(names):
+                raise InputError(f"{name}: there is no sheet {pos} (the workbook has "
+                                 f"{len(names)}: {', '.join(names)}).")
+            chosen = names[pos - 1]
+        else:
+            found = {n.lower(): n for n in names}.get(str(sheet).strip().lower())
+            if found is None:
+                raise InputError(f"{name}: no sheet named {sheet!r}; the sheets are: "
+                                 f"{', '.join(names)}.")
+            chosen = found
+        rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    if not rows or not any(v not in (None, "") for v in rows[0]):
+        raise InputError(f"{name}, sheet {chosen!r}: the sheet is empty (the first row "
+                         "must be the header).")
+    width = max(len(r) for r in rows)
+    cells = np.empty((len(rows), width), dtype=object)
+    for i, r in enumerate(rows):
+        for j in range(width):
+            v = r[j] if j < len(r) else None
+            cells[i, j] = "" if v is None else (v if isinstance(v, int | float | str)
+                                                else str(v))
+    where = f"{name}, sheet {chosen!r}" if chosen != names[0] or sheet is not None else name
+    return cells, where
+
+
+def read_cells(path: str | os.PathLike[str], *, sheet: str | int | None = None,
+               **read_csv_kwargs: Any) -> tuple[np.ndarray | list[list[Any]], str, bool]:
+    """Read a table file into its cells: the header row first, then the data rows.
+
+    The one place where a study table's file is opened: a CSV file (any other
+    suffix) or an ``.xlsx`` / ``.xlsm`` workbook (by its suffix). Both
+    :class:`StudyTable` and :class:`~metaanalysis.thresholds_table.ThresholdsTable`
+    build their tables from what it returns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; errors name it.
+    sheet : str or int, optional
+        The workbook's sheet, by name or position from 1 (default: the first);
+        refused for a CSV file.
+    **read_csv_kwargs
+        For a CSV file: ``sep``, ``encoding`` or any other
+        :func:`pandas.read_csv` option (as :meth:`StudyTable.from_csv`).
+
+    Returns
+    -------
+    cells : numpy.ndarray or list of list
+        Rows of equal length, header first; CSV cells are text, workbook cells
+        numbers or text (an empty cell is ``""``).
+    where : str
+        How messages name the table: the path, with the sheet when one was
+        chosen or it is not the first.
+    decimal_comma : bool
+        Whether the cells come from a ``;``-separated CSV file (whose numbers
+        may be written with a decimal comma).
+
+    Raises
+    ------
+    InputError
+        A missing file, a folder, an unreadable file, a sheet that does not
+        exist, ``sheet`` for a CSV file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = f.write_text("study;TP" + chr(10) + "a;3" + chr(10))
+    >>> cells, where, decimal_comma = read_cells(f)
+    >>> [list(r) for r in cells], decimal_comma
+    ([['study', 'TP'], ['a', '3']], True)
+    """
+    name = os.fspath(path)
+    if name.lower().endswith(EXCEL_SUFFIXES):
+        if read_csv_kwargs:
+            raise InputError(f"{name}: the CSV options {', '.join(sorted(read_csv_kwargs))} do "
+                             "not apply to a workbook.")
+        book, where = _read_excel_cells(name, sheet)
+        return book, where, False
+    if sheet is not None:
+        raise InputError(f"{name}: --sheet applies to .xlsx workbooks only; this file "
+                         "is read as CSV.")
+    cells, decimal_comma = _read_csv_file_cells(name, read_csv_kwargs)
+    return cells, name, decimal_comma
+
+
 def parse_column_map(text: str) -> dict[str, str]:
     """Parse a column mapping ``study=Trial,TP=tp,...`` (package name = name in the file).
 
@@ -585,48 +740,9 @@ class StudyTable:
         whose values are all numbers written with a decimal comma (``1,5``) is
         read as numbers.
         """
-        name = os.fspath(path)
-        if not os.path.exists(name):
-            raise InputError(f"{name}: no such file.")
-        if os.path.isdir(name):
-            raise InputError(f"{name}: is a folder, not a CSV file.")
-        kw = dict(read_csv_kwargs)
-        if "encoding" not in kw:
-            encoding = _guess_encoding(name)
-            if encoding is not None:
-                kw["encoding"] = encoding
-        for option in ("header", "names", "index_col", "dtype", "usecols"):
-            if option in kw:
-                raise InputError(f"{name}: the read_csv option {option!r} is not supported "
-                                 "for study tables (the first row is the header).")
-        sep = kw.get("sep")
-        if set(kw) <= _PLAIN_CSV_OPTIONS and (sep is None or (isinstance(sep, str)
-                                                               and len(sep) == 1)):
-            cells, used = _read_csv_cells(name, sep, kw.get("encoding"))
-            return cls._from_cells(cells, name, study_column=study_column, source=source,
-                                   columns=columns, decimal_comma=used == ";")
-        import pandas as pd
-
-        raw_kw = {**kw, "header": None, "dtype": str, "keep_default_na": False,
-                  "na_filter": False, "skip_blank_lines": False, "index_col": False}
-        try:
-            if "sep" not in kw:
-                first = cls._read_raw(name, {**raw_kw, "nrows": 1})
-                if first.shape[1] == 1:
-                    # a CSV written with ';' (decimal-comma locales) or tabs
-                    only = str(first.iat[0, 0])
-                    for sep in (";", "\t"):
-                        if sep in only:
-                            kw["sep"] = raw_kw["sep"] = sep
-                            break
-            raw = cls._read_raw(name, raw_kw)
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{name}: the file is empty.") from None
-        except UnicodeDecodeError as err:
-            raise InputError(f"{name}: not a readable CSV file ({err}).") from None
-        return cls._from_cells(raw.to_numpy(dtype=object), name, study_column=study_column,
-                               source=source, columns=columns,
-                               decimal_comma=kw.get("sep") == ";" and "decimal" not in kw)
+        cells, where, decimal_comma = read_cells(path, **read_csv_kwargs)
+        return cls._from_cells(cells, where, study_column=study_column, source=source,
+                               columns=columns, decimal_comma=decimal_comma)
 
     @classmethod
     def from_excel(cls, path: str | os.PathLike[str], *, sheet: str | int | None = None,
@@ -658,53 +774,7 @@ class StudyTable:
             A file that is not a workbook, a sheet that does not exist, or any
             error :meth:`from_csv` reports.
         """
-        name = os.fspath(path)
-        if not os.path.exists(name):
-            raise InputError(f"{name}: no such file.")
-        if os.path.isdir(name):
-            raise InputError(f"{name}: is a folder, not a workbook.")
-        try:
-            import openpyxl
-        except ModuleNotFoundError:  # pragma: no cover - a dependency of the package
-            raise InputError(f"{name}: reading .xlsx files needs openpyxl "
-                             "(pip install openpyxl); or save the sheet as CSV.") from None
-        import zipfile
-
-        try:
-            book = openpyxl.load_workbook(name, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as err:
-            raise InputError(f"{name}: not a readable .xlsx workbook "
-                             f"({type(err).__name__}).") from None
-        try:
-            names = list(book.sheetnames)
-            if sheet is None:
-                chosen = names[0]
-            elif isinstance(sheet, int) or str(sheet).strip().isdigit():
-                pos = int(sheet)
-                if not 1 <= pos <= len(names):
-                    raise InputError(f"{name}: there is no sheet {pos} (the workbook has "
-                                     f"{len(names)}: {', '.join(names)}).")
-                chosen = names[pos - 1]
-            else:
-                found = {n.lower(): n for n in names}.get(str(sheet).strip().lower())
-                if found is None:
-                    raise InputError(f"{name}: no sheet named {sheet!r}; the sheets are: "
-                                     f"{', '.join(names)}.")
-                chosen = found
-            rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
-        finally:
-            book.close()
-        if not rows or not any(v not in (None, "") for v in rows[0]):
-            raise InputError(f"{name}, sheet {chosen!r}: the sheet is empty (the first row "
-                             "must be the header).")
-        width = max(len(r) for r in rows)
-        cells = np.empty((len(rows), width), dtype=object)
-        for i, r in enumerate(rows):
-            for j in range(width):
-                v = r[j] if j < len(r) else None
-                cells[i, j] = "" if v is None else (v if isinstance(v, int | float | str)
-                                                    else str(v))
-        where = f"{name}, sheet {chosen!r}" if chosen != names[0] or sheet is not None else name
+        cells, where = _read_excel_cells(os.fspath(path), sheet)
         return cls._from_cells(cells, where, study_column=study_column,
                                source=source or where, columns=columns)
 
