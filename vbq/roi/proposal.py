@@ -108,7 +108,7 @@ AXIS_FRACTION = 0.4
 MIN_HEIGHT_MM = 10.0
 #: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
 #: smoothed signal above or below these fractions of the body's median marrow.
-LESION_BRIGHT = 1.25
+LESION_BRIGHT = 1.15
 LESION_DARK = 0.7
 #: Smoothing (mm, Gaussian sigma) before looking for focal structures.
 LESION_SMOOTH_MM = 1.0
@@ -232,6 +232,15 @@ class _Slice:
         off = (r.ravel() < 0) | (r.ravel() > rows - 1) | (c.ravel() < 0) | (c.ravel() > cols - 1)
         out[off] = 0.0
         return np.asarray(out.reshape(r.shape))
+
+    def local_mode(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> float:
+        """Usual signal (:func:`_marrow_mode`) of the pixels within ``radius_mm`` of ``rc``."""
+        rr = (np.arange(self.image.shape[0]) - rc[0])[:, None] * self.spacing[0]
+        cc = (np.arange(self.image.shape[1]) - rc[1])[None, :] * self.spacing[1]
+        near = rr * rr + cc * cc <= radius_mm * radius_mm
+        if not near.any():
+            return self.local_median(rc, radius_mm)
+        return _marrow_mode(self.image[near])
 
     def local_median(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> float:
         """Median of the pixels within ``radius_mm`` of ``rc``."""
@@ -382,7 +391,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
     centre = np.array([float(click[0]), float(click[1])])
     a, t = sl.post.copy(), sl.sup.copy()
     half_d, half_h = 8.0, 6.0
-    m = marrow if marrow is not None and marrow > 0 else sl.local_median(centre, 3.0)
+    m = marrow if marrow is not None and marrow > 0 else sl.local_mode(centre, 6.0)
     if m <= 0:
         raise BodyNotFoundError(f"{name}: the signal at the click is not above zero, so it is "
                                 "not inside a vertebral body; click inside the body")
@@ -675,7 +684,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         # a dark click may still lie well inside a body (the basivertebral vein,
         # a dark island): find the body with the typical marrow level, and keep
         # it only if the click is at least _INSIDE_MM inside its endplates
-        frame = _find_frame(sl, click, name, m if dark else None)
+        frame = _find_frame(sl, click, name, m if dark or here > LESION_BRIGHT * m else None)
     except BodyNotFoundError:
         frame = None
     if frame is not None and not _is_body(frame):
