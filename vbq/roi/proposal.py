@@ -93,6 +93,9 @@ EDGE_FRACTION = 0.8
 #: cortices) of a lumbar body: 20-32 mm high and 25-45 mm deep outside, less the
 #: cortex and the blur of the edge.
 HEIGHT_RANGE_MM = (14.0, 31.0)
+#: A profile (a median across the body) above this fraction of the marrow is fat
+#: outside the body; marrow texture and focal lesions crossed by a few rays are not.
+FAT_FRACTION = 1.4
 #: A dark band no darker than this fraction of the marrow may be marrow texture.
 SKIPPABLE_FRACTION = 0.65
 DEPTH_RANGE_MM = (18.0, 46.0)
@@ -258,12 +261,16 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
     Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
     where the profile falls below :data:`EDGE_FRACTION` of the marrow level ``m``
     (the band's inner edge) and the band's lowest value as a fraction of ``m``.
+    Fat beyond the body (above :data:`FAT_FRACTION` of ``m``) ends the search: the
+    last dark band before it (a cortex thinned by partial volume) is kept as a
+    border that may not be passed over (its ``dip`` is set to 0).
     """
     level = EDGE_FRACTION * m
+    bright = np.flatnonzero(profile > FAT_FRACTION * m)
+    n = int(bright[0]) if bright.size else profile.size
     below = profile < level
     out: list[tuple[float, float]] = []
     i = 0
-    n = profile.size
     while i < n and len(out) < most:
         if not below[i]:
             i += 1
@@ -279,6 +286,14 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
             edge = (i - 1 + float(frac)) * _STEP
         out.append((edge, float(profile[i:j].min()) / m))
         i = j
+    if bright.size and len(out) < most:
+        # fat outside the body (epidural, paravertebral): the body ends at the last
+        # dark band before it (a thin cortex), or where the signal starts to rise
+        if out and all(e < n * _STEP for e, _ in out):
+            out[-1] = (out[-1][0], 0.0)
+        else:
+            rise = np.flatnonzero(profile[:n] <= BRIGHT_FRACTION * m)
+            out.append(((int(rise[-1]) if rise.size else 0) * _STEP, 0.0))
     return out
 
 
