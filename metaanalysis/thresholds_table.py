@@ -29,14 +29,14 @@ import pandas as pd
 from metaanalysis.errors import InputError, MetaAnalysisWarning, UnequalTotalsWarning
 from metaanalysis.table import (
     COUNT_COLUMNS,
+    EXCEL_SUFFIXES,
     STUDY_KEYS,
-    StudyTable,
     _count,
     _find_column,
-    _guess_encoding,
     _is_missing,
     _prefix,
     _study_label,
+    read_cells,
 )
 
 __all__ = ["DIRECTIONS", "THRESHOLD_COLUMNS", "ThresholdsTable"]
@@ -225,28 +225,73 @@ class ThresholdsTable:
 
     # ------------------------------------------------------------ readers --
     @classmethod
-    def from_csv(cls, path: str | os.PathLike[str], *, study_column: str | None = None,
-                 direction: str = "higher", columns: Mapping[str, str] | None = None,
-                 source: str | None = None, **read_csv_kwargs: Any) -> ThresholdsTable:
-        """Read a long-format CSV file (one row per study and cut-off).
+    def read(cls, path: str | os.PathLike[str], *, sheet: str | int | None = None,
+             study_column: str | None = None, direction: str = "higher",
+             columns: Mapping[str, str] | None = None, source: str | None = None,
+             **read_csv_kwargs: Any) -> ThresholdsTable:
+        """Read a long-format table from a CSV file or an ``.xlsx`` workbook (by its suffix).
 
-        Cells are read as :meth:`metaanalysis.table.StudyTable.from_csv` reads
-        them (the same encodings, separators, refusal of rows longer than the
-        header, skipping of empty rows; row numbers count from the first data
-        row).
+        The file is opened by :func:`metaanalysis.table.read_cells`, the one
+        reader of study tables (the same encodings, separators, sheets, refusal
+        of rows longer than the header; empty rows are skipped and row numbers
+        count from the first data row).
 
         Parameters
         ----------
         path : str or path-like
-            The CSV file; errors name it.
+            The file; errors name it (and the sheet, when one is chosen).
+        sheet : str or int, optional
+            The workbook's sheet, by name or position from 1 (default: the
+            first); refused for a CSV file.
         study_column : str, optional
             The column of study names.
         direction : {"higher", "lower"}
             See :class:`ThresholdsTable`.
         columns : mapping, optional
-            The file's names for ``cutoff, TP, FP, FN, TN`` (see :class:`ThresholdsTable`).
+            The file's names for ``study, cutoff, TP, FP, FN, TN`` (see
+            :class:`ThresholdsTable`).
         source : str, optional
             How messages name the table (default: the path).
+        **read_csv_kwargs
+            For a CSV file, passed on as :meth:`metaanalysis.table.StudyTable.from_csv`
+            does (``sep``, ``encoding``, ...).
+
+        Returns
+        -------
+        ThresholdsTable
+        """
+        cells, where, decimal_comma = read_cells(path, sheet=sheet, **read_csv_kwargs)
+        header = ["" if _is_missing(h) else str(h).strip() for h in cells[0]]
+        body = [list(row) for row in cells[1:]]
+        empty = [[_is_missing(v) or str(v).strip() == "" for v in row] for row in body]
+        keep = [not all(e) for e in empty]
+        cols = [j for j, h in enumerate(header) if h or not all(e[j] for e in empty)]
+        kept = [row for row, k in zip(body, keep, strict=True) if k]
+        frame = pd.DataFrame([[row[j] for j in cols] for row in kept],
+                             columns=[header[j] or f"Unnamed: {j}" for j in cols], dtype=object)
+        if decimal_comma:
+            c = {k.lower(): k for k in frame.columns}.get(
+                str((columns or {}).get("cutoff", "cutoff")).lower())
+            if c is not None:
+                frame[c] = frame[c].astype(str).str.replace(",", ".", regex=False)
+        rows = [i for i in range(1, len(body) + 1) if keep[i - 1]]
+        return cls(frame, source=source or where, study_column=study_column,
+                   direction=direction, columns=columns, row_numbers=rows)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str], *, study_column: str | None = None,
+                 direction: str = "higher", columns: Mapping[str, str] | None = None,
+                 source: str | None = None, **read_csv_kwargs: Any) -> ThresholdsTable:
+        """Read a long-format CSV file (one row per study and cut-off).
+
+        As :meth:`read` for a CSV file, whatever its suffix.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The CSV file; errors name it.
+        study_column, direction, columns, source
+            As for :meth:`read`.
         **read_csv_kwargs
             Passed to :func:`pandas.read_csv` (``sep``, ``encoding``, ...).
 
@@ -255,49 +300,11 @@ class ThresholdsTable:
         ThresholdsTable
         """
         name = os.fspath(path)
-        if not os.path.exists(name):
-            raise InputError(f"{name}: no such file.")
-        if os.path.isdir(name):
-            raise InputError(f"{name}: is a folder, not a CSV file.")
-        kw = dict(read_csv_kwargs)
-        if "encoding" not in kw:
-            encoding = _guess_encoding(name)
-            if encoding is not None:
-                kw["encoding"] = encoding
-        raw_kw = {**kw, "header": None, "dtype": str, "keep_default_na": False,
-                  "na_filter": False, "skip_blank_lines": False, "index_col": False}
-        try:
-            if "sep" not in kw:
-                first = StudyTable._read_raw(name, {**raw_kw, "nrows": 1})
-                if first.shape[1] == 1:
-                    only = str(first.iat[0, 0])
-                    for sep in (";", "\t"):
-                        if sep in only:
-                            raw_kw["sep"] = sep
-                            break
-            raw = StudyTable._read_raw(name, raw_kw)
-        except pd.errors.EmptyDataError:
-            raise InputError(f"{name}: the file is empty.") from None
-        except UnicodeDecodeError as err:
-            raise InputError(f"{name}: not a readable CSV file ({err}).") from None
-        cells = raw.to_numpy(dtype=object)
-        header = ["" if _is_missing(h) else str(h).strip() for h in cells[0]]
-        body = cells[1:]
-        empty = np.array([[_is_missing(v) or str(v).strip() == "" for v in row] for row in body],
-                         dtype=bool).reshape(body.shape)
-        keep = np.asarray(~empty.all(axis=1) if body.size else np.zeros(len(body), dtype=bool),
-                          dtype=bool)
-        cols = [j for j, h in enumerate(header) if h or (body.size and not empty[:, j].all())]
-        data = body[keep][:, cols] if body.size else body
-        frame = pd.DataFrame(data, columns=[header[j] or f"Unnamed: {j}" for j in cols])
-        if raw_kw.get("sep") == ";":
-            c = {k.lower(): k for k in frame.columns}.get(
-                str((columns or {}).get("cutoff", "cutoff")).lower())
-            if c is not None:
-                frame[c] = frame[c].astype(str).str.replace(",", ".", regex=False)
-        rows = [i for i in range(1, len(body) + 1) if keep[i - 1]]
-        return cls(frame, source=source or name, study_column=study_column,
-                   direction=direction, columns=columns, row_numbers=rows)
+        if name.lower().endswith(EXCEL_SUFFIXES):
+            raise InputError(f"{name}: a workbook, not a CSV file; read it with "
+                             "ThresholdsTable.read.")
+        return cls.read(name, study_column=study_column, direction=direction, columns=columns,
+                        source=source, **read_csv_kwargs)
 
     # ---------------------------------------------------------- accessors --
     @property

@@ -1,9 +1,10 @@
 """``metaanalysis thresholds``: pool accuracy reported at several cut-offs per study.
 
-Reads a long-format table (one row per study and cut-off: ``study, cutoff, TP, FP,
-FN, TN``), fits the multiple-thresholds model and prints the optimal cut-off,
-accuracy there and at the cut-offs asked for, and the AUCs; ``--json`` prints the
-result as strict JSON; ``--plots DIR`` writes the SROC curve with the cut-offs
+Reads a long-format table from a CSV file or an ``.xlsx`` workbook (``--sheet``; one
+row per study and cut-off: ``study, cutoff, TP, FP, FN, TN``), fits the
+multiple-thresholds model and prints the optimal cut-off, accuracy there and at the
+cut-offs asked for, and the AUCs; ``--json`` prints the result as strict JSON;
+``--plots DIR`` writes the SROC curve with the cut-offs
 marked and sensitivity and specificity against the cut-off.
 """
 
@@ -31,7 +32,11 @@ def register(subparsers: Any) -> None:
         description="Fit the multiple-thresholds model of Steinhauser, Schumacher and Rücker "
                     "(2016), as R's diagmeta does, to a table with one row per study and "
                     "cut-off (columns study, cutoff, TP, FP, FN, TN).")
-    p.add_argument("file", metavar="FILE", help="CSV file, one row per study and cut-off")
+    p.add_argument("file", metavar="FILE",
+                   help="CSV file or .xlsx workbook, one row per study and cut-off")
+    p.add_argument("--sheet", metavar="SHEET", default=None,
+                   help="for an .xlsx workbook: the sheet to read, by name or position from 1 "
+                        "(default: the first sheet)")
     p.add_argument("--study-column", metavar="NAME", default=None,
                    help="column holding the study names (default: study, else study_id, else "
                         "id, in any case; never author)")
@@ -81,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetaAnalysisWarning)
-        table = ThresholdsTable.from_csv(args.file, study_column=args.study_column,
-                                         direction=args.direction, columns=columns)
+        table = ThresholdsTable.read(args.file, sheet=args.sheet,
+                                     study_column=args.study_column,
+                                     direction=args.direction, columns=columns)
         if args.log_cutoff:
             bad = [x for x in args.at if x <= 0]
             if bad:

@@ -156,3 +156,52 @@ def test_cli_json_and_plots(tmp_path, capsys):
     assert data["model"] == "CI" and data["at"][0]["cutoff"] == 3.0
     assert math.isfinite(data["optimal_cutoff"]["lower"])
     assert (out / "sroc.png").stat().st_size > 0 and (out / "sens_spec.png").stat().st_size > 0
+
+
+def _workbook(tmp_path, df: pd.DataFrame, name: str = "t.xlsx"):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.title = "notes"
+    book.active.append(["extracted by hand"])
+    sheet = book.create_sheet("Cutoffs")
+    sheet.append(list(df.columns))
+    for row in df.itertuples(index=False):
+        sheet.append([v.item() if hasattr(v, "item") else v for v in row])
+    sheet.append([None] * len(df.columns))  # a trailing empty row is skipped
+    path = tmp_path / name
+    book.save(path)
+    return path
+
+
+def test_xlsx_sheet_reads_as_the_csv(tmp_path, capsys):
+    """The same table from a CSV file and from a workbook's named sheet: the same fit."""
+    df = simulated()
+    csv_path = tmp_path / "sim.csv"
+    df.to_csv(csv_path, index=False)
+    book = _workbook(tmp_path, df)
+    a = ThresholdsTable.from_csv(csv_path)
+    b = ThresholdsTable.read(book, sheet="cutoffs")
+    for attr in ("study", "cutoff", "tp", "fp", "fn", "tn", "rows"):
+        assert np.array_equal(getattr(a, attr), getattr(b, attr)), attr
+    assert b.source == f"{book}, sheet 'Cutoffs'"
+    assert main(["thresholds", str(csv_path), "--model", "CI", "--json"]) == 0
+    from_csv = json.loads(capsys.readouterr().out)
+    assert main(["thresholds", str(book), "--sheet", "2", "--model", "CI", "--json"]) == 0
+    from_xlsx = json.loads(capsys.readouterr().out)
+    assert from_xlsx["optimal_cutoff"] == from_csv["optimal_cutoff"]
+
+
+def test_xlsx_errors_name_the_sheet(tmp_path, capsys):
+    df = pd.DataFrame({"study": ["a", "a"], "cutoff": [2, 3], "TP": [5, 6], "FP": [2, 1],
+                       "FN": [1, 0], "TN": [8, 9]})
+    book = _workbook(tmp_path, df)
+    with pytest.raises(InputError, match=r"sheet 'Cutoffs': rows 1 and 2 \(study 'a'\), "
+                                         r"column TP: TP rises from 5 to 6"):
+        ThresholdsTable.read(book, sheet="Cutoffs")
+    assert main(["thresholds", str(book), "--sheet", "Nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no sheet named 'Nope'" in err and err.count("\n") == 1
+    csv_path = tmp_path / "t.csv"
+    df.to_csv(csv_path, index=False)
+    assert main(["thresholds", str(csv_path), "--sheet", "1"]) == 2
+    assert "--sheet applies to .xlsx workbooks only" in capsys.readouterr().err
