@@ -57,8 +57,6 @@ def test_vertebral_median_near_the_reference(spine):
     assert abs(got / ref - 1) < 0.03
 
 
-@pytest.mark.xfail(strict=True, reason="the same L3/L4 overlap is refused instead of the "
-                   "moved L2 click being placed")
 def test_click_near_the_upper_endplate_stays_in_its_body(spine):
     info, series, labels, seeds = spine
     g = info.expected["geometry"]["levels"]["L2"]
