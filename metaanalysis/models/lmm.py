@@ -106,7 +106,9 @@ class _Groups:
 
 def _evaluate(theta: np.ndarray, g: _Groups, grad: bool
               ) -> tuple[float, np.ndarray | None, tuple[float, np.ndarray, np.ndarray, float]]:
-    """Return the REML criterion, its gradient (if asked) and ``_pieces``' four terms.
+    """Return the REML criterion, its gradient (if asked) and the terms of the fit.
+
+    The terms are ``log|H|, X'H^-1X, X'H^-1y, y'H^-1y``.
 
     ``H = Z Lambda Lambda' Z' + W^-1`` is block diagonal; by Woodbury
     ``H_i^-1 = W_i - W_i Z_i Lambda A_i^-1 Lambda' Z_i' W_i`` with
@@ -152,12 +154,6 @@ def _evaluate(theta: np.ndarray, g: _Groups, grad: bool
     t = r.T @ r
     d = 2.0 * (s - (df / rss) * t) @ lam
     return dev, d[np.tril_indices(q)], pieces
-
-
-def _pieces(theta: np.ndarray, y: np.ndarray, x: np.ndarray, groups: Sequence[np.ndarray],
-            z: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """Return log|H|, X'H^-1 X, X'H^-1 y and y'H^-1 y for ``H = Z Lambda Lambda' Z' + W^-1``."""
-    return _evaluate(np.asarray(theta, dtype=float), _Groups(y, x, groups, z, w), False)[2]
 
 
 def reml_deviance(theta: np.ndarray, y: np.ndarray, x: np.ndarray,
@@ -299,9 +295,11 @@ def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, group: Sequence[object
     Notes
     -----
     The criterion is minimised over ``theta`` from lme4's start (``Lambda = I``)
-    by L-BFGS-B with the analytic gradient (:func:`reml_gradient`) and the
-    diagonal of ``Lambda`` bounded below by 0, restarted once from its end point;
-    ``converged`` is False when either run stops on its iteration limit.
+    by SLSQP with the analytic gradient (:func:`reml_gradient`) and the
+    diagonal of ``Lambda`` bounded below by 0, restarted once from its end point,
+    then refined by Newton steps on the exact gradient; ``converged`` is False
+    when either run stops on its iteration limit. (SLSQP rather than L-BFGS-B:
+    same optimum, and L-BFGS-B's small BLAS calls cost more than the criterion.)
 
     References
     ----------
@@ -338,10 +336,9 @@ def fit_reml(y: np.ndarray, x: np.ndarray, z: np.ndarray, group: Sequence[object
     converged = True
     best, best_dev = start, crit(start)
     for _ in range(2):
-        res = optimize.minimize(crit_grad, best, jac=True, method="L-BFGS-B", bounds=bounds,
-                                options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000,
-                                         "maxcor": 20})
-        if res.nit >= 2000:
+        res = optimize.minimize(crit_grad, best, jac=True, method="SLSQP", bounds=bounds,
+                                options={"ftol": 1e-15, "maxiter": 2000})
+        if res.status == 9:  # SLSQP's iteration limit
             converged = False
         if res.fun <= best_dev:
             best, best_dev = np.asarray(res.x), float(res.fun)
