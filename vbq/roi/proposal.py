@@ -22,23 +22,27 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
    through the centre, along ``t`` over the middle 60 % of the depth and along
-   ``a`` over the middle 60 % of the height. A border is where that profile
-   first falls below :data:`EDGE_FRACTION` of the marrow level (the inner
-   edge of the cortex or endplate, both dark on T1).
+   ``a`` over the middle 60 % of the height (each border fitted as a line across
+   the body). Each profile's dark bands (below :data:`EDGE_FRACTION` of the
+   marrow level; inner edge where it falls below) are candidates; the pair of
+   opposite bands whose distance apart fits a lumbar body
+   (:data:`HEIGHT_RANGE_MM`, :data:`DEPTH_RANGE_MM`) with the darkest bands is
+   taken, passing over only bands no darker than :data:`SKIPPABLE_FRACTION`
+   (marrow texture). Fat beyond the body (:data:`FAT_FRACTION`) ends the search.
 3. *Endplate tilt.* The superior and inferior borders are found again in five
    narrow bands across the depth; the mean slope of the two lines (which
    cancels wedging; endplate concavity is symmetric and cancels too) turns
    the frame. Steps 2-3 are repeated three times, each from the middle of
    the borders found, so the result hardly depends on where in the body the
    click was.
-4. *Ellipse.* Aligned with the endplates, centred between the borders,
-   semi-axes 40 % of the height and of the depth. Then 72 rays from its
-   centre find where the (lightly smoothed) image first leaves marrow (below
-   :data:`EDGE_FRACTION` or above :data:`BRIGHT_FRACTION` of the marrow level:
-   cortex, endplates, the basivertebral vein and its fat, Modic zones and
-   haemangiomas); each of the ellipse's four ends is pulled in until the
-   ellipse stays :data:`CLEARANCE_MM` inside every ray's border (a median of
-   three neighbouring rays, so one noisy ray does not count).
+4. *Ellipse.* Aligned with the endplates, semi-axes in the ratio of the height
+   to the depth and at most :data:`AXIS_FRACTION` of them: the largest such
+   ellipse :data:`CLEARANCE_MM` inside the four borders and
+   :data:`LESION_MARGIN_MM` clear of focal structures (signal smoothed by
+   :data:`LESION_SMOOTH_MM` above :data:`LESION_BRIGHT` or below
+   :data:`LESION_DARK` of the body's usual marrow signal: the basivertebral vein
+   and its fat, Modic zones, haemangiomas, fat islands), centred as near the
+   body's centre as a near-largest ellipse allows.
 
 Ellipses of different levels never overlap: two clicks in one body are
 refused. (``vbq score --seeds`` still grows regions, :mod:`vbq.roi.seeds`; this
