@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ("01_score_a_lumbar_mri.ipynb", "02_reproduce_meta_analysis.ipynb",
-         "03_extend_with_new_studies.ipynb")
+         "03_extend_with_new_studies.ipynb", "04_multiple_thresholds.ipynb")
 KERNEL = "vbq-toolkit-test-python"
 
 #: Run first in each notebook (test only): every figure rendered, inline or to a file,

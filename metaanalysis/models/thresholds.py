@@ -224,10 +224,10 @@ def thresholds(table: ThresholdsTable, model: str = "CICS", distr: str = "logist
     lines = Lines.from_fixef(fit.beta, fit.vcov, var_nondiseased, var_diseased, distr)
     if not (lines.beta0 > 0 and lines.beta1 > 0):
         side = "rises" if table.direction == "higher" else "falls"
+        simpler = "" if model == "CI" else ", or fit a simpler model"
         raise AnalysisError(f"{pre}the fitted proportion testing negative does not rise as "
                             f"the cut-off {side} (slope {min(lines.beta0, lines.beta1):.3g}); "
-                            "check the direction of the test (--direction), or fit a "
-                            "simpler model.")
+                            f"check the direction of the test (--direction){simpler}.")
     if -lines.alpha1 / lines.beta1 < -lines.alpha0 / lines.beta0:
         raise AnalysisError(f"{pre}the fitted values of the diseased lie below those of the "
                             "non-diseased; check the direction of the test (--direction).")

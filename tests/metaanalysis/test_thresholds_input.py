@@ -205,3 +205,17 @@ def test_xlsx_errors_name_the_sheet(tmp_path, capsys):
     df.to_csv(csv_path, index=False)
     assert main(["thresholds", str(csv_path), "--sheet", "1"]) == 2
     assert "--sheet applies to .xlsx workbooks only" in capsys.readouterr().err
+
+
+def test_falling_line_under_ci_suggests_no_simpler_model():
+    """CI is the simplest structure: its refusal points at the direction only."""
+    df = simulated(k=12, seed=3).groupby("study").head(1).reset_index(drop=True)
+    # one cut-off per study, the highest where the most test positive: the lines fall
+    sens = df.TP / (df.TP + df.FN)
+    df["cutoff"] = np.sort(df["cutoff"].to_numpy())[sens.rank(method="first").astype(int) - 1]
+    with pytest.raises(AnalysisError) as err:
+        fit(df, model="CI")
+    msg = str(err.value)
+    assert "does not rise" in msg and "--direction" in msg and "simpler model" not in msg
+    with pytest.raises(AnalysisError, match="does not rise.*or fit a simpler model"):
+        fit(df, model="DI")
