@@ -12,7 +12,7 @@ import io
 import json
 import os
 import subprocess
-import warnings
+import sys
 
 import numpy as np
 import pydicom
@@ -21,11 +21,9 @@ from _serve_helpers import VBQ, phantom
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytest.importorskip("httpx2", reason="starlette's test client uses httpx2 (test extra)")
 
-with warnings.catch_warnings():  # starlette's notice about its test client's HTTP library
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient  # noqa: E402
 
 from vbq.serve.app import ServeConfig, Workstation, create_app  # noqa: E402
 
@@ -562,3 +560,44 @@ def test_turned_ellipse_on_oblong_pixels_selects_the_same_pixels_in_millimetres(
     written = ellipse_mask((64, 64), (31.4, 30.2), tuple(radii_mm), angle_mm or 0.0, spacing)
     assert drawn.sum() > 100
     assert np.array_equal(drawn, written)
+
+
+def test_starlette_test_client_imports_without_a_deprecation_warning():
+    # with httpx alone starlette warns that its test client's HTTP library is deprecated
+    out = subprocess.run([sys.executable, "-W", "error", "-c",
+                          "import starlette.testclient"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_canal_summary_is_traced_once_per_series_slice_and_centres(studies, monkeypatch):
+    from vbq.roi import midline
+    from vbq.serve.catalog import Catalog
+
+    series = Catalog(studies["b"]["series"]).series(studies["b"]["series_uid"])
+    rois = studies["b"]["rois"]
+    from vbq.roi.rois import RoiFile
+
+    fresh = RoiFile.from_json(rois).masks(series)  # computed, then remembered
+    calls = []
+    real = midline.trace_canal
+    monkeypatch.setattr(midline, "trace_canal", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = RoiFile.from_json(rois).masks(series)
+    assert calls == []  # the same ROIs on the same series: not traced again
+    assert again.midline_offset_mm == fresh.midline_offset_mm is not None
+    assert again.csf_reference == fresh.csf_reference is not None
+    # the reference: a new series object (no memo) computes the same numbers
+    other = Catalog(studies["b"]["series"]).series(studies["b"]["series_uid"])
+    third = RoiFile.from_json(rois).masks(other)
+    assert calls == [1]
+    assert third.midline_offset_mm == fresh.midline_offset_mm
+    assert third.csf_reference == fresh.csf_reference
+    # other centres, or another image for the same slice, are traced afresh
+    index = int(rois.get("slice", series.mid_slice))
+    centres = {"L1": (100.0, 120.0), "L4": (200.0, 118.0)}
+    midline.summarise_canal(series, index, centres)
+    assert len(calls) == 2
+    midline.summarise_canal(series, index, centres)
+    assert len(calls) == 2
+    midline.summarise_canal(series, index, centres, image=series.pixels(index) + 1.0)
+    assert len(calls) == 3

@@ -19,8 +19,12 @@ Method
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -208,6 +212,11 @@ def summarise_canal(series: SeriesInfo, index: int, centres: Mapping[str, Sequen
     and ``reason`` says why, so a score is still given (without the checks
     that need them).
 
+    The summary is remembered for the series object (the last 32 slices,
+    centres and ``scored`` asked for, compared with the slice's pixels), so
+    asking again with the same arguments, as a server scoring the same ROIs
+    does, costs nothing; the answer is the same as computing it afresh.
+
     Parameters
     ----------
     series
@@ -225,6 +234,35 @@ def summarise_canal(series: SeriesInfo, index: int, centres: Mapping[str, Sequen
         False skips the mid-sagittal plane (it reads every slice).
     """
     img = np.asarray(series.pixels(index) if image is None else image, dtype=float)
+    key = (int(index), tuple((str(k), float(v[0]), float(v[1])) for k, v in centres.items()),
+           index if scored is None else int(scored), bool(midline))
+    with _SUMMARY_LOCK:
+        memo = _SUMMARIES.get(series)
+        hit = memo.get(key) if memo is not None else None
+        if hit is not None:
+            memo.move_to_end(key)
+    if hit is not None and (hit[0] is img or np.array_equal(hit[0], img)):
+        return hit[1]
+    summary = _summarise(series, index, centres, scored, img, midline)
+    with _SUMMARY_LOCK:
+        memo = _SUMMARIES.setdefault(series, OrderedDict())
+        memo[key] = (img, summary)
+        while len(memo) > _SUMMARY_MEMO:
+            memo.popitem(last=False)
+    return summary
+
+
+#: Canal summaries remembered per series (the same series, slice and centres give the same
+#: summary; a server answering one series many times traces its canal once).
+_SUMMARY_MEMO = 32
+_SUMMARIES: weakref.WeakKeyDictionary[SeriesInfo, OrderedDict[Any, Any]] = (
+    weakref.WeakKeyDictionary())
+_SUMMARY_LOCK = threading.Lock()
+
+
+def _summarise(series: SeriesInfo, index: int, centres: Mapping[str, Sequence[float]],
+               scored: int | None, img: np.ndarray, midline: bool) -> CanalSummary:
+    """:func:`summarise_canal` without the memo."""
     try:
         track = trace_canal(img, series.slices[index].geometry, centres)
         reference = canal_reference(track)
