@@ -239,7 +239,7 @@ def summarise_canal(series: SeriesInfo, index: int, centres: Mapping[str, Sequen
     with _SUMMARY_LOCK:
         memo = _SUMMARIES.get(series)
         hit = memo.get(key) if memo is not None else None
-        if hit is not None:
+        if memo is not None and hit is not None:
             memo.move_to_end(key)
     if hit is not None and (hit[0] is img or np.array_equal(hit[0], img)):
         return hit[1]
