@@ -73,6 +73,8 @@ from vbq.roi.anatomy import (
     body_roi,
     cc_band,
     protocol_levels,
+    without_focal,
+    without_roots,
 )
 from vbq.roi.canal import place_csf, trace_canal
 from vbq.roi.labels import LEVELS, LabelScheme, get_label_scheme
@@ -619,6 +621,7 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
     masks: dict[str, np.ndarray] = {}
     bodies: dict[str, np.ndarray] = {}
     excluded: dict[str, str] = {}
+    image = np.asarray(series.pixels(index), dtype=float)
     for lvl in levels:
         body = body_on_slice(lvl)
         if body is not None:
@@ -633,7 +636,7 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
             continue
         roi, notes = body_roi(body, spacing, lvl, erosion_mm)
         warnings.extend(notes)
-        masks[lvl] = roi
+        masks[lvl], _ = without_focal(roi, image, spacing, lvl)
 
     csf_level: str | None = None
     reference: tuple[float, float] | None = None
@@ -726,8 +729,9 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
         notes.append(CsfFromImage(
             f"labels {scheme.name!r} have no spinal canal; {placed.note}"))
         return placed.mask, placed.level, notes, placed.reference
+    image = np.asarray(series.pixels(index), dtype=float)
     whole = erode_mm(fluid, csf_erosion_mm, spacing)
-    vals = np.asarray(series.pixels(index), dtype=float)[whole if whole.sum() else fluid]
+    vals = image[whole if whole.sum() else fluid]
     reference: tuple[float, float] | None = None
     if vals.size:
         med = float(np.median(vals))
@@ -745,6 +749,7 @@ def _csf_from_mask(series: SeriesInfo, index: int, labels2d: np.ndarray, vol: La
         roi = erode_mm(region, csf_erosion_mm, spacing)
         if roi.sum() < MIN_ROI_PIXELS:
             roi = region
+        roi = without_roots(roi, image, spacing)
         if tried:
             notes.append(CsfFallback(f"CSF ROI placed at {lvl} instead of {csf_levels[0]}: "
                                      + "; ".join(tried)))
