@@ -601,3 +601,33 @@ def test_canal_summary_is_traced_once_per_series_slice_and_centres(studies, monk
     assert len(calls) == 2
     midline.summarise_canal(series, index, centres, image=series.pixels(index) + 1.0)
     assert len(calls) == 3
+
+
+def test_series_opens_on_the_mid_sagittal_slice_once_the_sac_is_traced(tmp_path):
+    # a realistic anatomy whose true mid-sagittal plane is on slice 6, not the middle (7)
+    from vbq.phantom import make_phantom
+
+    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=14, variants="random")
+    truth = info.expected["geometry"]["mid_sagittal"]
+    spacing = info.expected["geometry"]["slice_spacing_mm"]
+    true_k = int(np.argmin(np.abs(truth["slice_offsets_mm"])))
+    config = ServeConfig(folder=info.series_dir, db=tmp_path / "r.sqlite", out=tmp_path / "x",
+                         token=TOKEN, host="127.0.0.1", port=8765)
+    client = TestClient(create_app(config, Workstation(config)), base_url=BASE,
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    uid = info.series_instance_uid
+    got = client.get(f"/api/series/{uid}").json()
+    n = got["n_slices"]
+    assert n == len(truth["slice_offsets_mm"]) and true_k != n // 2
+    # nothing clicked yet: the plane is not known, the series opens on its middle
+    assert got["midline_slice"] is None and got["midline_reason"]
+    assert got["open_at"] == got["middle"] == n // 2
+    seeds = json.loads(info.seeds_path.read_text())
+    p = client.post("/api/propose", json={"series_uid": uid, "seeds": seeds})
+    assert p.status_code == 200, p.text
+    assert p.json()["midline_slice"] == true_k
+    got = client.get(f"/api/series/{uid}").json()
+    assert got["midline_slice"] == got["open_at"] == true_k
+    # the plane's distance from that slice, against the truth, within half a slice spacing
+    assert abs(got["midline_offset_mm"] - truth["slice_offsets_mm"][true_k]) < spacing / 2
+    assert client.get("/api/series/1.2.3.4").status_code == 404

@@ -7,6 +7,8 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ``GET /static/{file}``                       its script and style sheet (package data)
 ``GET /api/config``                          the fixed reader (or null), blinding, software version
 ``GET /api/studies``                         the worklist (``?reader=`` adds ``read``)
+``GET /api/series/{uid}``                     its slices, the series middle and the detected
+                                             mid-sagittal slice (null until the sac was traced)
 ``GET /api/series/{uid}/slices/{i}.png``     a slice (``?window=&level=``)
 ``POST /api/propose``                        ``{series_uid, seeds, slice?}`` -> proposed ellipses
 ``POST /api/score``                          ``{series_uid, rois, protocol?, statistic?, force?}``
@@ -238,6 +240,26 @@ class Workstation:
         self.config = config
         self.catalog = catalog if catalog is not None else Catalog(config.folder)
         self.store = store if store is not None else ReadingStore(config.db)
+        self._midlines: dict[str, tuple[int, float]] = {}
+
+    def note_midline(self, series: Any, index: int, offset_mm: float | None) -> None:
+        """Remember the mid-sagittal slice found when slice ``index`` was ``offset_mm`` from it.
+
+        The plane is found from the sac traced through the clicked or drawn bodies
+        (:func:`vbq.roi.midline.summarise_canal`); the series is then opened on it.
+        """
+        if offset_mm is None or not math.isfinite(offset_mm):
+            return
+        from vbq.roi.midline import slice_positions
+
+        positions = slice_positions(series)
+        plane = float(positions[int(index)]) + float(offset_mm)
+        k = int(abs(positions - plane).argmin())
+        self._midlines[series.series_instance_uid] = (k, float(plane - positions[k]))
+
+    def midline(self, uid: str) -> tuple[int, float] | None:
+        """Return the detected mid-sagittal slice of a series and its offset (mm), or None."""
+        return self._midlines.get(uid)
 
     # ----------------------------------------------------------------- helpers
     def series(self, uid: object) -> Any:
@@ -286,6 +308,7 @@ class Workstation:
         rejected = [{"series_instance_uid": u, "description": d, "why": w}
                     for u, d, w in choice.rejected]
         result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
+        self.note_midline(series, roi_masks.slice_index, roi_masks.midline_offset_mm)
         return result, series
 
 
@@ -353,6 +376,21 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             out.append(entry)
         return JSONResponse(out)
 
+    def series_info(request: Request) -> Response:
+        series = ws.series(request.path_params["uid"])
+        uid = series.series_instance_uid
+        found = ws.midline(uid)
+        rows, cols = series.shape
+        return JSONResponse({
+            "series_uid": uid, "n_slices": len(series.slices), "rows": int(rows),
+            "cols": int(cols),
+            "middle": series.mid_slice, "midline_slice": found[0] if found else None,
+            "midline_offset_mm": found[1] if found else None,
+            "open_at": found[0] if found else series.mid_slice,
+            "midline_reason": None if found else (
+                "the mid-sagittal plane is found from the sac behind the bodies: it is known "
+                "once bodies have been clicked or drawn on this series")})
+
     def slice_png(request: Request) -> Response:
         from vbq.serve.render import default_window
         from vbq.serve.render import slice_png as render
@@ -409,11 +447,14 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             # the bodies clicked so far are still proposed; the reader clicks the CSF
             p = engine(series, seeds, slice=sl, find_csf=False)
             notes.append(f"no CSF ROI proposed ({err}); click inside the CSF")
+        ws.note_midline(series, int(p.rois.get("slice", 0)), p.midline_offset_mm)
+        found = ws.midline(series.series_instance_uid)
         return JSONResponse({"rois": p.rois, "notes": [*p.notes, *notes],
                              "warnings": list(p.warnings),
                              "warning_codes": list(p.warning_codes),
                              "csf_reference": list(p.csf_reference) if p.csf_reference else None,
-                             "midline_offset_mm": p.midline_offset_mm})
+                             "midline_offset_mm": p.midline_offset_mm,
+                             "midline_slice": found[0] if found else None})
 
     def score(request: Request) -> Response:
         data = body(request)
@@ -486,6 +527,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/config", endpoint(config_info)),
         Route("/api/studies", endpoint(studies)),
+        Route("/api/series/{uid}", endpoint(series_info)),
         Route("/api/series/{uid}/slices/{index}.png", endpoint(slice_png)),
         Route("/api/propose", endpoint(propose), methods=["POST"]),
         Route("/api/score", endpoint(score), methods=["POST"]),

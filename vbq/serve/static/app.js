@@ -14,7 +14,7 @@ const S = {
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
   drag: null, result: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
-  midline: null,
+  midline: null, midSlice: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -147,8 +147,17 @@ function openSeries(uid) {
   S.proposals = {}; S.midline = null; S.window = null; S.level = null; S.cache.clear();
   S.active = "L1";
   $("slice-range").max = String(s.n_slices - 1);
+  S.midSlice = null;
+  $("midline-info").textContent = "";
   setSlice(s.mid_slice);
   fit();
+  // open on the detected mid-sagittal slice when this server has found it for the series
+  api("GET", `/api/series/${encodeURIComponent(uid)}`).then((info) => {
+    if (S.series !== s || info.midline_slice === null) { return; }
+    S.midSlice = info.midline_slice;
+    $("midline-info").textContent = `detected mid-sagittal slice: index ${info.midline_slice}`;
+    setSlice(info.midline_slice);
+  }).catch((e) => status(e.message));
   renderLabels();
   renderResult();
   $("save-info").textContent = "";
@@ -188,7 +197,7 @@ async function setSlice(i) {
   S.slice = i;
   $("slice-range").value = String(i);
   $("slice-info").textContent = `slice ${i + 1} / ${S.series.n_slices} (index ${i})` +
-    (i === S.series.mid_slice ? " \u2013 series middle" : "");
+    (i === S.midSlice ? " \u2013 mid-sagittal" : (i === S.series.mid_slice ? " \u2013 series middle" : ""));
   try {
     const { img, key } = await fetchSlice(i);
     if (S.slice === i) { S.img = img; S.imgKey = key; draw(); }
@@ -377,6 +386,12 @@ async function placeClick(r, c) {
     if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
       S.midline = p.midline_offset_mm;
       $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
+    }
+    if (p.midline_slice !== null && p.midline_slice !== undefined) {
+      S.midSlice = p.midline_slice;
+      if (p.midline_slice !== S.slice) {
+        $("midline-info").textContent += ` (the mid-sagittal slice is index ${p.midline_slice})`;
+      }
     }
     S.selected = label;
     setRoi(label, roi, "accepted_proposal");
