@@ -28,14 +28,20 @@ From the label map on the series grid:
   left a -0.8 % bias of the VBQ against the construction value, 3 mm -0.1 %).
   The erosion (a disc whose radius is rounded to whole pixels along rows and
   columns) is halved, with a warning, until at least
-  :data:`~vbq.roi.roimasks.MIN_ROI_PIXELS` pixels remain.
+  :data:`~vbq.roi.roimasks.MIN_ROI_PIXELS` pixels remain. Focal structures
+  the label includes (basivertebral vein, Modic zones, haemangiomas, fat
+  islands: spots departing from the ROI's median by more than 22 %) are then
+  left out with a 1 mm margin (:func:`vbq.roi.anatomy.without_focal`).
 - **CSF ROI**: spinal canal minus spinal cord on the slice, between the
   cranial and caudal ends of the CSF level's body, eroded by
   :data:`CSF_EROSION_MM` (1 mm) against partial volume with the dura, the cord
-  and epidural fat. If the level or the canal there is missing, the protocol's
-  fallback levels are tried in order (with a warning). A label scheme with no
-  canal label (TotalSegmentator ``vertebrae_mr``) finds the CSF in the image
-  behind the body instead (:func:`vbq.roi.anatomy.find_csf_behind_body`).
+  and epidural fat, then without the nerve roots the canal label holds
+  (pixels more than 12 % or three noise SDs above the sac's CSF level, with a
+  1 mm margin: :func:`vbq.roi.anatomy.without_roots`). If the level or the
+  canal there is missing, the protocol's fallback levels are tried in order
+  (with a warning). A label scheme with no canal label (TotalSegmentator
+  ``vertebrae_mr``) finds the CSF in the image behind the body instead
+  (:func:`vbq.roi.anatomy.find_csf_behind_body`).
 
 A level absent from the mask is excluded (reason ``"other"``) with a warning;
 a mask whose scheme names a canal but that holds no canal voxel is an error.
