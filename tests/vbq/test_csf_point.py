@@ -151,8 +151,8 @@ def test_a_seed_outside_any_body_says_what_to_try(tmp_path):
             s["point"] = [1.0, 1.0]                     # the air in the image's corner
     path = tmp_path / "seeds_air.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(BodyNotFoundError, match=r"not above zero.*move the seed into the "
-                                                r"middle of the body.*--slice") as info:
+    with pytest.raises(BodyNotFoundError, match=r"seed 2 \(L2\).*not inside a vertebral "
+                                                r"body.*--slice") as info:
         vbq.score_series(shifted.series_dir, seeds=path)
     assert info.value.exit_code == 1
 

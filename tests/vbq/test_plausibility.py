@@ -17,7 +17,7 @@ import pytest
 import vbq
 from vbq.cli import main
 from vbq.dicom.choice import load_series
-from vbq.errors import AnalysisError, ImplausibleScoreError
+from vbq.errors import AnalysisError, BodyNotFoundError, ImplausibleScoreError
 from vbq.phantom import make_phantom
 from vbq.roi import plausibility as gates
 from vbq.roi.rois import RoiFile
@@ -185,15 +185,15 @@ def test_a_roi_outside_its_body_is_reported_when_the_body_is_known(drawn):
     assert gates.check_inside_bodies({"L1": six}, {"L1": body})
 
 
-def test_a_seed_in_the_neighbouring_body_is_caught_as_an_overlap(phantom, tmp_path):
-    # the L2 seed clicked inside L3 (row 127.5 is L3's centre): both ROIs grow in L3
+def test_a_seed_in_the_neighbouring_body_is_refused(phantom, tmp_path):
+    # the L2 seed clicked inside L3 (row 127.5 is L3's centre): both lead to L3's body
     doc = json.loads(phantom.seeds_path.read_text())
     for s in doc["seeds"]:
         if s["label"] == "L2":
             s["point"] = [127.5, 128.0]
-    res = vbq.score_series(phantom.series_dir, seeds=doc)
-    assert "rois_overlap" in res.warning_codes
-    assert "ROIs L2 and L3 share" in res.warnings[res.warning_codes.index("rois_overlap")]
+    with pytest.raises(BodyNotFoundError, match="the L2 and L3 clicks lead to the same "
+                       "vertebral body"):
+        vbq.score_series(phantom.series_dir, seeds=doc)
 
 
 def test_a_slice_far_from_the_midline_is_reported_and_carried(drawn):

@@ -45,8 +45,8 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    body's centre as a near-largest ellipse allows.
 
 Ellipses of different levels never overlap: two clicks in one body are
-refused. (``vbq score --seeds`` still grows regions, :mod:`vbq.roi.seeds`; this
-engine is not yet its path.) The CSF ROI is placed by :mod:`vbq.roi.seeds`' growth from a CSF
+refused. ``vbq score --seeds`` (:func:`vbq.roi.seeds.rois_from_seeds`) scores this
+proposal's ROI file. The CSF ROI is placed by :mod:`vbq.roi.growing`'s growth from a CSF
 seed, or found behind the CSF level's body (:func:`vbq.roi.anatomy.
 find_csf_behind_body`), then written as the largest ellipse inside that
 region, aligned with the CSF level's body.
@@ -70,6 +70,7 @@ import numpy as np
 
 from vbq.dicom.geometry import SliceGeometry
 from vbq.dicom.series import SeriesInfo
+from vbq.dicom.sliceref import SliceLike
 from vbq.errors import (
     AnalysisError,
     BodyNotFoundError,
@@ -124,7 +125,6 @@ LESION_MARGIN_MM = 1.0
 _INSIDE_MM = 4.0     # a dark click this far inside a body's borders is in that body
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
-_N_RAYS = 72
 _SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
 
 
@@ -453,44 +453,21 @@ def _central_marrow(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray
     return m if m > 0 else fallback
 
 
-def _ray_limits(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Directions (angle from ``a`` towards ``t``) and distances (mm) to leaving marrow."""
-    phis = np.linspace(0.0, 2.0 * math.pi, _N_RAYS, endpoint=False)
-    s = np.arange(0.0, _REACH, _STEP)
-    dirs = np.cos(phis)[:, None] * a[None, :] + np.sin(phis)[:, None] * t[None, :]
-    pts = s[None, :, None] * dirs[:, None, :]
-    vals = sl.sample(centre, pts, smooth=True)
-    lo, hi = EDGE_FRACTION * m, BRIGHT_FRACTION * m
-    out = np.full(_N_RAYS, _REACH)
-    for k in range(_N_RAYS):
-        bad = np.flatnonzero((vals[k] < lo) | (vals[k] > hi))
-        if bad.size:
-            out[k] = max(float(s[bad[0]]) - 0.5 * _STEP, 0.0)
-    # a median of three neighbouring rays: one noisy ray does not pull the ellipse in
-    stacked = np.vstack([np.roll(out, 1), out, np.roll(out, -1)])
-    return phis, np.median(stacked, axis=0)
-
-
 # --------------------------------------------------------------------------- one body
 def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, moved: float
              ) -> BodyFit:
     """Place the ellipse in a body found (step 4 of the module docstring)."""
-    phis, limits = _ray_limits(sl, frame.centre, frame.a, frame.t, frame.marrow)
     a = frame.a if frame.a[1] >= 0 else -frame.a        # the column axis, turned
     angle = math.degrees(math.atan2(-a[0], a[1]))
     centre, rv, ru = _inscribe(sl, frame)
     sr, sc = sl.spacing
     mask = ellipse_mask(sl.image.shape, (float(centre[0]), float(centre[1])), (rv, ru), angle,
                         (sr, sc))
-    ph = np.linspace(0.0, 2.0 * math.pi, 90, endpoint=False)
-    lim = np.interp(ph, phis, limits, period=2.0 * math.pi)
-    poly = (frame.centre[None, :]
-            + (lim[:, None] * (np.cos(ph)[:, None] * frame.a[None, :]
-                               + np.sin(ph)[:, None] * frame.t[None, :])) / np.array(sl.spacing))
-    from vbq.roi.shapes import polygon_mask
-
-    region = polygon_mask(sl.image.shape, poly)
+    # the body as found: the box between the four borders, in the body's frame
+    rr = (np.arange(sl.image.shape[0], dtype=float) - frame.centre[0])[:, None] * sr
+    cc = (np.arange(sl.image.shape[1], dtype=float) - frame.centre[1])[None, :] * sc
+    region = ((np.abs(rr * frame.a[0] + cc * frame.a[1]) <= frame.half_d)
+              & (np.abs(rr * frame.t[0] + cc * frame.t[1]) <= frame.half_h))
     return BodyFit(
         centre=(float(frame.centre[0]), float(frame.centre[1])),
         axis=(float(frame.t[0]), float(frame.t[1])), ap=(float(frame.a[0]), float(frame.a[1])),
@@ -638,8 +615,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
     if not cands:
         raise BodyNotFoundError(f"{name}: the click at {where} (row, column) is not inside a "
                                 "vertebral body and no body was found above or below it; "
-                                f"click inside the {name} body or choose another slice with "
-                                "--slice")
+                                "click inside the body or choose another slice with --slice")
     cands.sort(key=lambda c: c[0])
     if len(cands) == 2 and cands[1][0] - cands[0][0] < 2.0:
         # within 1 mm of the disc's middle: another click may tell the bodies apart
@@ -650,7 +626,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
         if len(free) != 1:
             raise BodyNotFoundError(
                 f"{name}: the click at {where} (row, column) lies in the middle of a disc, so "
-                f"it is not clear which body it belongs to; click inside the {name} body")
+                "it is not clear which body it belongs to; click inside the body")
         cands = free
     dist, way, frame, _ = cands[0]
     side = "upper" if way == "down" else "lower"
@@ -755,7 +731,7 @@ def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
 
 # --------------------------------------------------------------------------- propose
 def propose(series: SeriesInfo, seeds: Any, *,
-            slice: int | str | Mapping[str, Any] | None = None,
+            slice: SliceLike | None = None,
             protocol: str | Protocol = "lumbar", grow_csf: Any = None,
             find_csf: bool = True) -> Proposal:
     """One click per level -> the ellipses a reader would draw (see the module docstring).
@@ -773,7 +749,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
         A protocol name or object (levels and the CSF level with its fallbacks).
     grow_csf
         ``f(image, (row, col), spacing, limit, name) -> mask`` growing the CSF
-        region from a CSF seed (default :func:`vbq.roi.seeds.grow_csf`, limited to
+        region from a CSF seed (default :func:`vbq.roi.growing.grow_csf`, limited to
         the CSF level's body height).
     find_csf
         Without a CSF seed, find the CSF behind the CSF level's body (default);
@@ -948,7 +924,7 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
         if csf_level is not None and csf_level in fits and placed[csf_level][1] == idx:
             limit = cc_band(fits[csf_level].region, sl.geometry)
         if grow_csf is None:
-            from vbq.roi.seeds import grow_csf as grower
+            from vbq.roi.growing import grow_csf as grower
         else:
             grower = grow_csf
         region = grower(sl.image, rc, sl.spacing, limit, f"{sf.source}: {seed.name}")
