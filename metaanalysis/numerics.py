@@ -1,10 +1,11 @@
 """The few special functions the pooled fit and its derived quantities need, on numpy alone.
 
 The logistic function and its inverse, the log of the logistic function, the
-standard normal quantile and the chi-squared quantile with 2 degrees of
-freedom. Written here so that fitting and printing a pooled table
-(``metaanalysis pool``) does not import SciPy, whose import costs more than the
-fit; the models that need an optimiser or a quadrature import SciPy themselves.
+log-gamma function, ``x log y``, the standard normal quantile and the
+chi-squared quantile with 2 degrees of freedom. Written here so that fitting
+and printing a pooled table (``metaanalysis pool``, the normal model or the
+GLMM) does not import SciPy, whose import costs more than the fit; the models
+that need SciPy's optimisers or distributions import it themselves.
 
 Examples
 --------
@@ -14,6 +15,10 @@ Examples
 5.991464547108
 >>> [round(float(v), 6) for v in expit(np.array([-1.0, 0.0, 40.0]))]
 [0.268941, 0.5, 1.0]
+>>> [round(float(v), 12) for v in gammaln(np.array([1.0, 5.0, 0.5]))]
+[0.0, 3.178053830348, 0.572364942925]
+>>> [float(v) for v in xlogy(np.array([0.0, 2.0]), np.array([0.0, np.e]))]
+[0.0, 2.0]
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["chi2_quantile_2df", "expit", "log_expit", "logit", "normal_quantile"]
+__all__ = ["chi2_quantile_2df", "expit", "gammaln", "log_expit", "logit", "normal_quantile",
+           "xlogy"]
 
 _STANDARD_NORMAL = NormalDist()
 
@@ -45,6 +51,50 @@ def expit(x: ArrayLike) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def gammaln(x: ArrayLike) -> np.ndarray:
+    """Return ``log |Gamma(x)|`` elementwise (SciPy's ``gammaln``, R's ``lgamma``).
+
+    Parameters
+    ----------
+    x : array_like
+        Arguments; the binomial coefficients need it at ``n + 1``, ``y + 1`` and
+        ``n - y + 1`` for counts, a few hundred values at most.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``x``; infinite at the poles (0, -1, ...).
+    """
+    x = np.asarray(x, dtype=float)
+    out = np.empty(x.shape)
+    flat = out.reshape(-1)
+    for i, v in enumerate(x.reshape(-1).tolist()):
+        try:
+            flat[i] = math.lgamma(v)
+        except ValueError:          # a pole
+            flat[i] = math.inf
+    return out
+
+
+def xlogy(x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Return ``x * log(y)``, taken as 0 where ``x == 0`` (SciPy's ``xlogy``).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Broadcast together.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x log y``; 0 where ``x`` is 0 whatever ``y`` is (the convention of
+        the binomial deviance, ``0 log 0 = 0``).
+    """
+    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0.0, 0.0, x * np.log(y))
 
 
 def log_expit(x: ArrayLike) -> np.ndarray:

@@ -133,3 +133,24 @@ def test_quantiles_and_logistic_equal_scipy():
     np.testing.assert_allclose(log_expit(x), special.log_expit(x), rtol=1e-14)
     p = np.linspace(0.0, 1.0, 1001)
     np.testing.assert_allclose(logit(p), special.logit(p), rtol=1e-14, atol=1e-15)
+
+
+def test_gammaln_and_xlogy_equal_scipy():
+    # the binomial constants and deviance of the GLMM, on numpy and math alone
+    from metaanalysis.numerics import gammaln, xlogy
+
+    x = np.concatenate([np.arange(1.0, 2001.0), [0.5, 1e-8, 1e6, 3.5e7]])
+    np.testing.assert_allclose(gammaln(x), special.gammaln(x), rtol=1e-14, atol=1e-14)
+    assert gammaln(np.array([[0.0, -2.0]])).tolist() == [[math.inf, math.inf]]
+    a = np.array([0.0, 0.0, 1.0, 7.0, 3.0])
+    b = np.array([0.0, 5.0, 1e-300, 2.5, 0.0])
+    np.testing.assert_array_equal(xlogy(a, b), special.xlogy(a, b))
+
+
+def test_glmm_inner_logistic_is_the_logistic_function():
+    from metaanalysis.models.quadrature import expit as fast_expit
+
+    x = np.linspace(-700, 700, 20001)
+    # relative error of a few |x| units in the last place: the conditioning of expit itself
+    rel = np.abs(fast_expit(x) / special.expit(x) - 1.0)
+    assert np.all(rel <= 4 * np.finfo(float).eps * (1.0 + np.abs(x)))

@@ -30,8 +30,8 @@ print(json.dumps({"code": code, "loaded": loaded, "out": out.getvalue()}))
 """
 
 
-def _run(argv: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(HEAVY)],
+def _run(argv: list[str], heavy: tuple[str, ...] = HEAVY) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(heavy)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -48,6 +48,16 @@ def test_pool_imports_no_heavy_library(extra):
         assert json.loads(got["out"])["n_studies"] == 14
     else:
         assert "sensitivity" in got["out"] and "auc_exact" in got["out"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]], ids=["text", "json"])
+def test_pool_glmm_imports_no_scipy_optimiser(extra):
+    # the Laplace fit's optimiser and special functions are numpy's: SciPy's optimize
+    # and special cost more to import than the whole fit
+    got = _run(["pool", str(CSV), "--model", "glmm", *extra],
+               heavy=("scipy.optimize", "scipy.special"))
+    assert got["code"] == 0
+    assert got["loaded"] == [], f"pool --model glmm imported {got['loaded']}"
 
 
 def test_the_probe_sees_an_import():
