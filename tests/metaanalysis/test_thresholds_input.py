@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,7 @@ def test_lambda_moves_the_cutoff_towards_sensitivity():
 
 def test_random_cutoffs_carry_no_threshold_information():
     """VBQ studies with one random cut-off each: random slopes refused, CI refuses too."""
-    df = pd.read_csv("data/vbq_subsequent_fracture/studies.csv")
+    df = pd.read_csv(Path(__file__).parents[2] / "data" / "vbq_subsequent_fracture" / "studies.csv")
     t = ThresholdsTable(df)
     assert set(t.cutoffs_per_study().values()) == {1}
     with pytest.raises(AnalysisError, match=r"fit model CI or DI instead"):
