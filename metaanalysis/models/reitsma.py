@@ -98,22 +98,31 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
     point and the perturbed points are evaluated in one batch); its
     eigenvalues are replaced by their absolute values (floored), so every step
     is a descent step even near a saddle. Four step lengths are tried per
-    batch in the line search.
+    batch in the line search, together with the difference stencil of the
+    full step, so that an iteration taking the full step costs one batch.
     """
     full = np.asarray(theta0, dtype=float).copy()
     full[~free] = 0.0  # fixed entries of a boundary sub-model are zero
     idx = np.flatnonzero(free)
     n = idx.size
     steps = np.array([1.0, 0.5, 0.25, 0.125])
+    n_steps = len(steps)
+    rows = 1 + np.arange(n)
     nit = 0
     success = False
     f = float("inf")
     g = np.zeros(n)
+
+    def stencil(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` and its forward-difference neighbours, and the steps ``h``."""
+        h = 1e-7 * np.maximum(1.0, np.abs(x[idx]))
+        pts = np.repeat(x[None, :], n + 1, axis=0)
+        pts[rows, idx] += h
+        return pts, h
+
+    pts, h = stencil(full)
+    F, Gr = lik.batch(pts)
     for nit in range(1, maxiter + 1):  # noqa: B007
-        h = 1e-7 * np.maximum(1.0, np.abs(full[idx]))
-        pts = np.repeat(full[None, :], n + 1, axis=0)
-        pts[1 + np.arange(n), idx] += h
-        F, Gr = lik.batch(pts)
         f, g = float(F[0]), Gr[0, idx]
         if not np.isfinite(f):
             return _OptResult(full[idx], float("inf"), g, nit, False)
@@ -131,11 +140,19 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         slope = float(g @ step)
         scale = 1.0
         accepted = None
+        next_pts: tuple[np.ndarray, np.ndarray] | None = None
         while scale * steps[-1] > 1e-12:
-            trial = np.repeat(full[None, :], len(steps), axis=0)
+            trial = np.repeat(full[None, :], n_steps, axis=0)
             trial[:, idx] += (scale * steps)[:, None] * step
-            Ft, _ = lik.batch(trial)
-            ok = np.isfinite(Ft) & (Ft <= f + 1e-4 * scale * steps * slope)
+            if scale == 1.0:
+                # the full step's difference stencil rides along in the same batch: when the
+                # full step is taken (the rule near the optimum) the next iteration's
+                # gradient and Hessian are already computed
+                next_pts = stencil(trial[0])
+                Ft, Gt = lik.batch(np.vstack([trial, next_pts[0][1:]]))
+            else:
+                Ft, Gt = lik.batch(trial)
+            ok = np.isfinite(Ft[:n_steps]) & (Ft[:n_steps] <= f + 1e-4 * scale * steps * slope)
             if ok.any():
                 j = int(np.argmax(ok))
                 accepted = (trial[j], float(Ft[j]), scale * steps[j])
@@ -153,6 +170,13 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
             f, g = f_new, g_new
             success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
             break
+        if scale == 1.0 and j == 0:
+            assert next_pts is not None
+            keep = np.r_[0, n_steps:n_steps + n]
+            F, Gr, h = Ft[keep], Gt[keep], next_pts[1]
+        else:
+            pts, h = stencil(full)
+            F, Gr = lik.batch(pts)
     return _OptResult(full[idx], float(f), g, nit, success)
 
 
