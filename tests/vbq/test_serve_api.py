@@ -584,8 +584,8 @@ def test_canal_summary_is_traced_once_per_series_slice_and_centres(studies, monk
     monkeypatch.setattr(midline, "trace_canal", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = RoiFile.from_json(rois).masks(series)
     assert calls == []  # the same ROIs on the same series: not traced again
-    assert again.midline_offset_mm == fresh.midline_offset_mm is not None
     assert again.csf_reference == fresh.csf_reference is not None
+    assert again.midline_offset_mm == fresh.midline_offset_mm  # None: drawn files name a slice
     # the reference: a new series object (no memo) computes the same numbers
     other = Catalog(studies["b"]["series"]).series(studies["b"]["series_uid"])
     third = RoiFile.from_json(rois).masks(other)

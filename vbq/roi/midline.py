@@ -279,13 +279,15 @@ def _summarise(series: SeriesInfo, index: int, centres: Mapping[str, Sequence[fl
 
 
 def canal_of_rois(series: SeriesInfo, masks: Mapping[str, np.ndarray],
-                  slices: Mapping[str, int], main: int) -> CanalSummary:
+                  slices: Mapping[str, int], main: int, *,
+                  midline: bool = True) -> CanalSummary:
     """Canal summary for ROIs drawn or proposed (label -> mask, label -> slice).
 
     The sac is traced on the CSF ROI's slice (else the main slice) through the
     centroids of the vertebral ROIs on that slice, so a drawn CSF ROI can be
     checked against the sac's CSF (gate (c)) and the main slice's distance
-    from the mid-sagittal plane reported. Parts not found are None.
+    from the mid-sagittal plane reported (unless ``midline`` is False: the plane
+    search reads every slice). Parts not found are None.
     """
     index = int(slices.get("CSF", main))
     centres = level_centres({lvl: m for lvl, m in masks.items()
@@ -293,4 +295,4 @@ def canal_of_rois(series: SeriesInfo, masks: Mapping[str, np.ndarray],
     if len(centres) < 2:
         return CanalSummary(None, None, None, None,
                             "fewer than two vertebral ROIs on the CSF ROI's slice")
-    return summarise_canal(series, index, centres, main)
+    return summarise_canal(series, index, centres, main, midline=midline)

@@ -368,7 +368,9 @@ class RoiFile:
         main = max(counts, key=lambda i: (counts[i], i == default_index))
         from vbq.roi.midline import canal_of_rois
 
-        canal = canal_of_rois(series, masks, slices, main)
+        # the sac's CSF on the CSF ROI's slice is checked (gate c); the mid-sagittal plane
+        # is not searched for, since that reads every slice and a drawn file names its own
+        canal = canal_of_rois(series, masks, slices, main, midline=False)
         return RoiMasks(
             slice_index=main,
             masks=masks,

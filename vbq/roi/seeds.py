@@ -93,5 +93,8 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
     sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
     proposal = propose(series, sf, slice=slice, protocol=protocol, find_csf=find_csf)
     drawn = RoiFile.from_json(proposal.rois, source=sf.source).masks(series)
+    # the proposal searched for the mid-sagittal plane (an ROI file does not): keep its offset
     return replace(drawn, source="seeds",
-                   warnings=tuple(proposal.warning_objects) + tuple(drawn.warnings))
+                   warnings=tuple(proposal.warning_objects) + tuple(drawn.warnings),
+                   csf_reference=drawn.csf_reference or proposal.csf_reference,
+                   midline_offset_mm=proposal.midline_offset_mm)
