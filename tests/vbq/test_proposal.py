@@ -130,3 +130,16 @@ def test_body_region_is_the_box_between_its_borders_even_on_a_dark_centre(tmp_pa
         assert body.region.sum() > body.mask.sum() and not (body.mask & ~body.region).any()
         assert np.all(labels[rm.masks[level]] == lab), level
     assert rm.masks["CSF"].sum() >= 20
+
+
+def test_inscribed_ellipse_is_centred_in_a_long_narrow_region():
+    """A thin sac: the distance map's first maximum is at one end, the ellipse is in the middle."""
+    import numpy as np
+
+    from vbq.roi.proposal import _inscribed
+
+    mask = np.zeros((60, 20), dtype=bool)
+    mask[10:50, 8:13] = True  # 40 rows long, 5 columns wide, spacing 1 mm
+    (r0, c0), (ry, rx) = _inscribed(mask, 0.0, (1.0, 1.0))
+    assert abs(r0 - 29.5) <= 1.0 and abs(c0 - 10.0) <= 0.5
+    assert ry >= 15.0 and 1.5 <= rx < 3.0  # long along the rows, as wide as the region allows

@@ -707,15 +707,34 @@ def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
     er = np.array([math.cos(t), math.sin(t)])        # the turned row axis (mm components)
     ec = np.array([-math.sin(t), math.cos(t)])
     s = np.arange(0.0, 40.0, 0.25)
-    lens = []
-    for d in (er, -er, ec, -ec):
-        r = r0 + s * d[0] / spacing[0]
-        c = c0 + s * d[1] / spacing[1]
-        ok = (r >= 0) & (r <= mask.shape[0] - 1) & (c >= 0) & (c <= mask.shape[1] - 1)
-        inside = ok & mask[np.clip(np.round(r).astype(int), 0, mask.shape[0] - 1),
-                           np.clip(np.round(c).astype(int), 0, mask.shape[1] - 1)]
-        out = np.flatnonzero(~inside)
-        lens.append(float(s[out[0]]) if out.size else float(s[-1]))
+
+    def reach(r0: float, c0: float) -> list[float]:
+        """Distance (mm) to the region's edge from (r0, c0) along +-row and +-column axes."""
+        lens = []
+        for d in (er, -er, ec, -ec):
+            r = r0 + s * d[0] / spacing[0]
+            c = c0 + s * d[1] / spacing[1]
+            ok = (r >= 0) & (r <= mask.shape[0] - 1) & (c >= 0) & (c <= mask.shape[1] - 1)
+            inside = ok & mask[np.clip(np.round(r).astype(int), 0, mask.shape[0] - 1),
+                               np.clip(np.round(c).astype(int), 0, mask.shape[1] - 1)]
+            out = np.flatnonzero(~inside)
+            lens.append(float(s[out[0]]) if out.size else float(s[-1]))
+        return lens
+
+    # the distance map's first maximum may sit at one end of a long, narrow region
+    # (a thin sac): move the centre to the middle of its reach along both axes
+    lens = reach(r0, c0)
+    for _ in range(3):
+        shift = 0.5 * (lens[0] - lens[1]) * er + 0.5 * (lens[2] - lens[3]) * ec
+        r1, c1 = r0 + shift[0] / spacing[0], c0 + shift[1] / spacing[1]
+        ri, ci = int(round(r1)), int(round(c1))
+        if not (0 <= ri < mask.shape[0] and 0 <= ci < mask.shape[1] and mask[ri, ci]):
+            break
+        new = reach(r1, c1)
+        if (min(new[0], new[1]) * min(new[2], new[3])
+                < min(lens[0], lens[1]) * min(lens[2], lens[3])):
+            break
+        r0, c0, lens = r1, c1, new
     ry0, rx0 = max(min(lens[0], lens[1]), 0.5), max(min(lens[2], lens[3]), 0.5)
     best = None
     lo, hi = 0.05, 1.2
