@@ -255,7 +255,7 @@ def gen_values(rng: random.Random, i: int, work: Path) -> tuple[Case, Path, str 
     if col != 5 and value in ("0", "-5", "1e-320", "5e-324"):
         oracle = None  # the contract bounds the CSF only (> 0)
     if value == "1e308" and col == 5:
-        oracle = None
+        oracle = "refused"  # CSF brighter than every level: VBQ <= 1 is refused (exit 1)
     path = work / f"values{i}.csv"
     path.write_text(tables.to_text(rows))
     shown = value if len(value) < 30 else f"'9'*{len(value)}"
