@@ -540,11 +540,7 @@ def _inscribe(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, float, float]:
     cu, cv = u[cand], v[cand]
     if cu.size == 0 or bad_u.size == 0:
         return frame.centre.copy(), rv0, ru0
-    # scale of the largest ellipse (semi-axes s * (rv0, ru0)) around each candidate
-    # centre that keeps every disallowed pixel's centre outside it
-    du = (bad_u[None, :] - cu[:, None]) / ru0
-    dv = (bad_v[None, :] - cv[:, None]) / rv0
-    scale = np.sqrt(np.min(du * du + dv * dv, axis=1))
+    scale = _clear_scale(cu, cv, bad_u, bad_v, ru0, rv0)
     best = float(scale.max())
     good = scale >= 0.95 * best
     off = np.hypot(cu, cv)
@@ -552,6 +548,36 @@ def _inscribe(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, float, float]:
     s = min(float(scale[k]) * 0.999, 1.0)
     centre = frame.centre + (cu[k] * frame.a + cv[k] * frame.t) / np.array(sl.spacing)
     return centre, s * rv0, s * ru0
+
+
+def _clear_scale(cu: np.ndarray, cv: np.ndarray, bad_u: np.ndarray, bad_v: np.ndarray,
+                 ru0: float, rv0: float) -> np.ndarray:
+    """Scale of the largest ellipse around each candidate centre clear of every bad pixel.
+
+    The ellipse around ``(cu[i], cv[i])`` with semi-axes ``s * (ru0, rv0)`` along
+    ``u`` and ``v`` keeps every bad pixel's centre ``(bad_u, bad_v)`` outside it
+    up to ``s = min_j sqrt(((bad_u[j] - cu[i]) / ru0) ** 2 + ((bad_v[j] - cv[i]) / rv0) ** 2)``:
+    the Euclidean distance to the nearest bad pixel once ``u`` is divided by
+    ``ru0`` and ``v`` by ``rv0``. A k-d tree finds that nearest pixel exactly
+    (no approximation: ``eps=0``) in ``O((n + m) log m)`` instead of the ``n x m``
+    distance matrix of :func:`_clear_scale_brute`; its distance is then computed
+    with the same formula as there, so both agree to rounding (1e-15 relative).
+    """
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack((bad_u / ru0, bad_v / rv0)))
+    _, j = tree.query(np.column_stack((cu / ru0, cv / rv0)), k=1)
+    du = (bad_u[j] - cu) / ru0
+    dv = (bad_v[j] - cv) / rv0
+    return np.asarray(np.sqrt(du * du + dv * dv))
+
+
+def _clear_scale_brute(cu: np.ndarray, cv: np.ndarray, bad_u: np.ndarray, bad_v: np.ndarray,
+                       ru0: float, rv0: float) -> np.ndarray:
+    """Compute :func:`_clear_scale` from the full candidates x bad pixels distance matrix."""
+    du = (bad_u[None, :] - cu[:, None]) / ru0
+    dv = (bad_v[None, :] - cv[:, None]) / rv0
+    return np.asarray(np.sqrt(np.min(du * du + dv * dv, axis=1)))
 
 
 def _well_inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> bool:
