@@ -7,8 +7,11 @@ file the page saved: the saved VBQ must equal it exactly (same ROIs, same code p
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 
 import pytest
 from _serve_helpers import CHROMIUM, CHROMIUM_ARGS, VBQ, need_chromium, phantom, start_server
@@ -120,4 +123,273 @@ def test_read_a_phantom_in_the_browser(tmp_path):
     assert (tmp_path / "workstation.png").stat().st_size > 20_000
     files = sorted(p.name for p in server.out.iterdir())
     assert len(files) == 5 and all(f.startswith("VBQ-PHANTOM_") for f in files), files
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+class Page:
+    """The workstation page in Playwright, with pointer gestures in image pixels."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def js(self, expr: str):
+        return self.page.evaluate(expr)
+
+    def screen(self, r: float, c: float) -> tuple[float, float]:
+        """The page point (CSS pixels) showing the centre of image pixel (r, c)."""
+        box = self.page.locator("#view").bounding_box()
+        x, y = self.js(f"window.vbq.toScreen({r}, {c})")
+        return box["x"] + x, box["y"] + y
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:
+        self.page.mouse.move(*start)
+        self.page.mouse.down()
+        self.page.mouse.move(*end, steps=steps)
+        self.page.mouse.up()
+
+    def tool(self, name: str) -> None:
+        self.page.check(f"input[name=tool][value={name}]")
+
+    def settled(self) -> dict:
+        """Wait until the live result is that of the ROIs now on the page, and return it."""
+        self.page.wait_for_function(
+            "window.vbq.state.result !== null && "
+            "window.vbq.state.scored === JSON.stringify(window.vbq.roiDocument())")
+        return self.js("window.vbq.state.result")
+
+    def roi(self, label: str) -> dict:
+        return self.js(f"window.vbq.state.rois.{label}")
+
+
+def pixels_inside(page: Page, label: str) -> int:
+    """Pixel centres the page's own hit test puts inside a ROI (its idea of the shape)."""
+    return page.js(f"""(() => {{
+        const roi = window.vbq.state.rois.{label}; let n = 0;
+        for (let r = 0; r < window.vbq.state.series.rows; r++)
+          for (let c = 0; c < window.vbq.state.series.cols; c++)
+            if (window.vbq.inside(roi, r, c)) n++;
+        return n; }})()""")
+
+
+def test_edit_view_and_switch_in_the_browser(tmp_path):
+    """Resize, rotate, delete, draw, zoom, pan, window/level, save, read mark, series switch."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from vbq.dicom.choice import choose_series
+    from vbq.dicom.index import index_folder
+    from vbq.serve.storage import ReadingStore
+
+    ph = phantom(tmp_path / "study", distractors=("t2",))
+    choice = choose_series(index_folder(ph["series"]))
+    assert choice.series.series_instance_uid == ph["series_uid"]
+    (t2_uid, _, t2_reason), = choice.rejected
+    server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
+    errors: list[str] = []
+    requests: list[str] = []
+    live: dict = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+            try:
+                page = browser.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                p = Page(page)
+                page.goto(server.url)
+                page.fill("#reader", "bea")
+                page.click("#reader-start")
+                page.wait_for_selector("#worklist tbody tr")
+                read_cell = "#worklist tbody tr td:nth-child(4)"
+                assert page.text_content(read_cell) == ""
+                page.click("#worklist tbody tr")
+                page.wait_for_function("window.vbq.state.img !== null")
+                assert page.text_content("#series-reason") == f"Chosen: {choice.reason}"
+
+                points = {s["label"]: s["point"] for s in ph["seeds"]["seeds"]}
+                for label in ("L1", "L2", "L3", "L4", "CSF"):
+                    page.click(f"#labels button[data-label={label}]")
+                    before = p.js(f"JSON.stringify(window.vbq.state.clicks.{label} || null)")
+                    page.mouse.click(*p.screen(*points[label]))
+                    page.wait_for_function(
+                        f"window.vbq.state.rois.{label} && window.vbq.state.clicks.{label} && "
+                        f"JSON.stringify(window.vbq.state.clicks.{label}) !== '{before}' && "
+                        "!document.querySelector('#status').textContent.startsWith('proposing')")
+                p.settled()
+
+                # zoom (ctrl + wheel) about the pointer, then pan: the view changes, the ROIs
+                # stay on the anatomy (their pixel coordinates do not move)
+                doc = p.js("window.vbq.roiDocument()")
+                zoom0, tx0, ty0 = p.js("[window.vbq.state.zoom, window.vbq.state.tx, "
+                                       "window.vbq.state.ty]")
+                l1 = p.roi("L1")["center"]
+                at = tuple(round(v) for v in p.screen(*l1))  # a whole CSS pixel, as events give
+                page.mouse.move(*at)
+                page.keyboard.down("Control")
+                page.mouse.wheel(0, -240)
+                page.keyboard.up("Control")
+                page.wait_for_function(f"window.vbq.state.zoom > {zoom0}")
+                zoom = p.js("window.vbq.state.zoom")
+                box = page.locator("#view").bounding_box()
+                before = [(at[1] - box["y"] - ty0) / zoom0, (at[0] - box["x"] - tx0) / zoom0]
+                under = p.js(f"window.vbq.toImage({at[0] - box['x']}, {at[1] - box['y']})")
+                assert under == pytest.approx(before, abs=1e-9)  # the point under the pointer stays
+                p.tool("pan")
+                shown = p.screen(*l1)
+                tx, ty = p.js("[window.vbq.state.tx, window.vbq.state.ty]")
+                p.drag((box["x"] + 300, box["y"] + 300), (box["x"] + 260, box["y"] + 330))
+                assert p.js("[window.vbq.state.tx, window.vbq.state.ty]") == [tx - 40, ty + 30]
+                assert p.js("window.vbq.roiDocument()") == doc
+                assert p.screen(*l1) == pytest.approx((shown[0] - 40, shown[1] + 30), abs=1e-9)
+                p.tool("place")
+
+                # resize L1 by its lower square handle, in the zoomed and panned view
+                page.click("#labels button[data-label=L1]")
+                roi = p.roi("L1")
+                (r0, c0), (ry, rx) = roi["center"], roi["radii"]
+                a = math.radians(roi["angle_deg"])  # the proposal may be tilted
+                row, col = (math.cos(a), math.sin(a)), (-math.sin(a), math.cos(a))
+
+                def on_axis(axis, d):
+                    return p.screen(r0 + d * axis[0], c0 + d * axis[1])
+
+                p.drag(on_axis(row, ry), on_axis(row, ry + 8 / zoom))  # the lower square handle
+                roi = p.roi("L1")
+                assert roi["radii"][0] == pytest.approx(ry + 8 / zoom, abs=1 / zoom + 0.01)
+                assert roi["radii"][1] == rx and roi["center"] == [r0, c0]
+                p.drag(on_axis(col, rx), on_axis(col, rx - 6 / zoom))  # the right square handle
+                roi = p.roi("L1")
+                assert roi["radii"][1] == pytest.approx(rx - 6 / zoom, abs=1 / zoom + 0.01)
+                assert p.js("window.vbq.provenance()")["L1"] == "edited_proposal"
+
+                # rotate L2 by its round handle to -30 degrees (clockwise as displayed)
+                page.click("#labels button[data-label=L2]")
+                roi = p.roi("L2")
+                (r0, c0), (ry, rx) = roi["center"], roi["radii"]
+                reach = ry + 14 / zoom  # the round handle's distance from the centre
+                a0, a = math.radians(roi["angle_deg"]), math.radians(-30)
+                p.drag(p.screen(r0 - reach * math.cos(a0), c0 - reach * math.sin(a0)),
+                       p.screen(r0 - reach * math.cos(a), c0 - reach * math.sin(a)), steps=10)
+                roi = p.roi("L2")
+                # 1 CSS pixel of pointer rounding at the handle's distance, and the 0.1 degree
+                # the page rounds to
+                tol = math.degrees(math.atan(1 / (reach * zoom))) + 0.05
+                assert roi["angle_deg"] == pytest.approx(-30, abs=tol)
+                assert roi["center"] == [r0, c0] and roi["radii"] == [ry, rx]
+                assert p.js("window.vbq.provenance()")["L2"] == "edited_proposal"
+                live["rotated"] = (p.js("window.vbq.roiDocument()"), p.settled())
+                live["rotated_inside"] = pixels_inside(p, "L2")
+
+                # back to the whole image (Fit), where L4 is in view
+                page.click("#fit")
+                zoom = p.js("window.vbq.state.zoom")
+
+                # delete L4 (Delete key on the viewer): scored without it
+                page.click("#labels button[data-label=L4]")
+                page.focus("#view")
+                page.keyboard.press("Delete")
+                assert p.roi("L4") is None and p.js("window.vbq.state.active") == "L4"
+                live["deleted"] = (p.js("window.vbq.roiDocument()"), p.settled())
+
+                # draw L4 by hand inside the phantom's L4 body (a rectangle in its truth file)
+                truth = next(r for r in ph["rois"]["rois"] if r["label"] == "L4")
+                (cr, cc), (sr, sc) = truth["corner"], truth["size"]
+                p.tool("draw")
+                start, end = (cr + 2, cc + 2), (cr + sr - 2, cc + sc - 2)
+                p.drag(p.screen(*start), p.screen(*end))
+                roi = p.roi("L4")
+                assert p.js("window.vbq.provenance()")["L4"] == "hand_drawn"
+                assert roi["center"] == pytest.approx([(start[0] + end[0]) / 2,
+                                                       (start[1] + end[1]) / 2], abs=1 / zoom)
+                assert roi["radii"] == pytest.approx([(sr - 4) / 2, (sc - 4) / 2], abs=1 / zoom)
+                assert roi["angle_deg"] == 0 and roi["slice"] == p.js("window.vbq.state.slice")
+                p.tool("place")
+                live["drawn"] = (p.js("window.vbq.roiDocument()"), p.settled())
+
+                # window/level: drag right widens the window, down lowers the level
+                live["wl_slice"] = p.js("window.vbq.state.slice")
+                n_requests = len(requests)
+                p.tool("window")
+                # a click without a drag, then the pointer moves with no button down: no change
+                page.mouse.click(box["x"] + 200, box["y"] + 200)
+                page.wait_for_timeout(300)
+                page.mouse.move(box["x"] + 400, box["y"] + 100, steps=5)
+                assert p.js("[window.vbq.state.drag, window.vbq.state.window]") == [None, None]
+                p.drag((box["x"] + 60, box["y"] + 60), (box["x"] + 100, box["y"] + 90))
+                page.wait_for_function("window.vbq.state.img !== null && "
+                                       "window.vbq.state.imgKey.endsWith("
+                                       "`/${window.vbq.state.window}/${window.vbq.state.level}`)")
+                live["wl"] = p.js("[window.vbq.state.window, window.vbq.state.level]")
+                live["wl_requests"] = [u for u in requests[n_requests:] if ".png?" in u]
+                live["wl_text"] = page.text_content("#wl-info")
+                p.tool("place")
+
+                # save: the worklist marks the study read
+                assert p.roi("L4") is not None and p.js("window.vbq.state.exclude") == {}
+                page.click("#save")
+                page.wait_for_function("document.querySelector('#save-info').dataset.readingId")
+                reading_id = int(page.get_attribute("#save-info", "data-reading-id"))
+                page.wait_for_function(
+                    f"document.querySelector('{read_cell}').textContent === '\\u2713'")
+                live["saved_shown"] = float(page.get_attribute("#vbq-value", "data-vbq"))
+
+                # switch to the T2 series: its reason is shown, the reading starts afresh
+                page.select_option("#series-select", t2_uid)
+                page.wait_for_function(
+                    f"window.vbq.state.imgKey && window.vbq.state.imgKey.startsWith('{t2_uid}/')")
+                live["t2_reason"] = page.text_content("#series-reason")
+                live["t2_others"] = page.text_content("#series-rejected")
+                live["t2_state"] = p.js("[window.vbq.state.rois, window.vbq.state.result, "
+                                        "document.querySelector('#save-info').dataset.readingId "
+                                        "|| null]")
+                page.screenshot(path=str(tmp_path / "t2.png"))
+            finally:
+                browser.close()
+        # the automatic window/level of that slice, as the server renders it
+        req = urllib.request.Request(
+            f"{server.base}/api/series/{ph['series_uid']}/slices/{live['wl_slice']}.png",
+            headers=server.headers())
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            auto_wl = float(resp.headers["X-Window"]), float(resp.headers["X-Level"])
+    finally:
+        server.stop()
+    assert errors == []
+
+    # the rotated L2 is measured as shown: its pixels are those the page calls inside, and
+    # the live score is that of vbq score on the same ROI file
+    doc, res = live["rotated"]
+    assert res["levels"]["L2"]["n_pixels"] == live["rotated_inside"]
+    assert cli_score(ph["series"], doc, tmp_path, "rotated.json")["vbq"] == res["vbq"]
+    l2 = next(r for r in doc["rois"] if r["label"] == "L2")
+    assert l2["angle_deg"] != 0
+    doc, res = live["deleted"]
+    assert [r["label"] for r in doc["rois"]] == ["L1", "L2", "L3", "CSF"]
+    ref = cli_score(ph["series"], doc, tmp_path, "deleted.json")
+    assert ref["vbq"] == res["vbq"] and "L4" not in ref["levels"]
+    doc, res = live["drawn"]
+    assert cli_score(ph["series"], doc, tmp_path, "drawn.json")["vbq"] == res["vbq"]
+
+    # the PNG requests carry the window/level the drag set, from the server's automatic one
+    w0, l0 = auto_wl
+    window, level = live["wl"]
+    assert window == pytest.approx(w0 * math.exp(40 / 200), rel=1e-9)
+    assert level == pytest.approx(l0 - 30 * w0 / 300, rel=1e-9)
+    last = urllib.parse.parse_qs(urllib.parse.urlsplit(live["wl_requests"][-1]).query)
+    assert float(last["window"][0]) == pytest.approx(window, abs=5e-4)
+    assert float(last["level"][0]) == pytest.approx(level, abs=5e-4)
+    assert live["wl_text"] == f"W {round(window, 1):g} / L {round(level, 1):g}"
+
+    reading = ReadingStore(server.db).get(reading_id)
+    assert reading.rois == live["drawn"][0]
+    assert reading.roi_provenance == ("L1:edited_proposal;L2:edited_proposal;"
+                                      "L3:accepted_proposal;L4:hand_drawn;CSF:accepted_proposal")
+    ref = cli_score(ph["series"], reading.rois, tmp_path, "saved.json")
+    assert reading.result["vbq"] == ref["vbq"] == live["saved_shown"] == live["drawn"][1]["vbq"]
+
+    assert live["t2_reason"] == f"Not chosen: {t2_reason}"
+    assert "T1 SAG TSE: the automatic choice" in live["t2_others"]
+    assert live["t2_state"] == [{}, None, None]
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)

@@ -10,10 +10,10 @@ const COLOURS = { L1: "#ff6b6b", L2: "#ffd166", L3: "#06d6a0", L4: "#4dabf7", CS
 
 const S = {
   config: null, reader: null, occasion: null, studies: [], study: null, series: null,
-  slice: 0, window: null, level: null, autoWL: null,
+  slice: 0, window: null, level: null, shownWL: null,
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
-  drag: null, result: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
+  drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
   midline: null, midSlice: null,
 };
 
@@ -161,6 +161,7 @@ function openSeries(uid) {
   renderLabels();
   renderResult();
   $("save-info").textContent = "";
+  delete $("save-info").dataset.readingId;  // the saved reading was of the previous series
 }
 
 // ------------------------------------------------------------------ images
@@ -180,11 +181,13 @@ async function fetchSlice(i) {
       try { msg = (await resp.json()).error; } catch (e) { /* keep the status */ }
       throw new Error(msg);
     }
+    // the window/level the server rendered with (its automatic one when none was asked)
+    const wl = [Number(resp.headers.get("X-Window")), Number(resp.headers.get("X-Level"))];
     const blob = await resp.blob();
     const img = new Image();
     img.src = URL.createObjectURL(blob);
     await img.decode();
-    return { img, key };
+    return { img, key, wl };
   })();
   S.cache.set(key, p);
   p.catch(() => S.cache.delete(key));
@@ -199,8 +202,8 @@ async function setSlice(i) {
   $("slice-info").textContent = `slice ${i + 1} / ${S.series.n_slices} (index ${i})` +
     (i === S.midSlice ? " \u2013 mid-sagittal" : (i === S.series.mid_slice ? " \u2013 series middle" : ""));
   try {
-    const { img, key } = await fetchSlice(i);
-    if (S.slice === i) { S.img = img; S.imgKey = key; draw(); }
+    const { img, key, wl } = await fetchSlice(i);
+    if (S.slice === i) { S.img = img; S.imgKey = key; S.shownWL = wl; draw(); }
     for (const j of [i - 1, i + 1]) {
       if (j >= 0 && j < S.series.n_slices) { fetchSlice(j).catch(() => {}); }
     }
@@ -453,18 +456,12 @@ function onDown(ev) {
   S.drag = { kind: "click", ...base };
 }
 
-async function startWindow(base) {
-  if (S.window === null) {
-    const info = await autoWindow();
-    S.window = info[0]; S.level = info[1];
-  }
-  S.drag = { kind: "window", ...base, window: S.window, level: S.level };
-}
-
-async function autoWindow() {
-  const resp = await fetch(`/api/series/${encodeURIComponent(S.series.series_uid)}/slices/${S.slice}.png`,
-    { credentials: "same-origin", method: "HEAD" });
-  return [Number(resp.headers.get("X-Window")), Number(resp.headers.get("X-Level"))];
+// synchronous, so that the drag exists before the button can be released: a drag starts
+// from the window/level of the image shown (the server's automatic one until one is set)
+function startWindow(base) {
+  const from = S.window !== null ? [S.window, S.level] : S.shownWL;
+  if (!from || !(from[0] > 0) || !Number.isFinite(from[1])) { return; }
+  S.drag = { kind: "window", ...base, window: from[0], level: from[1] };
 }
 
 function onMove(ev) {
@@ -600,10 +597,11 @@ function scheduleScore() {
 
 async function score() {
   if (!S.series) { return; }
-  if (!ready()) { S.result = null; renderResult(); return; }
+  if (!ready()) { S.result = null; S.scored = null; renderResult(); return; }
   const n = ++S.scoring;
+  const doc = roiDocument();
   try {
-    const res = await api("POST", "/api/score", { series_uid: S.series.series_uid, rois: roiDocument() });
+    const res = await api("POST", "/api/score", { series_uid: S.series.series_uid, rois: doc });
     if (n !== S.scoring) { return; }
     S.result = res;
     S.lastScore = null;
@@ -612,6 +610,7 @@ async function score() {
     S.result = null;
     S.lastScore = e.message;
   }
+  S.scored = JSON.stringify(doc);  // the ROI document the shown result (or error) is for
   renderResult();
 }
 
@@ -723,6 +722,6 @@ function bindEvents() {
 }
 
 // for scripted use and tests: where a pixel is on the canvas, and the state
-window.vbq = { state: S, toScreen, toImage, roiDocument, provenance, setSlice, openStudy };
+window.vbq = { state: S, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy };
 
 start().catch((e) => status(e.message));
