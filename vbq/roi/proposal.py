@@ -206,14 +206,21 @@ class _Slice:
     """One slice's image in millimetre coordinates, with the patient's directions."""
 
     def __init__(self, image: np.ndarray, geometry: SliceGeometry) -> None:
-        from scipy import ndimage
-
         self.image = np.asarray(image, dtype=float)
-        self.smooth = ndimage.gaussian_filter(self.image, 0.6)
+        self._smooth: np.ndarray | None = None
         self.spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
         self.geometry = geometry
         self.sup = self._direction((0.0, 0.0, 1.0))
         self.post = self._direction((0.0, 1.0, 0.0))
+
+    @property
+    def smooth(self) -> np.ndarray:
+        """The image lightly smoothed (Gaussian, sigma 0.6 pixel), made when first asked for."""
+        from scipy import ndimage
+
+        if self._smooth is None:
+            self._smooth = ndimage.gaussian_filter(self.image, 0.6)
+        return self._smooth
 
     def _direction(self, lps: Sequence[float]) -> np.ndarray:
         """Return the unit ``(d_row, d_col)`` (mm) of a patient direction projected on the slice."""
@@ -240,23 +247,40 @@ class _Slice:
         out[off] = 0.0
         return np.asarray(out.reshape(r.shape))
 
+    def _near(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> np.ndarray:
+        """Values of the pixels whose centre lies within ``radius_mm`` of ``rc``, row by row.
+
+        Only a window of rows and columns that holds every such pixel is looked
+        at; the distances are those of the whole image's grid, so the pixels and
+        their order are the same as from the whole image.
+        """
+        rows, cols = self.image.shape
+        sr, sc = self.spacing
+        r0, c0 = float(rc[0]), float(rc[1])
+        if not (math.isfinite(r0) and math.isfinite(c0)):
+            return self.image[:0, :0].ravel()
+        rlo = min(max(math.floor(r0 - radius_mm / sr) - 1, 0), rows)
+        rhi = max(min(math.ceil(r0 + radius_mm / sr) + 2, rows), rlo)
+        clo = min(max(math.floor(c0 - radius_mm / sc) - 1, 0), cols)
+        chi = max(min(math.ceil(c0 + radius_mm / sc) + 2, cols), clo)
+        rr = (np.arange(rlo, rhi) - rc[0])[:, None] * sr
+        cc = (np.arange(clo, chi) - rc[1])[None, :] * sc
+        near = rr * rr + cc * cc <= radius_mm * radius_mm
+        return np.asarray(self.image[rlo:rhi, clo:chi][near])
+
     def local_mode(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> float:
         """Usual signal (:func:`_marrow_mode`) of the pixels within ``radius_mm`` of ``rc``."""
-        rr = (np.arange(self.image.shape[0]) - rc[0])[:, None] * self.spacing[0]
-        cc = (np.arange(self.image.shape[1]) - rc[1])[None, :] * self.spacing[1]
-        near = rr * rr + cc * cc <= radius_mm * radius_mm
-        if not near.any():
+        values = self._near(rc, radius_mm)
+        if values.size == 0:
             return self.local_median(rc, radius_mm)
-        return _marrow_mode(self.image[near])
+        return _marrow_mode(values)
 
     def local_median(self, rc: Sequence[float] | np.ndarray, radius_mm: float) -> float:
-        """Median of the pixels within ``radius_mm`` of ``rc``."""
-        rr = (np.arange(self.image.shape[0]) - rc[0])[:, None] * self.spacing[0]
-        cc = (np.arange(self.image.shape[1]) - rc[1])[None, :] * self.spacing[1]
-        near = rr * rr + cc * cc <= radius_mm * radius_mm
-        if not near.any():
-            near[int(round(rc[0])), int(round(rc[1]))] = True
-        return float(np.median(self.image[near]))
+        """Median of the pixels within ``radius_mm`` of ``rc`` (else of its nearest pixel)."""
+        values = self._near(rc, radius_mm)
+        if values.size == 0:
+            values = self.image[int(round(rc[0])), int(round(rc[1]))][None]
+        return float(np.median(values))
 
 
 def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[float, float]]:
@@ -463,11 +487,20 @@ def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, mov
     sr, sc = sl.spacing
     mask = ellipse_mask(sl.image.shape, (float(centre[0]), float(centre[1])), (rv, ru), angle,
                         (sr, sc))
-    # the body as found: the box between the four borders, in the body's frame
-    rr = (np.arange(sl.image.shape[0], dtype=float) - frame.centre[0])[:, None] * sr
-    cc = (np.arange(sl.image.shape[1], dtype=float) - frame.centre[1])[None, :] * sc
-    region = ((np.abs(rr * frame.a[0] + cc * frame.a[1]) <= frame.half_d)
-              & (np.abs(rr * frame.t[0] + cc * frame.t[1]) <= frame.half_h))
+    # the body as found: the box between the four borders, in the body's frame (its
+    # pixels lie within the box's half-diagonal of its centre: only that window is looked at)
+    rows, cols = sl.image.shape
+    half = math.hypot(frame.half_d, frame.half_h)
+    r0, c0 = float(frame.centre[0]), float(frame.centre[1])
+    rlo = min(max(math.floor(r0 - half / sr) - 1, 0), rows)
+    rhi = max(min(math.ceil(r0 + half / sr) + 2, rows), rlo)
+    clo = min(max(math.floor(c0 - half / sc) - 1, 0), cols)
+    chi = max(min(math.ceil(c0 + half / sc) + 2, cols), clo)
+    rr = (np.arange(rlo, rhi, dtype=float) - frame.centre[0])[:, None] * sr
+    cc = (np.arange(clo, chi, dtype=float) - frame.centre[1])[None, :] * sc
+    region = np.zeros((rows, cols), dtype=bool)
+    region[rlo:rhi, clo:chi] = ((np.abs(rr * frame.a[0] + cc * frame.a[1]) <= frame.half_d)
+                                & (np.abs(rr * frame.t[0] + cc * frame.t[1]) <= frame.half_h))
     return BodyFit(
         centre=(float(frame.centre[0]), float(frame.centre[1])),
         axis=(float(frame.t[0]), float(frame.t[1])), ap=(float(frame.a[0]), float(frame.a[1])),
