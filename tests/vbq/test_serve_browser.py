@@ -171,6 +171,24 @@ def pixels_inside(page: Page, label: str) -> int:
         return n; }})()""")
 
 
+def outline(page: Page, label: str, rgb: tuple[int, int, int]) -> list[list[int]]:
+    """Canvas pixels ``[x, y]`` drawn in a ROI's colour, its name's text left out."""
+    return page.js(f"""(() => {{
+        const cv = document.querySelector('#view'), S = window.vbq.state;
+        const roi = S.rois.{label};
+        const [x0, y0] = window.vbq.toScreen(roi.center[0], roi.center[1]);
+        const data = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        const out = [];
+        for (let y = 0; y < cv.height; y++) for (let x = 0; x < cv.width; x++) {{
+          const k = 4 * (y * cv.width + x);
+          if (Math.abs(data[k] - {rgb[0]}) > 25 || Math.abs(data[k + 1] - {rgb[1]}) > 25 ||
+              Math.abs(data[k + 2] - {rgb[2]}) > 25) continue;
+          if (x >= x0 + roi.radii[1] * S.zoom + 2 && y >= y0 - 20 && y <= y0) continue;
+          out.push([x, y]);
+        }}
+        return out; }})()""")
+
+
 def test_edit_view_and_switch_in_the_browser(tmp_path):
     """Resize, rotate, delete, draw, zoom, pan, window/level, save, read mark, series switch."""
     need_chromium()
@@ -282,6 +300,10 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
                 assert p.js("window.vbq.provenance()")["L2"] == "edited_proposal"
                 live["rotated"] = (p.js("window.vbq.roiDocument()"), p.settled())
                 live["rotated_inside"] = pixels_inside(p, "L2")
+                page.click("#labels button[data-label=CSF]")  # L2's handles are hidden
+                live["rotated_outline"] = outline(p, "L2", (255, 209, 102))
+                live["rotated_view"] = p.js("[window.vbq.state.zoom, window.vbq.state.tx, "
+                                            "window.vbq.state.ty]")
 
                 # back to the whole image (Fit), where L4 is in view
                 page.click("#fit")
@@ -365,6 +387,17 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     assert cli_score(ph["series"], doc, tmp_path, "rotated.json")["vbq"] == res["vbq"]
     l2 = next(r for r in doc["rois"] if r["label"] == "L2")
     assert l2["angle_deg"] != 0
+    # the outline drawn is that shape: every pixel stroked in L2's colour lies on the ellipse
+    # of the format's rule, within the stroke's half width and a pixel
+    zoom, tx, ty = live["rotated_view"]
+    (r0, c0), (ry, rx) = l2["center"], l2["radii"]
+    a = math.radians(l2["angle_deg"])
+    drawn = live["rotated_outline"]
+    assert len(drawn) > math.pi * (ry + rx) * zoom  # at least half the perimeter is seen
+    for x, y in drawn:
+        dr, dc = (y + 0.5 - ty) / zoom - r0, (x + 0.5 - tx) / zoom - c0
+        u, v = dr * math.cos(a) + dc * math.sin(a), -dr * math.sin(a) + dc * math.cos(a)
+        assert abs(math.hypot(u / ry, v / rx) - 1) <= 2 / (zoom * min(ry, rx)), (x, y)
     doc, res = live["deleted"]
     assert [r["label"] for r in doc["rois"]] == ["L1", "L2", "L3", "CSF"]
     ref = cli_score(ph["series"], doc, tmp_path, "deleted.json")
