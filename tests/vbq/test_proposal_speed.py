@@ -19,7 +19,7 @@ import pytest
 from vbq.dicom import load_series
 from vbq.phantom import make_phantom
 from vbq.roi import proposal
-from vbq.roi.proposal import _clear_scale, _clear_scale_brute, propose
+from vbq.roi.proposal import _clear_scale, _clear_scale_brute, _deepest, propose
 
 TOL = 1e-12
 
@@ -64,6 +64,25 @@ def test_no_candidates_by_pixels_matrix():
     some = slice(0, 200)
     assert np.max(np.abs(got[some] - _clear_scale_brute(cu[some], cv[some], bu, bv, 8.0, 5.0))
                   ) <= TOL
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_deepest_pixel_equals_the_whole_image_distance_map(seed):
+    # reference: the whole image's distance map (image border outside), first maximum
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    spacing = (float(rng.uniform(0.3, 1.0)), float(rng.uniform(0.3, 1.0)))
+    mask = np.zeros((120, 100), dtype=bool)
+    for _ in range(int(rng.integers(1, 4))):
+        r0, c0 = rng.integers(0, 120), rng.integers(0, 100)
+        rr, cc = np.ogrid[0:120, 0:100]
+        ry, rx = rng.uniform(2.0, 30.0, size=2)
+        mask |= ((rr - r0) / ry) ** 2 + ((cc - c0) / rx) ** 2 <= 1.0
+    mask &= rng.random(mask.shape) > 0.03           # pinholes: many nearby outside pixels
+    edt = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1]
+    ref = np.unravel_index(int(np.argmax(edt)), edt.shape)
+    assert _deepest(mask, spacing) == (float(ref[0]), float(ref[1]))
 
 
 def _bodies(series, seeds):

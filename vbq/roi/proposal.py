@@ -753,15 +753,31 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
 
 
 # --------------------------------------------------------------------------- CSF
+def _deepest(mask: np.ndarray, spacing: tuple[float, float]) -> tuple[float, float]:
+    """Return the first pixel (in row order) of ``mask`` farthest (mm) from any pixel outside it.
+
+    The image's border counts as outside. The distance map is made of the
+    region's bounding box with a ring of outside pixels only: moving an outside
+    pixel onto that ring (clipping its row and column into the ring's) shortens
+    both its row and its column distance to any pixel in the box, so the
+    nearest outside pixel of every inside one is on the ring or nearer, and the
+    map equals the whole image's inside the box (zero outside it).
+    """
+    from scipy import ndimage
+
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    edt = ndimage.distance_transform_edt(np.pad(box, 1), sampling=spacing)[1:-1, 1:-1]
+    rb, cb = np.unravel_index(int(np.argmax(edt)), edt.shape)
+    return float(rows[0] + rb), float(cols[0] + cb)
+
+
 def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
                ) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """Largest turned ellipse inside ``mask``: centre (pixels) and semi-axes (mm, row first)."""
-    from scipy import ndimage
-
     if mask.sum() < 4:
         return None
-    edt = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1]
-    r0, c0 = (float(v) for v in np.unravel_index(int(np.argmax(edt)), edt.shape))
+    r0, c0 = _deepest(mask, spacing)
     t = math.radians(angle_deg)
     er = np.array([math.cos(t), math.sin(t)])        # the turned row axis (mm components)
     ec = np.array([-math.sin(t), math.cos(t)])
@@ -797,10 +813,11 @@ def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
     ry0, rx0 = max(min(lens[0], lens[1]), 0.5), max(min(lens[2], lens[3]), 0.5)
     best = None
     lo, hi = 0.05, 1.2
+    outside = ~mask
     for _ in range(20):
         f = 0.5 * (lo + hi)
         m = ellipse_mask(mask.shape, (r0, c0), (f * ry0, f * rx0), angle_deg, spacing)
-        if m.any() and not (m & ~mask).any():
+        if m.any() and not (m & outside).any():
             best, lo = ((r0, c0), (f * ry0, f * rx0)), f
         else:
             hi = f
