@@ -310,6 +310,32 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
+    """Median of the finite values of ``x`` in a centred window, NaN where ``x`` is NaN.
+
+    The window is ``width // 2`` samples either side, cut at the ends. One
+    sort of every window at once: NaN sorts last, so the ``k`` finite values
+    of a window are its first ``k``, and the median is the middle one (or the
+    mean of the middle two), as :func:`numpy.median` takes it. ``x`` holds
+    finite values and NaN only.
+    """
+    h = width // 2
+    out = np.full(x.shape, np.nan)
+    if x.size == 0:
+        return out
+    padded = np.concatenate([np.full(h, np.nan), np.asarray(x, dtype=float), np.full(h, np.nan)])
+    windows = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1), axis=1)
+    k = np.isfinite(windows).sum(axis=1)
+    use = np.isfinite(x) & (k > 0)
+    rows = np.flatnonzero(use)
+    kk = k[rows]
+    lo = windows[rows, (kk - 1) // 2]
+    hi = windows[rows, kk // 2]
+    out[rows] = np.where(kk % 2 == 1, lo, (lo + hi) / 2.0)
+    return out
+
+
+def _running_median_loop(x: np.ndarray, width: int) -> np.ndarray:
+    """Compute :func:`_running_median` with one :func:`numpy.median` per sample (reference)."""
     out = np.full_like(x, np.nan)
     h = width // 2
     for i in range(len(x)):
@@ -318,6 +344,143 @@ def _running_median(x: np.ndarray, width: int) -> np.ndarray:
         if w.size and np.isfinite(x[i]):
             out[i] = float(np.median(w))
     return out
+
+
+def _marrow(img: np.ndarray, known: Sequence[tuple[str, np.ndarray]],
+            spacing: tuple[float, float]) -> float:
+    """Median of the per-level medians of the pixels within 4 mm of each body centre.
+
+    Only a box around each centre is looked at (its pixels in the image's
+    row-major order, as the whole image would give them).
+    """
+    meds = []
+    for _, rc in known:
+        r0 = max(0, int(math.floor(rc[0] - 4.0 / spacing[0])) - 1)
+        r1 = min(img.shape[0], int(math.ceil(rc[0] + 4.0 / spacing[0])) + 2)
+        c0 = max(0, int(math.floor(rc[1] - 4.0 / spacing[1])) - 1)
+        c1 = min(img.shape[1], int(math.ceil(rc[1] + 4.0 / spacing[1])) + 2)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        rr = np.arange(r0, r1)[:, None]
+        cc = np.arange(c0, c1)[None, :]
+        near = np.hypot((rr - rc[0]) * spacing[0], (cc - rc[1]) * spacing[1]) <= 4.0
+        if near.any():
+            meds.append(float(np.median(img[r0:r1, c0:c1][near])))
+    return float(np.median(meds))
+
+
+def _marrow_full(img: np.ndarray, known: Sequence[tuple[str, np.ndarray]],
+                 spacing: tuple[float, float]) -> float:
+    """Compute :func:`_marrow` from the distance of every pixel of the image (reference)."""
+    rr, cc = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    meds = []
+    for _, rc in known:
+        near = np.hypot((rr - rc[0]) * spacing[0], (cc - rc[1]) * spacing[1]) <= 4.0
+        if near.any():
+            meds.append(float(np.median(img[near])))
+    return float(np.median(meds))
+
+
+def _median3(a: np.ndarray) -> np.ndarray:
+    """3 x 3 median filter with the edge samples repeated (``mode="nearest"``)."""
+    p = np.pad(a, 1, mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(p, (3, 3)).reshape(a.shape[0], a.shape[1], 9)
+    return np.partition(win, 4, axis=2)[..., 4]
+
+
+def _smooth_band(straight: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Median-filter (3 x 3) the straightened image on the band's columns, NaN elsewhere.
+
+    Only the band's columns are ever used, so only they (with one column of
+    context either side) are filtered; the band lies inside the depths, so
+    every one of its samples sees the same 3 x 3 neighbourhood as in a filter
+    of the whole image.
+    """
+    cols = np.flatnonzero(band)
+    out = np.full(straight.shape, np.nan)
+    if cols.size == 0:
+        return out
+    a, b = max(0, int(cols[0]) - 1), min(straight.shape[1], int(cols[-1]) + 2)
+    filtered = _median3(straight[:, a:b])
+    out[:, cols] = filtered[:, cols - a]
+    return out
+
+
+def _smooth_full(straight: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Filter the whole straightened image (reference for :func:`_smooth_band`)."""
+    from scipy import ndimage
+
+    return np.asarray(ndimage.median_filter(straight, size=3, mode="nearest"))
+
+
+def _walls(like: np.ndarray, sac: np.ndarray, depths: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Front and back wall (mm) at each station: the run of ``like`` holding most of the sac.
+
+    At each station the run of CSF-like samples with the most samples of the
+    sac region is taken, joined with neighbouring runs (at least 2 samples
+    long) within the root gap; kept when at least 2 mm deep. All runs are
+    found at once; only the joining walks the few runs of each station.
+    """
+    n = like.shape[0]
+    front = np.full(n, np.nan)
+    back = np.full(n, np.nan)
+    bridge = int(round(_ROOT_GAP_MM / _STEP_MM))
+    f = np.zeros((n, like.shape[1] + 2), dtype=bool)
+    f[:, 1:-1] = like
+    rows, cols = np.nonzero(f[:, 1:] != f[:, :-1])
+    if rows.size == 0:
+        return front, back
+    starts, ends, run_row = cols[::2], cols[1::2], rows[::2]
+    csum = np.zeros((n, like.shape[1] + 1), dtype=np.int64)
+    np.cumsum(sac, axis=1, out=csum[:, 1:])
+    hits = csum[run_row, ends] - csum[run_row, starts]
+    bounds = np.searchsorted(run_row, np.arange(n + 1))
+    has = np.zeros(n, dtype=bool)
+    np.maximum.at(has, run_row, hits > 0)
+    st, en, hl = starts.tolist(), ends.tolist(), hits.tolist()
+    for i in np.flatnonzero(has).tolist():
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        h = hl[lo:hi]
+        k = lo + h.index(max(h))
+        a, b = st[k], en[k]
+        for j in range(k + 1, hi):
+            if st[j] - b > bridge or en[j] - st[j] < 2:
+                break
+            b = en[j]
+        for j in range(k - 1, lo - 1, -1):
+            if a - en[j] > bridge or en[j] - st[j] < 2:
+                break
+            a = st[j]
+        if (b - a) * _STEP_MM >= 2.0:
+            front[i], back[i] = depths[a] - 0.5 * _STEP_MM, depths[b - 1] + 0.5 * _STEP_MM
+    return front, back
+
+
+def _walls_loop(like: np.ndarray, sac: np.ndarray, depths: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Find :func:`_walls` one station at a time (reference)."""
+    front = np.full(like.shape[0], np.nan)
+    back = np.full(like.shape[0], np.nan)
+    bridge = int(round(_ROOT_GAP_MM / _STEP_MM))
+    for i in range(like.shape[0]):
+        runs = _runs(like[i])
+        hits = [int(sac[i, a:b].sum()) for a, b in runs]
+        if not runs or max(hits) == 0:
+            continue
+        k = int(np.argmax(hits))
+        a, b = runs[k]
+        for j in range(k + 1, len(runs)):
+            if runs[j][0] - b > bridge or runs[j][1] - runs[j][0] < 2:
+                break
+            b = runs[j][1]
+        for j in range(k - 1, -1, -1):
+            if a - runs[j][1] > bridge or runs[j][1] - runs[j][0] < 2:
+                break
+            a = runs[j][0]
+        if (b - a) * _STEP_MM >= 2.0:
+            front[i], back[i] = depths[a] - 0.5 * _STEP_MM, depths[b - 1] + 0.5 * _STEP_MM
+    return front, back
 
 
 # --------------------------------------------------------------------------- tracing
@@ -343,8 +506,12 @@ def trace_canal(image: np.ndarray, geometry: SliceGeometry,
         When fewer than two body centres are given, or no continuous dark
         band of CSF is found behind them.
     """
-    from scipy import ndimage
+    return _trace(image, geometry, centres, fast=True)
 
+
+def _trace(image: np.ndarray, geometry: SliceGeometry,
+           centres: Mapping[str, Sequence[float]], *, fast: bool) -> CanalTrack:
+    """:func:`trace_canal`; ``fast=False`` is the reference (whole image, one station at a time)."""
     img = np.asarray(image, dtype=float)
     spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
     known = _ordered_centres(centres)
@@ -379,19 +546,13 @@ def trace_canal(image: np.ndarray, geometry: SliceGeometry,
                  for i, (lvl, _) in enumerate(known)}
 
     # marrow: the signal near the centres
-    rr, cc = np.mgrid[0:img.shape[0], 0:img.shape[1]]
-    marrow_vals = []
-    for _, rc in known:
-        near = np.hypot((rr - rc[0]) * spacing[0], (cc - rc[1]) * spacing[1]) <= 4.0
-        if near.any():
-            marrow_vals.append(float(np.median(img[near])))
-    marrow = float(np.median(marrow_vals))
+    marrow = (_marrow if fast else _marrow_full)(img, known, spacing)
     if not marrow > 0:
         raise CsfNotFoundError("the signal at the body centres is not above zero, so the "
                                "canal behind them cannot be told from the bodies")
 
-    smooth = ndimage.median_filter(straight, size=3, mode="nearest")
     band = (depths >= _SEARCH_MM[0]) & (depths <= _SEARCH_MM[1])
+    smooth = (_smooth_band if fast else _smooth_full)(straight, band)
     region = smooth[:, band]
     cand = region[(region < MARROW_FRACTION * marrow) & (region > 0.05 * marrow)]
     if cand.size < 50:
@@ -399,35 +560,17 @@ def trace_canal(image: np.ndarray, geometry: SliceGeometry,
                                "CSF was found; give a CSF point (--csf-point ROW,COL) or a CSF "
                                "seed, or choose another slice (--slice)")
     sac, csf = _sac_region(smooth, cand, band, depths)
-    front = np.full(len(arc), np.nan)
-    back = np.full(len(arc), np.nan)
     lo_w, hi_w = CSF_WINDOW
     like = (smooth >= lo_w * csf) & (smooth <= hi_w * csf) & band[None, :]
-    bridge = int(round(_ROOT_GAP_MM / _STEP_MM))
-    for i in range(len(arc)):
-        runs = _runs(like[i])
-        hits = [int(sac[i, a:b].sum()) for a, b in runs]
-        if not runs or max(hits) == 0:
-            continue
-        k = int(np.argmax(hits))
-        a, b = runs[k]
-        # bridge roots and the cord: join runs of CSF that lie close behind or in front
-        for j in range(k + 1, len(runs)):
-            if runs[j][0] - b > bridge or runs[j][1] - runs[j][0] < 2:
-                break
-            b = runs[j][1]
-        for j in range(k - 1, -1, -1):
-            if a - runs[j][1] > bridge or runs[j][1] - runs[j][0] < 2:
-                break
-            a = runs[j][0]
-        if (b - a) * _STEP_MM >= 2.0:
-            front[i], back[i] = depths[a] - 0.5 * _STEP_MM, depths[b - 1] + 0.5 * _STEP_MM
+    # walls: bridge roots and the cord by joining runs of CSF close behind or in front
+    front, back = (_walls if fast else _walls_loop)(like, sac, depths)
     if np.count_nonzero(np.isfinite(front)) < 0.3 * len(arc):
         raise CsfNotFoundError(
             f"the sac's CSF was found along only {np.count_nonzero(np.isfinite(front))} mm "
             f"of the {len(arc)} mm of canal behind the bodies")
     width = 9
-    front, back = _running_median(front, width), _running_median(back, width)
+    rmed = _running_median if fast else _running_median_loop
+    front, back = rmed(front, width), rmed(back, width)
     return CanalTrack(points, tang, normals, arc, depths, straight, front, back, csf, marrow,
                       level_arc, spacing)
 
