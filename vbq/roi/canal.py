@@ -242,7 +242,25 @@ def _modes(values: np.ndarray, least: float = 0.15) -> list[float]:
 
 
 def _refine(cand: np.ndarray, level: float) -> float:
-    """Move a level to the median of the candidates near it (a few times)."""
+    """Move a level to the median of the candidates near it (a few times).
+
+    ``cand`` is sorted (ascending, no NaN): the candidates near a level are a
+    run of it, and their median its middle value (or the mean of the middle
+    two), as :func:`numpy.median` takes it.
+    """
+    for _ in range(4):
+        lo = int(np.searchsorted(cand, 0.8 * level, side="left"))
+        hi = int(np.searchsorted(cand, 1.25 * level, side="right"))
+        n = hi - lo
+        if n <= 0:
+            break
+        mid = lo + n // 2
+        level = float(cand[mid]) if n % 2 else (float(cand[mid - 1]) + float(cand[mid])) / 2.0
+    return level
+
+
+def _refine_unsorted(cand: np.ndarray, level: float) -> float:
+    """Compute :func:`_refine` by masking and :func:`numpy.median` (reference)."""
     for _ in range(4):
         near = cand[(cand >= 0.8 * level) & (cand <= 1.25 * level)]
         if near.size == 0:
@@ -293,8 +311,9 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
     n = smooth.shape[0]
     fallback: tuple[np.ndarray, float] | None = None
     passing: list[tuple[float, np.ndarray, float]] = []
+    ordered = np.sort(cand)
     for mode in _modes(cand):
-        level = _refine(cand, mode)
+        level = _refine(ordered, mode)
         region, span, thick, _ = _band_of(smooth, band, level)
         if fallback is None and span:
             fallback = (region, level)
@@ -581,6 +600,21 @@ def canal_reference(track: CanalTrack, image: np.ndarray | None = None) -> tuple
     With ``image`` (another slice of the same grid) the same stations and
     depths are sampled on it instead.
     """
+    s = track.straight if image is None else track.sample(image)
+    rows = np.flatnonzero(track.found)
+    f, b = track.front_mm[rows, None], track.back_mm[rows, None]
+    third = (b - f) / 3.0
+    sel = (track.depths_mm[None, :] >= f + third) & (track.depths_mm[None, :] <= b - third)
+    v = np.asarray(s[rows][sel], dtype=float)  # station by station, as the sac is walked
+    if v.size == 0:
+        raise CsfNotFoundError("the sac was not found along the canal")
+    med = float(np.median(v))
+    return med, 1.4826 * float(np.median(np.abs(v - med)))
+
+
+def _canal_reference_loop(track: CanalTrack, image: np.ndarray | None = None
+                          ) -> tuple[float, float]:
+    """Compute :func:`canal_reference` one station at a time (reference)."""
     s = track.straight if image is None else track.sample(image)
     vals: list[np.ndarray] = []
     for i in np.flatnonzero(track.found):

@@ -197,9 +197,19 @@ def level_centres(masks: Mapping[str, np.ndarray]) -> dict[str, tuple[float, flo
     """Level -> pixel centroid ``(row, column)`` of each vertebral level's non-empty mask."""
     out: dict[str, tuple[float, float]] = {}
     for lvl, m in masks.items():
-        if lvl in VERTEBRAL_LEVELS and np.asarray(m).any():
-            r, c = np.nonzero(np.asarray(m))
-            out[lvl] = (float(r.mean()), float(c.mean()))
+        if lvl not in VERTEBRAL_LEVELS:
+            continue
+        a = np.asarray(m)
+        rows = np.flatnonzero(a.any(axis=1))
+        if rows.size == 0:
+            continue
+        # only the mask's bounding box is searched; the indices are whole numbers, so their
+        # sums (and means) are the same as over the whole image
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        cols = np.flatnonzero(a[r0:r1].any(axis=0))
+        c0, c1 = int(cols[0]), int(cols[-1]) + 1
+        r, c = np.nonzero(a[r0:r1, c0:c1])
+        out[lvl] = (float((r + r0).mean()), float((c + c0).mean()))
     return out
 
 
