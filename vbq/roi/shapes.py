@@ -286,7 +286,8 @@ def rasterise(shape_name: str, px: Mapping[str, np.ndarray], shape: tuple[int, i
     else:
         full = polygon_mask(big, px["points"] + pad)
     mask = full[pad : pad + rows, pad : pad + cols]
-    n_beyond = int(full.sum() - mask.sum())
+    # unpadded, the grid is the image, so nothing can fall off it
+    n_beyond = int(full.sum() - mask.sum()) if pad else 0
     if pad and not n_beyond and not mask.any() and reach > pad:
         n_beyond = 1  # the shape lies wholly beyond the padded grid
     return np.ascontiguousarray(mask), outline, n_beyond
