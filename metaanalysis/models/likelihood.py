@@ -128,6 +128,15 @@ class Likelihood:
             logdet_a = float(2.0 * np.log(np.diag(chol)).sum())
         return coef, C, r1, r2, w11, w12, w22, det, logdet_a
 
+    def loglik_and_gls(self, psi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log-likelihood, GLS coefficients and their covariance at ``psi`` (one GLS solve)."""
+        coef, C, r1, r2, w11, w12, w22, det, logdet_a = self.gls(psi)
+        quad = (r1 * (w11 * r1 + w12 * r2) + r2 * (w12 * r1 + w22 * r2)).sum()
+        ll = self.const - 0.5 * np.log(det).sum() - 0.5 * quad
+        if self.reml:
+            ll -= 0.5 * logdet_a
+        return float(ll), coef, C
+
     def value_and_grad_psi(self, psi: np.ndarray) -> tuple[float, np.ndarray]:
         """Log-likelihood and its derivative with respect to Psi (symmetric 2x2)."""
         coef, C, r1, r2, w11, w12, w22, det, logdet_a = self.gls(psi)

@@ -1,0 +1,69 @@
+"""The moment start and the final likelihood evaluation of the Reitsma fit.
+
+Both are written out for speed; they are checked against the textbook
+formulas computed with numpy's general routines (``var``, ``corrcoef``, and
+the likelihood's own gradient path), which pin them to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from metaanalysis.models.likelihood import Likelihood
+from metaanalysis.models.reitsma import _moment_start
+
+
+def _reference_start(y: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Excess variance (floored at 5% of the variance) and half the correlation, clipped."""
+    var = y.var(axis=0, ddof=1) if y.shape[0] > 1 else np.ones(2)
+    tau2 = np.maximum(var - S.mean(axis=0), 0.05 * np.maximum(var, 1e-3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.corrcoef(y.T)[0, 1] if y.shape[0] > 2 else 0.0
+    r = 0.0 if not np.isfinite(r) else float(np.clip(0.5 * r, -0.9, 0.9))
+    off = r * math.sqrt(tau2[0] * tau2[1])
+    return np.array([[tau2[0], off], [off, tau2[1]]])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 14, 100])
+def test_moment_start_matches_var_and_corrcoef(k: int) -> None:
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        y = rng.normal(size=(k, 2)) * [1.0, 2.0] + [1.5, -1.5]
+        S = rng.random((k, 2)) + 0.05
+        assert np.allclose(_moment_start(y, S), _reference_start(y, S), rtol=1e-12, atol=1e-15)
+
+
+def test_moment_start_identical_studies_has_zero_correlation() -> None:
+    y = np.tile([1.0, -2.0], (6, 1))
+    S = np.full((6, 2), 0.2)
+    start = _moment_start(y, S)
+    assert np.all(np.isfinite(start))
+    assert start[0, 1] == 0.0
+    # zero observed variance: tau2 is floored at 5% of max(var, 1e-3)
+    assert start[0, 0] == pytest.approx(0.05 * 1e-3, rel=1e-12)
+
+
+def test_moment_start_perfect_correlation_is_clipped() -> None:
+    x = np.linspace(-1.0, 1.0, 7)
+    y = np.column_stack([x, 3.0 * x])
+    S = np.full((7, 2), 0.01)
+    start = _moment_start(y, S)
+    rho = start[0, 1] / math.sqrt(start[0, 0] * start[1, 1])
+    assert rho == pytest.approx(0.5, rel=1e-12)  # half of r = 1
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_loglik_and_gls_matches_gradient_path(reml: bool) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(9, 2))
+    S = rng.random((9, 2)) + 0.1
+    psi = np.array([[0.4, 0.1], [0.1, 0.3]])
+    lik = Likelihood(y, S, None, reml=reml)
+    ll, coef, C = lik.loglik_and_gls(psi)
+    ll_ref, _ = lik.value_and_grad_psi(psi)
+    coef_ref, C_ref, *_ = lik.gls(psi)
+    assert ll == pytest.approx(ll_ref, rel=1e-14)
+    assert np.array_equal(coef, coef_ref) and np.array_equal(C, C_ref)
