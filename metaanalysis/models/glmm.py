@@ -264,7 +264,9 @@ def _canonical(phi: np.ndarray) -> np.ndarray:
 
 
 def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
-          gtol: float = 1e-6, maxiter: int = 2000) -> tuple[np.ndarray, float, np.ndarray, str]:
+          gtol: float = 1e-6, maxiter: int = 2000,
+          at_x0: tuple[float, np.ndarray] | None = None
+          ) -> tuple[np.ndarray, float, np.ndarray, str]:
     """Minimise a smooth function with its gradient by BFGS; return (x, f, gradient, message).
 
     The inverse-Hessian approximation starts as the identity, is rescaled by
@@ -274,7 +276,8 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
     function along the step (a non-finite objective, reported as 1e300, only
     shortens the step); a trial point whose gradient already meets ``gtol`` is
     accepted, since near the optimum the function changes only by rounding.
-    Stops when the largest gradient component is below ``gtol``, when no
+    ``at_x0``, the value and gradient at ``x0`` if already known, saves their
+    evaluation. Stops when the largest gradient component is below ``gtol``, when no
     step decreases the function, or after ``maxiter`` steps.
 
     References
@@ -284,7 +287,7 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
        and section 3.5 (step length by interpolation).
     """
     x = np.array(x0, dtype=float)
-    f, g = fun(x)
+    f, g = fun(x) if at_x0 is None else at_x0
     m = x.size
     Hinv = np.eye(m)
     first = True
@@ -323,14 +326,17 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
     return x, f, g, f"stopped after {maxiter} steps"
 
 
-def _optimise(obj: _Objective, phi0: np.ndarray) -> tuple[np.ndarray, float, bool, str]:
+def _optimise(obj: _Objective, phi0: np.ndarray,
+              at_phi0: tuple[float, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, float, bool, str]:
     """Minimise the objective without bounds; return (phi, minimum, converged, message).
 
     Laplace: :func:`_bfgs` on the exact gradient (no SciPy import on this
     path). Quadrature: SciPy's BFGS on central-difference gradients.
     """
     if obj.nagq == 1:
-        x, fun, jac, message = _bfgs(obj.value_and_grad, phi0, gtol=1e-6, maxiter=2000)
+        x, fun, jac, message = _bfgs(obj.value_and_grad, phi0, gtol=1e-6, maxiter=2000,
+                                     at_x0=at_phi0)
     else:
         from scipy import optimize
 
@@ -504,10 +510,11 @@ def fit_binomial_normal(data: BinomialData, nagq: int = 1,
         return _fit_binomial_normal_lme4(data, start)
     phi0 = _start(data) if start is None else np.asarray(start, dtype=float)
     obj = _Objective(data, 1)
-    if obj.value(phi0) >= 1e299:
+    at_phi0 = obj.value_and_grad(phi0)  # the check below and the optimiser's first point
+    if at_phi0[0] >= 1e299:
         raise FitError("the GLMM likelihood is not finite at the starting values; check the "
                        "counts, or use the normal model (reitsma).")
-    phi, fun, ok, msg = _optimise(obj, phi0)
+    phi, fun, ok, msg = _optimise(obj, phi0, at_phi0)
     n_eval = obj.n_eval
     if not ok:
         # a second start from an uncorrelated covariance

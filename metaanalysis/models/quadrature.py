@@ -269,37 +269,27 @@ def laplace_loglik(phi: np.ndarray, data: BinomialData, state: ModeState | None 
         return ll, None
 
     g1, g2 = y1 - np1, y2 - np2
-    wp1, wp2 = w1 - 2.0 * w1 * p1, w2 - 2.0 * w2 * p2
     i11, i12, i22 = h22 / det, -h12 / det, h11 / det
-    # diagonal of Lambda H^-1 Lambda'
-    m1 = a * a * i11
-    m2 = b * b * i11 + 2 * b * c * i12 + c * c * i22
-
-    # The five directions at once (rows): offset of logit sens, offset of logit spec,
-    # theta1, theta2, theta3.  s = d eta / d parameter at fixed u; (da, db, dc) = d Lambda.
-    zero = np.zeros_like(u1)
-    one = np.ones_like(u1)
-    s1 = np.stack([one, zero, u1, zero, zero])
-    s2 = np.stack([zero, one, zero, u1, u2])
-    da = np.array([0.0, 0.0, 1.0, 0.0, 0.0])[:, None]
-    db = np.array([0.0, 0.0, 0.0, 1.0, 0.0])[:, None]
-    dc = np.array([0.0, 0.0, 0.0, 0.0, 1.0])[:, None]
-    # partial of the score in u at fixed u: dLambda' g - Lambda' W s
-    r1 = da * g1 + db * g2 - (a * w1 * s1 + b * w2 * s2)
-    r2 = dc * g2 - c * w2 * s2
-    du1 = i11 * r1 + i12 * r2
-    du2 = i12 * r1 + i22 * r2
-    de1 = s1 + a * du1
-    de2 = s2 + b * du1 + c * du2
-    # tr(H^-1 (dL' W L + L' W dL)) = 2 tr(H^-1 dL' W L)
-    k11 = da * (w1 * a) + db * (w2 * b)
-    k12 = db * (w2 * c)
-    k21 = dc * (w2 * b)
-    k22 = dc * (w2 * c)
-    tr_k = 2.0 * (i11 * k11 + i12 * (k12 + k21) + i22 * k22)
-    tr_d = (wp1 * m1) * de1 + (wp2 * m2) * de2
-    d = g1 * s1 + g2 * s2 - 0.5 * (tr_k + tr_d)     # (5, k) per-study derivatives
-    grad = np.concatenate([d[2:].sum(axis=1), X.T @ d[0], X.T @ d[1]])
+    # The derivative of log L_i along a parameter is
+    #   g' s - (tr(H^-1 dH/dLambda) + sum_j w'_j m_j de_j) / 2,
+    # with s = d eta / d parameter at fixed u, de = s + Lambda du the total change of
+    # eta, du = H^-1 (dLambda' g - Lambda' W s) the move of the mode (implicit function
+    # theorem), w' = dw/deta and m = diag(Lambda H^-1 Lambda').  Everything is linear
+    # in (s, dLambda), so the mode's move is folded into per-study weights E1, E2 of
+    # s1, s2 and R1, R2 of dLambda' g; the five directions (the two offsets, theta1,
+    # theta2, theta3) then take a few array operations each.
+    q1, q2, cw2 = a * w1, b * w2, c * w2
+    A1 = (w1 - 2.0 * w1 * p1) * (a * a * i11)
+    A2 = (w2 - 2.0 * w2 * p2) * (b * b * i11 + 2 * b * c * i12 + c * c * i22)
+    P, Q = a * A1 + b * A2, c * A2
+    R1 = P * i11 + Q * i12
+    R2 = P * i12 + Q * i22
+    E1 = g1 - 0.5 * (A1 - R1 * q1)
+    E2 = g2 - 0.5 * (A2 - R1 * q2 - R2 * cw2)
+    d_a = E1 * u1 - i11 * q1 - 0.5 * R1 * g1
+    d_b = E2 * u1 - w2 * (i11 * b + i12 * c) - 0.5 * R1 * g2
+    d_c = E2 * u2 - w2 * (i12 * b + i22 * c) - 0.5 * R2 * g2
+    grad = np.concatenate([[d_a.sum(), d_b.sum(), d_c.sum()], X.T @ E1, X.T @ E2])
     return ll, grad
 
 
