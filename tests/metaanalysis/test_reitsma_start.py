@@ -67,3 +67,30 @@ def test_loglik_and_gls_matches_gradient_path(reml: bool) -> None:
     coef_ref, C_ref, *_ = lik.gls(psi)
     assert ll == pytest.approx(ll_ref, rel=1e-14)
     assert np.array_equal(coef, coef_ref) and np.array_equal(C, C_ref)
+
+
+def test_newton_spends_one_batch_per_step_when_a_shorter_step_is_taken() -> None:
+    # from the moment start of this table the first full Newton step is rejected and
+    # half of it taken; its gradient and Hessian come with the line-search batch
+    import metaanalysis as ma
+    from metaanalysis.models.likelihood import ALL_FREE, cholesky_params
+    from metaanalysis.models.reitsma import _newton
+
+    t = ma.simulate(k=5, mu=[1.5, -1.5], psi=[[0.5, 0.15], [0.15, 0.4]], n=(50, 500),
+                    prevalence=(0.1, 0.5), seed=11)
+    y, S = t.logits("all")
+    lik = Likelihood(y, S, None, reml=True)
+    sizes: list[int] = []
+    real = lik.batch
+
+    def counting(thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(thetas.shape[0])
+        return real(thetas)
+
+    lik.batch = counting  # type: ignore[method-assign]
+    res = _newton(lik, cholesky_params(_moment_start(y, S)), ALL_FREE)
+    assert res.success
+    # one batch for the start, then one per step taken (the last iteration only checks)
+    assert len(sizes) == res.nit
+    _, grad = lik.objective(res.x, ALL_FREE)
+    assert np.max(np.abs(grad)) < 1e-8
