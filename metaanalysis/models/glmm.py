@@ -191,6 +191,8 @@ class _Objective:
         self.nagq = nagq
         self.state = ModeState()
         self.n_eval = 0
+        #: the point and gradient of the latest :meth:`value_and_grad`, for the Hessian
+        self.last: tuple[np.ndarray, np.ndarray] | None = None
 
     def value(self, phi: np.ndarray) -> float:
         self.n_eval += 1
@@ -206,6 +208,7 @@ class _Objective:
         assert g is not None
         if not np.isfinite(ll):
             return 1e300, np.zeros_like(phi)
+        self.last = (np.array(phi, dtype=float), -g)
         return -ll, -g
 
     def grad(self, phi: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -224,8 +227,10 @@ class _Objective:
 def _hessian(obj: _Objective, phi: np.ndarray) -> np.ndarray:
     """Hessian of the deviance over (theta, beta) by finite differences of the gradient.
 
-    Laplace: forward differences of the exact gradient (step 1e-6).  Quadrature:
-    central differences of the central-difference gradient (step 1e-3).
+    Laplace: forward differences of the exact gradient (step 1e-6); the
+    gradient at ``phi`` itself is the optimiser's last one when that was taken
+    there.  Quadrature: central differences of the central-difference gradient
+    (step 1e-3).
     """
     m = phi.size
     H = np.empty((m, m))
@@ -233,7 +238,10 @@ def _hessian(obj: _Objective, phi: np.ndarray) -> np.ndarray:
     saved = obj.state
     obj.state = state
     try:
-        g0 = obj.grad(phi) if obj.nagq == 1 else None
+        g0 = None
+        if obj.nagq == 1:
+            known = obj.last is not None and np.array_equal(obj.last[0], phi)
+            g0 = obj.last[1] if known and obj.last is not None else obj.grad(phi)
         for j in range(m):
             e = np.zeros(m)
             if g0 is not None:

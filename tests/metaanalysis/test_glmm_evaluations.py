@@ -70,3 +70,20 @@ def test_bfgs_with_known_start_value_takes_the_same_path() -> None:
     np.testing.assert_array_equal(plain[0], known[0])
     # the minimiser of the quadratic, A^-1 b, to the gradient tolerance
     np.testing.assert_allclose(known[0], np.linalg.solve(A, b), atol=1e-6)
+
+
+def test_hessian_reuses_the_optimisers_last_gradient() -> None:
+    data = _data(False)
+    obj = glmm_module._Objective(data, 1)
+    phi0 = glmm_module._start(data)
+    phi, *_ = glmm_module._optimise(obj, phi0, obj.value_and_grad(phi0))
+    assert obj.last is not None and np.array_equal(obj.last[0], phi)  # not sign-flipped
+    before = obj.n_eval
+    H = glmm_module._hessian(obj, phi)
+    assert obj.n_eval - before == phi.size  # the perturbed points only
+    # the same Hessian as with the gradient at phi recomputed from scratch, to the
+    # precision of a forward difference at step 1e-6 (about 1e-6 relative)
+    fresh = glmm_module._Objective(data, 1)
+    fresh.state.u = obj.state.u.copy()
+    H_ref = glmm_module._hessian(fresh, phi)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-5, atol=1e-5 * np.abs(H_ref).max())
