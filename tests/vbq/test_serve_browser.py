@@ -18,6 +18,21 @@ from _serve_helpers import CHROMIUM, CHROMIUM_ARGS, VBQ, need_chromium, phantom,
 
 pytestmark = pytest.mark.slow
 
+#: Chromium logs every failed response as a console error; those are checked through the
+#: responses themselves (_check_failed), so the console check keeps to script errors
+_FAILED_RESOURCE = "Failed to load resource: the server responded with a status of"
+
+
+def _check_failed(failed: list[tuple[int, str, str]]) -> None:
+    """Allow only the API's own refusals of an ROI being edited: 4xx answers from /api/.
+
+    The page shows their one-sentence error (the API tests check that every refusal is one
+    sentence of JSON). A failed page, script or image request, or any 5xx, fails the test.
+    """
+    for status, method, url in failed:
+        assert 400 <= status < 500 and "/api/" in url and not url.endswith(".png"), (
+            status, method, url)
+
 
 def cli_score(series, rois_doc, tmp_path, name):
     path = tmp_path / name
@@ -37,6 +52,7 @@ def test_read_a_phantom_in_the_browser(tmp_path):
     ph = phantom(tmp_path / "study")
     server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
     errors: list[str] = []
+    failed: list[tuple[int, str, str]] = []  # responses >= 400: (status, method, url)
     requests: list[str] = []
     try:
         with sync_playwright() as pw:
@@ -45,9 +61,13 @@ def test_read_a_phantom_in_the_browser(tmp_path):
                 args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
             try:
                 page = browser.new_page()
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                        and not m.text.startswith(_FAILED_RESOURCE) else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("request", lambda r: requests.append(r.url))
+                page.on("response", lambda r: failed.append(
+                    (r.status, r.request.method, r.url.split("?")[0]))
+                    if r.status >= 400 else None)
                 page.goto(server.url)
                 assert "token=" not in page.url  # the token went into a cookie
                 page.fill("#reader", "ann")
@@ -104,6 +124,7 @@ def test_read_a_phantom_in_the_browser(tmp_path):
     finally:
         server.stop()
     assert errors == []
+    _check_failed(failed)
     # nothing is fetched from anywhere but this server (blob: URLs are its own images)
     outside = [u for u in requests if not u.startswith((server.base, f"blob:{server.base}"))]
     assert outside == []
@@ -204,6 +225,7 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     (t2_uid, _, t2_reason), = choice.rejected
     server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
     errors: list[str] = []
+    failed: list[tuple[int, str, str]] = []  # responses >= 400: (status, method, url)
     requests: list[str] = []
     live: dict = {}
     try:
@@ -213,9 +235,13 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
                 args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
             try:
                 page = browser.new_page()
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                        and not m.text.startswith(_FAILED_RESOURCE) else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.on("request", lambda r: requests.append(r.url))
+                page.on("response", lambda r: failed.append(
+                    (r.status, r.request.method, r.url.split("?")[0]))
+                    if r.status >= 400 else None)
                 p = Page(page)
                 page.goto(server.url)
                 page.fill("#reader", "bea")
@@ -379,6 +405,7 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     finally:
         server.stop()
     assert errors == []
+    _check_failed(failed)
 
     # the rotated L2 is measured as shown: its pixels are those the page calls inside, and
     # the live score is that of vbq score on the same ROI file

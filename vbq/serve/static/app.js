@@ -358,8 +358,13 @@ function edited(roi) {
   if (roi.provenance === "accepted_proposal") { roi.provenance = "edited_proposal"; }
 }
 
+function insideImage(r, c) {
+  return S.series && r >= -0.5 && c >= -0.5 && r <= S.series.rows - 0.5 && c <= S.series.cols - 0.5;
+}
+
 async function placeClick(r, c) {
   const label = S.active;
+  if (!insideImage(r, c)) { status(`${label}: click inside the image`); return; }
   S.clicks[label] = [round(r, 2), round(c, 2), S.slice];
   const seeds = [];
   for (const l of LABELS) {
@@ -600,6 +605,14 @@ async function score() {
   if (!ready()) { S.result = null; S.scored = null; renderResult(); return; }
   const n = ++S.scoring;
   const doc = roiDocument();
+  // an ROI being dragged off the image, or shrunk to nothing, is not sent: the server would
+  // refuse it (400); the score resumes when the ROI is whole again
+  if (doc.rois.some((o) => !insideImage(o.center[0], o.center[1]) || !(o.radii[0] > 0.5) ||
+                           !(o.radii[1] > 0.5))) {
+    S.result = null; S.lastScore = "an ROI lies outside the image"; S.scored = JSON.stringify(doc);
+    renderResult();
+    return;
+  }
   try {
     const res = await api("POST", "/api/score", { series_uid: S.series.series_uid, rois: doc });
     if (n !== S.scoring) { return; }
