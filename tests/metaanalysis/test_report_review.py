@@ -12,14 +12,13 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _pages import open_page
 from scipy.special import expit
 from scipy.stats import t as student_t
 
@@ -33,7 +32,6 @@ from metaanalysis.review import prediction_intervals, read_grade, review, risk_o
 from metaanalysis.table import StudyTable
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "vbq_subsequent_fracture"
-CHROMIUM = "/usr/bin/chromium"
 ROB = ["rob_patient_selection", "rob_index_test", "rob_reference_standard", "rob_flow_timing",
        "app_patient_selection", "app_index_test", "app_reference_standard", "rob_quapas_outcome"]
 
@@ -173,38 +171,13 @@ def test_pdf_pages_and_text(report):
         assert phrase in text, phrase
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                    reason="Debian's chromium (/usr/bin/chromium) is not installed; .ci/run "
-                           "installs it")
 def test_html_in_headless_chromium(report, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((report["out"] / "report.html").as_uri())
-            page.wait_for_load_state("load")
-            imgs = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
-    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    seen = open_page(report["out"] / "report.html", tmp_path, "report.png")
+    assert seen.errors == [] and seen.outside_requests == []
     # forest, sroc, rob x2, subgroups by design, loo, funnel, cumulative, fagan
-    assert len(imgs) == 9
-    assert all(done and width > 0 for _, done, width in imgs), imgs
+    assert len(seen.images) == 9
+    assert all(done and width > 0 for _, done, width in seen.images), seen.images
     assert (tmp_path / "report.png").stat().st_size > 10_000
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
 
 
 def test_review_api_matches_the_command(report):

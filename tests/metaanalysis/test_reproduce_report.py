@@ -12,15 +12,14 @@ import html
 import io
 import json
 import math
-import os
 import re
-import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _pages import open_page
 
 from metaanalysis import cli
 from metaanalysis.published import KADRI_2025, NO_COHORT_WITH_BOTH
@@ -29,7 +28,6 @@ from metaanalysis.reproduce import BY_CONSTRUCTION, SPREAD_QUANTITIES, reproduce
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "vbq_subsequent_fracture"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -165,42 +163,9 @@ def test_pdf_holds_the_comparison(pages):
     assert len(reader.pages) >= 5 + 3  # five figures on pages of their own, and text
 
 
-def _chromium_available() -> bool:
-    if os.path.exists(CHROMIUM):
-        return True
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing under CI; .ci/run installs Debian's chromium")
-    return False
-
-
 def test_page_opens_in_headless_chromium(pages, tmp_path):
-    if not _chromium_available():
-        pytest.skip(f"Debian's chromium ({CHROMIUM}) is not installed; .ci/run installs it")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    errors: list[str] = []
-    requests: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((pages["dir"] / "report.html").as_uri())
-            page.wait_for_load_state("load")
-            imgs = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
-            headings = page.eval_on_selector_all("h2", "els => els.map(e => e.textContent)")
-            page.screenshot(path=str(tmp_path / "reproduce.png"), full_page=True)
-        finally:
-            browser.close()
-    assert errors == []
-    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
-    assert len(imgs) == 5 and all(done and width > 0 for _, done, width in imgs), imgs
-    assert "What the comparison can show" in headings
+    seen = open_page(pages["dir"] / "report.html", tmp_path, "reproduce.png")
+    assert seen.errors == [] and seen.outside_requests == []
+    assert len(seen.images) == 5 and all(done and width > 0 for _, done, width in seen.images)
+    assert "What the comparison can show" in seen.headings
     assert (tmp_path / "reproduce.png").stat().st_size > 10_000
-    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
