@@ -136,7 +136,7 @@ def test_inscribed_ellipse_is_centred_in_a_long_narrow_region():
     """A thin sac: the distance map's first maximum is at one end, the ellipse is in the middle."""
     import numpy as np
 
-    from vbq.roi.proposal import _inscribed
+    from vbq.roi.csfroi import _inscribed
 
     mask = np.zeros((60, 20), dtype=bool)
     mask[10:50, 8:13] = True  # 40 rows long, 5 columns wide, spacing 1 mm

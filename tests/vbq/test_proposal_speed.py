@@ -19,7 +19,8 @@ import pytest
 from vbq.dicom import load_series
 from vbq.phantom import make_phantom
 from vbq.roi import proposal
-from vbq.roi.proposal import _clear_scale, _clear_scale_brute, _deepest, propose
+from vbq.roi.csfroi import _deepest
+from vbq.roi.proposal import _clear_scale, _clear_scale_brute, propose
 
 TOL = 1e-12
 

@@ -46,10 +46,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
 
 Ellipses of different levels never overlap: two clicks in one body are
 refused. ``vbq score --seeds`` (:func:`vbq.roi.seeds.rois_from_seeds`) scores this
-proposal's ROI file. The CSF ROI is placed by :mod:`vbq.roi.growing`'s growth from a CSF
-seed, or found behind the CSF level's body (:func:`vbq.roi.anatomy.
-find_csf_behind_body`), then written as the largest ellipse inside that
-region, aligned with the CSF level's body.
+proposal's ROI file. The CSF ROI is :mod:`vbq.roi.csfroi`'s: grown from a CSF seed
+(:mod:`vbq.roi.growing`) and written as the largest ellipse inside that region, or
+placed in the sac traced along the canal (:func:`vbq.roi.canal.place_csf`).
 
 References
 ----------
@@ -74,17 +73,13 @@ from vbq.dicom.sliceref import SliceLike
 from vbq.errors import (
     AnalysisError,
     BodyNotFoundError,
-    CsfFromImage,
-    CsfLevelAssumed,
-    CsfNotFoundError,
     LevelMissing,
     SeedMoved,
     VbqWarning,
 )
-from vbq.levels import CSF
 from vbq.protocol import Protocol
-from vbq.roi.anatomy import cc_band, protocol_levels
-from vbq.roi.roimasks import MIN_ROI_PIXELS
+from vbq.roi.anatomy import protocol_levels
+from vbq.roi.csfroi import propose_csf, roi_entry
 from vbq.roi.seedfile import SeedFile, place_seed
 from vbq.roi.shapes import ellipse_mask
 
@@ -752,78 +747,6 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     return _ellipse(sl, frame, click, moved), note
 
 
-# --------------------------------------------------------------------------- CSF
-def _deepest(mask: np.ndarray, spacing: tuple[float, float]) -> tuple[float, float]:
-    """Return the first pixel (in row order) of ``mask`` farthest (mm) from any pixel outside it.
-
-    The image's border counts as outside. The distance map is made of the
-    region's bounding box with a ring of outside pixels only: moving an outside
-    pixel onto that ring (clipping its row and column into the ring's) shortens
-    both its row and its column distance to any pixel in the box, so the
-    nearest outside pixel of every inside one is on the ring or nearer, and the
-    map equals the whole image's inside the box (zero outside it).
-    """
-    from scipy import ndimage
-
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    edt = ndimage.distance_transform_edt(np.pad(box, 1), sampling=spacing)[1:-1, 1:-1]
-    rb, cb = np.unravel_index(int(np.argmax(edt)), edt.shape)
-    return float(rows[0] + rb), float(cols[0] + cb)
-
-
-def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
-               ) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """Largest turned ellipse inside ``mask``: centre (pixels) and semi-axes (mm, row first)."""
-    if mask.sum() < 4:
-        return None
-    r0, c0 = _deepest(mask, spacing)
-    t = math.radians(angle_deg)
-    er = np.array([math.cos(t), math.sin(t)])        # the turned row axis (mm components)
-    ec = np.array([-math.sin(t), math.cos(t)])
-    s = np.arange(0.0, 40.0, 0.25)
-
-    def reach(r0: float, c0: float) -> list[float]:
-        """Distance (mm) to the region's edge from (r0, c0) along +-row and +-column axes."""
-        lens = []
-        for d in (er, -er, ec, -ec):
-            r = r0 + s * d[0] / spacing[0]
-            c = c0 + s * d[1] / spacing[1]
-            ok = (r >= 0) & (r <= mask.shape[0] - 1) & (c >= 0) & (c <= mask.shape[1] - 1)
-            inside = ok & mask[np.clip(np.round(r).astype(int), 0, mask.shape[0] - 1),
-                               np.clip(np.round(c).astype(int), 0, mask.shape[1] - 1)]
-            out = np.flatnonzero(~inside)
-            lens.append(float(s[out[0]]) if out.size else float(s[-1]))
-        return lens
-
-    # the distance map's first maximum may sit at one end of a long, narrow region
-    # (a thin sac): move the centre to the middle of its reach along both axes
-    lens = reach(r0, c0)
-    for _ in range(3):
-        shift = 0.5 * (lens[0] - lens[1]) * er + 0.5 * (lens[2] - lens[3]) * ec
-        r1, c1 = r0 + shift[0] / spacing[0], c0 + shift[1] / spacing[1]
-        ri, ci = int(round(r1)), int(round(c1))
-        if not (0 <= ri < mask.shape[0] and 0 <= ci < mask.shape[1] and mask[ri, ci]):
-            break
-        new = reach(r1, c1)
-        if (min(new[0], new[1]) * min(new[2], new[3])
-                < min(lens[0], lens[1]) * min(lens[2], lens[3])):
-            break
-        r0, c0, lens = r1, c1, new
-    ry0, rx0 = max(min(lens[0], lens[1]), 0.5), max(min(lens[2], lens[3]), 0.5)
-    best = None
-    lo, hi = 0.05, 1.2
-    outside = ~mask
-    for _ in range(20):
-        f = 0.5 * (lo + hi)
-        m = ellipse_mask(mask.shape, (r0, c0), (f * ry0, f * rx0), angle_deg, spacing)
-        if m.any() and not (m & outside).any():
-            best, lo = ((r0, c0), (f * ry0, f * rx0)), f
-        else:
-            hi = f
-    return best
-
-
 # --------------------------------------------------------------------------- propose
 def propose(series: SeriesInfo, seeds: Any, *,
             slice: SliceLike | None = None,
@@ -922,25 +845,13 @@ def propose(series: SeriesInfo, seeds: Any, *,
     for lvl in names:
         if lvl not in levels:
             continue
-        rois.append(_roi_entry(lvl, fits[lvl].ellipse_centre, fits[lvl].radii_mm,
+        rois.append(roi_entry(lvl, fits[lvl].ellipse_centre, fits[lvl].radii_mm,
                                fits[lvl].angle_deg, slice_of(placed[lvl][1]).spacing,
                                placed[lvl][1], main))
-    csf = _place_csf(series, sf, placed, fits, slice_of, csf_levels, grow_csf, warnings,
-                     notes, main, find_csf)
-    csf_level, csf_idx, csf_mask = csf.level, csf.index, csf.mask
+    csf = propose_csf(series, sf, placed, fits, slice_of, csf_levels, grow_csf, warnings,
+                      notes, main, find_csf)
     if csf.entry is not None:
         rois.append(csf.entry)
-    elif csf_mask is not None and csf_level is not None and csf_idx is not None:
-        sl = slice_of(csf_idx)
-        angle = fits[csf_level].angle_deg if csf_level in fits else 0.0
-        ell = _inscribed(csf_mask, angle, sl.spacing)
-        if ell is None or ellipse_mask(sl.image.shape, ell[0], ell[1], angle,
-                                       sl.spacing).sum() < MIN_ROI_PIXELS // 2:
-            raise CsfNotFoundError(f"{sf.source}: the CSF region found at {csf_level} is too "
-                                   "small for a CSF ROI; give a CSF seed in the canal")
-        entry = _roi_entry(CSF, ell[0], ell[1], angle, sl.spacing, csf_idx, main)
-        entry["level"] = csf_level
-        rois.append(entry)
     doc: dict[str, Any] = {"format": "vbq-rois/1", "space": "pixel", "slice": int(main),
                            "rois": rois}
     if excluded:
@@ -949,92 +860,3 @@ def propose(series: SeriesInfo, seeds: Any, *,
                     warning_codes=tuple(w.code for w in warnings), bodies=fits,
                     csf_reference=csf.reference, midline_offset_mm=csf.midline_offset_mm,
                     warning_objects=tuple(warnings))
-
-
-def _roi_entry(label: str, centre: Sequence[float], radii_mm: Sequence[float], angle: float,
-               spacing: tuple[float, float], index: int, main: int) -> dict[str, Any]:
-    """One ``vbq-rois/1`` ellipse in pixels (square-pixel units: mm over the mean spacing)."""
-    px = 0.5 * (spacing[0] + spacing[1])
-    entry: dict[str, Any] = {
-        "label": label, "shape": "ellipse",
-        "center": [round(float(centre[0]), 4), round(float(centre[1]), 4)],
-        "radii": [round(float(radii_mm[0]) / px, 4), round(float(radii_mm[1]) / px, 4)],
-        "angle_deg": round(float(angle), 3)}
-    if index != main:
-        entry["slice"] = int(index)
-    return entry
-
-
-@dataclass(frozen=True)
-class _CsfFound:
-    """The CSF ROI of a proposal: a written ellipse, or a region to inscribe one in."""
-
-    level: str | None = None
-    index: int | None = None
-    mask: np.ndarray | None = None
-    entry: dict[str, Any] | None = None
-    reference: tuple[float, float] | None = None
-    midline_offset_mm: float | None = None
-
-
-def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
-               fits: Mapping[str, BodyFit], slice_of: Any, csf_levels: Sequence[str],
-               grow_csf: Any, warnings: list[VbqWarning], notes: list[str], main: int,
-               find_csf: bool = True) -> _CsfFound:
-    """Place the CSF ROI: grown from a CSF seed, else in the sac traced along the canal.
-
-    The sac is traced (:func:`vbq.roi.canal.trace_canal`) on the slice of the
-    CSF level's click through the body centres found there; its CSF sampled
-    along the canal is the proposal's ``csf_reference`` and the sac on every
-    slice gives ``midline_offset_mm`` of the main slice, with or without a
-    CSF seed. Without a CSF seed the ROI is :func:`vbq.roi.canal.place_csf`'s
-    ellipse in the sac at the middle of the CSF level (or its fallbacks).
-    """
-    from vbq.roi.canal import place_csf
-    from vbq.roi.midline import summarise_canal
-
-    by_slice: dict[int, dict[str, tuple[float, float]]] = {}
-    for lvl, fit in fits.items():
-        by_slice.setdefault(int(placed[lvl][1]), {})[lvl] = fit.centre
-    at = next((lvl for lvl in csf_levels if lvl in fits), None)
-    if CSF in placed:
-        canal_idx = int(placed[CSF][1])
-    elif at is not None:
-        canal_idx = int(placed[at][1])
-    else:
-        canal_idx = int(main)
-    centres = by_slice.get(canal_idx, {})
-    summary = summarise_canal(series, canal_idx, centres, main, image=slice_of(canal_idx).image)
-    if summary.reason:
-        notes.append(f"the sac along the canal: {summary.reason}")
-    found = _CsfFound(reference=summary.reference, midline_offset_mm=summary.midline_offset_mm)
-    if CSF in placed:
-        seed, idx, rc = placed[CSF]
-        csf_level = seed.level or (csf_levels[0] if csf_levels else None)
-        if seed.level is None and csf_level is not None:
-            warnings.append(CsfLevelAssumed(f"{sf.source}: the CSF seed does not name its "
-                                            f"level; assumed {csf_level}"))
-        sl = slice_of(idx)
-        limit = None
-        if csf_level is not None and csf_level in fits and placed[csf_level][1] == idx:
-            limit = cc_band(fits[csf_level].region, sl.geometry)
-        if grow_csf is None:
-            from vbq.roi.growing import grow_csf as grower
-        else:
-            grower = grow_csf
-        region = grower(sl.image, rc, sl.spacing, limit, f"{sf.source}: {seed.name}")
-        return _CsfFound(csf_level, idx, np.asarray(region, dtype=bool), None,
-                         found.reference, found.midline_offset_mm)
-    if not find_csf:
-        return found
-    sl = slice_of(canal_idx)
-    try:
-        spot = place_csf(sl.image, sl.geometry, centres, csf_levels, track=summary.track)
-    except AnalysisError as err:
-        raise CsfNotFoundError(f"{sf.source}: no CSF seed, and {err}") from None
-    warnings.append(CsfFromImage(spot.note))
-    entry = _roi_entry(CSF, spot.centre, (spot.half_length_mm, spot.half_depth_mm),
-                       spot.angle_deg(), sl.spacing, canal_idx, main)
-    entry["level"] = spot.level
-    return _CsfFound(spot.level, canal_idx, spot.mask, entry, spot.reference,
-                     found.midline_offset_mm)
