@@ -674,21 +674,41 @@ def _centres(labels2d: np.ndarray, scheme: LabelScheme, front: np.ndarray | None
     return out
 
 
+#: Largest share of the bodies' per-slice voxel count on an end slice of a stack that
+#: covers them from side to side.
+_EDGE_SHARE = 0.05
+
+
 def _find_midline(series: SeriesInfo, vol: LabelVolume, scheme: LabelScheme,
                   levels: Sequence[str], guess: int) -> Midline | None:
-    """Find the mid-sagittal plane from the mask's canal label, else from the sac."""
+    """Find the mid-sagittal plane through the bodies of ``levels`` from the mask.
+
+    When the stack covers the bodies from side to side (neither end slice
+    holds more than :data:`_EDGE_SHARE` of a slice's largest count of their
+    voxels), the plane's position along the slice normal is the mean position
+    of the levels' voxels in front of the spinal canal (the bodies; the whole
+    vertebrae without a canal label). The bodies fix it: the ROIs are drawn in
+    them, and with the spine turned about its long axis (yaw) the canal, 3-4 cm
+    behind them, lies a few millimetres to one side of the plane through their
+    middle. A stack narrower than the bodies would pull that mean towards its
+    own middle, so the narrower canal label is used then, and without one the
+    sac traced in the image on slice ``guess``.
+    """
     positions = slice_positions(series)
-    rows: list[int] = []
-    for lvl in levels:
-        vals = scheme.values(lvl)
-        if vals:
-            rows.extend(np.flatnonzero(np.isin(vol.data, vals).any(axis=(1, 2))).tolist())
+    vals = [v for lvl in levels for v in scheme.values(lvl)]
+    bodies = np.isin(vol.data, vals) if vals else np.zeros(vol.data.shape, dtype=bool)
+    front = anterior_of_canal(vol, scheme, series.slices[guess].geometry)
+    if front is not None and (bodies & front[:, :, None]).any():
+        bodies &= front[:, :, None]
+    counts = bodies.sum(axis=(0, 1))
+    rows = np.flatnonzero(np.isin(vol.data, vals).any(axis=(1, 2))).tolist() if vals else []
     try:
+        if counts.any() and max(counts[0], counts[-1]) <= _EDGE_SHARE * counts.max():
+            return midline_from_labels(bodies, positions)
         if scheme.canal and np.isin(vol.data, scheme.canal).any():
             return midline_from_labels(np.isin(vol.data, scheme.canal), positions,
                                        rows or None)
         geometry = series.slices[guess].geometry
-        front = anterior_of_canal(vol, scheme, geometry)
         centres = _centres(vol.slice(guess), scheme, front)
         track = trace_canal(np.asarray(series.pixels(guess), dtype=float), geometry, centres)
         return midline_from_canal(series, track)

@@ -2,7 +2,7 @@
 
 Owns :func:`midline_from_canal` (image: the thecal sac traced on one slice,
 :mod:`vbq.roi.canal`, is measured on every slice of the stack) and
-:func:`midline_from_labels` (a label mask's spinal canal). VBQ is defined on
+:func:`midline_from_labels` (a label mask's bodies). VBQ is defined on
 the mid-sagittal slice; the score's gate (d) warns when the measured slice lies
 more than 3 mm from the plane found here.
 
@@ -13,8 +13,10 @@ Method
     run of CSF signal through its centre) is measured on each slice; the
     plane's position there is the depth-weighted mean of the slice
     positions; the median over the stations is the plane's position. With
-    a label mask the weight of a slice is its number of canal voxels beside
-    the scored levels.
+    a label mask the plane is the mean position of the scored levels' voxels
+    in front of the canal (the bodies): with the spine turned about its long
+    axis the canal lies to one side of the plane through the bodies, where
+    the ROIs are drawn.
 """
 
 from __future__ import annotations
@@ -142,27 +144,37 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     return _make(float(np.median(per_station)), positions, "canal")
 
 
-def midline_from_labels(canal: np.ndarray, positions: np.ndarray,
+def midline_from_labels(labels: np.ndarray, positions: np.ndarray,
                         rows: Sequence[int] | None = None) -> Midline:
-    """Find the mid-sagittal plane from a canal label volume ``(rows, columns, slices)``.
+    """Find the mid-sagittal plane from a label volume ``(rows, columns, slices)``.
 
-    ``rows`` limits the count to those image rows (beside the scored levels).
+    The plane lies at the mean slice position of the labelled voxels (the
+    bodies, or the canal), each slice weighted by its voxel count; ``rows``
+    limits the count to those image rows (beside the scored levels).
 
     Raises
     ------
     AnalysisError
-        When the canal label has no voxel there.
+        When the label has no voxel there.
+
+    Examples
+    --------
+    >>> lab = np.zeros((4, 4, 5), dtype=bool)
+    >>> lab[1:3, 1:3, 1:4] = True      # three slices, centred on slice 2
+    >>> m = midline_from_labels(lab, np.array([0.0, 4.0, 8.0, 12.0, 16.0]))
+    >>> m.slice_index, m.position_mm
+    (2, 8.0)
     """
-    c = np.asarray(canal, dtype=bool)
+    c = np.asarray(labels, dtype=bool)
     if rows is not None:
         keep = np.zeros(c.shape[0], dtype=bool)
         keep[np.asarray(list(rows), dtype=int)] = True
         c = c & keep[:, None, None]
     w = c.sum(axis=(0, 1)).astype(float)
     if w.sum() == 0:
-        raise AnalysisError("the mask's spinal canal has no voxel beside the scored levels, so "
-                            "the mid-sagittal plane cannot be found; choose the slice with "
-                            "--slice")
+        raise AnalysisError("the mask has no voxel of the bodies or canal beside the scored "
+                            "levels, so the mid-sagittal plane cannot be found; choose the "
+                            "slice with --slice")
     return _make(float((positions * w).sum() / w.sum()), np.asarray(positions, dtype=float),
                  "labels")
 
