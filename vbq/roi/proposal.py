@@ -99,6 +99,8 @@ FAT_FRACTION = 1.4
 #: A dark band no darker than this fraction of the marrow may be marrow texture.
 SKIPPABLE_FRACTION = 0.65
 DEPTH_RANGE_MM = (18.0, 46.0)
+#: Inner height over inner depth of a lumbar body is at most this (0.6-0.95 usually).
+MAX_HEIGHT_TO_DEPTH = 1.05
 #: A ray also stops where the image rises above this fraction (a bright focal lesion).
 BRIGHT_FRACTION = 1.15
 #: A click darker than this fraction of the marrow level is not in marrow.
@@ -111,8 +113,15 @@ AXIS_FRACTION = 0.4
 MIN_HEIGHT_MM = 10.0
 #: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
 #: smoothed signal above or below these fractions of the body's median marrow.
-LESION_BRIGHT = 1.15
+LESION_BRIGHT = 1.25
 LESION_DARK = 0.7
+#: Smallest area (mm2) of a focal structure (smaller spots are texture or noise).
+LESION_MIN_AREA_MM2 = 2.0
+#: Where the basivertebral vein runs: this far (mm) forward of the posterior border
+#: (its 7-11 mm channel, fatty halo and margin)...
+VEIN_DEPTH_MM = 0.0
+#: ... and this far (mm) either side of the body's mid-height.
+VEIN_HALF_MM = 3.0
 #: Smoothing (mm, Gaussian sigma) before looking for focal structures.
 LESION_SMOOTH_MM = 1.0
 #: Least distance (mm) of the ellipse from a focal structure.
@@ -301,13 +310,21 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
         j = i
         while j < n and below[j]:
             j += 1
-        if i == 0:
+        low = int(i + np.argmin(profile[i:j]))
+        half = 0.5 * (m + float(profile[low]))
+        # the edge is half-way down from the marrow to the band's floor (the
+        # blurred step's middle), at or past where it falls below ``level``
+        k = i
+        while k < low and profile[k] > half:
+            k += 1
+        if k == 0:
             edge = 0.0
         else:
-            a, b = profile[i - 1], profile[i]
-            frac = (a - level) / (a - b) if a != b else 0.0
-            edge = (i - 1 + float(frac)) * _STEP
-        out.append((edge, float(profile[i:j].min()) / m))
+            top = min(half, level) if k == i else half
+            a, b = profile[k - 1], profile[k]
+            frac = (a - top) / (a - b) if a != b else 0.0
+            edge = (k - 1 + float(min(max(frac, 0.0), 1.0))) * _STEP
+        out.append((edge, float(profile[low]) / m))
         i = j
     if bright.size and len(out) < most:
         # fat outside the body (epidural, paravertebral): the body ends at the last
@@ -366,8 +383,12 @@ def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: fl
         pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
         prof = np.median(sl.sample(centre, pts), axis=0)
         cands[name] = _candidates(prof, m)
-    sup, inf = _pick(cands["sup"], cands["inf"], HEIGHT_RANGE_MM)
     post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
+    span = HEIGHT_RANGE_MM
+    if post is not None and ant is not None:
+        # a lumbar body is not higher than it is deep
+        span = (span[0], max(span[0], min(span[1], MAX_HEIGHT_TO_DEPTH * (post + ant))))
+    sup, inf = _pick(cands["sup"], cands["inf"], span)
     return {"sup": sup, "inf": inf, "post": post, "ant": ant}
 
 
@@ -508,6 +529,17 @@ def _ellipse(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray, mov
 def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels an ellipse may cover: inside the borders less the clearance, off focal structures.
 
+    The body's usual marrow signal is a plane across it (coil shading tilts it by
+    up to a third across a body), fitted to the pixels within 20 % of it
+    (:func:`_marrow_plane`); a focal structure is a connected area of at least
+    :data:`LESION_MIN_AREA_MM2` whose smoothed signal departs from that plane
+    beyond :data:`LESION_BRIGHT` or :data:`LESION_DARK` (diffuse texture, a few
+    to 15 %, stays in). The basivertebral vein enters the body at the middle of
+    its posterior cortex and runs forward along the mid-height; with partial
+    volume its dark channel and bright fatty halo may cancel out, so where it
+    runs (:data:`VEIN_DEPTH_MM` from the posterior border, :data:`VEIN_HALF_MM`
+    either side of the mid-height) is never covered.
+
     Returns the pixel offsets from the frame's centre along ``a`` and ``t`` (mm) of
     a window around the body, and whether each pixel is allowed.
     """
@@ -526,16 +558,45 @@ def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndar
     v = dr * frame.t[0] + dc * frame.t[1]
     inside = ((np.abs(u) <= frame.half_d - CLEARANCE_MM)
               & (np.abs(v) <= frame.half_h - CLEARANCE_MM))
+    post = 1.0 if float(frame.a @ sl.post) >= 0 else -1.0
+    vein = (post * u >= frame.half_d - VEIN_DEPTH_MM) & (np.abs(v) <= VEIN_HALF_MM)
     win = sl.image[np.ix_(rows, cols)]
     smooth = ndimage.gaussian_filter(win, LESION_SMOOTH_MM / min(sr, sc))
     body = (np.abs(u) <= frame.half_d) & (np.abs(v) <= frame.half_h)
-    m = _marrow_mode(win[body]) if body.any() else frame.marrow
-    focal = (smooth > LESION_BRIGHT * m) | (smooth < LESION_DARK * m)
+    level = _marrow_plane(u, v, win, body, frame.marrow)
+    ratio = smooth / np.maximum(level, 1e-9)
+    odd = body & ((ratio > LESION_BRIGHT) | (ratio < LESION_DARK))
+    lab, n = ndimage.label(odd)
+    if n:
+        area = np.bincount(lab.ravel())[1:] * (sr * sc)
+        focal = np.isin(lab, 1 + np.flatnonzero(area >= LESION_MIN_AREA_MM2))
+    else:
+        focal = odd
     if focal.any():
         near = ndimage.distance_transform_edt(~focal, sampling=(sr, sc)) <= LESION_MARGIN_MM
     else:
         near = focal
-    return u, v, inside & ~near
+    return u, v, inside & ~near & ~vein
+
+
+def _marrow_plane(u: np.ndarray, v: np.ndarray, values: np.ndarray, body: np.ndarray,
+                  fallback: float) -> np.ndarray:
+    """Return the body's usual marrow signal as a plane in ``(u, v)`` at every pixel.
+
+    Starts from :func:`_marrow_mode` and refits the plane to the body's pixels within
+    20 % of it (focal structures and the borders left out), three times.
+    """
+    uu, vv, x = u[body], v[body], values[body]
+    m = _marrow_mode(x) if x.size else fallback
+    coef = np.array([m, 0.0, 0.0])
+    for _ in range(3):
+        fit = coef[0] + coef[1] * uu + coef[2] * vv
+        keep = np.abs(x - fit) <= 0.2 * np.abs(fit)
+        if keep.sum() < 10:
+            break
+        design = np.column_stack((np.ones(int(keep.sum())), uu[keep], vv[keep]))
+        coef = np.linalg.lstsq(design, x[keep], rcond=None)[0]
+    return np.asarray(coef[0] + coef[1] * u + coef[2] * v)
 
 
 def _marrow_mode(values: np.ndarray) -> float:
