@@ -130,6 +130,7 @@ _INSIDE_MM = 4.0     # a dark click this far inside a body's borders is in that 
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
 _SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
+_MISS_COST = 0.2     # added per mm by which a pair misses the size range
 
 
 @dataclass(frozen=True)
@@ -346,7 +347,8 @@ def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
     endplates are darker than any marrow texture; a band passed over costs a
     little) is taken; only bands no darker than :data:`SKIPPABLE_FRACTION` of
     the marrow (texture, not cortex) may be passed over. Without such a pair,
-    the nearest band on each side.
+    the pair nearest to fitting (a marrow darkening towards the endplates may
+    put both a little inside them), not the nearest texture band.
     """
     if not near or not far:
         return (near[0][0] if near else None), (far[0][0] if far else None)
@@ -357,12 +359,12 @@ def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
         for j, (e2, d2) in enumerate(far):
             if j > 0 and far[j - 1][1] < SKIPPABLE_FRACTION:
                 break
-            if span[0] <= e1 + e2 <= span[1]:
-                cost = d1 + d2 + _SKIP_COST * (i + j)
-                if best is None or cost < best[0]:
-                    best = (cost, e1, e2)
-    if best is None:
-        return near[0][0], far[0][0]
+            size = e1 + e2
+            miss = max(span[0] - size, size - span[1], 0.0)
+            cost = d1 + d2 + _SKIP_COST * (i + j) + _MISS_COST * miss + (2.0 if miss else 0.0)
+            if best is None or cost < best[0]:
+                best = (cost, e1, e2)
+    assert best is not None
     return best[1], best[2]
 
 
