@@ -603,31 +603,101 @@ def test_canal_summary_is_traced_once_per_series_slice_and_centres(studies, monk
     assert len(calls) == 3
 
 
-def test_series_opens_on_the_mid_sagittal_slice_once_the_sac_is_traced(tmp_path):
-    # a realistic anatomy whose true mid-sagittal plane is on slice 6, not the middle (7)
+def _realistic_client(tmp_path, seed, variants):
     from vbq.phantom import make_phantom
 
-    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=14, variants="random")
-    truth = info.expected["geometry"]["mid_sagittal"]
-    spacing = info.expected["geometry"]["slice_spacing_mm"]
-    true_k = int(np.argmin(np.abs(truth["slice_offsets_mm"])))
+    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=seed, variants=variants,
+                        distractors=())
     config = ServeConfig(folder=info.series_dir, db=tmp_path / "r.sqlite", out=tmp_path / "x",
                          token=TOKEN, host="127.0.0.1", port=8765)
     client = TestClient(create_app(config, Workstation(config)), base_url=BASE,
                         headers={"Authorization": f"Bearer {TOKEN}"})
+    return info, client
+
+
+def _symmetric_slice_by_pydicom(folder):
+    """The symmetry answer on the stack read with pydicom alone, ordered along the normal."""
+    from vbq.roi.symmetry import symmetry_midline
+
+    dss = [pydicom.dcmread(p) for p in sorted(folder.rglob("*")) if p.is_file()]
+    normal = np.cross(*[np.asarray(dss[0].ImageOrientationPatient[i:i + 3], dtype=float)
+                        for i in (0, 3)])
+    dss.sort(key=lambda d: float(np.asarray(d.ImagePositionPatient, dtype=float) @ normal))
+    stack = [d.pixel_array * float(getattr(d, "RescaleSlope", 1))
+             + float(getattr(d, "RescaleIntercept", 0)) for d in dss]
+    return symmetry_midline(stack).slice_index
+
+
+def test_series_opens_on_the_symmetric_slice_before_any_click(tmp_path):
+    # a realistic anatomy (every variant, obliquity and scoliosis included) whose true
+    # mid-sagittal plane is on slice 6, not the middle (7), and which the symmetry finds
+    info, client = _realistic_client(tmp_path, seed=17, variants="all")
+    assert [p.name for p in info.series_dir.iterdir()] == ["003_T1_SAG_TSE"]
+    truth = info.expected["geometry"]["mid_sagittal"]
+    uid = info.series_instance_uid
+    got = client.get(f"/api/series/{uid}").json()
+    assert truth["slice"] == 6 != got["middle"] == got["n_slices"] // 2
+    assert got["midline_source"] == "symmetry" and got["midline_reason"] is None
+    assert got["midline_slice"] == got["open_at"] == truth["slice"]
+    assert got["midline_slice"] == _symmetric_slice_by_pydicom(info.series_dir)
+    # the plane's distance from that slice, within half a slice spacing
+    spacing = info.expected["geometry"]["slice_spacing_mm"]
+    assert abs(got["midline_offset_mm"]) <= spacing / 2
+
+
+def test_first_slice_starts_the_search_and_the_answer_is_kept(tmp_path, monkeypatch):
+    from vbq.roi import symmetry
+
+    info, client = _realistic_client(tmp_path, seed=17, variants="all")
+    calls = []
+    real = symmetry.symmetry_midline
+    monkeypatch.setattr(symmetry, "symmetry_midline",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    uid = info.series_instance_uid
+    assert client.get(f"/api/series/{uid}/slices/0.png").status_code == 200
+    first = client.get(f"/api/series/{uid}").json()
+    again = client.get(f"/api/series/{uid}").json()
+    assert first == again and first["midline_slice"] == 6
+    assert client.get(f"/api/series/{uid}/slices/3.png").status_code == 200
+    assert len(calls) == 1  # once per series, whether started by a slice or the series
+
+
+def test_unreadable_slice_leaves_the_series_middle(tmp_path):
+    import shutil
+
+    info = phantom(tmp_path / "study")
+    folder = tmp_path / "copy"
+    shutil.copytree(info["series"], folder)
+    victim = sorted(p for p in folder.rglob("*") if p.is_file())[2]
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[: len(raw) - 5000])  # pixel data cut short
+    config = ServeConfig(folder=folder, db=tmp_path / "r.sqlite", out=tmp_path / "x",
+                         token=TOKEN, host="127.0.0.1", port=8765)
+    client = TestClient(create_app(config, Workstation(config)), base_url=BASE,
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    got = client.get(f"/api/series/{info['series_uid']}").json()
+    assert got["midline_slice"] is None and got["midline_source"] is None
+    assert got["open_at"] == got["middle"] and "cannot be read" in got["midline_reason"]
+
+
+def test_series_opens_on_the_mid_sagittal_slice_once_the_sac_is_traced(tmp_path):
+    # a realistic anatomy whose true mid-sagittal plane is on slice 6, not the middle (7),
+    # turned 5.6 degrees about the vertical: the symmetry misses it, the traced sac wins
+    info, client = _realistic_client(tmp_path, seed=14, variants="random")
+    truth = info.expected["geometry"]["mid_sagittal"]
+    spacing = info.expected["geometry"]["slice_spacing_mm"]
+    true_k = int(np.argmin(np.abs(truth["slice_offsets_mm"])))
     uid = info.series_instance_uid
     got = client.get(f"/api/series/{uid}").json()
     n = got["n_slices"]
     assert n == len(truth["slice_offsets_mm"]) and true_k != n // 2
-    # nothing clicked yet: the plane is not known, the series opens on its middle
-    assert got["midline_slice"] is None and got["midline_reason"]
-    assert got["open_at"] == got["middle"] == n // 2
+    assert got["midline_source"] == "symmetry" and got["midline_slice"] != true_k
     seeds = json.loads(info.seeds_path.read_text())
     p = client.post("/api/propose", json={"series_uid": uid, "seeds": seeds})
     assert p.status_code == 200, p.text
     assert p.json()["midline_slice"] == true_k
     got = client.get(f"/api/series/{uid}").json()
-    assert got["midline_slice"] == got["open_at"] == true_k
+    assert got["midline_slice"] == got["open_at"] == true_k and got["midline_source"] == "sac"
     # the plane's distance from that slice, against the truth, within half a slice spacing
     assert abs(got["midline_offset_mm"] - truth["slice_offsets_mm"][true_k]) < spacing / 2
     assert client.get("/api/series/1.2.3.4").status_code == 404

@@ -8,7 +8,8 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ``GET /api/config``                          the fixed reader (or null), blinding, software version
 ``GET /api/studies``                         the worklist (``?reader=`` adds ``read``)
 ``GET /api/series/{uid}``                     its slices, the series middle and the detected
-                                             mid-sagittal slice (null until the sac was traced)
+                                             mid-sagittal slice (from the sac once traced,
+                                             before that from the stack's symmetry)
 ``GET /api/series/{uid}/slices/{i}.png``     a slice (``?window=&level=``)
 ``POST /api/propose``                        ``{series_uid, seeds, slice?}`` -> proposed ellipses
 ``POST /api/score``                          ``{series_uid, rois, protocol?, statistic?, force?}``
@@ -31,6 +32,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -241,6 +243,9 @@ class Workstation:
         self.catalog = catalog if catalog is not None else Catalog(config.folder)
         self.store = store if store is not None else ReadingStore(config.db)
         self._midlines: dict[str, tuple[int, float]] = {}
+        self._symmetric: dict[str, tuple[int, float] | None] = {}
+        self._symmetry_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
 
     def note_midline(self, series: Any, index: int, offset_mm: float | None) -> None:
         """Remember the mid-sagittal slice found when slice ``index`` was ``offset_mm`` from it.
@@ -258,8 +263,49 @@ class Workstation:
         self._midlines[series.series_instance_uid] = (k, float(plane - positions[k]))
 
     def midline(self, uid: str) -> tuple[int, float] | None:
-        """Return the detected mid-sagittal slice of a series and its offset (mm), or None."""
+        """Return the mid-sagittal slice found from the sac and its offset (mm), or None."""
         return self._midlines.get(uid)
+
+    def symmetry_midline(self, series: Any) -> tuple[int, float] | None:
+        """Return the slice of greatest left-right symmetry and the plane's offset from it (mm).
+
+        Found from the images alone (:func:`vbq.roi.symmetry.symmetry_midline`),
+        once per series (later calls, and calls while it is being found, get the
+        same answer); None when a slice of the series cannot be read.
+        """
+        uid = series.series_instance_uid
+        with self._lock:
+            if uid in self._symmetric:
+                return self._symmetric[uid]
+            lock = self._symmetry_locks.setdefault(uid, threading.Lock())
+        with lock:
+            if uid in self._symmetric:
+                return self._symmetric[uid]
+            from vbq.roi.midline import slice_positions
+            from vbq.roi.symmetry import symmetry_midline
+
+            try:
+                stack = [series.pixels(k) for k in range(len(series.slices))]
+                found = symmetry_midline(stack)
+                positions = slice_positions(series)
+                plane = found.position_mm(positions)
+                k = int(abs(positions - plane).argmin())
+                answer: tuple[int, float] | None = (k, float(plane - positions[k]))
+            except (InputError, ValueError):
+                answer = None
+            with self._lock:
+                self._symmetric[uid] = answer
+            return answer
+
+    def find_midline_soon(self, series: Any) -> None:
+        """Start finding the series' symmetric slice in the background (once), if not yet known."""
+        uid = series.series_instance_uid
+        with self._lock:
+            if uid in self._symmetric or uid in self._symmetry_locks:
+                return
+            self._symmetry_locks[uid] = threading.Lock()
+        threading.Thread(target=self.symmetry_midline, args=(series,), daemon=True,
+                         name=f"vbq-midline-{uid[-12:]}").start()
 
     # ----------------------------------------------------------------- helpers
     def series(self, uid: object) -> Any:
@@ -379,17 +425,19 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
     def series_info(request: Request) -> Response:
         series = ws.series(request.path_params["uid"])
         uid = series.series_instance_uid
-        found = ws.midline(uid)
+        traced = ws.midline(uid)
+        found = traced if traced is not None else ws.symmetry_midline(series)
+        source = "sac" if traced is not None else ("symmetry" if found is not None else None)
         rows, cols = series.shape
         return JSONResponse({
             "series_uid": uid, "n_slices": len(series.slices), "rows": int(rows),
             "cols": int(cols),
             "middle": series.mid_slice, "midline_slice": found[0] if found else None,
-            "midline_offset_mm": found[1] if found else None,
+            "midline_offset_mm": found[1] if found else None, "midline_source": source,
             "open_at": found[0] if found else series.mid_slice,
             "midline_reason": None if found else (
-                "the mid-sagittal plane is found from the sac behind the bodies: it is known "
-                "once bodies have been clicked or drawn on this series")})
+                "a slice of the series cannot be read, so its mid-sagittal slice was not "
+                "found; it opens at the series' middle")})
 
     def slice_png(request: Request) -> Response:
         from vbq.serve.render import default_window
@@ -418,6 +466,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
                                + (" above 0" if key == "window" else ""))
             wl.append(value)
         image = series.pixels(index)
+        ws.find_midline_soon(series)  # ready, or nearly, when the page asks for the series
         dw, dl = default_window(image)
         window = dw if wl[0] is None else wl[0]
         level = dl if wl[1] is None else wl[1]
