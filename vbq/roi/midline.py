@@ -1,7 +1,9 @@
 """The mid-sagittal plane of the spine, found from the anatomy, and a slice's distance from it.
 
-Owns :func:`midline_from_canal` (image: the thecal sac traced on one slice,
-:mod:`vbq.roi.canal`, is measured on every slice of the stack) and
+Owns :func:`midline_from_bodies` (image: the bodies' left-right extent at their
+centres), :func:`midline_from_canal` (image: the thecal sac traced on one slice,
+:mod:`vbq.roi.canal`, is measured on every slice of the stack; used when the
+bodies cannot be followed from side to side) and
 :func:`midline_from_labels` (a label mask's bodies). VBQ is defined on
 the mid-sagittal slice; the score's gate (d) warns when the measured slice lies
 more than 3 mm from the plane found here.
@@ -35,7 +37,8 @@ from vbq.errors import AnalysisError, InputError
 from vbq.levels import VERTEBRAL_LEVELS
 from vbq.roi.canal import CSF_WINDOW, CanalTrack, canal_reference, trace_canal
 
-__all__ = ["Midline", "CanalSummary", "midline_from_canal", "midline_from_labels",
+__all__ = ["Midline", "CanalSummary", "midline_from_bodies", "midline_from_canal",
+           "midline_from_labels",
            "slice_positions", "summarise_canal", "level_centres", "canal_of_rois"]
 
 
@@ -142,6 +145,89 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
                             "found; choose the slice with --slice")
     per_station = (positions[:, None] * depth[:, ok]).sum(axis=0) / weight[ok]
     return _make(float(np.median(per_station)), positions, "canal")
+
+
+#: Half-size (mm) of the patch at a body's centre followed across the slices.
+BODY_PATCH_MM = 3.0
+#: Signal window of marrow, relative to the marrow at the body's centre on its slice.
+MARROW_WINDOW = (0.75, 1.3)
+#: A body reaching an end slice of the stack with more than this share of its patch
+#: in marrow is cut off by the stack; it does not place the plane.
+_CUT_SHARE = 0.25
+
+
+def midline_from_bodies(series: SeriesInfo, index: int,
+                        centres: Mapping[str, Sequence[float]]) -> Midline:
+    """Find the mid-sagittal plane from the bodies' left-right extent at their centres.
+
+    A vertebral body is about as wide as it is deep and symmetric about the
+    mid-sagittal plane. At each body centre given on slice ``index``, a patch
+    (:data:`BODY_PATCH_MM` either side) is followed through the stack; on each
+    slice its share of marrow signal (within :data:`MARROW_WINDOW` of the
+    patch's median on slice ``index``) measures how much of the body the slice
+    crosses there, partial volume at the body's sides included. The body's
+    centre along the slice normal is the share-weighted mean slice position
+    over the run of slices, through ``index``, that hold marrow (with one slice
+    beyond each end for its partial volume); the plane is the mean over the
+    bodies, which puts it at their centroid when the spine is tilted sideways.
+    The canal is not used: with the spine turned about its long axis (yaw)
+    the canal, 3-4 cm behind the bodies, lies to one side of the plane through
+    their middle, where the ROIs are drawn.
+
+    Raises
+    ------
+    AnalysisError
+        When fewer than two bodies can be followed across the stack (a slice
+        that cannot be read, a body cut off by the stack's ends, or no marrow
+        at a centre).
+    """
+    positions = slice_positions(series)
+    n = len(series.slices)
+    img0 = np.asarray(series.pixels(index), dtype=float)
+    sr, sc = (float(v) for v in series.slices[index].geometry.spacing)
+    hr = max(1, int(round(BODY_PATCH_MM / sr)))
+    hc = max(1, int(round(BODY_PATCH_MM / sc)))
+    boxes = []
+    for lvl, rc in centres.items():
+        if lvl not in VERTEBRAL_LEVELS:
+            continue
+        r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
+        box = (slice(max(r - hr, 0), r + hr + 1), slice(max(c - hc, 0), c + hc + 1))
+        patch = img0[box]
+        if patch.size == 0:
+            continue
+        marrow = float(np.median(patch))
+        if marrow > 0:
+            boxes.append((box, marrow))
+    if len(boxes) < 2:
+        raise AnalysisError("fewer than two body centres to follow across the slices")
+    share = np.full((len(boxes), n), np.nan)
+    lo, hi = MARROW_WINDOW
+    for k in range(n):
+        try:
+            img = np.asarray(series.pixels(k), dtype=float)
+        except InputError:
+            continue    # a slice that cannot be read (and is not scored) does not count
+        for j, (box, marrow) in enumerate(boxes):
+            v = img[box]
+            share[j, k] = float(np.mean((v >= lo * marrow) & (v <= hi * marrow)))
+    centres_mm = []
+    for row in share:
+        if not np.isfinite(row).all() or max(row[0], row[-1]) > _CUT_SHARE:
+            continue
+        a = b = int(index)
+        while a > 0 and row[a - 1] >= 0.5:
+            a -= 1
+        while b < n - 1 and row[b + 1] >= 0.5:
+            b += 1
+        a, b = max(a - 1, 0), min(b + 1, n - 1)
+        w = row[a:b + 1]
+        if w.sum() > 0:
+            centres_mm.append(float((positions[a:b + 1] * w).sum() / w.sum()))
+    if len(centres_mm) < 2:
+        raise AnalysisError("fewer than two bodies could be followed from side to side "
+                            "across the slices")
+    return _make(float(np.mean(centres_mm)), positions, "bodies")
 
 
 def midline_from_labels(labels: np.ndarray, positions: np.ndarray,
@@ -293,9 +379,12 @@ def _summarise(series: SeriesInfo, index: int, centres: Mapping[str, Sequence[fl
     if not midline or len(series.slices) < 2:
         return CanalSummary(track, reference, None, None)
     try:
-        mid = midline_from_canal(series, track)
-    except AnalysisError as err:
-        return CanalSummary(track, reference, None, None, str(err))
+        mid = midline_from_bodies(series, index, centres)
+    except AnalysisError:
+        try:
+            mid = midline_from_canal(series, track)
+        except AnalysisError as err:
+            return CanalSummary(track, reference, None, None, str(err))
     k = index if scored is None else int(scored)
     return CanalSummary(track, reference, mid, mid.offset_mm(k))
 
