@@ -24,25 +24,32 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    through the centre, along ``t`` over the middle 60 % of the depth and along
    ``a`` over the middle 60 % of the height (each border fitted as a line across
    the body). Each profile's dark bands (below :data:`EDGE_FRACTION` of the
-   marrow level; inner edge where it falls below) are candidates; the pair of
+   marrow level) are candidates, their inner edge half-way down from the marrow
+   level to the band's floor (the middle of the blurred step); the pair of
    opposite bands whose distance apart fits a lumbar body
-   (:data:`HEIGHT_RANGE_MM`, :data:`DEPTH_RANGE_MM`) with the darkest bands is
+   (:data:`HEIGHT_RANGE_MM`, :data:`DEPTH_RANGE_MM`; the height at most
+   :data:`MAX_HEIGHT_TO_DEPTH` of the depth found) with the darkest bands is
    taken, passing over only bands no darker than :data:`SKIPPABLE_FRACTION`
-   (marrow texture). Fat beyond the body (:data:`FAT_FRACTION`) ends the search.
+   (marrow texture); without one, the pair nearest to fitting. Fat beyond the
+   body (:data:`FAT_FRACTION`) ends the search.
 3. *Endplate tilt.* The superior and inferior borders are found again in five
    narrow bands across the depth; the mean slope of the two lines (which
    cancels wedging; endplate concavity is symmetric and cancels too) turns
    the frame. Steps 2-3 are repeated three times, each from the middle of
    the borders found, so the result hardly depends on where in the body the
    click was.
-4. *Ellipse.* Aligned with the endplates, semi-axes in the ratio of the height
-   to the depth and at most :data:`AXIS_FRACTION` of them: the largest such
-   ellipse :data:`CLEARANCE_MM` inside the four borders and
-   :data:`LESION_MARGIN_MM` clear of focal structures (signal smoothed by
-   :data:`LESION_SMOOTH_MM` above :data:`LESION_BRIGHT` or below
-   :data:`LESION_DARK` of the body's usual marrow signal: the basivertebral vein
-   and its fat, Modic zones, haemangiomas, fat islands), centred as near the
-   body's centre as a near-largest ellipse allows.
+4. *Ellipse.* Aligned with the endplates, semi-axes at most :data:`AXIS_FRACTION`
+   of the height and depth: the largest ellipse :data:`CLEARANCE_MM` inside the
+   four borders and :data:`LESION_MARGIN_MM` clear of focal structures (the
+   basivertebral vein and its fat, Modic zones, haemangiomas, fat islands:
+   connected areas of at least :data:`LESION_MIN_AREA_MM2` whose signal, smoothed
+   by :data:`LESION_SMOOTH_MM`, lies above :data:`LESION_BRIGHT` or below
+   :data:`LESION_DARK` of the body's usual marrow signal, a plane across the
+   body that follows coil shading, and beyond :data:`LESION_SPREADS` robust
+   standard deviations of its texture). Where a focal structure blocks it, the
+   ellipse moves, or flattens along one axis (:data:`ASPECTS`), rather than
+   shrinking to a few pixels; it is centred as near the body's centre as a
+   near-largest ellipse allows.
 
 Ellipses of different levels never overlap: two clicks in one body are
 refused. ``vbq score --seeds`` (:func:`vbq.roi.seeds.rois_from_seeds`) scores this
@@ -109,19 +116,18 @@ DARK_FRACTION = 0.75
 CLEARANCE_MM = 2.0
 #: Semi-axes as a fraction of the body's height and depth.
 AXIS_FRACTION = 0.4
+#: Semi-axes tried, as fractions of the largest along the height and the depth.
+ASPECTS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (0.6, 1.0), (1.0, 0.6))
 #: A "body" lower than this (mm) is a disc between two endplates.
 MIN_HEIGHT_MM = 10.0
 #: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
 #: smoothed signal above or below these fractions of the body's median marrow.
-LESION_BRIGHT = 1.25
+LESION_BRIGHT = 1.15
 LESION_DARK = 0.7
+#: ... or further from it than this many robust SDs of the body's smoothed texture.
+LESION_SPREADS = 2.0
 #: Smallest area (mm2) of a focal structure (smaller spots are texture or noise).
 LESION_MIN_AREA_MM2 = 2.0
-#: Where the basivertebral vein runs: this far (mm) forward of the posterior border
-#: (its 7-11 mm channel, fatty halo and margin)...
-VEIN_DEPTH_MM = 0.0
-#: ... and this far (mm) either side of the body's mid-height.
-VEIN_HALF_MM = 3.0
 #: Smoothing (mm, Gaussian sigma) before looking for focal structures.
 LESION_SMOOTH_MM = 1.0
 #: Least distance (mm) of the ellipse from a focal structure.
@@ -536,11 +542,8 @@ def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndar
     (:func:`_marrow_plane`); a focal structure is a connected area of at least
     :data:`LESION_MIN_AREA_MM2` whose smoothed signal departs from that plane
     beyond :data:`LESION_BRIGHT` or :data:`LESION_DARK` (diffuse texture, a few
-    to 15 %, stays in). The basivertebral vein enters the body at the middle of
-    its posterior cortex and runs forward along the mid-height; with partial
-    volume its dark channel and bright fatty halo may cancel out, so where it
-    runs (:data:`VEIN_DEPTH_MM` from the posterior border, :data:`VEIN_HALF_MM`
-    either side of the mid-height) is never covered.
+    to 15 %, stays in; where the texture is strong, the bounds widen to
+    :data:`LESION_SPREADS` of its robust standard deviation).
 
     Returns the pixel offsets from the frame's centre along ``a`` and ``t`` (mm) of
     a window around the body, and whether each pixel is allowed.
@@ -560,14 +563,19 @@ def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndar
     v = dr * frame.t[0] + dc * frame.t[1]
     inside = ((np.abs(u) <= frame.half_d - CLEARANCE_MM)
               & (np.abs(v) <= frame.half_h - CLEARANCE_MM))
-    post = 1.0 if float(frame.a @ sl.post) >= 0 else -1.0
-    vein = (post * u >= frame.half_d - VEIN_DEPTH_MM) & (np.abs(v) <= VEIN_HALF_MM)
     win = sl.image[np.ix_(rows, cols)]
     smooth = ndimage.gaussian_filter(win, LESION_SMOOTH_MM / min(sr, sc))
     body = (np.abs(u) <= frame.half_d) & (np.abs(v) <= frame.half_h)
     level = _marrow_plane(u, v, win, body, frame.marrow)
     ratio = smooth / np.maximum(level, 1e-9)
-    odd = body & ((ratio > LESION_BRIGHT) | (ratio < LESION_DARK))
+    core = inside & body
+    spread = 0.0
+    if core.any():
+        rel = ratio[core]
+        spread = 1.4826 * float(np.median(np.abs(rel - np.median(rel))))
+    bright = max(LESION_BRIGHT, 1.0 + LESION_SPREADS * spread)
+    dark = min(LESION_DARK, 1.0 - LESION_SPREADS * spread)
+    odd = body & ((ratio > bright) | (ratio < dark))
     lab, n = ndimage.label(odd)
     if n:
         area = np.bincount(lab.ravel())[1:] * (sr * sc)
@@ -578,7 +586,7 @@ def _allowed(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, np.ndarray, np.ndar
         near = ndimage.distance_transform_edt(~focal, sampling=(sr, sc)) <= LESION_MARGIN_MM
     else:
         near = focal
-    return u, v, inside & ~near & ~vein
+    return u, v, inside & ~near
 
 
 def _marrow_plane(u: np.ndarray, v: np.ndarray, values: np.ndarray, body: np.ndarray,
@@ -619,26 +627,36 @@ def _marrow_mode(values: np.ndarray) -> float:
 def _inscribe(sl: _Slice, frame: _Frame) -> tuple[np.ndarray, float, float]:
     """Return the largest ellipse aligned with the endplates inside the allowed pixels.
 
-    Its semi-axes keep the ratio of the body's height to its depth and are at most
-    :data:`AXIS_FRACTION` of them; among the centres that allow the largest
-    ellipse (within 5 %), the one nearest the body's centre is taken, so the
-    ellipse does not depend on where the click was.
+    Its semi-axes are at most :data:`AXIS_FRACTION` of the body's height and
+    depth, in their ratio or, where a focal structure or the vein leaves more
+    room one way, flattened along one axis (:data:`ASPECTS`): of these, the
+    largest in area is taken (a focal structure moves the ellipse, and changes
+    its shape, rather than shrinking it to a few pixels). Among the centres
+    that allow the largest ellipse (within 5 % of its area), the one nearest
+    the body's centre is taken, so the ellipse does not depend on where the
+    click was.
     """
     u, v, ok = _allowed(sl, frame)
-    rv0, ru0 = 2.0 * AXIS_FRACTION * frame.half_h, 2.0 * AXIS_FRACTION * frame.half_d
+    rv_max, ru_max = 2.0 * AXIS_FRACTION * frame.half_h, 2.0 * AXIS_FRACTION * frame.half_d
     bad_u, bad_v = u[~ok], v[~ok]
     cand = ok & (np.abs(u) <= frame.half_d) & (np.abs(v) <= frame.half_h)
     cu, cv = u[cand], v[cand]
     if cu.size == 0 or bad_u.size == 0:
-        return frame.centre.copy(), rv0, ru0
-    scale = _clear_scale(cu, cv, bad_u, bad_v, ru0, rv0)
-    best = float(scale.max())
-    good = scale >= 0.95 * best
+        return frame.centre.copy(), rv_max, ru_max
+    best: tuple[float, int, float, float] | None = None
     off = np.hypot(cu, cv)
-    k = int(np.flatnonzero(good)[np.argmin(off[good])])
-    s = min(float(scale[k]) * 0.999, 1.0)
+    for kv, ku in ASPECTS:
+        rv0, ru0 = kv * rv_max, ku * ru_max
+        scale = np.minimum(_clear_scale(cu, cv, bad_u, bad_v, ru0, rv0) * 0.999, 1.0)
+        area = scale * scale * rv0 * ru0
+        good = area >= 0.95 * float(area.max())
+        k = int(np.flatnonzero(good)[np.argmin(off[good])])
+        if best is None or area[k] > 1.05 * best[0]:
+            best = (float(area[k]), k, float(scale[k]) * rv0, float(scale[k]) * ru0)
+    assert best is not None
+    _, k, rv, ru = best
     centre = frame.centre + (cu[k] * frame.a + cv[k] * frame.t) / np.array(sl.spacing)
-    return centre, s * rv0, s * ru0
+    return centre, rv, ru
 
 
 def _clear_scale(cu: np.ndarray, cv: np.ndarray, bad_u: np.ndarray, bad_v: np.ndarray,
