@@ -78,7 +78,7 @@ def test_exclusion_through_the_api(plain):
     assert res.to_dict()["levels"]["L1"]["excluded"] == "hemangioma"
 
 
-def test_only_the_measured_slice_is_decoded(plain, monkeypatch):
+def test_measured_slice_is_decoded_first_and_others_only_for_the_midline(plain, monkeypatch):
     decoded = []
     real = pixels.decode
 
@@ -87,8 +87,12 @@ def test_only_the_measured_slice_is_decoded(plain, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(pixels, "decode", counting)
-    vbq.score_series(plain.series_dir, rois=plain.rois_path)
-    assert len(decoded) == 1
+    res = vbq.score_series(plain.series_dir, rois=plain.rois_path)
+    measured = res.slice_index
+    assert decoded[0].path == _load_series(plain.series_dir).series.slices[measured].path
+    paths = [d.path for d in decoded]
+    assert len(paths) == len(set(paths))  # each slice at most once
+    assert res.to_dict()["slice"]["midline_offset_mm"] is not None
 
 
 def test_result_json_has_the_contract_keys(plain):
@@ -97,7 +101,8 @@ def test_result_json_has_the_contract_keys(plain):
             "warnings"} <= set(d)
     assert {"si", "median", "n_pixels", "area_mm2", "used"} <= set(d["levels"]["L1"])
     assert set(d["csf"]) >= {"level", "si", "n_pixels"}
-    assert set(d["slice"]) == {"index", "sop_instance_uid", "instance_number"}
+    assert set(d["slice"]) == {"index", "sop_instance_uid", "instance_number",
+                               "midline_offset_mm"}
     assert {"series_instance_uid", "description", "manufacturer", "field_strength_t", "tr_ms",
             "te_ms"} <= set(d["series"])
     assert all({"target", "value", "above", "doi"} <= set(c) for c in d["cutoffs"])

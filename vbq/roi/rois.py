@@ -368,9 +368,10 @@ class RoiFile:
         main = max(counts, key=lambda i: (counts[i], i == default_index))
         from vbq.roi.midline import canal_of_rois
 
-        # the sac's CSF on the CSF ROI's slice is checked (gate c); the mid-sagittal plane
-        # is not searched for, since that reads every slice and a drawn file names its own
-        canal = canal_of_rois(series, masks, slices, main, midline=False)
+        # the sac's CSF on the CSF ROI's slice is checked (gate c), and the main slice's
+        # distance from the mid-sagittal plane found from the anatomy (gate d): a drawn file
+        # names its slice, which may not be the mid-sagittal one
+        canal = canal_of_rois(series, masks, slices, main)
         return RoiMasks(
             slice_index=main,
             masks=masks,
