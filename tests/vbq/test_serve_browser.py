@@ -318,9 +318,9 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
                 p.drag(p.screen(r0 - reach * math.cos(a0), c0 - reach * math.sin(a0)),
                        p.screen(r0 - reach * math.cos(a), c0 - reach * math.sin(a)), steps=10)
                 roi = p.roi("L2")
-                # 1 CSS pixel of pointer rounding at the handle's distance, and the 0.1 degree
-                # the page rounds to
-                tol = math.degrees(math.atan(1 / (reach * zoom))) + 0.05
+                # a whole CSS pixel of pointer rounding on each axis (sqrt(2) pixels across) at
+                # the handle's distance, and the 0.1 degree the page rounds to
+                tol = math.degrees(math.atan(math.sqrt(2) / (reach * zoom))) + 0.05
                 assert roi["angle_deg"] == pytest.approx(-30, abs=tol)
                 assert roi["center"] == [r0, c0] and roi["radii"] == [ry, rx]
                 assert p.js("window.vbq.provenance()")["L2"] == "edited_proposal"

@@ -148,16 +148,20 @@ function openSeries(uid) {
   S.active = "L1";
   $("slice-range").max = String(s.n_slices - 1);
   S.midSlice = null;
+  S.img = null; S.imgKey = null;
   $("midline-info").textContent = "";
-  setSlice(s.mid_slice);
   fit();
-  // open on the detected mid-sagittal slice when this server has found it for the series
+  // open on the detected mid-sagittal slice (the server finds it from the images, or from
+  // the sac once traced); the series' middle when it cannot be found
   api("GET", `/api/series/${encodeURIComponent(uid)}`).then((info) => {
-    if (S.series !== s || info.midline_slice === null) { return; }
-    S.midSlice = info.midline_slice;
-    $("midline-info").textContent = `detected mid-sagittal slice: index ${info.midline_slice}`;
-    setSlice(info.midline_slice);
-  }).catch((e) => status(e.message));
+    if (S.series !== s) { return; }
+    if (info.midline_slice !== null && info.midline_slice !== undefined) {
+      S.midSlice = info.midline_slice;
+      $("midline-info").textContent = `detected mid-sagittal slice: index ${info.midline_slice}` +
+        (info.midline_source === "symmetry" ? " (left-right symmetry)" : " (traced sac)");
+    }
+    setSlice(Number.isInteger(info.open_at) ? info.open_at : s.mid_slice);
+  }).catch((e) => { if (S.series === s) { status(e.message); setSlice(s.mid_slice); } });
   renderLabels();
   renderResult();
   $("save-info").textContent = "";
@@ -256,11 +260,77 @@ function handles(roi) {
   };
 }
 
+// the format's membership rule (docs/DESIGN.md): an ellipse holds a pixel centre when
+// (u/ry)^2 + (v/rx)^2 <= 1, a rectangle (half-sizes ry, rx about its centre) when
+// -ry <= u < ry and -rx <= v < rx, u and v along the shape's turned row and column axes
 function inside(roi, r, c) {
   const { row, col } = axes(roi);
   const dr = r - roi.center[0], dc = c - roi.center[1];
   const u = dr * row[0] + dc * row[1], v = dr * col[0] + dc * col[1];
+  if (roi.shape === "rectangle") {
+    return -roi.radii[0] <= u && u < roi.radii[0] && -roi.radii[1] <= v && v < roi.radii[1];
+  }
   return (u / roi.radii[0]) ** 2 + (v / roi.radii[1]) ** 2 <= 1;
+}
+
+const finite = (v) => Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x));
+
+// a ROI of a vbq-rois/1 document (pixel space) -> the page's ROI: centre, half-sizes along its
+// row and column axes, turn; a rectangle keeps its entry, saved unchanged until edited
+function fromEntry(e, fallbackSlice) {
+  const slice = e.slice !== undefined ? e.slice : fallbackSlice;
+  let roi = null;
+  if (e.shape === "rectangle" && finite(e.corner) && finite(e.size)) {
+    roi = { shape: "rectangle", center: [e.corner[0] + e.size[0] / 2, e.corner[1] + e.size[1] / 2],
+      radii: [e.size[0] / 2, e.size[1] / 2] };
+  } else if ((e.shape === "ellipse" || e.shape === undefined) && finite(e.center) && finite(e.radii)) {
+    roi = { shape: "ellipse", center: e.center.slice(), radii: e.radii.slice() };
+  } else if (e.shape === "circle" && finite(e.center) && Number.isFinite(e.radius)) {
+    roi = { shape: "ellipse", center: e.center.slice(), radii: [e.radius, e.radius] };
+  }
+  if (!roi || !(roi.radii[0] > 0) || !(roi.radii[1] > 0) || !Number.isInteger(slice)) { return null; }
+  roi.label = e.label;
+  roi.angle_deg = Number.isFinite(e.angle_deg) ? e.angle_deg : 0;
+  roi.slice = slice;
+  if (e.label === "CSF") { roi.level = e.level || CSF_LEVEL; }
+  roi.entry = JSON.parse(JSON.stringify(e));
+  roi.entry.slice = slice;
+  return roi;
+}
+
+// the page's ROI -> its vbq-rois/1 entry: the proposal's own entry while it is not edited
+function toEntry(roi) {
+  if (roi.entry && !roi.touched) { return JSON.parse(JSON.stringify(roi.entry)); }
+  const out = { label: roi.label, shape: roi.shape };
+  if (roi.shape === "rectangle") {
+    out.corner = [round(roi.center[0] - roi.radii[0], 3), round(roi.center[1] - roi.radii[1], 3)];
+    out.size = [round(2 * roi.radii[0], 3), round(2 * roi.radii[1], 3)];
+  } else {
+    out.center = roi.center;
+    out.radii = roi.radii;
+  }
+  out.slice = roi.slice;
+  if (roi.angle_deg) { out.angle_deg = roi.angle_deg; }
+  if (roi.label === "CSF") { out.level = roi.level || CSF_LEVEL; }
+  return out;
+}
+
+function outlinePath(roi) {
+  const [x, y] = toScreen(roi.center[0], roi.center[1]);
+  const a = (roi.angle_deg || 0) * Math.PI / 180;
+  ctx.beginPath();
+  if (roi.shape === "rectangle") {
+    const { row, col } = axes(roi);
+    const [ry, rx] = roi.radii;
+    const pts = [[-ry, -rx], [-ry, rx], [ry, rx], [ry, -rx]].map(([u, v]) =>
+      toScreen(roi.center[0] + u * row[0] + v * col[0], roi.center[1] + u * row[1] + v * col[1]));
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (const p of pts.slice(1)) { ctx.lineTo(p[0], p[1]); }
+    ctx.closePath();
+  } else {
+    ctx.ellipse(x, y, roi.radii[1] * S.zoom, roi.radii[0] * S.zoom, -a, 0, 2 * Math.PI);
+  }
+  return [x, y];
 }
 
 // ------------------------------------------------------------------ drawing
@@ -278,10 +348,7 @@ function draw() {
     const here = roi.slice === S.slice;
     ctx.save();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    const [x, y] = toScreen(roi.center[0], roi.center[1]);
-    const a = (roi.angle_deg || 0) * Math.PI / 180;
-    ctx.beginPath();
-    ctx.ellipse(x, y, roi.radii[1] * S.zoom, roi.radii[0] * S.zoom, -a, 0, 2 * Math.PI);
+    const [x, y] = outlinePath(roi);
     ctx.strokeStyle = COLOURS[label];
     ctx.lineWidth = label === S.selected ? 2.5 : 1.5;
     ctx.setLineDash(here ? [] : [4, 4]);
@@ -344,9 +411,12 @@ function nextLabel() {
 }
 
 function setRoi(label, roi, provenance) {
-  roi.center = [round(roi.center[0], 2), round(roi.center[1], 2)];
-  roi.radii = [Math.max(1, round(roi.radii[0], 2)), Math.max(1, round(roi.radii[1], 2))];
-  roi.angle_deg = round(((roi.angle_deg || 0) % 360 + 540) % 360 - 180, 1);
+  roi.label = label;
+  if (!roi.entry) {  // a proposal's own numbers are shown as they are saved; edits round theirs
+    roi.center = [round(roi.center[0], 2), round(roi.center[1], 2)];
+    roi.radii = [Math.max(1, round(roi.radii[0], 2)), Math.max(1, round(roi.radii[1], 2))];
+    roi.angle_deg = round(((roi.angle_deg || 0) % 360 + 540) % 360 - 180, 1);
+  }
   if (provenance) { roi.provenance = provenance; }
   S.rois[label] = roi;
   renderLabels();
@@ -375,47 +445,51 @@ async function placeClick(r, c) {
     seeds.push(seed);
   }
   const doc = { format: "vbq-seeds/1", space: "pixel", slice: S.slice, seeds };
+  const series = S.series;
   status(`proposing ${label}\u2026`, true);
   try {
     // the CSF is searched for once the CSF level's body is clicked and no CSF ROI exists yet
     const findCsf = !S.rois.CSF && Boolean(S.clicks[CSF_LEVEL]);
     const p = await api("POST", "/api/propose",
       { series_uid: S.series.series_uid, seeds: doc, slice: S.slice, find_csf: findCsf });
-    const found = (p.rois.rois || []).find((x) => x.label === label);
-    if (!found) { status(`no ROI proposed for ${label}; draw it by hand (Draw tool)`); return; }
-    const roi = {
-      label, shape: "ellipse", center: found.center, radii: found.radii || [found.radius, found.radius],
-      angle_deg: found.angle_deg || 0, slice: found.slice !== undefined ? found.slice : (p.rois.slice !== undefined ? p.rois.slice : S.slice),
-    };
-    if (label === "CSF") { roi.level = found.level || CSF_LEVEL; }
-    const mine = p.notes.filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
-      (label === "CSF" && n.includes("CSF")));
-    S.proposals[label] = { notes: mine, warnings: p.warnings };
-    if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
-      S.midline = p.midline_offset_mm;
-      $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
-    }
-    if (p.midline_slice !== null && p.midline_slice !== undefined) {
-      S.midSlice = p.midline_slice;
-      if (p.midline_slice !== S.slice) {
-        $("midline-info").textContent += ` (the mid-sagittal slice is index ${p.midline_slice})`;
-      }
-    }
-    S.selected = label;
-    setRoi(label, roi, "accepted_proposal");
-    const csf = (p.rois.rois || []).find((x) => x.label === "CSF");
-    if (csf && label !== "CSF" && !S.rois.CSF) {
-      setRoi("CSF", { label: "CSF", shape: "ellipse", center: csf.center, radii: csf.radii,
-        angle_deg: csf.angle_deg || 0, level: csf.level || CSF_LEVEL,
-        slice: csf.slice !== undefined ? csf.slice : p.rois.slice }, "accepted_proposal");
-    }
+    if (S.series !== series) { return; }  // another series was opened meanwhile
+    if (!applyProposal(p, label)) { return; }
     nextLabel();
     renderLabels();
-    status(`${label} proposed` + (mine.length ? `: ${mine.join("; ")}` : ""), true);
   } catch (e) {
+    if (S.series !== series) { return; }
     delete S.clicks[label];
     status(e.message);
   }
+}
+
+// a /api/propose answer -> the ROI of the label clicked (and the CSF found with it), whatever
+// shape the proposal gave; false when it holds none for that label
+function applyProposal(p, label) {
+  const main = p.rois.slice !== undefined ? p.rois.slice : S.slice;
+  const found = (p.rois.rois || []).find((x) => x.label === label);
+  const roi = found ? fromEntry(found, main) : null;
+  if (!roi) { status(`no ROI proposed for ${label}; draw it by hand (Draw tool)`); return false; }
+  const mine = (p.notes || []).filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
+    (label === "CSF" && n.includes("CSF")));
+  S.proposals[label] = { notes: mine, warnings: p.warnings };
+  if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
+    S.midline = p.midline_offset_mm;
+    $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
+  }
+  if (p.midline_slice !== null && p.midline_slice !== undefined) {
+    S.midSlice = p.midline_slice;
+    if (p.midline_slice !== S.slice) {
+      $("midline-info").textContent += ` (the mid-sagittal slice is index ${p.midline_slice})`;
+    }
+  }
+  S.selected = label;
+  setRoi(label, roi, "accepted_proposal");
+  const csfEntry = (p.rois.rois || []).find((x) => x.label === "CSF");
+  const csf = csfEntry && label !== "CSF" && !S.rois.CSF ? fromEntry(csfEntry, main) : null;
+  if (csf) { setRoi("CSF", csf, "accepted_proposal"); }
+  status(`${label} proposed` + (mine.length ? `: ${mine.join("; ")}` : ""), true);
+  return true;
 }
 
 function hit(r, c) {
@@ -491,17 +565,19 @@ function onMove(ev) {
   const o = d.orig;
   d.moved = true;
   if (d.kind === "body") {
-    roi.center = [o.center[0] + r - d.r, o.center[1] + c - d.c];
+    roi.center = [round(o.center[0] + r - d.r, 2), round(o.center[1] + c - d.c, 2)];
   } else if (d.kind === "rotate") {
     const dr = r - o.center[0], dc = c - o.center[1];
-    if (Math.hypot(dr, dc) > 1e-6) { roi.angle_deg = Math.atan2(-dc, -dr) * 180 / Math.PI; }
+    if (Math.hypot(dr, dc) > 1e-6) {
+      roi.angle_deg = round(((Math.atan2(-dc, -dr) * 180 / Math.PI) % 360 + 540) % 360 - 180, 1);
+    }
   } else {
     const { row, col } = axes(o);
     const dr = r - o.center[0], dc = c - o.center[1];
     if (d.kind === "rowEnd" || d.kind === "rowStart") {
-      roi.radii = [Math.max(1, Math.abs(dr * row[0] + dc * row[1])), o.radii[1]];
+      roi.radii = [Math.max(1, round(Math.abs(dr * row[0] + dc * row[1]), 2)), o.radii[1]];
     } else {
-      roi.radii = [o.radii[0], Math.max(1, Math.abs(dr * col[0] + dc * col[1]))];
+      roi.radii = [o.radii[0], Math.max(1, round(Math.abs(dr * col[0] + dc * col[1]), 2))];
     }
   }
   draw();
@@ -535,6 +611,7 @@ function onUp(ev) {
   }
   if (["body", "rotate", "rowEnd", "rowStart", "colEnd", "colStart"].includes(d.kind) && d.moved) {
     const roi = S.rois[d.label];
+    roi.touched = true;
     edited(roi);
     setRoi(d.label, roi);
   }
@@ -572,10 +649,7 @@ function roiDocument() {
   for (const label of LABELS) {
     const roi = S.rois[label];
     if (!roi) { continue; }
-    const out = { label, shape: "ellipse", center: roi.center, radii: roi.radii, slice: roi.slice };
-    if (roi.angle_deg) { out.angle_deg = roi.angle_deg; }
-    if (label === "CSF") { out.level = roi.level || CSF_LEVEL; }
-    rois.push(out);
+    rois.push(toEntry(roi));
   }
   const doc = { format: "vbq-rois/1", space: "pixel", slice: S.slice, rois };
   const exclude = {};
@@ -605,21 +679,24 @@ async function score() {
   if (!ready()) { S.result = null; S.scored = null; renderResult(); return; }
   const n = ++S.scoring;
   const doc = roiDocument();
+  const series = S.series;
   // an ROI being dragged off the image, or shrunk to nothing, is not sent: the server would
   // refuse it (400); the score resumes when the ROI is whole again
-  if (doc.rois.some((o) => !insideImage(o.center[0], o.center[1]) || !(o.radii[0] > 0.5) ||
-                           !(o.radii[1] > 0.5))) {
+  if (Object.values(S.rois).some((o) => !finite(o.center) || !finite(o.radii) ||
+      !insideImage(o.center[0], o.center[1]) || !(o.radii[0] > 0.5) || !(o.radii[1] > 0.5) ||
+      !Number.isFinite(o.angle_deg) || !Number.isInteger(o.slice) || o.slice < 0 ||
+      o.slice >= series.n_slices)) {
     S.result = null; S.lastScore = "an ROI lies outside the image"; S.scored = JSON.stringify(doc);
     renderResult();
     return;
   }
   try {
-    const res = await api("POST", "/api/score", { series_uid: S.series.series_uid, rois: doc });
-    if (n !== S.scoring) { return; }
+    const res = await api("POST", "/api/score", { series_uid: series.series_uid, rois: doc });
+    if (n !== S.scoring || S.series !== series) { return; }
     S.result = res;
     S.lastScore = null;
   } catch (e) {
-    if (n !== S.scoring) { return; }
+    if (n !== S.scoring || S.series !== series) { return; }
     S.result = null;
     S.lastScore = e.message;
   }
@@ -735,6 +812,7 @@ function bindEvents() {
 }
 
 // for scripted use and tests: where a pixel is on the canvas, and the state
-window.vbq = { state: S, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy };
+window.vbq = { state: S, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy,
+  applyProposal };
 
 start().catch((e) => status(e.message));
