@@ -453,3 +453,134 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     assert "T1 SAG TSE: the automatic choice" in live["t2_others"]
     assert live["t2_state"] == [{}, None, None]
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def open_reading_page(pw, tmp_path, server, reader):
+    """Chromium on the server's page with a reader chosen and the first study open.
+
+    Returns the browser, the page and the lists the page's script errors, failed
+    responses and requested addresses are collected in.
+    """
+    browser = pw.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+    page = browser.new_page()
+    seen: dict[str, list] = {"errors": [], "failed": [], "requests": []}
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error"
+            and not m.text.startswith(_FAILED_RESOURCE) else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.on("response", lambda r: seen["failed"].append(
+        (r.status, r.request.method, r.url.split("?")[0])) if r.status >= 400 else None)
+    page.goto(server.url)
+    page.fill("#reader", reader)
+    page.click("#reader-start")
+    page.wait_for_selector("#worklist tbody tr")
+    page.click("#worklist tbody tr")
+    page.wait_for_function("window.vbq.state.img !== null")
+    return browser, page, seen
+
+
+def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
+    """Opens on the symmetric slice; wheel and keys scroll; rectangles shown, edited, scored."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from vbq.phantom import make_phantom
+
+    # every variant (obliquity, scoliosis): the true mid-sagittal slice is 6, the middle 7
+    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=17, variants="all",
+                        distractors=())
+    truth = info.expected["geometry"]
+    assert truth["mid_sagittal"]["slice"] == 6
+    uid = info.series_instance_uid
+    server = start_server(info.series_dir, tmp_path / "r.sqlite", tmp_path / "exports")
+    live: dict = {}
+    try:
+        with sync_playwright() as pw:
+            browser, page, seen = open_reading_page(pw, tmp_path, server, "cy")
+            try:
+                p = Page(page)
+                pngs = [u for u in seen["requests"] if ".png" in u]
+                assert p.js("window.vbq.state.slice") == 6
+                assert f"/api/series/{uid}/slices/6.png" in pngs[0]  # no other slice first
+                assert "index 6" in page.text_content("#slice-info")
+                assert "mid-sagittal" in page.text_content("#slice-info")
+
+                # a proposal holding turned rectangles, built from the phantom's truth
+                rois = []
+                for label in ("L1", "L2", "L3", "L4"):
+                    lv = truth["levels"][label]
+                    (r, c), a = lv["centre"], lv["tilt_deg"]
+                    rois.append({"label": label, "shape": "rectangle", "corner": [r - 5, c - 7],
+                                 "size": [10, 14], "angle_deg": a})
+                r, c = truth["sac"]["l3_centre"]
+                rois.append({"label": "CSF", "level": "L3", "shape": "rectangle",
+                             "corner": [r - 7, c - 1.5], "size": [14, 3], "angle_deg": 12.5})
+                doc = {"format": "vbq-rois/1", "space": "pixel", "slice": 6, "rois": rois}
+                for roi in rois:
+                    p.js(f"window.vbq.applyProposal({json.dumps({'rois': doc, 'notes': []})}, "
+                         f"'{roi['label']}')")
+                res = p.settled()
+                live["as_given"] = (p.js("window.vbq.roiDocument()"), res,
+                                    pixels_inside(p, "CSF"))
+
+                # drag the CSF rectangle from inside it, away from its handles: moved, same
+                # size and turn
+                page.click("#labels button[data-label=CSF]")
+                start = p.screen(r + 4 * math.cos(math.radians(12.5)),
+                                 c + 4 * math.sin(math.radians(12.5)))
+                p.drag(start, (start[0] + 12, start[1] + 6))
+                live["moved"] = (p.js("window.vbq.roiDocument()"), p.settled(),
+                                 p.js("window.vbq.provenance()"))
+
+                # scroll: the wheel goes down one slice, the keys up two; ROIs stay on 6
+                before = p.js("window.vbq.roiDocument()")
+                n_req = len(seen["requests"])
+                page.mouse.move(*p.screen(200, 60))
+                page.mouse.wheel(0, 120)
+                page.wait_for_function("window.vbq.state.slice === 7 && "
+                                       "window.vbq.state.imgKey.includes('/7/')")
+                assert "index 7" in page.text_content("#slice-info")
+                page.focus("#view")
+                page.keyboard.press("ArrowUp")
+                page.keyboard.press("ArrowUp")
+                page.wait_for_function("window.vbq.state.slice === 5 && "
+                                       "window.vbq.state.imgKey.includes('/5/')")
+                live["scroll_pngs"] = [u.split("?")[0].rsplit("/", 1)[1]
+                                       for u in seen["requests"][n_req:] if ".png" in u]
+                assert "index 5" in page.text_content("#slice-info")
+                after = p.js("window.vbq.roiDocument()")
+                assert [x for x in after["rois"]] == [x for x in before["rois"]]
+                # on another slice a click on the rectangle does not pick it up
+                assert p.js(f"window.vbq.inside(window.vbq.state.rois.L3, "
+                            f"{truth['levels']['L3']['centre'][0]}, "
+                            f"{truth['levels']['L3']['centre'][1]})")
+                page.keyboard.press("ArrowDown")
+                page.wait_for_function("window.vbq.state.slice === 6")
+                # delete the CSF rectangle on its slice
+                page.click("#labels button[data-label=CSF]")
+                page.focus("#view")
+                page.keyboard.press("Delete")
+                live["deleted"] = p.js("window.vbq.roiDocument()")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert seen["errors"] == []
+    _check_failed(seen["failed"])
+
+    got, res, inside = live["as_given"]
+    for given, kept in zip(rois, got["rois"], strict=True):
+        assert kept == {**given, "slice": 6}  # saved as given
+    assert res["csf"]["n_pixels"] == inside  # the page's rectangle is the format's rectangle
+    assert cli_score(info.series_dir, got, tmp_path, "given.json")["vbq"] == res["vbq"]
+    got, res, prov = live["moved"]
+    csf = got["rois"][-1]
+    assert csf["size"] == [14, 3] and csf["angle_deg"] == 12.5 and csf["shape"] == "rectangle"
+    assert csf["corner"] != rois[-1]["corner"] and prov["CSF"] == "edited_proposal"
+    assert cli_score(info.series_dir, got, tmp_path, "moved.json")["vbq"] == res["vbq"]
+    # 5 and 7 came with 6 (its neighbours are fetched ahead); scrolling to them fetched theirs
+    assert {"8.png", "4.png"} <= set(live["scroll_pngs"])
+    assert [x["label"] for x in live["deleted"]["rois"]] == ["L1", "L2", "L3", "L4"]
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
