@@ -40,6 +40,7 @@ that :func:`i2_zhou`, the published formula, does not reproduce.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -125,6 +126,12 @@ def i2(tau2: float, v: ArrayLike, X: ArrayLike | None = None) -> float:
     return tau2 / (tau2 + typical_within_variance(v, X)) if tau2 > 0 else 0.0
 
 
+def _i2_from(tau2: float, s2: float) -> float:
+    """:func:`i2` from the typical within-study variance ``s2`` already computed."""
+    tau2 = float(tau2)
+    return tau2 / (tau2 + s2) if tau2 > 0 else 0.0
+
+
 def i2_cochran_q(y: ArrayLike, v: ArrayLike) -> float:
     """I2 from Cochran's Q: ``max(0, (Q - (k - 1)) / Q)`` (0 when Q is 0).
 
@@ -151,15 +158,70 @@ def i2_cochran_q(y: ArrayLike, v: ArrayLike) -> float:
     return max(0.0, (q - df) / q) if q > 0 else 0.0
 
 
+class WithinStudy:
+    """The within-study quantities of one table under one continuity correction.
+
+    Several statistics of one fit start from the same corrected counts: the I2
+    from ``Psi`` (the typical within-study variances), Cochran's Q I2 (the
+    logit outcomes) and Holling's I2 (the log Lehmann parameters). A fit's
+    result holds one of these, so each quantity is computed once, when first
+    used, and every statistic that needs it reuses it; the values are those of
+    the functions of this module called on the table.
+
+    Parameters
+    ----------
+    table : StudyTable
+        The studies.
+    correction : {"all", "single", "none"}
+        Continuity correction of the counts.
+    """
+
+    def __init__(self, table: StudyTable, correction: str = "all") -> None:
+        self.table = table
+        self.correction = correction
+
+    @cached_property
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Corrected counts ``(tp, fp, fn, tn)`` (:meth:`StudyTable.corrected`)."""
+        return self.table.corrected(self.correction)
+
+    @cached_property
+    def outcomes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Logit sensitivity and logit FPR with their within-study variances."""
+        tp, fp, fn, tn = self.counts
+        return {"logit_sens": (np.log(tp / fn), 1.0 / tp + 1.0 / fn),
+                "logit_fpr": (np.log(fp / tn), 1.0 / fp + 1.0 / tn)}
+
+    @cached_property
+    def typical(self) -> tuple[float, float]:
+        """Typical within-study variances of logit sens and logit FPR (intercept only)."""
+        out = self.outcomes
+        return (typical_within_variance(out["logit_sens"][1]),
+                typical_within_variance(out["logit_fpr"][1]))
+
+    @cached_property
+    def lehmann(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`log_lehmann_parameter` of the table: ``y``, ``v`` and the unit variance."""
+        return _log_lehmann(*self.counts)
+
+
+def _within(table: StudyTable, correction: str, within: WithinStudy | None) -> WithinStudy:
+    """``within`` if given (it must be of ``table`` and ``correction``), else a new one."""
+    if within is None:
+        return WithinStudy(table, correction)
+    if within.table is not table or within.correction != correction:
+        raise ValueError("the within-study quantities are of another table or correction")
+    return within
+
+
 def logit_outcome_variances(table: StudyTable, correction: str = "all"
                             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Corrected logit sensitivity and logit FPR with their within-study variances."""
-    tp, fp, fn, tn = table.corrected(correction)
-    return {"logit_sens": (np.log(tp / fn), 1.0 / tp + 1.0 / fn),
-            "logit_fpr": (np.log(fp / tn), 1.0 / fp + 1.0 / tn)}
+    return WithinStudy(table, correction).outcomes
 
 
-def cochran_q_i2(table: StudyTable, correction: str = "all") -> dict[str, float]:
+def cochran_q_i2(table: StudyTable, correction: str = "all", *,
+                 within: WithinStudy | None = None) -> dict[str, float]:
     """:func:`i2_cochran_q` of logit sensitivity and of logit FPR (= that of logit specificity).
 
     Parameters
@@ -168,6 +230,8 @@ def cochran_q_i2(table: StudyTable, correction: str = "all") -> dict[str, float]
         The studies.
     correction : {"all", "single", "none"}
         Continuity correction of the counts (the fit's; ``"all"`` for the GLMM).
+    within : WithinStudy, optional
+        The table's within-study quantities under ``correction``, to reuse.
 
     Returns
     -------
@@ -180,11 +244,12 @@ def cochran_q_i2(table: StudyTable, correction: str = "all") -> dict[str, float]
        meta-analysis. Stat Med 2002;21:1539-1558.
     """
     return {name: i2_cochran_q(y, v)
-            for name, (y, v) in logit_outcome_variances(table, correction).items()}
+            for name, (y, v) in _within(table, correction, within).outcomes.items()}
 
 
 def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all",
-                 X: ArrayLike | None = None) -> dict[str, float]:
+                 X: ArrayLike | None = None, *,
+                 within: WithinStudy | None = None) -> dict[str, float]:
     """I2 of logit sensitivity, logit FPR, and a bivariate share of generalised variance.
 
     The per-outcome values are Higgins and Thompson's ``tau2 / (tau2 + s2)`` with
@@ -205,6 +270,8 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all",
     X : array_like, optional
         (k, p) design of a meta-regression whose residual covariance ``psi`` is;
         the typical variances are then metafor's ``(k - p) / tr(P)``.
+    within : WithinStudy, optional
+        The table's within-study quantities under ``correction``, to reuse.
 
     Returns
     -------
@@ -222,13 +289,16 @@ def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all",
        bivariate formula here is adapted, not theirs.)
     """
     psi = np.asarray(psi, dtype=float)
-    data = logit_outcome_variances(table, correction)
-    v1, v2 = data["logit_sens"][1], data["logit_fpr"][1]
-    s1 = typical_within_variance(v1, X)
-    s2 = typical_within_variance(v2, X)
+    w = _within(table, correction, within)
+    if X is None:
+        s1, s2 = w.typical
+    else:
+        data = w.outcomes
+        s1 = typical_within_variance(data["logit_sens"][1], X)
+        s2 = typical_within_variance(data["logit_fpr"][1], X)
     return {
-        "logit_sens": i2(psi[0, 0], v1, X),
-        "logit_fpr": i2(psi[1, 1], v2, X),
+        "logit_sens": _i2_from(psi[0, 0], s1),
+        "logit_fpr": _i2_from(psi[1, 1], s2),
         "bivariate": _generalised_share(psi, s1 * s2),
     }
 
@@ -309,7 +379,12 @@ def log_lehmann_parameter(
        studies based upon SROC-curves: a mixed model approach using the
        Lehmann family. Stat Modelling 2012;12:347-375.
     """
-    tp, fp, fn, tn = table.corrected(correction)
+    return _log_lehmann(*table.corrected(correction))
+
+
+def _log_lehmann(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`log_lehmann_parameter` from the corrected counts."""
     n1, n0 = tp + fn, fp + tn
     se, fr = tp / n1, fp / n0
     if np.any((se <= 0) | (se >= 1) | (fr <= 0) | (fr >= 1)):
@@ -322,7 +397,8 @@ def log_lehmann_parameter(
     return y, v, u_sens + u_fpr
 
 
-def i2_holling(table: StudyTable, correction: str = "all") -> dict[str, float]:
+def i2_holling(table: StudyTable, correction: str = "all", *,
+               within: WithinStudy | None = None) -> dict[str, float]:
     """Holling et al.'s I2 variants for a diagnostic meta-analysis, as mada reports them.
 
     The effect measure is the log of the proportional-hazards parameter,
@@ -347,6 +423,8 @@ def i2_holling(table: StudyTable, correction: str = "all") -> dict[str, float]:
         The studies.
     correction : {"all", "single", "none"}
         Continuity correction of the counts (mada uses the fit's).
+    within : WithinStudy, optional
+        The table's within-study quantities under ``correction``, to reuse.
 
     Returns
     -------
@@ -363,7 +441,7 @@ def i2_holling(table: StudyTable, correction: str = "all") -> dict[str, float]:
     .. [3] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
        meta-analysis. Stat Med 2002;21:1539-1558.
     """
-    y, v, u = log_lehmann_parameter(table, correction)
+    y, v, u = _within(table, correction, within).lehmann
     if len(y) < 2:
         raise InputError("Holling's I2 needs at least two studies.")
     tau2 = dersimonian_laird_tau2(y, v)

@@ -228,6 +228,11 @@ class FitResult:
         return None
 
     @cached_property
+    def _within(self) -> heterogeneity.WithinStudy:
+        """The table's within-study quantities under the I2 correction, each computed once."""
+        return heterogeneity.WithinStudy(self.table, self._i2_correction)
+
+    @cached_property
     def i2(self) -> dict[str, float]:
         """Higgins-Thompson I2 of logit sens and FPR from ``Psi``, and a bivariate share.
 
@@ -236,7 +241,7 @@ class FitResult:
         meta-regression reports residual I2).
         """
         return heterogeneity.bivariate_i2(self.table, self.psi, correction=self._i2_correction,
-                                          X=self._design())
+                                          X=self._design(), within=self._within)
 
     def _caveats_dict(self) -> dict[str, Any]:
         """Return the ``warnings`` and ``warning_codes`` keys of the JSON output."""
@@ -316,20 +321,25 @@ class BivariateResult(FitResult):
         m, s = float(self.mu[j]), float(self.se[j])
         return float(expit(m)), float(expit(m - z * s)), float(expit(m + z * s))
 
+    @cached_property
+    def _wald95(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """:meth:`_wald` of logit sens and of logit FPR at the 95% level, computed once."""
+        return self._wald(0), self._wald(1)
+
     @property
     def sensitivity(self) -> Estimate:
         """Pooled sensitivity with its 95% CI."""
-        return Estimate(*self._wald(0))
+        return Estimate(*self._wald95[0])
 
     @property
     def false_positive_rate(self) -> Estimate:
         """Pooled false positive rate with its 95% CI."""
-        return Estimate(*self._wald(1))
+        return Estimate(*self._wald95[1])
 
     @property
     def specificity(self) -> Estimate:
         """Pooled specificity (1 - FPR) with its 95% CI."""
-        f, lo, hi = self._wald(1)
+        f, lo, hi = self._wald95[1]
         return Estimate(1.0 - f, 1.0 - hi, 1.0 - lo)
 
     # ---------------------------------------------------------------- SROC --
@@ -404,7 +414,8 @@ class BivariateResult(FitResult):
 
         See :func:`metaanalysis.heterogeneity.cochran_q_i2`.
         """
-        return heterogeneity.cochran_q_i2(self.table, correction=self._i2_correction)
+        return heterogeneity.cochran_q_i2(self.table, correction=self._i2_correction,
+                                          within=self._within)
 
     @cached_property
     def i2_holling(self) -> dict[str, float]:
@@ -412,7 +423,8 @@ class BivariateResult(FitResult):
 
         See :func:`metaanalysis.heterogeneity.i2_holling`.
         """
-        return heterogeneity.i2_holling(self.table, correction=self._i2_correction)
+        return heterogeneity.i2_holling(self.table, correction=self._i2_correction,
+                                        within=self._within)
 
     @cached_property
     def i2_zhou(self) -> dict[str, float]:

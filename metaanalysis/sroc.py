@@ -89,7 +89,21 @@ def sroc_curve(mu: ArrayLike, psi: ArrayLike, fpr: ArrayLike,
     mu = np.asarray(mu, dtype=float)
     slope = sroc_slope(psi, type)
     f = np.asarray(fpr, dtype=float)
-    return expit(mu[0] + slope * (logit(f) - mu[1]))
+    return _curve(mu, slope, logit(f))
+
+
+def _curve(mu: np.ndarray, slope: float, logit_fpr: np.ndarray) -> np.ndarray:
+    """Sensitivity on the SROC line of ``slope`` through ``mu`` at the given logit FPRs."""
+    return expit(mu[0] + slope * (logit_fpr - mu[1]))
+
+
+def _read_only(x: np.ndarray) -> np.ndarray:
+    x.setflags(write=False)
+    return x
+
+
+#: logit of mada's AUC grid, FPR = 0.01, ..., 0.99 (the same for every fit).
+_AUC_LOGIT_FPR = _read_only(logit(np.arange(1, 100) / 100.0))
 
 
 def _trapezoid_99(s: np.ndarray) -> float:
@@ -104,7 +118,8 @@ def auc_mada(mu: ArrayLike, psi: ArrayLike, type: str = "ruttergatsonis") -> flo
     trapezoid weights (1/2, 1, ..., 1, 1/2), divided by 99 (no extrapolation
     to 0 or 1). See :func:`auc_exact` for the integral.
     """
-    return _trapezoid_99(sroc_curve(mu, psi, np.arange(1, 100) / 100.0, type))
+    return _trapezoid_99(_curve(np.asarray(mu, dtype=float), sroc_slope(psi, type),
+                                _AUC_LOGIT_FPR))
 
 
 def pauc_mada(mu: ArrayLike, psi: ArrayLike, observed_fpr: ArrayLike,
@@ -142,11 +157,25 @@ def _auc_trapezoid(mu0: float, mu1: float, slope: float) -> float:
        rule. SIAM Review 2014;56:385-458.
     """
     h = 0.05 / max(1.0, abs(slope))
+    t, x, x_c = _BASE_GRID if h == _BASE_STEP else _logistic_grid(h)
+    g = expit(mu0 + slope * (t - mu1)) * x * x_c
+    return float(h * g.sum())
+
+
+def _logistic_grid(h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes ``t`` of :func:`_auc_trapezoid` with step ``h``, ``expit(t)`` and ``1 - expit(t)``."""
     n = int(math.ceil(40.0 / h))
     t = np.arange(-n, n + 1) * h
     x = expit(t)
-    g = expit(mu0 + slope * (t - mu1)) * x * (1.0 - x)
-    return float(h * g.sum())
+    return t, x, 1.0 - x
+
+
+#: The step of :func:`_auc_trapezoid` for every SROC slope up to 1 in size, and its
+#: grid, computed once (read-only).
+_BASE_STEP = 0.05
+_BASE_GRID = _logistic_grid(_BASE_STEP)
+for _a in _BASE_GRID:
+    _read_only(_a)
 
 
 def auc_exact(mu: ArrayLike, psi: ArrayLike, type: str = "ruttergatsonis",

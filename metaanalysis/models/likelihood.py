@@ -67,6 +67,8 @@ class Likelihood:
 
     def __init__(self, y: np.ndarray, S: np.ndarray, X: np.ndarray | None, reml: bool) -> None:
         self.y = y
+        self.y1 = y[:, 0]
+        self.y2 = y[:, 1]
         self.s1 = S[:, 0]
         self.s2 = S[:, 1]
         self.X = X
@@ -196,8 +198,11 @@ class Likelihood:
         if self.X is not None:
             out = [self.objective(th, ALL_FREE) for th in thetas]
             return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+        # np.add.reduce is what ndarray.sum calls, without its Python wrapper: a batch is
+        # a few dozen operations on small arrays, so call overhead is most of its cost
+        add = np.add.reduce
         a, b, c = thetas[:, 0:1], thetas[:, 1:2], thetas[:, 2:3]
-        y1, y2 = self.y[:, 0], self.y[:, 1]
+        y1, y2 = self.y1, self.y2
         v11 = a * a + self.s1
         v12 = a * b
         v22 = b * b + c * c + self.s2
@@ -205,18 +210,18 @@ class Likelihood:
         w11 = v22 / det
         w12 = -v12 / det
         w22 = v11 / det
-        a11 = w11.sum(axis=1, keepdims=True)
-        a12 = w12.sum(axis=1, keepdims=True)
-        a22 = w22.sum(axis=1, keepdims=True)
-        b1 = (w11 * y1 + w12 * y2).sum(axis=1, keepdims=True)
-        b2 = (w12 * y1 + w22 * y2).sum(axis=1, keepdims=True)
+        a11 = add(w11, axis=1, keepdims=True)
+        a12 = add(w12, axis=1, keepdims=True)
+        a22 = add(w22, axis=1, keepdims=True)
+        b1 = add(w11 * y1 + w12 * y2, axis=1, keepdims=True)
+        b2 = add(w12 * y1 + w22 * y2, axis=1, keepdims=True)
         adet = a11 * a22 - a12 * a12
         c11, c12, c22 = a22 / adet, -a12 / adet, a11 / adet
         r1 = y1 - (c11 * b1 + c12 * b2)
         r2 = y2 - (c12 * b1 + c22 * b2)
         u1 = w11 * r1 + w12 * r2
         u2 = w12 * r1 + w22 * r2
-        ll = self.const - 0.5 * (np.log(det) + r1 * u1 + r2 * u2).sum(axis=1)
+        ll = self.const - 0.5 * add(np.log(det) + r1 * u1 + r2 * u2, axis=1)
         e11 = u1 * u1 - w11
         e12 = u1 * u2 - w12
         e22 = u2 * u2 - w22
@@ -229,12 +234,16 @@ class Likelihood:
             e11 = e11 + t11 * w11 + t12 * w12
             e12 = e12 + t11 * w12 + t12 * w22
             e22 = e22 + t21 * w12 + t22 * w22
-        g11 = 0.5 * e11.sum(axis=1)
-        g12 = 0.5 * e12.sum(axis=1)
-        g22 = 0.5 * e22.sum(axis=1)
+        g11 = 0.5 * add(e11, axis=1)
+        g12 = 0.5 * add(e12, axis=1)
+        g22 = 0.5 * add(e22, axis=1)
         a, b, c = a[:, 0], b[:, 0], c[:, 0]
-        grad = 2.0 * np.column_stack([g11 * a + g12 * b, g12 * a + g22 * b, g22 * c])
-        return -ll, -grad
+        grad = np.empty((thetas.shape[0], 3))
+        grad[:, 0] = g11 * a + g12 * b
+        grad[:, 1] = g12 * a + g22 * b
+        grad[:, 2] = g22 * c
+        grad *= -2.0
+        return -ll, grad
 
 
 def cholesky_params(psi: np.ndarray) -> np.ndarray:

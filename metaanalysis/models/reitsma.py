@@ -122,6 +122,9 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
     full[~free] = 0.0  # fixed entries of a boundary sub-model are zero
     idx = np.flatnonzero(free)
     n = idx.size
+    # the free entries: a slice when all are free (the usual case), which selects the
+    # same values as the index array without the cost of fancy indexing
+    sel: slice | np.ndarray = slice(None) if n == full.size else idx
     steps = np.array([1.0, 0.5, 0.25, 0.125])
     n_steps = len(steps)
     rows = 1 + np.arange(n)
@@ -129,17 +132,19 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
     success = False
     f = float("inf")
     g = np.zeros(n)
+    amax = np.maximum.reduce
+    eigh = np.linalg.eigh
 
     def stencil(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``x`` and its forward-difference neighbours, and the steps ``h``."""
-        h = 1e-7 * np.maximum(1.0, np.abs(x[idx]))
+        h = 1e-7 * np.maximum(1.0, np.abs(x[sel]))
         pts = np.repeat(x[None, :], n + 1, axis=0)
         pts[rows, idx] += h
         return pts, h
 
     def stencils(trial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stack the stencils of several points (point-major); return them and the steps."""
-        hs = 1e-7 * np.maximum(1.0, np.abs(trial[:, idx]))
+        hs = 1e-7 * np.maximum(1.0, np.abs(trial[:, sel]))
         pts = np.repeat(trial, n + 1, axis=0)
         pts.reshape(trial.shape[0], n + 1, trial.shape[1])[:, rows, idx] += hs
         return pts, hs
@@ -149,18 +154,19 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
     F, Gr = lik.batch(pts)
     j = 0
     for nit in range(1, maxiter + 1):  # noqa: B007
-        f, g = float(F[0]), Gr[0, idx]
-        if not np.isfinite(f):
+        f, g = float(F[0]), Gr[0, sel]
+        if not math.isfinite(f):
             return _OptResult(full[idx], float("inf"), g, nit, False)
-        if np.max(np.abs(g)) < 1e-10 * max(1.0, abs(f)):
+        if float(amax(np.abs(g))) < 1e-10 * max(1.0, abs(f)):
             success = True
             break
-        H = (Gr[1:, idx] - g) / h[:, None]
+        H = (Gr[1:, sel] - g) / h[:, None]
         H = 0.5 * (H + H.T)
-        w, V = np.linalg.eigh(H)
-        w = np.maximum(np.abs(w), 1e-10 * max(1.0, float(np.abs(w).max())))
+        w, V = eigh(H)
+        w = np.abs(w)
+        w = np.maximum(w, 1e-10 * max(1.0, float(amax(w))))
         step = -V @ ((V.T @ g) / w)
-        size = float(np.max(np.abs(step)))
+        size = float(amax(np.abs(step)))
         if size > 5.0:
             step *= 5.0 / size
         slope = float(g @ step)
@@ -168,30 +174,34 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         accepted = None
         while scale * steps[-1] > 1e-12:
             trial = np.repeat(full[None, :], n_steps, axis=0)
-            trial[:, idx] += (scale * steps)[:, None] * step
+            trial[:, sel] += (scale * steps)[:, None] * step
             # the trials' difference stencils ride along in the same batch, so the next
             # iteration's gradient and Hessian are already computed when one of them is taken
             carry = n_steps if vectorised else (1 if scale == 1.0 else 0)
             carried, hs = stencils(trial[:carry])
-            Fa, Ga = lik.batch(np.vstack([carried, trial[carry:]]))
-            Ft = np.concatenate([Fa[:carry * (n + 1):n + 1], Fa[carry * (n + 1):]])
+            if carry == n_steps:
+                Fa, Ga = lik.batch(carried)
+                Ft = Fa[::n + 1]
+            else:
+                Fa, Ga = lik.batch(np.vstack([carried, trial[carry:]]))
+                Ft = np.concatenate([Fa[:carry * (n + 1):n + 1], Fa[carry * (n + 1):]])
             ok = np.isfinite(Ft) & (Ft <= f + 1e-4 * scale * steps * slope)
             if ok.any():
-                j = int(np.argmax(ok))
+                j = int(ok.argmax())
                 accepted = (trial[j], float(Ft[j]), scale * steps[j])
                 break
             scale *= steps[-1] / 2.0
         if accepted is None:  # no decrease possible: at the optimum to machine precision
-            success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
+            success = bool(float(amax(np.abs(g))) < 1e-5 * max(1.0, abs(f)))
             break
         new, f_new, t = accepted
         small = abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and \
-            float(np.max(np.abs(t * step))) < 1e-9
+            float(amax(np.abs(t * step))) < 1e-9
         full = new
         if small:
             f_new, g_new = lik.objective(full[idx], free)
             f, g = f_new, g_new
-            success = bool(np.max(np.abs(g)) < 1e-5 * max(1.0, abs(f)))
+            success = bool(float(amax(np.abs(g))) < 1e-5 * max(1.0, abs(f)))
             break
         if j < carry:
             block = slice(j * (n + 1), (j + 1) * (n + 1))
