@@ -22,14 +22,19 @@ Method
     brighter); at each station its walls are the ends of the longest run of
     that region, smoothed along the canal.
 CSF ROI
-    At the middle of the CSF level (the station nearest its body centre) an
-    ellipse aligned with the sac: its half-length along the sac is
-    :data:`CSF_HALF_LENGTH_FRACTION` of the distance between neighbouring
-    body centres (at most :data:`CSF_HALF_LENGTH_MAX_MM`); its half-depth is
-    the largest that keeps it :data:`CSF_WALL_MARGIN_MM` from the walls at
-    every station it crosses and off the depths where the sac's median
-    signal there is brighter than the CSF by more than
-    :data:`ROOT_EXCESS` (the roots of the cauda equina run along the sac).
+    A rectangle turned along the sac at the CSF level, between the planes of
+    the body's endplates (craniocaudally) and across the sac's CSF from
+    front to back: the sac's median signal at each depth over those
+    stations is followed from its calm middle to the front until it leaves
+    the CSF (below :data:`CSF_FLOOR` or above ``1 +`` :data:`WALL_EXCESS`
+    of the CSF beside it) and to the back until it stands more than
+    :data:`ROOT_EXCESS` above it (the posterior sac is brighter where roots
+    of the cauda equina lie near the slice and is still CSF; a root in the
+    slice, or the wall, stands higher); of the CSF on both sides of such a
+    root stripe the larger piece is kept, and the ends are moved in by
+    :data:`CSF_WALL_MARGIN_MM` and :data:`CSF_BACK_MARGIN_MM`. It covers
+    what the realistic phantom's reference CSF ROI covers (the sac's CSF
+    1 mm inside the dura and clear of the roots, between the endplates).
 Reference
     ``(median, spread)`` of the central third of the sac's depth at every
     station where it was found (spread: 1.4826 x MAD).
@@ -46,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,19 +60,33 @@ from vbq.dicom.geometry import SliceGeometry
 from vbq.errors import CsfNotFoundError
 from vbq.levels import VERTEBRAL_LEVELS as LEVELS
 from vbq.roi.roimasks import MIN_ROI_PIXELS
+from vbq.roi.shapes import rectangle_mask
 
 __all__ = ["CanalTrack", "CsfPlacement", "trace_canal", "place_csf", "ellipse_mask",
-           "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "ROOT_EXCESS",
+           "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "CSF_BACK_MARGIN_MM",
+           "ROOT_EXCESS", "WALL_EXCESS", "CSF_FLOOR", "CSF_CALM", "BASE_PCT", "FRONT_PCT",
            "CSF_HALF_LENGTH_FRACTION", "CSF_HALF_LENGTH_MAX_MM"]
 
 #: Signal window of the sac's CSF, relative to its level (low, high).
 CSF_WINDOW = (0.82, 1.30)
 #: CSF candidates are darker than this fraction of the median marrow signal.
 MARROW_FRACTION = 0.8
-#: Least distance (mm) of the CSF ROI from the sac's walls.
-CSF_WALL_MARGIN_MM = 1.5
-#: Depths where the sac's median signal exceeds its darker CSF by this fraction hold roots.
-ROOT_EXCESS = 0.15
+#: How far (mm) the CSF ROI's front is moved in from where the signal leaves the CSF.
+CSF_WALL_MARGIN_MM = 1.0
+#: How far (mm) its back is moved in from where the signal leaves the CSF.
+CSF_BACK_MARGIN_MM = 0.75
+#: Behind the sac's middle, signal this fraction above its CSF is a root in the slice or the wall.
+ROOT_EXCESS = 0.25
+#: In front of the sac's middle, signal this fraction above its CSF is the wall.
+WALL_EXCESS = 0.10
+#: Signal below this fraction of the sac's CSF is dura, ligament or cortex.
+CSF_FLOOR = 0.96
+#: The sac's calm CSF lies within this fraction of its CSF signal.
+CSF_CALM = 0.08
+#: The sac's CSF is this percentile of the depths within 15 % of its level (the darker CSF).
+BASE_PCT = 25.0
+#: The front is followed on this percentile over the stations (a wall bright at some of them).
+FRONT_PCT = 80.0
 #: Half-length of the CSF ROI along the sac, as a fraction of the level spacing.
 CSF_HALF_LENGTH_FRACTION = 0.3
 #: Largest half-length (mm) of the CSF ROI along the sac.
@@ -145,20 +164,20 @@ class CanalTrack:
 
 @dataclass(frozen=True)
 class CsfPlacement:
-    """A CSF ROI placed in the sac.
+    """A CSF ROI placed in the sac: a rectangle turned along it.
 
     Attributes
     ----------
     mask
-        Boolean mask of the ROI on the slice.
+        Boolean mask of the ROI on the slice (the pixels :meth:`shape` selects).
     level
         The level it was placed at.
     centre
         Pixel ``(row, column)`` of its centre.
     half_length_mm, half_depth_mm
-        Semi-axes along the sac and across it.
+        Half the rectangle's length along the sac and its width across it.
     axis
-        Unit ``(d_row, d_column)`` (mm frame) of the long axis, caudal.
+        Unit ``(d_row, d_column)`` (mm frame) along the sac, caudal.
     reference
         ``(median, spread)`` of the sac's CSF along the canal on this slice.
     note
@@ -179,12 +198,19 @@ class CsfPlacement:
         return math.degrees(math.atan2(self.axis[1], self.axis[0]))
 
     def shape(self, spacing: tuple[float, float]) -> dict[str, Any]:
-        """Return the ROI as a ``vbq-rois/1`` pixel ellipse (``radii`` in pixels, row first)."""
-        return {"label": "CSF", "level": self.level, "shape": "ellipse",
-                "center": [round(self.centre[0], 3), round(self.centre[1], 3)],
-                "radii": [round(self.half_length_mm / spacing[0], 3),
-                          round(self.half_depth_mm / spacing[1], 3)],
-                "angle_deg": round(self.angle_deg(), 3)}
+        """Return the ROI as a ``vbq-rois/1`` pixel rectangle turned along the sac.
+
+        Lengths in pixels are millimetres over the mean pixel spacing (as the
+        proposal's ellipses); ``size`` is (along the sac, across it) and
+        ``corner`` the centre minus half the size, so the rectangle turns
+        about its centre.
+        """
+        px = 0.5 * (spacing[0] + spacing[1])
+        size = (round(2.0 * self.half_length_mm / px, 4), round(2.0 * self.half_depth_mm / px, 4))
+        return {"label": "CSF", "level": self.level, "shape": "rectangle",
+                "corner": [round(self.centre[0] - 0.5 * size[0], 4),
+                           round(self.centre[1] - 0.5 * size[1], 4)],
+                "size": [size[0], size[1]], "angle_deg": round(self.angle_deg(), 3)}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -654,37 +680,109 @@ def ellipse_mask(shape: tuple[int, int], centre: Sequence[float], axis: Sequence
     return np.asarray((u / half_length_mm) ** 2 + (v / half_depth_mm) ** 2 <= 1.0)
 
 
-def _roots(depths: np.ndarray, profile: np.ndarray, across: np.ndarray) -> np.ndarray:
-    """Depths of ``across`` where ``profile`` exceeds its 20th percentile by :data:`ROOT_EXCESS`.
+def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
+            level: float, upper: np.ndarray | None = None) -> tuple[float, float, bool] | None:
+    """Depth range (mm) of the CSF ROI across the sac, from its signal profile.
 
-    The flagged depths are widened by :data:`CSF_WALL_MARGIN_MM`.
+    ``profile`` is the sac's median signal at each depth over the level's
+    stations (``upper``: its :data:`FRONT_PCT` percentile there), ``front``
+    and ``back`` the traced walls, ``level`` the sac's CSF level. The
+    profile is scaled by the CSF beside the level (the :data:`BASE_PCT`
+    percentile of the depths within 15 % of ``level``); the middle of its
+    longest calm run (within :data:`CSF_CALM` of that CSF) is followed to the
+    front while ``upper`` stays within :data:`CSF_FLOOR` and ``1 +``
+    :data:`WALL_EXCESS` (the anterior wall is steep: fat, ligament or
+    cortex, bright along part of the level at times) and to the back
+    while it stays within :data:`CSF_FLOOR` and ``1 +`` :data:`ROOT_EXCESS`
+    (the posterior sac is brighter where roots of the cauda equina lie near
+    the slice, and is still CSF; a root in the slice stands higher). A piece
+    of CSF behind such a stripe, inside the walls and wider than the front
+    one, is taken instead (the largest piece). Ends darker than the CSF by
+    a quarter of :data:`CSF_CALM` (the blurred edge of a dark dura or
+    ligament) are left out, and the ends are then moved in by
+    :data:`CSF_WALL_MARGIN_MM` (front) and :data:`CSF_BACK_MARGIN_MM`
+    (back).
+
+    Returns ``(low, high, stripe)`` (``stripe``: a root stripe bounds the
+    range) or None when no calm CSF lies between the walls.
     """
-    base = float(np.percentile(profile[across], 20))
-    rooted = across & (profile > (1.0 + ROOT_EXCESS) * base)
-    for _ in range(int(round(CSF_WALL_MARGIN_MM / _STEP_MM))):
-        rooted[1:] |= rooted[:-1].copy()
-        rooted[:-1] |= rooted[1:].copy()
-    return rooted & across
+    inside = (depths >= front - 2.0) & (depths <= back + 2.0)
+    near = inside & (profile >= 0.85 * level) & (profile <= 1.15 * level)
+    base = float(np.percentile(profile[near], BASE_PCT)) if near.sum() >= 4 else float(level)
+    if not base > 0:
+        return None
+    q = profile / base
+    calm = _runs(inside & (np.abs(q - 1.0) <= CSF_CALM))
+    if not calm:
+        return None
+    a, b = max(calm, key=lambda r: r[1] - r[0])
+    k0 = (a + b) // 2
+    n = len(q)
+
+    def walk(q: np.ndarray, k: int, step: int, top: float) -> int:
+        while 0 <= k + step < n and CSF_FLOOR <= q[k + step] <= top:
+            k += step
+        return k
+
+    top = 1.0 + ROOT_EXCESS
+    ka = walk(q if upper is None else upper / base, k0, -1, 1.0 + WALL_EXCESS)
+    kb = walk(q, k0, 1, top)
+    k = kb + 1
+    while k < n and q[k] > top and depths[k] < back:
+        k += 1
+    stripe = False
+    if k > kb + 1 and k < n and depths[k] < back and CSF_FLOOR <= q[k] <= top:
+        stripe = True
+        kb2 = walk(q, k, 1, top)
+        if kb2 - k > kb - ka:
+            ka, kb = k, kb2
+    # a dark dura or ligament: its blurred edge (a quarter of the calm band below the CSF) is no CSF
+    while kb > k0 and q[kb] < 1.0 - 0.25 * CSF_CALM:
+        kb -= 1
+    while ka < k0 and q[ka] < 1.0 - 0.25 * CSF_CALM:
+        ka += 1
+    low = float(depths[ka]) - 0.5 * _STEP_MM + CSF_WALL_MARGIN_MM
+    high = float(depths[kb]) + 0.5 * _STEP_MM - CSF_BACK_MARGIN_MM
+    return low, high, stripe
 
 
-def _depth_band_mask(shape: tuple[int, int], origin: np.ndarray, normal: np.ndarray,
-                     depths: np.ndarray, flagged: np.ndarray,
-                     spacing: tuple[float, float]) -> np.ndarray:
-    """Pixels whose depth along ``normal`` from ``origin`` (mm frame) falls on a flagged sample."""
-    rr, cc = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
-    d = (rr * spacing[0] - origin[0]) * normal[0] + (cc * spacing[1] - origin[1]) * normal[1]
-    idx = np.round((d - depths[0]) / _STEP_MM).astype(int)
-    ok = (idx >= 0) & (idx < depths.size)
-    out = np.zeros(shape, dtype=bool)
-    out[ok] = flagged[idx[ok]]
-    return out
+def _level_stations(track: CanalTrack, level: str, names: Sequence[str],
+                    bodies: Mapping[str, Any] | None) -> np.ndarray:
+    """Stations of the CSF ROI at ``level``: between the planes of its body's endplates.
+
+    With the body found (``bodies[level]``: ``centre`` in pixels, unit
+    craniocaudal ``axis`` in mm, ``height_mm``) the stations whose point lies
+    within half the body's height of its centre along that axis; without it
+    :data:`CSF_HALF_LENGTH_FRACTION` of the distance to the neighbouring body
+    centres either side of the level's (at most :data:`CSF_HALF_LENGTH_MAX_MM`).
+    """
+    body = (bodies or {}).get(level)
+    if body is not None and float(getattr(body, "height_mm", 0.0)) > 2.0:
+        c = np.array([float(body.centre[0]) * track.spacing[0],
+                      float(body.centre[1]) * track.spacing[1]])
+        ax = np.asarray(body.axis, dtype=float)
+        ax = ax / float(np.hypot(*ax))
+        along = (track.points - c) @ ax
+        return np.flatnonzero(np.abs(along) <= 0.5 * float(body.height_mm))
+    arcs = [track.level_arc[n] for n in names]
+    j = names.index(level)
+    gaps = [abs(arcs[j] - arcs[i]) for i in (j - 1, j + 1) if 0 <= i < len(arcs)]
+    half_len = min(CSF_HALF_LENGTH_FRACTION * float(np.mean(gaps)), CSF_HALF_LENGTH_MAX_MM)
+    return np.flatnonzero(np.abs(track.arc_mm - track.level_arc[level]) <= half_len)
 
 
 def place_csf(image: np.ndarray, geometry: SliceGeometry,
               centres: Mapping[str, Sequence[float]],
               csf_levels: Sequence[str] = ("L3", "L2", "L1"), *,
-              track: CanalTrack | None = None) -> CsfPlacement:
-    """Place the CSF ROI in the sac at the middle of the first level of ``csf_levels`` possible.
+              track: CanalTrack | None = None,
+              bodies: Mapping[str, Any] | None = None) -> CsfPlacement:
+    """Place the CSF ROI in the sac at the first level of ``csf_levels`` possible.
+
+    The ROI is a rectangle turned along the sac: craniocaudally between the
+    planes of the level's endplates (:func:`_level_stations`), across the
+    sac's CSF from front to back, a margin inside its walls, leaving out a
+    root lying in the slice and keeping the larger piece of CSF beside it
+    (:func:`_across`).
 
     Parameters
     ----------
@@ -694,81 +792,70 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
         The protocol's CSF level followed by its fallbacks.
     track
         An already traced canal of this slice.
+    bodies
+        Level -> the body found there (``centre`` in pixels, craniocaudal unit
+        ``axis`` in mm, ``height_mm``), e.g. a proposal's
+        :class:`vbq.roi.proposal.BodyFit`; without it the ROI's length is a
+        fraction of the level spacing.
 
     Raises
     ------
     CsfNotFoundError
         With a sentence saying what to try, when the sac cannot be found or
         holds no room for a ROI at any of the levels.
+
+    References
+    ----------
+    Ehresman J, et al. Novel MRI-based score for assessment of bone density in
+    operative spine patients. Spine J. 2020;20(4):556-562.
+    doi:10.1016/j.spinee.2019.10.018 (CSF ROI in the thecal sac at L3).
     """
     img = np.asarray(image, dtype=float)
     if track is None:
         track = trace_canal(img, geometry, centres)
     spacing = track.spacing
     reference = canal_reference(track)
-    known = _ordered_centres(centres)
-    names = [lvl for lvl, _ in known]
+    names = [lvl for lvl, _ in _ordered_centres(centres)]
     tried: list[str] = []
     for level in csf_levels:
         if level not in track.level_arc:
             tried.append(f"no body centre for {level}")
             continue
-        j = names.index(level)
-        arcs = [track.level_arc[n] for n in names]
-        gaps = [abs(arcs[j] - arcs[i]) for i in (j - 1, j + 1) if 0 <= i < len(arcs)]
-        half_len = min(CSF_HALF_LENGTH_FRACTION * float(np.mean(gaps)), CSF_HALF_LENGTH_MAX_MM)
-        s0 = int(np.argmin(np.abs(track.arc_mm - track.level_arc[level])))
-        span = np.flatnonzero(np.abs(track.arc_mm - track.arc_mm[s0]) <= half_len)
-        ok = track.found[span]
-        if ok.mean() < 0.8:
+        span = _level_stations(track, level, names, bodies)
+        if span.size < 4 or track.found[span].mean() < 0.8:
             tried.append(f"the sac was not found beside the middle of {level}")
             continue
-        span = span[ok]
-        depths = track.depths_mm
-        front, back = track.front_mm[span], track.back_mm[span]
-        d0 = float(np.median(0.5 * (front + back)))
-        t = (track.arc_mm[span] - track.arc_mm[s0]) / half_len
-        room = np.minimum(back - d0, d0 - front) - CSF_WALL_MARGIN_MM
-        fac = np.sqrt(np.clip(1.0 - t * t, 1e-6, None))
-        half_depth = float(np.min(room / fac))
-        if half_depth < 1.0:
-            tried.append(f"the sac at {level} leaves no room {CSF_WALL_MARGIN_MM:g} mm from its "
-                         "walls")
-            continue
-        # roots seen on the slice: depths where the sac's median signal stands above the
-        # CSF's trend across the sac (coil shading) are left out, with a margin
-        depths = track.depths_mm
-        across = np.abs(depths - d0) <= half_depth
+        found = span[track.found[span]]
         profile = np.median(track.straight[span], axis=0)
-        rooted = _roots(depths, profile, across)
-        runs = _runs(across & ~rooted)
-        if rooted.any() and runs:
-            ra, rb = max(runs, key=lambda r: r[1] - r[0])
-            d_lo, d_hi = depths[ra] - 0.5 * _STEP_MM, depths[rb - 1] + 0.5 * _STEP_MM
-            d0 = 0.5 * (d_lo + d_hi)
-            room = np.minimum(np.minimum(back - CSF_WALL_MARGIN_MM, d_hi) - d0,
-                              d0 - np.maximum(front + CSF_WALL_MARGIN_MM, d_lo))
-            half_depth = float(np.min(room / fac))
-            if half_depth < 1.0:
-                tried.append(f"roots leave no room in the sac at {level}")
-                continue
-            rooted[:] = False
-        centre_mm = track.points[s0] + d0 * track.normals[s0]
+        upper = np.percentile(track.straight[span], FRONT_PCT, axis=0)
+        cut = _across(profile, track.depths_mm, float(np.median(track.front_mm[found])),
+                      float(np.median(track.back_mm[found])), track.csf_level, upper)
+        if cut is None or cut[1] - cut[0] < 2.0:
+            tried.append(f"the sac at {level} leaves no room {CSF_WALL_MARGIN_MM:g} mm from its "
+                         "walls" + (" and roots" if cut is not None and cut[2] else ""))
+            continue
+        low, high, stripe = cut
+        mid = int(round(0.5 * (span[0] + span[-1])))
+        length = float(track.arc_mm[span[-1]] - track.arc_mm[span[0]]) + 1.0
+        centre_mm = track.points[mid] + 0.5 * (low + high) * track.normals[mid]
         centre = (float(centre_mm[0] / spacing[0]), float(centre_mm[1] / spacing[1]))
-        axis = (float(track.tangents[s0][0]), float(track.tangents[s0][1]))
-        mask = ellipse_mask(img.shape, centre, axis, half_len, half_depth, spacing)
-        if rooted.any():
-            mask &= ~_depth_band_mask(img.shape, track.points[s0], track.normals[s0],
-                                      depths, rooted, spacing)
+        axis = (float(track.tangents[mid][0]), float(track.tangents[mid][1]))
+        placement = CsfPlacement(np.zeros(img.shape, dtype=bool), level, centre, 0.5 * length,
+                                 0.5 * (high - low), axis, reference, "")
+        entry = placement.shape(spacing)
+        mask = rectangle_mask(img.shape, (entry["corner"][0], entry["corner"][1]),
+                              (entry["size"][0], entry["size"][1]), entry["angle_deg"])
         if mask.sum() < MIN_ROI_PIXELS:
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
             continue
-        note = (f"CSF ROI in the thecal sac at the middle of {level}: centre row "
-                f"{centre[0]:.1f}, column {centre[1]:.1f}, {2 * half_len:.1f} mm along the sac "
-                f"x {2 * half_depth:.1f} mm across ({int(mask.sum())} pixels)")
+        note = (f"CSF ROI in the thecal sac at the middle of {level}, between its endplates: "
+                f"centre row {centre[0]:.1f}, column {centre[1]:.1f}, {length:.1f} mm along "
+                f"the sac x {high - low:.1f} mm across ({int(mask.sum())} pixels)")
+        if stripe:
+            note += ", beside a root lying in the slice"
         if tried:
             note += f", not at {csf_levels[0]} (" + "; ".join(tried) + ")"
-        return CsfPlacement(mask, level, centre, half_len, half_depth, axis, reference, note)
+        return replace(placement, mask=mask, note=note)
     raise CsfNotFoundError(
         "no CSF ROI could be placed in the sac at " + ", ".join(csf_levels) + ": "
         + "; ".join(tried) + "; give a CSF point (--csf-point ROW,COL) or a CSF seed, or "

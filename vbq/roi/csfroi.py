@@ -2,9 +2,10 @@
 
 Owns the CSF part of :func:`vbq.roi.proposal.propose`: the sac traced along the
 canal (its CSF reference and the slice's distance from the mid-sagittal plane),
-and the CSF ROI, grown from a CSF seed and written as the largest ellipse inside
-that region, or placed in the traced sac at the middle of the CSF level
-(:func:`vbq.roi.canal.place_csf`).
+and the CSF ROI: a rectangle turned along the traced sac between the CSF
+level's endplates (:func:`vbq.roi.canal.place_csf`), at the CSF seed's level
+when a CSF seed lies in that sac; a CSF seed outside it wins, and the ROI is
+then the largest ellipse inside the region grown from the seed.
 
 References
 ----------
@@ -140,8 +141,11 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
     CSF level's click through the body centres found there; its CSF sampled
     along the canal is the proposal's ``csf_reference`` and the sac on every
     slice gives ``midline_offset_mm`` of the main slice, with or without a
-    CSF seed. Without a CSF seed the ROI is :func:`vbq.roi.canal.place_csf`'s
-    ellipse in the sac at the middle of the CSF level (or its fallbacks).
+    CSF seed. The ROI is :func:`vbq.roi.canal.place_csf`'s rectangle in the
+    sac between the CSF level's endplates: at the CSF seed's level when the
+    seed lies in the traced sac, else (no seed) at the CSF level or its
+    fallbacks. A CSF seed outside the traced sac wins over the trace: the ROI
+    is then the largest ellipse inside the region grown from the seed.
     """
     from vbq.roi.canal import place_csf
     from vbq.roi.midline import summarise_canal
@@ -168,6 +172,17 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
             warnings.append(CsfLevelAssumed(f"{sf.source}: the CSF seed does not name its "
                                             f"level; assumed {csf_level}"))
         sl = slice_of(idx)
+        spot, why = _seeded(summary.track, sl, centres, csf_level, rc, fits)
+        if spot is not None:
+            notes.append(f"{sf.source}: {seed.name} lies in the sac traced along the canal; "
+                         f"{spot.note}")
+            entry = spot.shape(sl.spacing)
+            if idx != main:
+                entry["slice"] = int(idx)
+            return CsfProposal(spot.level, idx, spot.mask, entry, found.reference,
+                               found.midline_offset_mm)
+        notes.append(f"{sf.source}: the CSF ROI is the largest ellipse in the region grown "
+                     f"from {seed.name} ({why})")
         limit = None
         if csf_level is not None and csf_level in fits and placed[csf_level][1] == idx:
             limit = cc_band(fits[csf_level].region, sl.geometry)
@@ -182,15 +197,42 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
         return found
     sl = slice_of(canal_idx)
     try:
-        spot = place_csf(sl.image, sl.geometry, centres, csf_levels, track=summary.track)
+        spot = place_csf(sl.image, sl.geometry, centres, csf_levels, track=summary.track,
+                         bodies=fits)
     except AnalysisError as err:
         raise CsfNotFoundError(f"{sf.source}: no CSF seed, and {err}") from None
     warnings.append(CsfFromImage(spot.note))
-    entry = roi_entry(CSF, spot.centre, (spot.half_length_mm, spot.half_depth_mm),
-                       spot.angle_deg(), sl.spacing, canal_idx, main)
-    entry["level"] = spot.level
+    entry = spot.shape(sl.spacing)
+    if canal_idx != main:
+        entry["slice"] = int(canal_idx)
     return CsfProposal(spot.level, canal_idx, spot.mask, entry, spot.reference,
                      found.midline_offset_mm)
+
+
+def _seeded(track: Any, sl: Any, centres: Mapping[str, Sequence[float]], level: str | None,
+            rc: Sequence[float], fits: Mapping[str, Any]) -> tuple[Any, str]:
+    """Place the CSF ROI in the traced sac at a CSF seed's level, when the seed lies in that sac.
+
+    Returns the :class:`vbq.roi.canal.CsfPlacement` (or None) and, when None,
+    why the sac traced was not used: the seed picks the sac and the level, so
+    a seed outside the traced sac (by more than 1 mm) wins over the trace.
+    """
+    from vbq.roi.canal import place_csf
+
+    if track is None or level is None:
+        return None, "the sac was not traced on its slice"
+    if level not in track.level_arc:
+        return None, f"the sac was not traced beside {level}"
+    p = np.array([float(rc[0]) * track.spacing[0], float(rc[1]) * track.spacing[1]])
+    i = int(np.argmin(np.hypot(*(track.points - p).T)))
+    depth = float((p - track.points[i]) @ track.normals[i])
+    if not (track.found[i] and track.front_mm[i] - 1.0 <= depth <= track.back_mm[i] + 1.0):
+        return None, "it lies outside the sac traced along the canal"
+    try:
+        spot = place_csf(sl.image, sl.geometry, centres, [level], track=track, bodies=fits)
+    except AnalysisError as err:
+        return None, str(err)
+    return spot, ""
 
 
 def propose_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
