@@ -106,6 +106,9 @@ FAT_FRACTION = 1.4
 #: A dark band no darker than this fraction of the marrow may be marrow texture.
 SKIPPABLE_FRACTION = 0.65
 DEPTH_RANGE_MM = (18.0, 46.0)
+#: Inner height of a body as a fraction of the distance between neighbouring
+#: body centres (about 0.55-0.8: the body less its cortices over the body and a disc).
+HEIGHT_TO_PITCH = (0.45, 0.9)
 #: Inner height over inner depth of a lumbar body is at most this (0.6-0.95 usually).
 MAX_HEIGHT_TO_DEPTH = 1.05
 #: A ray also stops where the image rises above this fraction (a bright focal lesion).
@@ -300,12 +303,17 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
     Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
     where the profile falls below :data:`EDGE_FRACTION` of the marrow level ``m``
     (the band's inner edge) and the band's lowest value as a fraction of ``m``.
-    Fat beyond the body (above :data:`FAT_FRACTION` of ``m``) ends the search: the
+    Fat beyond the body (above :data:`FAT_FRACTION` of ``m``, past any bright run
+    where the profile starts) ends the search: the
     last dark band before it (a cortex thinned by partial volume) is kept as a
     border that may not be passed over (its ``dip`` is set to 0).
     """
     level = EDGE_FRACTION * m
-    bright = np.flatnonzero(profile > FAT_FRACTION * m)
+    # a bright run where the profile starts is a focal structure around the click
+    # (a haemangioma, a fat island), not fat beyond the body
+    lead = np.flatnonzero(profile <= BRIGHT_FRACTION * m)
+    first = int(lead[0]) if lead.size else profile.size
+    bright = first + np.flatnonzero(profile[first:] > FAT_FRACTION * m)
     n = int(bright[0]) if bright.size else profile.size
     below = profile < level
     out: list[tuple[float, float]] = []
@@ -375,12 +383,15 @@ def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
 
 
 def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float,
-             half_d: float, half_h: float) -> dict[str, float | None]:
+             half_d: float, half_h: float, pitch: float | None = None
+             ) -> dict[str, float | None]:
     """Distances (mm) from ``centre`` to the four borders along +-t and +-a.
 
     Each border is fitted as a line across the body: the profile is the median of
     13 parallel rays over the middle 60 % of the other dimension, so a vein, an
-    island or a lesion crossing a few rays does not move it.
+    island or a lesion crossing a few rays does not move it. ``pitch`` (mm), the
+    distance between the centres of neighbouring bodies when known, narrows the
+    height to :data:`HEIGHT_TO_PITCH` of it.
     """
     s = np.arange(0.0, _REACH, _STEP)
     cands: dict[str, list[tuple[float, float]]] = {}
@@ -393,6 +404,9 @@ def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: fl
         cands[name] = _candidates(prof, m)
     post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
     span = HEIGHT_RANGE_MM
+    if pitch is not None and pitch > 0:
+        lo, hi = HEIGHT_TO_PITCH
+        span = (max(span[0], lo * pitch), max(span[0], lo * pitch, min(span[1], hi * pitch)))
     if post is not None and ant is not None:
         # a lumbar body is not higher than it is deep
         span = (span[0], max(span[0], min(span[1], MAX_HEIGHT_TO_DEPTH * (post + ant))))
@@ -450,10 +464,11 @@ class _Frame:
 
 
 def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
-                marrow: float | None = None) -> _Frame:
+                marrow: float | None = None, pitch: float | None = None) -> _Frame:
     """Borders and tilt of the body around ``click`` (steps 2-3 of the module docstring).
 
-    ``marrow`` is the marrow level to start from (default: the click's neighbourhood).
+    ``marrow`` is the marrow level to start from (default: the click's neighbourhood);
+    ``pitch`` as for :func:`_borders`.
     """
     centre = np.array([float(click[0]), float(click[1])])
     a, t = sl.post.copy(), sl.sup.copy()
@@ -464,7 +479,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
                                 "not inside a vertebral body; click inside the body")
     found: dict[str, float] = {}
     for _ in range(3):
-        b = _borders(sl, centre, a, t, m, half_d, half_h)
+        b = _borders(sl, centre, a, t, m, half_d, half_h, pitch)
         missing = [k for k, v in b.items() if v is None]
         if missing:
             raise BodyNotFoundError(
@@ -480,7 +495,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
         if ang is not None:
             a, t = _turn(a, t, ang)
         m = _central_marrow(sl, centre, a, t, half_d, half_h, m)
-    b = _borders(sl, centre, a, t, m, half_d, half_h)
+    b = _borders(sl, centre, a, t, m, half_d, half_h, pitch)
     if all(v is not None for v in b.values()):
         found = {k: float(v) for k, v in b.items() if v is not None}
         centre = centre + (0.5 * (found["post"] - found["ant"]) * a
@@ -722,8 +737,26 @@ def _along(sl: _Slice, click: np.ndarray, sign: float, m: float
     return dist, click + (dist + 3.0) * d / np.array(sl.spacing)
 
 
+class _OnlyTakenError(BodyNotFoundError):
+    """The only bodies a click could be moved into are other clicks'."""
+
+
+def _is_taken(sl: _Slice, frame: _Frame, taken: Sequence[BodyFit]) -> bool:
+    """Whether ``frame`` is the body of one of ``taken`` (centres within 30 % of its height)."""
+    sp = np.array(sl.spacing)
+    return any(math.dist(frame.centre * sp, np.array(b.centre) * sp) < 0.3 * b.height_mm
+               for b in taken)
+
+
+def _inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> bool:
+    """Whether ``click`` lies inside the body's four borders."""
+    d = (np.asarray(click, dtype=float) - frame.centre) * np.array(sl.spacing)
+    return abs(float(d @ frame.t)) <= frame.half_h and abs(float(d @ frame.a)) <= frame.half_d
+
+
 def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
-          taken: Sequence[BodyFit]) -> tuple[_Frame, np.ndarray, str]:
+          taken: Sequence[BodyFit], pitch: float | None = None
+          ) -> tuple[_Frame, np.ndarray, str]:
     """Move a click that is not in marrow into the body it belongs to, or refuse."""
     cands: list[tuple[float, str, _Frame, np.ndarray]] = []
     for sign, way in ((1.0, "up"), (-1.0, "down")):
@@ -735,7 +768,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
                 break
             dist, point = hit
             try:
-                frame = _find_frame(sl, point, name)
+                frame = _find_frame(sl, point, name, pitch=pitch)
             except AnalysisError:
                 break
             travelled += dist
@@ -752,6 +785,12 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
                                 "vertebral body and no body was found above or below it; "
                                 "click inside the body or choose another slice with --slice")
     cands.sort(key=lambda c: c[0])
+    free = [c for c in cands if not _is_taken(sl, c[2], taken)]
+    if not free:
+        raise _OnlyTakenError(name)
+    if len(free) < len(cands):
+        # a body another click leads to is not this click's
+        cands = free
     if len(cands) == 2 and cands[1][0] - cands[0][0] < 2.0:
         # within 1 mm of the disc's middle: another click may tell the bodies apart
         free = [c for c in cands if not any(
@@ -773,7 +812,8 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
 
 def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] | np.ndarray, *,
              name: str = "body", marrow: float | None = None,
-             taken: Sequence[BodyFit] = ()) -> tuple[BodyFit, str | None]:
+             taken: Sequence[BodyFit] = (), pitch: float | None = None
+             ) -> tuple[BodyFit, str | None]:
     """Find the body around one click and place its ellipse.
 
     Parameters
@@ -789,6 +829,10 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
     taken
         Bodies already found from other clicks (to tell two bodies apart when a
         click lies in the middle of a disc).
+    pitch
+        Distance (mm) between the centres of neighbouring bodies, when known
+        (from the other clicks): the body's inner height is sought within
+        :data:`HEIGHT_TO_PITCH` of it.
 
     Returns
     -------
@@ -801,11 +845,20 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
         When no body can be found from the click, saying what to try.
     """
     sl = _Slice(image, geometry)
-    return _fit(sl, np.asarray(click, dtype=float), name, marrow, taken)
+    fit = _fit(sl, np.asarray(click, dtype=float), name, marrow, taken, pitch)
+    assert fit is not None
+    return fit
 
 
 def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
-         taken: Sequence[BodyFit]) -> tuple[BodyFit, str | None]:
+         taken: Sequence[BodyFit], pitch: float | None = None, move: bool = True
+         ) -> tuple[BodyFit, str | None] | None:
+    """Fit the body around ``click``, moving the click when it is not in marrow.
+
+    With ``move`` False, a click that would have to be moved gives None. A click
+    whose move leads only into bodies already found from other clicks (``taken``)
+    stays in the body found around it, when it lies inside that body.
+    """
     m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     here = sl.local_median(click, 1.5)
     frame: _Frame | None = None
@@ -814,21 +867,50 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         # a dark click may still lie well inside a body (the basivertebral vein,
         # a dark island): find the body with the typical marrow level, and keep
         # it only if the click is at least _INSIDE_MM inside its endplates
-        frame = _find_frame(sl, click, name, m if dark or here > LESION_BRIGHT * m else None)
+        frame = _find_frame(sl, click, name, m if dark or here > LESION_BRIGHT * m else None,
+                            pitch)
     except BodyNotFoundError:
         frame = None
+    around = frame
     if frame is not None and not _is_body(frame):
         frame = None
     if frame is not None and dark and not _well_inside(sl, frame, click):
         frame = None
     if frame is not None:
         return _ellipse(sl, frame, click, 0.0), None
-    frame, _, note = _move(sl, click, name, m, taken)
+    if not move:
+        return None
+    try:
+        frame, _, note = _move(sl, click, name, m, taken, pitch)
+    except _OnlyTakenError:
+        if around is None or not _inside(sl, around, click):
+            raise BodyNotFoundError(
+                f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is not "
+                "inside a vertebral body, and the bodies above and below it are other "
+                "clicks'; click inside the body") from None
+        return _ellipse(sl, around, click, 0.0), None
     moved = float(np.hypot(*((frame.centre - click) * np.array(sl.spacing))))
     return _ellipse(sl, frame, click, moved), note
 
 
 # --------------------------------------------------------------------------- propose
+def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]],
+           levels: Sequence[str]) -> float | None:
+    """Mean distance (mm) between neighbouring body centres, from the first and last click.
+
+    The clicks of the first and last of ``levels`` clicked (on the same slice) are
+    divided by the number of levels between them: moving one click by a few mm
+    inside its body changes this by a fraction of that. None with fewer than two.
+    """
+    order = sorted((levels.index(lv), idx, rc) for lv, idx, rc in clicks)
+    if len(order) < 2 or order[0][1] != order[-1][1] or order[-1][0] == order[0][0]:
+        return None
+    (i0, idx, p0), (i1, _, p1) = order[0], order[-1]
+    sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
+    dist = math.hypot((p1[0] - p0[0]) * sr, (p1[1] - p0[1]) * sc)
+    return dist / (i1 - i0)
+
+
 def propose(series: SeriesInfo, seeds: Any, *,
             slice: SliceLike | None = None,
             protocol: str | Protocol = "lumbar", grow_csf: Any = None,
@@ -900,18 +982,27 @@ def propose(series: SeriesInfo, seeds: Any, *,
         todo.append(lvl)
     local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
     marrow = float(np.median(list(local.values()))) if local else None
+    pitch = _pitch(series, [(lvl, placed[lvl][1], placed[lvl][2]) for lvl in todo
+                            if lvl in levels], levels)
     fits: dict[str, BodyFit] = {}
     # clicks in marrow first, so that a click in a disc can be told from its neighbours
-    order = sorted(todo, key=lambda lv: local[lv] < DARK_FRACTION * (marrow or 0.0))
-    for lvl in order:
-        seed, idx, rc = placed[lvl]
-        sl = slice_of(idx)
-        fit, note = _fit(sl, np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}", marrow,
-                         [f for lv, f in fits.items() if placed[lv][1] == idx])
-        if note:
-            notes.append(note)
-            warnings.append(SeedMoved(note))
-        fits[lvl] = fit
+    # clicks inside their bodies first, so that a click on an endplate or in a disc
+    # can be told from its neighbours
+    for move in (False, True):
+        for lvl in todo:
+            if lvl in fits:
+                continue
+            seed, idx, rc = placed[lvl]
+            got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}",
+                       marrow, [f for lv, f in fits.items() if placed[lv][1] == idx], pitch,
+                       move)
+            if got is None:
+                continue
+            fit, note = got
+            if note:
+                notes.append(note)
+                warnings.append(SeedMoved(note))
+            fits[lvl] = fit
     names = [lv for lv in wanted if lv in fits]
     for i, l1 in enumerate(names):
         for l2 in names[i + 1:]:
