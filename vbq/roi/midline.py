@@ -27,7 +27,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -113,30 +113,39 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
                             "mid-sagittal plane cannot be found; choose the slice with --slice")
     centre = track.centre_mm()[stations]
     lo, hi = CSF_WINDOW
+    depths = track.depths_mm
+    step = float(depths[1] - depths[0])
+    # only the stations used are sampled: each row of the straightened image is that
+    # station's profile alone, so the samples are those of the whole track's rows
+    sub = replace(track, points=track.points[stations], normals=track.normals[stations])
+    idx = np.arange(depths.size)
+    # per station: the sample nearest the sac's centre, and the samples within 3 mm of it
+    away = np.abs(depths[None, :] - centre[:, None])
+    c0 = np.argmin(away, axis=1)
+    reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
+    gap = np.abs(idx[None, :] - c0[:, None])
+    rows = np.arange(stations.size)
     depth = np.zeros((len(series.slices), stations.size))
-    step = float(track.depths_mm[1] - track.depths_mm[0])
     for k in range(len(series.slices)):
         try:
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue    # a slice that cannot be read (and is not scored) does not count
-        s = track.sample(pixels)[stations]
+        s = sub.sample(pixels)
         like = (s >= lo * track.csf_level) & (s <= hi * track.csf_level)
-        for j in range(stations.size):
-            c = int(np.argmin(np.abs(track.depths_mm - centre[j])))
-            if not like[j, c]:
-                # the sac may be shifted a little on this slice: nearest CSF sample within 3 mm
-                near = np.flatnonzero(like[j] & (np.abs(track.depths_mm - centre[j]) <= 3.0))
-                if near.size == 0:
-                    continue
-                c = int(near[np.argmin(np.abs(near - c))])
-            a = c
-            while a > 0 and like[j, a - 1]:
-                a -= 1
-            b = c
-            while b < like.shape[1] - 1 and like[j, b + 1]:
-                b += 1
-            depth[k, j] = (b - a + 1) * step
+        # the CSF sample at the centre, else (the sac may be shifted a little on this slice)
+        # the nearest CSF sample within 3 mm, the shallower one on a tie
+        dist = np.where(like & reach, gap, depths.size)
+        c = np.argmin(dist, axis=1)
+        hit = dist[rows, c] < depths.size
+        # the run of CSF samples through it: from the last run start at or before it to the
+        # first run end at or after it
+        starts = like & ~np.pad(like, ((0, 0), (1, 0)))[:, :-1]
+        ends = like & ~np.pad(like, ((0, 0), (0, 1)))[:, 1:]
+        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
+        last = np.minimum.accumulate(np.where(ends, idx, depths.size)[:, ::-1], axis=1)[:, ::-1]
+        a, b = first[rows, c], last[rows, c]
+        depth[k] = np.where(hit, (b - a + 1) * step, 0.0)
     depth[depth < 3.0] = 0.0
     weight = depth.sum(axis=0)
     ok = weight > 0
