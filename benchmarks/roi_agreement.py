@@ -4,7 +4,13 @@ Forty realistic anatomies (seeds 0-19, variants "random" and "all", 256 x 256 x 
 each scored with the reader's ellipses (rois.json), one click per body with and without a
 CSF seed, and the label mask; the error is VBQ / reference VBQ - 1, the reference being
 fixed by the phantom before any ROI engine runs. README's "How far each ROI mode can be
-trusted" comes from this script. Usage: python benchmarks/roi_agreement.py [CACHE_DIR]
+trusted" comes from this script.
+
+Jitter mode: each body click (L1-L4, without a CSF seed) moved by 4 mm in turn along the
+body's own craniocaudal and antero-posterior axes, both ways (``expected.json["geometry"]``,
+so every moved click stays inside its body: the inner half-height is at least 8 mm); the
+change is VBQ(moved) / VBQ(clicks at the true centres) - 1, and each anatomy reports the
+largest of its 16 changes. Usage: python benchmarks/roi_agreement.py [CACHE_DIR]
 """
 import json
 import sys
@@ -18,6 +24,27 @@ from vbq.phantom import make_phantom
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/vbq-roi-agreement")
 root.mkdir(parents=True, exist_ok=True)
 modes = {"rois": {}, "seeds_csf_seed": {}, "seeds_traced": {}, "mask": {}}
+JITTER_MM = 4.0
+BODIES = ("L1", "L2", "L3", "L4")
+jitter: dict[str, tuple[float | None, int, int]] = {}   # largest change, refused, tried
+
+
+def jittered(seeds: dict, exp: dict):
+    """Yield the seed document with one body click moved JITTER_MM along one body axis."""
+    geo = exp["geometry"]
+    sr, sc = geo["pixel_spacing_mm"][:2]
+    for level in BODIES:
+        g = geo["levels"][level]
+        for axis in ("axis_direction", "ap_direction"):
+            for sign in (1.0, -1.0):
+                dr, dc = (sign * JITTER_MM * x for x in g[axis])
+                moved = [dict(s) for s in seeds["seeds"]]
+                for s in moved:
+                    if s["label"] == level:
+                        s["point"] = [s["point"][0] + dr / sr, s["point"][1] + dc / sc]
+                yield dict(seeds, seeds=moved)
+
+
 for variants in ("random", "all"):
     for seed in range(20):
         d = root / f"{variants}{seed}"
@@ -38,7 +65,18 @@ for variants in ("random", "all"):
                 modes[mode][key] = (r.vbq / ref - 1, list(r.warning_codes))
             except Exception as e:  # noqa: BLE001
                 modes[mode][key] = (None, type(e).__name__)
-(root / "results.json").write_text(json.dumps(modes, indent=1))
+        base = modes["seeds_traced"][key][0]     # VBQ at the true centres / reference - 1
+        changes, refused, tried = [], 0, 0
+        for moved in jittered(noc, exp):
+            tried += 1
+            try:
+                r = vbq.score_series(d / "series", seeds=moved)
+                if base is not None:
+                    changes.append(abs(r.vbq / (ref * (1.0 + base)) - 1))
+            except Exception:  # noqa: BLE001
+                refused += 1
+        jitter[key] = (max(changes) if changes else None, refused, tried)
+(root / "results.json").write_text(json.dumps(dict(modes, jitter=jitter), indent=1))
 for mode, res in modes.items():
     errs = np.array([abs(v[0]) for v in res.values() if v[0] is not None])
     n = len(res)
@@ -48,3 +86,12 @@ for mode, res in modes.items():
     print(f"{mode:16s} refused {refused}/{n}  median {np.median(errs):.1%}  "
           f"p95 {np.percentile(errs, 95):.1%}  within3 {int((errs < 0.03).sum())}/{n}  "
           f"within5 {int((errs < 0.05).sum())}/{n}  >5% with a warning {warned}/{len(big)}")
+for variants in ("random", "all"):
+    res = {k: v for k, v in jitter.items() if k.startswith(variants)}
+    for key, (worst, refused, tried) in res.items():
+        shown = "refused at the true centres" if worst is None else f"{worst:.1%}"
+        print(f"jitter {key:9s} largest VBQ change {shown}  refused {refused}/{tried}")
+    worst = [v[0] for v in res.values() if v[0] is not None]
+    under = sum(1 for v in res.values() if v[0] is not None and v[0] < 0.03 and v[1] == 0)
+    print(f"jitter {variants:6s} largest change {max(worst):.1%}  under 3% (and never "
+          f"refused) {under}/{len(res)}")
