@@ -701,3 +701,81 @@ def test_series_opens_on_the_mid_sagittal_slice_once_the_sac_is_traced(tmp_path)
     # the plane's distance from that slice, against the truth, within half a slice spacing
     assert abs(got["midline_offset_mm"] - truth["slice_offsets_mm"][true_k]) < spacing / 2
     assert client.get("/api/series/1.2.3.4").status_code == 404
+
+
+def test_each_slice_is_decoded_once_when_requests_need_it_together(tmp_path, monkeypatch):
+    """A slice image, the symmetry search it starts, proposals and scores share the decoding."""
+    import threading
+    import time
+    from collections import Counter
+
+    from vbq.dicom import pixels as dicom_pixels
+
+    ph = phantom(tmp_path / "study")
+    config = ServeConfig(folder=ph["series"], db=tmp_path / "r.sqlite", out=tmp_path / "x",
+                         token=TOKEN, host="127.0.0.1", port=8765)
+    ws = Workstation(config)
+    client = TestClient(create_app(config, ws), base_url=BASE,
+                        headers={"Authorization": f"Bearer {TOKEN}"})
+    decoded: Counter = Counter()
+    real = dicom_pixels.decode
+
+    def slow_decode(sl, *args, **kwargs):
+        decoded[str(sl.path)] += 1
+        time.sleep(0.02)  # a slow disk: requests arriving together overlap
+        return real(sl, *args, **kwargs)
+
+    monkeypatch.setattr(dicom_pixels, "decode", slow_decode)
+    uid = ph["series_uid"]
+    answers: list[int] = []
+
+    def ask(method, path, body=None):
+        r = client.post(path, json=body) if method == "POST" else client.get(path)
+        answers.append(r.status_code)
+
+    jobs = [("GET", f"/api/series/{uid}/slices/7.png"),
+            ("POST", "/api/propose", {"series_uid": uid, "seeds": ph["seeds"]}),
+            ("POST", "/api/score", {"series_uid": uid, "rois": ph["rois"]}),
+            ("GET", f"/api/series/{uid}/slices/3.png"),
+            ("POST", "/api/propose", {"series_uid": uid, "seeds": ph["seeds"]})]
+    threads = [threading.Thread(target=ask, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    info = client.get(f"/api/series/{uid}").json()  # waits for the symmetry search
+    assert answers == [200] * len(jobs)
+    assert info["midline_slice"] is not None
+    series = ws.series(uid)
+    assert sorted(decoded) == sorted(str(s.path) for s in series.slices)
+    assert set(decoded.values()) == {1}, decoded
+
+
+def test_a_fresh_server_imports_nothing_on_its_first_proposal_and_score(tmp_path):
+    """The analysis is loaded when the application is built, not by the first reader's click."""
+    ph = phantom(tmp_path / "study", n_slices=5)
+    code = f"""
+import json, sys
+from starlette.testclient import TestClient
+from vbq.serve.app import ServeConfig, create_app
+config = ServeConfig(folder={str(ph['series'])!r}, db={str(tmp_path / 'r.sqlite')!r},
+                     out={str(tmp_path / 'x')!r}, token={TOKEN!r}, host="127.0.0.1", port=8765)
+client = TestClient(create_app(config), base_url={BASE!r},
+                    headers={{"Authorization": "Bearer {TOKEN}"}})
+uid = {ph['series_uid']!r}
+assert client.get("/api/studies").status_code == 200
+assert client.get(f"/api/series/{{uid}}").status_code == 200
+before = set(sys.modules)
+p = client.post("/api/propose", json={{"series_uid": uid, "seeds": {ph['seeds']!r}}})
+s = client.post("/api/score", json={{"series_uid": uid, "rois": {ph['rois']!r}}})
+assert p.status_code == s.status_code == 200, (p.text, s.text)
+# the standard library's own small modules (a package data reader) do not count
+print(json.dumps(sorted(m for m in set(sys.modules) - before
+                        if m.split(".")[0] not in sys.stdlib_module_names)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.returncode == 0, out.stderr
+    late = json.loads(out.stdout.strip().splitlines()[-1])
+    # a module named here is imported by the first request: add it to ANALYSIS_MODULES
+    assert late == []

@@ -245,7 +245,41 @@ class Workstation:
         self._midlines: dict[str, tuple[int, float]] = {}
         self._symmetric: dict[str, tuple[int, float] | None] = {}
         self._symmetry_locks: dict[str, threading.Lock] = {}
+        self._decode_locks: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def pixels(self, series: Any, index: int) -> Any:
+        """Return slice ``index`` of ``series``, decoding it at most once however it is asked.
+
+        The series keeps the decoded slices (:meth:`vbq.dicom.series.SeriesInfo.pixels`);
+        requests that need the same slice at the same time (a slice image, the
+        symmetry search, a proposal or a score) wait for the one decoding it
+        instead of decoding it again.
+
+        Raises
+        ------
+        InputError
+            The slice cannot be read (as :meth:`~vbq.dicom.series.SeriesInfo.pixels`).
+        """
+        key = (series.series_instance_uid, int(index))
+        with self._lock:
+            lock = self._decode_locks.setdefault(key, threading.Lock())
+        with lock:
+            return series.pixels(index)
+
+    def decode(self, series: Any) -> None:
+        """Decode every slice of ``series`` once (see :meth:`pixels`), before an analysis.
+
+        Proposals and scores read every slice for the mid-sagittal plane; decoded
+        here first, they never decode a slice the symmetry search or another
+        request is decoding. A slice that cannot be read is left for the
+        analysis to report.
+        """
+        for k in range(len(series.slices)):
+            try:
+                self.pixels(series, k)
+            except InputError:
+                continue
 
     def note_midline(self, series: Any, index: int, offset_mm: float | None) -> None:
         """Remember the mid-sagittal slice found when slice ``index`` was ``offset_mm`` from it.
@@ -285,7 +319,7 @@ class Workstation:
             from vbq.roi.symmetry import symmetry_midline
 
             try:
-                stack = [series.pixels(k) for k in range(len(series.slices))]
+                stack = [self.pixels(series, k) for k in range(len(series.slices))]
                 found = symmetry_midline(stack)
                 positions = slice_positions(series)
                 plane = found.position_mm(positions)
@@ -348,7 +382,9 @@ class Workstation:
         proto = get_protocol(protocol)
         choice = self.catalog.choice(str(uid))
         series = choice.series
-        roi_masks = RoiFile.from_json(rois).masks(series)
+        roi_file = RoiFile.from_json(rois)
+        self.decode(series)
+        roi_masks = roi_file.masks(series)
         result = score_roi_masks(series, roi_masks, protocol=proto, statistic=statistic,
                                  extra_warnings=choice.warnings, force=force)
         rejected = [{"series_instance_uid": u, "description": d, "why": w}
@@ -358,8 +394,24 @@ class Workstation:
         return result, series
 
 
+#: What the requests run, imported when the application is built so that the first
+#: proposal or score of a fresh server does not wait for Python to load them.
+ANALYSIS_MODULES: tuple[str, ...] = (
+    "scipy.ndimage", "scipy.spatial", "vbq.roi.proposal", "vbq.roi.rois", "vbq.roi.midline",
+    "vbq.roi.symmetry", "vbq.score", "vbq.protocol", "vbq.batch", "vbq.serve.render",
+    "vbq.serve.exports")
+
+
 def create_app(config: ServeConfig, workstation: Workstation | None = None) -> Guard:
-    """Build the ASGI application for ``config`` (wrapped in its :class:`Guard`)."""
+    """Build the ASGI application for ``config`` (wrapped in its :class:`Guard`).
+
+    The modules the requests run (:data:`ANALYSIS_MODULES`) are imported here,
+    before ``vbq serve`` prints its address.
+    """
+    import importlib
+
+    for name in ANALYSIS_MODULES:
+        importlib.import_module(name)
     ws = workstation if workstation is not None else Workstation(config)
     from vbq import __version__
 
@@ -465,7 +517,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
                 raise ApiError(400, f"{key} must be a finite number"
                                + (" above 0" if key == "window" else ""))
             wl.append(value)
-        image = series.pixels(index)
+        image = ws.pixels(series, index)
         ws.find_midline_soon(series)  # ready, or nearly, when the page asks for the series
         dw, dl = default_window(image)
         window = dw if wl[0] is None else wl[0]
@@ -485,6 +537,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             raise ApiError(400, '"slice" must be a 0-based slice index')
         find_csf = _bool(data, "find_csf") if "find_csf" in data else True
         notes: list[str] = []
+        ws.decode(series)
         try:
             p = engine(series, seeds, slice=sl, find_csf=find_csf)
         except CsfNotFoundError as err:
