@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from vbq.dicom import load_series
+from vbq.dicom.geometry import SliceGeometry
 from vbq.errors import BodyNotFoundError
 from vbq.phantom import make_phantom
-from vbq.roi.proposal import Proposal, propose
+from vbq.roi.proposal import Proposal, fit_body, propose
 from vbq.roi.rois import RoiFile
 
 LEVEL_LABEL = {"L1": 41, "L2": 42, "L3": 43, "L4": 44}
@@ -143,3 +144,66 @@ def test_inscribed_ellipse_is_centred_in_a_long_narrow_region():
     (r0, c0), (ry, rx) = _inscribed(mask, 0.0, (1.0, 1.0))
     assert abs(r0 - 29.5) <= 1.0 and abs(c0 - 10.0) <= 0.5
     assert ry >= 15.0 and 1.5 <= rx < 3.0  # long along the rows, as wide as the region allows
+
+
+def test_clicks_at_the_true_centres_are_not_taken_for_one_body(tmp_path):
+    """Seed 17, every variant: a click whose body was first found too low (strong texture,
+    a bright lesion or a Modic zone near its centre) was moved into the next body, and
+    the two clicks were refused as one body although each lies at its body's true centre.
+
+    Truth: the phantom's label volume (each ellipse inside its own body, none moved).
+    """
+    info = make_phantom(tmp_path, anatomy="realistic", seed=17, variants="all", rows=192,
+                        n_slices=7)
+    series = load_series(info.series_dir).series
+    labels = np.asarray(nib.load(info.mask_path).dataobj)[:, :, info.slice]
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    prop = propose(series, seeds, find_csf=False)
+    assert "seed_moved" not in prop.warning_codes
+    rm = RoiFile.from_json(prop.rois).masks(series)
+    taken = np.zeros(labels.shape, dtype=bool)
+    for level, lab in LEVEL_LABEL.items():
+        m = rm.masks[level]
+        assert m.sum() >= 20 and np.all(labels[m] == lab), level
+        assert not (taken & m).any(), level
+        taken |= m
+
+
+def _body_with_a_bright_centre() -> tuple[np.ndarray, SliceGeometry, np.ndarray]:
+    """A sagittal slice (1 mm pixels, rows inferior, columns posterior) of one body.
+
+    Marrow 100 in rows 38-65 and columns 30-61 (inner height 28 mm, depth 32 mm), a
+    2 mm cortex of 30 around it, soft tissue of 40 outside, and a haemangioma of 160
+    (1.6 x the marrow), 4 mm in radius, at the centre of the body.
+    """
+    img = np.full((120, 120), 40.0)
+    img[36:68, 28:64] = 30.0
+    img[38:66, 30:62] = 100.0
+    rr, cc = np.mgrid[0:120, 0:120]
+    lesion = (rr - 52) ** 2 + (cc - 46) ** 2 <= 16
+    img[lesion] = 160.0
+    geo = SliceGeometry(np.zeros(3), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]),
+                        (1.0, 1.0), img.shape)
+    return img, geo, lesion
+
+
+def test_click_on_a_bright_lesion_at_the_centre_finds_its_body():
+    """A click on a bright focal structure once read it as fat beyond the body (borders
+    at the click), and was refused as not inside a body.
+
+    Truth by construction (:func:`_body_with_a_bright_centre`): the inner edges lie on
+    the steps between marrow and cortex, so the height and depth are exact to a pixel;
+    the ellipse keeps at least 2 mm from them and 1 mm from the lesion.
+    """
+    from scipy import ndimage
+
+    img, geo, lesion = _body_with_a_bright_centre()
+    body, note = fit_body(img, geo, (52.0, 46.0), marrow=100.0)
+    assert note is None
+    assert abs(body.height_mm - 28.0) <= 1.0 and abs(body.depth_mm - 32.0) <= 1.0
+    near_lesion = ndimage.binary_dilation(lesion, iterations=1)
+    inner = np.zeros_like(lesion)
+    inner[40:64, 32:60] = True                      # 2 mm inside the marrow's edges
+    assert not (body.mask & near_lesion).any() and not (body.mask & ~inner).any()
+    assert body.mask.sum() >= 60                    # moved aside, not shrunk to a few pixels
