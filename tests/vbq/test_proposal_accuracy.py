@@ -6,11 +6,13 @@ Reference: ``expected.json["reference"]`` of :func:`vbq.phantom.make_phantom` wi
 the engine). Seeds are the phantom's ``seeds.json`` (the true body centres).
 
 Measured on 40 anatomies (seeds 0-19 x variants ``random`` and ``all``, 192 rows,
-7 slices; seeds 0-9 used while building the engine, 10-19 held out): the median
-of the L1-L4 ROI means was within 3 % of the reference median in 18/20 and 16/20
-(34/40 = 85 %, binomial standard error 5.6 %), refused once (two clicks led to
-one body). The share asserted below is the measured 85 % less two standard
-errors (74 %) on the six held-out anatomies checked here: at least 4 of 6.
+7 slices): the median of the L1-L4 ROI means was within 3 % of the reference median
+in 34/40 (85 %, binomial standard error 5.6 %), none refused. The share asserted
+below is the measured 85 % less two standard errors (74 %) on the six anatomies
+checked here: at least 4 of 6. (At the benchmark's 256 rows and 15 slices,
+``benchmarks/roi_agreement.py``, 39/40 with seeds 0-19, which the engine was tuned
+on, and 23/24 with seeds 20-31, which it was not; at 256 rows and 7 slices 36/40.
+Coarser pixels blur the focal structures the ellipse must avoid.)
 """
 
 import json
@@ -57,6 +59,11 @@ def measured(tmp_path_factory):
 def test_share_within_three_percent_of_the_reference(measured):
     within = [err is not None and abs(err) < 0.03 for err, _ in measured.values()]
     assert sum(within) >= 4, measured
+
+
+def test_no_anatomy_is_refused(measured):
+    """None of the 40 measured anatomies was refused: clicks at the true centres always fit."""
+    assert all(err is not None for err, _ in measured.values()), measured
 
 
 def test_every_ellipse_lies_in_its_own_body(measured):
