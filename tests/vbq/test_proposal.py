@@ -30,10 +30,15 @@ def spine(tmp_path_factory):
     return info, series, labels, json.loads(info.seeds_path.read_text())
 
 
-@pytest.mark.xfail(strict=True, reason="the endplate tilt fit underestimates steep tilts: "
-                   "L4 is found tilted 2.2 degrees against a true 8.4 on this anatomy (every "
-                   "ellipse lies inside its own body and none overlap)")
 def test_proposal_is_a_roi_file_of_turned_ellipses_inside_their_bodies(spine):
+    """Truth: the label volume and ``expected.json["geometry"]`` tilts (L4: 8.4 degrees).
+
+    With 1.46 mm pixels the endplates are only 20-45 % darker than the marrow; an
+    edge taken where a profile falls below a fixed 80 % of the marrow lies further
+    out for a shallow band than for a deep one, which tilted the lines fitted across
+    the bands (L4 was found at 2.2 degrees). The 5-degree tolerance is a rise of
+    about 1.5 pixels across the 25 mm over which the endplates are fitted.
+    """
     info, series, labels, seeds = spine
     prop = propose(series, seeds)
     assert isinstance(prop, Proposal) and len(prop.warnings) == len(prop.warning_codes)

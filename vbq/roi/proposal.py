@@ -139,6 +139,7 @@ _INSIDE_MM = 4.0     # a dark click this far inside a body's borders is in that 
 _STEP = 0.5          # mm between samples along a profile
 _REACH = 32.0        # mm searched from the centre along a profile
 _SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
+_TILT_DISAGREE = 0.1  # endplate slopes further apart than this (about 6 degrees) disagree
 _MISS_COST = 0.2     # added per mm by which a pair misses the size range
 
 
@@ -317,7 +318,7 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
     n = int(bright[0]) if bright.size else profile.size
     below = profile < level
     out: list[tuple[float, float]] = []
-    i = 0
+    i = start = 0
     while i < n and len(out) < most:
         if not below[i]:
             i += 1
@@ -328,19 +329,23 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
         low = int(i + np.argmin(profile[i:j]))
         half = 0.5 * (m + float(profile[low]))
         # the edge is half-way down from the marrow to the band's floor (the
-        # blurred step's middle), at or past where it falls below ``level``
+        # blurred step's middle): before where the profile falls below ``level``
+        # for a shallow band, past it for a deep one
         k = i
-        while k < low and profile[k] > half:
-            k += 1
+        if half >= level:
+            while k > start and profile[k - 1] <= half:
+                k -= 1
+        else:
+            while k < low and profile[k] > half:
+                k += 1
         if k == 0:
             edge = 0.0
         else:
-            top = min(half, level) if k == i else half
             a, b = profile[k - 1], profile[k]
-            frac = (a - top) / (a - b) if a != b else 0.0
+            frac = (a - half) / (a - b) if a != b else 0.0
             edge = (k - 1 + float(min(max(frac, 0.0), 1.0))) * _STEP
         out.append((edge, float(profile[low]) / m))
-        i = j
+        i = start = j
     if bright.size and len(out) < most:
         # fat outside the body (epidural, paravertebral): the body ends at the last
         # dark band before it (a thin cortex), or where the signal starts to rise
@@ -438,10 +443,15 @@ def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
         if len(found) >= 3:
             uu, vv = np.array(found).T
             if np.all(np.isfinite(uu)) and np.all(np.isfinite(vv)) and np.ptp(uu) > 0:
-                slopes.append(float(np.polyfit(uu, vv, 1)[0]))
+                coef, resid = np.polyfit(uu, vv, 1, full=True)[:2]
+                slopes.append((float(coef[0]), float(resid[0]) / uu.size if resid.size else 0.0))
     if not slopes:
         return None
-    return float(math.atan(float(np.mean(slopes))))
+    if len(slopes) == 2 and abs(slopes[0][0] - slopes[1][0]) > _TILT_DISAGREE:
+        # the endplates disagree: one line follows something else (the wavy edge of a
+        # Modic zone, a texture band); keep the straighter one
+        return float(math.atan(min(slopes, key=lambda x: x[1])[0]))
+    return float(math.atan(float(np.mean([x[0] for x in slopes]))))
 
 
 def _turn(a: np.ndarray, t: np.ndarray, ang: float) -> tuple[np.ndarray, np.ndarray]:
