@@ -13,11 +13,15 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    and less than 4 mm inside the borders of the body found around it with the
    typical marrow level (a dark click deep inside a body, on the basivertebral
    vein or a dark island, stays there), is on an endplate or in a disc: it is
-   moved into the body it
-   belongs to (the nearest marrow along the spine's axis, which is the side
-   of the disc's middle the click lies on; with a note), or refused when it
-   lies within 1 mm of the disc's middle and no other click tells the two
-   bodies apart.
+   moved into the body it belongs to (the nearest marrow along the spine's
+   axis, which is the side of the disc's middle the click lies on; with a
+   note), or refused when it lies within 1 mm of the disc's middle and no
+   other click tells the two bodies apart. Clicks inside their bodies are
+   fitted first, and a click is never moved into a body another click leads
+   to: when no other body is left, it stays in the body found around it if it
+   lies inside that body, and is refused otherwise. The distance between the
+   first and last body clicked, over the levels between them, bounds each
+   body's inner height (:data:`HEIGHT_TO_PITCH`).
 2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
@@ -35,7 +39,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
 3. *Endplate tilt.* The superior and inferior borders are found again in five
    narrow bands across the depth; the mean slope of the two lines (which
    cancels wedging; endplate concavity is symmetric and cancels too) turns
-   the frame. Steps 2-3 are repeated three times, each from the middle of
+   the frame, or, when they disagree by more than about 6 degrees (one line
+   following a Modic zone's wavy edge or a texture band), the slope of the
+   straighter line. Steps 2-3 are repeated three times, each from the middle of
    the borders found, so the result hardly depends on where in the body the
    click was.
 4. *Ellipse.* Aligned with the endplates, semi-axes at most :data:`AXIS_FRACTION`
