@@ -6,6 +6,7 @@ level means) of :func:`vbq.phantom.make_phantom` with ``anatomy="realistic"``.
 """
 
 import json
+import math
 
 import nibabel as nib
 import numpy as np
@@ -212,3 +213,31 @@ def test_click_on_a_bright_lesion_at_the_centre_finds_its_body():
     inner[40:64, 32:60] = True                      # 2 mm inside the marrow's edges
     assert not (body.mask & near_lesion).any() and not (body.mask & ~inner).any()
     assert body.mask.sum() >= 60                    # moved aside, not shrunk to a few pixels
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_marrow_texture_alone_does_not_shrink_the_ellipse(seed):
+    """Diffuse texture (12 %, correlated over 1.2 mm, as in heterogeneous marrow) is not a
+    focal structure: the reference ROI keeps it, so the ellipse must not avoid it.
+
+    Truth by construction: a 28 x 32 mm body with texture and no focal structure, so
+    the largest ellipse allowed is the cap (semi-axes 40 % of the height and depth,
+    450 pixels). Texture peaks over 15 % of the marrow were once taken for focal
+    structures and the ellipse shrank to 93-303 pixels; the requirement here is at
+    least 40 % of the cap (a texture peak beyond two robust SDs over 2 mm2 may still
+    move it).
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    img = np.full((120, 120), 40.0)
+    img[36:68, 28:64] = 30.0
+    tex = ndimage.gaussian_filter(rng.standard_normal((120, 120)), 1.2)
+    marrow = 100.0 * (1.0 + 0.12 * tex / tex.std())
+    img[38:66, 30:62] = marrow[38:66, 30:62]
+    geo = SliceGeometry(np.zeros(3), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]),
+                        (1.0, 1.0), img.shape)
+    body, note = fit_body(img, geo, (52.0, 46.0), marrow=100.0)
+    assert note is None
+    cap = math.pi * (0.4 * 28.0) * (0.4 * 32.0)
+    assert body.mask.sum() >= 0.4 * cap, body.radii_mm
