@@ -132,6 +132,8 @@ def test_canal_midline_with_an_unreadable_slice_equals_the_plain_search(tmp_path
 
 def test_only_the_stations_used_are_sampled(tmp_path, monkeypatch):
     """Each slice is straightened at the stations beside the scored levels, not the whole track."""
+    from scipy import ndimage
+
     info = make_phantom(tmp_path / "p", anatomy="realistic", seed=1, rows=192, distractors=())
     series, cases = _cases(info, np.random.default_rng(1))
     index, centres = cases[0]
@@ -139,9 +141,30 @@ def test_only_the_stations_used_are_sampled(tmp_path, monkeypatch):
     arcs = list(track.level_arc.values())
     used = int(((track.arc_mm >= min(arcs)) & (track.arc_mm <= max(arcs)) & track.found).sum())
     assert used < len(track.arc_mm)
-    rows: list[int] = []
-    real = CanalTrack.sample
-    monkeypatch.setattr(CanalTrack, "sample",
-                        lambda self, image: rows.append(len(self.points)) or real(self, image))
+    shapes: list[tuple[int, ...]] = []
+    real = ndimage.map_coordinates
+    monkeypatch.setattr(ndimage, "map_coordinates",
+                        lambda image, coords, **k: shapes.append(coords.shape[1:])
+                        or real(image, coords, **k))
     midline.midline_from_canal(series, track)
-    assert rows == [used] * len(series.slices)
+    # every slice once, and the first a second time (the shortcut checked against the track)
+    assert shapes == [(used, len(track.depths_mm))] * (len(series.slices) + 1)
+
+
+def test_a_track_sampled_otherwise_is_followed(tmp_path, monkeypatch):
+    """Were the track's straightening to change, the search would take its samples still."""
+    from scipy import ndimage
+
+    def nearest(self, image):  # another rule than the linear one the shortcut assumes
+        pts = (self.points[:, None, :]
+               + self.depths_mm[None, :, None] * self.normals[:, None, :])
+        coords = np.stack([pts[..., 0] / self.spacing[0], pts[..., 1] / self.spacing[1]])
+        return ndimage.map_coordinates(np.asarray(image, dtype=float), coords, order=0,
+                                       mode="nearest")
+
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=3, rows=192,
+                        variants="all", distractors=())
+    series, cases = _cases(info, np.random.default_rng(3))
+    monkeypatch.setattr(CanalTrack, "sample", nearest)
+    branches = {"centre": 0, "shifted": 0, "none": 0}
+    assert _compare(series, cases, branches) >= 3

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,28 +124,35 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     c0 = np.argmin(away, axis=1)
     reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
     gap = np.abs(idx[None, :] - c0[:, None])
-    rows = np.arange(stations.size)
-    depth = np.zeros((len(series.slices), stations.size))
+    samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
+    sample: Callable[[np.ndarray], np.ndarray] | None = None
     for k in range(len(series.slices)):
         try:
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
-            continue    # a slice that cannot be read (and is not scored) does not count
-        s = sub.sample(pixels)
-        like = (s >= lo * track.csf_level) & (s <= hi * track.csf_level)
-        # the CSF sample at the centre, else (the sac may be shifted a little on this slice)
-        # the nearest CSF sample within 3 mm, the shallower one on a tie
-        dist = np.where(like & reach, gap, depths.size)
-        c = np.argmin(dist, axis=1)
-        hit = dist[rows, c] < depths.size
-        # the run of CSF samples through it: from the last run start at or before it to the
-        # first run end at or after it
-        starts = like & ~np.pad(like, ((0, 0), (1, 0)))[:, :-1]
-        ends = like & ~np.pad(like, ((0, 0), (0, 1)))[:, 1:]
-        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-        last = np.minimum.accumulate(np.where(ends, idx, depths.size)[:, ::-1], axis=1)[:, ::-1]
-        a, b = first[rows, c], last[rows, c]
-        depth[k] = np.where(hit, (b - a + 1) * step, 0.0)
+            continue    # a slice that cannot be read (and is not scored): no CSF, no weight
+        if sample is None:
+            samples[k] = sub.sample(pixels)
+            sample = _same_samples(sub, pixels, samples[k])
+        else:
+            samples[k] = sample(pixels)
+    like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
+    # on each slice and station: the CSF sample at the centre, else (the sac may be shifted
+    # a little on that slice) the nearest CSF sample within 3 mm, the shallower one on a tie
+    dist = np.where(like & reach, gap, depths.size)
+    c = np.argmin(dist, axis=2)[..., None]
+    hit = np.take_along_axis(dist, c, axis=2)[..., 0] < depths.size
+    # the run of CSF samples through it: from the last run start at or before it to the
+    # first run end at or after it
+    starts = like.copy()
+    starts[..., 1:] &= ~like[..., :-1]
+    ends = like.copy()
+    ends[..., :-1] &= ~like[..., 1:]
+    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=2)
+    last = np.minimum.accumulate(np.where(ends, idx, depths.size)[..., ::-1], axis=2)[..., ::-1]
+    a = np.take_along_axis(first, c, axis=2)[..., 0]
+    b = np.take_along_axis(last, c, axis=2)[..., 0]
+    depth = np.where(hit, (b - a + 1) * step, 0.0)
     depth[depth < 3.0] = 0.0
     weight = depth.sum(axis=0)
     ok = weight > 0
@@ -154,6 +161,25 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
                             "found; choose the slice with --slice")
     per_station = (positions[:, None] * depth[:, ok]).sum(axis=0) / weight[ok]
     return _make(float(np.median(per_station)), positions, "canal")
+
+
+def _same_samples(track: CanalTrack, pixels: np.ndarray,
+                  want: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a sampler giving ``track.sample``'s answers with its coordinates computed once.
+
+    The track's sample points are interpolated linearly (its straightening); the
+    shortcut is used only if it gives ``want``, the track's own samples of ``pixels``,
+    exactly; otherwise ``track.sample`` itself is returned.
+    """
+    from scipy import ndimage
+
+    pts = track.points[:, None, :] + track.depths_mm[None, :, None] * track.normals[:, None, :]
+    coords = np.stack([pts[..., 0] / track.spacing[0], pts[..., 1] / track.spacing[1]])
+
+    def fast(image: np.ndarray) -> np.ndarray:
+        return np.asarray(ndimage.map_coordinates(image, coords, order=1, mode="nearest"))
+
+    return fast if np.array_equal(fast(pixels), want) else track.sample
 
 
 #: Half-size (mm) of the patch at a body's centre followed across the slices.
