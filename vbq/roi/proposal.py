@@ -434,14 +434,16 @@ def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
     """
     s = np.arange(0.0, _REACH, _STEP)
     us = np.linspace(-0.5 * half_d, 0.5 * half_d, 5)
+    offs = us[:, None] + np.linspace(-1.5, 1.5, 5)[None, :]          # band, ray
+    signs = np.array([1.0, -1.0])
+    pts = (signs[:, None, None, None, None] * s[None, None, None, :, None] * t
+           + offs[None, :, :, None, None] * a)                        # side, band, ray, step
+    profs = np.median(sl.sample(centre, pts), axis=2)                # side, band, step
     slopes = []
-    for sign, expect in ((1.0, sup), (-1.0, inf)):
+    for side, (sign, expect) in enumerate(((1.0, sup), (-1.0, inf))):
         found = []
-        for u in us:
-            offs = np.linspace(u - 1.5, u + 1.5, 5)
-            pts = (sign * s[None, :, None] * t[None, None, :]
-                   + offs[:, None, None] * a[None, None, :])
-            prof = np.median(sl.sample(centre, pts), axis=0)
+        for band, u in enumerate(us):
+            prof = profs[side, band]
             near = [e for e, _ in _candidates(prof, m) if abs(e - expect) <= 3.0]
             if near:
                 e = min(near, key=lambda x: abs(x - expect))
