@@ -43,6 +43,32 @@ def cli_score(series, rois_doc, tmp_path, name):
     return json.loads(out.stdout)
 
 
+def open_reading_page(pw, tmp_path, server, reader):
+    """Chromium on the server's page with a reader chosen and the first study open.
+
+    Returns the browser, the page and the lists the page's script errors, failed
+    responses and requested addresses are collected in.
+    """
+    browser = pw.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+    page = browser.new_page()
+    seen: dict[str, list] = {"errors": [], "failed": [], "requests": []}
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error"
+            and not m.text.startswith(_FAILED_RESOURCE) else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.on("response", lambda r: seen["failed"].append(
+        (r.status, r.request.method, r.url.split("?")[0])) if r.status >= 400 else None)
+    page.goto(server.url)
+    page.fill("#reader", reader)
+    page.click("#reader-start")
+    page.wait_for_selector("#worklist tbody tr")
+    page.click("#worklist tbody tr")
+    page.wait_for_function("window.vbq.state.img !== null")
+    return browser, page, seen
+
+
 def test_read_a_phantom_in_the_browser(tmp_path):
     need_chromium()
     from playwright.sync_api import sync_playwright
@@ -51,30 +77,11 @@ def test_read_a_phantom_in_the_browser(tmp_path):
 
     ph = phantom(tmp_path / "study")
     server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
-    errors: list[str] = []
-    failed: list[tuple[int, str, str]] = []  # responses >= 400: (status, method, url)
-    requests: list[str] = []
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+            browser, page, seen = open_reading_page(pw, tmp_path, server, "ann")
             try:
-                page = browser.new_page()
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-                        and not m.text.startswith(_FAILED_RESOURCE) else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("request", lambda r: requests.append(r.url))
-                page.on("response", lambda r: failed.append(
-                    (r.status, r.request.method, r.url.split("?")[0]))
-                    if r.status >= 400 else None)
-                page.goto(server.url)
                 assert "token=" not in page.url  # the token went into a cookie
-                page.fill("#reader", "ann")
-                page.click("#reader-start")
-                page.wait_for_selector("#worklist tbody tr")
-                page.click("#worklist tbody tr")
-                page.wait_for_function("window.vbq.state.img !== null")
                 # it opens on the series' middle slice, where the phantom's ROIs lie
                 assert page.evaluate("window.vbq.state.slice") == ph["rois"]["slice"]
 
@@ -123,10 +130,11 @@ def test_read_a_phantom_in_the_browser(tmp_path):
                 browser.close()
     finally:
         server.stop()
-    assert errors == []
-    _check_failed(failed)
+    assert seen["errors"] == []
+    _check_failed(seen["failed"])
     # nothing is fetched from anywhere but this server (blob: URLs are its own images)
-    outside = [u for u in requests if not u.startswith((server.base, f"blob:{server.base}"))]
+    outside = [u for u in seen["requests"]
+               if not u.startswith((server.base, f"blob:{server.base}"))]
     assert outside == []
 
     reading = ReadingStore(server.db).get(reading_id)
@@ -224,33 +232,15 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     assert choice.series.series_instance_uid == ph["series_uid"]
     (t2_uid, _, t2_reason), = choice.rejected
     server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
-    errors: list[str] = []
-    failed: list[tuple[int, str, str]] = []  # responses >= 400: (status, method, url)
-    requests: list[str] = []
     live: dict = {}
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+            browser, page, seen = open_reading_page(pw, tmp_path, server, "bea")
+            requests = seen["requests"]
             try:
-                page = browser.new_page()
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-                        and not m.text.startswith(_FAILED_RESOURCE) else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("request", lambda r: requests.append(r.url))
-                page.on("response", lambda r: failed.append(
-                    (r.status, r.request.method, r.url.split("?")[0]))
-                    if r.status >= 400 else None)
                 p = Page(page)
-                page.goto(server.url)
-                page.fill("#reader", "bea")
-                page.click("#reader-start")
-                page.wait_for_selector("#worklist tbody tr")
                 read_cell = "#worklist tbody tr td:nth-child(4)"
-                assert page.text_content(read_cell) == ""
-                page.click("#worklist tbody tr")
-                page.wait_for_function("window.vbq.state.img !== null")
+                assert page.text_content(read_cell) == ""  # not read yet
                 assert page.text_content("#series-reason") == f"Chosen: {choice.reason}"
 
                 points = {s["label"]: s["point"] for s in ph["seeds"]["seeds"]}
@@ -404,8 +394,8 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
             auto_wl = float(resp.headers["X-Window"]), float(resp.headers["X-Level"])
     finally:
         server.stop()
-    assert errors == []
-    _check_failed(failed)
+    assert seen["errors"] == []
+    _check_failed(seen["failed"])
 
     # the rotated L2 is measured as shown: its pixels are those the page calls inside, and
     # the live score is that of vbq score on the same ROI file
@@ -453,32 +443,6 @@ def test_edit_view_and_switch_in_the_browser(tmp_path):
     assert "T1 SAG TSE: the automatic choice" in live["t2_others"]
     assert live["t2_state"] == [{}, None, None]
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-
-
-def open_reading_page(pw, tmp_path, server, reader):
-    """Chromium on the server's page with a reader chosen and the first study open.
-
-    Returns the browser, the page and the lists the page's script errors, failed
-    responses and requested addresses are collected in.
-    """
-    browser = pw.chromium.launch_persistent_context(
-        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
-    page = browser.new_page()
-    seen: dict[str, list] = {"errors": [], "failed": [], "requests": []}
-    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error"
-            and not m.text.startswith(_FAILED_RESOURCE) else None)
-    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-    page.on("request", lambda r: seen["requests"].append(r.url))
-    page.on("response", lambda r: seen["failed"].append(
-        (r.status, r.request.method, r.url.split("?")[0])) if r.status >= 400 else None)
-    page.goto(server.url)
-    page.fill("#reader", reader)
-    page.click("#reader-start")
-    page.wait_for_selector("#worklist tbody tr")
-    page.click("#worklist tbody tr")
-    page.wait_for_function("window.vbq.state.img !== null")
-    return browser, page, seen
 
 
 def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
