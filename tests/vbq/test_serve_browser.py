@@ -107,6 +107,9 @@ def test_read_a_phantom_in_the_browser(tmp_path):
                 page.wait_for_function("document.querySelector('#save-info').dataset.readingId")
                 reading_id = int(page.get_attribute("#save-info", "data-reading-id"))
                 shown = float(page.get_attribute("#vbq-value", "data-vbq"))
+                # the score at the top of its pane (saving scrolled to the button), as the
+                # README's picture (docs/workstation.png) shows it
+                page.evaluate("document.querySelector('#result-pane').scrollTop = 0")
                 page.screenshot(path=str(tmp_path / "workstation.png"))
 
                 # drag L4's ellipse by a few pixels: an edited proposal
