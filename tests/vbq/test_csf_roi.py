@@ -152,3 +152,15 @@ def test_across_leaves_out_the_blurred_edge_of_a_dark_dura():
     low, high, stripe = canal._across(prof, depths, 4.0, 13.0, 1.0)
     assert high == pytest.approx(11.75 - canal.CSF_BACK_MARGIN_MM)
     assert not stripe
+
+
+def test_across_stops_at_a_dark_ligament_in_front_though_not_dark_at_every_station():
+    # CSF 1.0 from 6 to 14 mm; in front (4-6 mm) a ligament, dark (0.8) at most stations
+    # (the median) but not at all of them (the upper percentile 0.97 is CSF-like), and
+    # in front of it a blurred edge at the CSF's own signal (3.5-4 mm), then fat
+    depths, prof = _profile([(3.5, 4.0, 1.0), (4.0, 6.0, 0.8), (6.0, 14.0, 1.0)])
+    upper = prof.copy()
+    upper[(depths >= 4.0) & (depths < 6.0)] = 0.97
+    low, high, _ = canal._across(prof, depths, 4.0, 14.0, 1.0, upper)
+    assert low == pytest.approx(5.75 + canal.CSF_WALL_MARGIN_MM)
+    assert high == pytest.approx(13.75 - canal.CSF_BACK_MARGIN_MM)

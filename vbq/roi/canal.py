@@ -690,10 +690,10 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     profile is scaled by the CSF beside the level (the :data:`BASE_PCT`
     percentile of the depths within 15 % of ``level``); the middle of its
     longest calm run (within :data:`CSF_CALM` of that CSF) is followed to the
-    front while ``upper`` stays within :data:`CSF_FLOOR` and ``1 +``
-    :data:`WALL_EXCESS` (the anterior wall is steep: fat, ligament or
-    cortex, bright along part of the level at times) and to the back
-    while it stays within :data:`CSF_FLOOR` and ``1 +`` :data:`ROOT_EXCESS`
+    front while the profile stays above :data:`CSF_FLOOR` and ``upper``
+    below ``1 +`` :data:`WALL_EXCESS` (the anterior wall is steep: fat,
+    ligament or cortex, bright along part of the level at times) and to the
+    back while it stays within :data:`CSF_FLOOR` and ``1 +`` :data:`ROOT_EXCESS`
     (the posterior sac is brighter where roots of the cauda equina lie near
     the slice, and is still CSF; a root in the slice stands higher). A piece
     of CSF behind such a stripe, inside the walls and wider than the front
@@ -719,21 +719,22 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     k0 = (a + b) // 2
     n = len(q)
 
-    def walk(q: np.ndarray, k: int, step: int, top: float) -> int:
-        while 0 <= k + step < n and CSF_FLOOR <= q[k + step] <= top:
+    def walk(k: int, step: int, top: float, bright: np.ndarray) -> int:
+        """Move ``k`` while the profile is above the floor and ``bright`` below ``top``."""
+        while 0 <= k + step < n and q[k + step] >= CSF_FLOOR and bright[k + step] <= top:
             k += step
         return k
 
     top = 1.0 + ROOT_EXCESS
-    ka = walk(q if upper is None else upper / base, k0, -1, 1.0 + WALL_EXCESS)
-    kb = walk(q, k0, 1, top)
+    ka = walk(k0, -1, 1.0 + WALL_EXCESS, q if upper is None else upper / base)
+    kb = walk(k0, 1, top, q)
     k = kb + 1
     while k < n and q[k] > top and depths[k] < back:
         k += 1
     stripe = False
     if k > kb + 1 and k < n and depths[k] < back and CSF_FLOOR <= q[k] <= top:
         stripe = True
-        kb2 = walk(q, k, 1, top)
+        kb2 = walk(k, 1, top, q)
         if kb2 - k > kb - ka:
             ka, kb = k, kb2
     # a dark dura or ligament: its blurred edge (a quarter of the calm band below the CSF) is no CSF
