@@ -18,9 +18,8 @@ every proposal and score), and the wall time from opening the study to its first
 slice image; target < 1 s). Each number is printed with the one-minute load average at the
 time (``os.getloadavg``, as ``uptime`` shows it): on a shared machine, timings under a
 higher load are slower. Then N clients score together for S seconds (a bounded load
-test; target: no error), each dragging its own copy of the phantom's L2 ROI, so that
-requests are scored afresh (65 positions, more than the 32 canal summaries a series
-keeps).
+test; target: no error), the phantom's L2 ROI dragged through 117 positions one request
+after another, so that each is scored afresh (a series keeps 32 canal summaries).
 
 Usage: ``python benchmarks/bench_serve.py [--clients 20] [--seconds 30] [--drag 12]``
 (``--clients 0`` skips the load test).
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import os
 import statistics
@@ -154,25 +154,30 @@ def read_like_the_page(server: Server, uid: str, seeds: dict[str, Any],
 
 def load_test(server: Server, uid: str, rois: dict[str, Any], clients: int,
               seconds: float) -> tuple[int, list[str], list[float], float, float, float]:
-    """N clients scoring together, each dragging L2 (no two requests alike).
+    """N clients scoring together, L2 at the next of 117 positions in each request.
 
     Returns (requests, errors, server ms of each answer, wall s, load before, load after).
     """
     errors: list[str] = []
     ms: list[float] = []
     counts: list[int] = []
+    positions = itertools.count()
 
-    def client(who: int) -> None:
+    def client() -> None:
         n = 0
         with server.client(timeout=120) as c:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
-                # each client drags its own L2: no two requests score the same ROIs
+                # a position comes back after 117 requests, when its canal summary is no
+                # longer kept: every request is scored afresh
+                k = next(positions) % 117
                 doc = copy.deepcopy(rois)
                 l2 = next(x for x in doc["rois"] if x["label"] == "L2")
-                key = "center" if "center" in l2 else "corner"
-                l2[key][0] += who % 5 - 2         # whole pixels, as a drag moves it
-                l2[key][1] += n % 13 - 6
+                # whole pixels, as a drag moves it (a polygon's every point, or the centre)
+                for point in l2["points"] if "points" in l2 else [
+                        l2.get("center", l2.get("corner"))]:
+                    point[0] += k // 13 - 4
+                    point[1] += k % 13 - 6
                 try:
                     r = c.post("/api/score", json={"series_uid": uid, "rois": doc})
                 except httpx.HTTPError as err:
@@ -186,7 +191,7 @@ def load_test(server: Server, uid: str, rois: dict[str, Any], clients: int,
         counts.append(n)
 
     before = load()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()

@@ -121,36 +121,60 @@ def test_a_kill_during_saves_loses_no_acknowledged_reading(big, tmp_path):
     assert ReadingStore(db).check() == n + 1
 
 
+def dragged(rois: dict, k: int) -> dict:
+    """The ROI document with L2 moved by whole pixels: position ``k`` of 7 x 7."""
+    doc = json.loads(json.dumps(rois))
+    l2 = next(r for r in doc["rois"] if r["label"] == "L2")
+    dr, dc = k // 7 - 3, k % 7 - 3
+    for point in l2["points"] if "points" in l2 else [l2.get("center", l2.get("corner"))]:
+        point[0] += dr
+        point[1] += dc
+    return doc
+
+
 @pytest.mark.slow
 def test_twenty_clients_scoring_for_thirty_seconds_get_no_error(big, tmp_path):
+    """Readers dragging L2 through 49 positions, more than the 32 canal summaries a series
+    keeps, so requests are also scored afresh; each answer is that of the same ROIs scored
+    alone beforehand, whole (the VBQ, every level, the slice's distance from the plane)."""
     server = start_server(big["series"], tmp_path / "r.sqlite", tmp_path / "out")
     duration = 30.0
     errors: list[str] = []
     counts: list[int] = []
-    want: dict[str, float] = {}
+    docs = [dragged(big["rois"], k) for k in range(49)]
+    uid = big["series_uid"]
 
-    def client():
+    def client(who: int) -> None:
         n = 0
         try:
             with httpx.Client(base_url=server.base, headers=server.headers(),
                               timeout=60) as c:
                 end = time.monotonic() + duration
                 while time.monotonic() < end:
-                    r = c.post("/api/score", json={"series_uid": big["series_uid"],
-                                                   "rois": big["rois"]})
+                    k = (who * 7 + n) % len(docs)
+                    r = c.post("/api/score", json={"series_uid": uid, "rois": docs[k]})
                     if r.status_code != 200:
                         errors.append(f"{r.status_code} {r.text[:200]}")
                         break
-                    vbq = r.json()["vbq"]
-                    if want.setdefault("vbq", vbq) != vbq:
-                        errors.append(f"VBQ {vbq} != {want['vbq']}")
+                    if r.json() != want[k]:
+                        errors.append(f"position {k}: VBQ {r.json()['vbq']} (L2 "
+                                      f"{r.json()['levels']['L2']['si']}) != {want[k]['vbq']} "
+                                      f"({want[k]['levels']['L2']['si']}), or another part")
                     n += 1
         except httpx.HTTPError as err:
             errors.append(repr(err))
         counts.append(n)
 
     try:
-        threads = [threading.Thread(target=client) for _ in range(20)]
+        with httpx.Client(base_url=server.base, headers=server.headers(), timeout=60) as c:
+            want = []
+            for doc in docs:
+                r = c.post("/api/score", json={"series_uid": uid, "rois": doc})
+                assert r.status_code == 200, r.text
+                want.append(r.json())
+        # the positions are told apart (L2's signal; the VBQ may stay the same)
+        assert len({w["levels"]["L2"]["si"] for w in want}) > 1
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
         for t in threads:
             t.start()
         for t in threads:
