@@ -953,8 +953,9 @@ class StudyTable:
             x = x + add * np.any(x == 0, axis=1)[:, None]
         return x[:, 0], x[:, 1], x[:, 2], x[:, 3]
 
-    def logits(self, correction: str = "all",
-               add: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, correction: str = "all", add: float = 0.5, *,
+               corrected: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Return each study's (logit sensitivity, logit FPR) and their within-study variances.
 
         This is the one logit transform of the package: every model and statistic
@@ -966,6 +967,9 @@ class StudyTable:
             Continuity-correction rule (see :meth:`corrected`).
         add : float
             The amount added by the correction (default 0.5).
+        corrected : tuple of numpy.ndarray, optional
+            ``self.corrected(correction, add)`` if the caller has it already (a fit
+            that needs the corrected counts for more than the logits).
 
         Returns
         -------
@@ -989,7 +993,7 @@ class StudyTable:
         >>> [round(float(v), 4) for v in y[1]], [round(float(v), 4) for v in S[1]]
         ([1.2238, -2.8332], [0.5176, 2.1176])
         """
-        tp, fp, fn, tn = self.corrected(correction, add)
+        tp, fp, fn, tn = self.corrected(correction, add) if corrected is None else corrected
         if correction == "none" and self.has_zero_cells:
             counts = self.counts()
             i = int(np.flatnonzero(np.any(counts == 0, axis=1))[0])

@@ -23,6 +23,7 @@ where that path stops short of the maximum.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -173,8 +174,11 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         scale = 1.0
         accepted = None
         while scale * steps[-1] > 1e-12:
-            trial = np.repeat(full[None, :], n_steps, axis=0)
-            trial[:, sel] += (scale * steps)[:, None] * step
+            if n == full.size:  # full + t step, written as one broadcast
+                trial = full + (scale * steps)[:, None] * step
+            else:
+                trial = np.repeat(full[None, :], n_steps, axis=0)
+                trial[:, idx] += (scale * steps)[:, None] * step
             # the trials' difference stencils ride along in the same batch, so the next
             # iteration's gradient and Hessian are already computed when one of them is taken
             carry = n_steps if vectorised else (1 if scale == 1.0 else 0)
@@ -308,12 +312,18 @@ def fit_bivariate_normal(
     if optimizer != "newton":
         raise InputError(f"unknown optimizer {optimizer!r}; use 'newton' or 'mada'.")
 
-    starts = [start] if start is not None else []
-    starts += [_moment_start(y, S), np.diag([0.001, 0.001]), np.diag(y.var(axis=0) + 0.1)]
+    def starts() -> Iterator[np.ndarray]:
+        """Yield the starting Psi, each made only when the ones before it failed."""
+        if start is not None:
+            yield start
+        yield _moment_start(y, S)
+        yield np.diag([0.001, 0.001])
+        yield np.diag(y.var(axis=0) + 0.1)
+
     best: _OptResult | None = None
     best_free = ALL_FREE
     niter = 0
-    for psi0 in starts:
+    for psi0 in starts():
         theta0 = cholesky_params(np.asarray(psi0, dtype=float))
         theta0 = np.where(np.abs(theta0) < 1e-3, 1e-3, theta0)  # keep off the saddle at 0
         res = _minimise(lik, theta0, ALL_FREE)
@@ -389,7 +399,11 @@ def log_jacobian(table: StudyTable, correction: str = "all") -> float:
     ``sum_i -log(sens_i (1 - sens_i)) - log(fpr_i (1 - fpr_i))`` on the
     corrected proportions.
     """
-    tp, fp, fn, tn = table.corrected(correction)
+    return _log_jacobian(*table.corrected(correction))
+
+
+def _log_jacobian(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) -> float:
+    """:func:`log_jacobian` from the corrected counts."""
     se = tp / (tp + fn)
     f = fp / (fp + tn)
     return float(np.sum(-np.log(se * (1 - se)) - np.log(f * (1 - f))))
@@ -460,7 +474,8 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
             "model; use the univariate model (--model univariate, or univariate(table)), "
             "or add studies."
         )
-    y, S = logit_outcomes(table, correction)
+    counts = table.corrected(correction)  # once, for the outcomes and the log-Jacobian
+    y, S = table.logits(correction, corrected=counts)
     fit = fit_bivariate_normal(y, S, method=method, optimizer=optimizer)
     caveats = list(fit.warnings)
     if table.k < FEW_STUDIES:
@@ -483,7 +498,7 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
     return BivariateResult(
         model="reitsma", method=method, table=table, correction=correction,
         mu=fit.coef[0].copy(), vcov=fit.vcov, psi=fit.psi,
-        loglik=fit.loglik + log_jacobian(table, correction),
+        loglik=fit.loglik + _log_jacobian(*counts),
         df=5, nobs=2 * table.k, converged=fit.converged, warnings=warning_texts(caveats),
         warning_codes=warning_codes(caveats),
         extra={"loglik_without_jacobian": fit.loglik, "niter": fit.niter,

@@ -165,3 +165,32 @@ def test_within_study_quantities_of_another_table_are_refused():
         heterogeneity.cochran_q_i2(a, "all", within=heterogeneity.WithinStudy(b, "all"))
     with pytest.raises(ValueError, match="another table"):
         heterogeneity.i2_holling(a, "all", within=heterogeneity.WithinStudy(a, "single"))
+
+
+@pytest.mark.parametrize("correction", ["all", "single"])
+def test_a_reitsma_fit_corrects_the_counts_once(monkeypatch, correction):
+    t = _table("zerocells")
+    ref = ma.reitsma(t, correction=correction)
+    calls = []
+    corrected = StudyTable.corrected
+
+    def counting(self, *a, **kw):
+        calls.append(1)
+        return corrected(self, *a, **kw)
+
+    monkeypatch.setattr(StudyTable, "corrected", counting)
+    fit = ma.reitsma(t, correction=correction)
+    assert len(calls) == 1  # the logits and the log-Jacobian share it
+    assert fit.loglik == ref.loglik
+    from metaanalysis.models.reitsma import log_jacobian
+
+    assert fit.loglik == fit.extra["loglik_without_jacobian"] + log_jacobian(t, correction)
+
+
+@pytest.mark.parametrize("correction", ["all", "single", "none"])
+def test_logits_from_given_corrected_counts_equal_the_plain_ones(correction):
+    t = _table("skin_tests" if correction == "none" else "zerocells")
+    assert correction == "none" or t.has_zero_cells
+    y, S = t.logits(correction)
+    y2, S2 = t.logits(correction, corrected=t.corrected(correction))
+    assert np.array_equal(y, y2) and np.array_equal(S, S2)
