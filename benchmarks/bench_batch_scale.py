@@ -12,7 +12,12 @@ Then runs the ``vbq batch`` command as a separate process:
   is not timed, the workers' import of vbq on the first task is),
 
 interleaved over ``--rounds`` rounds (best wall time shown: other load on a
-shared machine only ever slows a run down). Peak memory is the largest
+shared machine only ever slows a run down). Each run also reports the load
+average (1 min) when it started and ended, and the CPU time it spent (user +
+system): of the command and its pool's workers; for Dask, of the command, the
+two worker processes and this process (which runs the scheduler). On a busy
+machine the wall time says little about scaling, the CPU time does: work that
+scales spends about the same CPU time with more workers. Peak memory is the largest
 resident set seen, sampled every 50 ms, of the command's process, of its
 whole process tree (the pool's workers included), and for Dask of the two
 worker processes. Every output row must have status ok.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -109,10 +115,28 @@ class PeakMemory(threading.Thread):
         self.join()
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU time (user + system, s) a running process has spent, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def run(manifest: Path, out: Path, options: list[str], dask_pids: list[int]) -> dict:
-    """Run ``vbq batch`` once; return wall time, memory peaks and the row count."""
+    """Run ``vbq batch`` once; return wall and CPU time, load, memory peaks and the row count."""
     out.unlink(missing_ok=True)
     argv = [str(VBQ), "batch", str(manifest), "--out", str(out), "--no-progress", *options]
+    load0 = os.getloadavg()[0]
+    children0, self0 = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
+    dask0 = sum(_proc_cpu(p) for p in dask_pids)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     mem = PeakMemory(proc.pid, dask_pids)
@@ -120,6 +144,12 @@ def run(manifest: Path, out: Path, options: list[str], dask_pids: list[int]) -> 
     _, err = proc.communicate()
     wall = time.perf_counter() - t0
     mem.stop()
+    # the command and the pool workers it reaped; with Dask also the workers and the
+    # scheduler in this process (the memory sampler's share of it is small)
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - children0
+    if dask_pids:
+        cpu += sum(_proc_cpu(p) for p in dask_pids) - dask0 + _cpu(resource.RUSAGE_SELF) - self0
+    load1 = os.getloadavg()[0]
     if proc.returncode != 0:
         raise SystemExit(f"vbq batch {' '.join(options)} failed ({proc.returncode}): {err.strip()}")
     with out.open(newline="") as fh:
@@ -127,8 +157,9 @@ def run(manifest: Path, out: Path, options: list[str], dask_pids: list[int]) -> 
     bad = [r["id"] for r in rows if r.get("status") != "ok"]
     if bad:
         raise SystemExit(f"vbq batch {' '.join(options)}: rows not scored: {bad[:5]}")
-    return {"wall": wall, "rows": len(rows), "main_mib": mem.main_kib / 1024,
-            "tree_mib": mem.tree_kib / 1024, "dask_mib": mem.extra_kib / 1024}
+    return {"wall": wall, "cpu": cpu, "load": (load0, load1), "rows": len(rows),
+            "main_mib": mem.main_kib / 1024, "tree_mib": mem.tree_kib / 1024,
+            "dask_mib": mem.extra_kib / 1024}
 
 
 def main() -> int:
@@ -166,7 +197,8 @@ def main() -> int:
                           dask_pids if "--dask" in options else [])
                 if name not in best or got["wall"] < best[name]["wall"]:
                     best[name] = got
-                print(f"  {name}: {got['wall']:.1f} s", flush=True)
+                print(f"  {name}: {got['wall']:.1f} s, CPU {got['cpu']:.1f} s, load "
+                      f"{got['load'][0]:.1f} -> {got['load'][1]:.1f}", flush=True)
     finally:
         if client is not None:
             client.close()
@@ -178,12 +210,17 @@ def main() -> int:
     print(f"\nvbq batch, {args.n} series; {len(os.sched_getaffinity(0))} CPUs, load average "
           f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; best of {args.rounds} rounds")
     sep = " | " if args.markdown else "  "
-    head = ["run", "wall", "series/s", "vs 1 worker", "peak RSS, command",
-            "peak RSS, command + pool", "peak RSS, Dask workers"]
+    base_cpu = best["1 local worker"]["cpu"]
+    head = ["run", "wall", "series/s", "vs 1 worker", "CPU time", "CPU vs 1 worker",
+            "load at start -> end", "peak RSS, command", "peak RSS, command + pool",
+            "peak RSS, Dask workers"]
     rows = []
     for name, got in best.items():
         rows.append([name, f"{got['wall']:.1f} s", f"{got['rows'] / got['wall']:.1f}",
-                     f"{base / got['wall']:.2f}x", f"{got['main_mib']:.0f} MiB",
+                     f"{base / got['wall']:.2f}x", f"{got['cpu']:.1f} s",
+                     f"{got['cpu'] / base_cpu:.2f}x",
+                     f"{got['load'][0]:.1f} -> {got['load'][1]:.1f}",
+                     f"{got['main_mib']:.0f} MiB",
                      f"{got['tree_mib']:.0f} MiB",
                      f"{got['dask_mib']:.0f} MiB" if got["dask_mib"] else "-"])
     if args.markdown:
