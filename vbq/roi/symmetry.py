@@ -81,7 +81,7 @@ class SymmetryMidline:
     candidates: tuple[float, ...]
     scores: tuple[float, ...]
 
-    def position_mm(self, positions_mm: Sequence[float]) -> float:
+    def position_mm(self, positions_mm: Sequence[float] | np.ndarray) -> float:
         """Return the plane's position along the slice normal, interpolated between slices."""
         p = np.asarray(positions_mm, dtype=float)
         k = int(np.clip(np.floor(self.position), 0, len(p) - 2)) if len(p) > 1 else 0
