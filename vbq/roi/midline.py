@@ -125,17 +125,20 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
     gap = np.abs(idx[None, :] - c0[:, None])
     samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
+    # the shortcut is checked on the first slice with structure, from the middle out
     sample: Callable[[np.ndarray], np.ndarray] | None = None
-    for k in range(len(series.slices)):
+    n = len(series.slices)
+    for k in sorted(range(n), key=lambda j: (abs(j - n // 2), j)):
         try:
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue    # a slice that cannot be read (and is not scored): no CSF, no weight
-        if sample is None:
-            samples[k] = sub.sample(pixels)
-            sample = _same_samples(sub, pixels, samples[k])
-        else:
+        if sample is not None:
             samples[k] = sample(pixels)
+            continue
+        samples[k] = sub.sample(pixels)
+        if np.ptp(samples[k]) > 0:
+            sample = _same_samples(sub, pixels, samples[k])
     like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
     # on each slice and station: the CSF sample at the centre, else (the sac may be shifted
     # a little on that slice) the nearest CSF sample within 3 mm, the shallower one on a tie
@@ -168,8 +171,8 @@ def _same_samples(track: CanalTrack, pixels: np.ndarray,
     """Return a sampler giving ``track.sample``'s answers with its coordinates computed once.
 
     The track's sample points are interpolated linearly (its straightening); the
-    shortcut is used only if it gives ``want``, the track's own samples of ``pixels``,
-    exactly; otherwise ``track.sample`` itself is returned.
+    shortcut is used only if it gives ``want``, the track's own samples of ``pixels``
+    (a slice that is not flat), exactly; otherwise ``track.sample`` itself is returned.
     """
     from scipy import ndimage
 
