@@ -12,7 +12,8 @@ first run of a fresh process):
 
 R comparators. Measured here: metafor's ``rma.mv`` (REML, ``struct = "UN"``, the
 same bivariate normal model as Reitsma) and lme4's ``glmer`` (Laplace, the same
-GLMM), each fit in a running R session, and whole ``Rscript`` processes that load
+GLMM), each fit in a running R session (median of batches timed as ours are), and
+whole ``Rscript`` processes that load
 the package, read the CSV and fit. Not measurable here: mada (not installable on
 this machine), so its times are quoted from the ``timing`` fields stored with the
 reference fixtures (tests/fixtures/refs/<name>.reitsma.json, measured by
@@ -21,12 +22,19 @@ skin_tests (k = 10), AuditC and Dementia only.
 
 k = 5 and k = 100 are simulated tables (seeded), written to a temporary folder
 so that R fits the same data.
+
+``--clock cpu`` times CPU time (user + system) instead of elapsed time, on both
+sides: on a shared machine other load stretches elapsed times (and not R's and
+ours alike, as they are measured at different moments), CPU time much less.
+The load average at the start and the end is printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,8 +57,14 @@ _R_FITS = r"""
 suppressMessages({library(metafor); library(lme4)})
 args <- commandArgs(trailingOnly = TRUE)
 reps <- as.integer(args[1]); files <- args[-1]
+clock <- Sys.getenv("BENCH_CLOCK", "wall")
 med <- function(f) { f(); t <- numeric(reps)
-  for (i in seq_len(reps)) t[i] <- system.time(f())[["elapsed"]]; median(t) }
+  for (i in seq_len(reps)) {
+    n <- 0; t0 <- proc.time()
+    repeat { f(); n <- n + 1; d <- proc.time() - t0; if (d[["elapsed"]] > 0.05) break }
+    t[i] <- (if (clock == "cpu") d[["user.self"]] + d[["sys.self"]] else d[["elapsed"]]) / n
+  }
+  median(t) }
 out <- list()
 for (path in files) {
   d <- read.csv(path)
@@ -93,30 +107,42 @@ _R_PROCESS = {
 _COLD_FIT = """
 import sys, time, warnings
 warnings.simplefilter("ignore")
-t0 = time.perf_counter()
+now = time.process_time if sys.argv[3] == "cpu" else time.perf_counter
+t0 = now()
 import metaanalysis as ma
 t = ma.StudyTable.from_csv(sys.argv[2])
-t1 = time.perf_counter()
+t1 = now()
 fit = ma.reitsma(t) if sys.argv[1] == "reitsma" else ma.glmm(t)
 fit.to_dict()
-t2 = time.perf_counter()
+t2 = now()
 print(t2 - t1)
 """
 
 
+#: What the timings measure: ``"wall"`` (elapsed time) or ``"cpu"`` (user + system CPU
+#: time, of this process for the in-process rows, of the child for the whole-process
+#: rows; R the same). Set by ``--clock``.
+CLOCK = "wall"
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _median_call(f, repeats: int) -> float:
     """Median time of one call over ``repeats`` batches, after a discarded call."""
+    now = time.process_time if CLOCK == "cpu" else time.perf_counter
     f()
     per = []
     for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
+        n, t0, w0 = 0, now(), time.perf_counter()
         while True:
             f()
             n += 1
-            el = time.perf_counter() - t0
-            if el > 0.05:
+            if time.perf_counter() - w0 > 0.05:
                 break
-        per.append(el / n)
+        per.append((now() - t0) / n)
     return statistics.median(per)
 
 
@@ -124,9 +150,9 @@ def _process_times(argv: list[str], repeats: int) -> tuple[float, float]:
     """(cold first run, warm median after a discarded run) of a whole process, in s."""
     times = []
     for _ in range(repeats + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _children_cpu()
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
+        times.append(_children_cpu() - c0 if CLOCK == "cpu" else time.perf_counter() - t0)
     return times[0], statistics.median(times[2:] if len(times) > 2 else times[1:])
 
 
@@ -161,13 +187,19 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7, help="timed batches per row")
     ap.add_argument("--no-r", action="store_true", help="skip the R measurements")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time elapsed (default) or CPU time (user + system), which other "
+                         "load on a shared machine inflates much less")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = args.clock
     warnings.simplefilter("ignore")
     import numpy as np
 
     import metaanalysis as ma
 
     np.seterr(all="ignore")
+    load_start = os.getloadavg()
     folder = Path(tempfile.mkdtemp(prefix="bench_speed_"))
     tables = _tables(folder)
     loaded = {name: ma.StudyTable.from_csv(path) for name, (_, path) in tables.items()}
@@ -181,7 +213,8 @@ def main() -> int:
         script.write_text(_R_FITS)
         proc = subprocess.run(["Rscript", str(script), str(args.repeats),
                                *(str(p) for _, p in tables.values())],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "BENCH_CLOCK": args.clock})
         if proc.returncode == 0:
             r_fit = json.loads(proc.stdout.strip().splitlines()[-1])
         else:
@@ -197,8 +230,8 @@ def main() -> int:
             k, path = tables[name]
             t = loaded[name]
             warm = _median_call(lambda t=t, fit=fit: fit(t).to_dict(), args.repeats)
-            cold = float(subprocess.run([sys.executable, "-c", _COLD_FIT, model, str(path)],
-                                        capture_output=True, text=True,
+            cold = float(subprocess.run([sys.executable, "-c", _COLD_FIT, model, str(path),
+                                         args.clock], capture_output=True, text=True,
                                         check=True).stdout.strip())
             r = r_fit.get(path.name, {}).get("rma_mv" if model == "reitsma" else "glmer")
             rows.append({"work": f"{'Reitsma REML' if model == 'reitsma' else 'GLMM Laplace'}"
@@ -221,9 +254,15 @@ def main() -> int:
                      "r_name": "Rscript + " + ("metafor" if model == "reitsma" else "lme4"),
                      "r": r_warm, "r_cold": r_cold, "mada": None})
     _print(rows, mada, args.markdown)
+    load_end = os.getloadavg()
     print(f"\nBLAS: {_blas()}; warm = median of {args.repeats} timed batches after a "
-          "discarded run; cold = first run in a fresh process (fit only in process; the "
-          "whole command for the process rows).")
+          "discarded run (R's too); cold = first run in a fresh process (fit only in process; "
+          f"the whole command for the process rows). Times are "
+          f"{'CPU time (user + system)' if args.clock == 'cpu' else 'wall-clock'}.")
+    start_text = " / ".join(f"{x:.1f}" for x in load_start)
+    end_text = " / ".join(f"{x:.1f}" for x in load_end)
+    print(f"Load average (1 / 5 / 15 min) at the start: {start_text}; at the end: {end_text} "
+          f"({len(os.sched_getaffinity(0))} CPUs).")
     shutil.rmtree(folder, ignore_errors=True)
     return 0
 
