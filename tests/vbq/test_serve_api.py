@@ -233,7 +233,11 @@ def test_propose_gives_ellipses_that_score_near_the_truth(client, studies):
     assert p["rois"]["format"] == "vbq-rois/1" and p["rois"]["space"] == "pixel"
     labels = [r["label"] for r in p["rois"]["rois"]]
     assert labels[:4] == ["L1", "L2", "L3", "L4"] and "CSF" in labels
-    assert all(r["shape"] == "ellipse" for r in p["rois"]["rois"])
+    # turned ellipses in the bodies; the CSF ROI, from the sac traced along the canal, is
+    # the rectangle along the sac between L3's endplates
+    shapes = {r["label"]: r["shape"] for r in p["rois"]["rois"]}
+    assert all(shapes[lv] == "ellipse" for lv in ("L1", "L2", "L3", "L4"))
+    assert shapes["CSF"] == "rectangle"
     scored = client.post("/api/score", json={"series_uid": a["series_uid"], "rois": p["rois"]})
     assert scored.status_code == 200
     # the phantom's VBQ is known by construction; ellipses inside its bodies and sac find it

@@ -98,7 +98,7 @@ from vbq.roi.shapes import ellipse_mask
 
 __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRACTION",
            "BRIGHT_FRACTION", "DARK_FRACTION", "CLEARANCE_MM", "AXIS_FRACTION",
-           "MIN_HEIGHT_MM"]
+           "MIN_HEIGHT_MM", "AIR_FRACTION"]
 
 #: A profile leaves the body where it falls below this fraction of the marrow level.
 EDGE_FRACTION = 0.8
@@ -121,6 +121,9 @@ MAX_HEIGHT_TO_DEPTH = 1.05
 BRIGHT_FRACTION = 1.15
 #: A click darker than this fraction of the marrow level is not in marrow.
 DARK_FRACTION = 0.75
+#: A click darker than this fraction of the slice's bright tissue (its 99th percentile,
+#: fat on T1) is in air or background, never in a body (marrow is 0.3-0.9 of fat).
+AIR_FRACTION = 0.1
 #: Least distance (mm) of the ellipse from every border found.
 CLEARANCE_MM = 2.0
 #: Semi-axes as a fraction of the body's height and depth.
@@ -229,6 +232,7 @@ class _Slice:
     def __init__(self, image: np.ndarray, geometry: SliceGeometry) -> None:
         self.image = np.asarray(image, dtype=float)
         self._smooth: np.ndarray | None = None
+        self._bright: float | None = None
         self.spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
         self.geometry = geometry
         self.sup = self._direction((0.0, 0.0, 1.0))
@@ -242,6 +246,13 @@ class _Slice:
         if self._smooth is None:
             self._smooth = ndimage.gaussian_filter(self.image, 0.6)
         return self._smooth
+
+    @property
+    def bright(self) -> float:
+        """The slice's bright tissue level (99th percentile of its pixels), made once."""
+        if self._bright is None:
+            self._bright = float(np.percentile(self.image, 99.0))
+        return self._bright
 
     def _direction(self, lps: Sequence[float]) -> np.ndarray:
         """Return the unit ``(d_row, d_col)`` (mm) of a patient direction projected on the slice."""
@@ -877,8 +888,13 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     whose move leads only into bodies already found from other clicks (``taken``)
     stays in the body found around it, when it lies inside that body.
     """
-    m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     here = sl.local_median(click, 1.5)
+    if not here >= AIR_FRACTION * sl.bright:
+        raise BodyNotFoundError(
+            f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is in air or "
+            f"background (signal {here:.4g}, under a tenth of the slice's bright tissue), not in "
+            "a vertebral body; click inside the body")
+    m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     frame: _Frame | None = None
     dark = here < DARK_FRACTION * m
     try:
