@@ -41,8 +41,9 @@ def test_drawn_rois_carry_the_canal_reference(pair):
     ref = info.expected["reference"]["csf"]["mean"]
     assert rm.csf_reference is not None
     assert abs(rm.csf_reference[0] / ref - 1.0) < 0.10
-    # a drawn file names its slice: the plane search, which reads every slice, is not run
-    assert rm.midline_offset_mm is None
+    # a drawn file names its slice, which is checked against the plane found from the anatomy
+    truth = info.expected["geometry"]["mid_sagittal"]["offset_mm"]
+    assert rm.midline_offset_mm == pytest.approx(truth, abs=0.25 * 4.4)
     result = score_roi_masks(series, rm)
     assert result.vbq == pytest.approx(info.expected["vbq"], rel=1e-9)
     assert "csf_roi_brighter_than_canal" not in result.warning_codes

@@ -69,7 +69,7 @@ def test_decoded_pixels_equal_uncompressed_bytes(compressed, tmp_path):
     np.testing.assert_array_equal(series.pixels(mid), want)
 
 
-def test_only_the_measured_slice_is_decoded(compressed, monkeypatch):
+def test_measured_slice_is_decoded_first_and_each_slice_once(compressed, monkeypatch):
     _, info = compressed
     calls = []
     real = pixels.decode
@@ -80,7 +80,9 @@ def test_only_the_measured_slice_is_decoded(compressed, monkeypatch):
 
     monkeypatch.setattr(pixels, "decode", counting)
     vbq.score_series(info.series_dir, rois=info.rois_path)
-    assert calls == [info.files["t1"][info.slice]]
+    # the others are decoded for the mid-sagittal plane search (gate d)
+    assert calls[0] == info.files["t1"][info.slice]
+    assert sorted(calls) == sorted(info.files["t1"])
 
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy not installed")
