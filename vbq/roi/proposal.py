@@ -891,9 +891,9 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     here = sl.local_median(click, 1.5)
     if not here >= AIR_FRACTION * sl.bright:
         raise BodyNotFoundError(
-            f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is in air or "
-            f"background (signal {here:.4g}, under a tenth of the slice's bright tissue), not in "
-            "a vertebral body; click inside the body")
+            f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is not inside "
+            f"a vertebral body but in air or background (signal {here:.4g}, under a tenth of the "
+            "slice's bright tissue); click inside the body or choose another slice with --slice")
     m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     frame: _Frame | None = None
     dark = here < DARK_FRACTION * m
