@@ -46,9 +46,10 @@ Canal refinement
 Limits
     One plane for the whole image: a spine turned about the vertical axis or
     tilted in the coronal plane by several degrees crosses more than one slice,
-    and the answer may then be the neighbour of the slice through the bodies'
-    centre (see the workstation's README section for the hit rate on the
-    realistic phantom).
+    and the answer may then be the neighbour of the slice through the spine's
+    centre (``benchmarks/bench_open_slice.py``: on 40 realistic phantoms, 30
+    exact and all within one slice). The canal refinement assumes T1-like
+    contrast (CSF darker than the soft tissue) and rows running head to feet.
 
 References
 ----------
