@@ -456,7 +456,8 @@ def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
     from vbq.phantom import make_phantom
 
     # every variant (obliquity, scoliosis): the true mid-sagittal slice is 6, the middle 7
-    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=17, variants="all",
+    # (the symmetric plane alone was on 5; refined to the canal's dark column, on 6)
+    info = make_phantom(tmp_path / "study", anatomy="realistic", seed=4, variants="all",
                         distractors=())
     truth = info.expected["geometry"]
     assert truth["mid_sagittal"]["slice"] == 6
