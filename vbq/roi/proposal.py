@@ -98,7 +98,7 @@ from vbq.roi.shapes import ellipse_mask
 
 __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRACTION",
            "BRIGHT_FRACTION", "DARK_FRACTION", "CLEARANCE_MM", "AXIS_FRACTION",
-           "MIN_HEIGHT_MM", "AIR_FRACTION"]
+           "MIN_HEIGHT_MM", "AIR_FRACTION", "MAX_TILT_FROM_SPINE_DEG"]
 
 #: A profile leaves the body where it falls below this fraction of the marrow level.
 EDGE_FRACTION = 0.8
@@ -126,6 +126,12 @@ DARK_FRACTION = 0.75
 AIR_FRACTION = 0.1
 #: Least distance (mm) of the ellipse from every border found.
 CLEARANCE_MM = 2.0
+#: Largest angle (degrees) between a body's axis and the spine's direction through its
+#: neighbours' clicks: a lumbar body's endplates lie square to the spine's curve within
+#: about half a segment's lordosis (a few degrees), and a click moved 4 mm turns the
+#: line through two clicks by up to 8 degrees. A steeper fitted tilt followed something
+#: else (a Modic edge, a texture band): the body is then fitted square to the spine.
+MAX_TILT_FROM_SPINE_DEG = 15.0
 #: Semi-axes as a fraction of the body's height and depth.
 AXIS_FRACTION = 0.4
 #: Semi-axes tried, as fractions of the largest along the height and the depth.
@@ -315,7 +321,8 @@ class _Slice:
         return float(np.median(values))
 
 
-def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[float, float]]:
+def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = True
+                ) -> list[tuple[float, float]]:
     """Dark bands along ``profile`` (0 outwards, step ``_STEP``): cortex, endplates or texture.
 
     Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
@@ -324,7 +331,10 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
     Fat beyond the body (above :data:`FAT_FRACTION` of ``m``, past any bright run
     where the profile starts) ends the search: the
     last dark band before it (a cortex thinned by partial volume) is kept as a
-    border that may not be passed over (its ``dip`` is set to 0).
+    border that may not be passed over (its ``dip`` is set to 0). With ``fat_ends``
+    False (profiles towards the endplates, beyond which lies a disc, never fat) a
+    bright run ends nothing: it is fatty marrow along the endplate (a Modic type 2
+    zone), inside the body, and the border is the dark endplate beyond it.
     """
     level = EDGE_FRACTION * m
     # a bright run where the profile starts is a focal structure around the click
@@ -332,6 +342,8 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4) -> list[tuple[floa
     lead = np.flatnonzero(profile <= BRIGHT_FRACTION * m)
     first = int(lead[0]) if lead.size else profile.size
     bright = first + np.flatnonzero(profile[first:] > FAT_FRACTION * m)
+    if not fat_ends:
+        bright = bright[:0]
     n = int(bright[0]) if bright.size else profile.size
     below = profile < level
     out: list[tuple[float, float]] = []
@@ -423,7 +435,7 @@ def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: fl
                                   ("post", a, t, vs), ("ant", -a, t, vs)):
         pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
         prof = np.median(sl.sample(centre, pts), axis=0)
-        cands[name] = _candidates(prof, m)
+        cands[name] = _candidates(prof, m, fat_ends=name in ("post", "ant"))
     post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
     span = HEIGHT_RANGE_MM
     if pitch is not None and pitch > 0:
@@ -455,7 +467,8 @@ def _tilt(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: float
         found = []
         for band, u in enumerate(us):
             prof = profs[side, band]
-            near = [e for e, _ in _candidates(prof, m) if abs(e - expect) <= 3.0]
+            near = [e for e, _ in _candidates(prof, m, fat_ends=False)
+                    if abs(e - expect) <= 3.0]
             if near:
                 e = min(near, key=lambda x: abs(x - expect))
                 found.append((u, sign * e))
@@ -493,14 +506,34 @@ class _Frame:
 
 
 def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
-                marrow: float | None = None, pitch: float | None = None) -> _Frame:
+                marrow: float | None = None, pitch: float | None = None,
+                spine: np.ndarray | None = None) -> _Frame:
     """Borders and tilt of the body around ``click`` (steps 2-3 of the module docstring).
 
     ``marrow`` is the marrow level to start from (default: the click's neighbourhood);
-    ``pitch`` as for :func:`_borders`.
+    ``pitch`` as for :func:`_borders`. ``spine``, the unit ``(d_row, d_col)`` (mm) of
+    the spine's direction through the neighbouring clicks when known: a body whose
+    axis turns further than :data:`MAX_TILT_FROM_SPINE_DEG` from it is fitted again
+    with its axis along the spine.
     """
+    frame = _frame_search(sl, click, name, marrow, pitch)
+    if spine is None:
+        return frame
+    if abs(float(frame.t @ spine)) >= math.cos(math.radians(MAX_TILT_FROM_SPINE_DEG)):
+        return frame
+    return _frame_search(sl, click, name, marrow, pitch, spine)
+
+
+def _frame_search(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
+                  marrow: float | None, pitch: float | None,
+                  fixed: np.ndarray | None = None) -> _Frame:
+    """Search as :func:`_find_frame` does; with ``fixed`` the axis is that direction, unturned."""
     centre = np.array([float(click[0]), float(click[1])])
     a, t = sl.post.copy(), sl.sup.copy()
+    if fixed is not None:
+        t = fixed if float(fixed @ sl.sup) >= 0 else -fixed
+        a = np.array([t[1], -t[0]])
+        a = a if float(a @ sl.post) >= 0 else -a
     half_d, half_h = 8.0, 6.0
     m = marrow if marrow is not None and marrow > 0 else sl.local_mode(centre, 6.0)
     if m <= 0:
@@ -520,7 +553,8 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
         centre = centre + shift / np.array(sl.spacing)
         half_d = 0.5 * (found["post"] + found["ant"])
         half_h = 0.5 * (found["sup"] + found["inf"])
-        ang = _tilt(sl, centre, a, t, m, half_d, found["sup"], found["inf"])
+        ang = None if fixed is not None else _tilt(sl, centre, a, t, m, half_d, found["sup"],
+                                                   found["inf"])
         if ang is not None:
             a, t = _turn(a, t, ang)
         m = _central_marrow(sl, centre, a, t, half_d, half_h, m)
@@ -784,8 +818,8 @@ def _inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> b
 
 
 def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
-          taken: Sequence[BodyFit], pitch: float | None = None
-          ) -> tuple[_Frame, np.ndarray, str]:
+          taken: Sequence[BodyFit], pitch: float | None = None,
+          spine: np.ndarray | None = None) -> tuple[_Frame, np.ndarray, str]:
     """Move a click that is not in marrow into the body it belongs to, or refuse."""
     cands: list[tuple[float, str, _Frame, np.ndarray]] = []
     for sign, way in ((1.0, "up"), (-1.0, "down")):
@@ -797,7 +831,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
                 break
             dist, point = hit
             try:
-                frame = _find_frame(sl, point, name, pitch=pitch)
+                frame = _find_frame(sl, point, name, pitch=pitch, spine=spine)
             except AnalysisError:
                 break
             travelled += dist
@@ -880,8 +914,8 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
 
 
 def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
-         taken: Sequence[BodyFit], pitch: float | None = None, move: bool = True
-         ) -> tuple[BodyFit, str | None] | None:
+         taken: Sequence[BodyFit], pitch: float | None = None, move: bool = True,
+         spine: np.ndarray | None = None) -> tuple[BodyFit, str | None] | None:
     """Fit the body around ``click``, moving the click when it is not in marrow.
 
     With ``move`` False, a click that would have to be moved gives None. A click
@@ -902,7 +936,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         # a dark island): find the body with the typical marrow level, and keep
         # it only if the click is at least _INSIDE_MM inside its endplates
         frame = _find_frame(sl, click, name, m if dark or here > LESION_BRIGHT * m else None,
-                            pitch)
+                            pitch, spine)
     except BodyNotFoundError:
         frame = None
     around = frame
@@ -915,7 +949,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     if not move:
         return None
     try:
-        frame, _, note = _move(sl, click, name, m, taken, pitch)
+        frame, _, note = _move(sl, click, name, m, taken, pitch, spine)
     except _OnlyTakenError:
         if around is None or not _inside(sl, around, click):
             raise BodyNotFoundError(
@@ -943,6 +977,28 @@ def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]
     sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
     dist = math.hypot((p1[0] - p0[0]) * sr, (p1[1] - p0[1]) * sc)
     return dist / (i1 - i0)
+
+
+def _spine(series: SeriesInfo, placed: Mapping[str, tuple[Any, int, Sequence[float]]],
+           level: str, levels: Sequence[str]) -> np.ndarray | None:
+    """Return the unit ``(d_row, d_col)`` (mm) of the spine through the clicks beside ``level``'s.
+
+    The line from the nearest clicked level above to the nearest below on the same
+    slice (``level``'s own click standing in for a missing one); None without two.
+    """
+    if level not in levels:
+        return None
+    idx = placed[level][1]
+    same = [lv for lv in levels if lv in placed and placed[lv][1] == idx]
+    i = same.index(level)
+    ends = same[max(i - 1, 0)], same[min(i + 1, len(same) - 1)]
+    if ends[0] == ends[1]:
+        return None
+    sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
+    p0, p1 = placed[ends[0]][2], placed[ends[1]][2]
+    d = np.array([(float(p1[0]) - float(p0[0])) * sr, (float(p1[1]) - float(p0[1])) * sc])
+    n = float(np.hypot(*d))
+    return d / n if n > 0 else None
 
 
 def propose(series: SeriesInfo, seeds: Any, *,
@@ -1029,7 +1085,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
             seed, idx, rc = placed[lvl]
             got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}",
                        marrow, [f for lv, f in fits.items() if placed[lv][1] == idx], pitch,
-                       move)
+                       move, _spine(series, placed, lvl, levels))
             if got is None:
                 continue
             fit, note = got
