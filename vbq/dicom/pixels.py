@@ -18,10 +18,11 @@ import struct
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -31,7 +32,8 @@ from vbq.errors import InputError
 if TYPE_CHECKING:
     from vbq.dicom.series import SliceInfo
 
-__all__ = ["PixelDecodeError", "check_decoder", "decode", "read_native", "syntax_name"]
+__all__ = ["PixelDecodeError", "check_decoder", "decode", "read_native", "read_native_boxes",
+           "syntax_name"]
 
 
 class PixelDecodeError(InputError):
@@ -53,13 +55,24 @@ _NATIVE_LE = {"1.2.840.10008.1.2": 8, "1.2.840.10008.1.2.1": 12}  # transfer syn
 DEFLATED_SYNTAX = "1.2.840.10008.1.2.1.99"
 
 
-def read_native(sl: SliceInfo) -> np.ndarray | None:
-    """Read uncompressed little-endian pixel data of one slice straight from its offset.
+@dataclass(frozen=True)
+class _NativeLayout:
+    """Where and how one slice's uncompressed little-endian pixel data lie in its file."""
 
-    For a frame of a multi-frame file only that frame's bytes are read. Returns None
-    when the file is not that simple case (the caller then uses pydicom's decoder).
-    Saves the second parse of the header that ``dcmread`` would do.
-    """
+    header: int         # bytes of the Pixel Data element's tag, VR and length
+    dtype: str          # numpy dtype of the stored values
+    rows: int
+    cols: int
+    nbytes: int         # bytes of this slice (frame)
+    total: int          # bytes of every frame of the file
+    skip: int           # bytes of the frames before this one
+    bits_stored: int
+    bits_allocated: int
+    signed: bool
+
+
+def _native_layout(sl: SliceInfo) -> _NativeLayout | None:
+    """Return the layout of a slice's native little-endian pixel data (None: not that case)."""
     h = sl.header
     if h is None or sl.pixel_offset is None:
         return None
@@ -78,29 +91,91 @@ def read_native(sl: SliceInfo) -> np.ndarray | None:
         return None
     rows, cols = sl.geometry.shape
     nbytes = rows * cols * (ba // 8)
-    total = nbytes * sl.n_frames
     skip = 0 if sl.frame_number is None else nbytes * (sl.frame_number - 1)
-    with open(sl.path, "rb") as fp:
-        fp.seek(sl.pixel_offset)
-        head = fp.read(header)
-        if len(head) < header or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
-            return None
-        length = struct.unpack("<I", head[-4:])[0]
-        if length == 0xFFFFFFFF or length < total or length > total + 1:
-            return None
-        if skip:
-            fp.seek(skip, os.SEEK_CUR)
-        data = fp.read(nbytes)
-    if len(data) < nbytes:
-        raise InputError(f"{sl.path} is truncated ({len(data)} of {nbytes} bytes of pixel data)")
-    arr = np.frombuffer(data, dtype=f"<{'i' if pr else 'u'}{ba // 8}").reshape(rows, cols)
-    if bs < ba:
-        if pr:
-            shift = ba - bs
+    return _NativeLayout(header, f"<{'i' if pr else 'u'}{ba // 8}", int(rows), int(cols),
+                         nbytes, nbytes * sl.n_frames, skip, bs, ba, bool(pr))
+
+
+def _element_ok(fp: BinaryIO, sl: SliceInfo, lay: _NativeLayout) -> bool:
+    """Check the Pixel Data element at the slice's offset (``fp`` is left after its header)."""
+    assert sl.pixel_offset is not None
+    fp.seek(sl.pixel_offset)
+    head = fp.read(lay.header)
+    if len(head) < lay.header or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
+        return False
+    length = struct.unpack("<I", head[-4:])[0]
+    return not (length == 0xFFFFFFFF or length < lay.total or length > lay.total + 1)
+
+
+def _stored_values(data: bytes, lay: _NativeLayout, rows: int) -> np.ndarray:
+    """Return the stored values of ``rows`` whole rows, the bits above Bits Stored removed."""
+    arr = np.frombuffer(data, dtype=lay.dtype).reshape(rows, lay.cols)
+    if lay.bits_stored < lay.bits_allocated:
+        if lay.signed:
+            shift = lay.bits_allocated - lay.bits_stored
             arr = (arr << shift) >> shift
         else:
-            arr = arr & ((1 << bs) - 1)
+            arr = arr & ((1 << lay.bits_stored) - 1)
     return arr
+
+
+def read_native(sl: SliceInfo) -> np.ndarray | None:
+    """Read uncompressed little-endian pixel data of one slice straight from its offset.
+
+    For a frame of a multi-frame file only that frame's bytes are read. Returns None
+    when the file is not that simple case (the caller then uses pydicom's decoder).
+    Saves the second parse of the header that ``dcmread`` would do.
+    """
+    lay = _native_layout(sl)
+    if lay is None:
+        return None
+    with open(sl.path, "rb") as fp:
+        if not _element_ok(fp, sl, lay):
+            return None
+        if lay.skip:
+            fp.seek(lay.skip, os.SEEK_CUR)
+        data = fp.read(lay.nbytes)
+    if len(data) < lay.nbytes:
+        raise InputError(f"{sl.path} is truncated ({len(data)} of {lay.nbytes} bytes of "
+                         "pixel data)")
+    return _stored_values(data, lay, lay.rows)
+
+
+def read_native_boxes(sl: SliceInfo, boxes: Sequence[tuple[slice, slice]]
+                      ) -> list[np.ndarray] | None:
+    """Read only the rows of each box of a slice's native little-endian pixel data.
+
+    Returns ``[read_native(sl)[box] for box in boxes]`` (each box a pair of slices
+    with steps of 1, as numpy indexes them), reading from the file only the whole
+    rows the boxes span, or None when :func:`read_native` would return None. A file
+    too short for the slice's pixel data raises the error :func:`read_native` raises,
+    whichever rows are asked for.
+    """
+    lay = _native_layout(sl)
+    if lay is None:
+        return None
+    row_bytes = lay.cols * (lay.bits_allocated // 8)
+    out: list[np.ndarray] = []
+    with open(sl.path, "rb") as fp:
+        if not _element_ok(fp, sl, lay):
+            return None
+        start = fp.tell() + lay.skip
+        have = max(0, min(lay.nbytes, os.fstat(fp.fileno()).st_size - start))
+        if have < lay.nbytes:
+            raise InputError(f"{sl.path} is truncated ({have} of {lay.nbytes} bytes of "
+                             "pixel data)")
+        for rsel, csel in boxes:
+            r0, r1, rstep = rsel.indices(lay.rows)
+            c0, c1, cstep = csel.indices(lay.cols)
+            if rstep != 1 or cstep != 1:
+                raise ValueError("boxes are read with steps of 1")
+            n = max(0, r1 - r0)
+            fp.seek(start + r0 * row_bytes)
+            data = fp.read(n * row_bytes)
+            if len(data) < n * row_bytes:  # the file changed since it was measured
+                raise InputError(f"{sl.path} is truncated while its pixel data are read")
+            out.append(_stored_values(data, lay, n)[:, c0:c1])
+    return out
 
 
 #: Packages that decode each compressed transfer syntax (for the "not installed" error).

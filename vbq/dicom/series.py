@@ -13,7 +13,7 @@ NEMA PS3.3, C.7.6.2 Image Plane Module; C.11.1 Modality LUT Module.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,43 @@ class SeriesInfo:
         out.setflags(write=False)
         self._cache[i] = out
         return out
+
+    def pixel_boxes(self, index: int, boxes: Sequence[tuple[slice, slice]]) -> list[np.ndarray]:
+        """Return ``pixels(index)[box]`` for each box, reading only the rows they span.
+
+        Each box is a pair of slices (step 1) as numpy indexes an image. For
+        uncompressed little-endian data only the boxes' rows are read from the
+        file (nothing is cached); otherwise, or when the slice is already in
+        memory, the whole slice is taken from :meth:`pixels`. The values, and the
+        error of a slice that cannot be read, are those of :meth:`pixels`.
+
+        Raises
+        ------
+        InputError
+            As :meth:`pixels`.
+        """
+        i = self._index(index)
+        cached = self._cache.get(i)
+        sl = self.slices[i]
+        if cached is None and sl.problem is None:
+            try:
+                stored = _pixels.read_native_boxes(sl, boxes)
+            except (InputError, *NEVER_CAUGHT):
+                raise
+            except Exception:  # noqa: BLE001 - reported as pixels() reports it
+                stored = None
+            if stored is not None:
+                out = []
+                for arr in stored:
+                    v = arr.astype(np.float64)
+                    if sl.rescale_slope != 1.0:
+                        v *= sl.rescale_slope
+                    if sl.rescale_intercept != 0.0:
+                        v += sl.rescale_intercept
+                    out.append(v)
+                return out
+        image = self.pixels(i)
+        return [image[box] for box in boxes]
 
     def check_index_reference(self, index: int, where: str) -> None:
         """Refuse a slice given by index when files that may be slices of the series were lost.

@@ -125,11 +125,16 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
     gap = np.abs(idx[None, :] - c0[:, None])
     samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
-    # the shortcut is checked on the first slice with structure, from the middle out
+    # the shortcut is checked on the first slice with structure, from the middle out; the
+    # other slices are then read only where the samples lie
     sample: Callable[[np.ndarray], np.ndarray] | None = None
+    window: tuple[slice, slice] | None = None
     n = len(series.slices)
     for k in sorted(range(n), key=lambda j: (abs(j - n // 2), j)):
         try:
+            if window is not None and sample is not None:
+                samples[k] = sample(series.pixel_boxes(k, [window])[0])
+                continue
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue    # a slice that cannot be read (and is not scored): no CSF, no weight
@@ -138,7 +143,7 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
             continue
         samples[k] = sub.sample(pixels)
         if np.ptp(samples[k]) > 0:
-            sample = _same_samples(sub, pixels, samples[k])
+            sample, window = _same_samples(sub, pixels, samples[k])
     like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
     # on each slice and station: the CSF sample at the centre, else (the sac may be shifted
     # a little on that slice) the nearest CSF sample within 3 mm, the shallower one on a tie
@@ -166,23 +171,41 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     return _make(float(np.median(per_station)), positions, "canal")
 
 
-def _same_samples(track: CanalTrack, pixels: np.ndarray,
-                  want: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a sampler giving ``track.sample``'s answers with its coordinates computed once.
+def _same_samples(track: CanalTrack, pixels: np.ndarray, want: np.ndarray
+                  ) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[slice, slice] | None]:
+    """Return a sampler giving ``track.sample``'s answers from a window of a slice.
 
-    The track's sample points are interpolated linearly (its straightening); the
-    shortcut is used only if it gives ``want``, the track's own samples of ``pixels``
-    (a slice that is not flat), exactly; otherwise ``track.sample`` itself is returned.
+    The track's sample points are interpolated linearly (its straightening), so
+    only the pixels around them count: the sampler takes the window of the
+    slice returned with it (the points' rows and columns, two pixels wider on
+    each side, cut at the image's edges, where the interpolation repeats the
+    edge pixel as on the whole slice) and the points' coordinates within it,
+    computed once. Shifting a coordinate by a whole number of pixels is exact
+    and leaves its fraction unchanged, so the samples are the very same. The
+    shortcut is used only if it gives ``want``, the track's own samples of
+    ``pixels`` (a slice that is not flat), exactly; otherwise ``track.sample``
+    itself is returned, with no window (the whole slice).
     """
     from scipy import ndimage
 
     pts = track.points[:, None, :] + track.depths_mm[None, :, None] * track.normals[:, None, :]
     coords = np.stack([pts[..., 0] / track.spacing[0], pts[..., 1] / track.spacing[1]])
+    if not np.isfinite(coords).all():
+        return track.sample, None
+    bounds = []
+    for axis, size in enumerate(pixels.shape):
+        a = max(0, int(np.floor(coords[axis].min())) - 2)
+        b = min(size, int(np.floor(coords[axis].max())) + 3)
+        bounds.append((a, max(a, b)))
+    window = (slice(*bounds[0]), slice(*bounds[1]))
+    shifted = np.stack([coords[0] - bounds[0][0], coords[1] - bounds[1][0]])
 
     def fast(image: np.ndarray) -> np.ndarray:
-        return np.asarray(ndimage.map_coordinates(image, coords, order=1, mode="nearest"))
+        return np.asarray(ndimage.map_coordinates(image, shifted, order=1, mode="nearest"))
 
-    return fast if np.array_equal(fast(pixels), want) else track.sample
+    if min(b - a for a, b in bounds) > 0 and np.array_equal(fast(pixels[window]), want):
+        return fast, window
+    return track.sample, None
 
 
 #: Half-size (mm) of the patch at a body's centre followed across the slices.
@@ -241,13 +264,16 @@ def midline_from_bodies(series: SeriesInfo, index: int,
         raise AnalysisError("fewer than two body centres to follow across the slices")
     share = np.full((len(boxes), n), np.nan)
     lo, hi = MARROW_WINDOW
+    where = [box for box, _ in boxes]
     for k in range(n):
+        # only the patches are read from the other slices (their values are the whole
+        # slice's there)
         try:
-            img = np.asarray(series.pixels(k), dtype=float)
+            patches = [img0[box] for box in where] if k == index else (
+                series.pixel_boxes(k, where))
         except InputError:
             continue    # a slice that cannot be read (and is not scored) does not count
-        for j, (box, marrow) in enumerate(boxes):
-            v = img[box]
+        for j, (v, (_, marrow)) in enumerate(zip(patches, boxes, strict=True)):
             share[j, k] = float(np.mean((v >= lo * marrow) & (v <= hi * marrow)))
     centres_mm = []
     for row in share:
