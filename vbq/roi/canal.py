@@ -301,7 +301,42 @@ def _band_of(smooth: np.ndarray, band: np.ndarray, level: float
 
     Returns the region, the number of stations it spans, its median
     thickness (samples) and its median depth index.
+
+    Only the band's columns are labelled (outside them nothing is in the
+    window), which numbers the regions as the whole image would. A connected
+    region's stations are a run (it steps one station at a time), so the
+    stations it spans are its bounding box's; its thickness and depths are
+    counted inside that box.
     """
+    from scipy import ndimage
+
+    lo, hi = CSF_WINDOW
+    cols = np.flatnonzero(band)
+    if cols.size == 0:
+        return np.zeros(smooth.shape, dtype=bool), 0, 0.0, 0.0
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    part = smooth[:, c0:c1]
+    like = (part >= lo * level) & (part <= hi * level)
+    like[:, ~band[c0:c1]] = False
+    lab, n = ndimage.label(like)
+    if n == 0:
+        return np.zeros(smooth.shape, dtype=bool), 0, 0.0, 0.0
+    areas = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
+    boxes = ndimage.find_objects(lab)
+    spans = np.array([-1.0] + [float(b[0].stop - b[0].start) for b in boxes])
+    best = int(np.lexsort((areas, spans))[-1])
+    rs, cs = boxes[best - 1]
+    inside = lab[rs, cs] == best
+    region = np.zeros(smooth.shape, dtype=bool)
+    region[rs, c0 + cs.start:c0 + cs.stop] = inside
+    counts = inside.sum(axis=1)
+    depth = np.nonzero(inside)[1] + (c0 + cs.start)
+    return region, int(spans[best]), float(np.median(counts)), float(np.median(depth))
+
+
+def _band_of_full(smooth: np.ndarray, band: np.ndarray, level: float
+                  ) -> tuple[np.ndarray, int, float, float]:
+    """Compute :func:`_band_of` on the whole image, counting each region's stations (reference)."""
     from scipy import ndimage
 
     lo, hi = CSF_WINDOW
@@ -325,7 +360,7 @@ def _band_of(smooth: np.ndarray, band: np.ndarray, level: float
 
 
 def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
-                depths: np.ndarray) -> tuple[np.ndarray, float]:
+                depths: np.ndarray, *, fast: bool = True) -> tuple[np.ndarray, float]:
     """Find the sac in the straightened image and its CSF level.
 
     Each mode of the dark signal is a candidate level; the sac is the region
@@ -340,7 +375,7 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
     ordered = np.sort(cand)
     for mode in _modes(cand):
         level = _refine(ordered, mode)
-        region, span, thick, _ = _band_of(smooth, band, level)
+        region, span, thick, _ = (_band_of if fast else _band_of_full)(smooth, band, level)
         if fallback is None and span:
             fallback = (region, level)
         if span >= 0.5 * n and thick * _STEP_MM >= 5.0:
@@ -427,7 +462,30 @@ def _marrow_full(img: np.ndarray, known: Sequence[tuple[str, np.ndarray]],
 
 
 def _median3(a: np.ndarray) -> np.ndarray:
-    """3 x 3 median filter with the edge samples repeated (``mode="nearest"``)."""
+    """3 x 3 median filter with the edge samples repeated (``mode="nearest"``).
+
+    Each column of three is sorted first; the median of the nine is then the
+    median of the largest of the three lows, the median of the three middles and
+    the smallest of the three highs beside each sample (the same value a full
+    selection takes; ``a`` holds no NaN).
+    """
+    p = np.pad(a, 1, mode="edge")
+    top, mid, low = p[:-2], p[1:-1], p[2:]
+    lo, hi = np.minimum(top, mid), np.maximum(top, mid)
+    mid = np.minimum(hi, low)
+    hi = np.maximum(hi, low)
+    lo, mid = np.minimum(lo, mid), np.maximum(lo, mid)
+    w = a.shape[1]
+    most_low = np.maximum(np.maximum(lo[:, :w], lo[:, 1:w + 1]), lo[:, 2:])
+    least_high = np.minimum(np.minimum(hi[:, :w], hi[:, 1:w + 1]), hi[:, 2:])
+    x, y, z = mid[:, :w], mid[:, 1:w + 1], mid[:, 2:]
+    middle = np.maximum(np.minimum(x, y), np.minimum(np.maximum(x, y), z))
+    return np.maximum(np.minimum(most_low, middle),
+                      np.minimum(np.maximum(most_low, middle), least_high))
+
+
+def _median3_sorted(a: np.ndarray) -> np.ndarray:
+    """Compute :func:`_median3` by selecting the middle of each 3 x 3 window (reference)."""
     p = np.pad(a, 1, mode="edge")
     win = np.lib.stride_tricks.sliding_window_view(p, (3, 3)).reshape(a.shape[0], a.shape[1], 9)
     return np.partition(win, 4, axis=2)[..., 4]
@@ -604,7 +662,7 @@ def _trace(image: np.ndarray, geometry: SliceGeometry,
         raise CsfNotFoundError("nothing darker than the marrow lies behind the bodies, so no "
                                "CSF was found; give a CSF point (--csf-point ROW,COL) or a CSF "
                                "seed, or choose another slice (--slice)")
-    sac, csf = _sac_region(smooth, cand, band, depths)
+    sac, csf = _sac_region(smooth, cand, band, depths, fast=fast)
     lo_w, hi_w = CSF_WINDOW
     like = (smooth >= lo_w * csf) & (smooth <= hi_w * csf) & band[None, :]
     # walls: bridge roots and the cord by joining runs of CSF close behind or in front

@@ -150,16 +150,13 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     dist = np.where(like & reach, gap, depths.size)
     c = np.argmin(dist, axis=2)[..., None]
     hit = np.take_along_axis(dist, c, axis=2)[..., 0] < depths.size
-    # the run of CSF samples through it: from the last run start at or before it to the
-    # first run end at or after it
-    starts = like.copy()
-    starts[..., 1:] &= ~like[..., :-1]
-    ends = like.copy()
-    ends[..., :-1] &= ~like[..., 1:]
-    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=2)
-    last = np.minimum.accumulate(np.where(ends, idx, depths.size)[..., ::-1], axis=2)[..., ::-1]
-    a = np.take_along_axis(first, c, axis=2)[..., 0]
-    b = np.take_along_axis(last, c, axis=2)[..., 0]
+    # the run of CSF samples through it (where there is one): from just after the last
+    # other sample before it to just before the first other sample after it
+    other = ~like
+    before = other & (idx < c)
+    after = other & (idx > c)
+    a = np.where(before.any(axis=2), depths.size - np.argmax(before[..., ::-1], axis=2), 0)
+    b = np.where(after.any(axis=2), np.argmax(after, axis=2) - 1, depths.size - 1)
     depth = np.where(hit, (b - a + 1) * step, 0.0)
     depth[depth < 3.0] = 0.0
     weight = depth.sum(axis=0)

@@ -1,0 +1,214 @@
+"""The fast mid-sagittal plane and canal tracer give the whole pipeline's old answers.
+
+References (kept here, private): the plane searches as they were before their
+speed work, reading every slice whole (:func:`_bodies_whole_slices`,
+:func:`_canal_whole_slices`: the sac's runs found by running maxima of their
+starts and minima of their ends), and the canal tracer's kept reference pieces
+(:func:`vbq.roi.canal._median3_sorted`, a selection of the middle of each 3 x 3
+window; :func:`vbq.roi.canal._band_of_full`, the regions labelled on the whole
+image and their stations counted one by one). With those put in their place,
+``score_series`` gives the same result JSON, exactly, with a ROI file, a label
+mask and seed points, on simple and realistic phantoms: the speed work reads
+fewer bytes and does less arithmetic, and never changes a number. The pieces
+are also compared alone, with :func:`scipy.ndimage.median_filter` and on random
+images full of ties.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import vbq
+from vbq.dicom.series import SeriesInfo
+from vbq.errors import AnalysisError, InputError
+from vbq.levels import VERTEBRAL_LEVELS
+from vbq.phantom import make_phantom
+from vbq.roi import canal, labelmask, midline
+from vbq.roi.canal import CSF_WINDOW, CanalTrack
+
+
+def _bodies_whole_slices(series: SeriesInfo, index: int,
+                         centres: Mapping[str, Sequence[float]]) -> midline.Midline:
+    """midline_from_bodies reading every slice whole (reference)."""
+    positions = midline.slice_positions(series)
+    n = len(series.slices)
+    img0 = np.asarray(series.pixels(index), dtype=float)
+    sr, sc = (float(v) for v in series.slices[index].geometry.spacing)
+    hr = max(1, int(round(midline.BODY_PATCH_MM / sr)))
+    hc = max(1, int(round(midline.BODY_PATCH_MM / sc)))
+    boxes = []
+    for lvl, rc in centres.items():
+        if lvl not in VERTEBRAL_LEVELS:
+            continue
+        r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
+        box = (slice(max(r - hr, 0), r + hr + 1), slice(max(c - hc, 0), c + hc + 1))
+        patch = img0[box]
+        if patch.size and float(np.median(patch)) > 0:
+            boxes.append((box, float(np.median(patch))))
+    if len(boxes) < 2:
+        raise AnalysisError("fewer than two body centres to follow across the slices")
+    share = np.full((len(boxes), n), np.nan)
+    lo, hi = midline.MARROW_WINDOW
+    for k in range(n):
+        try:
+            img = np.asarray(series.pixels(k), dtype=float)
+        except InputError:
+            continue
+        for j, (box, marrow) in enumerate(boxes):
+            v = img[box]
+            share[j, k] = float(np.mean((v >= lo * marrow) & (v <= hi * marrow)))
+    centres_mm = []
+    for row in share:
+        if not np.isfinite(row).all() or max(row[0], row[-1]) > midline._CUT_SHARE:
+            continue
+        a = b = int(index)
+        while a > 0 and row[a - 1] >= 0.5:
+            a -= 1
+        while b < n - 1 and row[b + 1] >= 0.5:
+            b += 1
+        a, b = max(a - 1, 0), min(b + 1, n - 1)
+        w = row[a:b + 1]
+        if w.sum() > 0:
+            centres_mm.append(float((positions[a:b + 1] * w).sum() / w.sum()))
+    if len(centres_mm) < 2:
+        raise AnalysisError("fewer than two bodies could be followed from side to side "
+                            "across the slices")
+    return midline._make(float(np.mean(centres_mm)), positions, "bodies")
+
+
+def _canal_whole_slices(series: SeriesInfo, track: CanalTrack,
+                        arc_range: tuple[float, float] | None = None) -> midline.Midline:
+    """midline_from_canal straightening every slice whole (reference)."""
+    positions = midline.slice_positions(series)
+    if arc_range is None:
+        arcs = list(track.level_arc.values())
+        arc_range = (min(arcs), max(arcs))
+    use = (track.arc_mm >= arc_range[0]) & (track.arc_mm <= arc_range[1]) & track.found
+    stations = np.flatnonzero(use)
+    if stations.size == 0:
+        raise AnalysisError("the sac was not found beside the scored levels, so the "
+                            "mid-sagittal plane cannot be found; choose the slice with --slice")
+    centre = track.centre_mm()[stations]
+    lo, hi = CSF_WINDOW
+    depths = track.depths_mm
+    step = float(depths[1] - depths[0])
+    sub = replace(track, points=track.points[stations], normals=track.normals[stations])
+    idx = np.arange(depths.size)
+    away = np.abs(depths[None, :] - centre[:, None])
+    c0 = np.argmin(away, axis=1)
+    reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
+    gap = np.abs(idx[None, :] - c0[:, None])
+    samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
+    for k in range(len(series.slices)):
+        try:
+            samples[k] = sub.sample(np.asarray(series.pixels(k), dtype=float))
+        except InputError:
+            continue
+    like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
+    dist = np.where(like & reach, gap, depths.size)
+    c = np.argmin(dist, axis=2)[..., None]
+    hit = np.take_along_axis(dist, c, axis=2)[..., 0] < depths.size
+    starts = like.copy()
+    starts[..., 1:] &= ~like[..., :-1]
+    ends = like.copy()
+    ends[..., :-1] &= ~like[..., 1:]
+    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=2)
+    last = np.minimum.accumulate(np.where(ends, idx, depths.size)[..., ::-1], axis=2)[..., ::-1]
+    a = np.take_along_axis(first, c, axis=2)[..., 0]
+    b = np.take_along_axis(last, c, axis=2)[..., 0]
+    depth = np.where(hit, (b - a + 1) * step, 0.0)
+    depth[depth < 3.0] = 0.0
+    weight = depth.sum(axis=0)
+    ok = weight > 0
+    if not ok.any():
+        raise AnalysisError("the sac was found on no slice, so the mid-sagittal plane cannot be "
+                            "found; choose the slice with --slice")
+    per_station = (positions[:, None] * depth[:, ok]).sum(axis=0) / weight[ok]
+    return midline._make(float(np.median(per_station)), positions, "canal")
+
+
+def _use_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(midline, "midline_from_bodies", _bodies_whole_slices)
+    monkeypatch.setattr(midline, "midline_from_canal", _canal_whole_slices)
+    monkeypatch.setattr(labelmask, "midline_from_canal", _canal_whole_slices)
+    monkeypatch.setattr(canal, "_median3", canal._median3_sorted)
+    monkeypatch.setattr(canal, "_band_of", canal._band_of_full)
+    monkeypatch.setattr(SeriesInfo, "pixel_boxes",
+                        lambda self, k, boxes: [self.pixels(k)[b] for b in boxes])
+
+
+def _results(info) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name, kwargs in (("rois", {"rois": info.rois_path}),
+                         ("mask", {"mask": info.mask_path, "labels": "totalspineseg"}),
+                         ("seeds", {"seeds": info.seeds_path})):
+        try:
+            out[name] = vbq.score_series(info.series_dir, **kwargs).to_dict()
+        except vbq.VBQError as err:  # the same refusal, in the same words
+            out[name] = f"{type(err).__name__}: {err}"
+    return json.loads(json.dumps(out))
+
+
+CASES = [
+    {"anatomy": "simple", "seed": 0, "rows": 256, "n_slices": 11},
+    {"anatomy": "simple", "seed": 5, "rows": 160, "n_slices": 9, "compress": "rle"},
+    {"anatomy": "realistic", "seed": 1, "rows": 256, "n_slices": 11, "variants": "all"},
+    {"anatomy": "realistic", "seed": 6, "rows": 256, "n_slices": 13, "variants": "random"},
+    {"anatomy": "realistic", "seed": 9, "rows": 192, "n_slices": 11, "variants": "random"},
+    {"anatomy": "simple", "seed": 12, "rows": 256, "n_slices": 9, "enhanced": True,
+     "rescale_slope": 0.25, "rescale_intercept": 7.0},
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_score_json_equals_the_whole_slice_references(tmp_path, monkeypatch, case):
+    info = make_phantom(tmp_path / "ph", distractors="none", **case)
+    fast = _results(info)
+    with monkeypatch.context() as m:
+        _use_references(m)
+        ref = _results(info)
+    for name in ("rois", "mask", "seeds"):
+        assert fast[name] == ref[name], name
+    assert isinstance(fast["rois"], dict) and fast["rois"]["slice"]["midline_offset_mm"] is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_median3_equals_the_selection_and_scipy(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+    a = [rng.integers(0, 4, shape).astype(float),            # many ties
+         rng.normal(100.0, 30.0, shape),
+         np.round(rng.gamma(2.0, 50.0, shape), 1)][seed % 3]
+    got = canal._median3(a)
+    assert np.array_equal(got, canal._median3_sorted(a))
+    assert np.array_equal(got, ndimage.median_filter(a, size=3, mode="nearest"))
+
+
+def test_median3_hand_computed():
+    a = np.array([[1.0, 9.0, 2.0], [8.0, 3.0, 7.0], [4.0, 6.0, 5.0]])
+    # the centre's window is all nine: 1..9 -> 5; the corner (0, 0) sees 1 1 9 / 1 1 9 / 8 8 3
+    got = canal._median3(a)
+    assert got[1, 1] == 5.0 and got[0, 0] == 3.0
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_band_of_equals_the_whole_image_labelling(seed):
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(5, 80)), int(rng.integers(8, 60))
+    smooth = np.where(rng.random((n, d)) < rng.uniform(0.3, 0.8), 100.0, 300.0)
+    smooth += rng.normal(0.0, 3.0, (n, d))
+    band = np.zeros(d, dtype=bool)
+    band[int(rng.integers(0, d // 3)):int(rng.integers(d // 2, d + 1))] = True
+    smooth[:, ~band] = np.nan   # as the smoothed band is: NaN outside it
+    for level in (100.0, 90.0, 300.0, 1000.0):
+        got, ref = canal._band_of(smooth, band, level), canal._band_of_full(smooth, band, level)
+        assert np.array_equal(got[0], ref[0]) and got[1:] == ref[1:]
+    empty = np.zeros(d, dtype=bool)
+    got, ref = canal._band_of(smooth, empty, 100.0), canal._band_of_full(smooth, empty, 100.0)
+    assert np.array_equal(got[0], ref[0]) and got[1:] == ref[1:]
