@@ -48,6 +48,12 @@ from numpy.typing import ArrayLike
 from metaanalysis.errors import InputError
 from metaanalysis.table import StudyTable
 
+#: ``np.add.reduce`` is what ``ndarray.sum`` and ``np.sum`` call on a 1-d array (the same
+#: pairwise summation, so the same sums), without their Python wrappers: the statistics
+#: of one fit are a few dozen sums of a few studies each, where the wrappers cost more
+#: than the sums.
+_add = np.add.reduce
+
 
 def typical_within_variance(v: ArrayLike, X: ArrayLike | None = None) -> float:
     """Higgins and Thompson's typical within-study variance of one outcome.
@@ -76,7 +82,8 @@ def typical_within_variance(v: ArrayLike, X: ArrayLike | None = None) -> float:
     w = 1.0 / np.asarray(v, dtype=float)
     k = len(w)
     if X is None:
-        return float((k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w * w)))
+        sw = _add(w)
+        return float((k - 1) * sw / (sw ** 2 - _add(w * w)))
     X = np.asarray(X, dtype=float).reshape(k, -1)
     WX = X * w[:, None]
     # tr(P) = sum w - tr((X'WX)^-1 X'W^2 X)
@@ -94,8 +101,13 @@ def cochran_q(y: ArrayLike, v: ArrayLike) -> float:
     """
     y = np.asarray(y, dtype=float)
     w = 1.0 / np.asarray(v, dtype=float)
-    ybar = float(np.sum(w * y) / np.sum(w))
-    return float(np.sum(w * (y - ybar) ** 2))
+    return _cochran_q(y, w)
+
+
+def _cochran_q(y: np.ndarray, w: np.ndarray) -> float:
+    """:func:`cochran_q` from the weights ``w = 1/v``."""
+    ybar = float(_add(w * y) / _add(w))
+    return float(_add(w * (y - ybar) ** 2))
 
 
 def i2(tau2: float, v: ArrayLike, X: ArrayLike | None = None) -> float:
@@ -155,6 +167,11 @@ def i2_cochran_q(y: ArrayLike, v: ArrayLike) -> float:
     """
     q = cochran_q(y, v)
     df = len(np.asarray(y)) - 1
+    return _i2_from_q(q, df)
+
+
+def _i2_from_q(q: float, df: int) -> float:
+    """:func:`i2_cochran_q` from Cochran's Q and its degrees of freedom."""
     return max(0.0, (q - df) / q) if q > 0 else 0.0
 
 
@@ -174,11 +191,18 @@ class WithinStudy:
         The studies.
     correction : {"all", "single", "none"}
         Continuity correction of the counts.
+    counts : tuple of numpy.ndarray, optional
+        ``table.corrected(correction)`` if the caller has it already (a fit that
+        corrected the counts for itself); it is then not computed again.
     """
 
-    def __init__(self, table: StudyTable, correction: str = "all") -> None:
+    def __init__(self, table: StudyTable, correction: str = "all", *,
+                 counts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> None:
         self.table = table
         self.correction = correction
+        if counts is not None:
+            self.__dict__["counts"] = counts  # the cached value of the property below
 
     @cached_property
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -195,9 +219,29 @@ class WithinStudy:
     @cached_property
     def typical(self) -> tuple[float, float]:
         """Typical within-study variances of logit sens and logit FPR (intercept only)."""
-        out = self.outcomes
-        return (typical_within_variance(out["logit_sens"][1]),
-                typical_within_variance(out["logit_fpr"][1]))
+        return self._weights["logit_sens"][2], self._weights["logit_fpr"][2]
+
+    @cached_property
+    def _weights(self) -> dict[str, tuple[np.ndarray, float, float]]:
+        """Per outcome: the weights ``w = 1/v``, their sum and the typical variance."""
+        out = {}
+        for name, (_, v) in self.outcomes.items():
+            w = 1.0 / v
+            sw = _add(w)
+            # typical_within_variance(v) with the sum of the weights kept
+            out[name] = (w, sw, float((len(w) - 1) * sw / (sw ** 2 - _add(w * w))))
+        return out
+
+    @cached_property
+    def cochran_i2(self) -> dict[str, float]:
+        """:func:`cochran_q_i2`: the I2 from Cochran's Q of each logit outcome."""
+        out = {}
+        for name, (y, _) in self.outcomes.items():
+            w, sw, _s2 = self._weights[name]
+            ybar = float(_add(w * y) / sw)
+            q = float(_add(w * (y - ybar) ** 2))  # cochran_q(y, v)
+            out[name] = _i2_from_q(q, len(y) - 1)
+        return out
 
     @cached_property
     def lehmann(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -243,8 +287,7 @@ def cochran_q_i2(table: StudyTable, correction: str = "all", *,
     .. [1] Higgins JPT, Thompson SG. Quantifying heterogeneity in a
        meta-analysis. Stat Med 2002;21:1539-1558.
     """
-    return {name: i2_cochran_q(y, v)
-            for name, (y, v) in _within(table, correction, within).outcomes.items()}
+    return dict(_within(table, correction, within).cochran_i2)
 
 
 def bivariate_i2(table: StudyTable, psi: ArrayLike, correction: str = "all",
@@ -442,12 +485,23 @@ def i2_holling(table: StudyTable, correction: str = "all", *,
        meta-analysis. Stat Med 2002;21:1539-1558.
     """
     y, v, u = _within(table, correction, within).lehmann
-    if len(y) < 2:
+    k = len(y)
+    if k < 2:
         raise InputError("Holling's I2 needs at least two studies.")
-    tau2 = dersimonian_laird_tau2(y, v)
+    # dersimonian_laird_tau2(y, v), and per variance typical_within_variance,
+    # harmonic_mean_variance and the mean, written out on the weights 1/v and 1/u and
+    # their sums, each taken once
+    wv = 1.0 / v
+    sv = _add(wv)
+    c = float(sv - _add(wv * wv) / sv)
+    tau2 = max(0.0, (_cochran_q(y, wv) - (k - 1)) / c)
     out: dict[str, float] = {}
-    for label, w in (("Unadjusted", v), ("Adjusted", u)):
-        summaries = (typical_within_variance(w), harmonic_mean_variance(w), float(np.mean(w)))
+    for label, var, w, sw in (("Unadjusted", v, wv, sv), ("Adjusted", u, None, None)):
+        if w is None:
+            w = 1.0 / var
+            sw = _add(w)
+        summaries = (float((k - 1) * sw / (sw ** 2 - _add(w * w))), float(k / sw),
+                     float(_add(var) / k))
         for j, s2 in enumerate(summaries, start=1):
             out[f"Holling{label}{j}"] = tau2 / (tau2 + s2)
     return out
@@ -536,8 +590,15 @@ def i2_zhou(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float
     psi = np.asarray(psi, dtype=float)
     n1 = np.asarray(table.n_diseased, dtype=float)
     n0 = np.asarray(table.n_nondiseased, dtype=float)
-    e1 = expected_logit_variance_factor(mu[0], psi[0, 0]) * float(np.mean(1.0 / n1))
-    e2 = expected_logit_variance_factor(mu[1], psi[1, 1]) * float(np.mean(1.0 / n0))
+    k1, k0 = len(n1), len(n0)
+    # expected_logit_variance_factor of both outcomes, its four exponentials in one call
+    h1, h2 = psi[0, 0] / 2.0, psi[1, 1] / 2.0
+    with np.errstate(over="ignore"):  # a diverging fit (huge tau2): the factor is +inf
+        x = np.exp(np.array([-mu[0] + h1, mu[0] + h1, -mu[1] + h2, mu[1] + h2]))
+    f1 = float(x[0] + 2.0 + x[1])
+    f2 = float(x[2] + 2.0 + x[3])
+    e1 = f1 * float(_add(1.0 / n1) / k1)
+    e2 = f2 * float(_add(1.0 / n0) / k0)
     return {
         "logit_sens": float(psi[0, 0] / (psi[0, 0] + e1)) if math.isfinite(e1) else 0.0,
         "logit_fpr": float(psi[1, 1] / (psi[1, 1] + e2)) if math.isfinite(e2) else 0.0,

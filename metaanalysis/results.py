@@ -232,6 +232,18 @@ class FitResult:
         """The table's within-study quantities under the I2 correction, each computed once."""
         return heterogeneity.WithinStudy(self.table, self._i2_correction)
 
+    def _reuse_counts(self, counts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+                      ) -> None:
+        """Hand over the corrected counts the fit computed, so the I2 statistics reuse them.
+
+        ``counts`` must be ``table.corrected(correction)``; they are used only when that
+        is also the correction of the I2 statistics (not for ``"none"``).
+        """
+        if self._i2_correction == self.correction:
+            # the cached value of the property _within
+            self.__dict__["_within"] = heterogeneity.WithinStudy(
+                self.table, self.correction, counts=counts)
+
     @cached_property
     def i2(self) -> dict[str, float]:
         """Higgins-Thompson I2 of logit sens and FPR from ``Psi``, and a bivariate share.
@@ -323,8 +335,16 @@ class BivariateResult(FitResult):
 
     @cached_property
     def _wald95(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-        """:meth:`_wald` of logit sens and of logit FPR at the 95% level, computed once."""
-        return self._wald(0), self._wald(1)
+        """:meth:`_wald` of logit sens and of logit FPR at the 95% level, computed once.
+
+        The same arithmetic as :meth:`_wald`, with the six logistic values in one call.
+        """
+        v = self.vcov
+        m0, m1 = float(self.mu[0]), float(self.mu[1])
+        s0, s1 = (float(x) for x in np.sqrt(np.array([v[0, 0], v[1, 1]])))
+        e = expit(np.array([m0, m0 - _Z95 * s0, m0 + _Z95 * s0,
+                            m1, m1 - _Z95 * s1, m1 + _Z95 * s1])).tolist()
+        return (e[0], e[1], e[2]), (e[3], e[4], e[5])
 
     @property
     def sensitivity(self) -> Estimate:

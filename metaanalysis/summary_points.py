@@ -36,15 +36,27 @@ class Estimate:
 
 def _log_points(mu: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
     """Compute log LR+, log LR-, log DOR with their gradients in ``mu``."""
-    sens = float(expit(mu[0]))
-    fpr = float(expit(mu[1]))
+    m0, m1 = mu[0], mu[1]
+    # the two logistic values and the four log-logistic ones, each in one call
+    sens, fpr = expit(mu[:2]).tolist()
+    le = log_expit(np.array([m0, m1, -m0, -m1]))
     return {
-        "lr_positive": (float(log_expit(mu[0]) - log_expit(mu[1])),
-                        np.array([1.0 - sens, -(1.0 - fpr)])),
-        "lr_negative": (float(log_expit(-mu[0]) - log_expit(-mu[1])),
-                        np.array([-sens, fpr])),
-        "dor": (float(mu[0] - mu[1]), np.array([1.0, -1.0])),
+        "lr_positive": (float(le[0] - le[1]), np.array([1.0 - sens, -(1.0 - fpr)])),
+        "lr_negative": (float(le[2] - le[3]), np.array([-sens, fpr])),
+        "dor": (float(m0 - m1), np.array([1.0, -1.0])),
     }
+
+
+#: ``normal_quantile(0.5 + level / 2)`` of each level asked for, computed once.
+_Z: dict[float, float] = {}
+
+
+def _z(level: float) -> float:
+    """Return the two-sided normal quantile of ``level`` (kept once computed)."""
+    z = _Z.get(level)
+    if z is None:
+        z = _Z[level] = normal_quantile(0.5 + level / 2.0)
+    return z
 
 
 def _exp(x: float) -> float:
@@ -71,7 +83,7 @@ def summary_points_delta(mu: ArrayLike, vcov: ArrayLike,
     """
     mu = np.asarray(mu, dtype=float)
     vcov = np.asarray(vcov, dtype=float)
-    z = normal_quantile(0.5 + level / 2.0)
+    z = _z(level)
     out = {}
     for name, (val, grad) in _log_points(mu).items():
         se = math.sqrt(max(float(grad @ vcov @ grad), 0.0))

@@ -495,7 +495,7 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
                    "(+-1): Psi is singular.",
         }[name]))
     emit(caveats)
-    return BivariateResult(
+    result = BivariateResult(
         model="reitsma", method=method, table=table, correction=correction,
         mu=fit.coef[0].copy(), vcov=fit.vcov, psi=fit.psi,
         loglik=fit.loglik + _log_jacobian(*counts),
@@ -504,4 +504,6 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
         extra={"loglik_without_jacobian": fit.loglik, "niter": fit.niter,
                "boundary": fit.boundary, "optimizer": optimizer},
     )
+    result._reuse_counts(counts)
+    return result
 

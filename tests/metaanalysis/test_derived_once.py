@@ -10,6 +10,7 @@ when called afresh on the table, so the JSON of ``pool`` cannot change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -122,26 +123,54 @@ def test_the_shared_grids_are_exact_and_read_only():
 def test_to_dict_corrects_the_counts_once(monkeypatch, model):
     t = _table("AuditC")
     fit = getattr(ma, model)(t)
-    calls = {"corrected": 0, "typical": 0}
-    corrected, typical = StudyTable.corrected, heterogeneity.typical_within_variance
+    calls = {"corrected": 0, "lehmann": 0, "weights": 0}
+    corrected, lehmann = StudyTable.corrected, heterogeneity._log_lehmann
+    weights = heterogeneity.WithinStudy._weights.func
 
     def counting_corrected(self, *a, **kw):
         calls["corrected"] += 1
         return corrected(self, *a, **kw)
 
-    def counting_typical(*a, **kw):
-        calls["typical"] += 1
-        return typical(*a, **kw)
+    def counting_lehmann(*a, **kw):
+        calls["lehmann"] += 1
+        return lehmann(*a, **kw)
+
+    def counting_weights(self):
+        calls["weights"] += 1
+        return weights(self)
 
     monkeypatch.setattr(StudyTable, "corrected", counting_corrected)
-    monkeypatch.setattr(heterogeneity, "typical_within_variance", counting_typical)
+    monkeypatch.setattr(heterogeneity, "_log_lehmann", counting_lehmann)
+    monkeypatch.setattr(heterogeneity.WithinStudy, "_weights",
+                        functools.cached_property(counting_weights))
+    heterogeneity.WithinStudy._weights.__set_name__(heterogeneity.WithinStudy, "_weights")
     fresh = dataclasses.replace(fit)  # nothing cached yet
     first = fresh.to_dict()
-    # one correction of the counts; two typical variances for I2 (one per outcome) and
-    # two for Holling's I2 (of v and of the unit variances)
-    assert calls == {"corrected": 1, "typical": 4}
+    # one correction of the counts, one set of log Lehmann parameters, and the weights
+    # of the two logit outcomes (for the I2 from Psi and Cochran's Q) once
+    assert calls == {"corrected": 1, "lehmann": 1, "weights": 1}
     assert fresh.to_dict() == first
-    assert calls == {"corrected": 1, "typical": 4}
+    assert calls == {"corrected": 1, "lehmann": 1, "weights": 1}
+
+
+def test_reitsma_hands_its_corrected_counts_to_the_statistics(monkeypatch):
+    # the fit corrects the counts for its outcomes; the I2 statistics of its result reuse
+    # them, so fitting and reporting correct the counts once in all
+    t = _table("zerocells")
+    calls = []
+    corrected = StudyTable.corrected
+
+    def counting(self, *a, **kw):
+        calls.append(a or kw)
+        return corrected(self, *a, **kw)
+
+    monkeypatch.setattr(StudyTable, "corrected", counting)
+    for correction in ("all", "single"):
+        calls.clear()
+        d = ma.reitsma(t, correction=correction).to_dict()
+        assert len(calls) == 1
+        fresh = dataclasses.replace(ma.reitsma(t, correction=correction))
+        assert fresh.to_dict() == d  # statistics from counts corrected afresh: the same
 
 
 @pytest.mark.parametrize("model", ["reitsma", "glmm"])
