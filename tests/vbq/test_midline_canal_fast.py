@@ -146,9 +146,15 @@ def test_only_the_stations_used_are_sampled(tmp_path, monkeypatch):
     monkeypatch.setattr(ndimage, "map_coordinates",
                         lambda image, coords, **k: shapes.append(coords.shape[1:])
                         or real(image, coords, **k))
+    stacks: list[tuple[int, ...]] = []
+    bilinear = midline._Bilinear.__call__
+    monkeypatch.setattr(midline._Bilinear, "__call__",
+                        lambda self, image: stacks.append(self.wr0.shape) or bilinear(self, image))
     midline.midline_from_canal(series, track)
-    # every slice once, and the first a second time (the shortcut checked against the track)
-    assert shapes == [(used, len(track.depths_mm))] * (len(series.slices) + 1)
+    # the first slice by the track, then by the shortcut (checked against it), then the
+    # other slices all at once by the shortcut: always the stations used only
+    assert shapes == [(used, len(track.depths_mm))]
+    assert stacks == [(used, len(track.depths_mm))] * 2
 
 
 def test_a_track_sampled_otherwise_is_followed(tmp_path, monkeypatch):

@@ -212,3 +212,30 @@ def test_band_of_equals_the_whole_image_labelling(seed):
     empty = np.zeros(d, dtype=bool)
     got, ref = canal._band_of(smooth, empty, 100.0), canal._band_of_full(smooth, empty, 100.0)
     assert np.array_equal(got[0], ref[0]) and got[1:] == ref[1:]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_bilinear_equals_scipy_linear_interpolation(seed):
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    stack = rng.normal(100.0, 30.0, (3, h, w))
+    stack[1] = np.round(stack[1])
+    coords = np.stack([rng.uniform(-3.0, h + 2.0, (17, 11)), rng.uniform(-3.0, w + 2.0, (17, 11))])
+    coords[:, :4] = np.round(coords[:, :4])          # whole pixels
+    coords[0, 4, :] = h - 1                          # the last row and column exactly
+    coords[1, 5, :] = w - 1
+    sampler = midline._Bilinear(coords, (h, w))
+    together = sampler(stack)
+    for k in range(3):
+        want = ndimage.map_coordinates(stack[k], coords, order=1, mode="nearest")
+        assert np.array_equal(sampler(stack[k]), want)
+        assert np.array_equal(together[k], want)
+
+
+def test_bilinear_hand_computed():
+    image = np.array([[0.0, 10.0], [20.0, 30.0]])
+    sampler = midline._Bilinear(np.array([[0.5, 0.0, 1.0, -5.0], [0.5, 0.25, 1.0, 9.0]]), (2, 2))
+    # the middle: 15; a quarter along the top row: 2.5; the corner; beyond the edges: clamped
+    assert sampler(image).tolist() == [15.0, 2.5, 30.0, 10.0]
+    with pytest.raises(ValueError, match="shape"):
+        sampler(np.zeros((3, 2)))

@@ -231,8 +231,12 @@ def _straighten(image: np.ndarray, points: np.ndarray, normals: np.ndarray,
                 depths: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
     from scipy import ndimage
 
-    pts = points[:, None, :] + depths[None, :, None] * normals[:, None, :]
-    coords = np.stack([pts[..., 0] / spacing[0], pts[..., 1] / spacing[1]])
+    # (point + depth x normal) / spacing along each axis, computed in place
+    coords = np.empty((2, len(points), len(depths)))
+    for axis in (0, 1):
+        np.multiply(depths[None, :], normals[:, axis, None], out=coords[axis])
+        coords[axis] += points[:, axis, None]
+        coords[axis] /= spacing[axis]
     return np.asarray(ndimage.map_coordinates(np.asarray(image, dtype=float), coords, order=1,
                                               mode="nearest"))
 
@@ -540,7 +544,7 @@ def _walls(like: np.ndarray, sac: np.ndarray, depths: np.ndarray
     hits = csum[run_row, ends] - csum[run_row, starts]
     bounds = np.searchsorted(run_row, np.arange(n + 1))
     has = np.zeros(n, dtype=bool)
-    np.maximum.at(has, run_row, hits > 0)
+    has[run_row[hits > 0]] = True
     st, en, hl = starts.tolist(), ends.tolist(), hits.tolist()
     for i in np.flatnonzero(has).tolist():
         lo, hi = int(bounds[i]), int(bounds[i + 1])

@@ -126,15 +126,16 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     gap = np.abs(idx[None, :] - c0[:, None])
     samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
     # the shortcut is checked on the first slice with structure, from the middle out; the
-    # other slices are then read only where the samples lie
+    # other slices are then read only where the samples lie, and sampled all at once
     sample: Callable[[np.ndarray], np.ndarray] | None = None
     window: tuple[slice, slice] | None = None
+    rest: list[int] = []
     n = len(series.slices)
     for k in sorted(range(n), key=lambda j: (abs(j - n // 2), j)):
+        if window is not None:
+            rest.append(k)
+            continue
         try:
-            if window is not None and sample is not None:
-                samples[k] = sample(series.pixel_boxes(k, [window])[0])
-                continue
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue    # a slice that cannot be read (and is not scored): no CSF, no weight
@@ -144,6 +145,21 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
         samples[k] = sub.sample(pixels)
         if np.ptp(samples[k]) > 0:
             sample, window = _same_samples(sub, pixels, samples[k])
+            shape = pixels[window].shape
+    if rest and sample is not None and window is not None:
+        read, parts = [], []
+        for k in rest:
+            try:
+                part = series.pixel_boxes(k, [window])[0]
+                if part.shape != shape:     # another grid: the whole slice, as the track does
+                    samples[k] = sub.sample(np.asarray(series.pixels(k), dtype=float))
+                    continue
+            except InputError:
+                continue
+            read.append(k)
+            parts.append(part)
+        if read:
+            samples[read] = sample(np.stack(parts))
     like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
     # on each slice and station: the CSF sample at the centre, else (the sac may be shifted
     # a little on that slice) the nearest CSF sample within 3 mm, the shallower one on a tie
@@ -168,6 +184,46 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     return _make(float(np.median(per_station)), positions, "canal")
 
 
+class _Bilinear:
+    """Linear interpolation at fixed points of images of one shape, as scipy's ``order=1``.
+
+    The neighbours and weights of each point are found once; each image (or a
+    stack of them, ``(m, rows, columns)``) is then sampled with four gathers.
+    The arithmetic is that of :func:`scipy.ndimage.map_coordinates` with
+    ``order=1, mode="nearest"``: weights ``1 - f`` and ``1 - (1 - f)`` of the
+    fraction ``f`` along each axis, neighbours beyond the edges repeating the
+    edge pixel, and the four terms (value x row weight x column weight) added
+    from the first neighbour in row-major order; its answers are checked
+    against scipy's before it is used (:func:`_same_samples`).
+    """
+
+    def __init__(self, coords: np.ndarray, shape: tuple[int, int]) -> None:
+        h, w = int(shape[0]), int(shape[1])
+        r, c = coords[0], coords[1]
+        fr, fc = np.floor(r), np.floor(c)
+        self.wr0 = 1.0 - (r - fr)
+        self.wr1 = 1.0 - self.wr0
+        self.wc0 = 1.0 - (c - fc)
+        self.wc1 = 1.0 - self.wc0
+        ir, ic = fr.astype(np.intp), fc.astype(np.intp)
+        r0, r1 = np.clip(ir, 0, h - 1) * w, np.clip(ir + 1, 0, h - 1) * w
+        c0, c1 = np.clip(ic, 0, w - 1), np.clip(ic + 1, 0, w - 1)
+        self.corners = (r0 + c0, r0 + c1, r1 + c0, r1 + c1)
+        self.shape = (h, w)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        a = np.asarray(image, dtype=float)
+        if a.shape[-2:] != self.shape:
+            raise ValueError(f"expected images of shape {self.shape}, got {a.shape[-2:]}")
+        flat = a.reshape(*a.shape[:-2], -1)
+        i00, i01, i10, i11 = self.corners
+        t = flat[..., i00] * self.wr0 * self.wc0
+        t += flat[..., i01] * self.wr0 * self.wc1
+        t += flat[..., i10] * self.wr1 * self.wc0
+        t += flat[..., i11] * self.wr1 * self.wc1
+        return t
+
+
 def _same_samples(track: CanalTrack, pixels: np.ndarray, want: np.ndarray
                   ) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[slice, slice] | None]:
     """Return a sampler giving ``track.sample``'s answers from a window of a slice.
@@ -176,31 +232,29 @@ def _same_samples(track: CanalTrack, pixels: np.ndarray, want: np.ndarray
     only the pixels around them count: the sampler takes the window of the
     slice returned with it (the points' rows and columns, two pixels wider on
     each side, cut at the image's edges, where the interpolation repeats the
-    edge pixel as on the whole slice) and the points' coordinates within it,
-    computed once. Shifting a coordinate by a whole number of pixels is exact
-    and leaves its fraction unchanged, so the samples are the very same. The
-    shortcut is used only if it gives ``want``, the track's own samples of
+    edge pixel as on the whole slice), or a stack of such windows, and
+    interpolates them with the points' neighbours and weights found once
+    (:class:`_Bilinear`). Shifting a coordinate by a whole number of pixels is
+    exact and leaves its fraction unchanged, so the samples are the very same.
+    The shortcut is used only if it gives ``want``, the track's own samples of
     ``pixels`` (a slice that is not flat), exactly; otherwise ``track.sample``
     itself is returned, with no window (the whole slice).
     """
-    from scipy import ndimage
-
     pts = track.points[:, None, :] + track.depths_mm[None, :, None] * track.normals[:, None, :]
     coords = np.stack([pts[..., 0] / track.spacing[0], pts[..., 1] / track.spacing[1]])
-    if not np.isfinite(coords).all():
+    if not np.isfinite(coords).all() or pixels.ndim != 2:
         return track.sample, None
     bounds = []
     for axis, size in enumerate(pixels.shape):
         a = max(0, int(np.floor(coords[axis].min())) - 2)
         b = min(size, int(np.floor(coords[axis].max())) + 3)
         bounds.append((a, max(a, b)))
+    if min(b - a for a, b in bounds) <= 0:
+        return track.sample, None
     window = (slice(*bounds[0]), slice(*bounds[1]))
     shifted = np.stack([coords[0] - bounds[0][0], coords[1] - bounds[1][0]])
-
-    def fast(image: np.ndarray) -> np.ndarray:
-        return np.asarray(ndimage.map_coordinates(image, shifted, order=1, mode="nearest"))
-
-    if min(b - a for a, b in bounds) > 0 and np.array_equal(fast(pixels[window]), want):
+    fast = _Bilinear(shifted, (bounds[0][1] - bounds[0][0], bounds[1][1] - bounds[1][0]))
+    if np.array_equal(fast(pixels[window]), want):
         return fast, window
     return track.sample, None
 
@@ -262,6 +316,7 @@ def midline_from_bodies(series: SeriesInfo, index: int,
     share = np.full((len(boxes), n), np.nan)
     lo, hi = MARROW_WINDOW
     where = [box for box, _ in boxes]
+    limits = [(lo * marrow, hi * marrow) for _, marrow in boxes]
     for k in range(n):
         # only the patches are read from the other slices (their values are the whole
         # slice's there)
@@ -270,8 +325,10 @@ def midline_from_bodies(series: SeriesInfo, index: int,
                 series.pixel_boxes(k, where))
         except InputError:
             continue    # a slice that cannot be read (and is not scored) does not count
-        for j, (v, (_, marrow)) in enumerate(zip(patches, boxes, strict=True)):
-            share[j, k] = float(np.mean((v >= lo * marrow) & (v <= hi * marrow)))
+        for j, (v, (low, high)) in enumerate(zip(patches, limits, strict=True)):
+            # the share in the window (a count over the patch's size, as a mean takes it)
+            share[j, k] = (np.count_nonzero((v >= low) & (v <= high)) / v.size if v.size
+                           else np.nan)
     centres_mm = []
     for row in share:
         if not np.isfinite(row).all() or max(row[0], row[-1]) > _CUT_SHARE:
