@@ -152,9 +152,11 @@ def test_only_the_stations_used_are_sampled(tmp_path, monkeypatch):
                         lambda self, image: stacks.append(self.wr0.shape) or bilinear(self, image))
     midline.midline_from_canal(series, track)
     # the first slice by the track, then by the shortcut (checked against it), then the
-    # other slices all at once by the shortcut: always the stations used only
+    # other slices all at once by the shortcut, at the depths around each station's centre
+    # (and a run reaching their ends on its whole profile): always the stations used only
     assert shapes == [(used, len(track.depths_mm))]
-    assert stacks == [(used, len(track.depths_mm))] * 2
+    assert stacks[:2] == [(used, len(track.depths_mm)), (used, 2 * midline._RUN_HALF + 1)]
+    assert all(shape[0] <= used and shape[1] == len(track.depths_mm) for shape in stacks[2:])
 
 
 def test_a_track_sampled_otherwise_is_followed(tmp_path, monkeypatch):

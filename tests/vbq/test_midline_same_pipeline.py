@@ -239,3 +239,45 @@ def test_bilinear_hand_computed():
     assert sampler(image).tolist() == [15.0, 2.5, 30.0, 10.0]
     with pytest.raises(ValueError, match="shape"):
         sampler(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_plane_from_the_sac_equals_the_whole_slices_whatever_the_depth_window(tmp_path,
+                                                                               monkeypatch, seed):
+    """Narrow windows make most runs reach their ends: those are followed on whole profiles."""
+    from vbq.dicom import load_series
+    from vbq.roi.canal import trace_canal
+    from vbq.roi.rois import RoiFile
+
+    info = make_phantom(tmp_path / "ph", rows=192, n_slices=11, distractors="none",
+                        anatomy="realistic", seed=seed, variants="random")
+    series = load_series(info.series_dir).series
+    rm = RoiFile.from_json(info.rois_path).masks(series)
+    k = rm.slices["CSF"]
+    track = trace_canal(series.pixels(k), series.slices[k].geometry,
+                        midline.level_centres({lvl: m for lvl, m in rm.masks.items()
+                                               if rm.slices[lvl] == k}))
+    want = _canal_whole_slices(series, track)
+    # a slice that cannot be read is left out alike
+    bad = series.slices[(k + 3) % len(series)].path
+    data = bad.read_bytes()
+    followed: list[int] = []
+    real = midline._run_lengths
+    monkeypatch.setattr(midline, "_run_lengths",
+                        lambda like, c: followed.append(like.ndim) or real(like, c))
+    for half in (8, 12, 24, 64, 200):
+        monkeypatch.setattr(midline, "_RUN_HALF", half)
+        followed.clear()
+        assert midline.midline_from_canal(load_series(info.series_dir).series, track) == want
+        if half == 8:
+            assert followed == [3, 2]  # some runs were followed on their whole profile
+    bad.write_bytes(data[:-500])
+    try:
+        cut = load_series(info.series_dir).series
+        want_cut = _canal_whole_slices(cut, track)
+        for half in (8, 24):
+            monkeypatch.setattr(midline, "_RUN_HALF", half)
+            assert midline.midline_from_canal(load_series(info.series_dir).series,
+                                              track) == want_cut
+    finally:
+        bad.write_bytes(data)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,56 +124,76 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
     c0 = np.argmin(away, axis=1)
     reach = (away <= 3.0) | (idx[None, :] == c0[:, None])
     gap = np.abs(idx[None, :] - c0[:, None])
-    samples = np.full((len(series.slices), stations.size, depths.size), np.nan)
+    n, d = len(series.slices), depths.size
+    # each station is sampled first in a window of depths around its centre's sample (its
+    # reach inside); a run reaching an end of that window where the profile goes on is then
+    # followed on the station's whole profile
+    half = max(_RUN_HALF, int(np.max(np.where(reach, gap, 0))) + 1)
+    wid = min(d, 2 * half + 1)
+    s0 = np.clip(c0 - half, 0, d - wid)
+    local = s0[:, None] + np.arange(wid)[None, :]
+    whole: dict[int, np.ndarray] = {}   # slices sampled at every depth
     # the shortcut is checked on the first slice with structure, from the middle out; the
     # other slices are then read only where the samples lie, and sampled all at once
-    sample: Callable[[np.ndarray], np.ndarray] | None = None
-    window: tuple[slice, slice] | None = None
+    fast: _Bilinear | None = None
+    checked = False
+    window: tuple[slice, slice] = (slice(0, 0), slice(0, 0))
     rest: list[int] = []
-    n = len(series.slices)
     for k in sorted(range(n), key=lambda j: (abs(j - n // 2), j)):
-        if window is not None:
+        if fast is not None:
             rest.append(k)
             continue
         try:
             pixels = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue    # a slice that cannot be read (and is not scored): no CSF, no weight
-        if sample is not None:
-            samples[k] = sample(pixels)
-            continue
-        samples[k] = sub.sample(pixels)
-        if np.ptp(samples[k]) > 0:
-            sample, window = _same_samples(sub, pixels, samples[k])
-            shape = pixels[window].shape
-    if rest and sample is not None and window is not None:
-        read, parts = [], []
+        whole[k] = sub.sample(pixels)
+        if not checked and np.ptp(whole[k]) > 0:
+            checked = True
+            fast, window = _same_samples(sub, pixels, whole[k])
+    loc = np.full((n, stations.size, wid), np.nan)
+    read: list[int] = []
+    stack = np.empty((0, 0, 0))
+    if fast is not None:
+        parts = []
         for k in rest:
             try:
                 part = series.pixel_boxes(k, [window])[0]
-                if part.shape != shape:     # another grid: the whole slice, as the track does
-                    samples[k] = sub.sample(np.asarray(series.pixels(k), dtype=float))
+                if part.shape != fast.shape:    # another grid: the whole slice, as the track does
+                    whole[k] = sub.sample(np.asarray(series.pixels(k), dtype=float))
                     continue
             except InputError:
                 continue
             read.append(k)
             parts.append(part)
         if read:
-            samples[read] = sample(np.stack(parts))
-    like = (samples >= lo * track.csf_level) & (samples <= hi * track.csf_level)
+            stack = np.stack(parts)
+            loc[read] = fast.take((np.arange(stations.size)[:, None], local))(stack)
+    for k, row in whole.items():
+        loc[k] = np.take_along_axis(row, local, axis=1)
+    like = (loc >= lo * track.csf_level) & (loc <= hi * track.csf_level)
     # on each slice and station: the CSF sample at the centre, else (the sac may be shifted
     # a little on that slice) the nearest CSF sample within 3 mm, the shallower one on a tie
-    dist = np.where(like & reach, gap, depths.size)
-    c = np.argmin(dist, axis=2)[..., None]
-    hit = np.take_along_axis(dist, c, axis=2)[..., 0] < depths.size
-    # the run of CSF samples through it (where there is one): from just after the last
-    # other sample before it to just before the first other sample after it
-    other = ~like
-    before = other & (idx < c)
-    after = other & (idx > c)
-    a = np.where(before.any(axis=2), depths.size - np.argmax(before[..., ::-1], axis=2), 0)
-    b = np.where(after.any(axis=2), np.argmax(after, axis=2) - 1, depths.size - 1)
-    depth = np.where(hit, (b - a + 1) * step, 0.0)
+    dist = np.where(like & np.take_along_axis(reach, local, axis=1),
+                    np.take_along_axis(gap, local, axis=1), d)
+    c = np.argmin(dist, axis=2)
+    hit = np.take_along_axis(dist, c[..., None], axis=2)[..., 0] < d
+    length, first, last = _run_lengths(like, c)
+    # runs that reach an end of the window where the profile goes on: the whole profile
+    cut = hit & (((first == 0) & (s0 > 0)) | ((last == wid - 1) & (s0 + wid < d)))
+    if cut.any():
+        ks, js = np.nonzero(cut)
+        rows = np.empty((ks.size, d))
+        for k in np.unique(ks).tolist():
+            sel = ks == k
+            if k in whole:
+                rows[sel] = whole[k][js[sel]]
+            elif fast is not None:
+                picked = fast.take((js[sel][:, None], np.arange(d)[None, :]))
+                rows[sel] = picked(stack[read.index(k)])
+        full = (rows >= lo * track.csf_level) & (rows <= hi * track.csf_level)
+        length[ks, js] = _run_lengths(full, s0[js] + c[ks, js])[0]
+    depth = np.where(hit, length * step, 0.0)
     depth[depth < 3.0] = 0.0
     weight = depth.sum(axis=0)
     ok = weight > 0
@@ -182,6 +202,26 @@ def midline_from_canal(series: SeriesInfo, track: CanalTrack,
                             "found; choose the slice with --slice")
     per_station = (positions[:, None] * depth[:, ok]).sum(axis=0) / weight[ok]
     return _make(float(np.median(per_station)), positions, "canal")
+
+
+#: Half-width (samples) of the window of depths each station is sampled in first.
+_RUN_HALF = 24
+
+
+def _run_lengths(like: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Length, first and last index of the run of ``like`` through index ``c`` (last axis).
+
+    The run goes from just after the last other sample before ``c`` (else the
+    first sample) to just before the first other sample after it (else the last).
+    """
+    m = like.shape[-1]
+    idx = np.arange(m)
+    other = ~like
+    before = other & (idx < c[..., None])
+    after = other & (idx > c[..., None])
+    a = np.where(before.any(axis=-1), m - np.argmax(before[..., ::-1], axis=-1), 0)
+    b = np.where(after.any(axis=-1), np.argmax(after, axis=-1) - 1, m - 1)
+    return b - a + 1, a, b
 
 
 class _Bilinear:
@@ -211,6 +251,16 @@ class _Bilinear:
         self.corners = (r0 + c0, r0 + c1, r1 + c0, r1 + c1)
         self.shape = (h, w)
 
+    def take(self, index: tuple[np.ndarray, ...]) -> _Bilinear:
+        """Return the interpolation at the points ``index`` picks (numpy indexing of the points)."""
+        out = object.__new__(_Bilinear)
+        out.wr0, out.wr1 = self.wr0[index], self.wr1[index]
+        out.wc0, out.wc1 = self.wc0[index], self.wc1[index]
+        i00, i01, i10, i11 = self.corners
+        out.corners = (i00[index], i01[index], i10[index], i11[index])
+        out.shape = self.shape
+        return out
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
         a = np.asarray(image, dtype=float)
         if a.shape[-2:] != self.shape:
@@ -225,38 +275,38 @@ class _Bilinear:
 
 
 def _same_samples(track: CanalTrack, pixels: np.ndarray, want: np.ndarray
-                  ) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[slice, slice] | None]:
-    """Return a sampler giving ``track.sample``'s answers from a window of a slice.
+                  ) -> tuple[_Bilinear | None, tuple[slice, slice]]:
+    """Return an interpolation giving ``track.sample``'s answers from a window of a slice.
 
     The track's sample points are interpolated linearly (its straightening), so
-    only the pixels around them count: the sampler takes the window of the
-    slice returned with it (the points' rows and columns, two pixels wider on
-    each side, cut at the image's edges, where the interpolation repeats the
-    edge pixel as on the whole slice), or a stack of such windows, and
-    interpolates them with the points' neighbours and weights found once
-    (:class:`_Bilinear`). Shifting a coordinate by a whole number of pixels is
-    exact and leaves its fraction unchanged, so the samples are the very same.
-    The shortcut is used only if it gives ``want``, the track's own samples of
-    ``pixels`` (a slice that is not flat), exactly; otherwise ``track.sample``
-    itself is returned, with no window (the whole slice).
+    only the pixels around them count: the interpolation takes the window of
+    the slice returned with it (the points' rows and columns, two pixels wider
+    on each side, cut at the image's edges, where the interpolation repeats the
+    edge pixel as on the whole slice), or a stack of such windows, with the
+    points' neighbours and weights found once (:class:`_Bilinear`). Shifting a
+    coordinate by a whole number of pixels is exact and leaves its fraction
+    unchanged, so the samples are the very same. The shortcut is used only if
+    it gives ``want``, the track's own samples of ``pixels`` (a slice that is
+    not flat), exactly; otherwise None is returned (``track.sample`` is used).
     """
     pts = track.points[:, None, :] + track.depths_mm[None, :, None] * track.normals[:, None, :]
     coords = np.stack([pts[..., 0] / track.spacing[0], pts[..., 1] / track.spacing[1]])
+    none = (slice(0, 0), slice(0, 0))
     if not np.isfinite(coords).all() or pixels.ndim != 2:
-        return track.sample, None
+        return None, none
     bounds = []
     for axis, size in enumerate(pixels.shape):
         a = max(0, int(np.floor(coords[axis].min())) - 2)
         b = min(size, int(np.floor(coords[axis].max())) + 3)
         bounds.append((a, max(a, b)))
     if min(b - a for a, b in bounds) <= 0:
-        return track.sample, None
+        return None, none
     window = (slice(*bounds[0]), slice(*bounds[1]))
     shifted = np.stack([coords[0] - bounds[0][0], coords[1] - bounds[1][0]])
     fast = _Bilinear(shifted, (bounds[0][1] - bounds[0][0], bounds[1][1] - bounds[1][0]))
     if np.array_equal(fast(pixels[window]), want):
         return fast, window
-    return track.sample, None
+    return None, none
 
 
 #: Half-size (mm) of the patch at a body's centre followed across the slices.
@@ -317,7 +367,12 @@ def midline_from_bodies(series: SeriesInfo, index: int,
     lo, hi = MARROW_WINDOW
     where = [box for box, _ in boxes]
     limits = [(lo * marrow, hi * marrow) for _, marrow in boxes]
-    for k in range(n):
+    # the end slices first: a body with marrow there is cut off by the stack, and when
+    # that leaves fewer than two bodies the other slices need not be read
+    ends = [0, n - 1] if n > 1 else [0]
+    for k in [*ends, *range(1, n - 1)]:
+        if k == 1 and not _two_not_cut(share):
+            break
         # only the patches are read from the other slices (their values are the whole
         # slice's there)
         try:
@@ -331,7 +386,7 @@ def midline_from_bodies(series: SeriesInfo, index: int,
                            else np.nan)
     centres_mm = []
     for row in share:
-        if not np.isfinite(row).all() or max(row[0], row[-1]) > _CUT_SHARE:
+        if not _not_cut(row):
             continue
         a = b = int(index)
         while a > 0 and row[a - 1] >= 0.5:
@@ -346,6 +401,18 @@ def midline_from_bodies(series: SeriesInfo, index: int,
         raise AnalysisError("fewer than two bodies could be followed from side to side "
                             "across the slices")
     return _make(float(np.mean(centres_mm)), positions, "bodies")
+
+
+def _not_cut(row: np.ndarray) -> bool:
+    """Tell whether a body's shares are all known and it is not cut off by the stack."""
+    return bool(np.isfinite(row).all() and max(row[0], row[-1]) <= _CUT_SHARE)
+
+
+def _two_not_cut(share: np.ndarray) -> bool:
+    """Tell whether two bodies may still be followed, from the end slices' shares alone."""
+    ends = share[:, [0, -1]]
+    return int(np.count_nonzero(np.isfinite(ends).all(axis=1)
+                                & (ends.max(axis=1) <= _CUT_SHARE))) >= 2
 
 
 def midline_from_labels(labels: np.ndarray, positions: np.ndarray,
