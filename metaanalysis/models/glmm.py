@@ -263,10 +263,14 @@ def _laplace_gradients(data: BinomialData, phis: np.ndarray, modes: np.ndarray
     X, p = data.X, data.p
     y1, y2, n1, n2 = data.y1, data.y2, data.n1, data.n2
     a, b, c = phis[:, 0:1], phis[:, 1:2], phis[:, 2:3]
-    off = np.stack([X @ phi[3:3 + 2 * p].reshape(2, p).T for phi in phis])
+    if data.intercept_only:  # each study's offsets are the intercepts (1 * beta exactly)
+        o1, o2 = phis[:, 3:4], phis[:, 4:5]
+    else:
+        off = np.stack([X @ phi[3:3 + 2 * p].reshape(2, p).T for phi in phis])
+        o1, o2 = off[:, :, 0], off[:, :, 1]
     u1, u2 = modes[:, :, 0], modes[:, :, 1]
-    eta1 = off[:, :, 0] + a * u1
-    eta2 = off[:, :, 1] + b * u1 + c * u2
+    eta1 = o1 + a * u1
+    eta2 = o2 + b * u1 + c * u2
     p1, p2 = quadrature_expit(eta1), quadrature_expit(eta2)
     np1, np2 = n1 * p1, n2 * p2
     w1, w2 = np1 - np1 * p1, np2 - np2 * p2
@@ -291,10 +295,12 @@ def _laplace_gradients(data: BinomialData, phis: np.ndarray, modes: np.ndarray
     d_b = E2 * u1 - w2 * (i11 * b + i12 * c) - 0.5 * R1 * g2
     d_c = E2 * u2 - w2 * (i12 * b + i22 * c) - 0.5 * R2 * g2
     out = np.zeros((phis.shape[0], 3 + 2 * p))
-    add = np.add.reduce
+    # each point's sums over studies: a reduction along the rows sums every row as the
+    # sum of that row alone would
+    sums = np.negative(np.add.reduce(np.stack([d_a, d_b, d_c]), axis=2).T)
     for j in np.flatnonzero(finite).tolist():
-        out[j] = -np.concatenate([[add(d_a[j]), add(d_b[j]), add(d_c[j])],
-                                  X.T @ E1[j].copy(), X.T @ E2[j].copy()])
+        out[j, :3] = sums[j]
+        out[j, 3:] = -np.concatenate([X.T @ E1[j].copy(), X.T @ E2[j].copy()])
     return out, finite
 
 

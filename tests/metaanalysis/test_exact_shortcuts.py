@@ -1,0 +1,76 @@
+"""The shortcuts of the fits' inner loops give exactly (bit for bit) what they replace.
+
+Each shortcut skips work whose result is known: an intercept-only design's offsets
+are the intercepts themselves (``1 * beta``), and the conditional modes asked for as
+rows are the columns of the usual (k, 2) modes. A fit's numbers must not move, so
+each is compared with the general path for equality, not closeness.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import metaanalysis as ma
+from metaanalysis.models import glmm as glmm_module
+from metaanalysis.models.quadrature import (
+    ModeState,
+    aghq_loglik,
+    conditional_modes,
+    laplace_loglik,
+)
+
+
+def _pair(seed: int) -> tuple[glmm_module.BinomialData, glmm_module.BinomialData]:
+    """One table's data with the intercept shortcut, and the same without it."""
+    t = ma.simulate(k=9, mu=[1.4, -1.6], psi=[[0.7, 0.25], [0.25, 0.45]], n=(20, 250),
+                    prevalence=(0.1, 0.5), seed=seed)
+    data = glmm_module.binomial_data(t)
+    general = dataclasses.replace(data)
+    general.intercept_only = False  # the product X B' taken as for any design
+    return data, general
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("theta", [[0.8, 0.3, 0.6], [-0.7, 0.5, -0.4], [1e-4, 0.2, 0.9]])
+def test_intercept_offsets_equal_the_design_product(seed, theta):
+    data, general = _pair(seed)
+    assert data.intercept_only and not general.intercept_only
+    phi = np.array([*theta, 1.3, 1.7])
+    np.testing.assert_array_equal(conditional_modes(phi, data), conditional_modes(phi, general))
+    ll, g = laplace_loglik(phi, data)
+    ll_ref, g_ref = laplace_loglik(phi, general)
+    assert ll == ll_ref
+    np.testing.assert_array_equal(g, g_ref)
+    assert aghq_loglik(phi, data, 3) == aghq_loglik(phi, general, 3)
+    phis = phi + 1e-3 * np.eye(5)
+    modes = np.stack([conditional_modes(x, data) for x in phis])
+    got, finite = glmm_module._laplace_gradients(data, phis, modes)
+    ref, finite_ref = glmm_module._laplace_gradients(general, phis, modes)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(finite, finite_ref)
+
+
+def test_a_design_with_a_covariate_takes_the_product():
+    t = ma.simulate(k=9, mu=[1.4, -1.6], psi=[[0.7, 0.25], [0.25, 0.45]], n=(20, 250),
+                    prevalence=(0.1, 0.5), seed=4)
+    X = np.column_stack([np.ones(9), np.linspace(-1.0, 1.0, 9)])
+    assert not glmm_module.binomial_data(t, X=X).intercept_only
+    assert not glmm_module.binomial_data(t, X=2.0 * np.ones((9, 1))).intercept_only
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_modes_as_rows_are_the_columns_of_the_modes(warm):
+    data, _ = _pair(5)
+    phi = np.array([0.8, 0.3, 0.6, 1.3, 1.7])
+    start = conditional_modes(phi + 0.1, data) if warm else None
+    s1, s2 = ModeState(None if start is None else start.copy()), \
+        ModeState(None if start is None else start.copy())
+    cols = conditional_modes(phi, data, s1)
+    rows = conditional_modes(phi, data, s2, rows=True)
+    assert rows.shape == (2, data.k)
+    np.testing.assert_array_equal(rows, cols.T)
+    np.testing.assert_array_equal(s1.u, s2.u)
+    assert s1.newton_iterations == s2.newton_iterations
