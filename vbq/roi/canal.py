@@ -377,9 +377,13 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
     fallback: tuple[np.ndarray, float] | None = None
     passing: list[tuple[float, np.ndarray, float]] = []
     ordered = np.sort(cand)
+    found: dict[float, tuple[np.ndarray, int, float, float]] = {}
     for mode in _modes(cand):
         level = _refine(ordered, mode)
-        region, span, thick, _ = (_band_of if fast else _band_of_full)(smooth, band, level)
+        # two modes refined to the same level find the same region: it is looked for once
+        if level not in found:
+            found[level] = (_band_of if fast else _band_of_full)(smooth, band, level)
+        region, span, thick, _ = found[level]
         if fallback is None and span:
             fallback = (region, level)
         if span >= 0.5 * n and thick * _STEP_MM >= 5.0:
