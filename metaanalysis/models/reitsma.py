@@ -127,6 +127,7 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
     # same values as the index array without the cost of fancy indexing
     sel: slice | np.ndarray = slice(None) if n == full.size else idx
     steps = np.array([1.0, 0.5, 0.25, 0.125])
+    step_list = steps.tolist()
     n_steps = len(steps)
     rows = 1 + np.arange(n)
     nit = 0
@@ -158,7 +159,8 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         f, g = float(F[0]), Gr[0, sel]
         if not math.isfinite(f):
             return _OptResult(full[idx], float("inf"), g, nit, False)
-        if float(amax(np.abs(g))) < 1e-10 * max(1.0, abs(f)):
+        # the largest |g_j|, on the (at most three) entries as Python floats
+        if max(map(abs, g.tolist())) < 1e-10 * max(1.0, abs(f)):
             success = True
             break
         H = (Gr[1:, sel] - g) / h[:, None]
@@ -167,7 +169,7 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         w = np.abs(w)
         w = np.maximum(w, 1e-10 * max(1.0, float(amax(w))))
         step = -V @ ((V.T @ g) / w)
-        size = float(amax(np.abs(step)))
+        size = max(map(abs, step.tolist()))
         if size > 5.0:
             step *= 5.0 / size
         slope = float(g @ step)
@@ -189,9 +191,12 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
             else:
                 Fa, Ga = lik.batch(np.vstack([carried, trial[carry:]]))
                 Ft = np.concatenate([Fa[:carry * (n + 1):n + 1], Fa[carry * (n + 1):]])
-            ok = np.isfinite(Ft) & (Ft <= f + 1e-4 * scale * steps * slope)
-            if ok.any():
-                j = int(ok.argmax())
+            # the first trial with a finite value and sufficient decrease (Armijo), the
+            # bound f + (1e-4 scale t) slope evaluated per step length t as numpy would
+            c = 1e-4 * scale
+            j = next((i for i, (fi, t) in enumerate(zip(Ft.tolist(), step_list, strict=True))
+                      if math.isfinite(fi) and fi <= f + c * t * slope), -1)
+            if j >= 0:
                 accepted = (trial[j], float(Ft[j]), scale * steps[j])
                 break
             scale *= steps[-1] / 2.0
@@ -296,7 +301,7 @@ def fit_bivariate_normal(
         if np.linalg.matrix_rank(X) < X.shape[1]:
             raise FitError("the design matrix is rank deficient (a covariate is constant or "
                            "collinear with others); drop or merge covariate levels.")
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(S)) and np.all(S > 0)):
+    if not (np.isfinite(y).all() and np.isfinite(S).all() and (S > 0).all()):
         raise FitError("outcomes or within-study variances are not finite; apply a continuity "
                        "correction ('all' or 'single') or use the binomial GLMM.")
     lik = Likelihood(y, S, X, reml=(method == "reml"))
