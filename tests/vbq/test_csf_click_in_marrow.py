@@ -1,0 +1,48 @@
+"""A CSF click in a vertebral body or in fat is refused, never grown into marrow.
+
+Truth by construction: the realistic phantom's ``expected.json["geometry"]`` gives
+each body's centre; on T1 the marrow there is brighter than the CSF (the phantom's
+marrow-to-CSF ratio is its VBQ, above 2), and epidural fat brighter still.
+"""
+
+import json
+
+import pytest
+
+import vbq
+from vbq.errors import CsfNotFoundError
+from vbq.phantom import make_phantom
+
+
+@pytest.fixture(scope="module")
+def spine(tmp_path_factory):
+    info = make_phantom(tmp_path_factory.mktemp("csfclick"), anatomy="realistic", seed=3,
+                        variants="all")
+    return info, json.loads(info.seeds_path.read_text())
+
+
+def _with_csf_at(seeds, point):
+    out = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    out.append({"label": "CSF", "level": "L3", "point": [float(point[0]), float(point[1])]})
+    return dict(seeds, seeds=out)
+
+
+def test_a_csf_click_inside_a_body_is_refused(spine):
+    info, seeds = spine
+    centre = info.expected["geometry"]["levels"]["L3"]["centre"]
+    with pytest.raises(CsfNotFoundError, match="inside the L3 vertebral body") as err:
+        vbq.score_series(info.series_dir, seeds=_with_csf_at(seeds, centre))
+    assert err.value.exit_code == 1
+
+
+def test_a_csf_click_in_the_marrow_of_an_unclicked_body_is_refused(spine):
+    info, seeds = spine
+    centre = info.expected["geometry"]["levels"]["L5"]["centre"]
+    with pytest.raises(CsfNotFoundError, match="as bright as marrow"):
+        vbq.score_series(info.series_dir, seeds=_with_csf_at(seeds, centre))
+
+
+def test_the_phantoms_own_csf_click_still_scores(spine):
+    info, seeds = spine
+    assert vbq.score_series(info.series_dir, seeds=seeds).vbq == pytest.approx(
+        info.expected["reference"]["vbq"], rel=0.05)
