@@ -617,6 +617,12 @@ def place_csf_at_point(series: SeriesInfo, roi_masks: RoiMasks, protocol: str | 
                 f"{', '.join(proto.csf_levels)} on slice {index}; its level was assumed to be "
                 f"{level}"))
     image = np.asarray(series.pixels(index), dtype=float)
+    for lvl, body in {**roi_masks.masks, **(roi_masks.body_masks or {})}.items():
+        if (lvl != CSF and roi_masks.slice_of(lvl) == index
+                and 0 <= row < body.shape[0] and 0 <= col < body.shape[1] and body[row, col]):
+            raise CsfNotFoundError(f"{name}: the CSF point [{rc[0]:g}, {rc[1]:g}] (row, column) "
+                                   f"lies inside the {lvl} vertebral body, not in the CSF; give "
+                                   "a point in the thecal sac behind the bodies")
     csf = grow_csf(image, rc, spacing, bands.get(level), name)
     return replace(roi_masks, masks={**roi_masks.masks, CSF: csf}, csf_level=level,
                    slices={**(roi_masks.slices or {}), CSF: index},

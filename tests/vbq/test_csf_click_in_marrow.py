@@ -46,3 +46,11 @@ def test_the_phantoms_own_csf_click_still_scores(spine):
     info, seeds = spine
     assert vbq.score_series(info.series_dir, seeds=seeds).vbq == pytest.approx(
         info.expected["reference"]["vbq"], rel=0.05)
+
+
+def test_a_csf_point_inside_a_labelled_body_is_refused(spine):
+    info, _ = spine
+    centre = info.expected["geometry"]["levels"]["L3"]["centre"]
+    with pytest.raises(CsfNotFoundError, match="inside the L3 vertebral body"):
+        vbq.score_series(info.series_dir, mask=info.mask_path, labels="totalspineseg",
+                         csf_point=centre)
