@@ -20,7 +20,7 @@ readings (one row per subject x reader [x occasion]) and gives:
 
 Each function returns a tidy :class:`pandas.DataFrame`. Warnings (subjects
 left out because a reader did not read them, an undefined kappa, a negative
-variance estimate) are carried in ``DataFrame.attrs["warnings"]`` with a
+variance estimate, readers who agree exactly) are carried in ``DataFrame.attrs["warnings"]`` with a
 stable code for each in ``attrs["warning_codes"]``, and on the result.
 
 Examples
@@ -153,6 +153,8 @@ ICC_UNDEFINED = "icc_undefined"
 BOOTSTRAP_UNDEFINED = "bootstrap_undefined"
 TOO_FEW_FOR_REGRESSION = "too_few_pairs"
 KAPPA_DEGENERATE = "kappa_degenerate"
+EXACT_AGREEMENT = "exact_agreement"
+CONSTANT_DIFFERENCE = "constant_difference"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -227,6 +229,36 @@ def _check_shape(x: np.ndarray, what: str, rater: str) -> None:
                             "at least two are needed")
 
 
+def _icc_warnings(x: np.ndarray, icc_t: pd.DataFrame, what: str, rater: str
+                  ) -> tuple[list[str], list[str]]:
+    """Return the warnings on the ICC table of ``x`` and their codes."""
+    warnings: list[str] = []
+    codes: list[str] = []
+    plural = f"{rater}s" if rater != "occasion" else "occasions"
+    if _agree_exactly(x):
+        tests = ("the F tests are infinite (null, p = 0)" if np.ptp(x) > 0
+                 else "the F tests are undefined (null)")
+        warnings.append(f"{what}: the {plural} agree exactly (every subject has the same "
+                        f"reading from every {rater}): the residual and between-{rater} "
+                        f"variances are 0, {tests} and the limits of agreement have zero "
+                        "width")
+        codes.append(EXACT_AGREEMENT)
+    elif _anova(x).mse == 0:
+        warnings.append(f"{what}: the {plural} differ by the same amount on every subject: "
+                        "the residual variance is 0, ICC(C,1) is 1 and the F test of the "
+                        "two-way forms is infinite (null, p = 0)")
+        codes.append(CONSTANT_DIFFERENCE)
+    if icc_t["icc"].isna().any():
+        if np.ptp(x.mean(axis=1)) == 0:
+            warnings.append(f"{what}: every subject has the same mean reading (between-subject "
+                            "variance 0); the ICC is undefined (null)")
+        else:
+            warnings.append(f"{what}: every subject has the same readings; the ICC is "
+                            "undefined (null)")
+        codes.append(ICC_UNDEFINED)
+    return warnings, codes
+
+
 # --------------------------------------------------------------------------- ICC
 
 
@@ -242,13 +274,22 @@ class _Anova:
     mse: float  # residual
 
 
+def _agree_exactly(x: np.ndarray) -> bool:
+    """Whether every subject (row) has the same reading from every rater (column)."""
+    return bool(np.all(x == x[:, :1]))
+
+
 def _anova(x: np.ndarray) -> _Anova:
     n, k = x.shape
     grand = x.mean()
     ss_b = k * float(((x.mean(axis=1) - grand) ** 2).sum())
-    ss_j = n * float(((x.mean(axis=0) - grand) ** 2).sum())
     ss_t = float(((x - grand) ** 2).sum())
-    ss_e = max(ss_t - ss_b - ss_j, 0.0)
+    if _agree_exactly(x):
+        # no rater or residual variation at all: exactly 0, not rounding noise
+        ss_j = ss_e = 0.0
+    else:
+        ss_j = n * float(((x.mean(axis=0) - grand) ** 2).sum())
+        ss_e = max(ss_t - ss_b - ss_j, 0.0)
     return _Anova(n=n, k=k, msb=ss_b / (n - 1), msw=(ss_j + ss_e) / (n * (k - 1)),
                   msj=ss_j / (k - 1), mse=ss_e / ((n - 1) * (k - 1)))
 
@@ -256,6 +297,30 @@ def _anova(x: np.ndarray) -> _Anova:
 def _div(a: float, b: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(a) / np.float64(b))
+
+
+def _ratio(a: float, b: float) -> float:
+    """Return ``a / b`` for an ICC: NaN when ``b`` is 0 (0/0 or a finite over 0 alike)."""
+    return math.nan if b == 0 else float(a) / float(b)
+
+
+def _f_sf(f: float, df1: float, df2: float) -> float:
+    """Upper tail of F(df1, df2) at ``f``: 0 at +inf, NaN when ``f`` is NaN."""
+    from scipy import stats
+
+    if math.isnan(f):
+        return math.nan
+    if math.isinf(f):
+        return 0.0
+    return float(stats.f.sf(f, df1, df2))
+
+
+def _step(f: float, k: int) -> float:
+    """``(f - 1) / (f + k - 1)``, the ICC bound of an F bound; 1 at ``f`` = +inf (its limit)."""
+    if math.isinf(f) and f > 0:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float((np.float64(f) - 1) / (np.float64(f) + k - 1))
 
 
 def icc_matrix(x: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
@@ -275,8 +340,8 @@ def icc_matrix(x: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
         One row per form (``ICC1``, ``ICC2``, ``ICC3``, ``ICC1k``, ``ICC2k``,
         ``ICC3k``), columns ``type``, ``shrout_fleiss``, ``mcgraw_wong``,
         ``model``, ``icc``, ``F``, ``df1``, ``df2``, ``p``, ``lower``,
-        ``upper``, ``n_subjects``, ``n_raters``. Undefined values (all
-        readings equal) are NaN.
+        ``upper``, ``n_subjects``, ``n_raters``. Undefined values are NaN
+        (see Notes).
 
     Notes
     -----
@@ -293,6 +358,16 @@ def icc_matrix(x: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
     between-rater variance estimate (MSJ < MSE) is used as it is, as psych
     does.
 
+    A residual mean square of 0 (the raters agree exactly, or differ by
+    the same amount on every subject) makes F = MSB/MSE infinite: ``F`` is
+    then ``inf`` (null in JSON) and ``p`` = 0, and each interval takes its
+    limit as F grows: 1 to 1 for ICC(C,1) and ICC(C,k) and, when the raters
+    agree exactly (MSJ = MSE = MSW = 0), for every form, whose ICC is then
+    1. For ICC(A,1) with MSJ > 0 = MSE, Satterthwaite's df take their limit
+    k - 1. When the subjects do not differ either (MSB = 0, every reading
+    equal), every ICC is 0/0: NaN, as are F and p. An ICC whose denominator
+    is 0 but numerator not (MSB = 0 < MSW) is NaN too, never infinite.
+
     References
     ----------
     Shrout PE, Fleiss JL. Psychol Bull. 1979;86(2):420-428.
@@ -305,32 +380,37 @@ def icc_matrix(x: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
     n, k = a.n, a.k
     msb, msw, msj, mse = a.msb, a.msw, a.msj, a.mse
     q = 1.0 - alpha / 2.0
-    icc1 = _div(msb - msw, msb + (k - 1) * msw)
-    icc2 = _div(msb - mse, msb + (k - 1) * mse + k * (msj - mse) / n)
-    icc3 = _div(msb - mse, msb + (k - 1) * mse)
-    icc1k = _div(msb - msw, msb)
-    icc2k = _div(msb - mse, msb + (msj - mse) / n)
-    icc3k = _div(msb - mse, msb)
+    icc1 = _ratio(msb - msw, msb + (k - 1) * msw)
+    icc2 = _ratio(msb - mse, msb + (k - 1) * mse + k * (msj - mse) / n)
+    icc3 = _ratio(msb - mse, msb + (k - 1) * mse)
+    icc1k = _ratio(msb - msw, msb)
+    icc2k = _ratio(msb - mse, msb + (msj - mse) / n)
+    icc3k = _ratio(msb - mse, msb)
     df1, df1w, df2e = n - 1, n * (k - 1), (n - 1) * (k - 1)
     f1 = _div(msb, msw)
     f2 = _div(msb, mse)
-    p1 = float(stats.f.sf(f1, df1, df1w)) if math.isfinite(f1) else math.nan
-    p2 = float(stats.f.sf(f2, df1, df2e)) if math.isfinite(f2) else math.nan
+    p1 = _f_sf(f1, df1, df1w)
+    p2 = _f_sf(f2, df1, df2e)
     # exact intervals (Shrout & Fleiss 1979; McGraw & Wong 1996 table 7)
     f1_lo = f1 / stats.f.ppf(q, df1, df1w)
     f1_hi = f1 * stats.f.ppf(q, df1w, df1)
     f3_lo = f2 / stats.f.ppf(q, df1, df2e)
     f3_hi = f2 * stats.f.ppf(q, df2e, df1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ci1 = ((f1_lo - 1) / (f1_lo + k - 1), (f1_hi - 1) / (f1_hi + k - 1))
-        ci3 = ((f3_lo - 1) / (f3_lo + k - 1), (f3_hi - 1) / (f3_hi + k - 1))
+        ci1 = (_step(f1_lo, k), _step(f1_hi, k))
+        ci3 = (_step(f3_lo, k), _step(f3_hi, k))
         ci1k = (1 - 1 / f1_lo, 1 - 1 / f1_hi)
         ci3k = (1 - 1 / f3_lo, 1 - 1 / f3_hi)
         # ICC(A,1): Satterthwaite's df for the denominator (McGraw & Wong 1996)
-        fj = msj / mse
-        c = n * (1 + (k - 1) * icc2) - k * icc2
-        v = ((k - 1) * (n - 1) * (k * icc2 * fj + c) ** 2
-             / ((n - 1) * k**2 * icc2**2 * fj**2 + c**2))
+        if mse > 0:
+            fj = msj / mse
+            c = n * (1 + (k - 1) * icc2) - k * icc2
+            v = ((k - 1) * (n - 1) * (k * icc2 * fj + c) ** 2
+                 / ((n - 1) * k**2 * icc2**2 * fj**2 + c**2))
+        elif msj > 0 and icc2 != 0:
+            v = float(k - 1)  # the limit of the above as MSJ/MSE grows without bound
+        else:
+            v = float((k - 1) * (n - 1))  # MSJ = MSE = 0: the bounds below do not depend on v
         fu = stats.f.ppf(q, n - 1, v)
         fl = stats.f.ppf(q, v, n - 1)
         denom = k * msj + (k * n - k - n) * mse
@@ -389,10 +469,8 @@ def icc(df: pd.DataFrame, subject: str = "series_instance_uid", rater: str = "re
     x = w.to_numpy(dtype=float)
     _check_shape(x, "ICC", rater)
     out = icc_matrix(x, alpha)
-    if out["icc"].isna().any():
-        warnings.append("ICC: every subject has the same readings; the ICC is undefined (null)")
-        codes.append(ICC_UNDEFINED)
-    return _attach(out, warnings, codes)
+    w2, c2 = _icc_warnings(x, out, "ICC", rater)
+    return _attach(out, warnings + w2, codes + c2)
 
 
 def measurement_error(df: pd.DataFrame, subject: str = "series_instance_uid",
@@ -478,7 +556,11 @@ def _ba_pair(a: np.ndarray, b: np.ndarray, log: bool, alpha: float) -> dict[str,
         "loa_upper_ci_lower": hi - t * se_loa, "loa_upper_ci_upper": hi + t * se_loa,
     }
     slope = intercept = slope_se = slope_p = math.nan
-    if n >= 3 and np.ptp(m) > 0:
+    if n >= 3 and np.ptp(m) > 0 and np.ptp(d) == 0:
+        # every difference equal: the least-squares line is flat through them with no
+        # residual, so its slope is 0 with SE 0, and the t statistic 0/0 has no p
+        slope, intercept, slope_se = 0.0, float(d[0]), 0.0
+    elif n >= 3 and np.ptp(m) > 0:
         reg = stats.linregress(m, d)
         slope, intercept, slope_se, slope_p = (float(reg.slope), float(reg.intercept),
                                                float(reg.stderr), float(reg.pvalue))
@@ -557,9 +639,20 @@ def bland_altman(df: pd.DataFrame, subject: str = "series_instance_uid", rater: 
                 warnings.append(f"Bland-Altman {ra} vs {rb}: only 2 subjects in common; no "
                                 "proportional-bias regression")
                 codes.append(TOO_FEW_FOR_REGRESSION)
-            rows.append({"rater_a": ra, "rater_b": rb,
-                         **_ba_pair(pair[ra].to_numpy(float), pair[rb].to_numpy(float), log,
-                                    alpha)})
+            row = {"rater_a": ra, "rater_b": rb,
+                   **_ba_pair(pair[ra].to_numpy(float), pair[rb].to_numpy(float), log, alpha)}
+            if row["sd_diff"] == 0:
+                if row["bias"] == 0:
+                    warnings.append(f"Bland-Altman {ra} vs {rb}: the two agree exactly on all "
+                                    f"{len(pair)} subjects; the limits of agreement have zero "
+                                    "width and the proportional-bias test is undefined (null)")
+                    codes.append(EXACT_AGREEMENT)
+                else:
+                    warnings.append(f"Bland-Altman {ra} vs {rb}: every difference is "
+                                    f"{row['bias']:.6g}; the limits of agreement have zero "
+                                    "width and the proportional-bias test is undefined (null)")
+                    codes.append(CONSTANT_DIFFERENCE)
+            rows.append(row)
     return _attach(pd.DataFrame(rows), warnings, codes)
 
 
@@ -1048,7 +1141,8 @@ class AgreementResult:
         Parallel lists: each warning once, and its stable code
         (``unbalanced``, ``kappa_undefined``, ``unedited_proposals``,
         ``negative_variance``, ``icc_undefined``, ``bootstrap_undefined``,
-        ``too_few_pairs``, ``kappa_degenerate``).
+        ``too_few_pairs``, ``kappa_degenerate``, ``exact_agreement``,
+        ``constant_difference``).
     readings
         The long table read (:func:`read_readings`' columns).
     """
@@ -1109,6 +1203,8 @@ class AgreementResult:
     def summary(self) -> str:
         """Plain-text report: ICC table, measurement error, Bland-Altman and kappa per scope."""
         def num(v: Any, fmt: str = ".3f") -> str:
+            if isinstance(v, float) and math.isinf(v):
+                return "inf" if v > 0 else "-inf"
             return "NA" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
                 else format(v, fmt)
 
@@ -1215,15 +1311,18 @@ def _scope_tables(long: pd.DataFrame, key: str, scope: str, reader: str | None, 
     x = comp.to_numpy(dtype=float)
     _check_shape(x, what, label)
     icc_t = icc_matrix(x, alpha)
-    if icc_t["icc"].isna().any():
-        warnings.append(f"{what}: every subject has the same readings; the ICC is undefined "
-                        "(null)")
-        codes.append(ICC_UNDEFINED)
+    w1, c1 = _icc_warnings(x, icc_t, what, label)
+    warnings += w1
+    codes += c1
     me, w2, c2 = _measurement_error(x, what)
     ba = bland_altman(long, "subject", key, "value", log=log, alpha=alpha)
     tables = {"icc": icc_t, "measurement_error": pd.DataFrame([me]), "bland_altman": ba}
-    warnings += w2 + [f"{what}: {m}" for m in ba.attrs["warnings"]]
-    codes += c2 + ba.attrs["warning_codes"]
+    # a pair agreeing exactly is already said once for the whole comparison
+    said = EXACT_AGREEMENT in c1 and len(comp) == len(w)
+    ba_w = [(m, c) for m, c in zip(ba.attrs["warnings"], ba.attrs["warning_codes"], strict=True)
+            if not (said and c == EXACT_AGREEMENT)]
+    warnings += w2 + [f"{what}: {m}" for m, _ in ba_w]
+    codes += c2 + [c for _, c in ba_w]
     if cutoffs:
         rows, w3, c3 = _kappa_rows(x, cutoffs, what, n_boot, seed, alpha)
         tables["kappa"] = pd.DataFrame(rows)
