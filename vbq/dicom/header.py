@@ -60,6 +60,7 @@ _CHUNK = 16384
 _u16 = struct.Struct("<H").unpack_from
 _u32 = struct.Struct("<I").unpack_from
 _tag = struct.Struct("<HH").unpack_from
+_EXPLICIT = struct.Struct("<HH2sH").unpack_from   # group, element, VR, short length
 
 
 class TruncatedError(Exception):
@@ -255,12 +256,26 @@ def _parse(fp: Any, header: Header) -> str | None:
         return "fallback"
     values = header.values
     while True:
-        try:
-            tag, length, size = _element_header(buf, pos, False)
-        except TruncatedError:
-            if pos >= header.file_size:  # clean end of file: no pixel data
-                return None
-            raise
+        d = buf.data
+        if pos + 12 <= len(d):
+            # the element's header read as _element_header reads it, in one unpack (the
+            # common case: the bytes are there, an explicit VR, not an item tag)
+            group, elem, vr, short = _EXPLICIT(d, pos)
+            if group != 0xFFFE and vr.isalpha() and vr.isupper():
+                tag = (group << 16) | elem
+                if vr in _LONG_VRS:
+                    length, size = _u32(d, pos + 8)[0], 12
+                else:
+                    length, size = short, 8
+            else:
+                tag, length, size = _element_header(buf, pos, False)
+        else:
+            try:
+                tag, length, size = _element_header(buf, pos, False)
+            except TruncatedError:
+                if pos >= header.file_size:  # clean end of file: no pixel data
+                    return None
+                raise
         if tag in _PIXEL_TAGS or tag > 0x7FE00010:
             if tag in _PIXEL_TAGS:
                 header.pixel_offset, header.pixel_tag, header.pixel_header = pos, tag, size
