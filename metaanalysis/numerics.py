@@ -29,8 +29,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["chi2_quantile_2df", "expit", "gammaln", "log_expit", "logit", "normal_quantile",
-           "xlogy"]
+__all__ = ["chi2_quantile_2df", "expit", "gammaln", "log_expit", "logit", "max_abs",
+           "normal_quantile", "xlogy"]
 
 _STANDARD_NORMAL = NormalDist()
 
@@ -181,3 +181,31 @@ def chi2_quantile_2df(p: float) -> float:
     if not 0.0 <= p < 1.0:
         return math.nan
     return -2.0 * math.log1p(-p)
+
+
+def max_abs(values: np.ndarray) -> float:
+    """Return ``max |v_j|`` of a short vector, NaN if any entry is NaN (as ``np.max``).
+
+    For the optimisers' convergence tests on three to seven entries, where a
+    Python loop over the values costs less than the numpy calls.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        A non-empty 1-d array.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> max_abs(np.array([0.5, -2.0, 1.0]))
+    2.0
+    >>> max_abs(np.array([1e-9, np.nan]))
+    nan
+    """
+    lst = values.tolist()
+    if any(v != v for v in lst):
+        return math.nan
+    return float(max(map(abs, lst)))

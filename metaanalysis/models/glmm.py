@@ -64,6 +64,7 @@ from metaanalysis.models.quadrature import (
     lme4_pirls,
 )
 from metaanalysis.models.quadrature import expit as quadrature_expit
+from metaanalysis.numerics import max_abs
 from metaanalysis.results import BivariateResult
 from metaanalysis.table import StudyTable
 
@@ -391,7 +392,7 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
     Hinv = np.eye(m)
     first = True
     for it in range(1, maxiter + 1):
-        if float(amax(np.abs(g))) < gtol:
+        if max_abs(g) < gtol:
             return x, f, g, f"converged after {it - 1} steps"
         d = -(Hinv @ g)
         slope = float(g @ d)
@@ -402,7 +403,7 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
         while True:
             x_new = x + step * d
             f_new, g_new = fun(x_new)
-            if f_new <= f + 1e-4 * step * slope or float(amax(np.abs(g_new))) < gtol:
+            if f_new <= f + 1e-4 * step * slope or max_abs(g_new) < gtol:
                 break       # sufficient decrease, or a stationary point at rounding level
             if step * float(amax(np.abs(d))) < 1e-12 * (1.0 + float(amax(np.abs(x)))):
                 return x, f, g, f"no decrease along the search direction after {it - 1} steps"

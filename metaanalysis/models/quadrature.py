@@ -192,13 +192,14 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
     y_rows, n_rows = data.y_rows, data.n_rows
     amax = np.maximum.reduce  # ndarray.max without its Python wrapper
     k = data.k
+    # the two logits' quantities, and the two modes, are the rows of (2, k) arrays, so
+    # that one call computes both (each entry the same operations as written out per row)
     if state is not None and state.u is not None and state.u.shape == (k, 2):
-        u1, u2 = state.u[:, 0].copy(), state.u[:, 1].copy()
+        U = state.u.T.copy()
     else:
-        u1, u2 = np.zeros(k), np.zeros(k)
+        U = np.zeros((2, k))
+    u1, u2 = U
     aa, bb, cc, bc = a * a, b * b, c * c, b * c
-    # the two logits' quantities are the rows of (2, k) arrays, so that one call computes
-    # both (each entry the same operations as written out per logit)
     eta = np.empty((2, k))
     D = np.empty((2, k))
 
@@ -226,9 +227,11 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
         d1 = np.divide(h22 * r1 - h12 * r2, det, out=D[0])
         d2 = np.divide(h11 * r2 - h12 * r1, det, out=D[1])
         step = 1.0
-        v1, v2 = u1 + d1, u2 + d2
+        V = U + D
+        v1, v2 = V
         biggest = amax(np.abs(D), axis=None)
         if biggest < 0.05:  # close to the mode: a full Newton step on a concave function
+            U = V
             u1, u2 = v1, v2
             if biggest < tol:
                 break
@@ -246,15 +249,14 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
             f_new = np.where(bad, f_try, f_new)
             bad = bad & (f_try < f_old - 1e-12 * (1.0 + np.abs(f_old)))
         u1, u2, f_old = v1, v2, f_new
+        U = np.stack([u1, u2])
         if biggest < tol:
             break
-    out = np.column_stack([u1, u2])
+    out = U.T.copy()  # (k, 2)
     if state is not None:
-        state.u = out.copy()
+        state.u = out if rows else out.copy()
         state.newton_iterations += it
-    if rows:
-        return np.stack([u1, u2])
-    return out
+    return U if rows else out
 
 
 def laplace_loglik(phi: np.ndarray, data: BinomialData, state: ModeState | None = None,

@@ -51,6 +51,7 @@ from metaanalysis.models.likelihood import (
     psi_from,
 )
 from metaanalysis.models.mada_path import fit_mada_path
+from metaanalysis.numerics import max_abs
 from metaanalysis.results import BivariateResult
 from metaanalysis.table import StudyTable
 
@@ -159,8 +160,7 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         f, g = float(F[0]), Gr[0, sel]
         if not math.isfinite(f):
             return _OptResult(full[idx], float("inf"), g, nit, False)
-        # the largest |g_j|, on the (at most three) entries as Python floats
-        if max(map(abs, g.tolist())) < 1e-10 * max(1.0, abs(f)):
+        if max_abs(g) < 1e-10 * max(1.0, abs(f)):
             success = True
             break
         H = (Gr[1:, sel] - g) / h[:, None]
@@ -169,7 +169,7 @@ def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
         w = np.abs(w)
         w = np.maximum(w, 1e-10 * max(1.0, float(amax(w))))
         step = -V @ ((V.T @ g) / w)
-        size = max(map(abs, step.tolist()))
+        size = max_abs(step)
         if size > 5.0:
             step *= 5.0 / size
         slope = float(g @ step)

@@ -96,3 +96,17 @@ def test_batched_normal_likelihood_equals_the_point_by_point_one(reml, name):
         f_ref, g_ref = lik.objective(th, ALL_FREE)
         assert f == pytest.approx(f_ref, rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(g, g_ref, rtol=1e-9, atol=1e-10)
+
+
+def test_max_abs_is_numpys_including_nan_and_inf():
+    from metaanalysis.numerics import max_abs
+
+    rng = np.random.default_rng(11)
+    cases = [rng.normal(size=n) * 10.0 ** rng.integers(-12, 6) for n in (1, 3, 5, 7)]
+    cases += [np.array(v) for v in ([0.0, -0.0], [1e-9, np.nan], [np.nan, 1e-9],
+                                    [np.inf, -1.0], [-np.inf, np.nan, 2.0], [1e300, -1e308])]
+    for v in cases:
+        ref = float(np.max(np.abs(v)))
+        got = max_abs(v)
+        assert (got == ref) or (np.isnan(ref) and np.isnan(got)), (v, got, ref)
+        assert (got < 1e-6) == (ref < 1e-6) and (got > 5.0) == (ref > 5.0)
