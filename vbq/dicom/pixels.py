@@ -100,7 +100,11 @@ def _element_ok(fp: BinaryIO, sl: SliceInfo, lay: _NativeLayout) -> bool:
     """Check the Pixel Data element at the slice's offset (``fp`` is left after its header)."""
     assert sl.pixel_offset is not None
     fp.seek(sl.pixel_offset)
-    head = fp.read(lay.header)
+    return _head_ok(fp.read(lay.header), lay)
+
+
+def _head_ok(head: bytes, lay: _NativeLayout) -> bool:
+    """Check the Pixel Data element's header: its tag, and a length that holds every frame."""
     if len(head) < lay.header or struct.unpack("<HH", head[:4]) != (0x7FE0, 0x0010):
         return False
     length = struct.unpack("<I", head[-4:])[0]
@@ -152,30 +156,59 @@ def read_native_boxes(sl: SliceInfo, boxes: Sequence[tuple[slice, slice]]
     whichever rows are asked for.
     """
     lay = _native_layout(sl)
-    if lay is None:
+    if lay is None or sl.pixel_offset is None:
         return None
     row_bytes = lay.cols * (lay.bits_allocated // 8)
+    spans = []
+    for rsel, csel in boxes:
+        r0, r1, rstep = rsel.indices(lay.rows)
+        c0, c1, cstep = csel.indices(lay.cols)
+        if rstep != 1 or cstep != 1:
+            raise ValueError("boxes are read with steps of 1")
+        spans.append((r0, max(0, r1 - r0), c0, c1))
     out: list[np.ndarray] = []
-    with open(sl.path, "rb") as fp:
-        if not _element_ok(fp, sl, lay):
+    # positioned reads on a bare descriptor (no buffered file object: a few small reads)
+    fd = os.open(sl.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        head = _pread(fd, lay.header, sl.pixel_offset)
+        if not _head_ok(head, lay):
             return None
-        start = fp.tell() + lay.skip
-        have = max(0, min(lay.nbytes, os.fstat(fp.fileno()).st_size - start))
+        start = sl.pixel_offset + lay.header + lay.skip
+        have = max(0, min(lay.nbytes, os.fstat(fd).st_size - start))
         if have < lay.nbytes:
             raise InputError(f"{sl.path} is truncated ({have} of {lay.nbytes} bytes of "
                              "pixel data)")
-        for rsel, csel in boxes:
-            r0, r1, rstep = rsel.indices(lay.rows)
-            c0, c1, cstep = csel.indices(lay.cols)
-            if rstep != 1 or cstep != 1:
-                raise ValueError("boxes are read with steps of 1")
-            n = max(0, r1 - r0)
-            fp.seek(start + r0 * row_bytes)
-            data = fp.read(n * row_bytes)
+        for r0, n, c0, c1 in spans:
+            data = _pread(fd, n * row_bytes, start + r0 * row_bytes)
             if len(data) < n * row_bytes:  # the file changed since it was measured
                 raise InputError(f"{sl.path} is truncated while its pixel data are read")
             out.append(_stored_values(data, lay, n)[:, c0:c1])
+    finally:
+        os.close(fd)
     return out
+
+
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """Read up to ``size`` bytes at ``offset`` (fewer only at the end of the file)."""
+    if hasattr(os, "pread"):
+        parts = []
+        while size > 0:
+            chunk = os.pread(fd, size, offset)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size -= len(chunk)
+            offset += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+    os.lseek(fd, offset, os.SEEK_SET)
+    parts = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
 
 
 #: Packages that decode each compressed transfer syntax (for the "not installed" error).
