@@ -21,7 +21,8 @@ study          optional study, when the folder holds several: its
                StudyInstanceUID or its date (YYYY-MM-DD or YYYYMMDD)
 statistic      optional ``mean`` or ``median``
 force          optional ``yes``/``no``: score even when the CSF is at
-               least as bright as the marrow (VBQ <= 1), with a warning
+               least as bright as the marrow (VBQ <= 1), or the series
+               named by ``series_uid`` is not sagittal, with a warning
 =============  ==========================================================
 
 Output columns are :func:`output_columns`; among them the study
@@ -407,29 +408,18 @@ def _read_existing(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def _check_out_is_not_an_input(out: Path, manifest: Path, tasks: Sequence[BatchTask]) -> None:
     """Refuse an ``--out`` that is the manifest or a file it lists, before writing anything."""
-    inputs: list[tuple[str, str]] = [(str(manifest), "the manifest itself")]
+    from vbq.fileio import refuse_output_clash
+
+    inputs: list[tuple[str, str | None]] = [("the manifest", str(manifest))]
+    folders: list[tuple[str, str | None]] = []
     for t in tasks:
+        row = f"manifest line {t.line} (id {t.id})"
         for col in ("rois", "mask", "seeds", "labels"):
             value = getattr(t, col)
-            if value:
-                inputs.append((value, f"the {col} file of manifest line {t.line} (id {t.id})"))
-    if out.exists():
-        for value, what in inputs:
-            p = Path(value)
-            try:
-                same = p.exists() and os.path.samefile(out, p)
-            except OSError:
-                same = False
-            if same:
-                raise InputError(f"--out {out} is {what}, an input of the batch; give another "
-                                 "file name for the results")
-    resolved = out.resolve()
-    for t in tasks:
-        if t.series and Path(t.series).is_dir():
-            folder = Path(t.series).resolve()
-            if resolved.is_relative_to(folder):
-                raise InputError(f"--out {out} lies inside the series folder of manifest line "
-                                 f"{t.line} (id {t.id}); write the results elsewhere")
+            if value and (col != "labels" or Path(value).is_absolute()):
+                inputs.append((f"the {col} file of {row}", value))
+        folders.append((f"the series folder of {row}", t.series or None))
+    refuse_output_clash([("--out", out)], inputs=inputs, folders=folders, of="the batch")
 
 
 def _line(columns: Sequence[str], record: Mapping[str, str]) -> str:

@@ -16,6 +16,10 @@ Two helpers that every module goes through:
 :func:`captured_log` keeps a library's log records (nibabel's header checks,
 for one) off stderr while a file is read, so that what they say can go into
 the one error sentence or a warning instead; the logger is restored after.
+
+:func:`refuse_output_clash` refuses, before anything is written, an output
+path of a command that is one of its inputs, lies inside a folder it scans for
+images, or is another output of the same command.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -42,7 +46,7 @@ MAX_JSON_DEPTH = 32
 _MAX_DIGITS = 309
 
 __all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "read_json_file", "shown", "in_limit",
-           "atomic_write", "atomic_path", "current_umask", "captured_log"]
+           "atomic_write", "atomic_path", "current_umask", "captured_log", "refuse_output_clash"]
 
 #: Largest coordinate, size or point accepted in a ROI or seed file (pixels or mm).
 NUMBER_LIMIT = 1e6
@@ -293,6 +297,89 @@ def write_with(path: str | Path, writer: Callable[[Path], Any], suffix: str = ".
     with atomic_path(path, suffix) as tmp:
         writer(tmp)
     return Path(path)
+
+
+# --------------------------------------------------------------------------- output paths
+
+#: One path given on the command line (or by a caller): what it is, and the path;
+#: entries whose path is None (an option not given) are skipped.
+NamedPath = tuple[str, "str | os.PathLike[str] | None"]
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute with every symbolic link resolved (as far as it exists)."""
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop: compare the absolute path
+        return Path(os.path.abspath(path.expanduser()))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same inode, or the same resolved path."""
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return _resolved(a) == _resolved(b)
+
+
+def refuse_output_clash(outputs: Sequence[NamedPath], *, inputs: Sequence[NamedPath] = (),
+                        folders: Sequence[NamedPath] = (), of: str = "the command") -> None:
+    """Refuse output paths that would overwrite an input, a scanned folder's file or each other.
+
+    Called before anything is written. Paths are compared after making them
+    absolute and resolving symbolic links; two existing paths that are hard
+    links to one file are the same file too.
+
+    Parameters
+    ----------
+    outputs
+        ``(name, path)`` of each output, e.g. ``("--sr", "report.dcm")``; the
+        name is how the message calls the path.
+    inputs
+        ``(description, path)`` of each input file, e.g. ``("the ROI file
+        --rois", "rois.json")``.
+    folders
+        ``(description, path)`` of each folder scanned for images: no output
+        may lie inside one.
+    of
+        What the inputs belong to, for the message (``"vbq score"``,
+        ``"the batch"``).
+
+    Raises
+    ------
+    InputError
+        One sentence naming the output and what it clashes with: an input
+        file, a path inside a scanned folder, or another output.
+
+    Examples
+    --------
+    >>> refuse_output_clash([("--out", "a.csv")], inputs=[("the table", "b.csv")])
+    >>> try:
+    ...     refuse_output_clash([("--out", "./t.csv")], inputs=[("the table", "t.csv")])
+    ... except InputError as err:
+    ...     print(err)
+    --out ./t.csv is the table t.csv, an input of the command; give --out another file name
+    """
+    given = [(name, os.fspath(p), Path(p)) for name, p in outputs if p is not None]
+    for i, (name, shown_out, out) in enumerate(given):
+        for what, value in inputs:
+            if value is not None and _same_file(out, Path(value)):
+                raise InputError(f"{name} {shown_out} is {what} {os.fspath(value)}, an input of "
+                                 f"{of}; give {name} another file name")
+        target = _resolved(out)
+        for what, value in folders:
+            if value is None:
+                continue
+            folder = Path(value)
+            if folder.is_dir() and target.is_relative_to(_resolved(folder)):
+                raise InputError(f"{name} {shown_out} lies inside {what} {os.fspath(value)}, "
+                                 "which is searched for images; write it elsewhere")
+        for other_name, shown_other, other in given[:i]:
+            if _same_file(out, other):
+                raise InputError(f"{other_name} {shown_other} and {name} {shown_out} are the "
+                                 "same file; give each output its own file name")
 
 
 class _Collector(logging.Handler):

@@ -60,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
                              occasion=args.occasion or "occasion", value=args.value,
                              wide=args.wide, occasion_required=args.occasion is not None)
     result = analyze(readings, cutoffs=args.cutoff, log=args.log, seed=args.seed)
+    if args.plots is not None:
+        from vbq.fileio import refuse_output_clash
+
+        refuse_output_clash([(f"--plots {args.plots}: the plot", Path(args.plots) / name)
+                             for name in result.plot_filenames()],
+                            inputs=[("the table", args.table)], of="vbq agreement")
     for warning in result.warnings:
         print_message("warning", warning)
     if args.json:

@@ -64,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from vbq.errors import print_message
+    from vbq.fileio import refuse_output_clash
     from vbq.values import OUTPUT_COLUMNS, score_table
 
+    refuse_output_clash([("--out", args.out)], inputs=[("the table", args.table)],
+                        of="vbq from-values")
     outcomes = list(score_table(args.table, protocol=args.protocol, force=args.force))
     bad = [o for o in outcomes if o.error is not None]
     for o in bad:

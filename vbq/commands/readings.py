@@ -35,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vbq.errors import InputError
-    from vbq.fileio import write_text
+    from vbq.fileio import refuse_output_clash, write_text
     from vbq.serve.storage import ReadingStore
 
     db = Path(args.db)
     if not db.is_file():
         raise InputError(f"{db}: no such readings database")
+    refuse_output_clash([("--out", args.out)], inputs=[("the readings database --db", args.db)],
+                        of="vbq readings export")
     text = ReadingStore(db).export_csv(current_only=not args.all)
     if args.out:
         if Path(args.out).is_dir():

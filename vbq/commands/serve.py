@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
+    from vbq.fileio import refuse_output_clash
+
+    refuse_output_clash([("--db", args.db), ("--out", args.out)],
+                        folders=[("FOLDER", args.folder)], of="vbq serve")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
