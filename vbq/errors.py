@@ -275,6 +275,12 @@ class SliceOffMidline(VbqWarning):
     code = "slice_off_midline"
 
 
+class MidlineUnknown(VbqWarning):
+    """The mid-sagittal plane was not found: the slice's distance from it is unchecked."""
+
+    code = "midline_unknown"
+
+
 class LevelSignalOutlier(VbqWarning):
     """A used level's signal differs from the median of the other used levels by too much."""
 
@@ -290,6 +296,10 @@ class SeedMoved(VbqWarning):
 # ROIs that cannot be found (errors with what to try)
 class ImplausibleScoreError(AnalysisError):
     """The CSF is at least as bright as the median marrow (VBQ <= 1): no score unless forced."""
+
+
+class NotSagittalError(AnalysisError):
+    """The series to score is not sagittal (axial, coronal, oblique): no score unless forced."""
 
 
 class CsfNotFoundError(AnalysisError):

@@ -38,14 +38,16 @@ from vbq.errors import (
     InputError,
     LevelNotMeasured,
     LevelsExcluded,
+    MidlineUnknown,
     NonPositiveSignal,
     NotProtocolLevel,
+    NotSagittalError,
     RoiAtEdge,
     RoiSmall,
     VbqWarning,
     as_warning,
 )
-from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
+from vbq.levels import CSF, VERTEBRAL_LEVELS, check_level_order, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
 from vbq.result import CsfResult, LevelResult, VBQResult
@@ -333,7 +335,10 @@ def score_roi_masks(
 ) -> VBQResult:
     """Measure ROI masks on a series and score them.
 
-    Only the pixel data of the slices the ROIs lie on is decoded.
+    Only the pixel data of the slices the ROIs lie on is decoded. When
+    ``roi_masks.midline_offset_mm`` is None (the mid-sagittal plane was not
+    found, or the series has one slice), the result carries
+    ``midline_unknown``: whether the slice is mid-sagittal is unchecked.
 
     Parameters
     ----------
@@ -395,6 +400,7 @@ def score_roi_masks(
             ))
         if mask_touches_edge(mask):
             warnings.append(RoiAtEdge(f"ROI {label} touches the image edge"))
+    check_level_order(_heights(series, roi_masks, slices), _what(roi_masks))
     level = _csf_level(roi_masks.csf_level, proto, warnings)
     other = {k: v for k, v in measurements.items() if k != CSF and k not in proto.levels}
     for label in other:
@@ -422,6 +428,8 @@ def score_roi_masks(
     )
     warnings.extend(more)
     main = int(roi_masks.slice_index)
+    if roi_masks.midline_offset_mm is None:
+        warnings.append(_midline_unknown(series, main))
     if main not in images:
         images[main] = series.pixels(main)
     texts, codes = _carried(warnings)
@@ -450,6 +458,47 @@ def score_roi_masks(
         pixel_spacing=_spacing(series, main),
         series_info=series,
     )
+
+
+def _heights(series: SeriesInfo, roi_masks: RoiMasks, slices: Mapping[str, int]
+             ) -> dict[str, float]:
+    """Level -> patient z (mm, cranial positive) of its ROI's centroid."""
+    out: dict[str, float] = {}
+    for label, idx in slices.items():
+        if label == CSF:
+            continue
+        rc = np.argwhere(np.asarray(roi_masks.masks[label], dtype=bool)).mean(axis=0)
+        out[label] = float(series.slices[idx].geometry.pixel_to_patient(rc)[2])
+    return out
+
+
+def _what(roi_masks: RoiMasks) -> str:
+    """How an error names where the ROIs came from."""
+    return {"mask": "the label mask", "seeds": "the seed points"}.get(
+        roi_masks.source, "the ROI file")
+
+
+def _midline_unknown(series: SeriesInfo, index: int) -> MidlineUnknown:
+    """Return the warning for a slice whose distance from the mid-sagittal plane is unknown."""
+    why = ("the series has a single slice" if len(series.slices) == 1
+           else "neither the vertebral bodies nor the thecal sac located it on this series")
+    return MidlineUnknown(f"the mid-sagittal plane could not be found ({why}), so whether "
+                          f"slice {index} is mid-sagittal is unchecked; check it on the QC "
+                          "figure")
+
+
+def _refuse_not_sagittal(series: SeriesInfo, force: bool) -> None:
+    """Refuse a series that is not sagittal unless forced (its warning then stays on the result).
+
+    VBQ is defined on the mid-sagittal T1 slice (Ehresman et al. 2020); the
+    automatic choice only takes sagittal series, so this concerns a series
+    named by UID.
+    """
+    if series.plane != "sagittal" and not force:
+        raise NotSagittalError(
+            f"series {series.label()} is {series.plane}, not sagittal: VBQ is measured on the "
+            "mid-sagittal T1 slice; name a sagittal series, or force it (--force, force=True, "
+            "a force column) to score it anyway")
 
 
 def _spacing(series: SeriesInfo, index: int) -> tuple[float, float]:
@@ -682,8 +731,10 @@ def score_series(
         StudyInstanceUID, or a StudyDate (``YYYY-MM-DD`` or ``YYYYMMDD``)
         that exactly one of them has.
     force
-        Score even when the CSF is at least as bright as the median marrow
-        (refused otherwise); the result then carries a warning.
+        Score even when the CSF is at least as bright as the median marrow,
+        or when the series named by ``series_uid`` is not sagittal (each
+        refused otherwise); the result then carries a warning
+        (``implausible_score_forced``, ``not_sagittal``).
     phi
         False: the result carries no patient ID, study date or accession
         number (:meth:`VBQResult.without_phi`), nor do error messages.
@@ -704,8 +755,10 @@ def score_series(
         ``study`` or ``series_uid``.
     AnalysisError
         No score can be computed (exit 1), among them
-        :class:`~vbq.errors.ImplausibleScoreError` (VBQ <= 1, not forced) and
-        :class:`~vbq.errors.CsfNotFoundError` (the sentence says what to try).
+        :class:`~vbq.errors.ImplausibleScoreError` (VBQ <= 1, not forced),
+        :class:`~vbq.errors.NotSagittalError` (an axial, coronal or oblique
+        series, not forced) and :class:`~vbq.errors.CsfNotFoundError` (the
+        sentence says what to try).
 
     Examples
     --------
@@ -737,6 +790,7 @@ def score_series(
     proto = get_protocol(protocol)
     choice = load_series(path, series_uid, study=study, phi=phi)
     series = choice.series
+    _refuse_not_sagittal(series, force)
     source = "rois" if rois is not None else "mask" if mask is not None else "seeds"
     try:
         if rois is not None:

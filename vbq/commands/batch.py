@@ -14,7 +14,8 @@ DESCRIPTION = """\
 Score every row of MANIFEST.csv (columns: id, series, and one of rois, mask
 [+ labels], seeds; optional exclude, protocol, slice, series_uid, statistic,
 study (UID or date, when a folder holds several studies), force (yes/no:
-score even when the CSF is at least as bright as the marrow); relative paths
+score even when the CSF is at least as bright as the marrow, or the series
+named by series_uid is not sagittal); relative paths
 are resolved against the manifest's folder). Every input row
 gets one output row: its score (status ok) or its error (status error, with
 the sentence in the 'error' column). Finished rows are written to the output

@@ -53,8 +53,9 @@ def register(subparsers: Any) -> None:
                    help="the study to score when the folder holds several: its "
                    "StudyInstanceUID, or its date as YYYY-MM-DD or YYYYMMDD")
     p.add_argument("--force", action="store_true",
-                   help="score even when the CSF is at least as bright as the marrow (VBQ <= 1, "
-                   "refused otherwise); the result carries a warning")
+                   help="score even when the CSF is at least as bright as the marrow (VBQ <= 1) "
+                   "or the series named by --series is not sagittal (each refused otherwise); "
+                   "the result carries a warning")
     p.add_argument("--no-phi", action="store_true",
                    help="leave the patient ID, study date and accession number out of every "
                    "output (text, JSON, QC figure, SR)")
@@ -88,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
         if Path(args.qc).suffix.lower() not in FORMATS:
             raise InputError(f"{args.qc}: the QC figure must be .png, .pdf or .svg")
+    _refuse_output_clash(args)
     exclude = parse_exclusions(args.exclude, "--exclude")
     result = score_series(
         args.series_dir,
@@ -124,6 +126,24 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"DICOM SR: {args.sr}")
     return 0
+
+
+def _refuse_output_clash(args: argparse.Namespace) -> None:
+    """Refuse a --qc or --sr that is an input, lies in SERIES_DIR, or is the other output."""
+    from pathlib import Path
+
+    from vbq.fileio import refuse_output_clash
+
+    labels = args.labels
+    if labels is not None and not (Path(labels).is_file() or labels.lower().endswith(".json")):
+        labels = None  # a preset name, not a file
+    refuse_output_clash(
+        [("--qc", args.qc), ("--sr", args.sr)],
+        inputs=[("the ROI file --rois", args.rois), ("the label mask --mask", args.mask),
+                ("the seed file --seeds", args.seeds), ("the label file --labels", labels),
+                ("the CSF seed file --csf-seed", args.csf_seed)],
+        folders=[("the DICOM folder SERIES_DIR", args.series_dir)],
+        of="vbq score")
 
 
 def _write(path: str, what: str, write: Any) -> None:
