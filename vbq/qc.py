@@ -6,13 +6,13 @@ their outline, derived ROIs by the contour of their mask) and labelled with
 its signal intensity; excluded levels are dashed and marked; the VBQ and the
 protocol are in the title. Under the image: the study (date, patient ID,
 accession number, unless removed), the series, the slice, and every warning
-of the result, each written out (wrapped) with its code, not only counted.
+of the result, each written out with its code, not only counted, wrapped by
+the width of its words in the font so that no line runs off the figure.
 """
 
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +57,13 @@ def _style(label: str, result: Any) -> tuple[str, str, str]:
     return USED, "-", f"{label}  {lv.si:.0f}"
 
 
-def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
+def plot_qc(result: VBQResult, ax: Axes | None = None, *, own: bool | None = None) -> Axes:
     """Draw the QC figure of a :class:`~vbq.result.VBQResult` on ``ax`` and return the Axes.
+
+    The lines under the image (study, series and slice, every warning) are
+    wrapped to the width they have, measured with the font's metrics: the
+    figure's width on a figure of its own (``ax`` None, or ``own=True``: the
+    lines then start at the figure's left edge), else the width of ``ax``.
 
     Raises
     ------
@@ -74,7 +79,8 @@ def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=_figsize(result))
+        _, ax = plt.subplots(figsize=_figsize(result), layout="constrained")
+        own = True if own is None else own
     image = np.asarray(result.image, dtype=float)
     vmin, vmax = _window(image)
     sr, sc = result.pixel_spacing or (1.0, 1.0)
@@ -88,8 +94,6 @@ def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
         for label, mask in result.masks.items()
         if (result.mask_slices or {}).get(label, result.slice_index) == result.slice_index
     }
-    elsewhere = [f"{k} on slice {(result.mask_slices or {})[k]}"
-                 for k in result.masks if k not in shown]
     # vertebral labels go on the side away from the CSF, the CSF label on the other side
     vert_cols = [np.nonzero(m)[1].mean() for k, m in shown.items() if k != "CSF" and m.any()]
     csf_col = np.nonzero(shown["CSF"])[1].mean() if "CSF" in shown else None
@@ -137,6 +141,80 @@ def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
             f"/ CSF {result.csf.level} {result.csf.si:.1f} = {result.vbq:.3f}")
     ax.text(0.98, 0.98, calc, transform=ax.transAxes, color="white", fontsize=7.5,
             ha="right", va="top", family="monospace", bbox=box)
+    ax.set_xlabel("\n".join(_notes(result, _FOOT_WIDTH_IN * 72.0 if own else
+                                   ax.get_position().width * ax.figure.get_figwidth() * 72.0
+                                   - 2 * _FOOT_PAD_IN * 72.0)),
+                  loc="left", fontsize=_NOTE_SIZE, color="0.1", linespacing=1.25)
+    if own:  # the lines start at the figure's left edge, whatever the image's aspect
+        from matplotlib.transforms import blended_transform_factory
+
+        ax.xaxis.set_label_coords(_FOOT_PAD_IN / ax.figure.get_figwidth(), -0.01,
+                                  transform=blended_transform_factory(ax.figure.transFigure,
+                                                                      ax.transAxes))
+    return ax
+
+
+#: Width of the QC figure (inches); the lines under the image are wrapped to it.
+_FIG_WIDTH_IN = 6.0
+#: Margin (inches) left free at each side of the lines under the image.
+_FOOT_PAD_IN = 0.12
+#: Width (inches) the lines under the image may take.
+_FOOT_WIDTH_IN = _FIG_WIDTH_IN - 2 * _FOOT_PAD_IN
+#: Share of the width that wrapped lines are measured against: a raster
+#: backend's hinting draws text a few percent wider than the font's metrics.
+_HINTING_ROOM = 0.94
+#: Font size (points) of the lines under the image.
+_NOTE_SIZE = 7.0
+
+
+def _text_width(text: str, size: float) -> float:
+    """Width in points of ``text`` set in matplotlib's default font at ``size`` points."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    width, _, _ = TextToPath().get_text_width_height_descent(
+        text, FontProperties(size=size), ismath=False)
+    return float(width)
+
+
+def wrap_to_width(text: str, width_pt: float, size: float = _NOTE_SIZE,
+                  indent: str = "") -> list[str]:
+    """Wrap ``text`` into lines no wider than ``width_pt`` points when drawn at ``size``.
+
+    Words are kept whole when they fit on a line; a word wider than a line
+    is cut between characters. Lines after the first start with ``indent``.
+    Widths are measured with the font's metrics, so wide letters (``W``,
+    capitals) wrap sooner than narrow ones.
+
+    Examples
+    --------
+    >>> lines = wrap_to_width("VBQ " * 40, 200.0)
+    >>> len(lines) > 1 and all(_text_width(line, _NOTE_SIZE) <= 200.0 for line in lines)
+    True
+    """
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        trial = f"{current} {word}" if current else (indent if lines else "") + word
+        if _text_width(trial, size) <= width_pt:
+            current = trial
+            continue
+        if current:
+            lines.append(current)
+        current = (indent if lines else "") + word
+        while _text_width(current, size) > width_pt and len(current) > len(indent) + 1:
+            cut = len(current) - 1
+            while cut > len(indent) + 1 and _text_width(current[:cut], size) > width_pt:
+                cut -= 1
+            lines.append(current[:cut])
+            current = indent + current[cut:]
+    if current or not lines:
+        lines.append(current)
+    return lines
+
+
+def _series_line(result: Any) -> str:
+    """Return the series, the slice and where the ROIs came from, as one line to wrap."""
     foot = []
     s = result.series or {}
     if s.get("description"):
@@ -149,38 +227,33 @@ def plot_qc(result: VBQResult, ax: Axes | None = None) -> Axes:
         foot.append(f"TR {s['tr_ms']:g} / TE {s['te_ms']:g} ms")
     foot.append(f"slice {result.slice_line()}")
     foot.append(f"ROIs {result.roi_source}")
+    elsewhere = [f"{k} on slice {(result.mask_slices or {})[k]}" for k in (result.masks or {})
+                 if (result.mask_slices or {}).get(k, result.slice_index) != result.slice_index]
     if elsewhere:
         foot.append("not shown: " + ", ".join(elsewhere))
-    ax.text(0.02, 0.02, "\n".join(textwrap.wrap("  |  ".join(foot), _WRAP)),
-            transform=ax.transAxes, color="white", fontsize=7, ha="left", va="bottom",
-            bbox=box)
-    ax.set_xlabel("\n".join(_notes(result)), loc="left", fontsize=7, color="0.1",
-                  linespacing=1.25)
-    return ax
+    return "  |  ".join(foot)
 
 
-#: Characters per line of the text under the image.
-_WRAP = 105
-
-
-def _notes(result: Any) -> list[str]:
-    """Return the lines under the image: the study, then each warning (wrapped)."""
+def _notes(result: Any, width_pt: float = _FOOT_WIDTH_IN * 72.0) -> list[str]:
+    """Return the lines under the image: study, series and slice, then each warning (wrapped)."""
+    width_pt *= _HINTING_ROOM
     lines = []
     if result.study is not None:
-        lines.extend(textwrap.wrap("study: " + result.study_line(), _WRAP))
+        lines.extend(wrap_to_width("study: " + result.study_line(), width_pt))
+    lines.extend(wrap_to_width(_series_line(result), width_pt))
     if not result.warnings:
         lines.append("no warnings")
         return lines
     lines.append(f"{len(result.warnings)} warning(s):")
     codes = result.warning_codes or ("other",) * len(result.warnings)
     for code, text in zip(codes, result.warnings, strict=True):
-        lines.extend(textwrap.wrap(f"- [{code}] {text}", _WRAP, subsequent_indent="   "))
+        lines.extend(wrap_to_width(f"- [{code}] {text}", width_pt, indent="   "))
     return lines
 
 
 def _figsize(result: Any) -> tuple[float, float]:
     """Width and height (inches): the image, plus room for the lines under it."""
-    return 6.0, 6.4 + 0.125 * len(_notes(result))
+    return _FIG_WIDTH_IN, 6.4 + 0.125 * len(_notes(result))
 
 
 def save_qc(result: VBQResult, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
@@ -198,7 +271,7 @@ def save_qc(result: VBQResult, path: str | os.PathLike[str], *, dpi: int = 150) 
     if fmt is None:
         raise InputError(f"{path}: the QC figure must be .png, .pdf or .svg")
     fig = Figure(figsize=_figsize(result), layout="constrained")
-    plot_qc(result, ax=fig.add_subplot())
+    plot_qc(result, ax=fig.add_subplot(), own=True)
     with atomic_write(path, "wb") as fh:
         fig.savefig(fh, format=fmt, dpi=dpi)
     return path
