@@ -47,12 +47,14 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from vbq.errors import AnalysisError, CsfNotFoundError, InputError, VBQError
+from vbq.fileio import MAX_JSON_DEPTH
 from vbq.result import VBQResult
 from vbq.serve.catalog import Catalog
 from vbq.serve.security import HostPolicy, safe_child, token_matches
-from vbq.serve.storage import ReadingStore
+from vbq.serve.storage import OtherReadersReadingError, ReadingStore, UnknownReadingError
 
-__all__ = ["ServeConfig", "ApiError", "Guard", "Workstation", "create_app", "PROVENANCE"]
+__all__ = ["ServeConfig", "ApiError", "Guard", "Workstation", "create_app", "PROVENANCE",
+           "parse_body", "check_reader_name"]
 
 log = logging.getLogger("vbq.serve")
 
@@ -63,7 +65,15 @@ COOKIE = "vbq_token"
 PROVENANCE: tuple[str, ...] = ("accepted_proposal", "edited_proposal", "hand_drawn")
 
 _MAX_BODY = 2_000_000
-_READER = re.compile(r"[^\x00-\x1f\x7f;,=]{1,64}")
+#: A reader name: a letter or digit, then letters, digits, spaces and ``. _ - '``
+#: (64 characters at most). Nothing a spreadsheet could take for a formula.
+_READER = re.compile(r"[^\W_](?:[^\W_]|[ ._'-]){0,63}")
+READER_RULE = ("a reader name is 1 to 64 letters, digits, spaces and . _ - ' starting with a "
+               "letter or digit")
+#: Most levels of arrays and objects in a request body (as in input files).
+_MAX_DEPTH = MAX_JSON_DEPTH
+#: Largest magnitude of a display window or level (signal intensity units).
+WINDOW_LIMIT = 1e7
 
 
 class ApiError(Exception):
@@ -166,17 +176,146 @@ class Guard:
         await self.app(scope, receive, send)
 
 
-def _body(raw: bytes) -> dict[str, Any]:
+class _BodyRefusedError(Exception):
+    """Raised by the JSON parser's hooks; one sentence for a 400 answer."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _BodyRefusedError(f'the request body has the key "{key}" twice in one object')
+        out[key] = value
+    return out
+
+
+def _constant(name: str) -> Any:
+    raise _BodyRefusedError(f"the request body has {name}, which is not a JSON number (only "
+                            "finite numbers are accepted)")
+
+
+def _float(text: str) -> float:
+    if len(text) > 1000:
+        raise _BodyRefusedError(f"the request body has a number written with {len(text)} "
+                                "characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise _BodyRefusedError(f"the request body has the number {text[:40]}, which is too "
+                                "large for a double")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 309:  # more digits than the largest double has
+        raise _BodyRefusedError(f"the request body has a number with "
+                                f"{len(text.lstrip('-'))} digits, too large for a double")
+    return int(text)
+
+
+def _nesting(data: Any) -> int:
+    """Deepest nesting of arrays and objects, found without recursion (stops past the limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack and deepest <= _MAX_DEPTH:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return deepest if isinstance(data, dict | list) else 0
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """Parse a request body as strict JSON: one object, every key once, finite numbers.
+
+    The one parser of every JSON endpoint. It refuses, each in one sentence
+    (:class:`ApiError` 400): a body over 2,000,000 bytes, text that is not
+    UTF-8 or not JSON, a key given twice in one object (named), ``NaN``,
+    ``Infinity`` or a number too large for a double, arrays and objects
+    nested more than 32 deep (as input files, :data:`vbq.fileio.MAX_JSON_DEPTH`),
+    and anything but an object at the top.
+
+    Examples
+    --------
+    >>> parse_body(b'{"series_uid": "1.2", "slice": 3}')
+    {'series_uid': '1.2', 'slice': 3}
+    >>> try:
+    ...     parse_body(b'{"a": 1, "a": 2}')
+    ... except ApiError as err:
+    ...     print(err.status, err)
+    400 the request body has the key "a" twice in one object
+    """
     if len(raw) > _MAX_BODY:
         raise ApiError(400, f"the request body is larger than {_MAX_BODY} bytes")
+    too_deep = (f"the request body nests arrays and objects more than {_MAX_DEPTH} levels "
+                "deep")
     try:
-        data = json.loads(raw.decode("utf-8"),
-                          parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, f"the request body is not valid JSON ({err})") from None
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs, parse_float=_float,
+                          parse_int=_int, parse_constant=_constant)
+    except _BodyRefusedError as err:
+        raise ApiError(400, str(err)) from None
+    except RecursionError:
+        raise ApiError(400, too_deep) from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "the request body is not UTF-8 text") from None
+    except json.JSONDecodeError as err:
+        raise ApiError(400, f"the request body is not valid JSON (line {err.lineno}, column "
+                       f"{err.colno}: {err.msg})") from None
+    except ValueError as err:  # a number the parser could not convert
+        raise ApiError(400, f"the request body has a value that cannot be read ({err})") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    if _nesting(data) > _MAX_DEPTH:
+        raise ApiError(400, too_deep)
     return data
+
+
+
+def check_reader_name(name: str, what: str = "reader name") -> str:
+    """Return ``name`` stripped if it is a plain reader name, else raise :class:`InputError`.
+
+    A reader name is 1 to 64 letters, digits, spaces and ``. _ - '``,
+    starting with a letter or digit: it ends up in CSV cells and file names,
+    so nothing in it may read as a spreadsheet formula (``=``, ``+``, ``-``,
+    ``@``) or split a cell.
+
+    Examples
+    --------
+    >>> check_reader_name(" Dr. O'Neil-Smith ")
+    "Dr. O'Neil-Smith"
+    >>> try:
+    ...     check_reader_name("@SUM(1+1)")
+    ... except InputError as err:
+    ...     print(str(err)[:40])
+    reader name '@SUM(1+1)': a reader name i
+    """
+    text = name.strip()
+    if not _READER.fullmatch(text):
+        raise InputError(f"{what} {name[:80]!r}: {READER_RULE}")
+    return text
+
+
+def window_value(key: str, text: str) -> float:
+    """Read ``?window=`` or ``?level=``: a plain decimal number, at most 1e7 in magnitude.
+
+    A window must also be above 0. Anything else is :class:`ApiError` 400.
+
+    Examples
+    --------
+    >>> window_value("window", "400"), window_value("level", "-2.5e2")
+    (400.0, -250.0)
+    """
+    from vbq.values import parse_number
+
+    rule = (f"{key} must be a number from -{WINDOW_LIMIT:g} to {WINDOW_LIMIT:g}"
+            if key == "level" else f"{key} must be a number above 0, at most {WINDOW_LIMIT:g}")
+    try:
+        value = parse_number(text.strip(" "))
+    except ValueError:
+        raise ApiError(400, f"{rule}, got {text[:40]!r}") from None
+    if not (math.isfinite(value) and abs(value) <= WINDOW_LIMIT) or (
+            key == "window" and value <= 0):
+        raise ApiError(400, f"{rule}, got {text[:40]}")
+    return value
 
 
 def _allowed(data: Mapping[str, Any], keys: tuple[str, ...]) -> None:
@@ -240,6 +379,8 @@ class Workstation:
     def __init__(self, config: ServeConfig, catalog: Catalog | None = None,
                  store: ReadingStore | None = None) -> None:
         self.config = config
+        if config.reader is not None:
+            check_reader_name(config.reader, "--reader")
         self.catalog = catalog if catalog is not None else Catalog(config.folder)
         self.store = store if store is not None else ReadingStore(config.db)
         self._midlines: dict[str, tuple[int, float]] = {}
@@ -358,10 +499,12 @@ class Workstation:
             if fixed is not None:
                 return fixed
             raise ApiError(400, '"reader" is missing: choose a reader name first')
-        if not isinstance(name, str) or not _READER.fullmatch(name.strip()):
-            raise ApiError(400, "a reader name is 1 to 64 characters, without control "
-                           "characters, ';', ',' or '='")
-        name = name.strip()
+        if not isinstance(name, str):
+            raise ApiError(400, f'"reader" must be a string: {READER_RULE}')
+        try:
+            name = check_reader_name(name, '"reader"')
+        except InputError as err:
+            raise ApiError(400, str(err)) from None
         if fixed is not None and name != fixed:
             raise ApiError(403, f"this server was started for reader {fixed}; readings of "
                            "another reader are refused")
@@ -446,7 +589,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         import anyio.from_thread
 
         raw = anyio.from_thread.run(request.body)
-        return _body(raw)
+        return parse_body(raw)
 
     def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
@@ -509,14 +652,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             if text in (None, ""):
                 wl.append(None)
                 continue
-            try:
-                value = float(text)
-            except ValueError:
-                raise ApiError(400, f"{key} must be a number, got {text!r}") from None
-            if not math.isfinite(value) or (key == "window" and value <= 0):
-                raise ApiError(400, f"{key} must be a finite number"
-                               + (" above 0" if key == "window" else ""))
-            wl.append(value)
+            wl.append(window_value(key, text))
         image = ws.pixels(series, index)
         ws.find_midline_soon(series)  # ready, or nearly, when the page asks for the series
         dw, dl = default_window(image)
@@ -590,8 +726,10 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
                 series_instance_uid=series.series_instance_uid,
                 patient_id=study.get("patient_id"), rois=rois, roi_provenance=provenance,
                 result=result.to_dict(), batch_row=row, replaces=replaces)
-        except KeyError as err:
-            raise ApiError(404, f"no reading {err}") from None
+        except UnknownReadingError as err:
+            raise ApiError(404, str(err)) from None
+        except OtherReadersReadingError as err:
+            raise ApiError(403, str(err)) from None
         out: dict[str, Any] = {"reading_id": reading.reading_id, "result": reading.result,
                                "occasion": reading.occasion, "read_at": reading.read_at,
                                "replaces": reading.replaces}

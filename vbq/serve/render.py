@@ -43,7 +43,9 @@ def default_window(image: np.ndarray) -> tuple[float, float]:
 def to_bytes(image: np.ndarray, window: float, level: float) -> np.ndarray:
     """Map ``image`` to 0-255 through the window: ``255 (x - (level - window/2)) / window``.
 
-    Values are rounded half up and clipped; NaN is black.
+    Values are rounded half up and clipped; NaN is black. Each pixel's
+    height above ``level - window/2`` is clipped to ``[0, window]`` before it
+    is scaled, so no step overflows however narrow the window.
 
     Examples
     --------
@@ -53,7 +55,8 @@ def to_bytes(image: np.ndarray, window: float, level: float) -> np.ndarray:
     if not (math.isfinite(window) and window > 0 and math.isfinite(level)):
         raise ValueError("the window must be a positive finite width and the level finite")
     lo = level - window / 2.0
-    scaled = (np.nan_to_num(image, nan=lo) - lo) * 255.0 / window
+    above = np.clip(np.nan_to_num(image, nan=lo) - lo, 0.0, window)
+    scaled = above * 255.0 / window
     return np.clip(np.floor(scaled + 0.5), 0, 255).astype(np.uint8)
 
 

@@ -22,6 +22,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,7 +34,8 @@ from typing import Any
 
 from vbq.errors import AnalysisError, InputError
 
-__all__ = ["SCHEMA_VERSION", "EXPORT_COLUMNS", "Reading", "ReadingStore", "ReadingConflictError"]
+__all__ = ["SCHEMA_VERSION", "EXPORT_COLUMNS", "Reading", "ReadingStore", "ReadingConflictError",
+           "UnknownReadingError", "OtherReadersReadingError", "csv_cell"]
 
 #: Version of the database layout (``PRAGMA user_version``).
 SCHEMA_VERSION = 1
@@ -79,6 +81,43 @@ _FIELDS = ("reading_id", "reader", "occasion", "read_at", "study_instance_uid",
 
 class ReadingConflictError(AnalysisError):
     """A reading names one to replace that is not the current reading of its series."""
+
+
+class UnknownReadingError(ReadingConflictError):
+    """A reading names one to replace that is not in the database."""
+
+
+class OtherReadersReadingError(ReadingConflictError):
+    """A reading names one to replace that another reader made."""
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """Return ``value`` safe for a spreadsheet: text read as a formula gets a leading ``'``.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return is prefixed with an apostrophe (OWASP, "CSV Injection"), so a
+    spreadsheet shows it as text instead of running it. Numbers, and text
+    that is a plain decimal number (``-2.5``, a negative offset), are left
+    as they are.
+
+    Examples
+    --------
+    >>> csv_cell("@SUM(1+1)"), csv_cell("=1+2"), csv_cell("-2.5"), csv_cell("ann"), csv_cell(3)
+    ("'@SUM(1+1)", "'=1+2", '-2.5', 'ann', 3)
+
+    References
+    ----------
+    OWASP Foundation. CSV Injection. https://owasp.org/www-community/attacks/CSV_Injection
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not (
+            _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
 
 
 def _now() -> str:
@@ -134,6 +173,20 @@ class Reading:
                 "read_at": self.read_at, "study_instance_uid": self.study_instance_uid,
                 "series_instance_uid": self.series_instance_uid, "replaces": self.replaces,
                 "roi_provenance": self.roi_provenance, "vbq": self.result.get("vbq")}
+
+
+def _check_replaced(con: sqlite3.Connection, replaces: int, reader: str, series: str) -> None:
+    """Refuse a ``replaces`` that names no reading, or a reading of another reader or series."""
+    row = con.execute("SELECT reader, series_instance_uid FROM readings WHERE reading_id = ?",
+                      (replaces,)).fetchone()
+    if row is None:
+        raise UnknownReadingError(f"reading {replaces} does not exist, so it cannot be replaced")
+    if row["reader"] != reader:
+        raise OtherReadersReadingError(f"reading {replaces} was made by another reader; "
+                                       f"{reader} may replace only their own readings")
+    if row["series_instance_uid"] != series:
+        raise ReadingConflictError(f"reading {replaces} is of another series; a reading "
+                                   "replaces one of the same series")
 
 
 def _reading(row: sqlite3.Row) -> Reading:
@@ -238,8 +291,13 @@ class ReadingStore:
 
         Raises
         ------
+        UnknownReadingError
+            ``replaces`` names no reading.
+        OtherReadersReadingError
+            ``replaces`` names another reader's reading.
         ReadingConflictError
-            ``replaces`` is not that current reading.
+            ``replaces`` is not that current reading (of another series or
+            occasion, or replaced already).
         """
         with self._lock, self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
@@ -254,6 +312,7 @@ class ReadingStore:
                     (reader, occasion, series_instance_uid)).fetchone()
                 current_id = int(current[0]) if current else None
                 if replaces is not None and replaces != current_id:
+                    _check_replaced(con, replaces, reader, series_instance_uid)
                     what = (f"reading {current_id}" if current_id is not None
                             else "no reading")
                     raise ReadingConflictError(
@@ -337,6 +396,9 @@ class ReadingStore:
         The batch ``id`` column holds the reading id. With ``current_only``
         (the default) a superseded reading is left out, so each (series,
         reader, occasion) has one row, which ``vbq agreement`` reads as it is.
+        Text a spreadsheet would run as a formula is neutralised
+        (:func:`csv_cell`): a reader name or a DICOM value written by another
+        program cannot become a formula when the CSV is opened.
         """
         from vbq.batch import output_columns
         from vbq.levels import VERTEBRAL_LEVELS
@@ -350,9 +412,9 @@ class ReadingStore:
                                 extrasaction="ignore")
         writer.writeheader()
         for r in readings:
-            writer.writerow({**r.batch_row, "id": r.reading_id, "reader": r.reader,
-                             "occasion": r.occasion,
-                             "read_at": r.read_at, "reading_id": r.reading_id,
-                             "replaces": "" if r.replaces is None else r.replaces,
-                             "roi_provenance": r.roi_provenance})
+            row = {**r.batch_row, "id": r.reading_id, "reader": r.reader,
+                   "occasion": r.occasion, "read_at": r.read_at, "reading_id": r.reading_id,
+                   "replaces": "" if r.replaces is None else r.replaces,
+                   "roi_provenance": r.roi_provenance}
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
         return buf.getvalue()
