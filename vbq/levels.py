@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vbq.errors import InputError
 
 #: Vertebral levels that may carry a ROI, cranial to caudal.
@@ -103,3 +105,42 @@ def parse_exclusions(items: object, where: str = "exclude") -> dict[str, str]:
             raise InputError(f"{where}: level {level} is excluded twice with different reasons")
         out[level] = reason
     return out
+
+
+def check_level_order(heights: Mapping[str, float], what: str) -> None:
+    """Refuse vertebral labels whose positions are out of craniocaudal order.
+
+    Parameters
+    ----------
+    heights
+        Level -> its position along the patient's superior axis (mm; DICOM's
+        patient z, larger is more cranial), e.g. of each ROI's centroid.
+        Labels that are not vertebral levels are ignored.
+    what
+        What the labels belong to, as the error sentence names it (e.g.
+        ``"rois.json"``, ``"mask seg.nii.gz"``).
+
+    Raises
+    ------
+    InputError
+        When a level lies at or below a level that comes after it (L1 below L3:
+        labels swapped or mislabelled), naming both.
+
+    Examples
+    --------
+    >>> check_level_order({"L1": 40.0, "L2": 10.0, "CSF": 0.0}, "rois.json")
+    >>> check_level_order({"L1": 10.0, "L3": 40.0}, "rois.json")
+    Traceback (most recent call last):
+    ...
+    vbq.errors.InputError: rois.json: L1 lies 30 mm below L3, but L1 is above L3 in the spine; \
+the levels are mislabelled (swapped?): check the labels
+    """
+    order = sorted((VERTEBRAL_LEVELS.index(k), k, float(v)) for k, v in heights.items()
+                   if k in VERTEBRAL_LEVELS)
+    for i, (_, upper, zu) in enumerate(order):
+        for _, lower, zl in order[i + 1:]:
+            if zu <= zl:
+                raise InputError(
+                    f"{what}: {upper} lies {zl - zu:.0f} mm below {lower}, but {upper} is above "
+                    f"{lower} in the spine; the levels are mislabelled (swapped?): check the "
+                    "labels")

@@ -55,7 +55,7 @@ def test_derived_masks_score_and_draw(tmp_path):
 def test_warnings_small_roi_edge_fallback_and_other_level():
     s = make_series(image_stack())
     m = masks(L1=ellipse_mask(SHAPE, (10, 10), (1.5, 1.5)),
-              L5=rectangle_mask(SHAPE, (0, 20), (3, 3)))
+              L5=rectangle_mask(SHAPE, (57, 20), (3, 3)))   # below L4, at the bottom edge
     r = score_roi_masks(s, RoiMasks(1, m, csf_level="L2"), extra_warnings=("from the series",))
     assert len(r.warning_codes) == len(r.warnings)
     w = list(zip(r.warning_codes, r.warnings, strict=True))
@@ -124,3 +124,18 @@ def test_global_intensity_scale_leaves_image_vbq_unchanged(scale, seed):
         a = score_roi_masks(make_series(img), rm, statistic=stat).vbq
         b = score_roi_masks(make_series(img * scale), rm, statistic=stat).vbq
         assert b == pytest.approx(a, rel=1e-12)
+
+
+@pytest.mark.parametrize("swap", [("L1", "L3"), ("L2", "L3"), ("L1", "L4")])
+def test_levels_out_of_craniocaudal_order_are_refused(swap):
+    """Labels swapped between two bodies (L1 drawn below L3) are refused.
+
+    The sentence names the first pair out of order: the upper level of the swap
+    and the first level it now lies below.
+    """
+    m = masks()
+    a, b = swap
+    m[a], m[b] = m[b], m[a]
+    with pytest.raises(InputError, match=rf"{a} lies \d+ mm below L\d.*mislabelled") as err:
+        score_roi_masks(make_series(image_stack()), RoiMasks(1, m, csf_level="L3"))
+    assert err.value.exit_code == 2

@@ -173,9 +173,10 @@ def implausible(rois):
     for r in doc["rois"]:
         if r["label"] == "CSF":
             new.append({**r, "center": body_centre})
-        else:
-            new.append({"label": r["label"], "shape": "circle", "center": csf["center"],
-                        "radius": 2.5})
+        else:   # down the sac in the levels' order, 6 rows apart
+            k = ("L1", "L2", "L3", "L4").index(r["label"])
+            new.append({"label": r["label"], "shape": "circle", "radius": 2.5,
+                        "center": [csf["center"][0] + 6.0 * (k - 1.5), csf["center"][1]]})
     doc["rois"] = new
     return doc
 
