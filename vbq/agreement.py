@@ -238,8 +238,9 @@ def _icc_warnings(x: np.ndarray, icc_t: pd.DataFrame, what: str, rater: str
     if _agree_exactly(x):
         tests = ("the F tests are infinite (null, p = 0)" if np.ptp(x) > 0
                  else "the F tests are undefined (null)")
+        each = f"on every {rater}" if rater == "occasion" else f"from every {rater}"
         warnings.append(f"{what}: the {plural} agree exactly (every subject has the same "
-                        f"reading from every {rater}): the residual and between-{rater} "
+                        f"reading {each}): the residual and between-{rater} "
                         f"variances are 0, {tests} and the limits of agreement have zero "
                         "width")
         codes.append(EXACT_AGREEMENT)

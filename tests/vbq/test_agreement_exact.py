@@ -194,3 +194,16 @@ def test_icc_function_warns_on_exact_agreement():
     out = icc(long)
     assert out["icc"].tolist() == [1.0] * 6
     assert out.attrs["warning_codes"] == ["exact_agreement"]
+
+
+def test_one_reader_agreeing_exactly_with_themselves(tmp_path):
+    from vbq.agreement import analyze, read_readings
+
+    path = tmp_path / "intra.csv"
+    path.write_text("series_instance_uid,reader,occasion,vbq\n"
+                    + "".join(f"{s},a,{o},{v}\n" for s, v in (("s1", 3), ("s2", 2), ("s3", 4))
+                              for o in (1, 2)))
+    res = analyze(read_readings(path))
+    assert res.icc["icc"].tolist() == [1.0] * 6 and set(res.icc["scope"]) == {"intra"}
+    assert res.warning_codes == ["exact_agreement"]
+    assert "occasions agree exactly" in res.warnings[0]
