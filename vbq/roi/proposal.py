@@ -90,6 +90,7 @@ from vbq.errors import (
     SeedMoved,
     VbqWarning,
 )
+from vbq.levels import check_level_order
 from vbq.protocol import Protocol
 from vbq.roi.anatomy import protocol_levels
 from vbq.roi.csfroi import propose_csf, roi_entry
@@ -1046,6 +1047,9 @@ def propose(series: SeriesInfo, seeds: Any, *,
     default_index = None if slice is None else series.resolve(slice, "the slice asked for")
     placed = {s.label: (s, *place_seed(series, s, sf.space, default_index, sf.slice, sf.source))
               for s in sf.seeds}
+    check_level_order({lv: float(series.slices[idx].geometry.pixel_to_patient(
+        np.asarray(rc, dtype=float))[2]) for lv, (_, idx, rc) in placed.items()},
+        f"{sf.source}: the clicks")
     counts: dict[int, int] = {}
     for _, idx, _ in placed.values():
         counts[idx] = counts.get(idx, 0) + 1
