@@ -207,8 +207,9 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
         e1 = o1 + a * v1
         e2 = o2 + b * v1 + c * v2
         return (y1 * e1 - n1 * np.logaddexp(0.0, e1) + y2 * e2 - n2 * np.logaddexp(0.0, e2)
-                - 0.5 * (v1 * v1 + v2 * v2))
+                - _HALF * (v1 * v1 + v2 * v2))
 
+    anyof = np.logical_or.reduce  # np.any without its Python wrapper
     f_old: np.ndarray | None = None
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
@@ -241,7 +242,7 @@ def conditional_modes(phi: np.ndarray, data: BinomialData, state: ModeState | No
             f_old = objective(u1, u2)
         f_new = objective(v1, v2)
         bad = f_new < f_old - 1e-12 * (1.0 + np.abs(f_old))
-        while np.any(bad) and step > 1e-8:
+        while anyof(bad) and step > 1e-8:
             step *= 0.5
             v1 = np.where(bad, u1 + step * d1, v1)
             v2 = np.where(bad, u2 + step * d2, v2)
