@@ -107,8 +107,9 @@ _AUC_LOGIT_FPR = _read_only(logit(np.arange(1, 100) / 100.0))
 
 
 def _trapezoid_99(s: np.ndarray) -> float:
-    # mada: (s_1/2 + s_2 + ... + s_98 + s_99/2) / 99 over 99 equally spaced points
-    return float((0.5 * s[0] + s[1:-1].sum() + 0.5 * s[-1]) / 99.0)
+    # mada: (s_1/2 + s_2 + ... + s_98 + s_99/2) / 99 over 99 equally spaced points (the
+    # inner sum by np.add.reduce, which is what ndarray.sum calls, without its wrapper)
+    return float((0.5 * s[0] + np.add.reduce(s[1:-1]) + 0.5 * s[-1]) / 99.0)
 
 
 def auc_mada(mu: ArrayLike, psi: ArrayLike, type: str = "ruttergatsonis") -> float:
@@ -130,9 +131,14 @@ def pauc_mada(mu: ArrayLike, psi: ArrayLike, observed_fpr: ArrayLike,
     ``min(0.99, max observed)`` with the same weights as :func:`auc_mada`.
     """
     f = np.asarray(observed_fpr, dtype=float)
-    lo = max(0.01, float(f.min()))
-    hi = min(0.99, float(f.max()))
-    return _trapezoid_99(sroc_curve(mu, psi, np.linspace(lo, hi, 99), type))
+    lo = max(0.01, float(np.minimum.reduce(f)))
+    hi = min(0.99, float(np.maximum.reduce(f)))
+    grid = np.linspace(lo, hi, 99)
+    if not 0.0 < lo <= hi < 1.0:  # NaN rates: the general path with its checks
+        return _trapezoid_99(sroc_curve(mu, psi, grid, type))
+    # sroc_curve on a grid inside (0, 1): its logit needs no guard against 0 or 1
+    return _trapezoid_99(_curve(np.asarray(mu, dtype=float), sroc_slope(psi, type),
+                                np.log(grid / (1.0 - grid))))
 
 
 #: Largest ``|slope|`` integrated by the trapezoid rule in :func:`auc_exact`; a steeper
@@ -159,7 +165,7 @@ def _auc_trapezoid(mu0: float, mu1: float, slope: float) -> float:
     h = 0.05 / max(1.0, abs(slope))
     t, x, x_c = _BASE_GRID if h == _BASE_STEP else _logistic_grid(h)
     g = expit(mu0 + slope * (t - mu1)) * x * x_c
-    return float(h * g.sum())
+    return float(h * np.add.reduce(g))  # g.sum() without its wrapper
 
 
 def _logistic_grid(h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,9 +198,10 @@ def auc_exact(mu: ArrayLike, psi: ArrayLike, type: str = "ruttergatsonis",
     slope = sroc_slope(psi, type)
     if not np.isfinite(slope):
         return float("nan")
+    m0, m1 = float(mu[0]), float(mu[1])
     if (lower, upper) == (0.0, 1.0) and abs(slope) <= _TRAPEZOID_MAX_SLOPE \
-            and np.all(np.isfinite(mu)):
-        return _auc_trapezoid(float(mu[0]), float(mu[1]), float(slope))
+            and math.isfinite(m0) and math.isfinite(m1):
+        return _auc_trapezoid(m0, m1, float(slope))
     from scipy import integrate
 
     def f(x: float) -> float:

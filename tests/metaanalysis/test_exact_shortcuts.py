@@ -110,3 +110,29 @@ def test_max_abs_is_numpys_including_nan_and_inf():
         got = max_abs(v)
         assert (got == ref) or (np.isnan(ref) and np.isnan(got)), (v, got, ref)
         assert (got < 1e-6) == (ref < 1e-6) and (got > 5.0) == (ref > 5.0)
+
+
+def test_partial_auc_equals_the_curve_on_its_grid():
+    # pauc_mada evaluates the curve on its grid inside (0, 1) without sroc_curve's guards;
+    # the value is that of sroc_curve on the same grid, bit for bit
+    from metaanalysis import sroc
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        mu = rng.normal(0.0, 2.0, 2)
+        a = rng.uniform(0.01, 3.0, 2)
+        c = rng.uniform(-0.95, 0.95) * np.sqrt(a[0] * a[1])
+        psi = np.array([[a[0], c], [c, a[1]]])
+        fpr = rng.uniform(0.0, 1.0, rng.integers(3, 12))
+        for kind in sroc.SROC_TYPES:
+            lo, hi = max(0.01, fpr.min()), min(0.99, fpr.max())
+            s = sroc.sroc_curve(mu, psi, np.linspace(lo, hi, 99), kind)
+            want = float((0.5 * s[0] + s[1:-1].sum() + 0.5 * s[-1]) / 99.0)
+            got = sroc.pauc_mada(mu, psi, fpr, kind)
+            assert got == want or (np.isnan(got) and np.isnan(want))
+    # every observed rate above 0.99: the grid runs downwards, as before
+    psi = np.array([[0.5, 0.1], [0.1, 0.4]])
+    fpr = np.array([0.995, 0.999, 0.996])
+    s = sroc.sroc_curve([1.0, -1.0], psi, np.linspace(0.995, 0.99, 99))
+    assert sroc.pauc_mada([1.0, -1.0], psi, fpr) == \
+        float((0.5 * s[0] + s[1:-1].sum() + 0.5 * s[-1]) / 99.0)
