@@ -593,8 +593,12 @@ def i2_zhou(table: StudyTable, mu: ArrayLike, psi: ArrayLike) -> dict[str, float
     k1, k0 = len(n1), len(n0)
     # expected_logit_variance_factor of both outcomes, its four exponentials in one call
     h1, h2 = psi[0, 0] / 2.0, psi[1, 1] / 2.0
-    with np.errstate(over="ignore"):  # a diverging fit (huge tau2): the factor is +inf
-        x = np.exp(np.array([-mu[0] + h1, mu[0] + h1, -mu[1] + h2, mu[1] + h2]))
+    args = np.array([-mu[0] + h1, mu[0] + h1, -mu[1] + h2, mu[1] + h2])
+    if np.maximum.reduce(args) < 700.0:  # no overflow possible (nor NaN): no guard needed
+        x = np.exp(args)
+    else:
+        with np.errstate(over="ignore"):  # a diverging fit (huge tau2): the factor is +inf
+            x = np.exp(args)
     f1 = float(x[0] + 2.0 + x[1])
     f2 = float(x[2] + 2.0 + x[3])
     e1 = f1 * float(_add(1.0 / n1) / k1)

@@ -136,3 +136,22 @@ def test_partial_auc_equals_the_curve_on_its_grid():
     s = sroc.sroc_curve([1.0, -1.0], psi, np.linspace(0.995, 0.99, 99))
     assert sroc.pauc_mada([1.0, -1.0], psi, fpr) == \
         float((0.5 * s[0] + s[1:-1].sum() + 0.5 * s[-1]) / 99.0)
+
+
+@pytest.mark.parametrize("tau2", [0.5, 1390.0, 1500.0, 1e6])
+def test_zhou_i2_guards_overflow_only_where_it_can_happen(tau2):
+    # the exponentials of Zhou's factor are guarded against overflow only when an argument
+    # reaches 700; either way the value is the formula's and no warning is raised
+    import warnings
+
+    from metaanalysis import heterogeneity
+
+    t = ma.datasets.load("vbq_subsequent_fracture")
+    psi = np.array([[tau2, 0.0], [0.0, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = heterogeneity.i2_zhou(t, [1.0, -1.0], psi)
+    with np.errstate(over="ignore"):
+        f1 = heterogeneity.expected_logit_variance_factor(1.0, tau2)
+    e1 = f1 * float(np.mean(1.0 / np.asarray(t.n_diseased, dtype=float)))
+    assert got["logit_sens"] == (tau2 / (tau2 + e1) if np.isfinite(e1) else 0.0)
