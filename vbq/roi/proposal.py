@@ -1047,9 +1047,6 @@ def propose(series: SeriesInfo, seeds: Any, *,
     default_index = None if slice is None else series.resolve(slice, "the slice asked for")
     placed = {s.label: (s, *place_seed(series, s, sf.space, default_index, sf.slice, sf.source))
               for s in sf.seeds}
-    check_level_order({lv: float(series.slices[idx].geometry.pixel_to_patient(
-        np.asarray(rc, dtype=float))[2]) for lv, (_, idx, rc) in placed.items()},
-        f"{sf.source}: the clicks")
     counts: dict[int, int] = {}
     for _, idx, _ in placed.values():
         counts[idx] = counts.get(idx, 0) + 1
@@ -1104,6 +1101,10 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 raise BodyNotFoundError(
                     f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
                     f"click inside the middle of each body")
+    # bodies found in an order the spine does not have: labels swapped between clicks
+    check_level_order({lv: float(series.slices[placed[lv][1]].geometry.pixel_to_patient(
+        np.asarray(fits[lv].centre, dtype=float))[2]) for lv in names},
+        f"{sf.source}: the clicks")
     notes.extend(f"{lv}: body {fits[lv].height_mm:.1f} mm high and {fits[lv].depth_mm:.1f} mm "
                  f"deep, endplates tilted {fits[lv].angle_deg:.1f} degrees" for lv in names)
 
