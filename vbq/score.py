@@ -463,13 +463,11 @@ def score_roi_masks(
 def _heights(series: SeriesInfo, roi_masks: RoiMasks, slices: Mapping[str, int]
              ) -> dict[str, float]:
     """Level -> patient z (mm, cranial positive) of its ROI's centroid."""
-    out: dict[str, float] = {}
-    for label, idx in slices.items():
-        if label == CSF:
-            continue
-        rc = np.argwhere(np.asarray(roi_masks.masks[label], dtype=bool)).mean(axis=0)
-        out[label] = float(series.slices[idx].geometry.pixel_to_patient(rc)[2])
-    return out
+    from vbq.roi.midline import level_centres
+
+    centres = level_centres({k: roi_masks.masks[k] for k in slices if k != CSF})
+    return {label: float(series.slices[slices[label]].geometry.pixel_to_patient(
+        np.asarray(rc, dtype=float))[2]) for label, rc in centres.items()}
 
 
 def _what(roi_masks: RoiMasks) -> str:
