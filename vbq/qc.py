@@ -142,16 +142,24 @@ def plot_qc(result: VBQResult, ax: Axes | None = None, *, own: bool | None = Non
     ax.text(0.98, 0.98, calc, transform=ax.transAxes, color="white", fontsize=7.5,
             ha="right", va="top", family="monospace", bbox=box)
     ax.set_xlabel("\n".join(_notes(result, _FOOT_WIDTH_IN * 72.0 if own else
-                                   ax.get_position().width * ax.figure.get_figwidth() * 72.0
+                                   ax.get_position().width * _figwidth(ax) * 72.0
                                    - 2 * _FOOT_PAD_IN * 72.0)),
                   loc="left", fontsize=_NOTE_SIZE, color="0.1", linespacing=1.25)
     if own:  # the lines start at the figure's left edge, whatever the image's aspect
         from matplotlib.transforms import blended_transform_factory
 
-        ax.xaxis.set_label_coords(_FOOT_PAD_IN / ax.figure.get_figwidth(), -0.01,
+        ax.xaxis.set_label_coords(_FOOT_PAD_IN / _figwidth(ax), -0.01,
                                   transform=blended_transform_factory(ax.figure.transFigure,
                                                                       ax.transAxes))
     return ax
+
+
+def _figwidth(ax: Axes) -> float:
+    """Width (inches) of the figure ``ax`` is drawn on (its root figure for a subfigure)."""
+    fig: Any = ax.figure
+    while not hasattr(fig, "get_figwidth"):     # a subfigure: up to the figure it is in
+        fig = fig.figure
+    return float(fig.get_figwidth())
 
 
 #: Width of the QC figure (inches); the lines under the image are wrapped to it.
