@@ -895,7 +895,8 @@ class StudyTable:
     @property
     def n_patients(self) -> int:
         """Total number of subjects over all studies."""
-        return int(self.tp.sum() + self.fp.sum() + self.fn.sum() + self.tn.sum())
+        add = np.add.reduce  # ndarray.sum without its Python wrapper
+        return int(add(self.tp) + add(self.fp) + add(self.fn) + add(self.tn))
 
     @property
     def n_diseased(self) -> np.ndarray:

@@ -71,9 +71,10 @@ def _moment_start(y: np.ndarray, S: np.ndarray) -> np.ndarray:
     overhead, which dominated this start on a few studies).
     """
     k = y.shape[0]
-    s_mean = S.mean(axis=0)
+    add = np.add.reduce  # the means as ndarray.mean takes them: the sum, divided by k
+    s_mean = add(S, axis=0) / k
     if k > 1:
-        d = y - y.mean(axis=0)
+        d = y - add(y, axis=0) / k
         d1, d2 = d[:, 0], d[:, 1]
         s11, s22, s12 = float(d1 @ d1), float(d2 @ d2), float(d1 @ d2)
         var1, var2 = s11 / (k - 1), s22 / (k - 1)
@@ -335,7 +336,7 @@ def fit_bivariate_normal(
         niter += int(res.nit)
         if np.isfinite(res.fun) and (best is None or res.fun < best.fun - 1e-10):
             best = res
-        ok = np.isfinite(res.fun) and np.max(np.abs(res.jac)) < 1e-5 * max(1.0, abs(res.fun))
+        ok = np.isfinite(res.fun) and max_abs(res.jac) < 1e-5 * max(1.0, abs(res.fun))
         if ok:
             break
     if best is None or not np.isfinite(best.fun):
@@ -362,7 +363,7 @@ def fit_bivariate_normal(
             psi = psi.copy()
             psi[j, :] = 0.0
             psi[:, j] = 0.0
-    grad_norm = float(np.max(np.abs(best.jac))) if best.jac.size else 0.0
+    grad_norm = max_abs(best.jac) if best.jac.size else 0.0
     converged = bool(grad_norm < 1e-4 * max(1.0, abs(best.fun)))
     ll, coef, C = lik.loglik_and_gls(psi)
     notes: list[MetaAnalysisWarning] = []
