@@ -198,7 +198,39 @@ def _with_losses(s: SeriesInfo, index: SeriesIndex) -> tuple[SeriesInfo, list[Vb
             note = f"{path} ({why}) {mine} one of its slices"
             return replace(s, incomplete=note), [SliceIndexesUnsafe(
                 f"slice indexes of series {s.label()} may be shifted: {note}")]
+    gap = _position_gap(s)
+    if gap is not None:
+        return replace(s, incomplete=gap), [SliceIndexesUnsafe(
+            f"slice indexes of series {s.label()} may be shifted: {gap}")]
     return s, []
+
+
+#: Two neighbouring slices further apart than this many times the series' usual
+#: spacing have a slice missing between them (a lost file doubles the gap).
+GAP_FACTOR = 1.5
+
+
+def _position_gap(s: SeriesInfo) -> str | None:
+    """Say where the slice positions jump (a slice file missing from the folder), else None.
+
+    The positions along the slice normal of a series of three or more slices are
+    evenly spaced; a step over :data:`GAP_FACTOR` times the median step leaves a
+    slice out, and every slice index past it is off by one.
+    """
+    if len(s.slices) < 3:
+        return None
+    pos = np.array([float(sl.position) for sl in s.slices])
+    if not np.all(np.isfinite(pos)):
+        return None
+    steps = np.abs(np.diff(pos))
+    usual = float(np.median(steps))
+    if not usual > 0:
+        return None
+    k = int(np.argmax(steps))
+    if steps[k] <= GAP_FACTOR * usual:
+        return None
+    return (f"the slice positions jump by {steps[k]:.1f} mm between slices {k} and {k + 1} "
+            f"({usual:.1f} mm elsewhere): a slice file may be missing from the folder")
 
 
 # --------------------------------------------------------------------------- studies

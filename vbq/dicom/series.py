@@ -230,8 +230,8 @@ class SeriesInfo:
         if self.incomplete:
             raise InputError(
                 f"{where}: slice {index} is given by index, but {self.incomplete}, so the "
-                "slice indexes may be shifted (repair or remove that file, or name the slice "
-                "by its SOP Instance UID, or use patient-space coordinates)")
+                "slice indexes may be shifted (repair, restore or remove that file, or name "
+                "the slice by its SOP Instance UID, or use patient-space coordinates)")
 
     def default_pixel_slice(self, where: str) -> int:
         """Return the slice that pixel coordinates refer to when no slice is named: the mid one.
