@@ -309,13 +309,18 @@ def _fallback(path: Path, force: bool, header: Header) -> tuple[str, Any]:
         stop = fp.tell()
         elem = fp.read(12)
     meta = getattr(ds, "file_meta", None)
-    ts = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ts = str(getattr(meta, "TransferSyntaxUID", "") or "") if meta is not None else ""
+            header.sop_class = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None
+                                    else "") or ds.get("SOPClassUID", "") or "")
+        except Exception as err:  # an element pydicom cannot decode (a damaged VR)
+            return "skipped", f"is truncated or corrupt ({type(err).__name__}: {err})"
     header.transfer_syntax = ts or "1.2.840.10008.1.2"
     header.preamble = not force
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        header.sop_class = str((meta.get("MediaStorageSOPClassUID", "") if meta is not None
-                                else "") or ds.get("SOPClassUID", "") or "")
         for tag in _WANTED:
             if tag in ds:
                 try:
