@@ -174,7 +174,9 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
     base.WindowWidth = ds_number(round(top, 1))
     stored_all = []
     for k, (path, img) in enumerate(zip(files, images, strict=True)):
-        stored = np.clip(np.rint((img - intercept) / slope), 0, 65535).astype(np.uint16)
+        eight = int(getattr(base, "BitsAllocated", 16)) == 8
+        stored = np.clip(np.rint((img - intercept) / slope), 0,
+                         255 if eight else 65535).astype(np.uint8 if eight else np.uint16)
         stored_all.append(stored)
         ds = base
         meta = FileMetaDataset()

@@ -605,6 +605,10 @@ def make_realistic_phantom(
         if eight:
             base.BitsStored = 8
             base.HighBit = 7
+            if compress:
+                # an RLE encoder makes one segment per byte of BitsStored: allocate 8 bits so
+                # that the file holds as many segments as its BitsAllocated says
+                base.BitsAllocated = 8
         stored = write_series(paths, images[name], base, grid, sops,
                               list(range(1, n_slices + 1)), 1.0, 0.0, compress=compress)
         files[name] = paths
