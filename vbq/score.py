@@ -586,6 +586,10 @@ def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | N
             raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
         point: tuple[float, ...] = (values[0], values[1])
         level, ref, space = None, None, "pixel"
+        rows, cols = series.slices[0].geometry.shape
+        if not (-0.5 <= values[0] < rows - 0.5 and -0.5 <= values[1] < cols - 0.5):
+            raise InputError(f"--csf-point {values[0]:g},{values[1]:g}: the point lies outside "
+                             f"the image ({rows} rows x {cols} columns)")
     else:
         assert csf_seed is not None
         sf, seed = _csf_seed(csf_seed)
