@@ -514,6 +514,12 @@ def _csf_hint(source: str) -> str:
             "with --slice")
 
 
+def _with_hint(message: str, hint: str) -> str:
+    """Return ``message`` with ``hint`` appended, unless it already says what to try."""
+    says = ("click ", "--slice", "--csf-point", "--csf-seed", "give a ", "move the seed")
+    return message if any(w in message for w in says) else f"{message}; {hint}"
+
+
 _BODY_HINT = ("move the seed into the middle of the body, away from the endplates, or measure "
               "another slice with --slice")
 
@@ -807,9 +813,9 @@ def score_series(
                 seed_file = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed)
             roi_masks = rois_from_seeds(series, seed_file, proto, slice)
     except CsfNotFoundError as err:
-        raise CsfNotFoundError(f"{err}; {_csf_hint(source)}") from None
+        raise CsfNotFoundError(_with_hint(str(err), _csf_hint(source))) from None
     except BodyNotFoundError as err:
-        raise BodyNotFoundError(f"{err}; {_BODY_HINT}") from None
+        raise BodyNotFoundError(_with_hint(str(err), _BODY_HINT)) from None
     if own_csf and source == "mask":
         roi_masks = place_csf_at_point(series, roi_masks, proto, csf_point, csf_seed)
     result = score_roi_masks(

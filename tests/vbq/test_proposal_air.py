@@ -50,3 +50,15 @@ def test_good_clicks_are_not_taken_for_air(simple):
     _, series, seeds = simple
     labels = [r["label"] for r in propose(series, seeds).rois["rois"]]
     assert labels[:4] == ["L1", "L2", "L3", "L4"]
+
+
+def test_the_advice_is_given_once_through_score_series(simple):
+    import vbq
+
+    info, _, seeds = simple
+    bad = {**seeds, "seeds": [s if s["label"] != "L3" else {**s, "point": [3.0, 3.0]}
+                              for s in seeds["seeds"]]}
+    with pytest.raises(BodyNotFoundError) as err:
+        vbq.score_series(info.series_dir, seeds=bad)
+    text = str(err.value)
+    assert text.count("--slice") == 1 and "move the seed" not in text, text
