@@ -496,10 +496,8 @@ def i2_holling(table: StudyTable, correction: str = "all", *,
     c = float(sv - _add(wv * wv) / sv)
     tau2 = max(0.0, (_cochran_q(y, wv) - (k - 1)) / c)
     out: dict[str, float] = {}
-    for label, var, w, sw in (("Unadjusted", v, wv, sv), ("Adjusted", u, None, None)):
-        if w is None:
-            w = 1.0 / var
-            sw = _add(w)
+    wu = 1.0 / u
+    for label, var, w, sw in (("Unadjusted", v, wv, sv), ("Adjusted", u, wu, _add(wu))):
         summaries = (float((k - 1) * sw / (sw ** 2 - _add(w * w))), float(k / sw),
                      float(_add(var) / k))
         for j, s2 in enumerate(summaries, start=1):
