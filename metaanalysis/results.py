@@ -362,11 +362,22 @@ class BivariateResult(FitResult):
         f, lo, hi = self._wald95[1]
         return Estimate(1.0 - f, 1.0 - hi, 1.0 - lo)
 
+    @property
+    def diverged(self) -> bool:
+        """Whether a pooled logit diverged or is not determined (a ``diverging_estimate``).
+
+        The pooled sensitivity or FPR then sits at 0 or 1 with an arbitrary logit, so
+        what is derived from both logits (LR+, LR-, DOR, HSROC, AUC) is undefined: NaN
+        here, null in JSON.
+        """
+        return "diverging_estimate" in self.warning_codes
+
     # ---------------------------------------------------------------- SROC --
     @cached_property
     def hsroc(self) -> dict[str, float]:
         """HSROC parameters (Harbord et al. 2007): Theta, Lambda, beta, sigma2theta, sigma2alpha."""
-        return sroc.hsroc_parameters(self.mu, self.psi)
+        found = sroc.hsroc_parameters(self.mu, self.psi)
+        return {k: math.nan for k in found} if self.diverged else found
 
     def sroc(self, fpr: ArrayLike, type: str = "ruttergatsonis") -> np.ndarray:
         """Sensitivity on the SROC curve at the given false positive rates."""
@@ -381,17 +392,18 @@ class BivariateResult(FitResult):
     @cached_property
     def auc(self) -> float:
         """Area under the SROC curve as mada computes it (99-point trapezoid)."""
-        return sroc.auc_mada(self.mu, self.psi)
+        return math.nan if self.diverged else sroc.auc_mada(self.mu, self.psi)
 
     @cached_property
     def pauc(self) -> float:
         """Partial AUC over the observed FPR range as mada computes it."""
-        return sroc.pauc_mada(self.mu, self.psi, self.observed_fpr)
+        return (math.nan if self.diverged
+                else sroc.pauc_mada(self.mu, self.psi, self.observed_fpr))
 
     @cached_property
     def auc_exact(self) -> float:
         """The exact integral of the SROC curve over FPR in (0, 1)."""
-        return sroc.auc_exact(self.mu, self.psi)
+        return math.nan if self.diverged else sroc.auc_exact(self.mu, self.psi)
 
     # ------------------------------------------------------------- regions --
     def confidence_region(self, level: float = 0.95, n: int = 100) -> pd.DataFrame:
@@ -405,7 +417,10 @@ class BivariateResult(FitResult):
     # ------------------------------------------------------ summary points --
     @cached_property
     def _points(self) -> dict[str, Estimate]:
-        return summary_points_delta(self.mu, self.vcov)
+        found = summary_points_delta(self.mu, self.vcov)
+        if self.diverged:
+            return {k: Estimate(math.nan, math.nan, math.nan) for k in found}
+        return found
 
     @property
     def lr_positive(self) -> Estimate:

@@ -284,6 +284,24 @@ def test_separation_is_reported() -> None:
         res = glmm(t)
     assert any("logit sensitivity diverges" in str(w.message) for w in record)
     assert "diverging_estimate" in res.warning_codes
+    # sensitivity sits at 1 with an arbitrary logit: what needs both logits is undefined
+    assert res.diverged and res.sensitivity.estimate > 0.999
+    for name in ("lr_positive", "lr_negative", "dor"):
+        e = getattr(res, name)
+        assert np.isnan([e.estimate, e.ci_low, e.ci_high]).all(), name
+    assert np.isnan([res.auc, res.pauc, res.auc_exact, *res.hsroc.values()]).all()
+    import json
+
+    from metaanalysis.jsonout import dumps
+
+    d = json.loads(dumps(res.to_dict()))     # strict JSON: undefined is null
+    assert d["dor"]["estimate"] is None and d["auc"] is None and d["hsroc"]["Theta"] is None
+
+
+def test_a_fit_that_does_not_diverge_keeps_its_derived_quantities() -> None:
+    res = glmm(_table(TIGHT, "AuditC"))
+    assert not res.diverged
+    assert np.isfinite([res.dor.estimate, res.auc, res.auc_exact, *res.hsroc.values()]).all()
 
 
 def test_aghq_optimum_is_the_exact_likelihood_maximum() -> None:
