@@ -2,7 +2,8 @@
 
 Two helpers that every module goes through:
 
-- :func:`read_json_file` reads a ROI, seed or label-mapping file strictly:
+- :func:`read_json_file` reads a ROI, seed or label-mapping file strictly
+  (through :func:`loads_strict`, which the workstation's request bodies use too):
   malformed JSON, a key given twice in one object, ``NaN``/``Infinity``, a
   number too large for a double, and nesting deeper than
   :data:`MAX_JSON_DEPTH` are each one :class:`~vbq.errors.InputError`
@@ -45,8 +46,9 @@ MAX_JSON_DEPTH = 32
 #: (the largest, about 1.8e308, has 309 digits).
 _MAX_DIGITS = 309
 
-__all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "read_json_file", "shown", "in_limit",
-           "atomic_write", "atomic_path", "current_umask", "captured_log", "refuse_output_clash"]
+__all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "StrictJsonError", "loads_strict", "read_json_file",
+           "shown", "in_limit", "atomic_write", "atomic_path", "current_umask", "captured_log",
+           "refuse_output_clash"]
 
 #: Largest coordinate, size or point accepted in a ROI or seed file (pixels or mm).
 NUMBER_LIMIT = 1e6
@@ -105,6 +107,54 @@ def _depth(data: Any) -> int:
     return deepest
 
 
+class StrictJsonError(ValueError):
+    """Why a JSON text was refused by :func:`loads_strict`, as the end of one sentence."""
+
+
+def loads_strict(text: str) -> Any:
+    """Parse JSON text strictly: every key once per object, finite doubles, shallow nesting.
+
+    The one strict parser of the project's JSON inputs: the ROI, seed and
+    label-mapping files (:func:`read_json_file`) and the workstation's request
+    bodies.
+
+    Raises
+    ------
+    StrictJsonError
+        Saying what is wrong (to follow the name of the file or body): malformed
+        JSON (with its line and column), a key twice in one object, ``NaN`` or
+        ``Infinity``, a number too large for a double, or nesting deeper than
+        :data:`MAX_JSON_DEPTH`.
+
+    Examples
+    --------
+    >>> loads_strict('{"a": [1, 2.5, null]}')
+    {'a': [1, 2.5, None]}
+    >>> try:
+    ...     loads_strict('{"a": 1, "a": 2}')
+    ... except StrictJsonError as err:
+    ...     print(err)
+    key "a" appears twice in one object
+    """
+    too_deep = (f"the JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
+                "and objects)")
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
+                          parse_float=_parse_float, parse_constant=_parse_constant)
+    except _RefusedError as err:
+        raise StrictJsonError(str(err)) from None
+    except json.JSONDecodeError as err:
+        raise StrictJsonError(f"malformed JSON at line {err.lineno}, column {err.colno}: "
+                              f"{err.msg}") from None
+    except RecursionError:
+        raise StrictJsonError(too_deep) from None
+    except ValueError as err:  # any other number the parser could not convert
+        raise StrictJsonError(f"a value cannot be read ({err})") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise StrictJsonError(too_deep)
+    return data
+
+
 def read_json_file(path: str | Path, what: str) -> Any:
     """Read a JSON input file strictly.
 
@@ -139,22 +189,9 @@ def read_json_file(path: str | Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path.name}: cannot read the {what} ({err})") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
-                          parse_float=_parse_float, parse_constant=_parse_constant)
-    except _RefusedError as err:
+        return loads_strict(text)
+    except StrictJsonError as err:
         raise InputError(f"{path.name}: {err}") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path.name}: malformed JSON at line {err.lineno}, column "
-                         f"{err.colno}: {err.msg}") from None
-    except RecursionError:
-        raise InputError(f"{path.name}: the JSON is nested too deeply (more than "
-                         f"{MAX_JSON_DEPTH} levels of arrays and objects)") from None
-    except ValueError as err:  # any other number the parser could not convert
-        raise InputError(f"{path.name}: a value cannot be read ({err})") from None
-    if _depth(data) > MAX_JSON_DEPTH:
-        raise InputError(f"{path.name}: the JSON is nested too deeply (more than "
-                         f"{MAX_JSON_DEPTH} levels of arrays and objects)")
-    return data
 
 
 def shown(value: Any, limit: int = 80) -> str:

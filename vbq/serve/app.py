@@ -28,7 +28,6 @@ cases); never a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -47,7 +46,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from vbq.errors import AnalysisError, CsfNotFoundError, InputError, VBQError
-from vbq.fileio import MAX_JSON_DEPTH
+from vbq.fileio import StrictJsonError, loads_strict
 from vbq.result import VBQResult
 from vbq.serve.catalog import Catalog
 from vbq.serve.security import HostPolicy, safe_child, token_matches
@@ -70,8 +69,6 @@ _MAX_BODY = 2_000_000
 _READER = re.compile(r"[^\W_](?:[^\W_]|[ ._'-]){0,63}")
 READER_RULE = ("a reader name is 1 to 64 letters, digits, spaces and . _ - ' starting with a "
                "letter or digit")
-#: Most levels of arrays and objects in a request body (as in input files).
-_MAX_DEPTH = MAX_JSON_DEPTH
 #: Largest magnitude of a display window or level (signal intensity units).
 WINDOW_LIMIT = 1e7
 
@@ -176,54 +173,6 @@ class Guard:
         await self.app(scope, receive, send)
 
 
-class _BodyRefusedError(Exception):
-    """Raised by the JSON parser's hooks; one sentence for a 400 answer."""
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _BodyRefusedError(f'the request body has the key "{key}" twice in one object')
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise _BodyRefusedError(f"the request body has {name}, which is not a JSON number (only "
-                            "finite numbers are accepted)")
-
-
-def _float(text: str) -> float:
-    if len(text) > 1000:
-        raise _BodyRefusedError(f"the request body has a number written with {len(text)} "
-                                "characters")
-    value = float(text)
-    if not math.isfinite(value):
-        raise _BodyRefusedError(f"the request body has the number {text[:40]}, which is too "
-                                "large for a double")
-    return value
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > 309:  # more digits than the largest double has
-        raise _BodyRefusedError(f"the request body has a number with "
-                                f"{len(text.lstrip('-'))} digits, too large for a double")
-    return int(text)
-
-
-def _nesting(data: Any) -> int:
-    """Deepest nesting of arrays and objects, found without recursion (stops past the limit)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack and deepest <= _MAX_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return deepest if isinstance(data, dict | list) else 0
-
-
 def parse_body(raw: bytes) -> dict[str, Any]:
     """Parse a request body as strict JSON: one object, every key once, finite numbers.
 
@@ -242,30 +191,18 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     ...     parse_body(b'{"a": 1, "a": 2}')
     ... except ApiError as err:
     ...     print(err.status, err)
-    400 the request body has the key "a" twice in one object
+    400 the request body is not strict JSON: key "a" appears twice in one object
     """
     if len(raw) > _MAX_BODY:
         raise ApiError(400, f"the request body is larger than {_MAX_BODY} bytes")
-    too_deep = (f"the request body nests arrays and objects more than {_MAX_DEPTH} levels "
-                "deep")
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs, parse_float=_float,
-                          parse_int=_int, parse_constant=_constant)
-    except _BodyRefusedError as err:
-        raise ApiError(400, str(err)) from None
-    except RecursionError:
-        raise ApiError(400, too_deep) from None
+        data = loads_strict(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise ApiError(400, f"the request body is not valid JSON (line {err.lineno}, column "
-                       f"{err.colno}: {err.msg})") from None
-    except ValueError as err:  # a number the parser could not convert
-        raise ApiError(400, f"the request body has a value that cannot be read ({err})") from None
+    except StrictJsonError as err:
+        raise ApiError(400, f"the request body is not strict JSON: {err}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
-    if _nesting(data) > _MAX_DEPTH:
-        raise ApiError(400, too_deep)
     return data
 
 
