@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from test_dicom_header import _undefined_length_sequences
 
 from vbq.dicom import header as dicom_header
 from vbq.dicom.header import read_header
@@ -63,17 +62,7 @@ def sources(tmp_path_factory):
     small = make_phantom(root / "small", rows=64, n_slices=3, distractors="t2,axial")
     make_phantom(root / "enh", rows=64, n_slices=3, distractors="none", enhanced=True)
     ds = pydicom.dcmread(small.files["t1"][0])
-    inner = Dataset()
-    inner.CodeValue = "121311"
-    item = Dataset()
-    item.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.2.1143.5"
-    item.PurposeOfReferenceCodeSequence = Sequence([inner])
-    ds.ReferencedImageSequence = Sequence([item, Dataset()])
-    ds["ReferencedImageSequence"].is_undefined_length = True
-    item["PurposeOfReferenceCodeSequence"].is_undefined_length = True
-    for it in (item, inner):
-        it.is_undefined_length_sequence_item = True
-    ds.add_new(0x00291010, "OB", b"\x01" * 20001)
+    _undefined_length_sequences(ds)
     seq = root / "seq.dcm"
     ds.save_as(seq)
     files = [*sorted(p for p in (root / "small").rglob("*.dcm")),
