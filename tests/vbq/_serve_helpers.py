@@ -96,3 +96,21 @@ def phantom(folder: Path, **kwargs) -> dict:
             "seeds": json.loads(info.seeds_path.read_text()),
             "rois": json.loads(info.rois_path.read_text()),
             "series_uid": info.series_instance_uid}
+
+
+#: The access token and address of the in-process test clients.
+TOKEN = "t" * 43
+BASE = "http://127.0.0.1:8765"
+
+
+def client_for(studies: dict, tmp_path: Path, **options):
+    """A Starlette test client of a workstation on ``studies["folder"]``, with the token sent."""
+    from starlette.testclient import TestClient
+
+    from vbq.serve.app import ServeConfig, Workstation, create_app
+
+    config = ServeConfig(folder=studies["folder"], db=tmp_path / "r.sqlite",
+                         out=tmp_path / "exports", token=TOKEN, host="127.0.0.1", port=8765,
+                         **options)
+    return TestClient(create_app(config, Workstation(config)), base_url=BASE,
+                      headers={"Authorization": f"Bearer {TOKEN}"})

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pydicom
 import pytest
-from _serve_helpers import VBQ, phantom
+from _serve_helpers import BASE, TOKEN, VBQ, client_for, phantom
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -26,9 +26,6 @@ pytest.importorskip("httpx2", reason="starlette's test client uses httpx2 (test 
 from starlette.testclient import TestClient  # noqa: E402
 
 from vbq.serve.app import ServeConfig, Workstation, create_app  # noqa: E402
-
-TOKEN = "t" * 43
-BASE = "http://127.0.0.1:8765"
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +37,6 @@ def studies(tmp_path_factory):
     return {"root": root, "folder": root / "studies", "a": a, "b": b}
 
 
-def client_for(studies, tmp_path, **options):
-    config = ServeConfig(folder=studies["folder"], db=tmp_path / "r.sqlite",
-                         out=tmp_path / "exports", token=TOKEN, host="127.0.0.1", port=8765,
-                         **options)
-    app = create_app(config, Workstation(config))
-    return TestClient(app, base_url=BASE, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 @pytest.fixture

@@ -13,17 +13,13 @@ import warnings
 
 import numpy as np
 import pytest
-from _serve_helpers import VBQ, phantom
+from _serve_helpers import VBQ, client_for, phantom
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2", reason="starlette's test client uses httpx2 (test extra)")
 
-from starlette.testclient import TestClient  # noqa: E402
 
-from vbq.serve.app import ServeConfig, Workstation, create_app  # noqa: E402
 
-TOKEN = "s" * 43
-BASE = "http://127.0.0.1:8765"
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +30,6 @@ def studies(tmp_path_factory):
     return {"folder": root / "studies", "a": a, "b": b}
 
 
-def client_for(studies, tmp_path, **options):
-    config = ServeConfig(folder=studies["folder"], db=tmp_path / "r.sqlite",
-                         out=tmp_path / "exports", token=TOKEN, host="127.0.0.1", port=8765,
-                         **options)
-    return TestClient(create_app(config, Workstation(config)), base_url=BASE,
-                      headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 @pytest.fixture
