@@ -118,6 +118,15 @@ def test_replacing_an_unknown_reading_is_404(client, studies):
     assert client.get("/api/readings?reader=ann").json() == []  # nothing saved
 
 
+@pytest.mark.parametrize("replaces", [0, -1, 2 ** 63, 10 ** 300])
+def test_replacing_an_id_outside_sqlites_integers_is_404(client, studies, replaces):
+    a = studies["a"]
+    save(client, a["series_uid"], a["rois"])
+    err = one_sentence(save(client, a["series_uid"], a["rois"], replaces=replaces), 404)
+    assert "does not exist" in err
+    assert len(client.get("/api/readings?reader=ann").json()) == 1   # nothing more saved
+
+
 def test_replacing_another_readers_reading_is_403(client, studies):
     a = studies["a"]
     bobs = save(client, a["series_uid"], a["rois"], reader="bob").json()["reading_id"]

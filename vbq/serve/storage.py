@@ -177,6 +177,9 @@ class Reading:
 
 def _check_replaced(con: sqlite3.Connection, replaces: int, reader: str, series: str) -> None:
     """Refuse a ``replaces`` that names no reading, or a reading of another reader or series."""
+    if not 0 < replaces < 2 ** 63:   # SQLite's INTEGER range: no reading has such an id
+        raise UnknownReadingError(f"reading {str(replaces)[:24]} does not exist, so it cannot "
+                                  "be replaced")
     row = con.execute("SELECT reader, series_instance_uid FROM readings WHERE reading_id = ?",
                       (replaces,)).fetchone()
     if row is None:
