@@ -244,7 +244,7 @@ def _icc_warnings(x: np.ndarray, icc_t: pd.DataFrame, what: str, rater: str
                         f"variances are 0, {tests} and the limits of agreement have zero "
                         "width")
         codes.append(EXACT_AGREEMENT)
-    elif _anova(x).mse == 0:
+    elif _constant_difference(x):
         warnings.append(f"{what}: the {plural} differ by the same amount on every subject: "
                         "the residual variance is 0, ICC(C,1) is 1 and the F test of the "
                         "two-way forms is infinite (null, p = 0)")
@@ -280,6 +280,32 @@ def _agree_exactly(x: np.ndarray) -> bool:
     return bool(np.all(x == x[:, :1]))
 
 
+#: Residuals of the additive subjects + raters model no larger than this fraction of the
+#: readings' magnitude are rounding (a reading + 0.1 is not exactly a constant apart).
+_ROUNDING = 1e-12
+
+
+def _constant_difference(x: np.ndarray) -> bool:
+    """Whether the raters (columns) differ by one constant on every subject (row).
+
+    Decided once, from the data, for the ICC table and Bland-Altman alike: the
+    residuals of the additive model (reading - subject mean - rater mean + grand
+    mean) are all within :data:`_ROUNDING` of the readings' magnitude. Exact
+    agreement is the case where the constant is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.array([1.0, 2.0, 3.0, 4.5, 2.2])
+    >>> _constant_difference(np.column_stack([a, np.round(a + 0.1, 10)]))
+    True
+    >>> _constant_difference(np.column_stack([a, a * 1.1]))
+    False
+    """
+    r = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    return bool(np.max(np.abs(r)) <= _ROUNDING * max(1.0, float(np.max(np.abs(x)))))
+
+
 def _anova(x: np.ndarray) -> _Anova:
     n, k = x.shape
     grand = x.mean()
@@ -290,7 +316,8 @@ def _anova(x: np.ndarray) -> _Anova:
         ss_j = ss_e = 0.0
     else:
         ss_j = n * float(((x.mean(axis=0) - grand) ** 2).sum())
-        ss_e = max(ss_t - ss_b - ss_j, 0.0)
+        # a constant difference leaves no residual: exactly 0, not the rounding of ss_t - ...
+        ss_e = 0.0 if _constant_difference(x) else max(ss_t - ss_b - ss_j, 0.0)
     return _Anova(n=n, k=k, msb=ss_b / (n - 1), msw=(ss_j + ss_e) / (n * (k - 1)),
                   msj=ss_j / (k - 1), mse=ss_e / ((n - 1) * (k - 1)))
 
@@ -543,8 +570,9 @@ def _ba_pair(a: np.ndarray, b: np.ndarray, log: bool, alpha: float) -> dict[str,
     d = b - a
     m = (a + b) / 2.0
     n = len(d)
+    constant = _constant_difference(np.column_stack([a, b]))
     bias = float(d.mean())
-    sd = float(d.std(ddof=1))
+    sd = 0.0 if constant else float(d.std(ddof=1))
     t = float(stats.t.ppf(1 - alpha / 2, n - 1))
     se_bias = sd / math.sqrt(n)
     se_loa = sd * math.sqrt(1.0 / n + _Z_LOA**2 / (2.0 * (n - 1)))
@@ -557,7 +585,7 @@ def _ba_pair(a: np.ndarray, b: np.ndarray, log: bool, alpha: float) -> dict[str,
         "loa_upper_ci_lower": hi - t * se_loa, "loa_upper_ci_upper": hi + t * se_loa,
     }
     slope = intercept = slope_se = slope_p = math.nan
-    if n >= 3 and np.ptp(m) > 0 and np.ptp(d) == 0:
+    if n >= 3 and np.ptp(m) > 0 and constant:
         # every difference equal: the least-squares line is flat through them with no
         # residual, so its slope is 0 with SE 0, and the t statistic 0/0 has no p
         slope, intercept, slope_se = 0.0, float(d[0]), 0.0

@@ -132,6 +132,28 @@ def test_constant_difference_by_hand(tmp_path):
     assert set(res.warning_codes) == {"constant_difference"}
 
 
+@pytest.mark.parametrize("offset", [0.5, 0.1, -0.3])
+def test_a_decimal_constant_difference_is_found_alike_by_the_icc_and_bland_altman(
+        tmp_path, offset):
+    """Reader b reads a + offset (rounded to 10 decimals, as values typed in are).
+
+    By hand: the residual of the additive model is 0, so ICC(C,1) is 1 with F infinite,
+    and every difference is the offset, so the limits of agreement have zero width; an
+    offset such as 0.1 is not exact in binary, and both sides must say so all the same.
+    """
+    a = [1.0, 2.0, 3.0, 4.5, 2.2]
+    rows = [r for i, v in enumerate(a) for r in ((f"s{i}", "a", v),
+                                                 (f"s{i}", "b", round(v + offset, 10)))]
+    res = _analyze(tmp_path, rows)
+    icc = res.icc.set_index("type")
+    assert icc.loc["ICC3", "icc"] == 1.0
+    assert math.isinf(icc.loc["ICC3", "F"]) and icc.loc["ICC3", "p"] == 0.0
+    ba = res.bland_altman.iloc[0]
+    assert ba["sd_diff"] == 0.0 and ba["bias"] == pytest.approx(offset, abs=1e-12)
+    assert ba["slope"] == 0.0 and math.isnan(ba["slope_p"])
+    assert sorted(res.warning_codes) == ["constant_difference", "constant_difference"]
+
+
 def test_constant_difference_is_the_limit_of_a_small_residual(tmp_path):
     # the F = inf bounds are continuous with nearby data whose residual is tiny
     from vbq.agreement import icc_matrix
