@@ -82,13 +82,17 @@ def typical_within_variance(v: ArrayLike, X: ArrayLike | None = None) -> float:
     w = 1.0 / np.asarray(v, dtype=float)
     k = len(w)
     if X is None:
-        sw = _add(w)
-        return float((k - 1) * sw / (sw ** 2 - _add(w * w)))
+        return _typical(w, _add(w))
     X = np.asarray(X, dtype=float).reshape(k, -1)
     WX = X * w[:, None]
     # tr(P) = sum w - tr((X'WX)^-1 X'W^2 X)
     tr_p = float(w.sum() - np.trace(np.linalg.solve(X.T @ WX, WX.T @ WX)))
     return float((k - X.shape[1]) / tr_p)
+
+
+def _typical(w: np.ndarray, sw: float) -> float:
+    """:func:`typical_within_variance` (intercept only) from the weights and their sum."""
+    return float((len(w) - 1) * sw / (sw ** 2 - _add(w * w)))
 
 
 def cochran_q(y: ArrayLike, v: ArrayLike) -> float:
@@ -228,8 +232,7 @@ class WithinStudy:
         for name, (_, v) in self.outcomes.items():
             w = 1.0 / v
             sw = _add(w)
-            # typical_within_variance(v) with the sum of the weights kept
-            out[name] = (w, sw, float((len(w) - 1) * sw / (sw ** 2 - _add(w * w))))
+            out[name] = (w, sw, _typical(w, sw))
         return out
 
     @cached_property
@@ -237,10 +240,8 @@ class WithinStudy:
         """:func:`cochran_q_i2`: the I2 from Cochran's Q of each logit outcome."""
         out = {}
         for name, (y, _) in self.outcomes.items():
-            w, sw, _s2 = self._weights[name]
-            ybar = float(_add(w * y) / sw)
-            q = float(_add(w * (y - ybar) ** 2))  # cochran_q(y, v)
-            out[name] = _i2_from_q(q, len(y) - 1)
+            w, _sw, _s2 = self._weights[name]
+            out[name] = _i2_from_q(_cochran_q(y, w), len(y) - 1)
         return out
 
     @cached_property
@@ -373,7 +374,7 @@ def dersimonian_laird_tau2(y: ArrayLike, v: ArrayLike) -> float:
 
     ``max(0, (Q - (k - 1)) / (sum w - sum w^2 / sum w))`` with Cochran's Q
     (:func:`cochran_q`) and ``w = 1/v``. The package's only DerSimonian-Laird
-    estimator (univariate pooling and Holling's I2 use it).
+    estimator (univariate pooling and Holling's I2 use it, through its weight form).
 
     References
     ----------
@@ -382,9 +383,13 @@ def dersimonian_laird_tau2(y: ArrayLike, v: ArrayLike) -> float:
     """
     y = np.asarray(y, dtype=float)
     w = 1.0 / np.asarray(v, dtype=float)
-    q = cochran_q(y, v)
-    c = float(np.sum(w) - np.sum(w * w) / np.sum(w))
-    return max(0.0, (q - (len(y) - 1)) / c)
+    return _dl_tau2(y, w, _add(w))
+
+
+def _dl_tau2(y: np.ndarray, w: np.ndarray, sw: float) -> float:
+    """:func:`dersimonian_laird_tau2` from the weights ``w = 1/v`` and their sum."""
+    c = float(sw - _add(w * w) / sw)
+    return max(0.0, (_cochran_q(y, w) - (len(y) - 1)) / c)
 
 
 def log_lehmann_parameter(
@@ -489,17 +494,15 @@ def i2_holling(table: StudyTable, correction: str = "all", *,
     if k < 2:
         raise InputError("Holling's I2 needs at least two studies.")
     # dersimonian_laird_tau2(y, v), and per variance typical_within_variance,
-    # harmonic_mean_variance and the mean, written out on the weights 1/v and 1/u and
+    # harmonic_mean_variance (k / sum w) and the mean, on the weights 1/v and 1/u and
     # their sums, each taken once
     wv = 1.0 / v
     sv = _add(wv)
-    c = float(sv - _add(wv * wv) / sv)
-    tau2 = max(0.0, (_cochran_q(y, wv) - (k - 1)) / c)
+    tau2 = _dl_tau2(y, wv, sv)
     out: dict[str, float] = {}
     wu = 1.0 / u
     for label, var, w, sw in (("Unadjusted", v, wv, sv), ("Adjusted", u, wu, _add(wu))):
-        summaries = (float((k - 1) * sw / (sw ** 2 - _add(w * w))), float(k / sw),
-                     float(_add(var) / k))
+        summaries = (_typical(w, sw), float(k / sw), float(_add(var) / k))
         for j, s2 in enumerate(summaries, start=1):
             out[f"Holling{label}{j}"] = tau2 / (tau2 + s2)
     return out

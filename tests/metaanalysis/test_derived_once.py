@@ -223,3 +223,37 @@ def test_logits_from_given_corrected_counts_equal_the_plain_ones(correction):
     y, S = t.logits(correction)
     y2, S2 = t.logits(correction, corrected=t.corrected(correction))
     assert np.array_equal(y, y2) and np.array_equal(S, S2)
+
+
+def test_the_weight_forms_equal_the_public_heterogeneity_functions():
+    """Holling's I2, Zhou's I2 and the within-study summaries are computed from weights;
+    on many tables they must equal the public functions written on the variances."""
+    import warnings
+
+    from metaanalysis import heterogeneity as het
+
+    for seed in range(40):
+        t = ma.simulate(k=3 + seed % 12, mu=[1.2, -1.5], psi=[[0.5, 0.1], [0.1, 0.4]],
+                        n=(20, 300), prevalence=(0.1, 0.5), seed=seed)
+        y, v, u = het.log_lehmann_parameter(t)
+        tau2 = het.dersimonian_laird_tau2(y, v)
+        want = {}
+        for label, var in (("Unadjusted", v), ("Adjusted", u)):
+            for j, s2 in enumerate((het.typical_within_variance(var),
+                                    het.harmonic_mean_variance(var), float(np.mean(var))),
+                                   start=1):
+                want[f"Holling{label}{j}"] = tau2 / (tau2 + s2)
+        got = het.i2_holling(t)
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-13, abs=1e-15), (seed, key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ma.reitsma(t)
+        mu, psi = fit.mu, fit.psi
+        f1 = het.expected_logit_variance_factor(mu[0], psi[0, 0])
+        f2 = het.expected_logit_variance_factor(mu[1], psi[1, 1])
+        e1 = f1 * float(np.mean(1.0 / np.asarray(t.n_diseased, float)))
+        e2 = f2 * float(np.mean(1.0 / np.asarray(t.n_nondiseased, float)))
+        z = het.i2_zhou(t, mu, psi)
+        assert z["logit_sens"] == pytest.approx(psi[0, 0] / (psi[0, 0] + e1), rel=1e-13)
+        assert z["logit_fpr"] == pytest.approx(psi[1, 1] / (psi[1, 1] + e2), rel=1e-13)
