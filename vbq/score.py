@@ -400,7 +400,8 @@ def score_roi_masks(
             ))
         if mask_touches_edge(mask):
             warnings.append(RoiAtEdge(f"ROI {label} touches the image edge"))
-    check_level_order(_heights(series, roi_masks, slices), _what(roi_masks))
+    if series.plane == "sagittal":   # on a forced axial or coronal slice levels share a height
+        check_level_order(_heights(series, roi_masks, slices), _what(roi_masks))
     level = _csf_level(roi_masks.csf_level, proto, warnings)
     other = {k: v for k, v in measurements.items() if k != CSF and k not in proto.levels}
     for label in other:
