@@ -131,18 +131,15 @@ class CsfProposal:
     midline_offset_mm: float | None = None
 
 
-def _not_in_marrow(source: str, name: str, rc: Sequence[float], sl: Any,
-                   bodies: Mapping[str, Any]) -> None:
-    """Refuse a CSF click inside a vertebral body found on its slice, or as bright as marrow.
+def _not_in_body(source: str, name: str, rc: Sequence[float],
+                 bodies: Mapping[str, Any]) -> None:
+    """Refuse a CSF click inside a vertebral body found on its slice.
 
-    On T1 the CSF is darker than the marrow (a CSF ROI at or above the marrow's
-    signal is refused anyway); a click inside a body (``bodies``: level -> the
-    :class:`vbq.roi.proposal.BodyFit` found there), or where the signal within
-    1.5 mm is at least :data:`vbq.roi.canal.MARROW_FRACTION` of the bodies'
-    median marrow, is not in the CSF.
+    ``bodies``: level -> the :class:`vbq.roi.proposal.BodyFit` found there. A click
+    in marrow elsewhere (an unclicked body) grows a CSF ROI as bright as marrow,
+    which the plausibility gates refuse (VBQ <= 1) or warn about, as for any CSF
+    ROI; a brightness rule here would also refuse true CSF at a low VBQ.
     """
-    from vbq.roi.canal import MARROW_FRACTION
-
     r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
     where = f"the CSF click {name} at [{float(rc[0]):.1f}, {float(rc[1]):.1f}] (row, column)"
     for lvl, fit in bodies.items():
@@ -151,15 +148,6 @@ def _not_in_marrow(source: str, name: str, rc: Sequence[float], sl: Any,
                 and region[r, c]):
             raise CsfNotFoundError(f"{source}: {where} lies inside the {lvl} vertebral body, "
                                    "not in the CSF; click in the thecal sac behind the bodies")
-    marrow = [float(f.marrow) for f in bodies.values() if float(getattr(f, "marrow", 0)) > 0]
-    if marrow:
-        m = float(np.median(marrow))
-        here = float(sl.local_median(rc, 1.5))
-        if here >= MARROW_FRACTION * m:
-            raise CsfNotFoundError(
-                f"{source}: {where} is as bright as marrow or brighter (signal {here:.4g}, marrow "
-                f"{m:.4g}), not in the CSF, which is darker than marrow on T1; click in the "
-                "thecal sac behind the bodies")
 
 
 def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
@@ -212,8 +200,8 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
                 entry["slice"] = int(idx)
             return CsfProposal(spot.level, idx, spot.mask, entry, found.reference,
                                found.midline_offset_mm)
-        _not_in_marrow(sf.source, seed.name, rc, sl, {lv: f for lv, f in fits.items()
-                                                     if int(placed[lv][1]) == int(idx)})
+        _not_in_body(sf.source, seed.name, rc, {lv: f for lv, f in fits.items()
+                                               if int(placed[lv][1]) == int(idx)})
         notes.append(f"{sf.source}: the CSF ROI is the largest ellipse in the region grown "
                      f"from {seed.name} ({why})")
         limit = None
