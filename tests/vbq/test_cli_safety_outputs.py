@@ -204,3 +204,28 @@ def test_helper_on_hard_links_symlinks_and_files_not_yet_written(tmp_path):
     refuse_output_clash([("--qc", tmp_path / "a.png"), ("--sr", None), ("--x", tmp_path / "b")],
                         inputs=[("the file", source), ("absent", None)],
                         folders=[("gone", tmp_path / "gone")])
+
+
+def test_serve_dot_from_inside_the_folder_starts_with_its_defaults(ph, tmp_path):
+    """`cd FOLDER && vbq serve .`: the default database and exports folder are where the
+    server was started, which the user chose; only paths asked for inside FOLDER are refused."""
+    import shutil
+    import subprocess
+
+    from _serve_helpers import VBQ
+
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    folder = tmp_path / "study"
+    shutil.copytree(ph.series_dir, folder)
+    proc = subprocess.Popen([*VBQ, "serve", ".", "--port", "0"],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("http://127.0.0.1:"), proc.stderr.read() if not line else line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert (folder / "vbq-readings.sqlite").exists()

@@ -25,9 +25,9 @@ def register(subparsers: Any) -> None:
                    help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=plain_int, default=8765,
                    help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--db", default="vbq-readings.sqlite", metavar="FILE",
+    p.add_argument("--db", metavar="FILE",
                    help="readings database (default ./vbq-readings.sqlite)")
-    p.add_argument("--out", default="vbq-exports", metavar="DIR",
+    p.add_argument("--out", metavar="DIR",
                    help="folder of the files a saved reading is exported to (default "
                    "./vbq-exports/)")
     p.add_argument("--reader", metavar="NAME",
@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
                    help="let readers see every reading and allow GET /api/readings.csv "
                    "(default: blinded, each reader sees only their own current occasion)")
     p.set_defaults(func=run)
+
+
+#: Where the readings database and the exports go when not asked for (the working folder).
+DEFAULT_DB = "vbq-readings.sqlite"
+DEFAULT_OUT = "vbq-exports"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +69,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{folder}: not a folder")
     from vbq.fileio import refuse_output_clash
 
-    refuse_output_clash([("--db", args.db), ("--out", args.out)],
-                        folders=[("FOLDER", args.folder)], of="vbq serve")
+    # a path asked for inside FOLDER is refused (written files would land among the
+    # images); the defaults are in the folder the server is started from, which may be
+    # FOLDER itself (`cd FOLDER && vbq serve .`)
+    asked = [(name, value) for name, value in (("--db", args.db), ("--out", args.out))
+             if value is not None]
+    db = args.db if args.db is not None else DEFAULT_DB
+    out = args.out if args.out is not None else DEFAULT_OUT
+    refuse_output_clash(asked, folders=[("FOLDER", args.folder)], of="vbq serve")
+    refuse_output_clash([("--db", db), ("--out", out)], of="vbq serve")
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{err.strerror or err}") from None
     sock.listen(128)
     port = int(sock.getsockname()[1])
-    config = ServeConfig(folder=folder.resolve(), db=Path(args.db).resolve(),
-                         out=Path(args.out).resolve(), token=new_token(), host=args.host,
+    config = ServeConfig(folder=folder.resolve(), db=Path(db).resolve(),
+                         out=Path(out).resolve(), token=new_token(), host=args.host,
                          port=port, reader=args.reader.strip() if args.reader else None,
                          unblind=args.unblind)
     workstation = Workstation(config)
