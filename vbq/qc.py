@@ -12,6 +12,7 @@ the width of its words in the font so that no line runs off the figure.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,8 +176,13 @@ _HINTING_ROOM = 0.94
 _NOTE_SIZE = 7.0
 
 
+@functools.lru_cache(maxsize=4096)
 def _text_width(text: str, size: float) -> float:
-    """Width in points of ``text`` set in matplotlib's default font at ``size`` points."""
+    """Width in points of ``text`` set in matplotlib's default font at ``size`` points.
+
+    Remembered per text and size: the lines under the image are wrapped twice per
+    figure (its height, then its text), and words repeat.
+    """
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
@@ -200,22 +206,34 @@ def wrap_to_width(text: str, width_pt: float, size: float = _NOTE_SIZE,
     >>> len(lines) > 1 and all(_text_width(line, _NOTE_SIZE) <= 200.0 for line in lines)
     True
     """
+    # a line's width is the sum of its words' and spaces' (each word measured once; no
+    # kerning acts across a space), and a word too wide is cut where a binary search of
+    # its prefixes says, so a long text costs a measurement per word, not per character
+    space = _text_width(" ", size)
+    lead = _text_width(indent, size) if indent else 0.0
     lines: list[str] = []
-    current = ""
+    current, used = "", 0.0
     for word in text.split():
-        trial = f"{current} {word}" if current else (indent if lines else "") + word
-        if _text_width(trial, size) <= width_pt:
-            current = trial
+        w = _text_width(word, size)
+        if current and used + space + w <= width_pt:
+            current, used = f"{current} {word}", used + space + w
             continue
         if current:
             lines.append(current)
-        current = (indent if lines else "") + word
-        while _text_width(current, size) > width_pt and len(current) > len(indent) + 1:
-            cut = len(current) - 1
-            while cut > len(indent) + 1 and _text_width(current[:cut], size) > width_pt:
-                cut -= 1
-            lines.append(current[:cut])
-            current = indent + current[cut:]
+        start, start_w = (indent, lead) if lines else ("", 0.0)
+        while start_w + w > width_pt and len(word) > 1:
+            lo, hi = 1, len(word) - 1          # the longest prefix that fits (at least 1)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if start_w + _text_width(word[:mid], size) <= width_pt:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            lines.append(start + word[:lo])
+            word = word[lo:]
+            w = _text_width(word, size)
+            start, start_w = indent, lead
+        current, used = start + word, start_w + w
     if current or not lines:
         lines.append(current)
     return lines

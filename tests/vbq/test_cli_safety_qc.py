@@ -80,3 +80,28 @@ def test_wrapping_measures_the_words():
     # narrow letters fit more on a line than wide ones
     assert len(wrap_to_width("i " * 200, 300.0)) < len(wrap_to_width("W " * 200, 300.0))
     assert wrap_to_width("", 100.0) == [""]
+
+
+def test_long_text_and_unbroken_words_wrap_in_a_few_measurements(monkeypatch):
+    """Each line, measured whole with the font, fits; a 900-character path without a space
+    is cut into fitting pieces; and the wrapping takes a measurement per word or cut (a
+    line re-measured per word, or a word per character, took thousands and seconds)."""
+    import vbq.qc as qc
+
+    long_word = "/data/" + "1.2.840.113619.2.55.3." * 40 + "dcm"
+    text = ("- [csf_roi_heterogeneous] the CSF ROI's signal varies by 27% (SD / mean), more "
+            "than 25%: it may include epidural fat or nerve roots; check it " + long_word
+            + " on the QC figure ") * 3
+    measured = []
+    real = getattr(qc._text_width, "__wrapped__", qc._text_width)
+
+    def counting(text: str, size: float) -> float:
+        measured.append(text)
+        return real(text, size)
+
+    monkeypatch.setattr(qc, "_text_width", counting)
+    lines = qc.wrap_to_width(text, 300.0, indent="   ")
+    assert len(measured) < 1000, len(measured)   # re-measured per word and character: 14,111
+    assert len(lines) > 10
+    assert all(real(line, 7.0) <= 300.0 for line in lines)
+    assert "".join(line.strip() for line in lines).replace(" ", "") == text.replace(" ", "")
