@@ -51,3 +51,19 @@ def test_a_whole_series_has_no_gap_warning(gap):
     info, _ = gap
     res = vbq.score_series(info.series_dir, rois=info.rois_path)
     assert "slice_indexes_unsafe" not in res.warning_codes
+
+
+@pytest.mark.parametrize("positions, gap", [
+    ((0.0, 4.0, 12.0), True),            # three slices left of four: the doubled step shows
+    ((0.0, 4.0, 8.0), False),
+    ((0.0, 4.0, 8.0, 16.0, 20.0), True),
+    ((0.0, 4.1, 8.0, 12.2, 16.0), False),   # rounding of positions is no gap
+    ((0.0, 4.0), False),                  # two slices: nothing to compare
+])
+def test_position_gap_by_hand(positions, gap):
+    from types import SimpleNamespace
+
+    from vbq.dicom.choice import _position_gap
+
+    series = SimpleNamespace(slices=[SimpleNamespace(position=p) for p in positions])
+    assert (_position_gap(series) is not None) == gap

@@ -223,7 +223,9 @@ def _position_gap(s: SeriesInfo) -> str | None:
     if not np.all(np.isfinite(pos)):
         return None
     steps = np.abs(np.diff(pos))
-    usual = float(np.median(steps))
+    # the usual step: the median of three or more, else the smaller of two (with three
+    # slices left, a doubled step would otherwise set the median itself)
+    usual = float(np.median(steps) if steps.size >= 3 else np.min(steps))
     if not usual > 0:
         return None
     k = int(np.argmax(steps))
