@@ -57,6 +57,7 @@ from vbq.roi.labels import LabelScheme
 from vbq.roi.plausibility import RoiEvidence, assess
 from vbq.roi.roimasks import MIN_ROI_PIXELS, RoiMasks, mask_touches_edge
 from vbq.roi.rois import RoiFile
+from vbq.roi.seedfile import check_in_image
 from vbq.roi.seeds import Seed, SeedFile, grow_csf, rois_from_seeds
 
 Exclusions = Mapping[str, str] | Iterable[str] | str | None
@@ -538,16 +539,21 @@ def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile) -> tuple[Seed
     return sf, csf[0]
 
 
+def _csf_point(csf_point: Sequence[float]) -> tuple[str, tuple[float, float]]:
+    """Return how errors name ``--csf-point`` and its ``(row, column)``; refuse a malformed one."""
+    values = [float(v) for v in csf_point]
+    if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
+    return f"--csf-point {values[0]:g},{values[1]:g}", (values[0], values[1])
+
+
 def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] | None,
            csf_seed: str | Path | Mapping[str, Any] | SeedFile | None
            ) -> tuple[str, int, tuple[float, float], str | None]:
     """Name, slice index, pixel ``(row, column)`` and named level of the CSF point."""
     if csf_point is not None:
-        values = [float(v) for v in csf_point]
-        if len(values) != 2 or not all(math.isfinite(v) for v in values):
-            raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
-        name = f"--csf-point {values[0]:g},{values[1]:g}"
-        index, rc, level = int(roi_masks.slice_index), (values[0], values[1]), None
+        name, rc = _csf_point(csf_point)
+        index, level = int(roi_masks.slice_index), None
     else:
         assert csf_seed is not None
         sf, seed = _csf_seed(csf_seed)
@@ -566,10 +572,7 @@ def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] |
                 raise InputError(f"{name}: point {list(seed.point)} lies outside the image stack "
                                  f"({abs(float(dist)):.1f} mm from the nearest slice plane)")
             rc = (float(rc_arr[0]), float(rc_arr[1]))
-    rows, cols = series.slices[index].geometry.shape
-    if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
-        raise InputError(f"{name}: point [{rc[0]:g}, {rc[1]:g}] (row, column) lies outside the "
-                         f"image ({rows} rows x {cols} columns)")
+    check_in_image(name, rc, series.slices[index].geometry.shape)
     return name, int(index), rc, level
 
 
@@ -587,16 +590,12 @@ def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | N
         raise InputError(f"{seed_file.source} already has a CSF seed; give --csf-point or "
                          "--csf-seed only for a seed file without one")
     number = len(seed_file.seeds) + 1
+    point: tuple[float, ...]
     if csf_point is not None:
-        values = [float(v) for v in csf_point]
-        if len(values) != 2 or not all(math.isfinite(v) for v in values):
-            raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
-        point: tuple[float, ...] = (values[0], values[1])
+        name, point = _csf_point(csf_point)
         level, ref, space = None, None, "pixel"
-        rows, cols = series.slices[0].geometry.shape
-        if not (-0.5 <= values[0] < rows - 0.5 and -0.5 <= values[1] < cols - 0.5):
-            raise InputError(f"--csf-point {values[0]:g},{values[1]:g}: the point lies outside "
-                             f"the image ({rows} rows x {cols} columns)")
+        # the slice it lies on is the file's (below); every slice of a series has its shape
+        check_in_image(name, point, series.slices[series.mid_slice].geometry.shape)
     else:
         assert csf_seed is not None
         sf, seed = _csf_seed(csf_seed)

@@ -71,8 +71,8 @@ def test_a_csf_point_with_a_mask_and_in_patient_space(phantom, files, tmp_path):
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--rois", "ROIS", "--csf-point", "140,127"], "apply to --mask and --seeds"),
-    (["--seeds", "BODIES", "--csf-point", "140,9999"], "--csf-point 140,9999: the point lies "
-                                                        "outside the image"),
+    (["--seeds", "BODIES", "--csf-point", "140,9999"], "--csf-point 140,9999: point [140.0, "
+                                                        "9999.0] (row, column) lies outside"),
     (["--seeds", "SEEDS", "--csf-point", "127.5,140.3"], "already has a CSF seed"),
     (["--seeds", "BODIES", "--csf-seed", "SEEDS"], "must hold only the CSF seed"),
     (["--seeds", "BODIES", "--csf-point", "140"], "is not ROW,COL"),

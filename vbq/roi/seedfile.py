@@ -9,7 +9,7 @@ so that both the region growing of :mod:`vbq.roi.seeds` and the proposals of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,8 +136,13 @@ def place_seed(series: SeriesInfo, seed: Seed, space: str, default_index: int | 
         if want is not None and want != index:
             raise InputError(f"{where}: lies on slice {index}, not on the slice {want} {asked}")
         rc = (float(rc_arr[0]), float(rc_arr[1]))
-    rows, cols = series.slices[index].geometry.shape
+    check_in_image(where, rc, series.slices[index].geometry.shape)
+    return int(index), rc
+
+
+def check_in_image(where: str, rc: Sequence[float], shape: Sequence[int]) -> None:
+    """Refuse a pixel point ``(row, column)`` off an image of ``shape`` (one sentence)."""
+    rows, cols = int(shape[0]), int(shape[1])
     if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
         raise InputError(f"{where}: point [{rc[0]:.1f}, {rc[1]:.1f}] (row, column) lies outside "
                          f"the image ({rows} rows x {cols} columns)")
-    return int(index), rc
