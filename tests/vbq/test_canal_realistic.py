@@ -77,7 +77,9 @@ def test_mask_mode_fills_bodies_midline_and_csf_reference(phantoms):
         assert not (rm.masks[lvl] & ~rm.body_masks[lvl]).any()
     assert abs(rm.midline_offset_mm) < 3.0
     ref = info.expected["reference"]
-    assert abs(rm.csf_reference[0] / ref["csf"]["mean"] - 1.0) < 0.10
+    # the canal's median takes in the roots lying in the sac's middle third; the
+    # reference CSF keeps every voxel 1 mm clear of them, so the median may sit above it
+    assert -0.05 < rm.csf_reference[0] / ref["csf"]["mean"] - 1.0 < 0.15
     result = score_roi_masks(series, rm)
     assert abs(result.vbq / ref["vbq"] - 1.0) < 0.05
 

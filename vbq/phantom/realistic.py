@@ -24,7 +24,12 @@ The ground truth is fixed by construction, before any ROI engine:
   roots. "At least": the erosion is computed on a grid of half-pixel spacing,
   and the margin is widened by that grid's half-diagonal and by the obliquity
   of the slice to the mid-sagittal plane, so no point of a reference ROI is
-  nearer than 3 mm (1 mm) to the edge in either section.
+  nearer than 3 mm (1 mm) to the edge in either section. With partial volume
+  the written slice is rendered as the mean of three planes across its
+  thickness, so each of those planes is a section too: a pixel is kept only
+  when its whole voxel clears the edges, roots and lesions (a root on a plane
+  beside the centre adds a third of its signal to the pixel, which is then no
+  CSF).
 - **reference VBQ** (``expected.json["reference"]``): the median of the L1-L4
   reference ROI means over the CSF reference ROI mean, from the pixel values as
   written (stored value x slope + intercept), as the scorer computes them.
@@ -240,6 +245,11 @@ def _codes_on_plane(an: Anatomy, scan: _Scan, k: int, dr: float, dc: float, s: f
     return code.reshape(rows, cols), level.reshape(rows, cols)
 
 
+def _slab_offsets(scan: _Scan) -> tuple[float, float]:
+    """Offsets (mm) of the two planes beside the centre one that partial volume samples."""
+    return (-scan.thickness / 3.0, scan.thickness / 3.0)
+
+
 def _render_slice(an: Anatomy, scan: _Scan, k: int, luts: list[np.ndarray],
                   texture: np.ndarray, pv: bool) -> tuple[list[np.ndarray], np.ndarray,
                                                           np.ndarray]:
@@ -258,8 +268,7 @@ def _render_slice(an: Anatomy, scan: _Scan, k: int, luts: list[np.ndarray],
     if not pv:
         return [sig(lut, code0, level0, tex) for lut in luts], code0, level0
     planes = [(code0, level0)]
-    offs = (-scan.thickness / 3.0, scan.thickness / 3.0)
-    for s in offs:
+    for s in _slab_offsets(scan):
         planes.append(_codes_on_plane(an, scan, k, 0.0, 0.0, s, rows, cols))
     key = code0.astype(np.int32) * 64 + level0.astype(np.int32)
     edge = np.zeros((rows, cols), dtype=bool)
@@ -303,16 +312,18 @@ def _finish(img: np.ndarray, gain: np.ndarray, psf: float, noise: float,
 
 
 # --------------------------------------------------------------------------- truth
-def _fine_codes(an: Anatomy, scan: _Scan, on_mid_plane: bool
+def _fine_codes(an: Anatomy, scan: _Scan, on_mid_plane: bool, s: float = 0.0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Codes and levels on a half-pixel grid of the written mid slice (or the mid-plane).
 
-    Returns codes, levels and the anatomy-frame y, z of every fine sample.
+    ``s`` (mm) moves the written slice's plane along its normal (a plane of the
+    slab the rendering samples). Returns codes, levels and the anatomy-frame
+    y, z of every fine sample.
     """
     rows, cols = scan.grid.shape
     r = np.arange(2 * rows, dtype=np.float64)[:, None] / 2.0 * np.ones((1, 2 * cols))
     c = np.arange(2 * cols, dtype=np.float64)[None, :] / 2.0 * np.ones((2 * rows, 1))
-    x, y, z = scan.anatomy_points(scan.mid, r.ravel(), c.ravel())
+    x, y, z = scan.anatomy_points(scan.mid, r.ravel(), c.ravel(), s)
     if on_mid_plane:
         x = np.zeros_like(x)
     code, level = classify(an, x, y, z)
@@ -320,8 +331,13 @@ def _fine_codes(an: Anatomy, scan: _Scan, on_mid_plane: bool
     return code.reshape(shape), level.reshape(shape), y.reshape(shape), z.reshape(shape)
 
 
-def _reference_masks(an: Anatomy, scan: _Scan) -> dict[str, np.ndarray]:
-    """Compute the reference ROIs on the written mid slice (see the module docstring)."""
+def _reference_masks(an: Anatomy, scan: _Scan, slab: bool = False) -> dict[str, np.ndarray]:
+    """Compute the reference ROIs on the written mid slice (see the module docstring).
+
+    With ``slab`` (partial volume rendered) every plane the rendering samples
+    across the slice thickness is a section too: a pixel is kept only when its
+    whole voxel, not just its centre plane, clears the edges, roots and lesions.
+    """
     from scipy.ndimage import distance_transform_edt
 
     sr, sc = scan.grid.spacing
@@ -334,6 +350,8 @@ def _reference_masks(an: Anatomy, scan: _Scan) -> dict[str, np.ndarray]:
     lesion_codes = np.isin(np.arange(_N_CODES), LESION_CODES)
     body_codes = np.isin(np.arange(_N_CODES), BODY_CODES)
     maps = [_fine_codes(an, scan, True), _fine_codes(an, scan, False)]
+    if slab:
+        maps += [_fine_codes(an, scan, False, s) for s in _slab_offsets(scan)]
     l3 = an.body("L3")
     a_vec, t_vec = l3.axes()
     out: dict[str, np.ndarray] = {}
@@ -618,7 +636,7 @@ def make_realistic_phantom(
     # ---- truth
     mid = scan.mid
     values = stored_t1[mid].astype(np.float64)
-    ref = _reference_masks(an, scan)
+    ref = _reference_masks(an, scan, slab=on["partial_volume"])
     ref_stats = {name: stats(values[m]) for name, m in ref.items() if m.any()}
     missing = [lab for lab in (*SCORED, "CSF") if lab not in ref_stats]
     if missing:

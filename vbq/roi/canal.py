@@ -65,7 +65,8 @@ from vbq.roi.shapes import rectangle_mask
 __all__ = ["CanalTrack", "CsfPlacement", "trace_canal", "place_csf", "ellipse_mask",
            "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "CSF_BACK_MARGIN_MM",
            "ROOT_EXCESS", "WALL_EXCESS", "CSF_FLOOR", "CSF_CALM", "BASE_PCT", "FRONT_PCT",
-           "CSF_HALF_LENGTH_FRACTION", "CSF_HALF_LENGTH_MAX_MM"]
+           "CSF_HALF_LENGTH_FRACTION", "CSF_HALF_LENGTH_MAX_MM", "ROOT_SD", "ROOT_FLOOR",
+           "ROOT_MARGIN_MM"]
 
 #: Signal window of the sac's CSF, relative to its level (low, high).
 CSF_WINDOW = (0.82, 1.30)
@@ -76,7 +77,7 @@ CSF_WALL_MARGIN_MM = 1.0
 #: How far (mm) its back is moved in from where the signal leaves the CSF.
 CSF_BACK_MARGIN_MM = 0.75
 #: Behind the sac's middle, signal this fraction above its CSF is a root in the slice or the wall.
-ROOT_EXCESS = 0.25
+ROOT_EXCESS = 0.16
 #: In front of the sac's middle, signal this fraction above its CSF is the wall.
 WALL_EXCESS = 0.10
 #: Signal below this fraction of the sac's CSF is dura, ligament or cortex.
@@ -91,6 +92,12 @@ FRONT_PCT = 80.0
 CSF_HALF_LENGTH_FRACTION = 0.3
 #: Largest half-length (mm) of the CSF ROI along the sac.
 CSF_HALF_LENGTH_MAX_MM = 12.0
+#: A pixel of the CSF ROI this many noise SDs above the sac's CSF holds a root ...
+ROOT_SD = 3.5
+#: ... and at least this fraction above it.
+ROOT_FLOOR = 0.10
+#: The CSF ROI keeps this far (mm) from a pixel holding a root.
+ROOT_MARGIN_MM = 1.0
 
 _ROOT_GAP_MM = 3.0      # roots (or the cord) narrower than this are bridged across the sac
 _STEP_MM = 0.5          # sampling along each profile
@@ -813,6 +820,77 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     return low, high, stripe
 
 
+def _largest_rectangle(free: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Return the largest all-True rectangle of a boolean grid: ``(r0, r1, c0, c1)``, ends out.
+
+    The classic row-by-row histogram method: the heights of the runs of True
+    ending at each row, and for each row the largest rectangle under that
+    histogram (a stack of increasing heights).
+    """
+    n_r, n_c = free.shape
+    heights = np.zeros(n_c + 1, dtype=int)
+    best, where = 0, None
+    for r in range(n_r):
+        heights[:n_c] = np.where(free[r], heights[:n_c] + 1, 0)
+        stack: list[int] = []
+        for c in range(n_c + 1):
+            while stack and heights[stack[-1]] >= heights[c]:
+                h = int(heights[stack.pop()])
+                left = stack[-1] + 1 if stack else 0
+                if h * (c - left) > best:
+                    best, where = h * (c - left), (r + 1 - h, r + 1, left, c)
+            stack.append(c)
+    return where
+
+
+def _clear_of_roots(image: np.ndarray, mask: np.ndarray, centre: tuple[float, float],
+                    axis: np.ndarray, normal: np.ndarray, spacing: tuple[float, float]
+                    ) -> tuple[float, float, float, float, int] | None:
+    """Return the largest part of a CSF rectangle clear of roots, in the rectangle's frame.
+
+    Pixels of ``mask`` brighter than the sac's CSF by :data:`ROOT_SD` noise
+    SDs and by :data:`ROOT_FLOOR` of it hold a root (in the slice or in the
+    slab beside it: the pixel is not CSF); the CSF and its noise are the
+    median and 1.4826 x MAD of the pixels, taken again without the roots
+    found. The rectangle is cut into cells of one pixel spacing along and
+    across it; a cell within :data:`ROOT_MARGIN_MM` of a root pixel is
+    blocked, and the largest rectangle of free cells is kept.
+
+    Returns ``(shift_along_mm, shift_across_mm, half_length_mm, half_depth_mm,
+    n_root_pixels)`` of that rectangle relative to the old centre, or None
+    when no pixel holds a root.
+    """
+    rr, cc = np.nonzero(mask)
+    v = np.asarray(image, dtype=float)[rr, cc]
+    bright = np.zeros(v.shape, dtype=bool)
+    for _ in range(2):
+        base = float(np.median(v[~bright]))
+        sd = 1.4826 * float(np.median(np.abs(v[~bright] - base)))
+        bright = v > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
+    if not bright.any():
+        return None
+    d = np.stack([(rr - centre[0]) * spacing[0], (cc - centre[1]) * spacing[1]], axis=1)
+    u, w = d @ axis, d @ normal
+    step = float(min(spacing))
+    iu = np.floor((u - u.min()) / step + 0.5).astype(int)
+    iw = np.floor((w - w.min()) / step + 0.5).astype(int)
+    blocked = np.zeros((int(iu.max()) + 1, int(iw.max()) + 1), dtype=bool)
+    blocked[iu[bright], iw[bright]] = True
+    grow = int(math.ceil(ROOT_MARGIN_MM / step))
+    if grow:
+        from scipy.ndimage import binary_dilation
+
+        blocked = binary_dilation(blocked, np.ones((2 * grow + 1, 2 * grow + 1), dtype=bool))
+    box = _largest_rectangle(~blocked)
+    if box is None:
+        return 0.0, 0.0, 0.0, 0.0, int(bright.sum())
+    # a cell is centred on the pixel centres that fall in it
+    u0, u1 = u.min() + (box[0] - 0.5) * step, u.min() + (box[1] - 0.5) * step
+    w0, w1 = w.min() + (box[2] - 0.5) * step, w.min() + (box[3] - 0.5) * step
+    return (0.5 * (u0 + u1), 0.5 * (w0 + w1), 0.5 * (u1 - u0), 0.5 * (w1 - w0),
+            int(bright.sum()))
+
+
 def _level_stations(track: CanalTrack, level: str, names: Sequence[str],
                     bodies: Mapping[str, Any] | None) -> np.ndarray:
     """Stations of the CSF ROI at ``level``: between the planes of its body's endplates.
@@ -915,11 +993,28 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
         if mask.sum() < MIN_ROI_PIXELS:
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
             continue
+        roots = ""
+        ax_v = np.asarray(axis)
+        clear = _clear_of_roots(img, mask, centre, ax_v, track.normals[mid], spacing)
+        if clear is not None:
+            du, dw, hl, hd, n_roots = clear
+            c_mm = centre_mm + du * ax_v + dw * track.normals[mid]
+            moved = replace(placement, centre=(float(c_mm[0] / spacing[0]),
+                                               float(c_mm[1] / spacing[1])),
+                            half_length_mm=hl, half_depth_mm=hd)
+            e2 = moved.shape(spacing)
+            m2 = rectangle_mask(img.shape, (e2["corner"][0], e2["corner"][1]),
+                                (e2["size"][0], e2["size"][1]), e2["angle_deg"])
+            if m2.sum() >= MIN_ROI_PIXELS:
+                placement, mask, centre = moved, m2, moved.centre
+                length, low, high = 2.0 * hl, -hd, hd
+                roots = f", clear of {n_roots} pixels brighter than the CSF (roots)"
         note = (f"CSF ROI in the thecal sac at the middle of {level}, between its endplates: "
                 f"centre row {centre[0]:.1f}, column {centre[1]:.1f}, {length:.1f} mm along "
                 f"the sac x {high - low:.1f} mm across ({int(mask.sum())} pixels)")
         if stripe:
             note += ", beside a root lying in the slice"
+        note += roots
         if tried:
             note += f", not at {csf_levels[0]} (" + "; ".join(tried) + ")"
         return replace(placement, mask=mask, note=note)
