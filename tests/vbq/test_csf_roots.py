@@ -19,7 +19,13 @@ from vbq.phantom.realistic import (
     _slab_offsets,
 )
 from vbq.phantom.spine import CODES, draw_anatomy, parse_variants
-from vbq.roi.canal import ROOT_MARGIN_MM, _clear_of_roots, _largest_rectangle
+from vbq.roi.canal import (
+    ROOT_MARGIN_MM,
+    ROOT_SMOOTH_MM,
+    CanalTrack,
+    _clear_of_roots,
+    _largest_rectangle,
+)
 
 
 def _brute_largest(free: np.ndarray) -> int:
@@ -55,43 +61,65 @@ def test_largest_rectangle_against_every_rectangle(seed):
     assert (r1 - r0) * (c1 - c0) == best
 
 
-def _sac(root_cols, root_signal=150.0, seed=0):
-    """A 1 mm grid, CSF 100 with noise SD 3, a root stripe along the sac's length."""
+def _track(root_depths=(), root_signal=150.0, root_stations=slice(None), seed=0):
+    """A straight sac along the rows: stations 1 mm apart, depths 0-20 mm every 0.5 mm.
+
+    CSF 100 with noise SD 2; a root stripe at ``root_depths`` (mm) over ``root_stations``.
+    """
     rng = np.random.default_rng(seed)
-    img = 100.0 + 3.0 * rng.standard_normal((80, 60))
-    img[:, root_cols] = root_signal
-    mask = np.zeros(img.shape, dtype=bool)
-    mask[20:60, 30:46] = True                # rows along the sac, columns across it
-    return img, mask
+    n = 40
+    depths = np.arange(0.0, 20.01, 0.5)
+    straight = 100.0 + 2.0 * rng.standard_normal((n, depths.size))
+    cols = np.isin(depths, root_depths)
+    block = straight[root_stations]
+    block[:, cols] = root_signal
+    straight[root_stations] = block
+    points = np.column_stack([np.arange(n, dtype=float) + 20.0, np.full(n, 30.0)])
+    return CanalTrack(points=points, tangents=np.tile([1.0, 0.0], (n, 1)),
+                      normals=np.tile([0.0, 1.0], (n, 1)), arc_mm=np.arange(n, dtype=float),
+                      depths_mm=depths, straight=straight, front_mm=np.full(n, 1.0),
+                      back_mm=np.full(n, 15.0), csf_level=100.0, marrow=300.0,
+                      level_arc={"L3": 20.0}, spacing=(1.0, 1.0))
+
+
+SPAN = np.arange(40)
 
 
 def test_root_stripe_leaves_the_wider_side():
-    img, mask = _sac([40, 41])
-    got = _clear_of_roots(img, mask, (39.5, 37.5), np.array([1.0, 0.0]),
-                          np.array([0.0, 1.0]), (1.0, 1.0))
+    got = _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0)
     assert got is not None
-    du, dw, hl, hd, n_roots = got
-    # blocked: the stripe (40-41) and ROOT_MARGIN_MM around it (39-42); left: 30-38 and 43-45
-    margin = int(np.ceil(ROOT_MARGIN_MM))
-    first, last = 30, 40 - margin - 1
-    assert n_roots == 2 * 40
-    assert hl == pytest.approx(20.0)
-    assert hd == pytest.approx(0.5 * (last - first + 1))
-    assert 37.5 + dw == pytest.approx(0.5 * (first + last))
-    assert 39.5 + du == pytest.approx(39.5)
+    span, low, high, n_roots = got
+    # averaged over 3 depth samples, the stripe's excess (50) reaches one sample either
+    # side at a third (16.7 > ROOT_FLOOR x 100): bright 7.5-9.5 mm; ROOT_MARGIN_MM blocks
+    # 2 samples more each side (6.5-10.5); left: 2.0-6.0 (9 samples) and 11.0-14.0 (7)
+    assert ROOT_MARGIN_MM == 1.0 and ROOT_SMOOTH_MM[1] == 1.5
+    assert n_roots == 40 * 5
+    assert (span == SPAN).all()
+    assert low == 2.0 and high == pytest.approx(6.25)
+
+
+def test_root_over_part_of_the_level_keeps_the_clear_stations():
+    # a root beside the slice along the upper 15 stations only: the ROI keeps the whole
+    # depth over the stations 1 mm clear of its smoothed end
+    got = _clear_of_roots(_track(root_depths=(5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0),
+                                 root_signal=135.0, root_stations=slice(0, 15)),
+                          SPAN, 2.0, 14.0)
+    assert got is not None
+    span, low, high, _ = got
+    # smoothed over 3 stations, station 15 gets a third of the excess (11.7 > 10): bright
+    # to station 15, blocked to 16
+    assert (low, high) == (2.0, 14.0)
+    assert span[0] == 17 and span[-1] == 39
 
 
 def test_no_root_no_change_and_noise_is_no_root():
-    img, mask = _sac([], seed=3)
-    assert _clear_of_roots(img, mask, (39.5, 37.5), np.array([1.0, 0.0]),
-                           np.array([0.0, 1.0]), (1.0, 1.0)) is None
+    assert _clear_of_roots(_track(seed=3), SPAN, 2.0, 14.0) is None
 
 
-def test_root_within_noise_floor_is_kept():
-    # 8 % above the CSF: below ROOT_FLOOR, read as CSF (a root far beside the slice)
-    img, mask = _sac([40, 41], root_signal=108.0)
-    assert _clear_of_roots(img, mask, (39.5, 37.5), np.array([1.0, 0.0]),
-                           np.array([0.0, 1.0]), (1.0, 1.0)) is None
+def test_faint_excess_below_the_floor_is_kept():
+    # 8 % above the CSF: below ROOT_FLOOR, read as CSF
+    assert _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0), root_signal=108.0),
+                           SPAN, 2.0, 14.0) is None
 
 
 @pytest.mark.parametrize("seed", [3, 16])

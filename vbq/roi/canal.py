@@ -66,7 +66,7 @@ __all__ = ["CanalTrack", "CsfPlacement", "trace_canal", "place_csf", "ellipse_ma
            "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "CSF_BACK_MARGIN_MM",
            "ROOT_EXCESS", "WALL_EXCESS", "CSF_FLOOR", "CSF_CALM", "BASE_PCT", "FRONT_PCT",
            "CSF_HALF_LENGTH_FRACTION", "CSF_HALF_LENGTH_MAX_MM", "ROOT_SD", "ROOT_FLOOR",
-           "ROOT_MARGIN_MM"]
+           "ROOT_MARGIN_MM", "ROOT_SMOOTH_MM"]
 
 #: Signal window of the sac's CSF, relative to its level (low, high).
 CSF_WINDOW = (0.82, 1.30)
@@ -92,8 +92,10 @@ FRONT_PCT = 80.0
 CSF_HALF_LENGTH_FRACTION = 0.3
 #: Largest half-length (mm) of the CSF ROI along the sac.
 CSF_HALF_LENGTH_MAX_MM = 12.0
-#: A pixel of the CSF ROI this many noise SDs above the sac's CSF holds a root ...
-ROOT_SD = 3.5
+#: Roots are looked for in the sac's signal averaged over this length (mm) along and across it.
+ROOT_SMOOTH_MM = (3.0, 1.5)
+#: A sample of the CSF ROI this many noise SDs above the sac's CSF holds a root ...
+ROOT_SD = 3.0
 #: ... and at least this fraction above it.
 ROOT_FLOOR = 0.10
 #: The CSF ROI keeps this far (mm) from a pixel holding a root.
@@ -843,52 +845,75 @@ def _largest_rectangle(free: np.ndarray) -> tuple[int, int, int, int] | None:
     return where
 
 
-def _clear_of_roots(image: np.ndarray, mask: np.ndarray, centre: tuple[float, float],
-                    axis: np.ndarray, normal: np.ndarray, spacing: tuple[float, float]
-                    ) -> tuple[float, float, float, float, int] | None:
-    """Return the largest part of a CSF rectangle clear of roots, in the rectangle's frame.
+def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
+                    ) -> tuple[np.ndarray, float, float, int] | None:
+    """Return the largest part of a CSF ROI clear of roots, in the straightened sac.
 
-    Pixels of ``mask`` brighter than the sac's CSF by :data:`ROOT_SD` noise
-    SDs and by :data:`ROOT_FLOOR` of it hold a root (in the slice or in the
-    slab beside it: the pixel is not CSF); the CSF and its noise are the
-    median and 1.4826 x MAD of the pixels, taken again without the roots
-    found. The rectangle is cut into cells of one pixel spacing along and
-    across it; a cell within :data:`ROOT_MARGIN_MM` of a root pixel is
-    blocked, and the largest rectangle of free cells is kept.
+    The sac's straightened signal over the ROI's stations ``span`` and depths
+    ``low``-``high`` (mm) is averaged over :data:`ROOT_SMOOTH_MM` along the sac
+    and across it (an odd number of samples each way; roots of the cauda equina
+    run along the sac). A sample
+    brighter than the sac's CSF by :data:`ROOT_SD` noise SDs and by
+    :data:`ROOT_FLOOR` of it holds a root (in the slice or in the slab beside
+    it: that voxel is not CSF); the CSF is the median of the samples and the
+    noise its spread below the median (1.4826 x the median of the deviations
+    below it, which roots do not reach), both taken again without the roots
+    found. Samples within :data:`ROOT_MARGIN_MM` of a root are blocked, and the
+    largest rectangle of stations x depths left is kept.
 
-    Returns ``(shift_along_mm, shift_across_mm, half_length_mm, half_depth_mm,
-    n_root_pixels)`` of that rectangle relative to the old centre, or None
-    when no pixel holds a root.
+    Returns ``(stations, low, high, n_root_samples)`` or None when no sample
+    holds a root.
     """
-    rr, cc = np.nonzero(mask)
-    v = np.asarray(image, dtype=float)[rr, cc]
-    bright = np.zeros(v.shape, dtype=bool)
-    for _ in range(2):
-        base = float(np.median(v[~bright]))
-        sd = 1.4826 * float(np.median(np.abs(v[~bright] - base)))
-        bright = v > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
+    from scipy.ndimage import binary_dilation, uniform_filter
+
+    cols = np.flatnonzero((track.depths_mm >= low - 1e-9) & (track.depths_mm <= high + 1e-9))
+    if cols.size == 0 or span.size == 0:
+        return None
+    raw = track.straight[np.ix_(span, cols)].astype(float)
+    station_mm = float(np.median(np.diff(track.arc_mm))) if track.arc_mm.size > 1 else 1.0
+    size = tuple(2 * int(round(0.5 * (length / step - 1.0))) + 1
+                 for length, step in zip(ROOT_SMOOTH_MM, (station_mm, _STEP_MM), strict=True))
+    smooth = uniform_filter(raw, size=size, mode="nearest")
+    bright = np.zeros(smooth.shape, dtype=bool)
+    for _ in range(3):
+        v = smooth[~bright]
+        base = float(np.median(v))
+        below = base - v[v <= base]
+        sd = 1.4826 * float(np.median(below)) if below.size else 0.0
+        bright = smooth > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
     if not bright.any():
         return None
-    d = np.stack([(rr - centre[0]) * spacing[0], (cc - centre[1]) * spacing[1]], axis=1)
-    u, w = d @ axis, d @ normal
-    step = float(min(spacing))
-    iu = np.floor((u - u.min()) / step + 0.5).astype(int)
-    iw = np.floor((w - w.min()) / step + 0.5).astype(int)
-    blocked = np.zeros((int(iu.max()) + 1, int(iw.max()) + 1), dtype=bool)
-    blocked[iu[bright], iw[bright]] = True
-    grow = int(math.ceil(ROOT_MARGIN_MM / step))
-    if grow:
-        from scipy.ndimage import binary_dilation
-
-        blocked = binary_dilation(blocked, np.ones((2 * grow + 1, 2 * grow + 1), dtype=bool))
+    grow = (int(math.ceil(ROOT_MARGIN_MM / station_mm)), int(math.ceil(ROOT_MARGIN_MM / _STEP_MM)))
+    blocked = binary_dilation(bright, np.ones((2 * grow[0] + 1, 2 * grow[1] + 1), dtype=bool))
     box = _largest_rectangle(~blocked)
     if box is None:
-        return 0.0, 0.0, 0.0, 0.0, int(bright.sum())
-    # a cell is centred on the pixel centres that fall in it
-    u0, u1 = u.min() + (box[0] - 0.5) * step, u.min() + (box[1] - 0.5) * step
-    w0, w1 = w.min() + (box[2] - 0.5) * step, w.min() + (box[3] - 0.5) * step
-    return (0.5 * (u0 + u1), 0.5 * (w0 + w1), 0.5 * (u1 - u0), 0.5 * (w1 - w0),
-            int(bright.sum()))
+        return span[:0], low, low, int(bright.sum())
+    r0, r1, c0, c1 = box
+    half = 0.5 * _STEP_MM
+    new_low = low if c0 == 0 else float(track.depths_mm[cols[c0]]) - half
+    new_high = high if c1 == cols.size else float(track.depths_mm[cols[c1 - 1]]) + half
+    return span[r0:r1], new_low, new_high, int(bright.sum())
+
+
+def _rectangle(track: CanalTrack, shape: tuple[int, ...], level: str, span: np.ndarray,
+               low: float, high: float, reference: tuple[float, float]
+               ) -> tuple[CsfPlacement, np.ndarray]:
+    """Return the CSF rectangle over stations ``span``, depths ``low``-``high``, and its mask."""
+    spacing = track.spacing
+    if span.size == 0 or high <= low:
+        empty = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+        return CsfPlacement(empty, level, (0.0, 0.0), 0.0, 0.0, (1.0, 0.0), reference, ""), empty
+    mid = int(round(0.5 * (span[0] + span[-1])))
+    length = float(track.arc_mm[span[-1]] - track.arc_mm[span[0]]) + 1.0
+    centre_mm = track.points[mid] + 0.5 * (low + high) * track.normals[mid]
+    centre = (float(centre_mm[0] / spacing[0]), float(centre_mm[1] / spacing[1]))
+    axis = (float(track.tangents[mid][0]), float(track.tangents[mid][1]))
+    placement = CsfPlacement(np.zeros((int(shape[0]), int(shape[1])), dtype=bool), level,
+                             centre, 0.5 * length, 0.5 * (high - low), axis, reference, "")
+    entry = placement.shape(spacing)
+    mask = rectangle_mask((int(shape[0]), int(shape[1])), (entry["corner"][0], entry["corner"][1]),
+                          (entry["size"][0], entry["size"][1]), entry["angle_deg"])
+    return placement, mask
 
 
 def _level_stations(track: CanalTrack, level: str, names: Sequence[str],
@@ -958,7 +983,6 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
     img = np.asarray(image, dtype=float)
     if track is None:
         track = trace_canal(img, geometry, centres)
-    spacing = track.spacing
     reference = canal_reference(track)
     names = [lvl for lvl, _ in _ordered_centres(centres)]
     tried: list[str] = []
@@ -980,35 +1004,22 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
                          "walls" + (" and roots" if cut is not None and cut[2] else ""))
             continue
         low, high, stripe = cut
-        mid = int(round(0.5 * (span[0] + span[-1])))
-        length = float(track.arc_mm[span[-1]] - track.arc_mm[span[0]]) + 1.0
-        centre_mm = track.points[mid] + 0.5 * (low + high) * track.normals[mid]
-        centre = (float(centre_mm[0] / spacing[0]), float(centre_mm[1] / spacing[1]))
-        axis = (float(track.tangents[mid][0]), float(track.tangents[mid][1]))
-        placement = CsfPlacement(np.zeros(img.shape, dtype=bool), level, centre, 0.5 * length,
-                                 0.5 * (high - low), axis, reference, "")
-        entry = placement.shape(spacing)
-        mask = rectangle_mask(img.shape, (entry["corner"][0], entry["corner"][1]),
-                              (entry["size"][0], entry["size"][1]), entry["angle_deg"])
+        placement, mask = _rectangle(track, img.shape, level, span, low, high, reference)
         if mask.sum() < MIN_ROI_PIXELS:
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
             continue
         roots = ""
-        ax_v = np.asarray(axis)
-        clear = _clear_of_roots(img, mask, centre, ax_v, track.normals[mid], spacing)
+        clear = _clear_of_roots(track, span, low, high)
         if clear is not None:
-            du, dw, hl, hd, n_roots = clear
-            c_mm = centre_mm + du * ax_v + dw * track.normals[mid]
-            moved = replace(placement, centre=(float(c_mm[0] / spacing[0]),
-                                               float(c_mm[1] / spacing[1])),
-                            half_length_mm=hl, half_depth_mm=hd)
-            e2 = moved.shape(spacing)
-            m2 = rectangle_mask(img.shape, (e2["corner"][0], e2["corner"][1]),
-                                (e2["size"][0], e2["size"][1]), e2["angle_deg"])
-            if m2.sum() >= MIN_ROI_PIXELS:
-                placement, mask, centre = moved, m2, moved.centre
-                length, low, high = 2.0 * hl, -hd, hd
-                roots = f", clear of {n_roots} pixels brighter than the CSF (roots)"
+            span2, low2, high2, n_roots = clear
+            placement2, mask2 = _rectangle(track, img.shape, level, span2, low2, high2,
+                                           reference)
+            if mask2.sum() >= MIN_ROI_PIXELS:
+                placement, mask, span, low, high = placement2, mask2, span2, low2, high2
+                roots = (f", clear of {n_roots} samples of the sac brighter than its CSF "
+                         "(roots)")
+        centre = placement.centre
+        length = 2.0 * placement.half_length_mm
         note = (f"CSF ROI in the thecal sac at the middle of {level}, between its endplates: "
                 f"centre row {centre[0]:.1f}, column {centre[1]:.1f}, {length:.1f} mm along "
                 f"the sac x {high - low:.1f} mm across ({int(mask.sum())} pixels)")
