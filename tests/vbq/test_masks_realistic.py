@@ -80,7 +80,9 @@ def test_without_roots_keeps_csf_and_shading_and_drops_blurred_roots():
     img[:, 9:12] += 30.0          # roots blurred to 1.3 x CSF over the back of the sac
     kept = without_roots(sac, img, (1.0, 1.0))
     assert not kept[:, 8:13].any()                       # roots and their 1 mm margin
-    assert kept[:, :8].sum() >= 0.97 * rows * 8
+    # the pixel beside a root, which the 3 x 3 mean lifts by a third of its excess
+    # (10 %, at the cut), may go with its own margin; the CSF beyond stays
+    assert kept[:, :7].sum() >= 0.97 * rows * 7
     # the kept pixels' mean is the CSF's (100 x the shading where they are),
     # within 3 noise SDs of a mean
     truth = np.broadcast_to(100.0 * shading[None, :], img.shape)[kept].mean()
