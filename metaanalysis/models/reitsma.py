@@ -8,13 +8,14 @@ within-study covariance ``S_i = diag(1/TP + 1/FN, 1/FP + 1/TN)``, and
 ``Psi`` an unstructured 2x2 between-study covariance. ``beta`` is profiled out
 by generalised least squares; the restricted (REML) or full (ML)
 log-likelihood is maximised over the lower Cholesky factor ``L`` of
-``Psi = L L'`` with an analytic gradient. Every point of that parameter space
-is a valid ``Psi``, including the boundary (a variance of zero, a correlation
-of +-1), so a maximum on the boundary is reached, not approached; sub-models
-with the boundary imposed are fitted as a check when the fit ends near it.
+``Psi = L L'`` with its analytic gradient and Hessian. Every point of that
+parameter space is a valid ``Psi``, including the boundary (a variance of zero,
+a correlation of +-1), so a maximum on the boundary is reached, not
+approached; sub-models with the boundary imposed are fitted as a check when the
+fit ends near it.
 
-Two optimisers: ``"newton"`` (default; modified Newton steps on a batched,
-vectorised likelihood, to full precision) and ``"mada"``, which follows mada's
+Two optimisers: ``"newton"`` (default; modified Newton steps on the
+closed-form Hessian, to full precision) and ``"mada"``, which follows mada's
 own path (10 IGLS iterations from ``Psi = diag(0.001)``, then variable-metric
 BFGS with R's ``optim`` settings) and so reproduces mada's numbers, including
 where that path stops short of the maximum.
@@ -23,7 +24,7 @@ where that path stops short of the maximum.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -107,123 +108,190 @@ class _OptResult:
     success: bool
 
 
-def _newton(lik: Likelihood, theta0: np.ndarray, free: np.ndarray,
+#: a function of the full Cholesky entries (a, b, c) returning the objective, its
+#: gradient, its Hessian and its expected information (None if not known), all in the
+#: three entries, as Python floats
+Derivatives = Callable[[list[float]], tuple[float, list[float], list[list[float]],
+                                            list[list[float]] | None]]
+
+
+def _finite_difference_derivatives(lik: Likelihood, free: np.ndarray) -> Derivatives:
+    """Make derivatives from the analytic gradient, the Hessian by its forward difference.
+
+    For a design matrix, where :meth:`Likelihood.derivatives` does not apply:
+    the gradient is differenced along the free entries only (step
+    ``1e-7 max(1, |x_j|)``) and symmetrised; the rows and columns of fixed
+    entries are zero. No expected information.
+    """
+    idx = np.flatnonzero(free).tolist()
+
+    def derivs(x: list[float]) -> tuple[float, list[float], list[list[float]], None]:
+        theta = np.array(x)
+        f, g0 = lik.objective(theta, ALL_FREE)
+        H = np.zeros((3, 3))
+        for j in idx:
+            h = 1e-7 * max(1.0, abs(x[j]))
+            moved = theta.copy()
+            moved[j] += h
+            H[j, idx] = (lik.objective(moved, ALL_FREE)[1][idx] - g0[idx]) / h
+        H = 0.5 * (H + H.T)
+        return float(f), g0.tolist(), H.tolist(), None
+
+    return derivs
+
+
+def _solve_pd(H: list[list[float]], g: list[float]) -> list[float] | None:
+    """Return the Newton step ``-H^-1 g`` if ``H`` is safely positive definite, else None.
+
+    Solved through the Cholesky factor ``L`` of ``H``, written out. "Safely":
+    the smallest eigenvalue is above ``1e-9 max(1, lambda_max)``, so that
+    :func:`_eigen_step` would take the same step (its floor on the
+    eigenvalues is not reached). The test uses ``lambda_max <= ||H||_F`` and
+    ``1 / lambda_min = ||H^-1||_2 <= ||L^-1||_F^2``.
+    """
+    n = len(g)
+    if n == 3:
+        (h11, h12, h13), (_, h22, h23), (_, _, h33) = H
+        if not h11 > 0.0:
+            return None
+        l11 = math.sqrt(h11)
+        l21, l31 = h12 / l11, h13 / l11
+        d2 = h22 - l21 * l21
+        if not d2 > 0.0:
+            return None
+        l22 = math.sqrt(d2)
+        l32 = (h23 - l31 * l21) / l22
+        d3 = h33 - l31 * l31 - l32 * l32
+        if not d3 > 0.0:
+            return None
+        l33 = math.sqrt(d3)
+        m11, m22, m33 = 1.0 / l11, 1.0 / l22, 1.0 / l33
+        m21 = -l21 * m11 * m22
+        m32 = -l32 * m22 * m33
+        m31 = -(l31 * m11 + l32 * m21) * m33
+        norm_h2 = h11 * h11 + h22 * h22 + h33 * h33 + 2.0 * (h12 * h12 + h13 * h13 + h23 * h23)
+        norm_m2 = m11 * m11 + m22 * m22 + m33 * m33 + m21 * m21 + m31 * m31 + m32 * m32
+        if max(1.0, math.sqrt(norm_h2)) * norm_m2 >= 1e9:
+            return None
+        g1, g2, g3 = g
+        z1, z2, z3 = m11 * g1, m21 * g1 + m22 * g2, m31 * g1 + m32 * g2 + m33 * g3
+        return [-(m11 * z1 + m21 * z2 + m31 * z3), -(m22 * z2 + m32 * z3), -(m33 * z3)]
+    L = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            s = H[i][j] - sum(L[i][m] * L[j][m] for m in range(j))
+            if i == j:
+                if not s > 0.0:
+                    return None
+                L[i][i] = math.sqrt(s)
+            else:
+                L[i][j] = s / L[j][j]
+    M = [[0.0] * n for _ in range(n)]  # L^-1, lower triangular
+    for i in range(n):
+        M[i][i] = 1.0 / L[i][i]
+        for j in range(i):
+            M[i][j] = -sum(L[i][m] * M[m][j] for m in range(j, i)) / L[i][i]
+    norm_h = math.sqrt(sum(v * v for row in H for v in row))
+    if max(1.0, norm_h) * sum(v * v for row in M for v in row) >= 1e9:
+        return None
+    z = [sum(M[i][m] * g[m] for m in range(i + 1)) for i in range(n)]
+    return [-sum(M[m][i] * z[m] for m in range(i, n)) for i in range(n)]
+
+
+def _eigen_step(H: list[list[float]], g: list[float]) -> list[float]:
+    """Return the modified Newton step ``-|H|^-1 g``.
+
+    ``|H|`` is ``H`` with its eigenvalues replaced by their absolute values,
+    floored at ``1e-10 max(1, lambda_max)``, so the step descends even near a
+    saddle or where ``H`` is singular.
+    """
+    w, V = np.linalg.eigh(np.array(H))
+    w = np.abs(w)
+    w = np.maximum(w, 1e-10 * max(1.0, float(np.max(w))))
+    return (-V @ ((V.T @ np.array(g)) / w)).tolist()
+
+
+def _newton(derivs: Derivatives, theta0: np.ndarray, free: np.ndarray,
             maxiter: int = 200) -> _OptResult:
     """Minimise by modified Newton iterations with a backtracking line search.
 
-    The Hessian is the forward difference of the analytic gradient (the base
-    point and the perturbed points are evaluated in one batch); its
-    eigenvalues are replaced by their absolute values (floored), so every step
-    is a descent step even near a saddle. Four step lengths are tried per
-    batch in the line search, each with its difference stencil, so that an
-    iteration costs one batch whichever of the four is taken (with an
-    intercept-only design a batch of 16 points costs about what one of 4 does;
-    with a design matrix, whose batch is a loop over points, only the full
-    step's stencil rides along).
+    ``derivs`` gives the objective with its gradient and Hessian (analytic for
+    an intercept-only model, :meth:`Likelihood.derivatives`). The step is the
+    Newton step where the Hessian is safely positive definite
+    (:func:`_solve_pd`); at the first iteration, where the Hessian of a start
+    away from the maximum is often indefinite, otherwise the Fisher-scoring
+    step on the expected information if ``derivs`` gives it; otherwise the
+    step on the absolute eigenvalues (:func:`_eigen_step`). It is capped at 5
+    in each entry. The line search shortens it (to the minimum of the
+    quadratic through the values and the slope, between a tenth and a half of
+    the last trial) until the decrease is sufficient (Armijo, ``1e-4``), or,
+    where the objective is flat to its rounding, until the gradient shrinks.
+    The derivatives at the accepted point are those of the next iteration, so
+    a full step costs one evaluation.
     """
-    full = np.asarray(theta0, dtype=float).copy()
-    full[~free] = 0.0  # fixed entries of a boundary sub-model are zero
-    idx = np.flatnonzero(free)
-    n = idx.size
-    # the free entries: a slice when all are free (the usual case), which selects the
-    # same values as the index array without the cost of fancy indexing
-    sel: slice | np.ndarray = slice(None) if n == full.size else idx
-    steps = np.array([1.0, 0.5, 0.25, 0.125])
-    step_list = steps.tolist()
-    n_steps = len(steps)
-    rows = 1 + np.arange(n)
+    full = [float(v) if on else 0.0 for v, on in zip(theta0, free, strict=True)]
+    idx = [j for j in range(3) if free[j]]
+    every = len(idx) == 3
+    f, G, H, info = derivs(full)
+    g = G if every else [G[j] for j in idx]
     nit = 0
     success = False
-    f = float("inf")
-    g = np.zeros(n)
-    amax = np.maximum.reduce
-    eigh = np.linalg.eigh
-
-    def stencil(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``x`` and its forward-difference neighbours, and the steps ``h``."""
-        h = 1e-7 * np.maximum(1.0, np.abs(x[sel]))
-        pts = np.repeat(x[None, :], n + 1, axis=0)
-        pts[rows, idx] += h
-        return pts, h
-
-    def stencils(trial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stack the stencils of several points (point-major); return them and the steps."""
-        hs = 1e-7 * np.maximum(1.0, np.abs(trial[:, sel]))
-        pts = np.repeat(trial, n + 1, axis=0)
-        pts.reshape(trial.shape[0], n + 1, trial.shape[1])[:, rows, idx] += hs
-        return pts, hs
-
-    vectorised = lik.X is None
-    pts, h = stencil(full)
-    F, Gr = lik.batch(pts)
-    j = 0
     for nit in range(1, maxiter + 1):  # noqa: B007
-        f, g = float(F[0]), Gr[0, sel]
+        g = G if every else [G[j] for j in idx]
         if not math.isfinite(f):
-            return _OptResult(full[idx], float("inf"), g, nit, False)
-        if max_abs(g) < 1e-10 * max(1.0, abs(f)):
+            return _OptResult(np.array([full[j] for j in idx]), math.inf, np.array(g), nit,
+                              False)
+        scale = max(1.0, abs(f))
+        g_max = max(map(abs, g))
+        if g_max < 1e-10 * scale:
             success = True
             break
-        H = (Gr[1:, sel] - g) / h[:, None]
-        H = 0.5 * (H + H.T)
-        w, V = eigh(H)
-        w = np.abs(w)
-        w = np.maximum(w, 1e-10 * max(1.0, float(amax(w))))
-        step = -V @ ((V.T @ g) / w)
-        size = max_abs(step)
+        Hs = H if every else [[H[i][j] for j in idx] for i in idx]
+        step = _solve_pd(Hs, g)
+        if step is None and nit == 1 and info is not None:
+            step = _solve_pd(info if every else [[info[i][j] for j in idx] for i in idx], g)
+        if step is None:
+            step = _eigen_step(Hs, g)
+        size = max(map(abs, step))
         if size > 5.0:
-            step *= 5.0 / size
-        slope = float(g @ step)
-        scale = 1.0
-        accepted = None
-        while scale * steps[-1] > 1e-12:
-            if n == full.size:  # full + t step, written as one broadcast
-                trial = full + (scale * steps)[:, None] * step
+            step = [s * (5.0 / size) for s in step]
+        slope = sum([gi * si for gi, si in zip(g, step, strict=True)])
+        noise = 1e-14 * scale
+        t = 1.0
+        accepted = False
+        while t > 1e-12:
+            trial = full.copy()
+            for j, s in zip(idx, step, strict=True):
+                trial[j] += t * s
+            f_new, G_new, H_new, info_new = derivs(trial)
+            if math.isfinite(f_new):
+                # a sufficient decrease, or, where f is flat to its rounding, a smaller
+                # gradient (from a gradient near 1e-7 the decrease a step predicts is
+                # below the rounding of f, which would refuse it by chance)
+                if f_new <= f + 1e-4 * t * slope or \
+                        (f_new <= f + noise and max(abs(G_new[j]) for j in idx) < g_max):
+                    accepted = True
+                    break
+                curv = f_new - f - t * slope
+                t_min = -slope * t * t / (2.0 * curv) if curv > 0.0 else 0.5 * t
+                t = min(0.5 * t, max(0.1 * t, t_min))
             else:
-                trial = np.repeat(full[None, :], n_steps, axis=0)
-                trial[:, idx] += (scale * steps)[:, None] * step
-            # the trials' difference stencils ride along in the same batch, so the next
-            # iteration's gradient and Hessian are already computed when one of them is taken
-            carry = n_steps if vectorised else (1 if scale == 1.0 else 0)
-            carried, hs = stencils(trial[:carry])
-            if carry == n_steps:
-                Fa, Ga = lik.batch(carried)
-                Ft = Fa[::n + 1]
-            else:
-                Fa, Ga = lik.batch(np.vstack([carried, trial[carry:]]))
-                Ft = np.concatenate([Fa[:carry * (n + 1):n + 1], Fa[carry * (n + 1):]])
-            # the first trial with a finite value and sufficient decrease (Armijo), the
-            # bound f + (1e-4 scale t) slope evaluated per step length t as numpy would
-            c = 1e-4 * scale
-            j = next((i for i, (fi, t) in enumerate(zip(Ft.tolist(), step_list, strict=True))
-                      if math.isfinite(fi) and fi <= f + c * t * slope), -1)
-            if j >= 0:
-                accepted = (trial[j], float(Ft[j]), scale * steps[j])
-                break
-            scale *= steps[-1] / 2.0
-        if accepted is None:  # no decrease possible: at the optimum to machine precision
-            success = bool(float(amax(np.abs(g))) < 1e-5 * max(1.0, abs(f)))
+                t *= 0.5
+        if not accepted:  # no decrease possible: at the optimum to machine precision
+            success = g_max < 1e-5 * scale
             break
-        new, f_new, t = accepted
-        small = abs(f - f_new) <= 1e-15 * max(1.0, abs(f)) and \
-            float(amax(np.abs(t * step))) < 1e-9
-        full = new
+        small = abs(f - f_new) <= 1e-15 * scale and max(abs(t * s) for s in step) < 1e-9
+        full, f, G, H, info = trial, f_new, G_new, H_new, info_new
         if small:
-            f_new, g_new = lik.objective(full[idx], free)
-            f, g = f_new, g_new
-            success = bool(float(amax(np.abs(g))) < 1e-5 * max(1.0, abs(f)))
+            g = G if every else [G[j] for j in idx]
+            success = max(map(abs, g)) < 1e-5 * max(1.0, abs(f))
             break
-        if j < carry:
-            block = slice(j * (n + 1), (j + 1) * (n + 1))
-            F, Gr, h = Fa[block], Ga[block], hs[j]
-        else:
-            pts, h = stencil(full)
-            F, Gr = lik.batch(pts)
-    return _OptResult(full[idx], float(f), g, nit, success)
+    return _OptResult(np.array([full[j] for j in idx]), float(f), np.array(g), nit, success)
 
 
 def _minimise(lik: Likelihood, theta0: np.ndarray, free: np.ndarray) -> _OptResult:
-    return _newton(lik, theta0, free)
+    derivs = lik.derivatives if lik.X is None else _finite_difference_derivatives(lik, free)
+    return _newton(derivs, theta0, free)
 
 
 #: Optimisers of :func:`fit_bivariate_normal`.

@@ -69,9 +69,10 @@ def test_loglik_and_gls_matches_gradient_path(reml: bool) -> None:
     assert np.array_equal(coef, coef_ref) and np.array_equal(C, C_ref)
 
 
-def test_newton_spends_one_batch_per_step_when_a_shorter_step_is_taken() -> None:
-    # from the moment start of this table the first full Newton step is rejected and
-    # half of it taken; its gradient and Hessian come with the line-search batch
+def test_newton_spends_one_evaluation_per_trial_when_a_shorter_step_is_taken() -> None:
+    # from the moment start of this table the first full Newton step is rejected and a
+    # shorter one along it taken (between a tenth and a half of it, at the minimum of the
+    # interpolating quadratic); the derivatives there are those of the next iteration
     import metaanalysis as ma
     from metaanalysis.models.likelihood import ALL_FREE, cholesky_params
     from metaanalysis.models.reitsma import _newton
@@ -80,17 +81,20 @@ def test_newton_spends_one_batch_per_step_when_a_shorter_step_is_taken() -> None
                     prevalence=(0.1, 0.5), seed=11)
     y, S = t.logits("all")
     lik = Likelihood(y, S, None, reml=True)
-    sizes: list[int] = []
-    real = lik.batch
+    points: list[np.ndarray] = []
 
-    def counting(thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sizes.append(thetas.shape[0])
-        return real(thetas)
+    def counting(theta: list[float]) -> tuple[float, list[float], list[list[float]],
+                                              list[list[float]] | None]:
+        points.append(np.array(theta))
+        return lik.derivatives(theta)
 
-    lik.batch = counting  # type: ignore[method-assign]
-    res = _newton(lik, cholesky_params(_moment_start(y, S)), ALL_FREE)
+    res = _newton(counting, cholesky_params(_moment_start(y, S)), ALL_FREE)
     assert res.success
-    # one batch for the start, then one per step taken (the last iteration only checks)
-    assert len(sizes) == res.nit
+    full, short = points[1] - points[0], points[2] - points[0]
+    ratio = float(short @ full / (full @ full))
+    assert 0.1 <= ratio <= 0.5
+    np.testing.assert_allclose(short, ratio * full, rtol=1e-12, atol=1e-15)
+    # the start, the rejected full step, then one per step taken
+    assert len(points) <= res.nit + 2
     _, grad = lik.objective(res.x, ALL_FREE)
     assert np.max(np.abs(grad)) < 1e-8
