@@ -86,7 +86,7 @@ SPAN = np.arange(40)
 
 
 def test_root_stripe_leaves_the_wider_side():
-    got = _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0)
+    got = _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0, 100.0)
     assert got is not None
     span, low, high, n_roots = got
     # averaged over 3 depth samples, the stripe's excess (50) reaches one sample either
@@ -103,7 +103,7 @@ def test_root_over_part_of_the_level_keeps_the_clear_stations():
     # depth over the stations 1 mm clear of its smoothed end
     got = _clear_of_roots(_track(root_depths=(5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0),
                                  root_signal=135.0, root_stations=slice(0, 15)),
-                          SPAN, 2.0, 14.0)
+                          SPAN, 2.0, 14.0, 100.0)
     assert got is not None
     span, low, high, _ = got
     # smoothed over 3 stations, station 15 gets a third of the excess (11.7 > 10): bright
@@ -113,13 +113,13 @@ def test_root_over_part_of_the_level_keeps_the_clear_stations():
 
 
 def test_no_root_no_change_and_noise_is_no_root():
-    assert _clear_of_roots(_track(seed=3), SPAN, 2.0, 14.0) is None
+    assert _clear_of_roots(_track(seed=3), SPAN, 2.0, 14.0, 100.0) is None
 
 
 def test_faint_excess_below_the_floor_is_kept():
     # 8 % above the CSF: below ROOT_FLOOR, read as CSF
     assert _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0), root_signal=108.0),
-                           SPAN, 2.0, 14.0) is None
+                           SPAN, 2.0, 14.0, 100.0) is None
 
 
 @pytest.mark.parametrize("seed", [3, 16])
@@ -144,3 +144,14 @@ def test_reference_csf_voxels_clear_roots_on_every_rendered_plane(seed):
         near_flat += int((away[2 * rr, 2 * cc] < CSF_EROSION_MM).sum())
     # the centre plane alone would have kept voxels whose side planes hold roots
     assert near_flat > 0
+
+
+def test_roots_over_most_of_the_roi_are_found_against_the_csf_beside_them():
+    # roots 25 % above the CSF over 8 of the 12 mm: the ROI's own median is root signal,
+    # the CSF level given (from the sac's darker profile) still tells them apart
+    deep = tuple(np.arange(6.0, 14.01, 0.5))
+    got = _clear_of_roots(_track(root_depths=deep, root_signal=125.0), SPAN, 2.0, 14.0, 100.0)
+    assert got is not None
+    span, low, high, _ = got
+    # smoothing lifts 5.5 mm by a third (8.3 < 10: kept); margin blocks 5.0-5.5
+    assert (span == SPAN).all() and low == 2.0 and high == pytest.approx(4.75)

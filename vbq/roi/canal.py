@@ -755,6 +755,18 @@ def ellipse_mask(shape: tuple[int, int], centre: Sequence[float], axis: Sequence
     return np.asarray((u / half_length_mm) ** 2 + (v / half_depth_mm) ** 2 <= 1.0)
 
 
+def _csf_base(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
+              level: float) -> float:
+    """Return the sac's CSF beside a level: the :data:`BASE_PCT` percentile of its profile.
+
+    Over the depths between the walls (2 mm beyond them) whose signal lies within
+    15 % of the canal's CSF ``level`` (the darker CSF; roots lift the rest).
+    """
+    inside = (depths >= front - 2.0) & (depths <= back + 2.0)
+    near = inside & (profile >= 0.85 * level) & (profile <= 1.15 * level)
+    return float(np.percentile(profile[near], BASE_PCT)) if near.sum() >= 4 else float(level)
+
+
 def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
             level: float, upper: np.ndarray | None = None) -> tuple[float, float, bool] | None:
     """Depth range (mm) of the CSF ROI across the sac, from its signal profile.
@@ -782,8 +794,7 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     range) or None when no calm CSF lies between the walls.
     """
     inside = (depths >= front - 2.0) & (depths <= back + 2.0)
-    near = inside & (profile >= 0.85 * level) & (profile <= 1.15 * level)
-    base = float(np.percentile(profile[near], BASE_PCT)) if near.sum() >= 4 else float(level)
+    base = _csf_base(profile, depths, front, back, level)
     if not base > 0:
         return None
     q = profile / base
@@ -845,21 +856,21 @@ def _largest_rectangle(free: np.ndarray) -> tuple[int, int, int, int] | None:
     return where
 
 
-def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
-                    ) -> tuple[np.ndarray, float, float, int] | None:
+def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float,
+                    base: float) -> tuple[np.ndarray, float, float, int] | None:
     """Return the largest part of a CSF ROI clear of roots, in the straightened sac.
 
     The sac's straightened signal over the ROI's stations ``span`` and depths
     ``low``-``high`` (mm) is averaged over :data:`ROOT_SMOOTH_MM` along the sac
     and across it (an odd number of samples each way; roots of the cauda equina
     run along the sac). A sample
-    brighter than the sac's CSF by :data:`ROOT_SD` noise SDs and by
-    :data:`ROOT_FLOOR` of it holds a root (in the slice or in the slab beside
-    it: that voxel is not CSF); the CSF is the median of the samples and the
-    noise its spread below the median (1.4826 x the median of the deviations
-    below it, which roots do not reach), both taken again without the roots
-    found. Samples within :data:`ROOT_MARGIN_MM` of a root are blocked, and the
-    largest rectangle of stations x depths left is kept.
+    brighter than the sac's CSF ``base`` (:func:`_csf_base`) by :data:`ROOT_SD`
+    noise SDs and by :data:`ROOT_FLOOR` of it holds a root (in the slice or in
+    the slab beside it: that voxel is not CSF); the noise is the spread of the
+    averaged samples below ``base`` (1.4826 x the median of their deviations
+    from it, which roots do not reach). Samples within :data:`ROOT_MARGIN_MM` of
+    a root are blocked, and the largest rectangle of stations x depths left is
+    kept.
 
     Returns ``(stations, low, high, n_root_samples)`` or None when no sample
     holds a root.
@@ -874,13 +885,9 @@ def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
     size = tuple(2 * int(round(0.5 * (length / step - 1.0))) + 1
                  for length, step in zip(ROOT_SMOOTH_MM, (station_mm, _STEP_MM), strict=True))
     smooth = uniform_filter(raw, size=size, mode="nearest")
-    bright = np.zeros(smooth.shape, dtype=bool)
-    for _ in range(3):
-        v = smooth[~bright]
-        base = float(np.median(v))
-        below = base - v[v <= base]
-        sd = 1.4826 * float(np.median(below)) if below.size else 0.0
-        bright = smooth > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
+    below = base - smooth[smooth <= base]
+    sd = 1.4826 * float(np.median(below)) if below.size else 0.0
+    bright = smooth > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
     if not bright.any():
         return None
     grow = (int(math.ceil(ROOT_MARGIN_MM / station_mm)), int(math.ceil(ROOT_MARGIN_MM / _STEP_MM)))
@@ -997,8 +1004,9 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
         found = span[track.found[span]]
         profile = np.median(track.straight[span], axis=0)
         upper = np.percentile(track.straight[span], FRONT_PCT, axis=0)
-        cut = _across(profile, track.depths_mm, float(np.median(track.front_mm[found])),
-                      float(np.median(track.back_mm[found])), track.csf_level, upper)
+        front = float(np.median(track.front_mm[found]))
+        back = float(np.median(track.back_mm[found]))
+        cut = _across(profile, track.depths_mm, front, back, track.csf_level, upper)
         if cut is None or cut[1] - cut[0] < 2.0:
             tried.append(f"the sac at {level} leaves no room {CSF_WALL_MARGIN_MM:g} mm from its "
                          "walls" + (" and roots" if cut is not None and cut[2] else ""))
@@ -1009,7 +1017,8 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
             continue
         roots = ""
-        clear = _clear_of_roots(track, span, low, high)
+        clear = _clear_of_roots(track, span, low, high,
+                                _csf_base(profile, track.depths_mm, front, back, track.csf_level))
         if clear is not None:
             span2, low2, high2, n_roots = clear
             placement2, mask2 = _rectangle(track, img.shape, level, span2, low2, high2,
