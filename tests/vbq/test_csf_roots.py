@@ -155,3 +155,20 @@ def test_roots_over_most_of_the_roi_are_found_against_the_csf_beside_them():
     span, low, high, _ = got
     # smoothing lifts 5.5 mm by a third (8.3 < 10: kept); margin blocks 5.0-5.5
     assert (span == SPAN).all() and low == 2.0 and high == pytest.approx(4.75)
+
+
+def test_a_sac_crowded_with_roots_falls_back_to_the_centre_plane(tmp_path):
+    """Seed 58 leaves no CSF voxel clear of roots on every plane at L3: the phantom
+    is still written, its CSF reference clearing the centre plane only, and says so."""
+    from vbq.phantom import make_phantom
+
+    on = parse_variants("all", 58)
+    an = draw_anatomy(58, on, None, 1.5)
+    scan = _make_scan(an, 15, 256, 256, on["low_res"])
+    assert _reference_masks(an, scan, slab=True)["CSF"].sum() < 20
+    info = make_phantom(tmp_path / "crowded", anatomy="realistic", seed=58, variants="all")
+    csf = info.expected["reference"]["csf"]
+    assert csf["whole_voxel"] is False and csf["n_pixels"] >= 20
+    info = make_phantom(tmp_path / "usual", anatomy="realistic", seed=3, variants="all",
+                        rows=192, n_slices=9)
+    assert info.expected["reference"]["csf"]["whole_voxel"] is True

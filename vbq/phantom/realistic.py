@@ -29,7 +29,9 @@ The ground truth is fixed by construction, before any ROI engine:
   thickness, so each of those planes is a section too: a pixel is kept only
   when its whole voxel clears the edges, roots and lesions (a root on a plane
   beside the centre adds a third of its signal to the pixel, which is then no
-  CSF).
+  CSF). Where roots crowd the sac so that fewer than 20 such CSF pixels are
+  left, the CSF reference clears the centre plane only, and
+  ``expected.json["reference"]["csf"]["whole_voxel"]`` is false.
 - **reference VBQ** (``expected.json["reference"]``): the median of the L1-L4
   reference ROI means over the CSF reference ROI mean, from the pixel values as
   written (stored value x slope + intercept), as the scorer computes them.
@@ -107,6 +109,10 @@ BODY_EROSION_MM = 3.0
 CSF_EROSION_MM = 1.0
 #: Least distance (mm) of a reference body ROI from a focal structure.
 LESION_MARGIN_MM = 1.0
+
+#: Fewest pixels of a CSF reference cleared of roots on every rendered plane; below it
+#: the centre plane alone is cleared (``expected.json["reference"]["csf"]["whole_voxel"]``).
+_MIN_SLAB_CSF_PIXELS = 20
 
 _OUTPUT_FILES = ("rois.json", "rois_patient.json", "seeds.json", "mask.nii.gz",
                  "expected.json", "reference_rois.npz")
@@ -637,6 +643,11 @@ def make_realistic_phantom(
     mid = scan.mid
     values = stored_t1[mid].astype(np.float64)
     ref = _reference_masks(an, scan, slab=on["partial_volume"])
+    csf_slab = bool(on["partial_volume"])
+    if csf_slab and ref["CSF"].sum() < _MIN_SLAB_CSF_PIXELS:
+        # roots crowd every voxel of the sac at L3: only the centre plane is asked to clear them
+        ref["CSF"] = _reference_masks(an, scan, slab=False)["CSF"]
+        csf_slab = False
     ref_stats = {name: stats(values[m]) for name, m in ref.items() if m.any()}
     missing = [lab for lab in (*SCORED, "CSF") if lab not in ref_stats]
     if missing:
@@ -651,7 +662,7 @@ def make_realistic_phantom(
         "body_erosion_mm": BODY_EROSION_MM, "csf_erosion_mm": CSF_EROSION_MM,
         "lesion_margin_mm": LESION_MARGIN_MM,
         "levels": {lab: ref_stats[lab] for lab in REFERENCE_LABELS if lab in ref_stats},
-        "csf": {"level": "L3", **ref_stats["CSF"]},
+        "csf": {"level": "L3", **ref_stats["CSF"], "whole_voxel": csf_slab},
     }
     geometry = _geometry(an, scan)
 
