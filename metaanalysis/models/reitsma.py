@@ -216,18 +216,24 @@ def _newton(derivs: Derivatives, theta0: np.ndarray, free: np.ndarray,
     """Minimise by modified Newton iterations with a backtracking line search.
 
     ``derivs`` gives the objective with its gradient and Hessian (analytic for
-    an intercept-only model, :meth:`Likelihood.derivatives`). The step is the
-    Newton step where the Hessian is safely positive definite
-    (:func:`_solve_pd`); at the first iteration, where the Hessian of a start
-    away from the maximum is often indefinite, otherwise the Fisher-scoring
-    step on the expected information if ``derivs`` gives it; otherwise the
-    step on the absolute eigenvalues (:func:`_eigen_step`). It is capped at 5
-    in each entry. The line search shortens it (to the minimum of the
-    quadratic through the values and the slope, between a tenth and a half of
-    the last trial) until the decrease is sufficient (Armijo, ``1e-4``), or,
-    where the objective is flat to its rounding, until the gradient shrinks.
-    The derivatives at the accepted point are those of the next iteration, so
-    a full step costs one evaluation.
+    an intercept-only model, :meth:`Likelihood.derivatives`) and the expected
+    information if it knows it. The first step is a Fisher-scoring step
+    (Jennrich and Schluchter 1986) on the expected information, which is
+    positive definite away from the boundary where the Hessian at a start far
+    from the maximum often is not; the others are Newton steps where the
+    Hessian is safely positive definite (:func:`_solve_pd`) and otherwise
+    steps on its absolute eigenvalues (:func:`_eigen_step`). A step is capped
+    at 5 in each entry. The line
+    search shortens it (to the minimum of the quadratic through the values and
+    the slope, between a tenth and a half of the last trial) until the decrease
+    is sufficient (Armijo, ``1e-4``), or, where the objective is flat to its
+    rounding, until the gradient shrinks. The derivatives at the accepted point
+    are those of the next iteration, so a full step costs one evaluation.
+
+    References
+    ----------
+    .. [1] Jennrich RI, Schluchter MD. Unbalanced repeated-measures models with
+       structured covariance matrices. Biometrics 1986;42:805-820.
     """
     full = [float(v) if on else 0.0 for v, on in zip(theta0, free, strict=True)]
     idx = [j for j in range(3) if free[j]]
@@ -247,9 +253,11 @@ def _newton(derivs: Derivatives, theta0: np.ndarray, free: np.ndarray,
             success = True
             break
         Hs = H if every else [[H[i][j] for j in idx] for i in idx]
-        step = _solve_pd(Hs, g)
-        if step is None and nit == 1 and info is not None:
+        step = None
+        if nit == 1 and info is not None:  # Fisher scoring from the start
             step = _solve_pd(info if every else [[info[i][j] for j in idx] for i in idx], g)
+        if step is None:
+            step = _solve_pd(Hs, g)
         if step is None:
             step = _eigen_step(Hs, g)
         size = max(map(abs, step))

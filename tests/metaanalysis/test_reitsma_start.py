@@ -70,31 +70,41 @@ def test_loglik_and_gls_matches_gradient_path(reml: bool) -> None:
 
 
 def test_newton_spends_one_evaluation_per_trial_when_a_shorter_step_is_taken() -> None:
-    # from the moment start of this table the first full Newton step is rejected and a
-    # shorter one along it taken (between a tenth and a half of it, at the minimum of the
+    # on this table one full Newton step overshoots (the value rises) and a shorter one
+    # along it is taken (between a tenth and a half of it, at the minimum of the
     # interpolating quadratic); the derivatives there are those of the next iteration
+    from pathlib import Path
+
     import metaanalysis as ma
     from metaanalysis.models.likelihood import ALL_FREE, cholesky_params
     from metaanalysis.models.reitsma import _newton
 
-    t = ma.simulate(k=5, mu=[1.5, -1.5], psi=[[0.5, 0.15], [0.15, 0.4]], n=(50, 500),
-                    prevalence=(0.1, 0.5), seed=11)
+    t = ma.StudyTable.from_csv(Path(__file__).parents[1] / "fixtures" / "refs" / "AuditC.csv")
     y, S = t.logits("all")
     lik = Likelihood(y, S, None, reml=True)
     points: list[np.ndarray] = []
+    values: list[float] = []
 
     def counting(theta: list[float]) -> tuple[float, list[float], list[list[float]],
                                               list[list[float]] | None]:
+        out = lik.derivatives(theta)
         points.append(np.array(theta))
-        return lik.derivatives(theta)
+        values.append(out[0])
+        return out
 
     res = _newton(counting, cholesky_params(_moment_start(y, S)), ALL_FREE)
     assert res.success
-    full, short = points[1] - points[0], points[2] - points[0]
+    # (a rise within the rounding of the value, at the end, is a step accepted for its
+    # smaller gradient)
+    rejected = [i for i in range(1, len(values)) if values[i] > values[i - 1] + 1e-9]
+    assert len(rejected) == 1
+    i = rejected[0]
+    full, short = points[i] - points[i - 1], points[i + 1] - points[i - 1]
     ratio = float(short @ full / (full @ full))
     assert 0.1 <= ratio <= 0.5
     np.testing.assert_allclose(short, ratio * full, rtol=1e-12, atol=1e-15)
-    # the start, the rejected full step, then one per step taken
+    assert values[i + 1] < values[i - 1]
+    # the start, the rejected step, then one per step taken
     assert len(points) <= res.nit + 2
     _, grad = lik.objective(res.x, ALL_FREE)
     assert np.max(np.abs(grad)) < 1e-8
