@@ -172,3 +172,34 @@ def test_a_sac_crowded_with_roots_falls_back_to_the_centre_plane(tmp_path):
     info = make_phantom(tmp_path / "usual", anatomy="realistic", seed=3, variants="all",
                         rows=192, n_slices=9)
     assert info.expected["reference"]["csf"]["whole_voxel"] is True
+
+
+def test_most_continuous_prefers_a_thick_region():
+    from vbq.roi.canal import _THICK_MM, _most_continuous
+
+    thick_samples = _THICK_MM / 0.5
+    spans = np.array([-1.0, 100.0, 95.0, 30.0])
+    areas = np.array([0.0, 900.0, 800.0, 2000.0])
+    thick = {1: 4.0, 2: thick_samples + 2, 3: 40.0}
+    # region 1 spans most but is thin (a dark cortex joined through dark discs)
+    assert _most_continuous(spans, areas, thick.__getitem__, 100) == 2
+    # none thick among those spanning half the canal: the most continuous
+    thick[2] = 3.0
+    assert _most_continuous(spans, areas, thick.__getitem__, 100) == 1
+
+
+def test_sac_found_behind_a_dark_cortex_joined_through_dark_discs(tmp_path):
+    """Seed 50, every variant: dark cortex and degenerated discs at the CSF's signal form
+    one thin region along the whole canal; the sac (roots in it) is the thick one."""
+    from vbq.dicom import load_series
+    from vbq.phantom import make_phantom
+    from vbq.roi.canal import trace_canal
+
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=50, variants="all")
+    series = load_series(info.series_dir).series
+    k = info.slice
+    geo = info.expected["geometry"]["levels"]
+    track = trace_canal(series.pixels(k).astype(float), series.slices[k].geometry,
+                        {lv: geo[lv]["centre"] for lv in ("L1", "L2", "L3", "L4")})
+    csf = info.expected["reference"]["csf"]["mean"]
+    assert abs(track.csf_level / csf - 1.0) < 0.10        # not the muscle at about 2x

@@ -102,6 +102,7 @@ ROOT_FLOOR = 0.10
 ROOT_MARGIN_MM = 1.0
 
 _ROOT_GAP_MM = 3.0      # roots (or the cord) narrower than this are bridged across the sac
+_THICK_MM = 5.0         # the sac is at least this thick (cortex, ligament and dura are thinner)
 _STEP_MM = 0.5          # sampling along each profile
 _DEPTH_MM = (-4.0, 60.0)
 _SEARCH_MM = (2.0, 48.0)  # where the sac is looked for, behind the axis
@@ -337,14 +338,50 @@ def _band_of(smooth: np.ndarray, band: np.ndarray, level: float
     areas = np.bincount(lab.ravel(), minlength=n + 1).astype(float)
     boxes = ndimage.find_objects(lab)
     spans = np.array([-1.0] + [float(b[0].stop - b[0].start) for b in boxes])
-    best = int(np.lexsort((areas, spans))[-1])
+
+    def thickness(i: int) -> float:
+        rs, cs = boxes[i - 1]
+        return float(np.median(_bridged(lab[rs, cs] == i, part[rs, cs] > hi * level).sum(axis=1)))
+
+    best = _most_continuous(spans, areas, thickness, smooth.shape[0])
     rs, cs = boxes[best - 1]
     inside = lab[rs, cs] == best
     region = np.zeros(smooth.shape, dtype=bool)
     region[rs, c0 + cs.start:c0 + cs.stop] = inside
-    counts = inside.sum(axis=1)
     depth = np.nonzero(inside)[1] + (c0 + cs.start)
-    return region, int(spans[best]), float(np.median(counts)), float(np.median(depth))
+    return region, int(spans[best]), thickness(best), float(np.median(depth))
+
+
+def _most_continuous(spans: np.ndarray, areas: np.ndarray, thickness: Any, n: int) -> int:
+    """Return the region spanning the most stations (then the largest), thick ones first.
+
+    ``spans`` and ``areas`` are indexed by label (0: background, span -1);
+    ``thickness(label)`` gives a region's median thickness in samples. Regions
+    spanning at least half of the ``n`` stations and :data:`_THICK_MM` thick are
+    preferred: a dark cortex joined through dark discs can span the canal too,
+    but is thin.
+    """
+    order = np.lexsort((areas, spans))[::-1]
+    for i in order:
+        if spans[i] < 0.5 * n:
+            break
+        if thickness(int(i)) * _STEP_MM >= _THICK_MM:
+            return int(i)
+    return int(order[0])
+
+
+def _bridged(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """Return the samples of a region along each station, with roots in it counted in.
+
+    A gap across the sac shorter than :data:`_ROOT_GAP_MM` between samples of
+    the region, all of whose samples are brighter than the CSF window, is a
+    root (or the cord) lying in the sac: it counts towards the sac's thickness.
+    """
+    from scipy.ndimage import binary_closing
+
+    k = int(round(_ROOT_GAP_MM / _STEP_MM)) + 1
+    closed = binary_closing(np.pad(inside, ((0, 0), (k, k))), np.ones((1, k), dtype=bool))
+    return np.asarray(inside | (closed[:, k:-k] & bright))
 
 
 def _band_of_full(smooth: np.ndarray, band: np.ndarray, level: float
@@ -364,12 +401,16 @@ def _band_of_full(smooth: np.ndarray, band: np.ndarray, level: float
     present[lab[lab > 0], rows] = True
     spans = present.sum(axis=1).astype(float)
     spans[0] = -1.0
-    best = int(np.lexsort((areas, spans))[-1])
+
+    def thickness(i: int) -> float:
+        region = lab == i
+        counts = _bridged(region, smooth > hi * level).sum(axis=1)
+        return float(np.median(counts[region.any(axis=1)]))
+
+    best = _most_continuous(spans, areas, thickness, smooth.shape[0])
     region = lab == best
-    counts = region.sum(axis=1)
-    counts = counts[counts > 0]
     cols = np.nonzero(region)[1]
-    return region, int(spans[best]), float(np.median(counts)), float(np.median(cols))
+    return region, int(spans[best]), thickness(best), float(np.median(cols))
 
 
 def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
