@@ -12,8 +12,9 @@ so every moved click stays inside its body: the inner half-height is at least 8 
 change is VBQ(moved) / VBQ(clicks at the true centres) - 1, and each anatomy reports the
 largest of its 16 changes. Usage: python benchmarks/roi_agreement.py [CACHE_DIR [FIRST_SEED]]
 
-The engines' constants were chosen looking at seeds 0-19; ``FIRST_SEED`` 20 measures
-twenty anatomies of each kind that no choice looked at (seeds 20-39).
+The engines' constants were chosen looking at seeds 0-19; ``FIRST_SEED`` N measures
+the twenty anatomies of each kind from seed N (README gives seeds 0-79 in four sets,
+and how each set was used).
 """
 import json
 import sys
