@@ -203,3 +203,15 @@ def test_sac_found_behind_a_dark_cortex_joined_through_dark_discs(tmp_path):
                         {lv: geo[lv]["centre"] for lv in ("L1", "L2", "L3", "L4")})
     csf = info.expected["reference"]["csf"]["mean"]
     assert abs(track.csf_level / csf - 1.0) < 0.10        # not the muscle at about 2x
+
+
+def test_csf_seed_in_a_sac_too_narrow_says_so():
+    from vbq.errors import AnalysisError
+    from vbq.roi.growing import grow_csf
+
+    img = np.full((60, 60), 300.0)
+    img[:, 28:30] = 100.0           # a sac 2 mm wide: nothing is left after the opening
+    with pytest.raises(AnalysisError, match="too narrow; move it onto the dark CSF"):
+        grow_csf(img, (30.0, 28.0), (1.0, 1.0))
+    img[:, 24:34] = 100.0           # 10 mm wide: a region
+    assert grow_csf(img, (30.0, 28.0), (1.0, 1.0)).sum() >= 20

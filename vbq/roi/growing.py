@@ -81,7 +81,10 @@ def grow_csf(image: np.ndarray, seed_rc: Sequence[float], spacing: tuple[float, 
     tol = max(3 * sd, 0.3 * abs(med))
     region = _grow(image, seed_rc, spacing, med - tol, med + tol, radius_mm, limit)
     if region.sum() < MIN_ROI_PIXELS:
-        raise AnalysisError(f"{name}: region growing from the CSF seed found only "
-                            f"{int(region.sum())} pixels; move the seed into the canal")
+        raise AnalysisError(
+            f"{name}: region growing from the CSF seed found only {int(region.sum())} pixels "
+            f"of signal like the seed's ({med:g}), fewer than {MIN_ROI_PIXELS}: the seed is "
+            "outside the canal, on a root, or where the sac is too narrow; move it onto the "
+            "dark CSF where the sac is widest")
     roi = largest_region(erode_mm(region, erosion_mm, spacing))
     return roi if roi.sum() >= MIN_ROI_PIXELS else region
