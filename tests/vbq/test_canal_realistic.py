@@ -36,7 +36,15 @@ def _centres(info, levels=("T12", "L1", "L2", "L3", "L4", "L5")):
 
 
 def test_csf_roi_mean_matches_the_reference_sac(phantoms):
-    """Within 3 % of the reference CSF mean on most anatomies, never in fat or cord."""
+    """Within 3 % of the reference CSF mean on most anatomies, never in fat or cord.
+
+    ``benchmarks/roi_agreement.py`` on 160 anatomies (seeds 0-79 of both kinds):
+    the clicks' CSF ROI mean was within 3 % of the reference in 157 (98 %); the
+    share asserted on these ten is that less two binomial standard errors over
+    ten (89 %): at least 9. The largest error there, 10.4 %, was the one anatomy
+    whose sac at L3 roots fill (its reference clears the centre plane only); the
+    next, 7.3 %: no error here may exceed 8 %.
+    """
     errors = []
     for info, series in phantoms:
         k = info.slice
@@ -49,8 +57,8 @@ def test_csf_roi_mean_matches_the_reference_sac(phantoms):
         assert abs(placed.reference[0] / ref - 1.0) < 0.10
         assert "middle of L3" in placed.note
     errors = np.abs(errors)
-    assert np.max(errors) < 0.10, errors
-    assert np.mean(errors < 0.03) >= 0.8, errors
+    assert np.max(errors) < 0.08, errors
+    assert np.sum(errors < 0.03) >= 9, errors
 
 
 def test_midline_slice_is_the_true_one_or_its_neighbour(phantoms):

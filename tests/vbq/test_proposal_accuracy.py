@@ -7,12 +7,11 @@ the engine). Seeds are the phantom's ``seeds.json`` (the true body centres).
 
 Measured on 40 anatomies (seeds 0-19 x variants ``random`` and ``all``, 192 rows,
 7 slices): the median of the L1-L4 ROI means was within 3 % of the reference median
-in 34/40 (85 %, binomial standard error 5.6 %), none refused. The share asserted
-below is the measured 85 % less two standard errors (74 %) on the six anatomies
+in 35/40 (88 %, binomial standard error 5.2 %), none refused. The share asserted
+below is the measured 88 % less two standard errors (77 %) on the six anatomies
 checked here: at least 4 of 6. (At the benchmark's 256 rows and 15 slices,
-``benchmarks/roi_agreement.py``, 39/40 with seeds 0-19, which the engine was tuned
-on, and 23/24 with seeds 20-31, which it was not; at 256 rows and 7 slices 36/40.
-Coarser pixels blur the focal structures the ellipse must avoid.)
+``benchmarks/roi_agreement.py``, 151/160 with seeds 0-79; coarser pixels blur the
+focal structures the ellipse must avoid.)
 """
 
 import json
