@@ -72,7 +72,7 @@ def test_seeds_without_csf_seed_use_the_traced_sac(pair):
                        for lvl in ("L1", "L2", "L3", "L4")]}
     rm = rois_from_seeds(series, seeds)
     assert rm.csf_level == "L3"
-    assert any(w.code == "csf_from_image" and "thecal sac at the middle of L3" in str(w)
+    assert any(w.code == "csf_from_image" and "thecal sac at L3, between its endplates" in str(w)
                for w in rm.warnings)
     ref = info.expected["reference"]["csf"]["mean"]
     assert abs(rm.csf_reference[0] / ref - 1.0) < 0.10

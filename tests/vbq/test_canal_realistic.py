@@ -55,7 +55,7 @@ def test_csf_roi_mean_matches_the_reference_sac(phantoms):
         assert placed.level == "L3"
         # the reference sampled along the canal is the sac's CSF, not fat or cord
         assert abs(placed.reference[0] / ref - 1.0) < 0.10
-        assert "middle of L3" in placed.note
+        assert "thecal sac at L3, between its endplates" in placed.note
     errors = np.abs(errors)
     assert np.max(errors) < 0.08, errors
     assert np.sum(errors < 0.03) >= 9, errors

@@ -172,6 +172,18 @@ def test_a_sac_crowded_with_roots_falls_back_to_the_centre_plane(tmp_path):
     info = make_phantom(tmp_path / "usual", anatomy="realistic", seed=3, variants="all",
                         rows=192, n_slices=9)
     assert info.expected["reference"]["csf"]["whole_voxel"] is True
+    # without partial volume the centre plane is the voxel: nothing to say
+    info = make_phantom(tmp_path / "plain", anatomy="realistic", seed=3, variants="none",
+                        rows=160, n_slices=7)
+    assert info.expected["reference"]["csf"]["whole_voxel"] is None
+
+
+def test_roots_filling_the_whole_roi_leave_nothing():
+    got = _clear_of_roots(_track(root_depths=tuple(np.arange(0.0, 20.01, 0.5))), SPAN,
+                          2.0, 14.0, 100.0)
+    assert got is not None
+    span, _, _, n_roots = got
+    assert span.size == 0 and n_roots == 40 * 25
 
 
 def test_most_continuous_prefers_a_thick_region():
@@ -215,3 +227,42 @@ def test_csf_seed_in_a_sac_too_narrow_says_so():
         grow_csf(img, (30.0, 28.0), (1.0, 1.0))
     img[:, 24:34] = 100.0           # 10 mm wide: a region
     assert grow_csf(img, (30.0, 28.0), (1.0, 1.0)).sum() >= 20
+
+
+@pytest.mark.parametrize("seed", [1, 15, 17])
+def test_placed_csf_roi_keeps_its_margin_from_every_root_found(tmp_path, seed):
+    """On the image, every pixel of the placed ROI lies ROOT_MARGIN_MM from each root
+    sample found, less half a sample across the sac (the grid the margin is counted on),
+    including behind a lordotic curve, where stations lie closer than on the axis."""
+    from vbq.dicom import load_series
+    from vbq.phantom import make_phantom
+    from vbq.roi import canal
+
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=seed, variants="all")
+    series = load_series(info.series_dir).series
+    k = info.slice
+    image = series.pixels(k).astype(float)
+    geo = info.expected["geometry"]["levels"]
+    centres = {lv: geo[lv]["centre"] for lv in ("T12", "L1", "L2", "L3", "L4", "L5")}
+    track = canal.trace_canal(image, series.slices[k].geometry, centres)
+    found = []
+    real = canal._root_samples
+
+    def spy(track, stations, cols, base, inner, size):
+        bright = real(track, stations, cols, base, inner, size)
+        i, j = np.nonzero(bright)
+        found.append(track.points[stations[i]]
+                     + track.depths_mm[cols[j]][:, None] * track.normals[stations[i]])
+        return bright
+
+    canal._root_samples = spy
+    try:
+        placed = canal.place_csf(image, series.slices[k].geometry, centres, track=track)
+    finally:
+        canal._root_samples = real
+    assert "clear of roots" in placed.note
+    roots = np.concatenate(found)
+    rr, cc = np.nonzero(placed.mask)
+    pix = np.column_stack([rr * track.spacing[0], cc * track.spacing[1]])
+    gap = np.hypot(pix[:, None, 0] - roots[None, :, 0], pix[:, None, 1] - roots[None, :, 1])
+    assert gap.min() >= ROOT_MARGIN_MM - 0.25

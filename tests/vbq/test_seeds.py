@@ -141,7 +141,7 @@ def test_csf_found_behind_the_body_without_a_csf_seed(phantom):
     csf = rm.masks["CSF"]
     assert csf.sum() >= 20 and np.all(lab[csf] == 2)
     assert rm.csf_level == "L3"
-    assert any(w.code == "csf_from_image" and "at the middle of L3" in str(w)
+    assert any(w.code == "csf_from_image" and "thecal sac at L3, between its endplates" in str(w)
                for w in rm.warnings)
     res = score_roi_masks(phantom["series"], rm)
     assert res.csf.si == pytest.approx(phantom["expected"]["csf"]["mean"], rel=0.02)

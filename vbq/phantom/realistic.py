@@ -31,7 +31,8 @@ The ground truth is fixed by construction, before any ROI engine:
   beside the centre adds a third of its signal to the pixel, which is then no
   CSF). Where roots crowd the sac so that fewer than 20 such CSF pixels are
   left, the CSF reference clears the centre plane only, and
-  ``expected.json["reference"]["csf"]["whole_voxel"]`` is false.
+  ``expected.json["reference"]["csf"]["whole_voxel"]`` is false (true with
+  partial volume otherwise, null without it: the centre plane is the voxel).
 - **reference VBQ** (``expected.json["reference"]``): the median of the L1-L4
   reference ROI means over the CSF reference ROI mean, from the pixel values as
   written (stored value x slope + intercept), as the scorer computes them.
@@ -643,7 +644,7 @@ def make_realistic_phantom(
     mid = scan.mid
     values = stored_t1[mid].astype(np.float64)
     ref = _reference_masks(an, scan, slab=on["partial_volume"])
-    csf_slab = bool(on["partial_volume"])
+    csf_slab: bool | None = True if on["partial_volume"] else None
     if csf_slab and ref["CSF"].sum() < _MIN_SLAB_CSF_PIXELS:
         # roots crowd every voxel of the sac at L3: only the centre plane is asked to clear them
         ref["CSF"] = _reference_masks(an, scan, slab=False)["CSF"]

@@ -2,7 +2,7 @@
 
 Owns finding the sac on a sagittal T1 slice as one continuous structure
 behind the vertebral bodies (:func:`trace_canal`), placing the CSF ROI in it at
-the middle of a level (:func:`place_csf`) and sampling the sac's CSF signal
+a level, between its endplates (:func:`place_csf`) and sampling the sac's CSF signal
 along the canal (the reference the CSF ROI is checked against,
 :mod:`vbq.roi.plausibility` gate (c)).
 
@@ -17,10 +17,12 @@ Method
     the mode of the dark signal behind the bodies (below
     :data:`MARROW_FRACTION` of the marrow), refined on the pixels near it.
     The sac is then the connected region of the straightened image within
-    :data:`CSF_WINDOW` of that level which spans the most stations (the
-    canal is continuous; cortex, ligament and dura are thin and darker, fat
-    brighter); at each station its walls are the ends of the longest run of
-    that region, smoothed along the canal.
+    :data:`CSF_WINDOW` of that level which spans the most stations and is
+    thick (the canal is continuous; cortex, ligament and dura are thin and
+    darker, fat brighter; a dark cortex joined to dark discs can span the
+    canal too, but is thin; roots inside the sac count towards its
+    thickness); at each station its walls are the ends of the longest run
+    of that region, smoothed along the canal.
 CSF ROI
     A rectangle turned along the sac at the CSF level, between the planes of
     the body's endplates (craniocaudally) and across the sac's CSF from
@@ -32,9 +34,13 @@ CSF ROI
     of the cauda equina lie near the slice and is still CSF; a root in the
     slice, or the wall, stands higher); of the CSF on both sides of such a
     root stripe the larger piece is kept, and the ends are moved in by
-    :data:`CSF_WALL_MARGIN_MM` and :data:`CSF_BACK_MARGIN_MM`. It covers
-    what the realistic phantom's reference CSF ROI covers (the sac's CSF
-    1 mm inside the dura and clear of the roots, between the endplates).
+    :data:`CSF_WALL_MARGIN_MM` and :data:`CSF_BACK_MARGIN_MM`. The
+    rectangle is then cut to its largest part (stations x depths)
+    :data:`ROOT_MARGIN_MM` clear of roots found on the sac's signal averaged
+    along and across it (:func:`_clear_of_roots`; a root beside the slice
+    adds a third of its signal to a voxel). It covers what the realistic
+    phantom's reference CSF ROI covers (the sac's CSF 1 mm inside the dura
+    and clear of the roots, between the endplates).
 Reference
     ``(median, spread)`` of the central third of the sac's depth at every
     station where it was found (spread: 1.4826 x MAD).
@@ -373,9 +379,9 @@ def _most_continuous(spans: np.ndarray, areas: np.ndarray, thickness: Any, n: in
 def _bridged(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
     """Return the samples of a region along each station, with roots in it counted in.
 
-    A gap across the sac shorter than :data:`_ROOT_GAP_MM` between samples of
-    the region, all of whose samples are brighter than the CSF window, is a
-    root (or the cord) lying in the sac: it counts towards the sac's thickness.
+    In a gap across the sac shorter than :data:`_ROOT_GAP_MM` between samples
+    of the region, the samples brighter than the CSF window are a root (or
+    the cord) lying in the sac: they count towards the sac's thickness.
     """
     from scipy.ndimage import binary_closing
 
@@ -904,60 +910,101 @@ def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
     The sac's straightened signal over the ROI's stations ``span`` and depths
     ``low``-``high`` (mm) is averaged over :data:`ROOT_SMOOTH_MM` along the sac
     and across it (an odd number of samples each way; roots of the cauda equina
-    run along the sac). A sample
-    brighter than the sac's CSF ``base`` (:func:`_csf_base`) by :data:`ROOT_SD`
-    noise SDs and by :data:`ROOT_FLOOR` of it holds a root (in the slice or in
-    the slab beside it: that voxel is not CSF); the noise is the spread of the
-    averaged samples below ``base`` (1.4826 x the median of their deviations
-    from it, which roots do not reach). Samples within :data:`ROOT_MARGIN_MM` of
-    a root are blocked, and the largest rectangle of stations x depths left is
-    kept.
+    run along the sac). A sample brighter than the sac's CSF ``base``
+    (:func:`_csf_base`) by :data:`ROOT_SD` noise SDs and by :data:`ROOT_FLOOR`
+    of it holds a root (in the slice or in the slab beside it: that voxel is
+    not CSF); the noise is the spread of the averaged samples below ``base``
+    (1.4826 x the median of their deviations from it, which roots do not
+    reach). Roots are also looked for on the stations just beyond the ROI's
+    ends (the sac goes on there; across it, the ROI's depths already stop
+    short of the walls and of a root stripe). Samples within
+    :data:`ROOT_MARGIN_MM` of a root are blocked, and the largest rectangle of
+    stations x depths left is kept.
 
-    Returns ``(stations, low, high, n_root_samples)`` or None when no sample
-    holds a root.
+    Returns ``(stations, low, high, n_root_samples)`` (the stations empty when
+    nothing is left), or None when no sample holds a root.
     """
-    from scipy.ndimage import binary_dilation, uniform_filter
+    from scipy.ndimage import binary_dilation
 
     cols = np.flatnonzero((track.depths_mm >= low - 1e-9) & (track.depths_mm <= high + 1e-9))
     if cols.size == 0 or span.size == 0:
         return None
-    raw = track.straight[np.ix_(span, cols)].astype(float)
     station_mm = float(np.median(np.diff(track.arc_mm))) if track.arc_mm.size > 1 else 1.0
     size = tuple(2 * int(round(0.5 * (length / step - 1.0))) + 1
                  for length, step in zip(ROOT_SMOOTH_MM, (station_mm, _STEP_MM), strict=True))
-    smooth = uniform_filter(raw, size=size, mode="nearest")
-    below = base - smooth[smooth <= base]
-    sd = 1.4826 * float(np.median(below)) if below.size else 0.0
-    bright = smooth > base + max(ROOT_SD * sd, ROOT_FLOOR * base)
+    grow = (int(math.ceil(ROOT_MARGIN_MM / station_mm)), int(math.ceil(ROOT_MARGIN_MM / _STEP_MM)))
+    reach = grow[0] + size[0] // 2
+    first = max(int(span[0]) - reach, 0)
+    last = min(int(span[-1]) + reach, len(track.arc_mm) - 1)
+    bright = _root_samples(track, np.arange(first, last + 1), cols, base,
+                           (int(span[0]) - first, int(span[-1]) - first + 1), size)
     if not bright.any():
         return None
-    grow = (int(math.ceil(ROOT_MARGIN_MM / station_mm)), int(math.ceil(ROOT_MARGIN_MM / _STEP_MM)))
     blocked = binary_dilation(bright, np.ones((2 * grow[0] + 1, 2 * grow[1] + 1), dtype=bool))
+    blocked = blocked[int(span[0]) - first:int(span[-1]) - first + 1]
+    if not blocked.any():
+        return None
+    n_roots = int(bright[int(span[0]) - first:int(span[-1]) - first + 1].sum())
     box = _largest_rectangle(~blocked)
     if box is None:
-        return span[:0], low, low, int(bright.sum())
+        return span[:0], low, low, n_roots
     r0, r1, c0, c1 = box
     half = 0.5 * _STEP_MM
     new_low = low if c0 == 0 else float(track.depths_mm[cols[c0]]) - half
     new_high = high if c1 == cols.size else float(track.depths_mm[cols[c1 - 1]]) + half
-    return span[r0:r1], new_low, new_high, int(bright.sum())
+    return span[r0:r1], new_low, new_high, n_roots
+
+
+def _root_samples(track: CanalTrack, stations: np.ndarray, cols: np.ndarray, base: float,
+                  inner: tuple[int, int], size: tuple[int, ...]) -> np.ndarray:
+    """Return which samples of ``stations`` x ``cols`` hold a root (:func:`_clear_of_roots`).
+
+    ``inner`` (start, stop) are the rows of the ROI's own stations, on which
+    the noise is measured; ``size`` the averaging window (samples).
+    """
+    from scipy.ndimage import uniform_filter
+
+    raw = track.straight[np.ix_(stations, cols)].astype(float)
+    smooth = uniform_filter(raw, size=size, mode="nearest")
+    own = smooth[inner[0]:inner[1]]
+    below = base - own[own <= base]
+    sd = 1.4826 * float(np.median(below)) if below.size else 0.0
+    return np.asarray(smooth > base + max(ROOT_SD * sd, ROOT_FLOOR * base))
 
 
 def _rectangle(track: CanalTrack, shape: tuple[int, ...], level: str, span: np.ndarray,
                low: float, high: float, reference: tuple[float, float]
                ) -> tuple[CsfPlacement, np.ndarray]:
-    """Return the CSF rectangle over stations ``span``, depths ``low``-``high``, and its mask."""
+    """Return the CSF rectangle over stations ``span``, depths ``low``-``high``, and its mask.
+
+    Its ends are where the first and last stations cross the sac at the ROI's
+    middle depth, each widened by half the stations' spacing there (behind a
+    lordotic curve the stations lie closer together than on the column's axis),
+    so it covers those stations' samples and no more.
+    """
     spacing = track.spacing
+    empty = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
     if span.size == 0 or high <= low:
-        empty = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
         return CsfPlacement(empty, level, (0.0, 0.0), 0.0, 0.0, (1.0, 0.0), reference, ""), empty
-    mid = int(round(0.5 * (span[0] + span[-1])))
-    length = float(track.arc_mm[span[-1]] - track.arc_mm[span[0]]) + 1.0
-    centre_mm = track.points[mid] + 0.5 * (low + high) * track.normals[mid]
+    depth = 0.5 * (low + high)
+    i0, i1 = int(span[0]), int(span[-1])
+    start = track.points[i0] + depth * track.normals[i0]
+    end = track.points[i1] + depth * track.normals[i1]
+    chord = float(np.hypot(*(end - start)))
+    if span.size > 1:
+        step = chord / float(span.size - 1)
+        axis_v = (end - start) / chord if chord > 0 else track.tangents[(i0 + i1) // 2]
+    else:
+        j = i0 + 1 if i0 + 1 < len(track.arc_mm) else i0 - 1
+        other = track.points[j] + depth * track.normals[j]
+        step = float(np.hypot(*(other - start))) if j >= 0 else 1.0
+        axis_v = track.tangents[i0]
+    length = chord + step
+    centre_mm = 0.5 * (start + end)
     centre = (float(centre_mm[0] / spacing[0]), float(centre_mm[1] / spacing[1]))
-    axis = (float(track.tangents[mid][0]), float(track.tangents[mid][1]))
-    placement = CsfPlacement(np.zeros((int(shape[0]), int(shape[1])), dtype=bool), level,
-                             centre, 0.5 * length, 0.5 * (high - low), axis, reference, "")
+    axis = (float(axis_v[0]), float(axis_v[1]))
+    placement = CsfPlacement(empty, level, centre, 0.5 * length, 0.5 * (high - low), axis,
+                             reference, "")
     entry = placement.shape(spacing)
     mask = rectangle_mask((int(shape[0]), int(shape[1])), (entry["corner"][0], entry["corner"][1]),
                           (entry["size"][0], entry["size"][1]), entry["angle_deg"])
@@ -1064,13 +1111,19 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
             span2, low2, high2, n_roots = clear
             placement2, mask2 = _rectangle(track, img.shape, level, span2, low2, high2,
                                            reference)
-            if mask2.sum() >= MIN_ROI_PIXELS:
+            area = n_roots * float(np.median(np.diff(track.arc_mm))) * _STEP_MM
+            # a small ROI clear of roots (flagged small when scored) beats a larger one
+            # holding them
+            if mask2.sum() >= MIN_ROI_PIXELS // 2:
                 placement, mask, span, low, high = placement2, mask2, span2, low2, high2
-                roots = (f", clear of {n_roots} samples of the sac brighter than its CSF "
-                         "(roots)")
+                roots = (f", kept {ROOT_MARGIN_MM:g} mm clear of roots found over "
+                         f"{area:.0f} mm2 of the sac there")
+            else:
+                roots = (f", holding roots found over {area:.0f} mm2 of the sac there (the "
+                         f"part clear of them has only {int(mask2.sum())} pixels)")
         centre = placement.centre
         length = 2.0 * placement.half_length_mm
-        note = (f"CSF ROI in the thecal sac at the middle of {level}, between its endplates: "
+        note = (f"CSF ROI in the thecal sac at {level}, between its endplates: "
                 f"centre row {centre[0]:.1f}, column {centre[1]:.1f}, {length:.1f} mm along "
                 f"the sac x {high - low:.1f} mm across ({int(mask.sum())} pixels)")
         if stripe:
