@@ -17,6 +17,7 @@ from vbq.dicom.geometry import SliceGeometry
 from vbq.errors import BodyNotFoundError
 from vbq.phantom import make_phantom
 from vbq.roi.proposal import Proposal, fit_body, propose
+from vbq.roi.roimasks import MIN_ROI_PIXELS
 from vbq.roi.rois import RoiFile
 
 LEVEL_LABEL = {"L1": 41, "L2": 42, "L3": 43, "L4": 44}
@@ -136,7 +137,9 @@ def test_body_region_is_the_box_between_its_borders_even_on_a_dark_centre(tmp_pa
         body = prop.bodies[level]
         assert body.region.sum() > body.mask.sum() and not (body.mask & ~body.region).any()
         assert np.all(labels[rm.masks[level]] == lab), level
-    assert rm.masks["CSF"].sum() >= 20
+    # a CSF ROI cut clear of roots may hold fewer than MIN_ROI_PIXELS (it is then
+    # flagged small when scored), never fewer than half of them
+    assert rm.masks["CSF"].sum() >= MIN_ROI_PIXELS // 2
 
 
 def test_inscribed_ellipse_is_centred_in_a_long_narrow_region():
