@@ -36,8 +36,9 @@ From the label map on the series grid:
   cranial and caudal ends of the CSF level's body, eroded by
   :data:`CSF_EROSION_MM` (1 mm) against partial volume with the dura, the cord
   and epidural fat, then without the nerve roots the canal label holds
-  (pixels whose 3 x 3 mean lies more than 10 % or three noise SDs above the
-  sac's CSF level, with a 1 mm margin: :func:`vbq.roi.anatomy.without_roots`). If the level or the
+  (pixels whose mean over 3 mm along the sac and 1.5 mm across lies more than
+  10 % or three noise SDs above the sac's CSF level, with a 1 mm margin:
+  :func:`vbq.roi.anatomy.without_roots`). If the level or the
   canal there is missing, the protocol's fallback levels are tried in order
   (with a warning). A label scheme with no canal label (TotalSegmentator
   ``vertebrae_mr``) finds the CSF in the image behind the body instead
