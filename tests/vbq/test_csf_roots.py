@@ -266,3 +266,18 @@ def test_placed_csf_roi_keeps_its_margin_from_every_root_found(tmp_path, seed):
     pix = np.column_stack([rr * track.spacing[0], cc * track.spacing[1]])
     gap = np.hypot(pix[:, None, 0] - roots[None, :, 0], pix[:, None, 1] - roots[None, :, 1])
     assert gap.min() >= ROOT_MARGIN_MM - 0.25
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bridged_by_running_indices_equals_the_closing(seed):
+    from vbq.roi.canal import _bridged, _bridged_closing
+
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        inside = rng.random((rng.integers(1, 8), rng.integers(1, 40))) < rng.uniform(0.1, 0.9)
+        bright = rng.random(inside.shape) < rng.uniform(0.1, 0.9)
+        np.testing.assert_array_equal(_bridged(inside, bright), _bridged_closing(inside, bright))
+    # by hand: a 6-sample bright gap (3 mm) is bridged, a 7-sample one is not
+    row = np.array([[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]], dtype=bool)
+    got = _bridged(row, np.ones_like(row))
+    assert got[0, :8].all() and not got[0, 8:15].any()

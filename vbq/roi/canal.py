@@ -345,9 +345,14 @@ def _band_of(smooth: np.ndarray, band: np.ndarray, level: float
     boxes = ndimage.find_objects(lab)
     spans = np.array([-1.0] + [float(b[0].stop - b[0].start) for b in boxes])
 
+    known: dict[int, float] = {}
+
     def thickness(i: int) -> float:
-        rs, cs = boxes[i - 1]
-        return float(np.median(_bridged(lab[rs, cs] == i, part[rs, cs] > hi * level).sum(axis=1)))
+        if i not in known:
+            rs, cs = boxes[i - 1]
+            known[i] = float(np.median(_bridged(lab[rs, cs] == i,
+                                                part[rs, cs] > hi * level).sum(axis=1)))
+        return known[i]
 
     best = _most_continuous(spans, areas, thickness, smooth.shape[0])
     rs, cs = boxes[best - 1]
@@ -383,9 +388,26 @@ def _bridged(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
     of the region, the samples brighter than the CSF window are a root (or
     the cord) lying in the sac: they count towards the sac's thickness.
     """
+    n_cols = inside.shape[1]
+    idx = np.arange(n_cols)
+    # per sample, the region's nearest sample at or before it and at or after it
+    last = np.maximum.accumulate(np.where(inside, idx, -1), axis=1)
+    after = np.where(inside, idx, 2 * n_cols)
+    nxt = np.minimum.accumulate(after[:, ::-1], axis=1)[:, ::-1]
+    gap = (last >= 0) & (nxt < n_cols) & (nxt - last - 1 <= _root_gap_samples())
+    return np.asarray(inside | (gap & bright))
+
+
+def _root_gap_samples() -> int:
+    """Longest gap (samples) across the sac that a root or the cord may leave."""
+    return int(round(_ROOT_GAP_MM / _STEP_MM))
+
+
+def _bridged_closing(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """Compute :func:`_bridged` by a morphological closing along each station (reference)."""
     from scipy.ndimage import binary_closing
 
-    k = int(round(_ROOT_GAP_MM / _STEP_MM)) + 1
+    k = _root_gap_samples() + 1
     closed = binary_closing(np.pad(inside, ((0, 0), (k, k))), np.ones((1, k), dtype=bool))
     return np.asarray(inside | (closed[:, k:-k] & bright))
 
@@ -410,7 +432,7 @@ def _band_of_full(smooth: np.ndarray, band: np.ndarray, level: float
 
     def thickness(i: int) -> float:
         region = lab == i
-        counts = _bridged(region, smooth > hi * level).sum(axis=1)
+        counts = _bridged_closing(region, smooth > hi * level).sum(axis=1)
         return float(np.median(counts[region.any(axis=1)]))
 
     best = _most_continuous(spans, areas, thickness, smooth.shape[0])
