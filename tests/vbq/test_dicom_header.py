@@ -171,20 +171,27 @@ def test_compressed_pixel_data_decoded_by_pydicom(small, tmp_path):
     np.testing.assert_array_equal(s.pixels(0), ref * 0.5 + 1.5)
 
 
+def damaged_headers(src: bytes, seed: int, n: int, most: int):
+    """Yield ``n`` copies of a DICOM file with 1 to ``most`` random header bytes changed
+    (between the preamble and the pixel data element)."""
+    header_end = src.rfind(b"\xe0\x7f\x10\x00")
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        data = bytearray(src)
+        for pos in rng.integers(132, header_end, size=rng.integers(1, most + 1)):
+            data[pos] = int(rng.integers(0, 256))
+        yield bytes(data)
+
+
 def test_random_byte_damage_never_raises(small, tmp_path):
     """Corrupt header bytes at random: the index reports or skips, it never crashes."""
-    src = bytearray(small.files["t1"][0].read_bytes())
-    header_end = src.rfind(b"\xe0\x7f\x10\x00")
-    rng = np.random.default_rng(11)
+    src = small.files["t1"][0].read_bytes()
     kinds = set()
-    for i in range(150):
-        data = bytearray(src)
-        for pos in rng.integers(132, header_end, size=rng.integers(1, 4)):
-            data[pos] = int(rng.integers(0, 256))
+    for i, data in enumerate(damaged_headers(src, 11, 150, 3)):
         folder = tmp_path / f"d{i}"
         folder.mkdir()
         p = folder / "x.dcm"
-        p.write_bytes(bytes(data))
+        p.write_bytes(data)
         kind, _ = dicom_index._classify(p)
         kinds.add(kind)
         try:
