@@ -106,8 +106,12 @@ def _inscribed(mask: np.ndarray, angle_deg: float, spacing: tuple[float, float]
 
 
 def roi_entry(label: str, centre: Sequence[float], radii_mm: Sequence[float], angle: float,
-               spacing: tuple[float, float], index: int, main: int) -> dict[str, Any]:
-    """One ``vbq-rois/1`` ellipse in pixels (square-pixel units: mm over the mean spacing)."""
+               spacing: tuple[float, float], index: int, main: int,
+               minus: Sequence[np.ndarray] = ()) -> dict[str, Any]:
+    """One ``vbq-rois/1`` ellipse in pixels (square-pixel units: mm over the mean spacing).
+
+    ``minus``: polygons (``[row, column]`` vertices) cut out of it.
+    """
     px = 0.5 * (spacing[0] + spacing[1])
     entry: dict[str, Any] = {
         "label": label, "shape": "ellipse",
@@ -116,6 +120,9 @@ def roi_entry(label: str, centre: Sequence[float], radii_mm: Sequence[float], an
         "angle_deg": round(float(angle), 3)}
     if index != main:
         entry["slice"] = int(index)
+    if len(minus):
+        entry["minus"] = [{"shape": "polygon", "points": [[float(r), float(c)] for r, c in ring]}
+                          for ring in minus]
     return entry
 
 

@@ -23,6 +23,11 @@ many degrees (default 0; the rule is in :mod:`vbq.roi.shapes`), in pixel and
 patient space alike; in patient space the turn is made in millimetres.
 Converted pixel coordinates are rounded to 1e-6 pixel so that the
 floating-point noise of the conversion can never move a boundary pixel.
+
+A ROI may carry ``minus``: shapes (same grammar, no label) cut out of it, on its
+slice and in its space, such as the focal structures (vein, Modic zones, fat
+islands) the click engine leaves out of an ellipse. A pixel belongs to the ROI
+when its centre is in the ROI's shape and in none of its ``minus`` shapes.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from vbq.roi.inputfile import check_label, number_list, read_document, read_slic
 from vbq.roi.roimasks import RoiMasks
 from vbq.roi.shapes import cos_sin, rasterise
 
-__all__ = ["FORMAT", "SHAPES", "MAX_POLYGON_VERTICES", "RoiSpec", "RoiFile"]
+__all__ = ["FORMAT", "SHAPES", "MAX_POLYGON_VERTICES", "MAX_MINUS", "RoiPart", "RoiSpec",
+           "RoiFile"]
 
 #: The format string a ROI file must carry.
 FORMAT = "vbq-rois/1"
@@ -61,9 +67,25 @@ _ROUND = 6  # decimals kept after a patient -> pixel conversion
 
 #: Most vertices a polygon ROI may have (a drawn ROI has tens to hundreds).
 MAX_POLYGON_VERTICES = 10_000
+#: Most shapes a ROI's ``minus`` list may hold.
+MAX_MINUS = 256
 
 
 # --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class RoiPart:
+    """A shape cut out of a ROI (one item of its ``minus`` list).
+
+    Attributes
+    ----------
+    shape, geometry
+        As :class:`RoiSpec`'s.
+    """
+
+    shape: str
+    geometry: Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,8 @@ class RoiSpec:
         The level of a CSF ROI, else None.
     slice
         The ROI's own slice (index or SOP Instance UID), else None.
+    minus
+        Shapes cut out of the ROI (its ``minus`` list), on its slice.
     """
 
     number: int
@@ -95,6 +119,7 @@ class RoiSpec:
     geometry: Mapping[str, np.ndarray]
     level: str | None = None
     slice: SliceRef | None = None
+    minus: tuple[RoiPart, ...] = ()
 
     @property
     def name(self) -> str:
@@ -111,15 +136,9 @@ def _positive(arr: np.ndarray, where: str, key: str) -> np.ndarray:
 
 
 
-def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
-    where = f"{src}: ROI {number}"
-    if not isinstance(obj, dict):
-        raise InputError(f"{where}: a ROI must be a JSON object, got {shown(obj)}")
-    label = obj.get("label")
-    if label is None:
-        raise InputError(f'{where}: missing key "label"')
-    label = check_label(label, where)
-    where = f"{src}: ROI {number} ({label})"
+def _parse_shape(obj: Mapping[str, Any], where: str, space: str, extra: set[str]
+                 ) -> tuple[str, dict[str, np.ndarray]]:
+    """Check a shape's keys (``extra`` may also appear) and read its geometry."""
     shape = obj.get("shape")
     if shape is None:
         raise InputError(f'{where}: missing key "shape"')
@@ -128,7 +147,7 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
         raise InputError(
             f"{where}: unknown shape {text} (expected one of {', '.join(SHAPES)})"
         )
-    allowed = set(_COMMON_KEYS) | set(SHAPES[shape]) | (
+    allowed = extra | {"shape"} | set(SHAPES[shape]) | (
         {"angle_deg"} if shape in _TURNABLE else set())
     for key in obj:
         if key not in allowed:
@@ -170,6 +189,36 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
             raise InputError(f"{where}: 'angle_deg' must be a finite number of degrees (at most "
                              f"{NUMBER_LIMIT:g}), got {shown(angle)}")
         geometry["angle"] = np.array(float(angle))
+    return shape, geometry
+
+
+def _parse_minus(obj: Any, where: str, space: str) -> tuple[RoiPart, ...]:
+    """Read a ROI's ``minus`` list: shapes without label, level, slice or ``minus``."""
+    if not isinstance(obj, list):
+        raise InputError(f"{where}: 'minus' must be a list of shapes, got {shown(obj)}")
+    if len(obj) > MAX_MINUS:
+        raise InputError(f"{where}: 'minus' holds {len(obj):,} shapes, more than the "
+                         f"{MAX_MINUS} a ROI may have")
+    parts = []
+    for i, item in enumerate(obj):
+        at = f"{where}: minus[{i}]"
+        if not isinstance(item, dict):
+            raise InputError(f"{at}: a shape must be a JSON object, got {shown(item)}")
+        parts.append(RoiPart(*_parse_shape(item, at, space, set())))
+    return tuple(parts)
+
+
+def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
+    where = f"{src}: ROI {number}"
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: a ROI must be a JSON object, got {shown(obj)}")
+    label = obj.get("label")
+    if label is None:
+        raise InputError(f'{where}: missing key "label"')
+    label = check_label(label, where)
+    where = f"{src}: ROI {number} ({label})"
+    shape, geometry = _parse_shape(obj, where, space, set(_COMMON_KEYS) | {"minus"})
+    minus = _parse_minus(obj["minus"], where, space) if "minus" in obj else ()
     level = obj.get("level")
     if label == CSF:
         if level is None:
@@ -178,7 +227,7 @@ def _parse_roi(obj: Any, number: int, space: str, src: str) -> RoiSpec:
     elif "level" in obj:
         raise InputError(f'{where}: key "level" is only for the CSF ROI (got {shown(level)})')
     slice_ref = read_slice(obj["slice"], where) if "slice" in obj else None
-    return RoiSpec(number, label, shape, geometry, level, slice_ref)
+    return RoiSpec(number, label, shape, geometry, level, slice_ref, minus)
 
 
 
@@ -246,54 +295,24 @@ class RoiFile:
     # ----------------------------------------------------------------- placing
 
     def _place_patient(self, series: SeriesInfo, spec: RoiSpec, where: str
-                       ) -> tuple[int, dict[str, np.ndarray]]:
-        """Slice index and pixel-space geometry of a patient-space ROI."""
+                       ) -> tuple[int, dict[str, np.ndarray], list[dict[str, np.ndarray]]]:
+        """Slice index and pixel-space geometry of a patient-space ROI and of its cut-outs."""
         g = spec.geometry
-        if spec.shape in ("ellipse", "circle"):
-            anchor = g["center"]
-        elif spec.shape == "rectangle":
-            anchor = g["corner"]
-        else:
-            anchor = g["points"].mean(axis=0)
-        index, _ = series.locate(anchor)
+        index, _ = series.locate(_anchor(spec.shape, g))
         index = int(index)
         geom = series.slices[index].geometry
-        _, dist = geom.patient_to_pixel(anchor)
         tol = _slice_tolerance(series)
+        _, dist = geom.patient_to_pixel(_anchor(spec.shape, g))
         if abs(float(dist)) > tol:
             lost = series.incomplete
             raise InputError(
                 f"{where}: lies outside the image stack ({abs(float(dist)):.1f} mm from the "
                 f"nearest slice plane)" + (f"; note that {lost}" if lost else "")
             )
-        if spec.shape == "polygon":  # every vertex must lie in the plane, not only their mean
-            for i, point in enumerate(g["points"]):
-                _, d = geom.patient_to_pixel(point)
-                if abs(float(d)) > tol:
-                    raise InputError(
-                        f"{where}: points[{i}] lies {abs(float(d)):.1f} mm from the plane of "
-                        f"slice {index}, so the polygon is not drawn on one slice"
-                    )
-        spacing = np.asarray(geom.spacing, dtype=float)
-
-        def to_px(xyz: np.ndarray) -> np.ndarray:
-            rc, _ = geom.patient_to_pixel(xyz)
-            return np.round(np.asarray(rc, dtype=float), _ROUND)
-
-        px: dict[str, np.ndarray] = {}
-        turned = "angle" in g and cos_sin(float(g["angle"])) != (1.0, 0.0)
-        if turned:  # lengths stay in mm, turned in the plane (shapes' scaled rule)
-            px["angle"] = g["angle"]
-            px["scale"] = spacing
-        if spec.shape in ("ellipse", "circle"):
-            px["center"] = to_px(g["center"])
-            px["radii"] = g["radii"] if turned else np.round(g["radii"] / spacing, _ROUND)
-        elif spec.shape == "rectangle":
-            px["corner"] = to_px(g["corner"])
-            px["size"] = g["size"] if turned else np.round(g["size"] / spacing, _ROUND)
-        else:
-            px["points"] = to_px(g["points"])
-        return index, px
+        px = _to_pixels(geom, spec.shape, g, where, index, tol)
+        parts = [_to_pixels(geom, part.shape, part.geometry, f"{where}: minus[{i}]", index, tol)
+                 for i, part in enumerate(spec.minus)]
+        return index, px, parts
 
     def masks(self, series: SeriesInfo, slice: SliceLike | None = None) -> RoiMasks:
         """Select the pixels of every ROI on the series' slices.
@@ -333,8 +352,9 @@ class RoiFile:
                     else default_index
                 )
                 px = dict(spec.geometry)
+                parts = [dict(part.geometry) for part in spec.minus]
             else:
-                index, px = self._place_patient(series, spec, where)
+                index, px, parts = self._place_patient(series, spec, where)
                 named = spec.slice if spec.slice is not None else default_ref
                 if named is not None:
                     want = series.resolve(named, where)
@@ -357,6 +377,12 @@ class RoiFile:
                     f"{where}: extends beyond the image ({rows} rows x {cols} columns; "
                     f"{n_beyond} of its pixels are outside)"
                 )
+            if parts:
+                for part, cut in zip(spec.minus, parts, strict=True):
+                    mask &= ~rasterise(part.shape, cut, (rows, cols))[0]
+                if not mask.any():
+                    raise InputError(f"{where}: has no pixel left once its 'minus' shapes "
+                                     "are cut out")
             masks[spec.label] = mask
             outlines[spec.label] = outline
             slices[spec.label] = index
@@ -384,6 +410,54 @@ class RoiFile:
             midline_offset_mm=canal.midline_offset_mm,
         )
 
+
+
+def _anchor(shape: str, g: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Return the point that places a patient-space shape on a slice."""
+    if shape in ("ellipse", "circle"):
+        return g["center"]
+    if shape == "rectangle":
+        return g["corner"]
+    return np.asarray(g["points"].mean(axis=0))
+
+
+def _to_pixels(geom: Any, shape: str, g: Mapping[str, np.ndarray], where: str, index: int,
+               tol: float) -> dict[str, np.ndarray]:
+    """Return a patient-space shape's pixel geometry on the slice ``geom`` (index ``index``).
+
+    Every polygon vertex, and a cut-out's anchor, must lie within ``tol`` mm of
+    the slice's plane.
+    """
+    points = g["points"] if shape == "polygon" else [_anchor(shape, g)]
+    for i, point in enumerate(points):
+        _, d = geom.patient_to_pixel(point)
+        if abs(float(d)) > tol:
+            if shape == "polygon":
+                raise InputError(
+                    f"{where}: points[{i}] lies {abs(float(d)):.1f} mm from the plane of slice "
+                    f"{index}, so the polygon is not drawn on one slice")
+            raise InputError(f"{where}: lies {abs(float(d)):.1f} mm from the plane of slice "
+                             f"{index}, the ROI's slice")
+    spacing = np.asarray(geom.spacing, dtype=float)
+
+    def to_px(xyz: np.ndarray) -> np.ndarray:
+        rc, _ = geom.patient_to_pixel(xyz)
+        return np.round(np.asarray(rc, dtype=float), _ROUND)
+
+    px: dict[str, np.ndarray] = {}
+    turned = "angle" in g and cos_sin(float(g["angle"])) != (1.0, 0.0)
+    if turned:  # lengths stay in mm, turned in the plane (shapes' scaled rule)
+        px["angle"] = g["angle"]
+        px["scale"] = spacing
+    if shape in ("ellipse", "circle"):
+        px["center"] = to_px(g["center"])
+        px["radii"] = g["radii"] if turned else np.round(g["radii"] / spacing, _ROUND)
+    elif shape == "rectangle":
+        px["corner"] = to_px(g["corner"])
+        px["size"] = g["size"] if turned else np.round(g["size"] / spacing, _ROUND)
+    else:
+        px["points"] = to_px(g["points"])
+    return px
 
 
 def _slice_tolerance(series: SeriesInfo) -> float:

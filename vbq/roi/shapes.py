@@ -39,7 +39,7 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["ellipse_mask", "rectangle_mask", "polygon_mask", "ellipse_outline", "rasterise",
-           "cos_sin"]
+           "cos_sin", "mask_rings"]
 
 
 def _grid(shape: tuple[int, int], r_lo: float, r_hi: float, c_lo: float, c_hi: float
@@ -211,6 +211,34 @@ def polygon_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     mask[a : b + 1, c : d + 1] = inside
     return mask
 
+
+def mask_rings(mask: np.ndarray) -> list[np.ndarray]:
+    """Return closed polygons around a mask's pixels, as ``[row, column]`` vertices.
+
+    Traced on a twice-upsampled grid along the pixel edges, so each corner is
+    cut by a quarter pixel: every vertex is a multiple of 0.25, no pixel centre
+    lies on an edge, and by the even-odd rule (:func:`polygon_mask`) each ring
+    selects the pixel centres it encloses. The union of the rings' selections
+    is the mask with its holes filled. Vertices where the outline goes straight
+    on are dropped; the first vertex is not repeated at the end. Longest ring
+    first.
+    """
+    import contourpy
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return []
+    up = np.kron(np.pad(m, 1), np.ones((2, 2))).astype(float)
+    rings = []
+    for line in contourpy.contour_generator(z=up).lines(0.5):  # (x, y): columns, rows
+        rc = np.column_stack([np.asarray(line)[:, 1] / 2.0 - 1.25,
+                              np.asarray(line)[:, 0] / 2.0 - 1.25])
+        if np.array_equal(rc[0], rc[-1]):
+            rc = rc[:-1]
+        before, after = rc - np.roll(rc, 1, axis=0), np.roll(rc, -1, axis=0) - rc
+        turn = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
+        rings.append(rc[turn != 0.0])
+    return sorted(rings, key=len, reverse=True)
 
 
 def ellipse_outline(center: np.ndarray, radii: np.ndarray, n: int = 96,

@@ -477,7 +477,7 @@ class Workstation:
 #: What the requests run, imported when the application is built so that the first
 #: proposal or score of a fresh server does not wait for Python to load them.
 ANALYSIS_MODULES: tuple[str, ...] = (
-    "scipy.ndimage", "scipy.spatial", "vbq.roi.proposal", "vbq.roi.rois", "vbq.roi.midline",
+    "scipy.ndimage", "scipy.spatial", "contourpy", "vbq.roi.proposal", "vbq.roi.rois", "vbq.roi.midline",
     "vbq.roi.symmetry", "vbq.score", "vbq.protocol", "vbq.batch", "vbq.serve.render",
     "vbq.serve.exports")
 

@@ -108,35 +108,46 @@ def rois_to_patient(doc: Mapping[str, Any], series: SeriesInfo) -> dict[str, Any
         index = roi.get("slice", default)
         if not isinstance(index, int):
             raise InputError(f"ROI {roi.get('label')}: no slice index to place it on")
-        geom = series.slices[index].geometry
-        sr, sc = geom.spacing
-        new = {k: v for k, v in roi.items() if k not in ("slice", "center", "radii", "radius",
-                                                         "corner", "size", "points")}
-        if "center" in roi:
-            new["center"] = _xyz(series, index, roi["center"])
-        if "radii" in roi:
-            new["radii"], angle = _radii_mm(roi["radii"], roi.get("angle_deg"), (sr, sc))
-            if angle is not None:
-                new["angle_deg"] = angle
-        if "radius" in roi:  # a circle of equal pixel radii: an ellipse in millimetres
-            new["shape"] = "ellipse"
-            radius = float(roi["radius"])
-            new["radii"] = [round(radius * sr, 6), round(radius * sc, 6)]
-        if "corner" in roi and float(roi.get("angle_deg") or 0.0) % 180.0 and sr != sc:
-            raise InputError(f"ROI {roi.get('label')}: a turned rectangle on pixels that are "
-                             "not square is not a rectangle in millimetres; draw an ellipse")
-        if "corner" in roi:
-            new["corner"] = _xyz(series, index, roi["corner"])
-            new["size"] = [round(float(roi["size"][0]) * sr, 6),
-                           round(float(roi["size"][1]) * sc, 6)]
-        if "points" in roi:
-            new["points"] = [_xyz(series, index, p) for p in roi["points"]]
+        new = _shape_to_patient(roi, series, index, f"ROI {roi.get('label')}")
+        if roi.get("minus"):   # cut-outs lie on the ROI's slice
+            new["minus"] = [_shape_to_patient(part, series, index,
+                                              f"ROI {roi.get('label')}: minus[{i}]")
+                            for i, part in enumerate(roi["minus"])]
         out_rois.append(new)
     out: dict[str, Any] = {"format": doc.get("format", "vbq-rois/1"), "space": "patient",
                            "rois": out_rois}
     if doc.get("exclude"):
         out["exclude"] = dict(doc["exclude"])
     return out
+
+
+def _shape_to_patient(roi: Mapping[str, Any], series: SeriesInfo, index: int, name: str
+                      ) -> dict[str, Any]:
+    """Convert one pixel-space shape (a ROI or one of its cut-outs) on slice ``index``."""
+    geom = series.slices[index].geometry
+    sr, sc = geom.spacing
+    new = {k: v for k, v in roi.items() if k not in ("slice", "center", "radii", "radius",
+                                                     "corner", "size", "points", "minus")}
+    if "center" in roi:
+        new["center"] = _xyz(series, index, roi["center"])
+    if "radii" in roi:
+        new["radii"], angle = _radii_mm(roi["radii"], roi.get("angle_deg"), (sr, sc))
+        if angle is not None:
+            new["angle_deg"] = angle
+    if "radius" in roi:  # a circle of equal pixel radii: an ellipse in millimetres
+        new["shape"] = "ellipse"
+        radius = float(roi["radius"])
+        new["radii"] = [round(radius * sr, 6), round(radius * sc, 6)]
+    if "corner" in roi and float(roi.get("angle_deg") or 0.0) % 180.0 and sr != sc:
+        raise InputError(f"{name}: a turned rectangle on pixels that are not square is not a "
+                         "rectangle in millimetres; draw an ellipse")
+    if "corner" in roi:
+        new["corner"] = _xyz(series, index, roi["corner"])
+        new["size"] = [round(float(roi["size"][0]) * sr, 6),
+                       round(float(roi["size"][1]) * sc, 6)]
+    if "points" in roi:
+        new["points"] = [_xyz(series, index, p) for p in roi["points"]]
+    return new
 
 
 def _page_text(result: VBQResult) -> list[str]:
