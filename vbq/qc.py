@@ -106,6 +106,11 @@ def plot_qc(result: VBQResult, ax: Axes | None = None, *, own: bool | None = Non
         if outline is not None:
             ax.plot(outline[:, 1], outline[:, 0], color=colour, lw=1.5, ls=ls,
                     path_effects=outline_fx)
+            # shapes cut out of the ROI (focal structures): hatched, so the pixels
+            # measured are the outline's inside less them
+            for cut in (result.cut_outlines or {}).get(label, ()):
+                ax.fill(cut[:, 1], cut[:, 0], facecolor="none", edgecolor=colour, lw=0.6,
+                        hatch="////", alpha=0.9)
         else:
             cs = ax.contour(mask.astype(float), levels=[0.5], colors=[colour],
                             linewidths=1.5, linestyles=ls)

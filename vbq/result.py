@@ -142,8 +142,9 @@ class VBQResult:
         Why the series was chosen and why each other series was rejected
         (``{"reason": str, "rejected": [{"series_instance_uid", "description",
         "why"}]}``), None for values read in a PACS.
-    image, masks, outlines, pixel_spacing, series_info
-        The measured slice, the ROI masks and outlines, and the series object;
+    image, masks, outlines, cut_outlines, pixel_spacing, series_info
+        The measured slice, the ROI masks and outlines (and the outlines of
+        shapes cut out of a ROI, its ``minus`` list), and the series object;
         kept for the QC figure and DICOM SR, not serialised.
 
     References
@@ -176,6 +177,8 @@ class VBQResult:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     masks: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     outlines: Mapping[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    cut_outlines: Mapping[str, tuple[np.ndarray, ...]] | None = field(default=None, repr=False,
+                                                                      compare=False)
     mask_slices: Mapping[str, int] | None = field(default=None, repr=False, compare=False)
     pixel_spacing: tuple[float, float] | None = field(default=None, repr=False, compare=False)
     series_info: SeriesInfo | None = field(default=None, repr=False, compare=False)

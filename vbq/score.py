@@ -456,6 +456,7 @@ def score_roi_masks(
         image=images[main],
         masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
         outlines=dict(roi_masks.outlines) if roi_masks.outlines else None,
+        cut_outlines=dict(roi_masks.cut_outlines) if roi_masks.cut_outlines else None,
         mask_slices=slices,
         pixel_spacing=_spacing(series, main),
         series_info=series,

@@ -112,3 +112,22 @@ def test_notes_say_how_much_was_cut_out(phantoms):
             n = prop.bodies[lv].cut_pixels
             note = next(x for x in prop.notes if x.startswith(f"{lv}: body "))
             assert (f"{n} pixels of focal structures" in note) == (n > 0)
+
+
+def test_the_qc_figure_hatches_what_was_cut_out(phantoms):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vbq import score_series
+    from vbq.qc import plot_qc
+
+    info, _, seeds, prop = phantoms[0]
+    r = score_series(info.series_dir, seeds=seeds)
+    want = {lv: len(prop.bodies[lv].minus) for lv in BODIES if prop.bodies[lv].minus}
+    assert {lv: len(v) for lv, v in (r.cut_outlines or {}).items()} == want
+    ax = plot_qc(r)
+    hatched = [p for p in ax.patches if p.get_hatch() == "////"]
+    assert len(hatched) == sum(want.values()) > 0
+    plt.close(ax.figure)

@@ -204,3 +204,9 @@ def test_rings_select_the_mask_with_its_holes_filled(seed):
     assert np.all(union[m])
     assert not np.any(union & ~binary_fill_holes(m))
     assert mask_rings(np.zeros((4, 4), dtype=bool)) == []
+
+
+def test_cut_out_outlines_are_carried_for_drawing(series):
+    rm = RoiFile.from_json(DOC).masks(series)
+    assert set(rm.cut_outlines) == {"L1", "L2"}
+    assert len(rm.cut_outlines["L1"]) == 2 and rm.cut_outlines["L1"][1].shape[1] == 2

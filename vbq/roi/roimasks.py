@@ -46,6 +46,9 @@ class RoiMasks:
     outlines
         Optional label -> ``(N, 2)`` polygon ``[row, column]`` to draw; labels
         without one are drawn by the contour of their mask.
+    cut_outlines
+        Optional label -> polygons ``[row, column]`` of the shapes cut out of
+        that ROI (its ``minus`` list), to draw.
     slices
         Optional label -> slice index, for ROIs not on ``slice_index``.
     csf_reference
@@ -71,6 +74,7 @@ class RoiMasks:
     csf_reference: tuple[float, float] | None = None
     body_masks: Mapping[str, np.ndarray] | None = None
     midline_offset_mm: float | None = None
+    cut_outlines: Mapping[str, tuple[np.ndarray, ...]] | None = None
 
     def slice_of(self, label: str) -> int:
         """Return the slice index the ROI ``label`` lies on."""

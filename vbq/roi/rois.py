@@ -341,6 +341,7 @@ class RoiFile:
         )
         masks: dict[str, np.ndarray] = {}
         outlines: dict[str, np.ndarray] = {}
+        cut_outlines: dict[str, tuple[np.ndarray, ...]] = {}
         slices: dict[str, int] = {}
         csf_level = None
         for spec in self.rois:
@@ -378,8 +379,12 @@ class RoiFile:
                     f"{n_beyond} of its pixels are outside)"
                 )
             if parts:
+                cuts = []
                 for part, cut in zip(spec.minus, parts, strict=True):
-                    mask &= ~rasterise(part.shape, cut, (rows, cols))[0]
+                    cut_mask, cut_outline, _ = rasterise(part.shape, cut, (rows, cols))
+                    mask &= ~cut_mask
+                    cuts.append(cut_outline)
+                cut_outlines[spec.label] = tuple(cuts)
                 if not mask.any():
                     raise InputError(f"{where}: has no pixel left once its 'minus' shapes "
                                      "are cut out")
@@ -408,6 +413,7 @@ class RoiFile:
             slices=slices,
             csf_reference=canal.reference,
             midline_offset_mm=canal.midline_offset_mm,
+            cut_outlines=cut_outlines or None,
         )
 
 

@@ -477,9 +477,9 @@ class Workstation:
 #: What the requests run, imported when the application is built so that the first
 #: proposal or score of a fresh server does not wait for Python to load them.
 ANALYSIS_MODULES: tuple[str, ...] = (
-    "scipy.ndimage", "scipy.spatial", "contourpy", "vbq.roi.proposal", "vbq.roi.rois", "vbq.roi.midline",
-    "vbq.roi.symmetry", "vbq.score", "vbq.protocol", "vbq.batch", "vbq.serve.render",
-    "vbq.serve.exports")
+    "scipy.ndimage", "scipy.spatial", "contourpy", "vbq.roi.proposal", "vbq.roi.rois",
+    "vbq.roi.midline", "vbq.roi.symmetry", "vbq.score", "vbq.protocol", "vbq.batch",
+    "vbq.serve.render", "vbq.serve.exports")
 
 
 def create_app(config: ServeConfig, workstation: Workstation | None = None) -> Guard:
