@@ -900,8 +900,9 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     try:
         # a dark click may still lie well inside a body (the basivertebral vein,
         # a dark island): find the body with the typical marrow level, and keep
-        # it only if the click is at least _INSIDE_MM inside its endplates
-        frame = _find_frame(sl, click, name, m if dark or here > LESION_BRIGHT * m else None,
+        # it only if the click is at least _INSIDE_MM inside its endplates; so may a
+        # click on a bright focal lesion (brighter than a ray may pass)
+        frame = _find_frame(sl, click, name, m if dark or here > BRIGHT_FRACTION * m else None,
                             pitch, spine)
     except BodyNotFoundError:
         frame = None
