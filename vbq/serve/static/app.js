@@ -7,6 +7,12 @@ const LEVELS = ["L1", "L2", "L3", "L4"];
 const CSF_LEVEL = "L3";
 const REASONS = ["", "fracture", "hemangioma", "instrumentation", "schmorl_node", "lesion", "other"];
 const COLOURS = { L1: "#ff6b6b", L2: "#ffd166", L3: "#06d6a0", L4: "#4dabf7", CSF: "#e599f7" };
+// a ROI's "minus" list (docs/DESIGN.md, vbq-rois/1): shapes cut out of it, at most this many,
+// each with exactly its shape's keys (and angle_deg on the turnable ones)
+const MAX_MINUS = 256;
+const MINUS_KEYS = { ellipse: ["center", "radii"], circle: ["center", "radius"],
+  rectangle: ["corner", "size"], polygon: ["points"] };
+const TURNABLE = ["ellipse", "rectangle"];
 
 const S = {
   config: null, reader: null, occasion: null, studies: [], study: null, series: null,
@@ -262,8 +268,13 @@ function handles(roi) {
 
 // the format's membership rule (docs/DESIGN.md): an ellipse holds a pixel centre when
 // (u/ry)^2 + (v/rx)^2 <= 1, a rectangle (half-sizes ry, rx about its centre) when
-// -ry <= u < ry and -rx <= v < rx, u and v along the shape's turned row and column axes
+// -ry <= u < ry and -rx <= v < rx, u and v along the shape's turned row and column axes;
+// a ROI holds the centres in its own shape and in none of its cut-outs (its minus shapes)
 function inside(roi, r, c) {
+  return insideMain(roi, r, c) && !cutOut(roi, r, c);
+}
+
+function insideMain(roi, r, c) {
   const { row, col } = axes(roi);
   const dr = r - roi.center[0], dc = c - roi.center[1];
   const u = dr * row[0] + dc * row[1], v = dr * col[0] + dc * col[1];
@@ -274,6 +285,158 @@ function inside(roi, r, c) {
 }
 
 const finite = (v) => Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x));
+const pair = (v) => finite(v) && v.length === 2;
+
+// ------------------------------------------------------------------ cut-outs (minus shapes)
+// A ROI's cut-outs are kept as the document gave them (roi.minus, its entries unchanged, in
+// pixels on the ROI's slice) and sent back so; roi.whole set by the "keep whole" control
+// leaves them out until restored. Moving or turning the ROI leaves them where they are.
+const activeMinus = (roi) => (Array.isArray(roi.minus) && !roi.whole ? roi.minus : []);
+
+// (cos a, sin a), exact at multiples of 90 degrees, as vbq.roi.shapes.cos_sin
+function cosSin(deg) {
+  const a = ((deg % 360) + 360) % 360;
+  const exact = { 0: [1, 0], 90: [0, 1], 180: [-1, 0], 270: [0, -1] };
+  if (exact[a]) { return exact[a]; }
+  const t = a * Math.PI / 180;
+  return [Math.cos(t), Math.sin(t)];
+}
+
+// why a "minus" value is not a list of shapes the page can keep, or null when it is
+function minusProblem(list) {
+  if (!Array.isArray(list)) { return "'minus' is not a list of shapes"; }
+  if (list.length > MAX_MINUS) { return `'minus' holds more than ${MAX_MINUS} shapes`; }
+  for (const [i, m] of list.entries()) {
+    const at = `minus[${i}]`;
+    if (!m || typeof m !== "object" || Array.isArray(m)) { return `${at} is not a shape`; }
+    const keys = MINUS_KEYS[m.shape];
+    if (!keys) { return `${at} has no known shape`; }
+    const allowed = ["shape", ...keys, ...(TURNABLE.includes(m.shape) ? ["angle_deg"] : [])];
+    const extra = Object.keys(m).find((k) => !allowed.includes(k));
+    if (extra !== undefined) { return `${at} has the key "${extra}"`; }
+    if (m.angle_deg !== undefined && !Number.isFinite(m.angle_deg)) { return `${at}: bad angle_deg`; }
+    let ok;
+    if (m.shape === "ellipse") {
+      ok = pair(m.center) && pair(m.radii) && m.radii[0] > 0 && m.radii[1] > 0;
+    } else if (m.shape === "circle") {
+      ok = pair(m.center) && Number.isFinite(m.radius) && m.radius > 0;
+    } else if (m.shape === "rectangle") {
+      ok = pair(m.corner) && pair(m.size) && m.size[0] > 0 && m.size[1] > 0;
+    } else {
+      ok = Array.isArray(m.points) && m.points.length >= 3 && m.points.every(pair);
+    }
+    if (!ok) { return `${at}: its ${m.shape} is incomplete`; }
+  }
+  return null;
+}
+
+// is pixel centre (r, c) in a cut-out shape? The rules of vbq.roi.shapes, term for term:
+// ellipses as dr^2 rx^2 + dc^2 ry^2 <= rx^2 ry^2, rectangles half-open, polygons even-odd
+// with a ray along increasing column
+function inMinusShape(m, r, c) {
+  if (m.shape === "polygon") {
+    const pts = m.points;
+    let odd = false;
+    for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
+      const [r1, c1] = pts[j], [r2, c2] = pts[i];
+      if (r1 === r2 || (r1 > r) === (r2 > r)) { continue; }
+      const lhs = (c - c1) * (r2 - r1), rhs = (r - r1) * (c2 - c1);
+      if (r2 > r1 ? lhs < rhs : lhs > rhs) { odd = !odd; }
+    }
+    return odd;
+  }
+  const [co, si] = cosSin(m.angle_deg || 0);
+  if (m.shape === "rectangle") {
+    const [h, w] = m.size;
+    if (co === 1 && si === 0) {
+      return m.corner[0] <= r && r < m.corner[0] + h && m.corner[1] <= c && c < m.corner[1] + w;
+    }
+    const dr = r - (m.corner[0] + 0.5 * h), dc = c - (m.corner[1] + 0.5 * w);
+    const u = dr * co + dc * si, v = dc * co - dr * si;
+    return u >= -0.5 * h && u < 0.5 * h && v >= -0.5 * w && v < 0.5 * w;
+  }
+  const [ry, rx] = m.shape === "circle" ? [m.radius, m.radius] : m.radii;
+  const dr = r - m.center[0], dc = c - m.center[1];
+  const u = dr * co + dc * si, v = dc * co - dr * si;
+  return u * u * (rx * rx) + v * v * (ry * ry) <= (rx * rx) * (ry * ry);
+}
+
+function cutOut(roi, r, c) {
+  return activeMinus(roi).some((m) => inMinusShape(m, r, c));
+}
+
+// a cut-out's outline as a canvas path (screen coordinates); polygons are filled even-odd
+function minusPath(m) {
+  ctx.beginPath();
+  if (m.shape === "polygon") {
+    m.points.forEach(([r, c], i) => {
+      const [x, y] = toScreen(r, c);
+      if (i === 0) { ctx.moveTo(x, y); } else { ctx.lineTo(x, y); }
+    });
+    ctx.closePath();
+    return;
+  }
+  const [co, si] = cosSin(m.angle_deg || 0);
+  if (m.shape === "rectangle") {
+    const [h, w] = m.size;
+    const r0 = m.corner[0] + 0.5 * h, c0 = m.corner[1] + 0.5 * w;
+    const pts = [[-h, -w], [-h, w], [h, w], [h, -w]].map(([u, v]) =>
+      toScreen(r0 + 0.5 * (u * co - v * si), c0 + 0.5 * (u * si + v * co)));
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (const p of pts.slice(1)) { ctx.lineTo(p[0], p[1]); }
+    ctx.closePath();
+    return;
+  }
+  const [ry, rx] = m.shape === "circle" ? [m.radius, m.radius] : m.radii;
+  const [x, y] = toScreen(m.center[0], m.center[1]);
+  ctx.ellipse(x, y, rx * S.zoom, ry * S.zoom, -Math.atan2(si, co), 0, 2 * Math.PI);
+}
+
+const hatches = new Map();
+function hatch(colour) {  // diagonal lines in a ROI's colour, as a fill pattern
+  if (!hatches.has(colour)) {
+    const t = document.createElement("canvas");
+    t.width = 8; t.height = 8;
+    const g = t.getContext("2d");
+    g.strokeStyle = colour;
+    g.lineWidth = 1.5;
+    g.beginPath();
+    g.moveTo(-2, 10); g.lineTo(10, -2);
+    g.moveTo(-2, 2); g.lineTo(2, -2);
+    g.moveTo(6, 10); g.lineTo(10, 6);
+    g.stroke();
+    hatches.set(colour, ctx.createPattern(t, "repeat"));
+  }
+  return hatches.get(colour);
+}
+
+// a ROI's cut-outs over it: what they take out of the ROI dimmed and hatched in its colour
+// (only inside its own shape: nothing is cut from outside), each outline dashed
+function drawMinus(roi, here) {
+  const list = activeMinus(roi);
+  if (!list.length) { return; }
+  const colour = COLOURS[roi.label];
+  const evenodd = (m) => (m.shape === "polygon" ? "evenodd" : "nonzero");
+  ctx.save();
+  outlinePath(roi);
+  ctx.clip();
+  ctx.globalAlpha = here ? 1 : 0.5;
+  for (const m of list) {
+    minusPath(m);
+    ctx.fillStyle = "rgba(0, 0, 0, 0.55)";
+    ctx.fill(evenodd(m));
+    ctx.fillStyle = hatch(colour);
+    ctx.fill(evenodd(m));
+  }
+  ctx.restore();
+  ctx.save();
+  ctx.globalAlpha = here ? 1 : 0.5;
+  ctx.strokeStyle = colour;
+  ctx.lineWidth = 1;
+  ctx.setLineDash([3, 3]);
+  for (const m of list) { minusPath(m); ctx.stroke(); }
+  ctx.restore();
+}
 
 // a ROI of a vbq-rois/1 document (pixel space) -> the page's ROI: centre, half-sizes along its
 // row and column axes, turn; a rectangle keeps its entry, saved unchanged until edited
@@ -289,18 +452,29 @@ function fromEntry(e, fallbackSlice) {
     roi = { shape: "ellipse", center: e.center.slice(), radii: [e.radius, e.radius] };
   }
   if (!roi || !(roi.radii[0] > 0) || !(roi.radii[1] > 0) || !Number.isInteger(slice)) { return null; }
+  if (e.minus !== undefined && minusProblem(e.minus)) { return null; }
   roi.label = e.label;
   roi.angle_deg = Number.isFinite(e.angle_deg) ? e.angle_deg : 0;
   roi.slice = slice;
   if (e.label === "CSF") { roi.level = e.level || CSF_LEVEL; }
   roi.entry = JSON.parse(JSON.stringify(e));
   roi.entry.slice = slice;
+  if (e.minus !== undefined) {  // kept apart from the shape: it stays when the shape is edited
+    roi.minus = roi.entry.minus;
+    delete roi.entry.minus;
+  }
   return roi;
 }
 
-// the page's ROI -> its vbq-rois/1 entry: the proposal's own entry while it is not edited
+// the page's ROI -> its vbq-rois/1 entry: the proposal's own entry while it is not edited,
+// with its cut-outs as given (unless kept whole)
 function toEntry(roi) {
-  if (roi.entry && !roi.touched) { return JSON.parse(JSON.stringify(roi.entry)); }
+  const out = roi.entry && !roi.touched ? JSON.parse(JSON.stringify(roi.entry)) : shapeEntry(roi);
+  if (Array.isArray(roi.minus) && !roi.whole) { out.minus = JSON.parse(JSON.stringify(roi.minus)); }
+  return out;
+}
+
+function shapeEntry(roi) {
   const out = { label: roi.label, shape: roi.shape };
   if (roi.shape === "rectangle") {
     out.corner = [round(roi.center[0] - roi.radii[0], 3), round(roi.center[1] - roi.radii[1], 3)];
@@ -348,6 +522,7 @@ function draw() {
     const here = roi.slice === S.slice;
     ctx.save();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
+    drawMinus(roi, here);
     const [x, y] = outlinePath(roi);
     ctx.strokeStyle = COLOURS[label];
     ctx.lineWidth = label === S.selected ? 2.5 : 1.5;
@@ -403,6 +578,32 @@ function renderLabels() {
     b.classList.toggle("active", b.dataset.label === S.active);
     b.textContent = b.dataset.label + (S.rois[b.dataset.label] ? " \u2713" : "");
   }
+  renderMinusControl();
+}
+
+// the "keep whole" control: shown for a selected ROI that has cut-outs
+function renderMinusControl() {
+  const b = $("minus-toggle");
+  const roi = S.selected ? S.rois[S.selected] : null;
+  const n = roi && Array.isArray(roi.minus) ? roi.minus.length : 0;
+  b.hidden = n === 0;
+  if (!n) { return; }
+  const areas = n === 1 ? "1 cut-out" : `${n} cut-outs`;
+  b.textContent = roi.whole ? `Restore ${S.selected}'s ${areas}` : `Keep ${S.selected} whole`;
+  b.title = roi.whole ?
+    `Leave ${S.selected}'s ${areas} (vein, Modic zones, fat islands) out of it again` :
+    `Measure ${S.selected} without taking out its ${areas} (vein, Modic zones, fat islands)`;
+}
+
+function toggleMinus() {
+  const label = S.selected;
+  const roi = label ? S.rois[label] : null;
+  if (!roi || !Array.isArray(roi.minus) || !roi.minus.length) { return; }
+  roi.whole = !roi.whole;
+  edited(roi);
+  setRoi(label, roi);
+  status(roi.whole ? `${label} is measured whole: its cut-outs are left in` :
+    `${label}'s cut-outs are taken out of it again`, true);
 }
 
 function nextLabel() {
@@ -469,7 +670,12 @@ function applyProposal(p, label) {
   const main = p.rois.slice !== undefined ? p.rois.slice : S.slice;
   const found = (p.rois.rois || []).find((x) => x.label === label);
   const roi = found ? fromEntry(found, main) : null;
-  if (!roi) { status(`no ROI proposed for ${label}; draw it by hand (Draw tool)`); return false; }
+  if (!roi) {
+    const why = found && found.minus !== undefined ? minusProblem(found.minus) : null;
+    status(why ? `the ${label} ROI proposed cannot be shown (${why}); draw it by hand (Draw tool)` :
+      `no ROI proposed for ${label}; draw it by hand (Draw tool)`);
+    return false;
+  }
   const mine = (p.notes || []).filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
     (label === "CSF" && n.includes("CSF")));
   S.proposals[label] = { notes: mine, warnings: p.warnings };
@@ -714,8 +920,10 @@ function renderResult() {
     const tr = document.createElement("tr");
     const part = res ? (label === "CSF" ? res.csf : res.levels[label]) : null;
     const roi = S.rois[label];
+    const cuts = roi ? activeMinus(roi).length : 0;
     const cells = [label, part && part.si !== null && part.si !== undefined ? part.si.toFixed(1) : "",
-      part && part.n_pixels ? String(part.n_pixels) : "", roi ? (roi.provenance || "").replace("_", " ") : ""];
+      part && part.n_pixels ? String(part.n_pixels) : "", roi ? (roi.provenance || "").replace("_", " ") +
+        (cuts ? `, ${cuts} cut-out${cuts === 1 ? "" : "s"}` : "") : ""];
     for (const v of cells) { const td = document.createElement("td"); td.textContent = v; tr.appendChild(td); }
     const td = document.createElement("td");
     if (label !== "CSF") {
@@ -792,6 +1000,7 @@ function bindEvents() {
   $("fit").addEventListener("click", fit);
   $("auto-window").addEventListener("click", () => { S.window = null; S.level = null; setSlice(S.slice); });
   $("delete-roi").addEventListener("click", deleteSelected);
+  $("minus-toggle").addEventListener("click", toggleMinus);
   $("save").addEventListener("click", save);
   for (const r of document.querySelectorAll("input[name=tool]")) {
     r.addEventListener("change", () => { S.tool = r.value; });
@@ -813,6 +1022,6 @@ function bindEvents() {
 
 // for scripted use and tests: where a pixel is on the canvas, and the state
 window.vbq = { state: S, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy,
-  applyProposal };
+  applyProposal, cutOut };
 
 start().catch((e) => status(e.message));
