@@ -82,6 +82,9 @@ MARROW_FRACTION = 0.8
 CSF_WALL_MARGIN_MM = 1.0
 #: How far (mm) its back is moved in from where the signal leaves the CSF.
 CSF_BACK_MARGIN_MM = 0.75
+#: Narrowest CSF ROI (mm across the sac) placed at a level; a narrower sac falls back to the
+#: next level.
+CSF_MIN_WIDTH_MM = 2.0
 #: Behind the sac's middle, signal this fraction above its CSF is a root in the slice or the wall.
 ROOT_EXCESS = 0.16
 #: In front of the sac's middle, signal this fraction above its CSF is the wall.
@@ -1117,7 +1120,7 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
         front = float(np.median(track.front_mm[found]))
         back = float(np.median(track.back_mm[found]))
         cut = _across(profile, track.depths_mm, front, back, track.csf_level, upper)
-        if cut is None or cut[1] - cut[0] < 2.0:
+        if cut is None or cut[1] - cut[0] < CSF_MIN_WIDTH_MM:
             tried.append(f"the sac at {level} leaves no room {CSF_WALL_MARGIN_MM:g} mm from its "
                          "walls" + (" and roots" if cut is not None and cut[2] else ""))
             continue
