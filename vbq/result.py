@@ -135,9 +135,10 @@ class VBQResult:
         "study_date" (YYYY-MM-DD), "accession_number"}``; None for values read
         in a PACS. :meth:`without_phi` empties the patient ID, date and
         accession number.
-    instance_number, midline_offset_mm
-        InstanceNumber of the measured slice, and its distance (mm) from the
-        mid-sagittal plane when that is known.
+    instance_number, midline_offset_mm, midline_source
+        InstanceNumber of the measured slice, its distance (mm) from the
+        mid-sagittal plane when that is known, and how the plane was found
+        (``"bodies"``, ``"canal"`` or ``"labels"``).
     series_choice
         Why the series was chosen and why each other series was rejected
         (``{"reason": str, "rejected": [{"series_instance_uid", "description",
@@ -172,6 +173,7 @@ class VBQResult:
     study: Mapping[str, Any] | None = None
     instance_number: int | None = None
     midline_offset_mm: float | None = None
+    midline_source: str | None = None
     #: True when patient ID, study date and accession number were removed.
     phi_removed: bool = False
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -226,6 +228,8 @@ class VBQResult:
             out["instance_number"] = self.instance_number
         if self.midline_offset_mm is not None:
             out["midline_offset_mm"] = _num(self.midline_offset_mm)
+            if self.midline_source is not None:
+                out["midline_source"] = self.midline_source
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -337,7 +341,9 @@ class VBQResult:
         if self.instance_number is not None:
             bits.append(f"instance {self.instance_number}")
         if self.midline_offset_mm is not None:
-            bits.append(f"{abs(self.midline_offset_mm):.1f} mm from the mid-sagittal plane")
+            how = {"bodies": " through the bodies", "canal": " at the canal",
+                   "labels": " from the labels"}.get(self.midline_source or "", "")
+            bits.append(f"{abs(self.midline_offset_mm):.1f} mm from the mid-sagittal plane{how}")
         return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
 
     def plot_qc(self, ax: Axes | None = None) -> Axes:

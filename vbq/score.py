@@ -423,7 +423,7 @@ def score_roi_masks(
         masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
         slices=slices, csf_mean=csf_m.mean, csf_sd=csf_m.sd,
         csf_reference=roi_masks.csf_reference, body_masks=dict(roi_masks.body_masks or {}),
-        midline_offset_mm=roi_masks.midline_offset_mm)
+        midline_offset_mm=roi_masks.midline_offset_mm, midline_source=roi_masks.midline_source)
     vbq, levels, more = combine_levels(
         proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices,
         force=force, field_strength_t=field_t, roi=evidence,
@@ -450,6 +450,8 @@ def score_roi_masks(
         frame_number=series.slices[main].frame_number,
         instance_number=series.slices[main].instance_number,
         midline_offset_mm=roi_masks.midline_offset_mm,
+        midline_source=(roi_masks.midline_source if roi_masks.midline_offset_mm is not None
+                        else None),
         study=series.study_metadata(),
         roi_source=roi_masks.source,
         other_rois=other,

@@ -25,6 +25,7 @@ def test_mask_slice_is_the_true_mid_sagittal_slice_under_yaw(tmp_path, seed):
     assert rm.slice_index == info.expected["reference"]["slice"]
     # a quarter of the 4.4 mm slice spacing: the slice choice never rests on the error
     assert rm.midline_offset_mm == pytest.approx(truth["offset_mm"], abs=1.1)
+    assert rm.midline_source == "labels"
 
 
 def test_stack_narrower_than_the_bodies_uses_the_canal(tmp_path):

@@ -208,6 +208,26 @@ def test_a_slice_far_from_the_midline_is_reported_and_carried(drawn):
     assert "4.5 mm from the mid-sagittal plane" in far.summary()
 
 
+
+@pytest.mark.parametrize(("source", "said"), [
+    ("bodies", "4.5 mm from the mid-sagittal plane found through the vertebral bodies (more"),
+    ("labels", "4.5 mm from the mid-sagittal plane found from the mask's labels (more"),
+    ("canal", "4.5 mm from the mid-sagittal plane found at the canal (the vertebral bodies "
+              "could not be followed across the slices, and a spine turned about its long "
+              "axis puts the canal a few millimetres to one side of the plane through the "
+              "bodies: check the slice on the QC figure) (more than 3 mm)"),
+    (None, "4.5 mm from the mid-sagittal plane (more than 3 mm)"),
+])
+def test_the_slice_warning_says_how_the_plane_was_found(drawn, source, said):
+    from dataclasses import replace
+
+    series, roi_masks = drawn
+    far = score_roi_masks(series, replace(roi_masks, midline_offset_mm=-4.5,
+                                          midline_source=source))
+    assert far.warning_codes == ("slice_off_midline",) and said in far.warnings[0]
+    assert far.to_dict()["slice"].get("midline_source") == source
+
+
 def test_a_level_far_from_the_others_is_reported_unless_excluded():
     # L4 560 vs median(400, 410, 395) = 400: 40% > 30%
     values = {"L1": 400, "L2": 410, "L3": 395, "L4": 560, "CSF": 130}

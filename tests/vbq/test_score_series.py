@@ -102,7 +102,8 @@ def test_result_json_has_the_contract_keys(plain):
     assert {"si", "median", "n_pixels", "area_mm2", "used"} <= set(d["levels"]["L1"])
     assert set(d["csf"]) >= {"level", "si", "n_pixels"}
     assert set(d["slice"]) == {"index", "sop_instance_uid", "instance_number",
-                               "midline_offset_mm"}
+                               "midline_offset_mm", "midline_source"}
+    assert d["slice"]["midline_source"] in ("bodies", "canal")
     assert {"series_instance_uid", "description", "manufacturer", "field_strength_t", "tr_ms",
             "te_ms"} <= set(d["series"])
     assert all({"target", "value", "above", "doi"} <= set(c) for c in d["cutoffs"])

@@ -136,6 +136,7 @@ class CsfProposal:
     entry: dict[str, Any] | None = None
     reference: tuple[float, float] | None = None
     midline_offset_mm: float | None = None
+    midline_source: str | None = None
 
 
 def _not_in_body(source: str, name: str, rc: Sequence[float],
@@ -190,7 +191,9 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
     summary = summarise_canal(series, canal_idx, centres, main, image=slice_of(canal_idx).image)
     if summary.reason:
         notes.append(f"the sac along the canal: {summary.reason}")
-    found = CsfProposal(reference=summary.reference, midline_offset_mm=summary.midline_offset_mm)
+    found = CsfProposal(reference=summary.reference, midline_offset_mm=summary.midline_offset_mm,
+                        midline_source=None if summary.midline is None
+                        else summary.midline.source)
     if CSF in placed:
         seed, idx, rc = placed[CSF]
         csf_level = seed.level or (csf_levels[0] if csf_levels else None)
@@ -206,7 +209,7 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
             if idx != main:
                 entry["slice"] = int(idx)
             return CsfProposal(spot.level, idx, spot.mask, entry, found.reference,
-                               found.midline_offset_mm)
+                               found.midline_offset_mm, found.midline_source)
         _not_in_body(sf.source, seed.name, rc, {lv: f for lv, f in fits.items()
                                                if int(placed[lv][1]) == int(idx)})
         notes.append(f"{sf.source}: the CSF ROI is the largest ellipse in the region grown "
@@ -220,7 +223,7 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
             grower = grow_csf
         region = grower(sl.image, rc, sl.spacing, limit, f"{sf.source}: {seed.name}")
         return CsfProposal(csf_level, idx, np.asarray(region, dtype=bool), None,
-                         found.reference, found.midline_offset_mm)
+                         found.reference, found.midline_offset_mm, found.midline_source)
     if not find_csf:
         return found
     sl = slice_of(canal_idx)
@@ -234,7 +237,7 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
     if canal_idx != main:
         entry["slice"] = int(canal_idx)
     return CsfProposal(spot.level, canal_idx, spot.mask, entry, spot.reference,
-                     found.midline_offset_mm)
+                     found.midline_offset_mm, found.midline_source)
 
 
 def _seeded(track: Any, sl: Any, centres: Mapping[str, Sequence[float]], level: str | None,
@@ -294,4 +297,4 @@ def propose_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
     entry = roi_entry(CSF, ell[0], ell[1], angle, sl.spacing, csf_idx, main)
     entry["level"] = csf_level
     return CsfProposal(csf_level, csf_idx, csf_mask, entry, csf.reference,
-                       csf.midline_offset_mm)
+                       csf.midline_offset_mm, csf.midline_source)

@@ -655,7 +655,8 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
     return RoiMasks(slice_index=index, masks=masks, csf_level=csf_level, excluded=excluded,
                     warnings=tuple(warnings), source="mask", csf_reference=reference,
                     body_masks=bodies,
-                    midline_offset_mm=None if midline is None else midline.offset_mm(index))
+                    midline_offset_mm=None if midline is None else midline.offset_mm(index),
+                    midline_source=None if midline is None else midline.source)
 
 
 def _centres(labels2d: np.ndarray, scheme: LabelScheme, front: np.ndarray | None

@@ -56,7 +56,8 @@ class Midline:
     positions_mm
         Position of every slice.
     source
-        ``"canal"`` (the sac in the image) or ``"labels"`` (the mask's canal).
+        ``"bodies"`` (the vertebral bodies followed across the slices), ``"canal"``
+        (the sac in the image) or ``"labels"`` (the mask's labels).
     """
 
     position_mm: float

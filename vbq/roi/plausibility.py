@@ -118,6 +118,8 @@ class RoiEvidence:
     midline_offset_mm
         Distance of the measured slice from the mid-sagittal plane, or None
         when unknown.
+    midline_source
+        How that plane was found (``"bodies"``, ``"canal"``, ``"labels"``), or None.
     """
 
     masks: Mapping[str, np.ndarray]
@@ -127,6 +129,7 @@ class RoiEvidence:
     csf_reference: tuple[float, float] | None = None
     body_masks: Mapping[str, np.ndarray] = field(default_factory=dict)
     midline_offset_mm: float | None = None
+    midline_source: str | None = None
 
 
 def check_csf_darker(median_marrow: float, csf_si: float, *, force: bool = False
@@ -316,8 +319,13 @@ def check_inside_bodies(masks: Mapping[str, np.ndarray],
     return out
 
 
-def check_midline(offset_mm: float | None) -> list[VbqWarning]:
+def check_midline(offset_mm: float | None, source: str | None = None) -> list[VbqWarning]:
     """Gate (d), slice: warn when the slice lies too far from the mid-sagittal plane.
+
+    ``source`` says how the plane was found (:attr:`vbq.roi.midline.Midline.source`);
+    the warning names it, and when it is ``"canal"`` (the bodies could not be
+    followed across the slices) says that a spine turned about its long axis
+    puts the canal a few millimetres to one side of the plane through the bodies.
 
     Examples
     --------
@@ -326,10 +334,16 @@ def check_midline(offset_mm: float | None) -> list[VbqWarning]:
     """
     if offset_mm is None or abs(float(offset_mm)) <= MIDLINE_MAX_MM:
         return []
+    found = {"bodies": " found through the vertebral bodies",
+             "labels": " found from the mask's labels",
+             "canal": " found at the canal (the vertebral bodies could not be followed "
+                      "across the slices, and a spine turned about its long axis puts the "
+                      "canal a few millimetres to one side of the plane through the bodies: "
+                      "check the slice on the QC figure)"}.get(source or "", "")
     return [SliceOffMidline(
-        f"the measured slice lies {abs(float(offset_mm)):.1f} mm from the mid-sagittal plane "
-        f"(more than {MIDLINE_MAX_MM:g} mm); VBQ is defined on the mid-sagittal slice: choose "
-        "it with --slice")]
+        f"the measured slice lies {abs(float(offset_mm)):.1f} mm from the mid-sagittal plane"
+        f"{found} (more than {MIDLINE_MAX_MM:g} mm); VBQ is defined on the mid-sagittal "
+        "slice: choose it with --slice")]
 
 
 def assess(vbq: float, level_si: Mapping[str, float], csf_si: float, *,
@@ -373,5 +387,5 @@ def assess(vbq: float, level_si: Mapping[str, float], csf_si: float, *,
         out += check_csf_roi(float(csf_si), roi.csf_mean, roi.csf_sd, roi.csf_reference)
         out += check_overlaps(roi.masks, roi.slices)
         out += check_inside_bodies(roi.masks, roi.body_masks)
-        out += check_midline(roi.midline_offset_mm)
+        out += check_midline(roi.midline_offset_mm, roi.midline_source)
     return out

@@ -181,6 +181,8 @@ class Proposal:
         slice, when known, else None.
     midline_offset_mm
         Distance of the slice from the mid-sagittal plane, when known.
+    midline_source
+        How that plane was found (:attr:`vbq.roi.midline.Midline.source`).
     bodies
         Level -> :class:`BodyFit`, the body found from each click.
     """
@@ -192,6 +194,7 @@ class Proposal:
     csf_reference: tuple[float, float] | None = None
     midline_offset_mm: float | None = None
     bodies: Mapping[str, BodyFit] | None = None
+    midline_source: str | None = None
     warning_objects: tuple[VbqWarning, ...] = ()
 
 
@@ -1094,4 +1097,5 @@ def propose(series: SeriesInfo, seeds: Any, *,
     return Proposal(rois=doc, notes=tuple(notes), warnings=tuple(str(w) for w in warnings),
                     warning_codes=tuple(w.code for w in warnings), bodies=fits,
                     csf_reference=csf.reference, midline_offset_mm=csf.midline_offset_mm,
+                    midline_source=csf.midline_source,
                     warning_objects=tuple(warnings))

@@ -61,6 +61,9 @@ class RoiMasks:
     midline_offset_mm
         Optional distance (mm) of ``slice_index`` from the mid-sagittal plane
         found from the anatomy; carried on the result and checked.
+    midline_source
+        How that plane was found: ``"bodies"``, ``"canal"`` or ``"labels"``
+        (:attr:`vbq.roi.midline.Midline.source`).
     """
 
     slice_index: int
@@ -75,6 +78,7 @@ class RoiMasks:
     body_masks: Mapping[str, np.ndarray] | None = None
     midline_offset_mm: float | None = None
     cut_outlines: Mapping[str, tuple[np.ndarray, ...]] | None = None
+    midline_source: str | None = None
 
     def slice_of(self, label: str) -> int:
         """Return the slice index the ROI ``label`` lies on."""

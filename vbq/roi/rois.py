@@ -413,6 +413,7 @@ class RoiFile:
             slices=slices,
             csf_reference=canal.reference,
             midline_offset_mm=canal.midline_offset_mm,
+            midline_source=None if canal.midline is None else canal.midline.source,
             cut_outlines=cut_outlines or None,
         )
 

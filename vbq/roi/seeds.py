@@ -97,4 +97,5 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
     return replace(drawn, source="seeds",
                    warnings=tuple(proposal.warning_objects) + tuple(drawn.warnings),
                    csf_reference=drawn.csf_reference or proposal.csf_reference,
-                   midline_offset_mm=proposal.midline_offset_mm)
+                   midline_offset_mm=proposal.midline_offset_mm,
+                   midline_source=proposal.midline_source)
