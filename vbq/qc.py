@@ -108,9 +108,16 @@ def plot_qc(result: VBQResult, ax: Axes | None = None, *, own: bool | None = Non
                     path_effects=outline_fx)
             # shapes cut out of the ROI (focal structures): hatched, so the pixels
             # measured are the outline's inside less them
-            for cut in (result.cut_outlines or {}).get(label, ()):
-                ax.fill(cut[:, 1], cut[:, 0], facecolor="none", edgecolor=colour, lw=0.6,
-                        hatch="////", alpha=0.9)
+            cuts = (result.cut_outlines or {}).get(label, ())
+            if cuts:
+                from matplotlib.patches import Polygon
+
+                inside = Polygon(np.column_stack([outline[:, 1], outline[:, 0]]), closed=True,
+                                 transform=ax.transData)
+            for cut in cuts:
+                for patch in ax.fill(cut[:, 1], cut[:, 0], facecolor="none", edgecolor=colour,
+                                     lw=0.6, hatch="////", alpha=0.9):
+                    patch.set_clip_path(inside)     # only what the cut-out takes from this ROI
         else:
             cs = ax.contour(mask.astype(float), levels=[0.5], colors=[colour],
                             linewidths=1.5, linestyles=ls)

@@ -49,13 +49,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vbq.errors import InputError
 from vbq.fileio import atomic_path
-from vbq.roi.morphology import largest_region
+from vbq.roi.shapes import mask_rings
 
 if TYPE_CHECKING:
     from vbq.dicom.series import SeriesInfo
@@ -97,25 +97,25 @@ def _region_code(protocol: str) -> Any:
 
 
 def roi_outline(mask: np.ndarray) -> np.ndarray | None:
-    """Outline of a ROI mask as a closed polygon of ``[row, column]`` pixel coordinates.
+    """Outline of a ROI mask as one closed polygon of ``[row, column]`` pixel coordinates.
 
-    The polygon follows the pixel edges of the ROI's largest region (traced
-    on a twice-upsampled grid, so corners are cut by a quarter pixel): the
-    even-odd rule on pixel centres selects exactly the ROI's pixels again,
-    holes aside. Returns None for an empty mask.
+    Every boundary of the mask (each region's outer edge and each hole's,
+    :func:`vbq.roi.shapes.mask_rings`: pixel edges with corners cut by a quarter
+    pixel) is joined into one polygon by a segment from the first ring's first
+    vertex to each other ring and back along the same segment. A ray crosses
+    such a pair of segments twice or not at all, so the even-odd rule on pixel
+    centres selects exactly the ROI's pixels again: holes, such as focal
+    structures cut out of a body's ellipse, and every separate piece included.
+    A viewer draws the joining segments as lines. Returns None for an empty mask.
     """
-    import contourpy
-
-    m = largest_region(np.asarray(mask, dtype=bool))
-    if not m.any():
+    rings = mask_rings(np.asarray(mask, dtype=bool))
+    if not rings:
         return None
-    up = np.kron(np.pad(m, 1), np.ones((2, 2))).astype(float)
-    lines = cast("list[np.ndarray]", contourpy.contour_generator(z=up).lines(0.5))
-    line = max(lines, key=len)
-    rc = np.column_stack([line[:, 1] / 2.0 - 1.25, line[:, 0] / 2.0 - 1.25])
-    if not np.array_equal(rc[0], rc[-1]):
-        rc = np.vstack([rc, rc[:1]])
-    return rc
+    first = rings[0]
+    pts = [first, first[:1]]
+    for ring in rings[1:]:
+        pts += [ring, ring[:1], first[:1]]
+    return np.vstack(pts)
 
 
 def _frame_kw(source_ds: Any, frame: int | None) -> dict[str, Any]:

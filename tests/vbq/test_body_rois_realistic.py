@@ -130,4 +130,21 @@ def test_the_qc_figure_hatches_what_was_cut_out(phantoms):
     ax = plot_qc(r)
     hatched = [p for p in ax.patches if p.get_hatch() == "////"]
     assert len(hatched) == sum(want.values()) > 0
+    # each hatch is clipped to its ROI's outline: a cut-out reaching beyond it (over
+    # another ROI or the canal) is drawn only where it takes pixels from this one
+    assert all(p.get_clip_path() is not None for p in hatched)
     plt.close(ax.figure)
+
+
+def test_cut_outs_do_not_move_the_sac_or_the_midline(phantoms):
+    """The sac is traced through the shapes' centres, whatever is cut out of them."""
+    import copy
+
+    for _, series, _, prop in phantoms[:3]:
+        stripped = copy.deepcopy(prop.rois)
+        for roi in stripped["rois"]:
+            roi.pop("minus", None)
+        a = RoiFile.from_json(prop.rois).masks(series)
+        b = RoiFile.from_json(stripped).masks(series)
+        assert a.midline_offset_mm == b.midline_offset_mm
+        assert a.midline_source == b.midline_source

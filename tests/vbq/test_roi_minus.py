@@ -120,6 +120,36 @@ def test_the_workstation_export_to_patient_space_keeps_the_cut_outs():
         np.testing.assert_array_equal(px.masks[label], pt.masks[label], err_msg=label)
 
 
+def test_the_export_keeps_boundary_pixels_of_turned_shapes():
+    """Quarter-pixel turned shapes on 1.09375 mm pixels: edges through pixel centres survive.
+
+    Lengths written in mm are the exact products (4.25 x 1.09375 = 4.6484375); rounded
+    to 6 decimals they moved a boundary pixel in about one turned rectangle in five.
+    """
+    from vbq.serve.exports import rois_to_patient
+
+    sq = make_series(np.zeros((5, 60, 60)), spacing=(1.09375, 1.09375), gap=6.0)
+    rng = np.random.default_rng(7)
+    for i in range(120):
+        angle = float(rng.choice([90.0, 180.0, -90.0, 45.0]))
+        size = [float(rng.integers(2, 40)) / 4, float(rng.integers(2, 40)) / 4]
+        corner = [float(rng.integers(60, 160)) / 4, float(rng.integers(60, 160)) / 4]
+        roi = ({"shape": "rectangle", "corner": corner, "size": size} if i % 2 else
+               {"shape": "ellipse", "center": [corner[0] + 2, corner[1] + 2],
+                "radii": [size[0] / 2 + 1, size[1] / 2 + 1]})
+        d = {"format": "vbq-rois/1", "space": "pixel", "slice": 2, "rois": [
+            {"label": "L1", "shape": "circle", "center": [30, 30], "radius": 20,
+             "minus": [dict(roi, angle_deg=angle)]},
+            {"label": "L2", **roi, "angle_deg": angle}]}
+        try:
+            px = RoiFile.from_json(d).masks(sq)
+        except InputError:
+            continue                                     # no pixel centre inside
+        pt = RoiFile.from_json(rois_to_patient(d, sq)).masks(sq)
+        for label in px.masks:
+            np.testing.assert_array_equal(px.masks[label], pt.masks[label], err_msg=str(d))
+
+
 def test_a_patient_space_cut_out_off_the_rois_slice_is_an_error(series):
     d = _to_patient(DOC, series)
     d["rois"][1]["minus"][0]["center"][0] += 4.0    # one slice gap along the normal (x)

@@ -115,3 +115,51 @@ def test_sr_outlines_select_the_measured_pixels_again(scored):
         rc = xy[:, ::-1] - 0.5
         mask = np.asarray(res.masks[label], dtype=bool)
         assert np.array_equal(polygon_mask(mask.shape, rc[:-1]), mask), label
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_outline_of_a_mask_with_holes_and_pieces_selects_it_exactly(seed):
+    import numpy as np
+
+    from vbq.roi.shapes import polygon_mask
+    from vbq.sr import roi_outline
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((30, 26)) < rng.uniform(0.2, 0.7)
+    outline = roi_outline(mask)
+    assert np.array_equal(outline[0], outline[-1])
+    assert np.array_equal(polygon_mask(mask.shape, outline[:-1]), mask)
+
+
+def test_sr_outline_of_an_ellipse_less_its_cut_outs(scored, tmp_path):
+    """A ROI with a hole and a notch: its SCOORD selects the measured pixels, hole included."""
+    import highdicom as hd
+    import numpy as np
+
+    from vbq.roi.shapes import polygon_mask
+    from vbq.score import score_roi_masks as score
+
+    base = scored["result"]
+    r0, c0 = (float(np.mean(x)) for x in np.nonzero(base.masks["L3"]))
+    doc = {"format": "vbq-rois/1", "space": "pixel", "slice": base.slice_index, "rois": [
+        {"label": lv, "shape": "circle",
+         "center": [float(np.mean(np.nonzero(base.masks[lv])[0])),
+                    float(np.mean(np.nonzero(base.masks[lv])[1]))], "radius": 4}
+        for lv in ("L1", "L2", "L4")] + [
+        {"label": "L3", "shape": "circle", "center": [r0, c0], "radius": 5,
+         "minus": [{"shape": "circle", "center": [r0, c0], "radius": 1.5},
+                   {"shape": "rectangle", "corner": [r0 - 6, c0 + 3], "size": [12, 4]}]},
+        {"label": "CSF", "level": "L3", "shape": "circle",
+         "center": [float(np.mean(np.nonzero(base.masks["CSF"])[0])),
+                    float(np.mean(np.nonzero(base.masks["CSF"])[1]))], "radius": 1.5}]}
+    from vbq.roi.rois import RoiFile
+
+    series = scored["series"]
+    res = score(series, RoiFile.from_json(doc).masks(series))
+    path = write_sr(res, series, tmp_path / "cut.dcm")
+    groups = hd.sr.srread(str(path)).content.get_planar_roi_measurement_groups()
+    l3 = next(g for g in groups if str(g.tracking_identifier).startswith("L3"))
+    rc = np.asarray(l3.roi.value, dtype=float)[:, ::-1] - 0.5
+    mask = np.asarray(res.masks["L3"], dtype=bool)
+    assert np.array_equal(polygon_mask(mask.shape, rc[:-1]), mask)
+    assert mask[int(round(r0)), int(round(c0))] == False  # noqa: E712  (the hole)

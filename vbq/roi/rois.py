@@ -342,6 +342,7 @@ class RoiFile:
         masks: dict[str, np.ndarray] = {}
         outlines: dict[str, np.ndarray] = {}
         cut_outlines: dict[str, tuple[np.ndarray, ...]] = {}
+        whole: dict[str, np.ndarray] = {}       # the shapes before their cut-outs
         slices: dict[str, int] = {}
         csf_level = None
         for spec in self.rois:
@@ -378,13 +379,9 @@ class RoiFile:
                     f"{where}: extends beyond the image ({rows} rows x {cols} columns; "
                     f"{n_beyond} of its pixels are outside)"
                 )
+            whole[spec.label] = mask
             if parts:
-                cuts = []
-                for part, cut in zip(spec.minus, parts, strict=True):
-                    cut_mask, cut_outline, _ = rasterise(part.shape, cut, (rows, cols))
-                    mask &= ~cut_mask
-                    cuts.append(cut_outline)
-                cut_outlines[spec.label] = tuple(cuts)
+                mask, cut_outlines[spec.label] = _cut_out(mask, spec.minus, parts)
                 if not mask.any():
                     raise InputError(f"{where}: has no pixel left once its 'minus' shapes "
                                      "are cut out")
@@ -401,8 +398,9 @@ class RoiFile:
 
         # the sac's CSF on the CSF ROI's slice is checked (gate c), and the main slice's
         # distance from the mid-sagittal plane found from the anatomy (gate d): a drawn file
-        # names its slice, which may not be the mid-sagittal one
-        canal = canal_of_rois(series, masks, slices, main)
+        # names its slice, which may not be the mid-sagittal one; the sac is traced
+        # through the shapes' centres, whatever is cut out of them
+        canal = canal_of_rois(series, whole, slices, main)
         return RoiMasks(
             slice_index=main,
             masks=masks,
@@ -417,6 +415,23 @@ class RoiFile:
             cut_outlines=cut_outlines or None,
         )
 
+
+
+def _cut_out(mask: np.ndarray, minus: tuple[RoiPart, ...], parts: list[dict[str, np.ndarray]]
+             ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Return ``mask`` less its cut-outs (pixel geometry ``parts``) and their outlines.
+
+    Each cut-out is rasterised on the image grid with its own membership rule
+    (positions are never shifted, so boundary pixels are decided as for a ROI);
+    a cut-out may remove nothing (a ROI moved off a lesion).
+    """
+    out = mask.copy()
+    outlines = []
+    for part, px in zip(minus, parts, strict=True):
+        cut, outline, _ = rasterise(part.shape, px, out.shape)
+        out &= ~cut
+        outlines.append(outline)
+    return out, tuple(outlines)
 
 
 def _anchor(shape: str, g: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -72,8 +72,9 @@ def _radii_mm(radii: Any, angle_deg: Any, spacing: tuple[float, float]
     ry, rx = float(radii[0]), float(radii[1])
     sr, sc = spacing
     if angle_deg is None or float(angle_deg) == 0.0 or sr == sc:
-        return ([round(ry * sr, 6), round(rx * sc, 6)],
-                None if angle_deg is None else float(angle_deg))
+        # not rounded: a turned shape's lengths stay in mm when read back, so a
+        # rounded length would move a boundary pixel centre
+        return [ry * sr, rx * sc], None if angle_deg is None else float(angle_deg)
     a = np.radians(float(angle_deg))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     m = np.diag([sr, sc]) @ rot @ np.diag([ry, rx])
@@ -137,14 +138,13 @@ def _shape_to_patient(roi: Mapping[str, Any], series: SeriesInfo, index: int, na
     if "radius" in roi:  # a circle of equal pixel radii: an ellipse in millimetres
         new["shape"] = "ellipse"
         radius = float(roi["radius"])
-        new["radii"] = [round(radius * sr, 6), round(radius * sc, 6)]
+        new["radii"] = [radius * sr, radius * sc]
     if "corner" in roi and float(roi.get("angle_deg") or 0.0) % 180.0 and sr != sc:
         raise InputError(f"{name}: a turned rectangle on pixels that are not square is not a "
                          "rectangle in millimetres; draw an ellipse")
     if "corner" in roi:
         new["corner"] = _xyz(series, index, roi["corner"])
-        new["size"] = [round(float(roi["size"][0]) * sr, 6),
-                       round(float(roi["size"][1]) * sc, 6)]
+        new["size"] = [float(roi["size"][0]) * sr, float(roi["size"][1]) * sc]
     if "points" in roi:
         new["points"] = [_xyz(series, index, p) for p in roi["points"]]
     return new
