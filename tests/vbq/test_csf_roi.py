@@ -157,6 +157,19 @@ def test_across_leaves_out_the_blurred_edge_of_a_dark_dura():
     assert not stripe
 
 
+def test_across_passes_a_one_sample_dip_and_stops_at_a_two_sample_band():
+    # CSF 1.0 from 4 to 12 mm (the walk starts at its middle, 8 mm); one sample at 7 mm
+    # 6 % dark (a grey level of 8-bit CSF) is noise: the front stays at 4 mm, its
+    # half-sample edge 3.75, in by 1 mm
+    depths, prof = _profile([(4.0, 12.0, 1.0), (7.0, 7.5, 0.94)])
+    low, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
+    assert low == pytest.approx(3.75 + canal.CSF_WALL_MARGIN_MM)
+    # two dark samples (7-8 mm) are a wall: the front is the sample behind them, 8 mm
+    depths, prof = _profile([(4.0, 12.0, 1.0), (7.0, 8.0, 0.94)])
+    low, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
+    assert low == pytest.approx(7.75 + canal.CSF_WALL_MARGIN_MM)
+
+
 def test_across_stops_at_a_dark_ligament_in_front_though_not_dark_at_every_station():
     # CSF 1.0 from 6 to 14 mm; in front (4-6 mm) a ligament, dark (0.8) at most stations
     # (the median) but not at all of them (the upper percentile 0.97 is CSF-like), and

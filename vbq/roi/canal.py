@@ -856,7 +856,8 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     (the posterior sac is brighter where roots of the cauda equina lie near
     the slice, and is still CSF; a root in the slice stands higher). A piece
     of CSF behind such a stripe, inside the walls and wider than the front
-    one, is taken instead (the largest piece). Ends darker than the CSF by
+    one, is taken instead (the largest piece). A dip below the floor of one
+    sample (noise) does not end the CSF. Ends darker than the CSF by
     a quarter of :data:`CSF_CALM` (the blurred edge of a dark dura or
     ligament) are left out, and the ends are then moved in by
     :data:`CSF_WALL_MARGIN_MM` (front) and :data:`CSF_BACK_MARGIN_MM`
@@ -877,9 +878,18 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     k0 = (a + b) // 2
     n = len(q)
 
+    def dark(k: int, step: int) -> bool:
+        """Whether the profile falls below the floor at ``k + step`` and stays there.
+
+        A dip of one sample (half a millimetre) is noise: on 8-bit images the sac's
+        CSF spans some 30 grey levels, so one level is 3 % of it.
+        """
+        after = k + 2 * step
+        return bool(q[k + step] < CSF_FLOOR and (not 0 <= after < n or q[after] < CSF_FLOOR))
+
     def walk(k: int, step: int, top: float, bright: np.ndarray) -> int:
         """Move ``k`` while the profile is above the floor and ``bright`` below ``top``."""
-        while 0 <= k + step < n and q[k + step] >= CSF_FLOOR and bright[k + step] <= top:
+        while 0 <= k + step < n and not dark(k, step) and bright[k + step] <= top:
             k += step
         return k
 
