@@ -228,11 +228,17 @@ def mask_rings(mask: np.ndarray) -> list[np.ndarray]:
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return []
-    up = np.kron(np.pad(m, 1), np.ones((2, 2))).astype(float)
+    # only the mask's bounding box is traced; vertices are then moved by its corner, a
+    # whole number of pixels, which is exact for multiples of 0.25
+    rows = np.flatnonzero(m.any(axis=1))
+    cols = np.flatnonzero(m.any(axis=0))
+    r0, c0 = int(rows[0]), int(cols[0])
+    box = m[r0:int(rows[-1]) + 1, c0:int(cols[-1]) + 1]
+    up = np.repeat(np.repeat(np.pad(box, 1), 2, axis=0), 2, axis=1).astype(float)
     rings = []
     for line in contourpy.contour_generator(z=up).lines(0.5):  # (x, y): columns, rows
-        rc = np.column_stack([np.asarray(line)[:, 1] / 2.0 - 1.25,
-                              np.asarray(line)[:, 0] / 2.0 - 1.25])
+        rc = np.column_stack([np.asarray(line)[:, 1] / 2.0 - 1.25 + r0,
+                              np.asarray(line)[:, 0] / 2.0 - 1.25 + c0])
         if np.array_equal(rc[0], rc[-1]):
             rc = rc[:-1]
         before, after = rc - np.roll(rc, 1, axis=0), np.roll(rc, -1, axis=0) - rc
