@@ -49,8 +49,13 @@ def export_stem(patient_id: str | None, study_date: str | None, reader: str,
 
 
 def _xyz(series: SeriesInfo, index: int, rc: Any) -> list[float]:
+    """Return the patient position (mm) of pixel ``rc``, not rounded.
+
+    Read back, it must give ``rc`` again to within the 1e-6 pixel the ROI reader
+    rounds to, whatever the pixel spacing.
+    """
     xyz = series.slices[index].geometry.pixel_to_patient(np.asarray(rc, dtype=float))
-    return [round(float(v), 6) for v in np.asarray(xyz).reshape(-1)]
+    return [float(v) for v in np.asarray(xyz).reshape(-1)]
 
 
 def _radii_mm(radii: Any, angle_deg: Any, spacing: tuple[float, float]
