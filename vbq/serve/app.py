@@ -321,6 +321,7 @@ class Workstation:
         self.catalog = catalog if catalog is not None else Catalog(config.folder)
         self.store = store if store is not None else ReadingStore(config.db)
         self._midlines: dict[str, tuple[int, float]] = {}
+        self._midline_sources: dict[str, str] = {}
         self._symmetric: dict[str, tuple[int, float] | None] = {}
         self._symmetry_locks: dict[str, threading.Lock] = {}
         self._decode_locks: dict[tuple[str, int], threading.Lock] = {}
@@ -359,14 +360,19 @@ class Workstation:
             except InputError:
                 continue
 
-    def note_midline(self, series: Any, index: int, offset_mm: float | None) -> None:
+    def note_midline(self, series: Any, index: int, offset_mm: float | None,
+                     source: str | None = None) -> None:
         """Remember the mid-sagittal slice found when slice ``index`` was ``offset_mm`` from it.
 
-        The plane is found from the sac traced through the clicked or drawn bodies
-        (:func:`vbq.roi.midline.summarise_canal`); the series is then opened on it.
+        The plane is found from the anatomy through the clicked or drawn bodies
+        (:func:`vbq.roi.midline.summarise_canal`; ``source`` ``"bodies"`` or
+        ``"canal"``, :attr:`vbq.roi.midline.Midline.source`); the series is then
+        opened on it.
         """
         if offset_mm is None or not math.isfinite(offset_mm):
             return
+        if source is not None:
+            self._midline_sources[series.series_instance_uid] = source
         from vbq.roi.midline import slice_positions
 
         positions = slice_positions(series)
@@ -375,8 +381,12 @@ class Workstation:
         self._midlines[series.series_instance_uid] = (k, float(plane - positions[k]))
 
     def midline(self, uid: str) -> tuple[int, float] | None:
-        """Return the mid-sagittal slice found from the sac and its offset (mm), or None."""
+        """Return the mid-sagittal slice found from the anatomy and its offset (mm), or None."""
         return self._midlines.get(uid)
+
+    def midline_source(self, uid: str) -> str | None:
+        """Return how that plane was found (``"bodies"``, ``"canal"``), or None."""
+        return self._midline_sources.get(uid)
 
     def symmetry_midline(self, series: Any) -> tuple[int, float] | None:
         """Return the slice of greatest left-right symmetry and the plane's offset from it (mm).
@@ -470,14 +480,15 @@ class Workstation:
         rejected = [{"series_instance_uid": u, "description": d, "why": w}
                     for u, d, w in choice.rejected]
         result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
-        self.note_midline(series, roi_masks.slice_index, roi_masks.midline_offset_mm)
+        self.note_midline(series, roi_masks.slice_index, roi_masks.midline_offset_mm,
+                          roi_masks.midline_source)
         return result, series
 
 
 #: What the requests run, imported when the application is built so that the first
 #: proposal or score of a fresh server does not wait for Python to load them.
 ANALYSIS_MODULES: tuple[str, ...] = (
-    "scipy.ndimage", "scipy.spatial", "contourpy", "vbq.roi.proposal", "vbq.roi.rois",
+    "scipy.ndimage", "contourpy", "vbq.roi.proposal", "vbq.roi.rois",
     "vbq.roi.midline", "vbq.roi.symmetry", "vbq.score", "vbq.protocol", "vbq.batch",
     "vbq.serve.render", "vbq.serve.exports")
 
@@ -559,7 +570,8 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         uid = series.series_instance_uid
         traced = ws.midline(uid)
         found = traced if traced is not None else ws.symmetry_midline(series)
-        source = "sac" if traced is not None else ("symmetry" if found is not None else None)
+        source = ((ws.midline_source(uid) or "canal") if traced is not None
+                  else ("symmetry" if found is not None else None))
         rows, cols = series.shape
         return JSONResponse({
             "series_uid": uid, "n_slices": len(series.slices), "rows": int(rows),
@@ -622,13 +634,15 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             # the bodies clicked so far are still proposed; the reader clicks the CSF
             p = engine(series, seeds, slice=sl, find_csf=False)
             notes.append(f"no CSF ROI proposed ({err}); click inside the CSF")
-        ws.note_midline(series, int(p.rois.get("slice", 0)), p.midline_offset_mm)
+        ws.note_midline(series, int(p.rois.get("slice", 0)), p.midline_offset_mm,
+                        p.midline_source)
         found = ws.midline(series.series_instance_uid)
         return JSONResponse({"rois": p.rois, "notes": [*p.notes, *notes],
                              "warnings": list(p.warnings),
                              "warning_codes": list(p.warning_codes),
                              "csf_reference": list(p.csf_reference) if p.csf_reference else None,
                              "midline_offset_mm": p.midline_offset_mm,
+                             "midline_source": p.midline_source,
                              "midline_slice": found[0] if found else None})
 
     def score(request: Request) -> Response:

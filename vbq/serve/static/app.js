@@ -13,6 +13,9 @@ const MAX_MINUS = 256;
 const MINUS_KEYS = { ellipse: ["center", "radii"], circle: ["center", "radius"],
   rectangle: ["corner", "size"], polygon: ["points"] };
 const TURNABLE = ["ellipse", "rectangle"];
+// how the mid-sagittal plane was found (GET /api/series, POST /api/propose: midline_source)
+const PLANE_FOUND = { symmetry: "left-right symmetry", bodies: "through the vertebral bodies",
+  canal: "at the canal; the bodies could not be followed", labels: "from the mask's labels" };
 
 const S = {
   config: null, reader: null, occasion: null, studies: [], study: null, series: null,
@@ -164,7 +167,7 @@ function openSeries(uid) {
     if (info.midline_slice !== null && info.midline_slice !== undefined) {
       S.midSlice = info.midline_slice;
       $("midline-info").textContent = `detected mid-sagittal slice: index ${info.midline_slice}` +
-        (info.midline_source === "symmetry" ? " (left-right symmetry)" : " (traced sac)");
+        ` (${PLANE_FOUND[info.midline_source] || "found from the images"})`;
     }
     setSlice(Number.isInteger(info.open_at) ? info.open_at : s.mid_slice);
   }).catch((e) => { if (S.series === s) { status(e.message); setSlice(s.mid_slice); } });
@@ -681,7 +684,8 @@ function applyProposal(p, label) {
   S.proposals[label] = { notes: mine, warnings: p.warnings };
   if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
     S.midline = p.midline_offset_mm;
-    $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane`;
+    $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane` +
+      (PLANE_FOUND[p.midline_source] ? ` (${PLANE_FOUND[p.midline_source]})` : "");
   }
   if (p.midline_slice !== null && p.midline_slice !== undefined) {
     S.midSlice = p.midline_slice;
