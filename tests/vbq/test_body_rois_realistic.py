@@ -55,7 +55,34 @@ def test_the_document_selects_exactly_the_proposed_pixels(phantoms):
     assert cut_any >= len(phantoms)       # anatomies with every variant have focal structures
 
 
-def test_the_ellipse_is_40_percent_of_the_body_2_mm_inside_its_borders(phantoms):
+def test_the_borders_found_are_the_true_bodies(phantoms):
+    """Centre, inner height (at the centre) and inner depth against the true bodies.
+
+    ``expected.json["geometry"]``: the endplates' centres and the cortex give the
+    true inner height through the centre, the depth less two cortices the inner
+    depth. On the 960 levels of seeds 0-119 the centre found was within 3 mm in
+    99.5 %, the inner height within 4 mm in 95.5 % and the inner depth within
+    3 mm in 99.5 %; asserted on these 40 levels: those shares less two binomial
+    standard errors over 40 (97 %, 89 %, 97 %): at least 39, 36 and 39.
+    """
+    near = tall = deep = n = 0
+    for info, _, _, prop in phantoms:
+        geo = info.expected["geometry"]
+        sp = np.array(geo["pixel_spacing_mm"])
+        for lv in BODIES:
+            g, b = geo["levels"][lv], prop.bodies[lv]
+            up, down = (np.array(g[k]["centre"]) for k in ("superior_endplate",
+                                                            "inferior_endplate"))
+            inner_h = float(np.hypot(*((up - down) * sp))) - 2 * g["cortex_mm"]
+            inner_d = g["depth_mm"] - 2 * g["cortex_mm"]
+            near += float(np.hypot(*((np.array(b.centre) - g["centre"]) * sp))) <= 3.0
+            tall += abs(b.height_mm - inner_h) <= 4.0
+            deep += abs(b.depth_mm - inner_d) <= 3.0
+            n += 1
+    assert n == 40 and near >= 39 and tall >= 36 and deep >= 39, (near, tall, deep)
+
+
+def test_the_ellipse_semi_axes_are_40_percent_of_the_borders_2_mm_inside_them(phantoms):
     for _, series, _, prop in phantoms:
         for lv in BODIES:
             b = prop.bodies[lv]
@@ -148,3 +175,4 @@ def test_cut_outs_do_not_move_the_sac_or_the_midline(phantoms):
         b = RoiFile.from_json(stripped).masks(series)
         assert a.midline_offset_mm == b.midline_offset_mm
         assert a.midline_source == b.midline_source
+        assert a.csf_reference == b.csf_reference and a.csf_reference is not None

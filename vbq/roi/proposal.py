@@ -53,8 +53,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    :data:`LESION_BRIGHT` or below :data:`LESION_DARK` of the body's usual
    marrow signal, a plane across the body that follows coil shading, and
    beyond :data:`LESION_SPREADS` robust standard deviations of its texture)
-   are cut out of it with a margin of :data:`LESION_MARGIN_MM`, as polygons
-   along the pixel edges in the ROI's ``minus`` list, rather than shrinking or
+   are cut out of it with a margin of :data:`LESION_MARGIN_MM` (marrow they
+   enclose with it goes too), as polygons along the pixel edges in the ROI's
+   ``minus`` list, rather than shrinking or
    moving the ellipse to clear them: an ellipse clear of them is often a third
    of the body's marrow or less, and its mean then strays from the body's by
    the marrow's texture (on the realistic phantom, even ellipses drawn clear

@@ -19,7 +19,8 @@ one the protocol's CSF level is assumed, with a warning.
 
 The seeds go through :func:`vbq.roi.proposal.propose` (from each body click,
 the body's four borders and an ellipse aligned with its endplates, 2 mm inside
-them and clear of focal structures; a click on an endplate or in a disc moved
+them, less the focal structures found in it (its ``minus`` polygons); a click on
+an endplate or in a disc moved
 into its body with a ``seed_moved`` warning, or refused), and the proposal's
 ``vbq-rois/1`` document is then selected as any ROI file is, so seeds and a
 saved proposal give the same ROIs and the same score. The CSF ROI is the
