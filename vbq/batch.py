@@ -29,9 +29,11 @@ Output columns are :func:`output_columns`; among them the study
 (``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
 ``accession_number``; with ``no_phi`` the patient ID, date and accession
 number are left empty), ``series_number``, ``instance_number`` of the
-measured slice, ``midline_offset_mm`` when known, and ``warning_codes``.
-``--resume`` also reads outputs written before these columns existed
-(:data:`LEGACY_TAIL_COLUMNS`) and rewrites them with the current header.
+measured slice, ``midline_offset_mm`` and ``midline_source`` (how the
+mid-sagittal plane was found: ``bodies``, ``canal`` or ``labels``) when known,
+and ``warning_codes``. ``--resume`` also reads outputs written before these
+columns existed (:data:`LEGACY_TAILS`) and rewrites them with the current
+header.
 
 Output: one row per manifest row, with ``status`` ``ok`` and the score, or
 ``status`` ``error`` and the ``error`` sentence (``error_type`` ``input``,
@@ -83,8 +85,8 @@ HEAD_COLUMNS: tuple[str, ...] = (
 )
 #: Output columns after the per-level signal columns.
 TAIL_COLUMNS: tuple[str, ...] = (
-    "slice_index", "instance_number", "midline_offset_mm", "sop_instance_uid",
-    "study_instance_uid", "patient_id", "study_date", "accession_number",
+    "slice_index", "instance_number", "midline_offset_mm", "midline_source",
+    "sop_instance_uid", "study_instance_uid", "patient_id", "study_date", "accession_number",
     "series_instance_uid", "series_number", "series_description",
     "manufacturer", "model", "field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth",
     "n_warnings", "warnings", "warning_codes", "error_type", "error", "seconds",
@@ -96,6 +98,10 @@ LEGACY_TAIL_COLUMNS: tuple[str, ...] = (
     "manufacturer", "model", "field_strength_t", "tr_ms", "te_ms", "pixel_bandwidth",
     "n_warnings", "warnings", "error_type", "error", "seconds",
 )
+#: The tail of outputs written before ``midline_source`` was added; read too.
+MIDLINE_TAIL_COLUMNS: tuple[str, ...] = tuple(c for c in TAIL_COLUMNS if c != "midline_source")
+#: Every earlier tail ``--resume`` reads, newest first.
+LEGACY_TAILS: tuple[tuple[str, ...], ...] = (MIDLINE_TAIL_COLUMNS, LEGACY_TAIL_COLUMNS)
 #: Output columns that identify the patient (left empty with ``no_phi``).
 PHI_COLUMNS: tuple[str, ...] = ("patient_id", "study_date", "accession_number")
 
@@ -243,6 +249,7 @@ def result_record(task: BatchTask, result: VBQResult, seconds: float) -> dict[st
         "slice_index": result.slice_index, "sop_instance_uid": result.sop_instance_uid,
         "instance_number": result.instance_number,
         "midline_offset_mm": result.midline_offset_mm,
+        "midline_source": result.midline_source,
         "n_warnings": len(result.warnings), "warnings": " | ".join(result.warnings),
         "warning_codes": ";".join(result.warning_codes),
         "seconds": round(seconds, 4),
@@ -353,10 +360,10 @@ def _protocol_levels(tasks: Sequence[BatchTask]) -> set[str]:
 def is_batch_header(fields: Sequence[str], *, legacy: bool = True) -> bool:
     """Whether ``fields`` is exactly a header :func:`output_columns` writes.
 
-    With ``legacy`` (default), the header of outputs written before the study
-    columns (ending in :data:`LEGACY_TAIL_COLUMNS`) is accepted too.
+    With ``legacy`` (default), the headers of outputs written by earlier versions
+    (ending in one of :data:`LEGACY_TAILS`) are accepted too.
     """
-    tails = (TAIL_COLUMNS, LEGACY_TAIL_COLUMNS) if legacy else (TAIL_COLUMNS,)
+    tails = (TAIL_COLUMNS, *LEGACY_TAILS) if legacy else (TAIL_COLUMNS,)
     return any(_is_header(fields, t) for t in tails)
 
 

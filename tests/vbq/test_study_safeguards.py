@@ -178,10 +178,10 @@ def test_batch_takes_a_study_column_and_writes_the_study(exams, tmp_path):
     assert "VBQ-PHANTOM" not in out.read_text() and "2021-01-05" not in out.read_text()
 
 
-def test_resume_reads_an_output_written_with_the_earlier_header(exams, tmp_path):
+@pytest.mark.parametrize("tail", [batch.LEGACY_TAIL_COLUMNS, batch.MIDLINE_TAIL_COLUMNS])
+def test_resume_reads_an_output_written_with_the_earlier_header(exams, tmp_path, tail):
     manifest = _manifest(tmp_path, exams, [("now", "2024-01-15", ""), ("prior", PRIOR_DATE, "")])
-    columns = [*batch.HEAD_COLUMNS, "si_L1", "si_L2", "si_L3", "si_L4",
-               *batch.LEGACY_TAIL_COLUMNS]
+    columns = [*batch.HEAD_COLUMNS, "si_L1", "si_L2", "si_L3", "si_L4", *tail]
     out = tmp_path / "old.csv"
     with out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
@@ -193,4 +193,5 @@ def test_resume_reads_an_output_written_with_the_earlier_header(exams, tmp_path)
     assert list(rows[0]) == batch.output_columns(["L1", "L2", "L3", "L4"])   # rewritten
     assert rows[0]["id"] == "now" and rows[0]["vbq"] == "3.25"      # kept, not redone
     assert rows[1]["study_date"] == "2021-01-05"
+    assert rows[1]["midline_source"] in ("bodies", "canal") and rows[0]["midline_source"] == ""
     assert batch.is_batch_header(columns) and not batch.is_batch_header(columns, legacy=False)
