@@ -281,3 +281,89 @@ def test_bridged_by_running_indices_equals_the_closing(seed):
     row = np.array([[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]], dtype=bool)
     got = _bridged(row, np.ones_like(row))
     assert got[0, :8].all() and not got[0, 8:15].any()
+
+
+
+def _straight_with_ligament(ligament_mm: float, rng: np.random.Generator):
+    """Straightened canal: marrow, a dark band, the sac (CSF 200), fat, muscle.
+
+    Depths in 0.5 mm samples from -4 mm as the tracer takes them; 2 % noise. The dark
+    band is 150 (a ligament at 0.75 of the CSF) and ``ligament_mm`` thick.
+    """
+    depths = np.arange(-4.0, 60.0 + 1e-9, 0.5)
+    front = 12.0
+    profile = np.full(depths.size, 300.0)                         # muscle behind
+    profile[depths < front] = 500.0                                # marrow and cortex
+    dark = (depths >= front) & (depths < front + ligament_mm)
+    sac = (depths >= front + ligament_mm) & (depths < front + ligament_mm + 11.0)
+    profile[dark] = 150.0
+    profile[sac] = 200.0
+    profile[(depths >= front + ligament_mm + 11.0) & (depths < front + ligament_mm + 15.0)] = 450.0
+    smooth = profile[None, :] * (1.0 + 0.02 * rng.standard_normal((150, depths.size)))
+    band = (depths >= 2.0) & (depths <= 48.0)
+    region = smooth[:, band]
+    cand = region[(region < 0.8 * 500.0) & (region > 0.05 * 500.0)]
+    return smooth, cand, band, depths, dark, sac
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_level_of_a_thin_dark_band_moves_to_the_sac_beside_it(seed):
+    """The ligament's level (its window taking in the sac) for a region holding both: the
+    samples near it are 2 mm thick, those near the CSF 11 mm, so the level moves to the
+    CSF (200 by construction) and the region to the sac."""
+    from vbq.roi.canal import _recentred
+
+    smooth, cand, band, depths, dark, sac = _straight_with_ligament(
+        2.0, np.random.default_rng(seed))
+    both = np.zeros(smooth.shape, dtype=bool)
+    both[:, dark | sac] = True
+    for fast in (True, False):
+        region, level = _recentred(smooth, np.sort(cand), band, both, 150.0, fast=fast)
+        assert abs(level / 200.0 - 1.0) < 0.02, (fast, level)
+        assert region[:, sac].mean() > 0.9 and not region[:, dark].any(), fast
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_level_of_a_thick_dark_band_stays(seed):
+    """A 6 mm dark band (CSF at 150) in front of 11 mm of brighter signal in its window
+    (roots, the cord): the darker band is thick, so it is the sac; level and region stay,
+    through the whole search too."""
+    from vbq.roi.canal import _recentred, _sac_region
+
+    smooth, cand, band, depths, dark, sac = _straight_with_ligament(
+        6.0, np.random.default_rng(seed))
+    both = np.zeros(smooth.shape, dtype=bool)
+    both[:, dark | sac] = True
+    region, level = _recentred(smooth, np.sort(cand), band, both, 150.0)
+    assert level == 150.0 and region is both
+    for fast in (True, False):
+        _, level = _sac_region(smooth, cand, band, depths, fast=fast)
+        assert abs(level / 150.0 - 1.0) < 0.05, (fast, level)
+
+
+def test_sac_found_behind_a_dark_ligament_whose_window_takes_in_the_sac(tmp_path):
+    """Seed 150, variants drawn at random (dark cortex and ligament, no epidural fat, little
+    noise): the ligament along the sac's front (0.75 of the CSF) is the darkest signal and
+    its window held the sac, so the CSF ROI went into the ligament (25 % below the
+    reference CSF). The level is the reference CSF's, and so is the CSF ROI's signal."""
+    import json
+
+    from vbq import score_series
+    from vbq.dicom import load_series
+    from vbq.phantom import make_phantom
+    from vbq.roi.canal import trace_canal
+
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=150, variants="random")
+    series = load_series(info.series_dir).series
+    k = info.slice
+    geo = info.expected["geometry"]["levels"]
+    track = trace_canal(series.pixels(k).astype(float), series.slices[k].geometry,
+                        {lv: geo[lv]["centre"] for lv in ("L1", "L2", "L3", "L4")})
+    csf = info.expected["reference"]["csf"]["mean"]
+    assert abs(track.csf_level / csf - 1.0) < 0.10
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    (tmp_path / "clicks.json").write_text(json.dumps(seeds))
+    result = score_series(info.series_dir, seeds=tmp_path / "clicks.json")
+    assert result.csf.level == "L3"
+    assert abs(result.csf.si / csf - 1.0) < 0.03

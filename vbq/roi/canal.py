@@ -112,6 +112,7 @@ ROOT_MARGIN_MM = 1.0
 
 _ROOT_GAP_MM = 3.0      # roots (or the cord) narrower than this are bridged across the sac
 _THICK_MM = 5.0         # the sac is at least this thick (cortex, ligament and dura are thinner)
+_THIN_MM = 3.0          # a band of one signal this thin along the sac is a ligament or the dura
 _STEP_MM = 0.5          # sampling along each profile
 _DEPTH_MM = (-4.0, 60.0)
 _SEARCH_MM = (2.0, 48.0)  # where the sac is looked for, behind the axis
@@ -451,8 +452,9 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
     Each mode of the dark signal is a candidate level; the sac is the region
     of the darkest one that runs along most of the canal and is thick (at
     least 6 mm, else 5 mm: cortex, ligament and dura are darker but thin;
-    discs, muscle, cord and fat brighter); failing that, the most continuous
-    region of the darkest mode.
+    discs, muscle, cord and fat brighter), its level moved off a dark ligament
+    or dura along its front (:func:`_recentred`); failing that, the most
+    continuous region of the darkest mode.
     """
     n = smooth.shape[0]
     fallback: tuple[np.ndarray, float] | None = None
@@ -472,10 +474,54 @@ def _sac_region(smooth: np.ndarray, cand: np.ndarray, band: np.ndarray,
     for least in (6.0, 5.0):
         for thick, region, level in passing:
             if thick >= least:
-                return region, level
+                return _recentred(smooth, ordered, band, region, level, fast=fast)
     if fallback is None:
         raise CsfNotFoundError("no band of CSF signal was found behind the bodies")
     return fallback
+
+
+def _calm_mm(smooth: np.ndarray, region: np.ndarray, level: float) -> float:
+    """Median thickness (mm) across the sac of the samples within :data:`CSF_CALM` of ``level``.
+
+    Counted at each station between the region's first and last sample, over
+    the stations it holds.
+    """
+    rows = np.flatnonzero(region.any(axis=1))
+    if rows.size == 0:
+        return 0.0
+    idx = np.arange(region.shape[1])
+    sub = region[rows]
+    first = np.where(sub, idx, region.shape[1]).min(axis=1)
+    last = np.where(sub, idx, -1).max(axis=1)
+    between = (idx >= first[:, None]) & (idx <= last[:, None])
+    calm = between & (np.abs(smooth[rows] / level - 1.0) <= CSF_CALM)
+    return float(np.median(calm.sum(axis=1))) * _STEP_MM
+
+
+def _recentred(smooth: np.ndarray, ordered: np.ndarray, band: np.ndarray, region: np.ndarray,
+               level: float, *, fast: bool = True) -> tuple[np.ndarray, float]:
+    """Move the sac's level off a dark ligament or dura lying along its front.
+
+    A dark posterior longitudinal ligament or dura (some 0.75-0.85 of the CSF on
+    T1) can be the darkest signal behind the bodies, and its CSF window then
+    takes in the sac beside it, making one thick region whose level is the
+    ligament's. Within the region the samples near that level then form a band
+    thinner than :data:`_THIN_MM`, while those near a brighter mode of the
+    region's signal form one at least :data:`_THICK_MM` thick: that mode is the
+    sac's CSF, and the sac is found again at it (when it still runs along half
+    the canal, :data:`_THICK_MM` thick). Otherwise ``region`` and ``level`` are
+    returned unchanged.
+    """
+    if _calm_mm(smooth, region, level) >= _THIN_MM:
+        return region, level
+    for mode in _modes(smooth[region]):
+        if mode <= (1.0 + CSF_CALM) * level or _calm_mm(smooth, region, mode) < _THICK_MM:
+            continue
+        new = _refine(ordered, mode)
+        found, span, thick, _ = (_band_of if fast else _band_of_full)(smooth, band, new)
+        if span >= 0.5 * smooth.shape[0] and thick * _STEP_MM >= _THICK_MM:
+            return found, new
+    return region, level
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
