@@ -11,8 +11,8 @@ score  : vbq.score_series(folder, rois=rois.json) (full path: index, choice, ROI
 Each step is timed on the wall clock and in CPU time (user + system of this
 process), as medians of the repeats; the machine may be shared, so the load
 average is printed at the start and the end, and the ratio is given on both
-clocks. ``--anatomy realistic`` times the realistic phantom, whose bodies cannot
-be followed across the slices, so the plane is found from the sac instead.
+clocks. ``--anatomy realistic`` times the realistic phantom (low resolution,
+partial volume, every anatomical variant; its plane is found from the bodies too).
 
 Run: .venv/bin/python benchmarks/bench_imaging.py [--repeats 15] [--size 512] [--slices 15]
      [--anatomy simple|realistic]

@@ -27,7 +27,6 @@ from scipy import ndimage
 import vbq
 from vbq.dicom.series import SeriesInfo
 from vbq.errors import AnalysisError, InputError
-from vbq.levels import VERTEBRAL_LEVELS
 from vbq.phantom import make_phantom
 from vbq.roi import canal, labelmask, midline
 from vbq.roi.canal import CSF_WINDOW, CanalTrack
@@ -35,47 +34,31 @@ from vbq.roi.canal import CSF_WINDOW, CanalTrack
 
 def _bodies_whole_slices(series: SeriesInfo, index: int,
                          centres: Mapping[str, Sequence[float]]) -> midline.Midline:
-    """midline_from_bodies reading every slice whole (reference)."""
+    """midline_from_bodies reading every slice whole, the contrast on all of them (reference)."""
     positions = midline.slice_positions(series)
     n = len(series.slices)
     img0 = np.asarray(series.pixels(index), dtype=float)
     sr, sc = (float(v) for v in series.slices[index].geometry.spacing)
-    hr = max(1, int(round(midline.BODY_PATCH_MM / sr)))
-    hc = max(1, int(round(midline.BODY_PATCH_MM / sc)))
-    boxes = []
-    for lvl, rc in centres.items():
-        if lvl not in VERTEBRAL_LEVELS:
-            continue
-        r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
-        box = (slice(max(r - hr, 0), r + hr + 1), slice(max(c - hc, 0), c + hc + 1))
-        patch = img0[box]
-        if patch.size and float(np.median(patch)) > 0:
-            boxes.append((box, float(np.median(patch))))
-    if len(boxes) < 2:
+    bands = midline._bands(centres, (sr, sc), img0.shape)
+    if len(bands) < 2:
         raise AnalysisError("fewer than two body centres to follow across the slices")
-    share = np.full((len(boxes), n), np.nan)
-    lo, hi = midline.MARROW_WINDOW
+    contrast = np.full((len(bands), n), np.nan)
     for k in range(n):
         try:
             img = np.asarray(series.pixels(k), dtype=float)
         except InputError:
             continue
-        for j, (box, marrow) in enumerate(boxes):
-            v = img[box]
-            share[j, k] = float(np.mean((v >= lo * marrow) & (v <= hi * marrow)))
+        contrast[:, k] = bands.contrast(img[bands.box])
+    frac = midline.ENDPLATE_FRACTION
     centres_mm = []
-    for row in share:
-        if not np.isfinite(row).all() or max(row[0], row[-1]) > midline._CUT_SHARE:
+    for row in contrast:
+        if not (np.isfinite(row[index]) and row[index] > 0):
             continue
-        a = b = int(index)
-        while a > 0 and row[a - 1] >= 0.5:
-            a -= 1
-        while b < n - 1 and row[b + 1] >= 0.5:
-            b += 1
-        a, b = max(a - 1, 0), min(b + 1, n - 1)
-        w = row[a:b + 1]
-        if w.sum() > 0:
-            centres_mm.append(float((positions[a:b + 1] * w).sum() / w.sum()))
+        a = midline._run_end(row, int(index), -1, frac * row[index])
+        b = midline._run_end(row, int(index), 1, frac * row[index])
+        if a == 0 or b == n - 1 or not np.isfinite(row[a - 1:b + 2]).all():
+            continue
+        centres_mm.append(midline._middle(row, positions, a, b))
     if len(centres_mm) < 2:
         raise AnalysisError("fewer than two bodies could be followed from side to side "
                             "across the slices")

@@ -1,16 +1,19 @@
 """The mid-sagittal plane of the spine, found from the anatomy, and a slice's distance from it.
 
-Owns :func:`midline_from_bodies` (image: the bodies' left-right extent at their
-centres), :func:`midline_from_canal` (image: the thecal sac traced on one slice,
-:mod:`vbq.roi.canal`, is measured on every slice of the stack; used when the
-bodies cannot be followed from side to side) and
-:func:`midline_from_labels` (a label mask's bodies). VBQ is defined on
-the mid-sagittal slice; the score's gate (d) warns when the measured slice lies
-more than 3 mm from the plane found here.
+Owns :func:`midline_from_bodies` (image: the bodies' left-right extent, each
+followed through the stack by its endplates), :func:`midline_from_canal`
+(image: the thecal sac traced on one slice, :mod:`vbq.roi.canal`, is measured
+on every slice of the stack; used when the bodies cannot be followed from side
+to side) and :func:`midline_from_labels` (a label mask's bodies). VBQ is
+defined on the mid-sagittal slice; the score's gate (d) warns when the measured
+slice lies more than 3 mm from the plane found here.
 
 Method
-    The sac is symmetric about the mid-sagittal plane, so its section is
-    deepest on the plane and shrinks on either side. For every station of
+    A vertebral body is symmetric about the mid-sagittal plane; along the
+    column's axis its endplates and the discs darken the signal within its
+    left-right extent only (:func:`midline_from_bodies`). The sac is symmetric
+    about the plane too, so its section is deepest on the plane and shrinks on
+    either side. For every station of
     the canal between the first and last scored level, the sac's depth (the
     run of CSF signal through its centre) is measured on each slice; the
     plane's position there is the depth-weighted mean of the slice
@@ -310,29 +313,169 @@ def _same_samples(track: CanalTrack, pixels: np.ndarray, want: np.ndarray
     return None, none
 
 
-#: Half-size (mm) of the patch at a body's centre followed across the slices.
-BODY_PATCH_MM = 3.0
-#: Signal window of marrow, relative to the marrow at the body's centre on its slice.
-MARROW_WINDOW = (0.75, 1.3)
-#: A body reaching an end slice of the stack with more than this share of its patch
-#: in marrow is cut off by the stack; it does not place the plane.
-_CUT_SHARE = 0.25
+#: Half-width (mm) of the band along the column's axis through a body's centre whose
+#: signal is followed across the slices.
+BODY_BAND_MM = 1.5
+#: A slice crosses a body where the band's endplate contrast there is at least this
+#: fraction of the contrast on the body's own slice.
+ENDPLATE_FRACTION = 0.5
+_BAND_STEP_MM = 0.5     # sampling along and across the band
+_CENTRE_MM = 2.0        # the band's middle (the body's marrow) lies within this of the centre
+
+
+@dataclass(frozen=True)
+class _Bands:
+    """Where the bodies' bands are sampled on a slice.
+
+    One box of the slice, and each sample's four pixel-grid neighbours (flat
+    indices into the box) and weights.
+    """
+
+    box: tuple[slice, slice]
+    corners: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]   # (across, along)
+    weights: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    starts: np.ndarray             # where each body's samples along the bands start
+    middles: np.ndarray            # (bodies, k): each body's samples nearest its centre
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def contrast(self, patch: np.ndarray) -> np.ndarray:
+        """Each band's ``1 - lowest / marrow at the centre``, from its median profile across."""
+        flat = np.asarray(patch, dtype=float).ravel()
+        i00, i10, i01, i11 = self.corners
+        w00, w10, w01, w11 = self.weights
+        v = flat[i00] * w00 + flat[i10] * w10 + flat[i01] * w01 + flat[i11] * w11
+        profile = _median_rows(v)
+        lowest = np.minimum.reduceat(profile, self.starts)
+        mid = _median_rows(profile[self.middles].T)
+        out = np.zeros(mid.shape)
+        np.divide(lowest, mid, out=out, where=mid > 0)
+        return np.where(mid > 0, 1.0 - out, 0.0)
+
+
+def _median_rows(v: np.ndarray) -> np.ndarray:
+    """:func:`numpy.median` over axis 0 (the middle of each sorted column; small arrays)."""
+    m = v.shape[0]
+    w = np.sort(v, axis=0)
+    return w[m // 2] if m % 2 else 0.5 * (w[m // 2 - 1] + w[m // 2])
+
+
+def _bands(centres: Mapping[str, Sequence[float]], spacing: tuple[float, float],
+           shape: tuple[int, int]) -> _Bands:
+    """Lay a band along the column's axis through each body's centre.
+
+    It runs from halfway to the centre above to halfway to the centre below (for
+    the first and last body, as far on the open side as on the other), and is
+    2 x :data:`BODY_BAND_MM` wide; samples are :data:`_BAND_STEP_MM` apart, and
+    interpolated linearly between the four pixels around them (the image's edge
+    pixels repeat beyond it).
+    """
+    known = sorted(((VERTEBRAL_LEVELS.index(lvl), np.asarray(rc, dtype=float))
+                    for lvl, rc in centres.items() if lvl in VERTEBRAL_LEVELS),
+                   key=lambda t: t[0])
+    sp = np.asarray(spacing, dtype=float)
+    pts_mm = [rc * sp for _, rc in known]
+    across_mm = np.arange(-BODY_BAND_MM, BODY_BAND_MM + 1e-9, _BAND_STEP_MM)
+    samples, starts, middles = [], [], []
+    start = 0
+    k = int(round(2.0 * _CENTRE_MM / _BAND_STEP_MM)) + 1
+    for j, c in enumerate(pts_mm):
+        ends = [0.5 * (c + pts_mm[i]) for i in (j - 1, j + 1) if 0 <= i < len(pts_mm)]
+        if not ends:
+            continue
+        if len(ends) < 2:
+            ends.append(2.0 * c - ends[0])
+        lo, hi = ends
+        length = float(np.hypot(*(hi - lo)))
+        if not length > 2.0 * _CENTRE_MM:
+            continue
+        along = (hi - lo) / length
+        across = np.array([-along[1], along[0]])
+        t = np.arange(-0.5 * length, 0.5 * length + 1e-9, _BAND_STEP_MM)
+        mid_mm = 0.5 * (lo + hi)
+        samples.append((mid_mm[None, None, :] + t[None, :, None] * along[None, None, :]
+                        + across_mm[:, None, None] * across[None, None, :]) / sp)
+        # the body's own marrow: the k samples nearest its centre, within _CENTRE_MM of it
+        # (the band's middle is its centre only when the neighbours lie evenly)
+        nearest = int(np.argmin(np.abs(t - float((c - mid_mm) @ along))))
+        first = min(max(nearest - k // 2, 0), t.size - k)
+        starts.append(start)
+        middles.append(start + first + np.arange(k))
+        start += t.size
+    if not samples:
+        return _Bands((slice(0, 0), slice(0, 0)), (np.zeros((0, 0), np.intp),) * 4,
+                      (np.zeros((0, 0)),) * 4, np.zeros(0, np.intp), np.zeros((0, k), np.intp))
+    pts = np.concatenate(samples, axis=1)
+    rr = np.clip(pts[..., 0], 0.0, shape[0] - 1.0)
+    cc = np.clip(pts[..., 1], 0.0, shape[1] - 1.0)
+    ir = np.minimum(np.floor(rr).astype(np.intp), max(shape[0] - 2, 0))
+    ic = np.minimum(np.floor(cc).astype(np.intp), max(shape[1] - 2, 0))
+    fr, fc = rr - ir, cc - ic
+    r0, c0 = int(ir.min()), int(ic.min())
+    box = (slice(r0, min(int(ir.max()) + 2, shape[0])), slice(c0, min(int(ic.max()) + 2, shape[1])))
+    width = box[1].stop - c0
+    i00 = (ir - r0) * width + (ic - c0)
+    corners = (i00, i00 + width, i00 + 1, i00 + width + 1)
+    weights = ((1.0 - fr) * (1.0 - fc), fr * (1.0 - fc), (1.0 - fr) * fc, fr * fc)
+    return _Bands(box, corners, weights, np.array(starts, dtype=np.intp),
+                  np.array(middles, dtype=np.intp))
+
+
+def _run_end(contrast: np.ndarray, index: int, step: int, least: float) -> int:
+    """Last slice, going ``step`` from ``index``, of the run whose contrast is at least ``least``.
+
+    One slice below it between two at or above it does not end the run (a
+    focal structure crossing the band on that slice); NaN (a slice not read)
+    ends it.
+    """
+    n = contrast.size
+    k = index
+    while 0 <= k + step < n and not np.isnan(contrast[k + step]):
+        if contrast[k + step] >= least:
+            k += step
+        elif 0 <= k + 2 * step < n and contrast[k + 2 * step] >= least:
+            k += 2 * step
+        else:
+            break
+    return k
+
+
+def _middle(contrast: np.ndarray, positions: np.ndarray, a: int, b: int) -> float:
+    """Return a body's centre along the slice normal: its contrast-weighted mean slice position.
+
+    Over the slices ``a``-``b`` holding it and one beyond each end (``a - 1``
+    and ``b + 1`` exist), where the slab's partial volume of its sides weighs
+    in by the contrast left there.
+    """
+    w = np.clip(contrast[a - 1:b + 2], 0.0, None)
+    return float((positions[a - 1:b + 2] * w).sum() / w.sum())
 
 
 def midline_from_bodies(series: SeriesInfo, index: int,
                         centres: Mapping[str, Sequence[float]]) -> Midline:
-    """Find the mid-sagittal plane from the bodies' left-right extent at their centres.
+    """Find the mid-sagittal plane from the bodies' left-right extent.
 
-    A vertebral body is about as wide as it is deep and symmetric about the
-    mid-sagittal plane. At each body centre given on slice ``index``, a patch
-    (:data:`BODY_PATCH_MM` either side) is followed through the stack; on each
-    slice its share of marrow signal (within :data:`MARROW_WINDOW` of the
-    patch's median on slice ``index``) measures how much of the body the slice
-    crosses there, partial volume at the body's sides included. The body's
-    centre along the slice normal is the share-weighted mean slice position
-    over the run of slices, through ``index``, that hold marrow (with one slice
-    beyond each end for its partial volume); the plane is the mean over the
-    bodies, which puts it at their centroid when the spine is tilted sideways.
+    A vertebral body is symmetric about the mid-sagittal plane. Within its
+    left-right extent the signal along the column's axis through its centre
+    falls at its endplates (dark cortex) and at the discs; beside it (psoas,
+    paravertebral tissue, whose T1 signal can match marrow's) it is flat. For
+    each body given on slice ``index`` a band along the axis (from halfway to
+    the centre above to halfway to the centre below, 2 x :data:`BODY_BAND_MM`
+    wide, its median across) is sampled on the slices, and its contrast
+    ``1 - lowest / marrow at the centre`` measures how much of the body a slice
+    crosses. The body spans the run of slices through ``index`` whose contrast
+    is at least :data:`ENDPLATE_FRACTION` of the contrast on ``index`` (one
+    slice below between two above does not end it: a focal structure); its
+    centre along the slice normal is the contrast-weighted mean slice position
+    over that run and one slice beyond each end, where the slab's partial
+    volume of its sides weighs in (:func:`_middle`). A body whose run reaches
+    an end of the stack, or crosses a slice that cannot be read, is left out;
+    the plane is the mean over the bodies, which
+    puts it at their centroid when the spine is tilted sideways. Slices are
+    read outwards from ``index``, only as far as the bodies reach, and only
+    the bands' boxes of them.
+
     The canal is not used: with the spine turned about its long axis (yaw)
     the canal, 3-4 cm behind the bodies, lies to one side of the plane through
     their middle, where the ROIs are drawn.
@@ -341,79 +484,51 @@ def midline_from_bodies(series: SeriesInfo, index: int,
     ------
     AnalysisError
         When fewer than two bodies can be followed across the stack (a slice
-        that cannot be read, a body cut off by the stack's ends, or no marrow
-        at a centre).
+        that cannot be read, a body cut off by the stack's ends, no endplate
+        contrast at a centre).
     """
     positions = slice_positions(series)
     n = len(series.slices)
     img0 = np.asarray(series.pixels(index), dtype=float)
     sr, sc = (float(v) for v in series.slices[index].geometry.spacing)
-    hr = max(1, int(round(BODY_PATCH_MM / sr)))
-    hc = max(1, int(round(BODY_PATCH_MM / sc)))
-    boxes = []
-    for lvl, rc in centres.items():
-        if lvl not in VERTEBRAL_LEVELS:
-            continue
-        r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
-        box = (slice(max(r - hr, 0), r + hr + 1), slice(max(c - hc, 0), c + hc + 1))
-        patch = img0[box]
-        if patch.size == 0:
-            continue
-        marrow = float(np.median(patch))
-        if marrow > 0:
-            boxes.append((box, marrow))
-    if len(boxes) < 2:
+    bands = _bands(centres, (sr, sc), (int(img0.shape[0]), int(img0.shape[1])))
+    if len(bands) < 2:
         raise AnalysisError("fewer than two body centres to follow across the slices")
-    share = np.full((len(boxes), n), np.nan)
-    lo, hi = MARROW_WINDOW
-    where = [box for box, _ in boxes]
-    limits = [(lo * marrow, hi * marrow) for _, marrow in boxes]
-    # the end slices first: a body with marrow there is cut off by the stack, and when
-    # that leaves fewer than two bodies the other slices need not be read
-    ends = [0, n - 1] if n > 1 else [0]
-    for k in [*ends, *range(1, n - 1)]:
-        if k == 1 and not _two_not_cut(share):
-            break
-        # only the patches are read from the other slices (their values are the whole
-        # slice's there)
+    contrast = np.full((len(bands), n), np.nan)
+    contrast[:, index] = bands.contrast(img0[bands.box])
+    first = contrast[:, index].copy()
+    alive = np.isfinite(first) & (first > 0)
+
+    def read(k: int) -> None:
         try:
-            patches = [img0[box] for box in where] if k == index else (
-                series.pixel_boxes(k, where))
+            patch = series.pixel_boxes(k, [bands.box])[0]
         except InputError:
-            continue    # a slice that cannot be read (and is not scored) does not count
-        for j, (v, (low, high)) in enumerate(zip(patches, limits, strict=True)):
-            # the share in the window (a count over the patch's size, as a mean takes it)
-            share[j, k] = (np.count_nonzero((v >= low) & (v <= high)) / v.size if v.size
-                           else np.nan)
+            return      # a slice that cannot be read: the bodies crossing it are left out
+        contrast[:, k] = bands.contrast(patch)
+
+    for step in (-1, 1):
+        misses = np.where(alive, 0, 2)
+        k = index + step
+        while 0 <= k < n and (misses < 2).any():
+            read(k)
+            # a body goes on while the slices hold it; one slice below between two that
+            # hold it is a focal structure crossing the band; two below end it
+            held = contrast[:, k] >= ENDPLATE_FRACTION * first
+            misses = np.where(misses >= 2, 2, np.where(held, 0, misses + 1))
+            misses[~np.isfinite(contrast[:, k])] = 2
+            k += step
     centres_mm = []
-    for row in share:
-        if not _not_cut(row):
-            continue
-        a = b = int(index)
-        while a > 0 and row[a - 1] >= 0.5:
-            a -= 1
-        while b < n - 1 and row[b + 1] >= 0.5:
-            b += 1
-        a, b = max(a - 1, 0), min(b + 1, n - 1)
-        w = row[a:b + 1]
-        if w.sum() > 0:
-            centres_mm.append(float((positions[a:b + 1] * w).sum() / w.sum()))
+    for j in np.flatnonzero(alive):
+        row = contrast[j]
+        a = _run_end(row, int(index), -1, ENDPLATE_FRACTION * first[j])
+        b = _run_end(row, int(index), 1, ENDPLATE_FRACTION * first[j])
+        if a == 0 or b == n - 1 or not np.isfinite(row[a - 1:b + 2]).all():
+            continue    # cut off by the stack, or beside a slice that cannot be read
+        centres_mm.append(_middle(row, positions, a, b))
     if len(centres_mm) < 2:
         raise AnalysisError("fewer than two bodies could be followed from side to side "
                             "across the slices")
     return _make(float(np.mean(centres_mm)), positions, "bodies")
-
-
-def _not_cut(row: np.ndarray) -> bool:
-    """Tell whether a body's shares are all known and it is not cut off by the stack."""
-    return bool(np.isfinite(row).all() and max(row[0], row[-1]) <= _CUT_SHARE)
-
-
-def _two_not_cut(share: np.ndarray) -> bool:
-    """Tell whether two bodies may still be followed, from the end slices' shares alone."""
-    ends = share[:, [0, -1]]
-    return int(np.count_nonzero(np.isfinite(ends).all(axis=1)
-                                & (ends.max(axis=1) <= _CUT_SHARE))) >= 2
 
 
 def midline_from_labels(labels: np.ndarray, positions: np.ndarray,
