@@ -14,8 +14,7 @@ largest of its 16 changes. Usage: python benchmarks/roi_agreement.py [CACHE_DIR 
 
 The engines' constants were chosen looking at seeds 0-19; ``FIRST_SEED`` N measures
 the twenty anatomies of each kind from seed N (README gives eight sets, seeds 0-119
-and 140-179,
-and how each set was used).
+and 140-179, and how each set was used).
 """
 import json
 import sys
