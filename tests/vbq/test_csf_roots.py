@@ -200,20 +200,26 @@ def test_most_continuous_prefers_a_thick_region():
     assert _most_continuous(spans, areas, thick.__getitem__, 100) == 1
 
 
-def test_sac_found_behind_a_dark_cortex_joined_through_dark_discs(tmp_path):
-    """Seed 50, every variant: dark cortex and degenerated discs at the CSF's signal form
-    one thin region along the whole canal; the sac (roots in it) is the thick one."""
+def _traced(folder, seed: int, variants: str):
+    """A realistic phantom, the sac traced on its mid slice through the true body centres,
+    and its reference CSF mean."""
     from vbq.dicom import load_series
     from vbq.phantom import make_phantom
     from vbq.roi.canal import trace_canal
 
-    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=50, variants="all")
+    info = make_phantom(folder, anatomy="realistic", seed=seed, variants=variants)
     series = load_series(info.series_dir).series
     k = info.slice
     geo = info.expected["geometry"]["levels"]
     track = trace_canal(series.pixels(k).astype(float), series.slices[k].geometry,
                         {lv: geo[lv]["centre"] for lv in ("L1", "L2", "L3", "L4")})
-    csf = info.expected["reference"]["csf"]["mean"]
+    return info, track, info.expected["reference"]["csf"]["mean"]
+
+
+def test_sac_found_behind_a_dark_cortex_joined_through_dark_discs(tmp_path):
+    """Seed 50, every variant: dark cortex and degenerated discs at the CSF's signal form
+    one thin region along the whole canal; the sac (roots in it) is the thick one."""
+    _, track, csf = _traced(tmp_path / "p", 50, "all")
     assert abs(track.csf_level / csf - 1.0) < 0.10        # not the muscle at about 2x
 
 
@@ -349,17 +355,8 @@ def test_sac_found_behind_a_dark_ligament_whose_window_takes_in_the_sac(tmp_path
     import json
 
     from vbq import score_series
-    from vbq.dicom import load_series
-    from vbq.phantom import make_phantom
-    from vbq.roi.canal import trace_canal
 
-    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=150, variants="random")
-    series = load_series(info.series_dir).series
-    k = info.slice
-    geo = info.expected["geometry"]["levels"]
-    track = trace_canal(series.pixels(k).astype(float), series.slices[k].geometry,
-                        {lv: geo[lv]["centre"] for lv in ("L1", "L2", "L3", "L4")})
-    csf = info.expected["reference"]["csf"]["mean"]
+    info, track, csf = _traced(tmp_path / "p", 150, "random")
     assert abs(track.csf_level / csf - 1.0) < 0.10
     seeds = json.loads(info.seeds_path.read_text())
     seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]

@@ -246,3 +246,30 @@ def test_marrow_texture_alone_does_not_shrink_the_ellipse(seed):
     assert note is None
     cap = math.pi * (0.4 * 28.0) * (0.4 * 32.0)
     assert body.mask.sum() >= 0.4 * cap, body.radii_mm
+
+
+def _profile(pieces: list[tuple[float, float]], step: float = 0.5) -> np.ndarray:
+    """A ray's profile from ``(length mm, signal / marrow)`` pieces, sampled every ``step``."""
+    return np.concatenate([np.full(int(round(mm / step)), v) for mm, v in pieces])
+
+
+def test_a_bright_lesion_near_the_click_is_not_fat_beyond_the_body():
+    """Marrow, a haemangioma (1.45 x marrow) from 2.5 mm, marrow, the cortex at 15 mm, then
+    fat: the lesion starts nearer than half the shallowest body (9 mm) with no cortex
+    before it, so it is inside the body and the border is the cortex's edge."""
+    from vbq.roi.proposal import _candidates
+
+    prof = _profile([(2.5, 1.0), (3.5, 1.45), (9.0, 1.0), (1.5, 0.2), (10.0, 1.8)])
+    got = _candidates(prof * 400.0, 400.0)
+    assert got[0][0] == pytest.approx(15.0, abs=0.5) and got[0][1] == pytest.approx(0.0)
+
+
+def test_fat_after_a_cortex_or_far_from_the_click_still_ends_the_body():
+    from vbq.roi.proposal import _candidates
+
+    # a cortex at 2 mm, then fat: a click near the body's front
+    near = _candidates(_profile([(2.0, 1.0), (1.0, 0.2), (10.0, 1.8)]) * 400.0, 400.0)
+    assert near[0][0] == pytest.approx(2.0, abs=0.5)
+    # no cortex seen (partial volume), fat from 12 mm: the body ends where it rises
+    far = _candidates(_profile([(12.0, 1.0), (10.0, 1.8)]) * 400.0, 400.0)
+    assert far == [(pytest.approx(11.5, abs=0.5), 0.0)]

@@ -327,13 +327,12 @@ _CENTRE_MM = 2.0        # the band's middle (the body's marrow) lies within this
 class _Bands:
     """Where the bodies' bands are sampled on a slice.
 
-    One box of the slice, and each sample's four pixel-grid neighbours (flat
-    indices into the box) and weights.
+    One box of the slice, and the interpolation of the samples (across, along)
+    from it.
     """
 
     box: tuple[slice, slice]
-    corners: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]   # (across, along)
-    weights: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    sampler: _Bilinear
     starts: np.ndarray             # where each body's samples along the bands start
     middles: np.ndarray            # (bodies, k): each body's samples nearest its centre
 
@@ -342,11 +341,7 @@ class _Bands:
 
     def contrast(self, patch: np.ndarray) -> np.ndarray:
         """Each band's ``1 - lowest / marrow at the centre``, from its median profile across."""
-        flat = np.asarray(patch, dtype=float).ravel()
-        i00, i10, i01, i11 = self.corners
-        w00, w10, w01, w11 = self.weights
-        v = flat[i00] * w00 + flat[i10] * w10 + flat[i01] * w01 + flat[i11] * w11
-        profile = _median_rows(v)
+        profile = _median_rows(self.sampler(patch))
         lowest = np.minimum.reduceat(profile, self.starts)
         mid = _median_rows(profile[self.middles].T)
         out = np.zeros(mid.shape)
@@ -404,22 +399,19 @@ def _bands(centres: Mapping[str, Sequence[float]], spacing: tuple[float, float],
         middles.append(start + first + np.arange(k))
         start += t.size
     if not samples:
-        return _Bands((slice(0, 0), slice(0, 0)), (np.zeros((0, 0), np.intp),) * 4,
-                      (np.zeros((0, 0)),) * 4, np.zeros(0, np.intp), np.zeros((0, k), np.intp))
+        return _Bands((slice(0, 0), slice(0, 0)), _Bilinear(np.zeros((2, 0, 0)), (1, 1)),
+                      np.zeros(0, np.intp), np.zeros((0, k), np.intp))
     pts = np.concatenate(samples, axis=1)
+    # points beyond the image take its edge pixels (scipy's "nearest"), as inside the box
     rr = np.clip(pts[..., 0], 0.0, shape[0] - 1.0)
     cc = np.clip(pts[..., 1], 0.0, shape[1] - 1.0)
-    ir = np.minimum(np.floor(rr).astype(np.intp), max(shape[0] - 2, 0))
-    ic = np.minimum(np.floor(cc).astype(np.intp), max(shape[1] - 2, 0))
-    fr, fc = rr - ir, cc - ic
-    r0, c0 = int(ir.min()), int(ic.min())
-    box = (slice(r0, min(int(ir.max()) + 2, shape[0])), slice(c0, min(int(ic.max()) + 2, shape[1])))
-    width = box[1].stop - c0
-    i00 = (ir - r0) * width + (ic - c0)
-    corners = (i00, i00 + width, i00 + 1, i00 + width + 1)
-    weights = ((1.0 - fr) * (1.0 - fc), fr * (1.0 - fc), (1.0 - fr) * fc, fr * fc)
-    return _Bands(box, corners, weights, np.array(starts, dtype=np.intp),
-                  np.array(middles, dtype=np.intp))
+    r0, c0 = int(np.floor(rr.min())), int(np.floor(cc.min()))
+    box = (slice(r0, min(int(np.floor(rr.max())) + 2, shape[0])),
+           slice(c0, min(int(np.floor(cc.max())) + 2, shape[1])))
+    # a whole number of pixels off the coordinates leaves their fractions as they were
+    sampler = _Bilinear(np.stack([rr - r0, cc - c0]),
+                        (box[0].stop - r0, box[1].stop - c0))
+    return _Bands(box, sampler, np.array(starts, dtype=np.intp), np.array(middles, dtype=np.intp))
 
 
 def _run_end(contrast: np.ndarray, index: int, step: int, least: float) -> int:
