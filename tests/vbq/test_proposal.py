@@ -273,3 +273,25 @@ def test_fat_after_a_cortex_or_far_from_the_click_still_ends_the_body():
     # no cortex seen (partial volume), fat from 12 mm: the body ends where it rises
     far = _candidates(_profile([(12.0, 1.0), (10.0, 1.8)]) * 400.0, 400.0)
     assert far == [(pytest.approx(11.5, abs=0.5), 0.0)]
+
+
+def test_a_wedged_body_is_kept_when_its_neighbour_s_click_moves(tmp_path):
+    """Seed 102, variants at random: L4 is wedged (endplates tilted 4 and 13 degrees, by
+    construction), so its fitted axis lies 14.5 degrees from the line through the L3 and
+    L5 clicks. Moving the L3 click 4 mm back turns that line by 4 degrees, past the
+    15-degree limit; the body fitted again square to that line finds no lower border. The
+    turned fit, which found all four, stands: L4 is the same body as before."""
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=102, variants="random")
+    series = load_series(info.series_dir).series
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    before = propose(series, seeds, find_csf=False).bodies["L4"]
+    geo = info.expected["geometry"]
+    sr, sc = geo["pixel_spacing_mm"][:2]
+    ap = geo["levels"]["L3"]["ap_direction"]
+    for s in seeds["seeds"]:
+        if s["label"] == "L3":
+            s["point"] = [s["point"][0] + 4.0 * ap[0] / sr, s["point"][1] + 4.0 * ap[1] / sc]
+    after = propose(series, seeds, find_csf=False).bodies["L4"]
+    assert after.centre == pytest.approx(before.centre, abs=0.5)
+    assert after.height_mm == pytest.approx(before.height_mm, abs=1.0)

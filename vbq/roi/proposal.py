@@ -545,14 +545,19 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
     ``pitch`` as for :func:`_borders`. ``spine``, the unit ``(d_row, d_col)`` (mm) of
     the spine's direction through the neighbouring clicks when known: a body whose
     axis turns further than :data:`MAX_TILT_FROM_SPINE_DEG` from it is fitted again
-    with its axis along the spine.
+    with its axis along the spine (unless no border is found that way: a wedged body).
     """
     frame = _frame_search(sl, click, name, marrow, pitch)
     if spine is None:
         return frame
     if abs(float(frame.t @ spine)) >= math.cos(math.radians(MAX_TILT_FROM_SPINE_DEG)):
         return frame
-    return _frame_search(sl, click, name, marrow, pitch, spine)
+    try:
+        return _frame_search(sl, click, name, marrow, pitch, spine)
+    except BodyNotFoundError:
+        # a wedged body whose borders do not lie square to the spine: the turned fit,
+        # which found all four, stands
+        return frame
 
 
 def _frame_search(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
