@@ -14,7 +14,7 @@ from scipy.ndimage import binary_fill_holes
 from test_rois_support import make_series
 
 from vbq.errors import InputError
-from vbq.roi.rois import MAX_MINUS, RoiFile
+from vbq.roi.rois import MAX_MINUS, MAX_MINUS_VERTICES, RoiFile
 from vbq.roi.shapes import ellipse_mask, mask_rings, polygon_mask, rectangle_mask
 
 DOC = {
@@ -183,6 +183,10 @@ def test_a_patient_space_cut_out_off_the_rois_slice_is_an_error(series):
         (lambda d: d["rois"][0].update(minus=[{"shape": "circle", "center": [1, 1],
                                                "radius": 1}] * (MAX_MINUS + 1)),
          rf"ROI 1 \(L1\): 'minus' holds {MAX_MINUS + 1} shapes, more than the {MAX_MINUS}"),
+        (lambda d: d["rois"][0].update(minus=[{"shape": "polygon", "points": [[9.0, 9.0]] * (
+            MAX_MINUS_VERTICES // 10)}] * 11),
+         rf"ROI 1 \(L1\): the 'minus' polygons have {MAX_MINUS_VERTICES * 11 // 10:,} vertices "
+         rf"together, more than the {MAX_MINUS_VERTICES:,} a ROI may have; simplify them"),
     ],
 )
 def test_bad_cut_outs_name_the_roi_and_the_item(mutate, message):

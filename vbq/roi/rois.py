@@ -48,7 +48,8 @@ from vbq.roi.inputfile import check_label, number_list, read_document, read_slic
 from vbq.roi.roimasks import RoiMasks
 from vbq.roi.shapes import cos_sin, rasterise
 
-__all__ = ["FORMAT", "SHAPES", "MAX_POLYGON_VERTICES", "MAX_MINUS", "RoiPart", "RoiSpec",
+__all__ = ["FORMAT", "SHAPES", "MAX_POLYGON_VERTICES", "MAX_MINUS", "MAX_MINUS_VERTICES",
+           "RoiPart", "RoiSpec",
            "RoiFile"]
 
 #: The format string a ROI file must carry.
@@ -69,6 +70,9 @@ _ROUND = 6  # decimals kept after a patient -> pixel conversion
 MAX_POLYGON_VERTICES = 10_000
 #: Most shapes a ROI's ``minus`` list may hold.
 MAX_MINUS = 256
+#: Most polygon vertices a ROI's ``minus`` shapes may have together (scoring that many
+#: takes about half a second; the click engine writes hundreds).
+MAX_MINUS_VERTICES = 100_000
 
 
 # --------------------------------------------------------------------------- specs
@@ -199,6 +203,11 @@ def _parse_minus(obj: Any, where: str, space: str) -> tuple[RoiPart, ...]:
     if len(obj) > MAX_MINUS:
         raise InputError(f"{where}: 'minus' holds {len(obj):,} shapes, more than the "
                          f"{MAX_MINUS} a ROI may have")
+    vertices = sum(len(item["points"]) for item in obj
+                   if isinstance(item, dict) and isinstance(item.get("points"), list))
+    if vertices > MAX_MINUS_VERTICES:
+        raise InputError(f"{where}: the 'minus' polygons have {vertices:,} vertices together, "
+                         f"more than the {MAX_MINUS_VERTICES:,} a ROI may have; simplify them")
     parts = []
     for i, item in enumerate(obj):
         at = f"{where}: minus[{i}]"
