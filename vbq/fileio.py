@@ -79,7 +79,28 @@ def _parse_float(text: str) -> float:
 
 
 def _parse_constant(name: str) -> Any:
-    raise _RefusedError(f"{name} is not a finite number (JSON has no NaN or Infinity)")
+    raise _RefusedError(f"{name} is not a finite number (JSON has no NaN or Infinity)", name)
+
+
+def _where(text: str, token: str) -> tuple[int, int] | None:
+    """Line and column (1-based) of the first ``token`` outside JSON strings, or None."""
+    inside = escaped = False
+    line, start = 1, 0
+    for i, ch in enumerate(text):
+        if inside:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                inside = False
+        elif ch == '"':
+            inside = True
+        elif ch == "\n":
+            line, start = line + 1, i + 1
+        elif text.startswith(token, i):
+            return line, i - start + 1
+    return None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -123,8 +144,8 @@ def loads_strict(text: str) -> Any:
     StrictJsonError
         Saying what is wrong (to follow the name of the file or body): malformed
         JSON (with its line and column), a key twice in one object, ``NaN`` or
-        ``Infinity``, a number too large for a double, or nesting deeper than
-        :data:`MAX_JSON_DEPTH`.
+        ``Infinity`` (with its line and column), a number too large for a double,
+        or nesting deeper than :data:`MAX_JSON_DEPTH`.
 
     Examples
     --------
@@ -142,7 +163,12 @@ def loads_strict(text: str) -> Any:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
                           parse_float=_parse_float, parse_constant=_parse_constant)
     except _RefusedError as err:
-        raise StrictJsonError(str(err)) from None
+        token = err.args[1] if len(err.args) > 1 else None
+        at = _where(text, token) if token else None
+        if at is not None:
+            raise StrictJsonError(f"{token} at line {at[0]}, column {at[1]} is not a finite "
+                                  "number (JSON has no NaN or Infinity)") from None
+        raise StrictJsonError(str(err.args[0])) from None
     except json.JSONDecodeError as err:
         raise StrictJsonError(f"malformed JSON at line {err.lineno}, column {err.colno}: "
                               f"{err.msg}") from None
@@ -176,8 +202,8 @@ def read_json_file(path: str | Path, what: str) -> Any:
     InputError
         One sentence naming the file: missing or unreadable, malformed JSON
         (with its line and column), a key twice in one object, ``NaN`` or
-        ``Infinity``, a number too large for a double, or nesting deeper than
-        :data:`MAX_JSON_DEPTH`.
+        ``Infinity`` (with its line and column), a number too large for a double,
+        or nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
     path = Path(path)
     try:
