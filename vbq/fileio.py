@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -84,22 +85,11 @@ def _parse_constant(name: str) -> Any:
 
 def _where(text: str, token: str) -> tuple[int, int] | None:
     """Line and column (1-based) of the first ``token`` outside JSON strings, or None."""
-    inside = escaped = False
-    line, start = 1, 0
-    for i, ch in enumerate(text):
-        if inside:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                inside = False
-        elif ch == '"':
-            inside = True
-        elif ch == "\n":
-            line, start = line + 1, i + 1
-        elif text.startswith(token, i):
-            return line, i - start + 1
+    for found in re.finditer(r'"(?:[^"\\]|\\.)*"|' + re.escape(token), text):
+        if not found.group().startswith('"'):
+            start = found.start()
+            line = text.count("\n", 0, start) + 1
+            return line, start - (text.rfind("\n", 0, start) + 1) + 1
     return None
 
 
