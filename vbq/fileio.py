@@ -49,7 +49,7 @@ _MAX_DIGITS = 309
 
 __all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "StrictJsonError", "loads_strict", "read_json_file",
            "shown", "in_limit", "atomic_write", "atomic_path", "current_umask", "captured_log",
-           "refuse_output_clash"]
+           "refuse_output_clash", "check_output_file"]
 
 #: Largest coordinate, size or point accepted in a ROI or seed file (pixels or mm).
 NUMBER_LIMIT = 1e6
@@ -196,6 +196,9 @@ def read_json_file(path: str | Path, what: str) -> Any:
         or nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a device or pipe could be read for ever
+        raise InputError(f"{what} {path} is not a regular file (a device, pipe or socket)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -260,6 +263,41 @@ def current_umask() -> int:
     return mask
 
 
+def check_output_file(path: str | Path, what: str | None = None) -> None:
+    """Refuse an output file path that cannot be replaced by a written file.
+
+    A file is written beside its path and moved onto it, which would replace a
+    device, a pipe or a socket (``/dev/null`` when run as root) and fail on a
+    folder; a path under an existing file cannot be made. ``what`` names the
+    path in the message (default the path itself).
+
+    Raises
+    ------
+    InputError
+        One sentence naming the path and what it is.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_output_file("/dev/null", "--sr /dev/null")
+    ... except InputError as err:
+    ...     print(err)
+    --sr /dev/null is not a regular file (a device, pipe or socket); give a file name
+    """
+    target = Path(path)
+    name = what or os.fspath(path)
+    if target.is_dir():
+        raise InputError(f"{name} is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise InputError(f"{name} is not a regular file (a device, pipe or socket); give a "
+                         "file name")
+    for parent in target.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{name}: {parent} is a file, not a folder")
+            break
+
+
 def _finish(tmp: str, target: Path) -> None:
     os.chmod(tmp, 0o666 & ~current_umask())
     os.replace(tmp, target)
@@ -281,6 +319,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         from it, e.g. ``".nii.gz"``).
     """
     target = Path(path)
+    check_output_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
@@ -320,6 +359,7 @@ def atomic_write(path: str | Path, mode: str = "w", *, encoding: str | None = "u
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     target = Path(path)
+    check_output_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -117,20 +117,54 @@ def test_slice_option_out_of_range_names_the_option_not_the_roi_file(ph, capsys)
 # ------------------------------------------------------------ outputs that cannot be written
 
 
-def test_unwritable_qc_keeps_the_json(ph, capsys, tmp_path):
+@pytest.mark.parametrize("case", ["sr_folder", "qc_under_a_file", "sr_fifo"])
+def test_outputs_that_cannot_be_written_are_refused_before_anything(ph, capsys, tmp_path,
+                                                                     case):
+    """A folder, a path under a file or a pipe (as a device: a file written beside it and
+    moved onto it would replace it): refused before scoring, with the option named; an
+    existing output of the same run is left as it was, and so is the pipe."""
+    import os
+
+    qc = tmp_path / "qc.png"
+    qc.write_bytes(b"an earlier figure")
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    if case == "sr_fifo":
+        os.mkfifo(tmp_path / "pipe.dcm")
+    args = {"sr_folder": ["--qc", qc, "--sr", tmp_path],
+            "qc_under_a_file": ["--qc", blocker / "qc.png"],
+            "sr_fifo": ["--qc", qc, "--sr", tmp_path / "pipe.dcm"]}[case]
+    rc, out, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--json", *args],
+                       capsys)
+    option = "--qc" if case == "qc_under_a_file" else "--sr"
+    assert_bad_input(rc, err, option)
+    assert out == ""
+    assert qc.read_bytes() == b"an earlier figure" and blocker.read_text() == "x"
+    if case == "sr_fifo":
+        assert not (tmp_path / "pipe.dcm").is_file()
+
+
+def test_an_output_failing_as_it_is_written_keeps_the_json(ph, capsys, tmp_path,
+                                                           monkeypatch):
+    """A disk that fills up while the figure is written: the result was printed first."""
+    from vbq.result import VBQResult
+
+    def full(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(VBQResult, "save_qc", full)
     rc, out, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--json",
-                        "--qc", blocker / "qc.png"], capsys)
-    assert_bad_input(rc, err, "QC figure", "qc.png", warnings=True)
+                        "--qc", tmp_path / "qc.png"], capsys)
+    assert_bad_input(rc, err, "QC figure", "qc.png", "No space left", warnings=True)
     assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
 
 
-def test_sr_to_a_folder_keeps_the_json(ph, capsys, tmp_path):
-    rc, out, err = run(["score", ph.series_dir, "--rois", ph.rois_path, "--json",
-                        "--sr", tmp_path], capsys)
-    assert_bad_input(rc, err, str(tmp_path), "folder", warnings=True)
-    assert json.loads(out)["vbq"] == pytest.approx(ph.expected["vbq"], rel=1e-9)
+def test_a_roi_file_that_is_a_pipe_is_refused_not_waited_on(ph, capsys, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "rois.json")
+    assert_bad_input(*run(["score", ph.series_dir, "--rois", tmp_path / "rois.json"],
+                          capsys)[::2], "rois.json", "not a regular file")
 
 
 # ------------------------------------------------------------ from-values tables

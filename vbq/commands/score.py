@@ -90,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.qc).suffix.lower() not in FORMATS:
             raise InputError(f"{args.qc}: the QC figure must be .png, .pdf or .svg")
     _refuse_output_clash(args)
+    from vbq.fileio import check_output_file
+
+    # every output path is checked before anything is written or scored
+    for option, path in (("--qc", args.qc), ("--sr", args.sr)):
+        if path:
+            check_output_file(path, f"{option} {path}")
     exclude = parse_exclusions(args.exclude, "--exclude")
     result = score_series(
         args.series_dir,
