@@ -120,9 +120,13 @@ def test_the_workstation_export_to_patient_space_keeps_the_cut_outs():
         np.testing.assert_array_equal(px.masks[label], pt.masks[label], err_msg=label)
 
 
-@pytest.mark.parametrize("spacing", [1.09375, 0.9375, 0.78125, 0.5859375, 0.46875])
+@pytest.mark.parametrize("spacing", [1.09375, 0.9375, 0.78125, 0.5859375, 0.46875,
+                                     (0.9375, 1.09375), (0.5859375, 0.46875)])
 def test_the_export_keeps_boundary_pixels(spacing):
     """Quarter-pixel shapes, turned or not: edges through pixel centres survive the export.
+
+    On pixels that are not square a turned ellipse has other axes in millimetres (found
+    from ``M M^T``); those are written unrounded too.
 
     Positions and lengths are written unrounded (4.25 x 1.09375 = 4.6484375 mm); rounded
     to 6 decimals of a millimetre they moved a boundary pixel in about one turned
@@ -131,7 +135,8 @@ def test_the_export_keeps_boundary_pixels(spacing):
     """
     from vbq.serve.exports import rois_to_patient
 
-    sq = make_series(np.zeros((5, 60, 60)), spacing=(spacing, spacing), gap=6.0)
+    pair = spacing if isinstance(spacing, tuple) else (spacing, spacing)
+    sq = make_series(np.zeros((5, 60, 60)), spacing=pair, gap=6.0)
     rng = np.random.default_rng(7)
     for i in range(120):
         angle = float(rng.choice([0.0, 90.0, 180.0, -90.0, 45.0]))
@@ -148,6 +153,11 @@ def test_the_export_keeps_boundary_pixels(spacing):
             px = RoiFile.from_json(d).masks(sq)
         except InputError:
             continue                                     # no pixel centre inside
+        if pair[0] != pair[1] and "corner" in roi and angle % 180.0:
+            # a turned rectangle on pixels that are not square is no rectangle in mm
+            with pytest.raises(InputError, match="draw an ellipse"):
+                rois_to_patient(d, sq)
+            continue
         pt = RoiFile.from_json(rois_to_patient(d, sq)).masks(sq)
         for label in px.masks:
             np.testing.assert_array_equal(px.masks[label], pt.masks[label], err_msg=str(d))

@@ -66,12 +66,14 @@ def _radii_mm(radii: Any, angle_deg: Any, spacing: tuple[float, float]
     stays. A turned ellipse on pixels that are not square is still an ellipse
     in millimetres, with other axes: its semi-axes are the square roots of the
     eigenvalues of ``M M^T``, ``M = S R(a) diag(ry, rx)``, ``S`` the spacing.
+    Nothing is rounded: a rounded length or angle moves boundary pixel centres.
 
     Examples
     --------
     >>> _radii_mm([2, 3], None, (0.5, 0.5))
     ([1.0, 1.5], None)
-    >>> _radii_mm([2, 3], 90, (1.0, 2.0))  # the row semi-axis lies along the columns
+    >>> radii, angle = _radii_mm([2, 3], 90, (1.0, 2.0))  # the row semi-axis along columns
+    >>> [round(r, 9) for r in radii], round(angle, 9)
     ([4.0, 3.0], 90.0)
     """
     ry, rx = float(radii[0]), float(radii[1])
@@ -89,8 +91,7 @@ def _radii_mm(radii: Any, angle_deg: Any, spacing: tuple[float, float]
     k = int(np.argmax(np.abs(vectors.T @ row_axis)))
     u = vectors[:, k] * np.sign(vectors[:, k] @ row_axis)
     angle = float(np.degrees(np.arctan2(u[1], u[0])))
-    return [round(float(np.sqrt(values[k])), 6), round(float(np.sqrt(values[1 - k])), 6)], \
-        round(angle, 6)
+    return [float(np.sqrt(values[k])), float(np.sqrt(values[1 - k]))], angle
 
 
 def rois_to_patient(doc: Mapping[str, Any], series: SeriesInfo) -> dict[str, Any]:
