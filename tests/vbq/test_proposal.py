@@ -295,3 +295,24 @@ def test_a_wedged_body_is_kept_when_its_neighbour_s_click_moves(tmp_path):
     after = propose(series, seeds, find_csf=False).bodies["L4"]
     assert after.centre == pytest.approx(before.centre, abs=0.5)
     assert after.height_mm == pytest.approx(before.height_mm, abs=1.0)
+
+
+@pytest.mark.parametrize(("pieces", "edge"), [
+    # fat 5 mm out behind a cortex blurred to 0.85 (above the edge level), then the sac:
+    # no marrow after the bright run, so it is fat beyond the body, ending it at its rise
+    ([(5.0, 1.0), (1.0, 0.85), (4.0, 1.8), (5.0, 0.3), (10.0, 1.0)], 5.5),
+    # fat from 4 mm to the end of the ray: the body ends where the signal rises
+    ([(4.0, 1.0), (20.0, 1.8)], 3.5),
+])
+def test_fat_near_the_click_without_marrow_after_it_ends_the_body(pieces, edge):
+    from vbq.roi.proposal import _candidates
+
+    got = _candidates(_profile(pieces) * 400.0, 400.0)
+    assert got[0][0] == pytest.approx(edge, abs=0.6) and got[0][1] == 0.0, got
+
+
+def test_the_cortex_before_near_fat_is_a_border_that_may_not_be_passed():
+    from vbq.roi.proposal import _candidates
+
+    got = _candidates(_profile([(2.0, 1.0), (1.0, 0.2), (10.0, 1.8)]) * 400.0, 400.0)
+    assert got == [(pytest.approx(2.0, abs=0.5), 0.0)]

@@ -350,8 +350,8 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     (the band's inner edge) and the band's lowest value as a fraction of ``m``.
     Fat beyond the body (above :data:`FAT_FRACTION` of ``m``, past any bright run
     where the profile starts, and past a bright run with no dark band before it
-    that starts nearer than half the shallowest body, a focal structure inside
-    it) ends the search: the
+    and 2 mm of marrow after it that starts nearer than half the shallowest
+    body, a focal structure inside it) ends the search: the
     last dark band before it (a cortex thinned by partial volume) is kept as a
     border that may not be passed over (its ``dip`` is set to 0). With ``fat_ends``
     False (profiles towards the endplates, beyond which lies a disc, never fat) a
@@ -367,12 +367,15 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     if not fat_ends:
         bright = bright[:0]
     # so is one that starts nearer than half the shallowest body with no dark band
-    # (a cortex) before it: fat beyond the body lies beyond its cortex
-    while (bright.size and bright[0] * _STEP < 0.5 * DEPTH_RANGE_MM[0]
-           and not np.any(profile[:bright[0]] < level)):
+    # (a cortex) before it and marrow after it (2 mm of it): fat beyond the body lies
+    # beyond its cortex, and the sac or muscle lie beyond the fat
+    marrow_mm = 2.0
+    while bright.size and bright[0] * _STEP < 0.5 * DEPTH_RANGE_MM[0] and not np.any(
+            profile[:bright[0]] < level):
         after = bright[0] + np.flatnonzero(profile[bright[0]:] <= BRIGHT_FRACTION * m)
-        if after.size == 0:
-            bright = bright[:0]
+        k = int(round(marrow_mm / _STEP))
+        if after.size == 0 or not np.all(profile[after[0]:after[0] + k] >= level) or (
+                after[0] + k > profile.size):
             break
         bright = bright[bright > after[0]]
     n = int(bright[0]) if bright.size else profile.size
