@@ -364,3 +364,32 @@ def test_sac_found_behind_a_dark_ligament_whose_window_takes_in_the_sac(tmp_path
     result = score_series(info.series_dir, seeds=tmp_path / "clicks.json")
     assert result.csf.level == "L3"
     assert abs(result.csf.si / csf - 1.0) < 0.03
+
+
+def test_calm_band_thickness_by_hand():
+    """Samples within CSF_CALM (8 %) of the level, counted between each station's first and
+    last region sample (holes in the region count), median over the stations, x 0.5 mm."""
+    from vbq.roi.canal import _calm_mm
+
+    smooth = np.array([[50, 100, 104, 100, 97, 109, 50, 50],     # 4 calm (109 is 9 % off)
+                       [50, 100, 100, 100, 100, 100, 100, 50],   # 6 calm
+                       [50, 50, 100, 300, 50, 50, 50, 50]],      # 1 calm (300 is a root)
+                      dtype=float)
+    region = np.zeros(smooth.shape, dtype=bool)
+    region[0, [1, 2, 4, 5]] = True     # a hole at column 3, between the ends: counted
+    region[1, 1:7] = True
+    region[2, 2:4] = True
+    assert _calm_mm(smooth, region, 100.0) == 0.5 * 4
+    assert _calm_mm(smooth, np.zeros_like(region), 100.0) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_level_of_a_4_mm_dark_band_stays(seed):
+    """4 mm is thicker than a ligament (under 3 mm): the band is taken as the CSF."""
+    from vbq.roi.canal import _recentred
+
+    smooth, cand, band, _, dark, sac = _straight_with_ligament(4.0, np.random.default_rng(seed))
+    both = np.zeros(smooth.shape, dtype=bool)
+    both[:, dark | sac] = True
+    region, level = _recentred(smooth, np.sort(cand), band, both, 150.0)
+    assert level == 150.0 and region is both

@@ -257,3 +257,17 @@ def test_cut_out_outlines_are_carried_for_drawing(series):
     rm = RoiFile.from_json(DOC).masks(series)
     assert set(rm.cut_outlines) == {"L1", "L2"}
     assert len(rm.cut_outlines["L1"]) == 2 and rm.cut_outlines["L1"][1].shape[1] == 2
+
+
+def test_the_cut_outs_vertex_limit_is_inclusive():
+    """Exactly MAX_MINUS_VERTICES vertices over a ROI's cut-outs are read; one more is not."""
+    def with_vertices(n):
+        d = doc()
+        d["rois"][0]["minus"] = [{"shape": "polygon", "points": [[9.0, 9.0]] * 10_000}] * (
+            n // 10_000) + ([{"shape": "polygon", "points": [[9.0, 9.0]] * (n % 10_000)}]
+                            if n % 10_000 else [])
+        return d
+
+    RoiFile.from_json(with_vertices(MAX_MINUS_VERTICES))
+    with pytest.raises(InputError, match=f"{MAX_MINUS_VERTICES + 1:,} vertices together"):
+        RoiFile.from_json(with_vertices(MAX_MINUS_VERTICES + 1))

@@ -193,5 +193,9 @@ def test_resume_reads_an_output_written_with_the_earlier_header(exams, tmp_path,
     assert list(rows[0]) == batch.output_columns(["L1", "L2", "L3", "L4"])   # rewritten
     assert rows[0]["id"] == "now" and rows[0]["vbq"] == "3.25"      # kept, not redone
     assert rows[1]["study_date"] == "2021-01-05"
-    assert rows[1]["midline_source"] in ("bodies", "canal") and rows[0]["midline_source"] == ""
+    # the plane's source and distance are the scorer's for that exam
+    scored = vbq.score_series(exams["folder"], rois=exams["info"].rois_path, study=PRIOR_DATE)
+    assert rows[1]["midline_source"] == scored.midline_source and rows[0]["midline_source"] == ""
+    assert float(rows[1]["midline_offset_mm"]) == pytest.approx(scored.midline_offset_mm,
+                                                                abs=1e-6)
     assert batch.is_batch_header(columns) and not batch.is_batch_header(columns, legacy=False)
