@@ -180,3 +180,34 @@ def test_across_stops_at_a_dark_ligament_in_front_though_not_dark_at_every_stati
     low, high, _ = canal._across(prof, depths, 4.0, 14.0, 1.0, upper)
     assert low == pytest.approx(5.75 + canal.CSF_WALL_MARGIN_MM)
     assert high == pytest.approx(13.75 - canal.CSF_BACK_MARGIN_MM)
+
+
+def test_a_csf_seed_on_another_slice_is_checked_against_the_sac_of_the_bodies_slice(phantoms):
+    """A CSF seed on a slice without bodies: the sac is traced on the bodies' slice.
+
+    The reference the CSF ROI is checked against (gate (c)) and the mid-sagittal
+    plane come from the sac traced through the clicked bodies, wherever the CSF
+    seed lies. Three slices off the midline the seed's point is no longer in the
+    sac: the ROI grown there is brighter than the sac's CSF, and the score says so.
+    """
+    from vbq import score_series
+
+    info, series = phantoms[SEEDED[0]]
+    base = propose(series, _seeds(info, False))
+    doc = _seeds(info, True)
+    mid = int(doc["slice"])
+    for off in (1, -3):
+        moved = json.loads(json.dumps(doc))
+        for s in moved["seeds"]:
+            if s["label"] == "CSF":
+                s["slice"] = mid + off
+        prop = propose(series, moved)
+        assert prop.csf_reference == base.csf_reference
+        assert prop.midline_source == base.midline_source is not None
+        assert prop.midline_offset_mm == base.midline_offset_mm
+        assert any(f"it lies on slice {mid + off}, not on slice {mid}" in n
+                   for n in prop.notes), prop.notes
+    res = score_series(info.series_dir, seeds=moved)
+    csf_si = float(np.asarray(series.pixels(mid - 3), dtype=float)[res.masks["CSF"]].mean())
+    assert csf_si > base.csf_reference[0] + 3.0 * base.csf_reference[1]
+    assert "csf_roi_brighter_than_canal" in res.warning_codes, res.warning_codes

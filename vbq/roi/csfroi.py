@@ -181,12 +181,11 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
     for lvl, fit in fits.items():
         by_slice.setdefault(int(placed[lvl][1]), {})[lvl] = fit.centre
     at = next((lvl for lvl in csf_levels if lvl in fits), None)
-    if CSF in placed:
+    canal_idx = int(placed[at][1]) if at is not None else int(main)
+    if CSF in placed and by_slice.get(int(placed[CSF][1])):
+        # the sac is traced through the bodies clicked on the CSF seed's slice; a seed on a
+        # slice without bodies is checked against the sac traced on the bodies' slice
         canal_idx = int(placed[CSF][1])
-    elif at is not None:
-        canal_idx = int(placed[at][1])
-    else:
-        canal_idx = int(main)
     centres = by_slice.get(canal_idx, {})
     summary = summarise_canal(series, canal_idx, centres, main, image=slice_of(canal_idx).image)
     if summary.reason:
@@ -201,7 +200,11 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
             warnings.append(CsfLevelAssumed(f"{sf.source}: the CSF seed does not name its "
                                             f"level; assumed {csf_level}"))
         sl = slice_of(idx)
-        spot, why = _seeded(summary.track, sl, centres, csf_level, rc, fits)
+        if int(idx) == canal_idx:
+            spot, why = _seeded(summary.track, sl, centres, csf_level, rc, fits)
+        else:
+            spot, why = None, (f"it lies on slice {int(idx)}, not on slice {canal_idx} where "
+                               "the sac was traced through the bodies")
         if spot is not None:
             notes.append(f"{sf.source}: {seed.name} lies in the sac traced along the canal; "
                          f"{spot.note}")
