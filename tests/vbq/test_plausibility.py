@@ -226,6 +226,10 @@ def test_the_slice_warning_says_how_the_plane_was_found(drawn, source, said):
                                           midline_source=source))
     assert far.warning_codes == ("slice_off_midline",) and said in far.warnings[0]
     assert far.to_dict()["slice"].get("midline_source") == source
+    how = {"bodies": " through the bodies", "labels": " from the labels",
+           "canal": " at the canal", None: ""}[source]
+    line = f"4.5 mm from the mid-sagittal plane{how})"
+    assert far.slice_line().endswith(line) and line in far.summary()
 
 
 def test_a_level_far_from_the_others_is_reported_unless_excluded():
