@@ -211,3 +211,40 @@ def test_a_csf_seed_on_another_slice_is_checked_against_the_sac_of_the_bodies_sl
     csf_si = float(np.asarray(series.pixels(mid - 3), dtype=float)[res.masks["CSF"]].mean())
     assert csf_si > base.csf_reference[0] + 3.0 * base.csf_reference[1]
     assert "csf_roi_brighter_than_canal" in res.warning_codes, res.warning_codes
+
+
+def test_the_written_rectangle_less_its_root_cut_outs_is_the_placed_csf_roi(phantoms):
+    """The document's CSF rectangle less its ``minus`` polygons selects the placed pixels.
+
+    Where roots were found, they are cut out rather than the rectangle shrunk, so
+    the ROI keeps the sac's CSF on both sides of them.
+    """
+    from vbq.roi import canal as _canal
+    from vbq.roi.rois import RoiFile
+
+    cut = 0
+    real = _canal.place_csf
+    placed: list = []
+
+    def spy(*args, **kwargs):
+        placed.append(real(*args, **kwargs))
+        return placed[-1]
+
+    for seed in TRACED:
+        info, series = phantoms[seed]
+        _canal.place_csf = spy
+        try:
+            prop = propose(series, _seeds(info, False))
+        finally:
+            _canal.place_csf = real
+        entry = next(r for r in prop.rois["rois"] if r["label"] == "CSF")
+        rm = RoiFile.from_json(prop.rois).masks(series)
+        np.testing.assert_array_equal(rm.masks["CSF"], placed[-1].mask, err_msg=str(seed))
+        assert ("minus" in entry) == bool(placed[-1].minus)
+        if "minus" in entry:
+            cut += 1
+            assert "less the roots found" in placed[-1].note
+            whole = RoiFile.from_json({**prop.rois, "rois": [
+                {k: v for k, v in entry.items() if k != "minus"}]}).masks(series)
+            assert rm.masks["CSF"].sum() < whole.masks["CSF"].sum()
+    assert cut >= 2

@@ -5,8 +5,6 @@ References by construction: a synthetic sac whose root stripe is placed by hand
 realistic phantom's anatomy, sampled again on every plane its renderer averages.
 """
 
-import itertools
-
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -23,42 +21,9 @@ from vbq.roi.canal import (
     ROOT_MARGIN_MM,
     ROOT_SMOOTH_MM,
     CanalTrack,
-    _clear_of_roots,
-    _largest_rectangle,
+    _less_roots,
+    _root_blocks,
 )
-
-
-def _brute_largest(free: np.ndarray) -> int:
-    best = 0
-    n_r, n_c = free.shape
-    for r0, r1 in itertools.combinations(range(n_r + 1), 2):
-        for c0, c1 in itertools.combinations(range(n_c + 1), 2):
-            if free[r0:r1, c0:c1].all():
-                best = max(best, (r1 - r0) * (c1 - c0))
-    return best
-
-
-def test_largest_rectangle_by_hand():
-    free = np.array([[1, 1, 0, 1],
-                     [1, 1, 0, 1],
-                     [1, 1, 1, 1]], dtype=bool)
-    assert _largest_rectangle(free) == (0, 3, 0, 2)
-    assert _largest_rectangle(np.zeros((3, 3), dtype=bool)) is None
-    assert _largest_rectangle(np.ones((2, 5), dtype=bool)) == (0, 2, 0, 5)
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_largest_rectangle_against_every_rectangle(seed):
-    rng = np.random.default_rng(seed)
-    free = rng.random((rng.integers(1, 7), rng.integers(1, 7))) < 0.7
-    box = _largest_rectangle(free)
-    best = _brute_largest(free)
-    if best == 0:
-        assert box is None
-        return
-    r0, r1, c0, c1 = box
-    assert free[r0:r1, c0:c1].all()
-    assert (r1 - r0) * (c1 - c0) == best
 
 
 def _track(root_depths=(), root_signal=150.0, root_stations=slice(None), seed=0):
@@ -85,41 +50,73 @@ def _track(root_depths=(), root_signal=150.0, root_stations=slice(None), seed=0)
 SPAN = np.arange(40)
 
 
+def _rectangle_px(low: float, high: float) -> np.ndarray:
+    """The pixels (1 mm) of the synthetic track's stations SPAN and depths low-high (mm).
+
+    Station ``i`` lies on row ``20 + i`` and depth ``d`` on column ``30 + d``.
+    """
+    mask = np.zeros((80, 60), dtype=bool)
+    mask[20:60, 30 + int(np.ceil(low)):30 + int(np.floor(high)) + 1] = True
+    return mask
+
+
+def _blocked_depths(blocks, station: int) -> tuple[float, float] | None:
+    """First and last depth (mm) blocked at one station, or None."""
+    i = int(np.flatnonzero(blocks.stations == station)[0])
+    d = np.arange(0.0, 20.01, 0.5)[blocks.cols[blocks.blocked[i]]]
+    return (float(d[0]), float(d[-1])) if d.size else None
+
+
 def test_root_stripe_leaves_the_wider_side():
-    got = _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0, 100.0)
-    assert got is not None
-    span, low, high, n_roots = got
+    track = _track(root_depths=(8.0, 8.5, 9.0))
+    blocks = _root_blocks(track, SPAN, 2.0, 14.0, 100.0)
+    assert blocks is not None
     # averaged over 3 depth samples, the stripe's excess (50) reaches one sample either
     # side at a third (16.7 > ROOT_FLOOR x 100): bright 7.5-9.5 mm; ROOT_MARGIN_MM blocks
-    # 2 samples more each side (6.5-10.5); left: 2.0-6.0 (9 samples) and 11.0-14.0 (7)
+    # 2 samples more each side (6.5-10.5) at every station
     assert ROOT_MARGIN_MM == 1.0 and ROOT_SMOOTH_MM[1] == 1.5
-    assert n_roots == 40 * 5
-    assert (span == SPAN).all()
-    assert low == 2.0 and high == pytest.approx(6.25)
+    assert blocks.n_roots == 40 * 5
+    assert all(_blocked_depths(blocks, i) == (6.5, 10.5) for i in SPAN)
+    # on the pixels: depths 7-10 mm are cut, leaving 2-6 mm (5 columns) and 11-14 mm (4);
+    # the smaller piece goes too, so the cut-outs are depths 7-14 mm
+    mask = _rectangle_px(2.0, 14.0)
+    kept, rings = _less_roots(track, mask, blocks)
+    assert (kept == _rectangle_px(2.0, 6.0)).all()
+    assert len(rings) == 1
+    # the ring runs along the pixel edges of columns 37-44, corners cut by a quarter pixel
+    assert rings[0][:, 1].min() == 36.5 and rings[0][:, 1].max() == 44.5
 
 
-def test_root_over_part_of_the_level_keeps_the_clear_stations():
-    # a root beside the slice along the upper 15 stations only: the ROI keeps the whole
-    # depth over the stations 1 mm clear of its smoothed end
-    got = _clear_of_roots(_track(root_depths=(5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0),
-                                 root_signal=135.0, root_stations=slice(0, 15)),
-                          SPAN, 2.0, 14.0, 100.0)
-    assert got is not None
-    span, low, high, _ = got
-    # smoothed over 3 stations, station 15 gets a third of the excess (11.7 > 10): bright
-    # to station 15, blocked to 16
-    assert (low, high) == (2.0, 14.0)
-    assert span[0] == 17 and span[-1] == 39
+def test_root_over_part_of_the_level_cuts_out_its_stations_only():
+    # a root beside the slice along the upper 15 stations only, 35 above the CSF at
+    # depths 5-8 mm: smoothed over 3 depth samples the excess reaches 4.5 and 8.5 mm at a
+    # third (11.7 > 10), so 4.5-8.5 mm is bright to station 13 and 3.5-9.5 mm blocked to
+    # station 14. Station 14 keeps two thirds of the excess along the sac: bright 5-8 mm
+    # (4.5 mm gets 2/9 of it, 7.8 < 10), blocking 4-9 mm at station 15; station 15 keeps a
+    # third: bright 5.5-7.5 mm, blocking 4.5-8.5 mm at station 16, nothing beyond
+    track = _track(root_depths=(5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0), root_signal=135.0,
+                   root_stations=slice(0, 15))
+    blocks = _root_blocks(track, SPAN, 2.0, 14.0, 100.0)
+    assert blocks is not None
+    assert _blocked_depths(blocks, 5) == _blocked_depths(blocks, 14) == (3.5, 9.5)
+    assert _blocked_depths(blocks, 15) == (4.0, 9.0)
+    assert _blocked_depths(blocks, 16) == (4.5, 8.5) and _blocked_depths(blocks, 17) is None
+    mask = _rectangle_px(2.0, 14.0)
+    kept, rings = _less_roots(track, mask, blocks)
+    cut = np.zeros_like(mask)
+    cut[20:36, 34:40] = True          # stations 0-15, whole millimetres 4-9
+    cut[36, 35:39] = True             # station 16, 5-8 mm
+    assert (kept == (mask & ~cut)).all() and len(rings) == 1
 
 
 def test_no_root_no_change_and_noise_is_no_root():
-    assert _clear_of_roots(_track(seed=3), SPAN, 2.0, 14.0, 100.0) is None
+    assert _root_blocks(_track(seed=3), SPAN, 2.0, 14.0, 100.0) is None
 
 
 def test_faint_excess_below_the_floor_is_kept():
     # 8 % above the CSF: below ROOT_FLOOR, read as CSF
-    assert _clear_of_roots(_track(root_depths=(8.0, 8.5, 9.0), root_signal=108.0),
-                           SPAN, 2.0, 14.0, 100.0) is None
+    assert _root_blocks(_track(root_depths=(8.0, 8.5, 9.0), root_signal=108.0),
+                        SPAN, 2.0, 14.0, 100.0) is None
 
 
 @pytest.mark.parametrize("seed", [3, 16])
@@ -150,11 +147,13 @@ def test_roots_over_most_of_the_roi_are_found_against_the_csf_beside_them():
     # roots 25 % above the CSF over 8 of the 12 mm: the ROI's own median is root signal,
     # the CSF level given (from the sac's darker profile) still tells them apart
     deep = tuple(np.arange(6.0, 14.01, 0.5))
-    got = _clear_of_roots(_track(root_depths=deep, root_signal=125.0), SPAN, 2.0, 14.0, 100.0)
-    assert got is not None
-    span, low, high, _ = got
+    track = _track(root_depths=deep, root_signal=125.0)
+    blocks = _root_blocks(track, SPAN, 2.0, 14.0, 100.0)
+    assert blocks is not None
     # smoothing lifts 5.5 mm by a third (8.3 < 10: kept); margin blocks 5.0-5.5
-    assert (span == SPAN).all() and low == 2.0 and high == pytest.approx(4.75)
+    assert _blocked_depths(blocks, 20) == (5.0, 14.0)
+    kept, _ = _less_roots(track, _rectangle_px(2.0, 14.0), blocks)
+    assert (kept == _rectangle_px(2.0, 4.0)).all()
 
 
 def test_a_sac_crowded_with_roots_falls_back_to_the_centre_plane(tmp_path):
@@ -179,11 +178,11 @@ def test_a_sac_crowded_with_roots_falls_back_to_the_centre_plane(tmp_path):
 
 
 def test_roots_filling_the_whole_roi_leave_nothing():
-    got = _clear_of_roots(_track(root_depths=tuple(np.arange(0.0, 20.01, 0.5))), SPAN,
-                          2.0, 14.0, 100.0)
-    assert got is not None
-    span, _, _, n_roots = got
-    assert span.size == 0 and n_roots == 40 * 25
+    track = _track(root_depths=tuple(np.arange(0.0, 20.01, 0.5)))
+    blocks = _root_blocks(track, SPAN, 2.0, 14.0, 100.0)
+    assert blocks is not None and blocks.n_roots == 40 * 25
+    kept, _ = _less_roots(track, _rectangle_px(2.0, 14.0), blocks)
+    assert not kept.any()
 
 
 def test_most_continuous_prefers_a_thick_region():
@@ -266,7 +265,7 @@ def test_placed_csf_roi_keeps_its_margin_from_every_root_found(tmp_path, seed):
         placed = canal.place_csf(image, series.slices[k].geometry, centres, track=track)
     finally:
         canal._root_samples = real
-    assert "clear of roots" in placed.note
+    assert "less the roots found" in placed.note and placed.minus
     roots = np.concatenate(found)
     rr, cc = np.nonzero(placed.mask)
     pix = np.column_stack([rr * track.spacing[0], cc * track.spacing[1]])

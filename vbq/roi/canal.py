@@ -34,11 +34,13 @@ CSF ROI
     of the cauda equina lie near the slice and is still CSF; a root in the
     slice, or the wall, stands higher); of the CSF on both sides of such a
     root stripe the larger piece is kept, and the ends are moved in by
-    :data:`CSF_WALL_MARGIN_MM` and :data:`CSF_BACK_MARGIN_MM`. The
-    rectangle is then cut to its largest part (stations x depths)
-    :data:`ROOT_MARGIN_MM` clear of roots found on the sac's signal averaged
-    along and across it (:func:`_clear_of_roots`; a root beside the slice
-    adds a third of its signal to a voxel). It covers what the realistic
+    :data:`CSF_WALL_MARGIN_MM` and :data:`CSF_BACK_MARGIN_MM`. The roots
+    found on the sac's signal averaged along and across it
+    (:func:`_root_blocks`; a root beside the slice adds a third of its
+    signal to a voxel) are then cut out of the rectangle with a margin of
+    :data:`ROOT_MARGIN_MM`, and so is any piece of CSF they part from the
+    largest (:func:`_less_roots`): the ROI is the rectangle less those
+    cut-outs (its ``minus`` polygons). It covers what the realistic
     phantom's reference CSF ROI covers (the sac's CSF 1 mm inside the dura
     and clear of the roots, between the endplates).
 Reference
@@ -66,7 +68,7 @@ from vbq.dicom.geometry import SliceGeometry
 from vbq.errors import CsfNotFoundError
 from vbq.levels import VERTEBRAL_LEVELS as LEVELS
 from vbq.roi.roimasks import MIN_ROI_PIXELS
-from vbq.roi.shapes import rectangle_mask
+from vbq.roi.shapes import mask_rings, polygon_mask, rectangle_mask
 
 __all__ = ["CanalTrack", "CsfPlacement", "trace_canal", "place_csf", "ellipse_mask",
            "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "CSF_BACK_MARGIN_MM",
@@ -202,6 +204,9 @@ class CsfPlacement:
         ``(median, spread)`` of the sac's CSF along the canal on this slice.
     note
         One sentence saying where the ROI went.
+    minus
+        Polygons (``[row, column]`` pixel-edge vertices, :func:`vbq.roi.shapes.mask_rings`)
+        of the roots cut out of the rectangle; ``mask`` is the rectangle less them.
     """
 
     mask: np.ndarray
@@ -212,6 +217,7 @@ class CsfPlacement:
     axis: tuple[float, float]
     reference: tuple[float, float]
     note: str
+    minus: tuple[np.ndarray, ...] = ()
 
     def angle_deg(self) -> float:
         """Counter-clockwise angle (as displayed, rows down) from the row axis to the long axis."""
@@ -227,10 +233,16 @@ class CsfPlacement:
         """
         px = 0.5 * (spacing[0] + spacing[1])
         size = (round(2.0 * self.half_length_mm / px, 4), round(2.0 * self.half_depth_mm / px, 4))
-        return {"label": "CSF", "level": self.level, "shape": "rectangle",
-                "corner": [round(self.centre[0] - 0.5 * size[0], 4),
-                           round(self.centre[1] - 0.5 * size[1], 4)],
-                "size": [size[0], size[1]], "angle_deg": round(self.angle_deg(), 3)}
+        entry: dict[str, Any] = {
+            "label": "CSF", "level": self.level, "shape": "rectangle",
+            "corner": [round(self.centre[0] - 0.5 * size[0], 4),
+                       round(self.centre[1] - 0.5 * size[1], 4)],
+            "size": [size[0], size[1]], "angle_deg": round(self.angle_deg(), 3)}
+        if self.minus:
+            entry["minus"] = [{"shape": "polygon",
+                               "points": [[float(r), float(c)] for r, c in ring]}
+                              for ring in self.minus]
+        return entry
 
 
 # --------------------------------------------------------------------------- helpers
@@ -961,32 +973,23 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     return low, high, stripe
 
 
-def _largest_rectangle(free: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Return the largest all-True rectangle of a boolean grid: ``(r0, r1, c0, c1)``, ends out.
+@dataclass(frozen=True)
+class _RootBlocks:
+    """Samples of the straightened sac a CSF ROI keeps clear of (:func:`_root_blocks`).
 
-    The classic row-by-row histogram method: the heights of the runs of True
-    ending at each row, and for each row the largest rectangle under that
-    histogram (a stack of increasing heights).
+    ``blocked[i, j]``: station ``stations[i]``, depth sample ``cols[j]``;
+    ``n_roots`` samples of the ROI's own stations hold a root.
     """
-    n_r, n_c = free.shape
-    heights = np.zeros(n_c + 1, dtype=int)
-    best, where = 0, None
-    for r in range(n_r):
-        heights[:n_c] = np.where(free[r], heights[:n_c] + 1, 0)
-        stack: list[int] = []
-        for c in range(n_c + 1):
-            while stack and heights[stack[-1]] >= heights[c]:
-                h = int(heights[stack.pop()])
-                left = stack[-1] + 1 if stack else 0
-                if h * (c - left) > best:
-                    best, where = h * (c - left), (r + 1 - h, r + 1, left, c)
-            stack.append(c)
-    return where
+
+    stations: np.ndarray
+    cols: np.ndarray
+    blocked: np.ndarray
+    n_roots: int
 
 
-def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float,
-                    base: float) -> tuple[np.ndarray, float, float, int] | None:
-    """Return the largest part of a CSF ROI clear of roots, in the straightened sac.
+def _root_blocks(track: CanalTrack, span: np.ndarray, low: float, high: float,
+                 base: float) -> _RootBlocks | None:
+    """Return the samples of a CSF ROI that hold a root or lie within the margin of one.
 
     The sac's straightened signal over the ROI's stations ``span`` and depths
     ``low``-``high`` (mm) is averaged over :data:`ROOT_SMOOTH_MM` along the sac
@@ -999,11 +1002,9 @@ def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
     reach). Roots are also looked for on the stations just beyond the ROI's
     ends (the sac goes on there; across it, the ROI's depths already stop
     short of the walls and of a root stripe). Samples within
-    :data:`ROOT_MARGIN_MM` of a root are blocked, and the largest rectangle of
-    stations x depths left is kept.
+    :data:`ROOT_MARGIN_MM` of a root (a box of whole samples) are blocked.
 
-    Returns ``(stations, low, high, n_root_samples)`` (the stations empty when
-    nothing is left), or None when no sample holds a root.
+    Returns None when no sample holds a root or blocks the ROI's stations.
     """
     from scipy.ndimage import binary_dilation
 
@@ -1017,23 +1018,66 @@ def _clear_of_roots(track: CanalTrack, span: np.ndarray, low: float, high: float
     reach = grow[0] + size[0] // 2
     first = max(int(span[0]) - reach, 0)
     last = min(int(span[-1]) + reach, len(track.arc_mm) - 1)
-    bright = _root_samples(track, np.arange(first, last + 1), cols, base,
-                           (int(span[0]) - first, int(span[-1]) - first + 1), size)
+    stations = np.arange(first, last + 1)
+    inner = (int(span[0]) - first, int(span[-1]) - first + 1)
+    bright = _root_samples(track, stations, cols, base, inner, size)
     if not bright.any():
         return None
     blocked = binary_dilation(bright, np.ones((2 * grow[0] + 1, 2 * grow[1] + 1), dtype=bool))
-    blocked = blocked[int(span[0]) - first:int(span[-1]) - first + 1]
-    if not blocked.any():
+    if not blocked[inner[0]:inner[1]].any():
         return None
-    n_roots = int(bright[int(span[0]) - first:int(span[-1]) - first + 1].sum())
-    box = _largest_rectangle(~blocked)
-    if box is None:
-        return span[:0], low, low, n_roots
-    r0, r1, c0, c1 = box
-    half = 0.5 * _STEP_MM
-    new_low = low if c0 == 0 else float(track.depths_mm[cols[c0]]) - half
-    new_high = high if c1 == cols.size else float(track.depths_mm[cols[c1 - 1]]) + half
-    return span[r0:r1], new_low, new_high, n_roots
+    return _RootBlocks(stations, cols, blocked, int(bright[inner[0]:inner[1]].sum()))
+
+
+def _cut_roots(track: CanalTrack, mask: np.ndarray, blocks: _RootBlocks) -> np.ndarray:
+    """Return the pixels of ``mask`` whose nearest sample of the straightened sac is blocked.
+
+    A pixel's station is the one whose line across the sac passes nearest its
+    centre (the least distance along that station's tangent), its sample the
+    depth along that station's normal rounded to the sampling step (the
+    nearest of the ROI's depths, for a pixel at its edge).
+    """
+    rr, cc = np.nonzero(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if rr.size == 0:
+        return out
+    pix = np.column_stack([rr * track.spacing[0], cc * track.spacing[1]]).astype(float)
+    rel = pix[:, None, :] - track.points[blocks.stations][None, :, :]
+    along = np.einsum("psk,sk->ps", rel, track.tangents[blocks.stations])
+    nearest = np.argmin(np.abs(along), axis=1)
+    picked = rel[np.arange(rr.size), nearest]
+    depth = np.einsum("pk,pk->p", picked, track.normals[blocks.stations[nearest]])
+    sample = np.rint((depth - float(track.depths_mm[0])) / _STEP_MM).astype(int)
+    # the ROI's depths are the samples' (cols, consecutive); a pixel at its edge may lie a
+    # little beyond the last sample on its station's normal: it takes the nearest one
+    j = np.clip(sample - int(blocks.cols[0]), 0, blocks.cols.size - 1)
+    hit = blocks.blocked[nearest, j]
+    out[rr[hit], cc[hit]] = True
+    return out
+
+
+def _less_roots(track: CanalTrack, mask: np.ndarray, blocks: _RootBlocks
+                ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Cut the roots out of a CSF ROI: the ROI left and the cut-outs, as polygons.
+
+    The pixels on blocked samples (:func:`_cut_roots`) are cut out, and so is
+    every piece of CSF they part from the largest one (as the reference CSF
+    ROI keeps the sac's largest piece). The cut-outs are the pixel-edge rings
+    of what is cut (:func:`vbq.roi.shapes.mask_rings`), and the ROI left is
+    the rectangle less those rings, as the ``vbq-rois/1`` document reads it.
+    """
+    from scipy.ndimage import label
+
+    left = mask & ~_cut_roots(track, mask, blocks)
+    lab, n = label(left)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())[1:]
+        left = lab == 1 + int(np.argmax(sizes))
+    rings = tuple(mask_rings(mask & ~left))
+    kept = mask.copy()
+    for ring in rings:
+        kept &= ~polygon_mask(mask.shape, ring)
+    return kept, rings
 
 
 def _root_samples(track: CanalTrack, stations: np.ndarray, cols: np.ndarray, base: float,
@@ -1128,7 +1172,8 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
     planes of the level's endplates (:func:`_level_stations`), across the
     sac's CSF from front to back, a margin inside its walls, leaving out a
     root lying in the slice and keeping the larger piece of CSF beside it
-    (:func:`_across`).
+    (:func:`_across`), less the roots found in it and a margin around them
+    (cut out as polygons, :func:`_less_roots`).
 
     Parameters
     ----------
@@ -1186,22 +1231,21 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
             continue
         roots = ""
-        clear = _clear_of_roots(track, span, low, high,
-                                _csf_base(profile, track.depths_mm, front, back, track.csf_level))
-        if clear is not None:
-            span2, low2, high2, n_roots = clear
-            placement2, mask2 = _rectangle(track, img.shape, level, span2, low2, high2,
-                                           reference)
-            area = n_roots * float(np.median(np.diff(track.arc_mm))) * _STEP_MM
+        base = _csf_base(profile, track.depths_mm, front, back, track.csf_level)
+        blocks = _root_blocks(track, span, low, high, base)
+        if blocks is not None:
+            kept, rings = _less_roots(track, mask, blocks)
+            area = blocks.n_roots * float(np.median(np.diff(track.arc_mm))) * _STEP_MM
             # a small ROI clear of roots (flagged small when scored) beats a larger one
-            # holding them
-            if mask2.sum() >= MIN_ROI_PIXELS // 2:
-                placement, mask, span, low, high = placement2, mask2, span2, low2, high2
-                roots = (f", kept {ROOT_MARGIN_MM:g} mm clear of roots found over "
-                         f"{area:.0f} mm2 of the sac there")
+            # holding them; too small a one keeps the rectangle whole, and says so
+            if kept.sum() >= MIN_ROI_PIXELS // 2:
+                roots = (f", less the roots found over {area:.0f} mm2 of the sac there and "
+                         f"{ROOT_MARGIN_MM:g} mm around them ({int(mask.sum() - kept.sum())} "
+                         "pixels cut out)")
+                placement, mask = replace(placement, minus=rings), kept
             else:
                 roots = (f", holding roots found over {area:.0f} mm2 of the sac there (the "
-                         f"part clear of them has only {int(mask2.sum())} pixels)")
+                         f"part clear of them has only {int(kept.sum())} pixels)")
         centre = placement.centre
         length = 2.0 * placement.half_length_mm
         note = (f"CSF ROI in the thecal sac at {level}, between its endplates: "
