@@ -25,6 +25,13 @@ force          optional ``yes``/``no``: score even when the CSF is at
                named by ``series_uid`` is not sagittal, with a warning
 =============  ==========================================================
 
+Column names are read without surrounding spaces and in any case; other
+columns are ignored, so notes may live there. Refused, before the output file
+is opened (exit 2, one sentence naming the manifest and the line): malformed
+CSV (a double quote never closed, a closing quote followed by text, a NUL
+character, a cell over several lines), and a row with more filled cells than
+the header has columns.
+
 Output columns are :func:`output_columns`; among them the study
 (``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
 ``accession_number``; with ``no_phi`` the patient ID, date and accession
@@ -155,17 +162,51 @@ def _resolve(value: str | None, base: Path) -> str | None:
     return str(p if p.is_absolute() else (base / p))
 
 
+def _manifest_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line, cells)`` of each record of a manifest's text (the header is line 1).
+
+    The CSV is read strictly: a double quote that is never closed, or a
+    closing quote followed by more text, is one :class:`InputError` naming the
+    line, rather than a cell that swallows the rest of the file.
+    """
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise InputError(f"manifest {name}, line {line}: holds a NUL character; a manifest is a "
+                         "text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    ended = 0  # the last physical line of the record before
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            unclosed = "unexpected end of data" in str(err) or "EOF inside" in str(err)
+            why = ("a double quote opened there is never closed" if unclosed
+                   else f"malformed CSV ({err}); check the double quotes of this line")
+            raise InputError(f"manifest {name}, line {ended + 1}: {why}") from None
+        yield ended + 1, cells
+        ended = reader.line_num
+
+
 def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[BatchTask]:
     """Read a batch manifest.
 
     Problems of a single row (a missing folder, two ROI sources, ...) are not
     raised here: they become that row's error when it is processed.
 
+    Column names are read without surrounding spaces and in any case
+    (``Seeds`` is ``seeds``). Other columns are ignored, so notes may live
+    there.
+
     Raises
     ------
     InputError
-        Missing or unreadable manifest, no ``id`` or ``series`` column, no
-        ROI source column, an empty or repeated id (naming the lines).
+        Missing or unreadable manifest, malformed CSV (a double quote never
+        closed, a NUL character, a cell over several lines or over the CSV
+        module's size limit, a row with more filled cells than the header has
+        columns), no ``id`` or ``series`` column, no ROI source column, an
+        empty or repeated id (naming the lines).
     """
     path = Path(path)
     if not path.is_file():
@@ -176,9 +217,10 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
         raise InputError(f"manifest {path} cannot be read: {err}") from None
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max((",", ";", "\t"), key=first.count)  # as spreadsheets export it
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if not header:
+    rows = _manifest_rows(text, path.name, delimiter) if first else iter(())
+    head = next(rows, None)
+    header = [h.strip().lower() for h in head[1]] if head else []
+    if not any(header):
         raise InputError(f"manifest {path.name} is empty; it needs a header row")
     for col in ("id", "series"):
         if col not in header:
@@ -190,12 +232,21 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
     base = path.resolve().parent
     tasks: list[BatchTask] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else "")
-               for k, v in raw.items() if k is not None}
+    for line, cells in rows:
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            raise InputError(f"manifest {path.name}, line {line}: {len(cells)} cells but the "
+                             f"header has {len(header)} columns (an unquoted "
+                             f"{delimiter!r} in a cell?)")
+        for col, cell in zip(header, cells, strict=False):
+            if "\n" in cell or "\r" in cell:
+                raise InputError(f"manifest {path.name}, line {line}: the cell of column "
+                                 f"{col or '(unnamed)'!r} runs over several lines (a double "
+                                 "quote not closed on its line?)")
+        row: dict[str, str] = {}
+        for col, cell in zip(header, cells, strict=False):
+            row.setdefault(col, cell.strip())
         if not any(row.values()):
             continue  # blank line
-        line = reader.line_num
         rid = row.get("id", "")
         if not rid:
             raise InputError(f"manifest {path.name}, line {line}: the 'id' column is empty")
@@ -219,7 +270,6 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
             series_uid=get("series_uid"), statistic=get("statistic"), study=get("study"),
             force=get("force"),
         ))
-        del n
     return tasks
 
 
