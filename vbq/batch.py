@@ -25,12 +25,15 @@ force          optional ``yes``/``no``: score even when the CSF is at
                named by ``series_uid`` is not sagittal, with a warning
 =============  ==========================================================
 
-Column names are read without surrounding spaces and in any case; other
-columns are ignored, so notes may live there. Refused, before the output file
-is opened (exit 2, one sentence naming the manifest and the line): malformed
-CSV (a double quote never closed, a closing quote followed by text, a NUL
-character, a cell over several lines), and a row with more filled cells than
-the header has columns.
+Column names are read without surrounding spaces and in any case. Other
+columns are ignored, so notes may live there; one whose name resembles a
+manifest column that the header lacks (``seesd``, ``series uid``: a
+:mod:`difflib` close match) is reported as a note (on stderr from the command
+line). Refused, before the output file is opened (exit 2, one sentence naming
+the manifest and the line or column): malformed CSV (a double quote never
+closed, a closing quote followed by text, a NUL character, a cell over several
+lines), a row with more filled cells than the header has columns, and a
+manifest column given twice (``seeds`` and ``Seeds`` included).
 
 Output columns are :func:`output_columns`; among them the study
 (``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
@@ -189,7 +192,35 @@ def _manifest_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, 
         ended = reader.line_num
 
 
-def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[BatchTask]:
+def _manifest_header(cells: Sequence[str], name: str) -> tuple[list[str], dict[str, str]]:
+    """Return the manifest's column names (stripped, lower case) and the look-alikes.
+
+    A manifest column given twice is refused. The second value maps each
+    manifest column absent from the header to the first other column whose
+    name resembles it (``seesd`` -> ``seeds``), as ``column 3 'seesd'``.
+    """
+    import difflib
+
+    header = [h.strip().lower() for h in cells]
+    first: dict[str, int] = {}
+    for i, col in enumerate(header):
+        if col in MANIFEST_COLUMNS and col in first:
+            j = first[col]
+            raise InputError(f"manifest {name} has the column {col!r} twice (columns {j + 1} "
+                             f"{cells[j]!r} and {i + 1} {cells[i]!r}); keep one")
+        first.setdefault(col, i)
+    alike: dict[str, str] = {}
+    for i, col in enumerate(header):
+        if not col or col in MANIFEST_COLUMNS:
+            continue
+        close = difflib.get_close_matches(col, MANIFEST_COLUMNS, n=1, cutoff=0.75)
+        if close and close[0] not in first:
+            alike.setdefault(close[0], f"column {i + 1} {cells[i]!r}")
+    return header, alike
+
+
+def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,
+                  notes: list[str] | None = None) -> list[BatchTask]:
     """Read a batch manifest.
 
     Problems of a single row (a missing folder, two ROI sources, ...) are not
@@ -197,7 +228,8 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
 
     Column names are read without surrounding spaces and in any case
     (``Seeds`` is ``seeds``). Other columns are ignored, so notes may live
-    there.
+    there; one whose name resembles a manifest column that the header lacks
+    (``seesd``, ``series uid``) is named in ``notes`` (when a list is given).
 
     Raises
     ------
@@ -205,8 +237,8 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
         Missing or unreadable manifest, malformed CSV (a double quote never
         closed, a NUL character, a cell over several lines or over the CSV
         module's size limit, a row with more filled cells than the header has
-        columns), no ``id`` or ``series`` column, no ROI source column, an
-        empty or repeated id (naming the lines).
+        columns), no ``id`` or ``series`` column, no ROI source column, a
+        manifest column given twice, an empty or repeated id (naming the lines).
     """
     path = Path(path)
     if not path.is_file():
@@ -219,16 +251,24 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
     delimiter = max((",", ";", "\t"), key=first.count)  # as spreadsheets export it
     rows = _manifest_rows(text, path.name, delimiter) if first else iter(())
     head = next(rows, None)
-    header = [h.strip().lower() for h in head[1]] if head else []
+    header, alike = _manifest_header(head[1], path.name) if head else ([], {})
     if not any(header):
         raise InputError(f"manifest {path.name} is empty; it needs a header row")
+
+    def hint(cols: Sequence[str]) -> str:
+        seen = [f"; is {alike[c]} meant to be {c!r}?" for c in cols if c in alike]
+        return seen[0] if seen else ""
+
     for col in ("id", "series"):
         if col not in header:
             raise InputError(f"manifest {path.name} has no {col!r} column "
-                             f"(header: {', '.join(header)})")
+                             f"(header: {', '.join(header)}){hint([col])}")
     if not any(c in header for c in _SOURCES):
         raise InputError(f"manifest {path.name} needs a 'rois', 'mask' or 'seeds' column "
-                         f"(header: {', '.join(header)})")
+                         f"(header: {', '.join(header)}){hint(_SOURCES)}")
+    if notes is not None:
+        notes.extend(f"manifest {path.name}: {where} is not a manifest column and is ignored; "
+                     f"did you mean {col!r}?" for col, where in alike.items())
     base = path.resolve().parent
     tasks: list[BatchTask] = []
     seen: dict[str, int] = {}
@@ -708,10 +748,23 @@ def _dask(tasks: Sequence[BatchTask], client: Any
         yield from zip(group, records, strict=True)
 
 
+def _note(text: str, on_note: Callable[[str], None] | None) -> None:
+    """Hand one note to ``on_note``, else issue it as a :class:`~vbq.errors.BatchNote`."""
+    if on_note is not None:
+        on_note(text)
+        return
+    import warnings
+
+    from vbq.errors import BatchNote
+
+    warnings.warn(BatchNote(text), stacklevel=3)
+
+
 def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
               resume: bool = False, dask: Any = None, protocol: str = "lumbar",
               progress: bool | None = None, no_phi: bool = False,
-              on_row: Callable[[dict[str, str]], None] | None = None) -> BatchSummary:
+              on_row: Callable[[dict[str, str]], None] | None = None,
+              on_note: Callable[[str], None] | None = None) -> BatchSummary:
     """Score every row of a manifest into a CSV.
 
     Parameters
@@ -736,6 +789,10 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     no_phi
         Leave the patient ID, study date and accession number out of every
         row (rows kept by ``resume`` included).
+    on_note
+        Called with each note (one sentence) about the input that is not an
+        error: a manifest column whose name resembles a known one. Default:
+        each is issued as a :class:`vbq.errors.BatchNote` warning.
 
     Returns
     -------
@@ -749,13 +806,16 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     t0 = time.perf_counter()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    tasks = read_manifest(manifest, protocol)
+    notes: list[str] = []
+    tasks = read_manifest(manifest, protocol, notes=notes)
     if no_phi:
         tasks = [replace(t, phi=False) for t in tasks]
     out = Path(out)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name for the results")
     _check_out_is_not_an_input(out, Path(manifest), tasks)
+    for text in notes:
+        _note(text, on_note)
     old_cols, old_rows = _read_existing(out) if resume else ([], [])
     if no_phi:
         old_rows = [{**r, **dict.fromkeys((c for c in PHI_COLUMNS if c in r), "")}

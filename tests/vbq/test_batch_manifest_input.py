@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from vbq.batch import read_manifest
+from vbq.batch import read_manifest, run_batch
 from vbq.cli import main
-from vbq.errors import InputError
+from vbq.errors import BatchNote, InputError
 from vbq.phantom import make_phantom
 
 GOOD = "a,p/series,p/rois.json\n"
@@ -50,6 +50,12 @@ MALFORMED = [
     ('id,series,rois\na,p/series,"' + "x" * 200_000 + '"\n', "m.csv, line 2: malformed CSV"),
     ("id,series,rois\na,p/series,p/rois.json,x,y\n",
      "m.csv, line 2: 5 cells but the header has 3 columns"),
+    ("id,series,seeds,seeds\na,p/series,p/seeds.json,p/rois.json\n",
+     "m.csv has the column 'seeds' twice (columns 3 'seeds' and 4 'seeds')"),
+    ("id,series,rois, ROIs \na,p/series,p/rois.json,\n",
+     "m.csv has the column 'rois' twice (columns 3 'rois' and 4 ' ROIs ')"),
+    ("ID,series,id,rois\na,p/series,b,p/rois.json\n",
+     "m.csv has the column 'id' twice (columns 1 'ID' and 3 'id')"),
 ]
 
 
@@ -82,6 +88,50 @@ def test_an_unclosed_quote_through_the_console_script(root, tmp_path):
     line = one_sentence(proc.stderr)
     assert "quote.csv, line 2: a double quote opened there is never closed" in line
     assert out.read_bytes() == EARLIER
+
+
+def test_columns_in_another_case_or_with_spaces_are_read_as_theirs(root, tmp_path, capsys):
+    manifest = root / "case.csv"
+    manifest.write_text("ID, Series ,SEEDS\na,p/series,p/seeds.json\n")
+    rc = main(["batch", str(manifest), "--out", str(tmp_path / "o.csv")])
+    _, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "vbq: warning" not in err
+    assert read_manifest(manifest)[0].seeds == str(root / "p" / "seeds.json")
+
+
+@pytest.mark.parametrize(("column", "known"), [("seesd", "seeds"), ("Exlcude", "exclude"),
+                                               ("series uid", "series_uid"), ("msk", "mask")])
+def test_a_column_resembling_a_manifest_column_is_a_warning_naming_both(
+        root, tmp_path, capsys, column, known):
+    manifest = root / "alike.csv"
+    manifest.write_text(f"id,series,rois,{column},notes\na,p/series,p/rois.json,,hello\n")
+    rc = main(["batch", str(manifest), "--out", str(tmp_path / "o.csv")])
+    _, err = capsys.readouterr()
+    assert rc == 0, err
+    warnings = [x for x in err.splitlines() if x.startswith("vbq: warning: ")]
+    assert warnings == [f"vbq: warning: manifest alike.csv: column 4 {column!r} is not a "
+                        f"manifest column and is ignored; did you mean {known!r}?"]
+    assert "notes" not in err  # a column for notes resembles none
+    with pytest.warns(BatchNote, match=column):
+        run_batch(manifest, tmp_path / "o2.csv")
+
+
+def test_no_warning_when_the_resembled_column_is_there_too(root, tmp_path, capsys):
+    manifest = root / "both.csv"
+    manifest.write_text("id,series,rois,labels,label\na,p/series,p/rois.json,,my label\n")
+    assert main(["batch", str(manifest), "--out", str(tmp_path / "o.csv")]) == 0
+    assert "vbq: warning" not in capsys.readouterr().err
+
+
+def test_a_missing_source_column_names_its_look_alike(root, tmp_path, capsys):
+    manifest = root / "missing.csv"
+    manifest.write_text("id,series,seesd\na,p/series,p/seeds.json\n")
+    rc = main(["batch", str(manifest), "--out", str(tmp_path / "o.csv")])
+    line = one_sentence(capsys.readouterr().err)
+    assert rc == 2
+    assert "needs a 'rois', 'mask' or 'seeds' column" in line
+    assert "is column 3 'seesd' meant to be 'seeds'?" in line
 
 
 def test_a_quoted_cell_with_the_separator_and_empty_trailing_cells_are_still_read(root):
