@@ -54,8 +54,10 @@ as one complete line and handed to the operating system at once (forced to
 disk at least every second; a line cut short by a hard kill is dropped on the
 next ``--resume``); when the batch ends, the file is
 rewritten in manifest order through a temporary file and an atomic rename.
-``--resume`` keeps the rows already scored (``status`` ``ok``) and redoes
-only the rest, so no series is scored twice.
+``--resume`` keeps the rows already scored (``status`` ``ok`` and a finite
+number in ``vbq``) and redoes only the rest, so no series is scored twice; a
+row with status ``ok`` whose ``vbq`` is empty or not a number (an edited or
+damaged output) is redone, with a note naming its id.
 
 Workers: ``workers=1`` scores in this process; more use a process pool
 (``spawn`` start method, so it behaves the same on every platform); ``dask``
@@ -67,6 +69,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import sys
 import time
@@ -748,6 +751,18 @@ def _dask(tasks: Sequence[BatchTask], client: Any
         yield from zip(group, records, strict=True)
 
 
+def _not_scored(row: Mapping[str, str]) -> str | None:
+    """Why an earlier output row with status ``ok`` holds no score, or None if it does."""
+    text = row.get("vbq", "")
+    if not text.strip():
+        return "its vbq is empty"
+    try:
+        value = float(text)
+    except ValueError:
+        return f"its vbq {text[:40]!r} is not a number"
+    return None if math.isfinite(value) else f"its vbq {text[:40]!r} is not a finite number"
+
+
 def _note(text: str, on_note: Callable[[str], None] | None) -> None:
     """Hand one note to ``on_note``, else issue it as a :class:`~vbq.errors.BatchNote`."""
     if on_note is not None:
@@ -791,8 +806,10 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
         row (rows kept by ``resume`` included).
     on_note
         Called with each note (one sentence) about the input that is not an
-        error: a manifest column whose name resembles a known one. Default:
-        each is issued as a :class:`vbq.errors.BatchNote` warning.
+        error: a manifest column whose name resembles a known one, a row of
+        the earlier output that ``resume`` redoes because its status is ``ok``
+        but its ``vbq`` is empty or not a finite number. Default: each is
+        issued as a :class:`vbq.errors.BatchNote` warning.
 
     Returns
     -------
@@ -820,9 +837,16 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     if no_phi:
         old_rows = [{**r, **dict.fromkeys((c for c in PHI_COLUMNS if c in r), "")}
                     for r in old_rows]
-    kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
-    stale_other = [r for r in old_rows
-                   if r.get("status") != "ok" and r["id"] not in {t.id for t in tasks}]
+    ids = {t.id for t in tasks}
+    unscored = {r["id"]: why for r in old_rows
+                if r.get("status") == "ok" and (why := _not_scored(r)) is not None}
+    for rid, why in unscored.items():
+        if rid in ids:
+            _note(f"--resume: the row of id {rid!r} in {out} has status ok but {why}; it is "
+                  "scored again", on_note)
+    kept = {r["id"]: r for r in old_rows
+            if r.get("status") == "ok" and not (r["id"] in unscored and r["id"] in ids)}
+    stale_other = [r for r in old_rows if r.get("status") != "ok" and r["id"] not in ids]
     levels = _protocol_levels(tasks) | {c[3:] for c in old_cols if c.startswith("si_")}
     columns = output_columns(levels)
     todo = [t for t in tasks if t.id not in kept]

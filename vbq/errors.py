@@ -297,9 +297,10 @@ class SeedMoved(VbqWarning):
 class BatchNote(VbqWarning):
     """What a batch noticed and did not refuse (a note, not a warning of a result).
 
-    A manifest column that resembles a known one. :func:`vbq.batch.run_batch`
-    hands it to its ``on_note`` callback (the command line prints it on
-    stderr), else issues it through :mod:`warnings`.
+    A manifest column that resembles a known one; a row of an earlier output
+    with status ok but no number in ``vbq``, which ``--resume`` redoes.
+    :func:`vbq.batch.run_batch` hands it to its ``on_note`` callback (the
+    command line prints it on stderr), else issues it through :mod:`warnings`.
     """
 
     code = "batch_note"
