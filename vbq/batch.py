@@ -54,6 +54,10 @@ as one complete line and handed to the operating system at once (forced to
 disk at least every second; a line cut short by a hard kill is dropped on the
 next ``--resume``); when the batch ends, the file is
 rewritten in manifest order through a temporary file and an atomic rename.
+SIGTERM or SIGINT stops the batch (:class:`BatchInterrupted`): the worker
+processes are ended at once (none is left running), the rows finished stay in
+the output (in completion order, not rewritten), and the command line exits
+with 128 + the signal's number (143, 130) and one sentence saying so.
 ``--resume`` keeps the rows already scored (``status`` ``ok`` and a finite
 number in ``vbq``) and redoes only the rest, so no series is scored twice; a
 row with status ``ok`` whose ``vbq`` is empty or not a number (an edited or
@@ -74,6 +78,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -118,8 +123,8 @@ LEGACY_TAILS: tuple[tuple[str, ...], ...] = (MIDLINE_TAIL_COLUMNS, LEGACY_TAIL_C
 #: Output columns that identify the patient (left empty with ``no_phi``).
 PHI_COLUMNS: tuple[str, ...] = ("patient_id", "study_date", "accession_number")
 
-__all__ = ["BatchTask", "BatchSummary", "read_manifest", "process_task", "process_tasks",
-           "run_batch", "output_columns", "MANIFEST_COLUMNS"]
+__all__ = ["BatchTask", "BatchSummary", "BatchInterrupted", "read_manifest", "process_task",
+           "process_tasks", "run_batch", "output_columns", "MANIFEST_COLUMNS"]
 
 
 # --------------------------------------------------------------------------- manifest
@@ -633,6 +638,85 @@ class BatchSummary:
         return d
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was stopped by SIGTERM or SIGINT: its workers were ended, finished rows kept.
+
+    A :class:`KeyboardInterrupt` (a row's failure never swallows it); ``str()`` is
+    one sentence and :attr:`exit_code` is ``128 + signum``, as a shell reports a
+    process ended by that signal.
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        self.signum = int(signum)
+        self.signal_name = signal.Signals(self.signum).name
+        super().__init__(message or f"stopped by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signum`` (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+@contextmanager
+def _signals_stop_the_batch() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`BatchInterrupted` while the batch runs.
+
+    Only in the main thread (where Python runs signal handlers), and not for a
+    signal the process ignores (``nohup``). The first signal raises; later ones
+    are ignored, so that ending the workers and closing the output is not cut
+    short. The former handlers are restored on leaving.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [sig for sig in (signal.SIGTERM, signal.SIGINT)
+              if signal.getsignal(sig) is not signal.SIG_IGN]
+    former = {sig: signal.getsignal(sig) for sig in wanted}
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in wanted:
+            signal.signal(sig, signal.SIG_IGN)
+        raise BatchInterrupted(signum)
+
+    for sig in wanted:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in former.items():
+            signal.signal(sig, handler)
+
+
+def _worker_start() -> None:
+    """Run in each pool worker: leave SIGINT to the batch, which ends the workers itself.
+
+    A Ctrl-C reaches every process of the terminal's group; the workers would
+    each print a traceback.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _end_pool(pool: Any) -> None:
+    """End a process pool's workers at once (the batch was stopped) and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+
+
 def _serial(tasks: Sequence[BatchTask]) -> Iterator[tuple[BatchTask, dict[str, str]]]:
     for task in tasks:
         yield task, process_task(task)  # looked up at call time (tests count calls)
@@ -664,7 +748,9 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
         finished = 0
         for group in rounds:
             size = 1 if isolate else min(workers, len(group))
-            pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx,
+                                       initializer=_worker_start)
+            ended = False
             try:
                 futures = {pool.submit(fn, t): t for t in group}
                 for fut in as_completed(futures):
@@ -682,8 +768,12 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
                         record = error_record(task, err, 0.0)
                     finished += 1
                     yield task, record
+                ended = True
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                if ended:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                else:  # stopped (a signal, the caller closing the stream): end the workers
+                    _end_pool(pool)
         if isolate:
             return
         isolate = bool(broken) and not finished
@@ -819,7 +909,22 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     ------
     InputError
         A bad manifest (see :func:`read_manifest`) or ``workers < 1``.
+    BatchInterrupted
+        SIGTERM or SIGINT reached the batch (run in the main thread): the
+        worker processes were ended, every finished row is in ``out`` (in
+        completion order; ``resume`` does the rest).
     """
+    with _signals_stop_the_batch():
+        return _run_batch(manifest, out, workers=workers, resume=resume, dask=dask,
+                          protocol=protocol, progress=progress, no_phi=no_phi, on_row=on_row,
+                          on_note=on_note)
+
+
+def _run_batch(manifest: str | Path, out: str | Path, *, workers: int, resume: bool, dask: Any,
+               protocol: str, progress: bool | None, no_phi: bool,
+               on_row: Callable[[dict[str, str]], None] | None,
+               on_note: Callable[[str], None] | None) -> BatchSummary:
+    """Run :func:`run_batch` (its signals already handled)."""
     t0 = time.perf_counter()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
@@ -858,9 +963,10 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     records: dict[str, dict[str, str]] = {}
     bar = _Progress(len(todo), enabled=progress)
     appender = _Appender(out, columns)
+    stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
     try:
         if not todo:
-            stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
+            pass
         elif client is not None:
             stream = _dask(todo, client)
         elif workers == 1 or len(todo) == 1:
@@ -873,7 +979,17 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
             bar.update(record.get("status") == "ok")
             if on_row is not None:
                 on_row(record)
+    except BatchInterrupted as err:
+        done = len(kept) + len(records)
+        rows = "1 row" if done == 1 else f"{done} rows"
+        raise BatchInterrupted(err.signum, (
+            f"the batch was stopped by {err.signal_name}: its worker processes were ended and "
+            f"the {rows} finished so far are kept in {out}; run it again with --resume to do "
+            "the rest")) from None
     finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a pool still running (the loop was left early) ends its workers
         appender.close()
         bar.close()
         if own_client and client is not None:

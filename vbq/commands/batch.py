@@ -23,7 +23,9 @@ at once, so an interrupted batch loses nothing; --resume then skips the ids
 already scored and redoes the others.
 
 Exit code: 0 when every row was scored, 1 when any row failed (the output is
-still complete), 2 for a bad manifest or bad options.
+still complete), 2 for a bad manifest or bad options. SIGTERM or Ctrl-C ends
+the worker processes and keeps every finished row (exit 143 or 130); --resume
+then does the rest.
 """
 
 
