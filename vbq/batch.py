@@ -25,6 +25,16 @@ force          optional ``yes``/``no``: score even when the CSF is at
                named by ``series_uid`` is not sagittal, with a warning
 =============  ==========================================================
 
+Column names are read without surrounding spaces and in any case. Other
+columns are ignored, so notes may live there; one whose name resembles a
+manifest column that the header lacks (``seesd``, ``series uid``: a
+:mod:`difflib` close match) is reported as a note (on stderr from the command
+line). Refused, before the output file is opened (exit 2, one sentence naming
+the manifest and the line or column): malformed CSV (a double quote never
+closed, a closing quote followed by text, a NUL character, a cell over several
+lines), a row with more filled cells than the header has columns, and a
+manifest column given twice (``seeds`` and ``Seeds`` included).
+
 Output columns are :func:`output_columns`; among them the study
 (``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
 ``accession_number``; with ``no_phi`` the patient ID, date and accession
@@ -44,8 +54,14 @@ as one complete line and handed to the operating system at once (forced to
 disk at least every second; a line cut short by a hard kill is dropped on the
 next ``--resume``); when the batch ends, the file is
 rewritten in manifest order through a temporary file and an atomic rename.
-``--resume`` keeps the rows already scored (``status`` ``ok``) and redoes
-only the rest, so no series is scored twice.
+SIGTERM or SIGINT stops the batch (:class:`BatchInterrupted`): the worker
+processes are ended at once (none is left running), the rows finished stay in
+the output (in completion order, not rewritten), and the command line exits
+with 128 + the signal's number (143, 130) and one sentence saying so.
+``--resume`` keeps the rows already scored (``status`` ``ok`` and a finite
+number in ``vbq``) and redoes only the rest, so no series is scored twice; a
+row with status ``ok`` whose ``vbq`` is empty or not a number (an edited or
+damaged output) is redone, with a note naming its id.
 
 Workers: ``workers=1`` scores in this process; more use a process pool
 (``spawn`` start method, so it behaves the same on every platform); ``dask``
@@ -57,10 +73,12 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -105,8 +123,8 @@ LEGACY_TAILS: tuple[tuple[str, ...], ...] = (MIDLINE_TAIL_COLUMNS, LEGACY_TAIL_C
 #: Output columns that identify the patient (left empty with ``no_phi``).
 PHI_COLUMNS: tuple[str, ...] = ("patient_id", "study_date", "accession_number")
 
-__all__ = ["BatchTask", "BatchSummary", "read_manifest", "process_task", "process_tasks",
-           "run_batch", "output_columns", "MANIFEST_COLUMNS"]
+__all__ = ["BatchTask", "BatchSummary", "BatchInterrupted", "read_manifest", "process_task",
+           "process_tasks", "run_batch", "output_columns", "MANIFEST_COLUMNS"]
 
 
 # --------------------------------------------------------------------------- manifest
@@ -155,17 +173,80 @@ def _resolve(value: str | None, base: Path) -> str | None:
     return str(p if p.is_absolute() else (base / p))
 
 
-def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[BatchTask]:
+def _manifest_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line, cells)`` of each record of a manifest's text (the header is line 1).
+
+    The CSV is read strictly: a double quote that is never closed, or a
+    closing quote followed by more text, is one :class:`InputError` naming the
+    line, rather than a cell that swallows the rest of the file.
+    """
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise InputError(f"manifest {name}, line {line}: holds a NUL character; a manifest is a "
+                         "text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    ended = 0  # the last physical line of the record before
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            unclosed = "unexpected end of data" in str(err) or "EOF inside" in str(err)
+            why = ("a double quote opened there is never closed" if unclosed
+                   else f"malformed CSV ({err}); check the double quotes of this line")
+            raise InputError(f"manifest {name}, line {ended + 1}: {why}") from None
+        yield ended + 1, cells
+        ended = reader.line_num
+
+
+def _manifest_header(cells: Sequence[str], name: str) -> tuple[list[str], dict[str, str]]:
+    """Return the manifest's column names (stripped, lower case) and the look-alikes.
+
+    A manifest column given twice is refused. The second value maps each
+    manifest column absent from the header to the first other column whose
+    name resembles it (``seesd`` -> ``seeds``), as ``column 3 'seesd'``.
+    """
+    import difflib
+
+    header = [h.strip().lower() for h in cells]
+    first: dict[str, int] = {}
+    for i, col in enumerate(header):
+        if col in MANIFEST_COLUMNS and col in first:
+            j = first[col]
+            raise InputError(f"manifest {name} has the column {col!r} twice (columns {j + 1} "
+                             f"{cells[j]!r} and {i + 1} {cells[i]!r}); keep one")
+        first.setdefault(col, i)
+    alike: dict[str, str] = {}
+    for i, col in enumerate(header):
+        if not col or col in MANIFEST_COLUMNS:
+            continue
+        close = difflib.get_close_matches(col, MANIFEST_COLUMNS, n=1, cutoff=0.75)
+        if close and close[0] not in first:
+            alike.setdefault(close[0], f"column {i + 1} {cells[i]!r}")
+    return header, alike
+
+
+def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,
+                  notes: list[str] | None = None) -> list[BatchTask]:
     """Read a batch manifest.
 
     Problems of a single row (a missing folder, two ROI sources, ...) are not
     raised here: they become that row's error when it is processed.
 
+    Column names are read without surrounding spaces and in any case
+    (``Seeds`` is ``seeds``). Other columns are ignored, so notes may live
+    there; one whose name resembles a manifest column that the header lacks
+    (``seesd``, ``series uid``) is named in ``notes`` (when a list is given).
+
     Raises
     ------
     InputError
-        Missing or unreadable manifest, no ``id`` or ``series`` column, no
-        ROI source column, an empty or repeated id (naming the lines).
+        Missing or unreadable manifest, malformed CSV (a double quote never
+        closed, a NUL character, a cell over several lines or over the CSV
+        module's size limit, a row with more filled cells than the header has
+        columns), no ``id`` or ``series`` column, no ROI source column, a
+        manifest column given twice, an empty or repeated id (naming the lines).
     """
     path = Path(path)
     if not path.is_file():
@@ -176,26 +257,44 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
         raise InputError(f"manifest {path} cannot be read: {err}") from None
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = max((",", ";", "\t"), key=first.count)  # as spreadsheets export it
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if not header:
+    rows = _manifest_rows(text, path.name, delimiter) if first else iter(())
+    head = next(rows, None)
+    header, alike = _manifest_header(head[1], path.name) if head else ([], {})
+    if not any(header):
         raise InputError(f"manifest {path.name} is empty; it needs a header row")
+
+    def hint(cols: Sequence[str]) -> str:
+        seen = [f"; is {alike[c]} meant to be {c!r}?" for c in cols if c in alike]
+        return seen[0] if seen else ""
+
     for col in ("id", "series"):
         if col not in header:
             raise InputError(f"manifest {path.name} has no {col!r} column "
-                             f"(header: {', '.join(header)})")
+                             f"(header: {', '.join(header)}){hint([col])}")
     if not any(c in header for c in _SOURCES):
         raise InputError(f"manifest {path.name} needs a 'rois', 'mask' or 'seeds' column "
-                         f"(header: {', '.join(header)})")
+                         f"(header: {', '.join(header)}){hint(_SOURCES)}")
+    if notes is not None:
+        notes.extend(f"manifest {path.name}: {where} is not a manifest column and is ignored; "
+                     f"did you mean {col!r}?" for col, where in alike.items())
     base = path.resolve().parent
     tasks: list[BatchTask] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v.strip() if isinstance(v, str) else "")
-               for k, v in raw.items() if k is not None}
+    for line, cells in rows:
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            raise InputError(f"manifest {path.name}, line {line}: {len(cells)} cells but the "
+                             f"header has {len(header)} columns (an unquoted "
+                             f"{delimiter!r} in a cell?)")
+        for col, cell in zip(header, cells, strict=False):
+            if "\n" in cell or "\r" in cell:
+                raise InputError(f"manifest {path.name}, line {line}: the cell of column "
+                                 f"{col or '(unnamed)'!r} runs over several lines (a double "
+                                 "quote not closed on its line?)")
+        row: dict[str, str] = {}
+        for col, cell in zip(header, cells, strict=False):
+            row.setdefault(col, cell.strip())
         if not any(row.values()):
             continue  # blank line
-        line = reader.line_num
         rid = row.get("id", "")
         if not rid:
             raise InputError(f"manifest {path.name}, line {line}: the 'id' column is empty")
@@ -219,7 +318,6 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar") -> list[Ba
             series_uid=get("series_uid"), statistic=get("statistic"), study=get("study"),
             force=get("force"),
         ))
-        del n
     return tasks
 
 
@@ -540,6 +638,85 @@ class BatchSummary:
         return d
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """The batch was stopped by SIGTERM or SIGINT: its workers were ended, finished rows kept.
+
+    A :class:`KeyboardInterrupt` (a row's failure never swallows it); ``str()`` is
+    one sentence and :attr:`exit_code` is ``128 + signum``, as a shell reports a
+    process ended by that signal.
+    """
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        import signal
+
+        self.signum = int(signum)
+        self.signal_name = signal.Signals(self.signum).name
+        super().__init__(message or f"stopped by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signum`` (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+@contextmanager
+def _signals_stop_the_batch() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`BatchInterrupted` while the batch runs.
+
+    Only in the main thread (where Python runs signal handlers), and not for a
+    signal the process ignores (``nohup``). The first signal raises; later ones
+    are ignored, so that ending the workers and closing the output is not cut
+    short. The former handlers are restored on leaving.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [sig for sig in (signal.SIGTERM, signal.SIGINT)
+              if signal.getsignal(sig) is not signal.SIG_IGN]
+    former = {sig: signal.getsignal(sig) for sig in wanted}
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in wanted:
+            signal.signal(sig, signal.SIG_IGN)
+        raise BatchInterrupted(signum)
+
+    for sig in wanted:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in former.items():
+            signal.signal(sig, handler)
+
+
+def _worker_start() -> None:
+    """Run in each pool worker: leave SIGINT to the batch, which ends the workers itself.
+
+    A Ctrl-C reaches every process of the terminal's group; the workers would
+    each print a traceback.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _end_pool(pool: Any) -> None:
+    """End a process pool's workers at once (the batch was stopped) and reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+
+
 def _serial(tasks: Sequence[BatchTask]) -> Iterator[tuple[BatchTask, dict[str, str]]]:
     for task in tasks:
         yield task, process_task(task)  # looked up at call time (tests count calls)
@@ -571,7 +748,9 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
         finished = 0
         for group in rounds:
             size = 1 if isolate else min(workers, len(group))
-            pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+            pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx,
+                                       initializer=_worker_start)
+            ended = False
             try:
                 futures = {pool.submit(fn, t): t for t in group}
                 for fut in as_completed(futures):
@@ -589,8 +768,12 @@ def _pool(tasks: Sequence[BatchTask], workers: int,
                         record = error_record(task, err, 0.0)
                     finished += 1
                     yield task, record
+                ended = True
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                if ended:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                else:  # stopped (a signal, the caller closing the stream): end the workers
+                    _end_pool(pool)
         if isolate:
             return
         isolate = bool(broken) and not finished
@@ -658,10 +841,35 @@ def _dask(tasks: Sequence[BatchTask], client: Any
         yield from zip(group, records, strict=True)
 
 
+def _not_scored(row: Mapping[str, str]) -> str | None:
+    """Why an earlier output row with status ``ok`` holds no score, or None if it does."""
+    text = row.get("vbq", "")
+    if not text.strip():
+        return "its vbq is empty"
+    try:
+        value = float(text)
+    except ValueError:
+        return f"its vbq {text[:40]!r} is not a number"
+    return None if math.isfinite(value) else f"its vbq {text[:40]!r} is not a finite number"
+
+
+def _note(text: str, on_note: Callable[[str], None] | None) -> None:
+    """Hand one note to ``on_note``, else issue it as a :class:`~vbq.errors.BatchNote`."""
+    if on_note is not None:
+        on_note(text)
+        return
+    import warnings
+
+    from vbq.errors import BatchNote
+
+    warnings.warn(BatchNote(text), stacklevel=3)
+
+
 def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
               resume: bool = False, dask: Any = None, protocol: str = "lumbar",
               progress: bool | None = None, no_phi: bool = False,
-              on_row: Callable[[dict[str, str]], None] | None = None) -> BatchSummary:
+              on_row: Callable[[dict[str, str]], None] | None = None,
+              on_note: Callable[[str], None] | None = None) -> BatchSummary:
     """Score every row of a manifest into a CSV.
 
     Parameters
@@ -686,6 +894,12 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     no_phi
         Leave the patient ID, study date and accession number out of every
         row (rows kept by ``resume`` included).
+    on_note
+        Called with each note (one sentence) about the input that is not an
+        error: a manifest column whose name resembles a known one, a row of
+        the earlier output that ``resume`` redoes because its status is ``ok``
+        but its ``vbq`` is empty or not a finite number. Default: each is
+        issued as a :class:`vbq.errors.BatchNote` warning.
 
     Returns
     -------
@@ -695,24 +909,49 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     ------
     InputError
         A bad manifest (see :func:`read_manifest`) or ``workers < 1``.
+    BatchInterrupted
+        SIGTERM or SIGINT reached the batch (run in the main thread): the
+        worker processes were ended, every finished row is in ``out`` (in
+        completion order; ``resume`` does the rest).
     """
+    with _signals_stop_the_batch():
+        return _run_batch(manifest, out, workers=workers, resume=resume, dask=dask,
+                          protocol=protocol, progress=progress, no_phi=no_phi, on_row=on_row,
+                          on_note=on_note)
+
+
+def _run_batch(manifest: str | Path, out: str | Path, *, workers: int, resume: bool, dask: Any,
+               protocol: str, progress: bool | None, no_phi: bool,
+               on_row: Callable[[dict[str, str]], None] | None,
+               on_note: Callable[[str], None] | None) -> BatchSummary:
+    """Run :func:`run_batch` (its signals already handled)."""
     t0 = time.perf_counter()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    tasks = read_manifest(manifest, protocol)
+    notes: list[str] = []
+    tasks = read_manifest(manifest, protocol, notes=notes)
     if no_phi:
         tasks = [replace(t, phi=False) for t in tasks]
     out = Path(out)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name for the results")
     _check_out_is_not_an_input(out, Path(manifest), tasks)
+    for text in notes:
+        _note(text, on_note)
     old_cols, old_rows = _read_existing(out) if resume else ([], [])
     if no_phi:
         old_rows = [{**r, **dict.fromkeys((c for c in PHI_COLUMNS if c in r), "")}
                     for r in old_rows]
-    kept = {r["id"]: r for r in old_rows if r.get("status") == "ok"}
-    stale_other = [r for r in old_rows
-                   if r.get("status") != "ok" and r["id"] not in {t.id for t in tasks}]
+    ids = {t.id for t in tasks}
+    unscored = {r["id"]: why for r in old_rows
+                if r.get("status") == "ok" and (why := _not_scored(r)) is not None}
+    for rid, why in unscored.items():
+        if rid in ids:
+            _note(f"--resume: the row of id {rid!r} in {out} has status ok but {why}; it is "
+                  "scored again", on_note)
+    kept = {r["id"]: r for r in old_rows
+            if r.get("status") == "ok" and not (r["id"] in unscored and r["id"] in ids)}
+    stale_other = [r for r in old_rows if r.get("status") != "ok" and r["id"] not in ids]
     levels = _protocol_levels(tasks) | {c[3:] for c in old_cols if c.startswith("si_")}
     columns = output_columns(levels)
     todo = [t for t in tasks if t.id not in kept]
@@ -724,9 +963,10 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
     records: dict[str, dict[str, str]] = {}
     bar = _Progress(len(todo), enabled=progress)
     appender = _Appender(out, columns)
+    stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
     try:
         if not todo:
-            stream: Iterator[tuple[BatchTask, dict[str, str]]] = iter(())
+            pass
         elif client is not None:
             stream = _dask(todo, client)
         elif workers == 1 or len(todo) == 1:
@@ -739,7 +979,17 @@ def run_batch(manifest: str | Path, out: str | Path, *, workers: int = 1,
             bar.update(record.get("status") == "ok")
             if on_row is not None:
                 on_row(record)
+    except BatchInterrupted as err:
+        done = len(kept) + len(records)
+        rows = "1 row" if done == 1 else f"{done} rows"
+        raise BatchInterrupted(err.signum, (
+            f"the batch was stopped by {err.signal_name}: its worker processes were ended and "
+            f"the {rows} finished so far are kept in {out}; run it again with --resume to do "
+            "the rest")) from None
     finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a pool still running (the loop was left early) ends its workers
         appender.close()
         bar.close()
         if own_client and client is not None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from vbq.errors import VBQError, print_message
+from vbq.errors import VBQError, one_line, print_message
 
 #: Modules that each define ``register(subparsers)``; the parser they add sets
 #: ``func`` to a callable ``run(args) -> int``.
@@ -68,9 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("vbq: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C; a batch also says what it kept (SIGTERM too)
+        said = str(err)
+        print(f"vbq: interrupted: {one_line(said)}" if said else "vbq: interrupted",
+              file=sys.stderr)
+        return int(getattr(err, "exit_code", 130))
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as err:  # noqa: BLE001  an unexpected failure: one line unless debugging

@@ -293,6 +293,19 @@ class SeedMoved(VbqWarning):
     code = "seed_moved"
 
 
+# the batch
+class BatchNote(VbqWarning):
+    """What a batch noticed and did not refuse (a note, not a warning of a result).
+
+    A manifest column that resembles a known one; a row of an earlier output
+    with status ok but no number in ``vbq``, which ``--resume`` redoes.
+    :func:`vbq.batch.run_batch` hands it to its ``on_note`` callback (the
+    command line prints it on stderr), else issues it through :mod:`warnings`.
+    """
+
+    code = "batch_note"
+
+
 # ROIs that cannot be found (errors with what to try)
 class ImplausibleScoreError(AnalysisError):
     """The CSF is at least as bright as the median marrow (VBQ <= 1): no score unless forced."""

@@ -5,8 +5,8 @@ Two helpers that every module goes through:
 - :func:`read_json_file` reads a ROI, seed or label-mapping file strictly
   (through :func:`loads_strict`, which the workstation's request bodies use too):
   malformed JSON, a key given twice in one object, ``NaN``/``Infinity``, a
-  number too large for a double, and nesting deeper than
-  :data:`MAX_JSON_DEPTH` are each one :class:`~vbq.errors.InputError`
+  number too large for a double (each with its line and column), and nesting
+  deeper than :data:`MAX_JSON_DEPTH` are each one :class:`~vbq.errors.InputError`
   sentence naming the file.
 - :func:`atomic_write` / :func:`atomic_path` write a file through a
   temporary file in the same folder and :func:`os.replace`, so a reader sees
@@ -59,34 +59,52 @@ class _RefusedError(Exception):
     """Raised inside the JSON parser's hooks; turned into one sentence by the reader."""
 
 
+# A refusal of the parser's hooks carries (sentence, kind, token): kind "constant" for
+# NaN/Infinity, "number" for a number too large; the token (as written) is found in the
+# text again for its line and column.
+
+
 def _parse_int(text: str) -> int | float:
     if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise _RefusedError(f"a number with {len(text.lstrip('-'))} digits is too large")
+        raise _RefusedError(f"a number with {len(text.lstrip('-'))} digits is too large",
+                            "number", text)
     value = int(text)
     try:
         float(value)
     except OverflowError:
-        raise _RefusedError(f"the number {text[:12]}... is too large") from None
+        raise _RefusedError(f"the number {text[:12]}... is too large", "number", text) from None
     return value
 
 
 def _parse_float(text: str) -> float:
     if len(text) > 4 * _MAX_DIGITS:
-        raise _RefusedError(f"a number written with {len(text)} characters is too long")
+        raise _RefusedError(f"a number written with {len(text)} characters is too long",
+                            "number", text)
     value = float(text)
     if value in (float("inf"), float("-inf")):
-        raise _RefusedError(f"the number {text[:24]} is too large for a double")
+        raise _RefusedError(f"the number {text[:24]} is too large for a double", "number", text)
     return value
 
 
 def _parse_constant(name: str) -> Any:
-    raise _RefusedError(f"{name} is not a finite number (JSON has no NaN or Infinity)", name)
+    raise _RefusedError(f"{name} is not a finite number (JSON has no NaN or Infinity)",
+                        "constant", name)
+
+
+#: A JSON string, or a JSON number, or one of the constants Python's parser takes.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"'
+                    r"|-?(?:Infinity|NaN|[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)")
 
 
 def _where(text: str, token: str) -> tuple[int, int] | None:
-    """Line and column (1-based) of the first ``token`` outside JSON strings, or None."""
-    for found in re.finditer(r'"(?:[^"\\]|\\.)*"|' + re.escape(token), text):
-        if not found.group().startswith('"'):
+    """Line and column (1-based) of the first ``token`` outside JSON strings, or None.
+
+    ``token`` is a whole number or constant as written: ``1e400`` is not found
+    inside ``11e400``. The parser reads in order and stops at the first value it
+    refuses, so the first such token is the one refused.
+    """
+    for found in _TOKEN.finditer(text):
+        if found.group() == token:
             start = found.start()
             line = text.count("\n", 0, start) + 1
             return line, start - (text.rfind("\n", 0, start) + 1) + 1
@@ -123,7 +141,7 @@ class StrictJsonError(ValueError):
 
 
 def loads_strict(text: str) -> Any:
-    """Parse JSON text strictly: every key once per object, finite doubles, shallow nesting.
+    r"""Parse JSON text strictly: every key once per object, finite doubles, shallow nesting.
 
     The one strict parser of the project's JSON inputs: the ROI, seed and
     label-mapping files (:func:`read_json_file`) and the workstation's request
@@ -134,8 +152,8 @@ def loads_strict(text: str) -> Any:
     StrictJsonError
         Saying what is wrong (to follow the name of the file or body): malformed
         JSON (with its line and column), a key twice in one object, ``NaN`` or
-        ``Infinity`` (with its line and column), a number too large for a double,
-        or nesting deeper than :data:`MAX_JSON_DEPTH`.
+        ``Infinity`` or a number too large for a double such as ``1e400`` (each with
+        its line and column), or nesting deeper than :data:`MAX_JSON_DEPTH`.
 
     Examples
     --------
@@ -146,6 +164,11 @@ def loads_strict(text: str) -> Any:
     ... except StrictJsonError as err:
     ...     print(err)
     key "a" appears twice in one object
+    >>> try:
+    ...     loads_strict('{"a":\n  [1, 1e400]}')
+    ... except StrictJsonError as err:
+    ...     print(err)
+    the number 1e400 is too large for a double (line 2, column 7)
     """
     too_deep = (f"the JSON is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
                 "and objects)")
@@ -153,11 +176,13 @@ def loads_strict(text: str) -> Any:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int,
                           parse_float=_parse_float, parse_constant=_parse_constant)
     except _RefusedError as err:
-        token = err.args[1] if len(err.args) > 1 else None
+        kind, token = (err.args[1], err.args[2]) if len(err.args) > 2 else (None, None)
         at = _where(text, token) if token else None
-        if at is not None:
+        if at is not None and kind == "constant":
             raise StrictJsonError(f"{token} at line {at[0]}, column {at[1]} is not a finite "
                                   "number (JSON has no NaN or Infinity)") from None
+        if at is not None:
+            raise StrictJsonError(f"{err.args[0]} (line {at[0]}, column {at[1]})") from None
         raise StrictJsonError(str(err.args[0])) from None
     except json.JSONDecodeError as err:
         raise StrictJsonError(f"malformed JSON at line {err.lineno}, column {err.colno}: "
@@ -191,9 +216,9 @@ def read_json_file(path: str | Path, what: str) -> Any:
     ------
     InputError
         One sentence naming the file: missing or unreadable, malformed JSON
-        (with its line and column), a key twice in one object, ``NaN`` or
-        ``Infinity`` (with its line and column), a number too large for a double,
-        or nesting deeper than :data:`MAX_JSON_DEPTH`.
+        (with its line and column), a key twice in one object, ``NaN``,
+        ``Infinity`` or a number too large for a double (each with its line and
+        column), or nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
     path = Path(path)
     if path.exists() and not path.is_file() and not path.is_dir():

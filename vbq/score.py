@@ -18,6 +18,7 @@ assessment of bone density in operative spine patients. Spine J.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from vbq.errors import (
     NotSagittalError,
     RoiAtEdge,
     RoiSmall,
+    VBQError,
     VbqWarning,
     as_warning,
 )
@@ -529,8 +531,13 @@ _BODY_HINT = ("move the seed into the middle of the body, away from the endplate
               "another slice with --slice")
 
 
-def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile) -> tuple[SeedFile, Seed]:
-    """Return the file and its one CSF seed; refuse a file with other seeds or none."""
+def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile
+              ) -> tuple[SeedFile, Seed, str]:
+    """Return the file, its one CSF seed and how errors name it; refuse other seeds or none.
+
+    A file given by its path is named as the option and the path
+    (``--csf-seed PATH``), so that no message about it names the seed file.
+    """
     sf = csf_seed if isinstance(csf_seed, SeedFile) else SeedFile.from_json(csf_seed)
     others = [s.label for s in sf.seeds if s.label != CSF]
     if others:
@@ -539,7 +546,40 @@ def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile) -> tuple[Seed
     csf = [s for s in sf.seeds if s.label == CSF]
     if not csf:
         raise InputError(f"{sf.source}: the CSF seed file has no seed labelled CSF")
-    return sf, csf[0]
+    if isinstance(csf_seed, str | Path):
+        name = f"--csf-seed {os.fspath(csf_seed)}"
+    else:
+        name = f"{sf.source}: {csf[0].name}"
+    return sf, csf[0], name
+
+
+def _csf_seed_place(series: SeriesInfo, sf: SeedFile, seed: Seed, name: str,
+                    default_index: int | None) -> tuple[int, tuple[float, float]]:
+    """Slice index and pixel ``(row, column)`` of a CSF seed; errors name it as ``name``.
+
+    A pixel point lies on its own slice, else its file's, else ``default_index``
+    (None: the series' middle slice); a patient point on the slice it lies in,
+    within half a slice gap. A point off the image is refused.
+    """
+    if sf.space == "pixel":
+        ref = seed.slice if seed.slice is not None else sf.slice
+        if ref is not None:
+            index = series.resolve(ref, name)
+        else:
+            index = series.mid_slice if default_index is None else int(default_index)
+        rc = (float(seed.point[0]), float(seed.point[1]))
+    else:
+        found, rc_arr = series.locate(np.asarray(seed.point, dtype=float))
+        index = int(found)
+        _, dist = series.slices[index].geometry.patient_to_pixel(np.asarray(seed.point))
+        positions = sorted(sl.position for sl in series.slices)
+        gap = float(np.median(np.diff(positions))) if len(positions) > 1 else 2.0
+        if abs(float(dist)) > 0.5 * gap + 1e-3:
+            raise InputError(f"{name}: point {list(seed.point)} lies outside the image stack "
+                             f"({abs(float(dist)):.1f} mm from the nearest slice plane)")
+        rc = (float(rc_arr[0]), float(rc_arr[1]))
+    check_in_image(name, rc, series.slices[index].geometry.shape)
+    return int(index), rc
 
 
 def _csf_point(csf_point: Sequence[float]) -> tuple[str, tuple[float, float]]:
@@ -557,37 +597,27 @@ def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] |
     if csf_point is not None:
         name, rc = _csf_point(csf_point)
         index, level = int(roi_masks.slice_index), None
-    else:
-        assert csf_seed is not None
-        sf, seed = _csf_seed(csf_seed)
-        name, level = f"{sf.source}: {seed.name}", seed.level
-        if sf.space == "pixel":
-            ref = seed.slice if seed.slice is not None else sf.slice
-            index = (series.resolve(ref, name) if ref is not None
-                     else int(roi_masks.slice_index))
-            rc = (float(seed.point[0]), float(seed.point[1]))
-        else:
-            index, rc_arr = series.locate(np.asarray(seed.point, dtype=float))
-            _, dist = series.slices[index].geometry.patient_to_pixel(np.asarray(seed.point))
-            positions = sorted(sl.position for sl in series.slices)
-            gap = float(np.median(np.diff(positions))) if len(positions) > 1 else 2.0
-            if abs(float(dist)) > 0.5 * gap + 1e-3:
-                raise InputError(f"{name}: point {list(seed.point)} lies outside the image stack "
-                                 f"({abs(float(dist)):.1f} mm from the nearest slice plane)")
-            rc = (float(rc_arr[0]), float(rc_arr[1]))
-    check_in_image(name, rc, series.slices[index].geometry.shape)
-    return name, int(index), rc, level
+        check_in_image(name, rc, series.slices[index].geometry.shape)
+        return name, index, rc, level
+    assert csf_seed is not None
+    sf, seed, name = _csf_seed(csf_seed)
+    index, rc = _csf_seed_place(series, sf, seed, name, int(roi_masks.slice_index))
+    return name, index, rc, seed.level
 
 
 def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | None,
                    csf_point: Sequence[float] | None,
-                   csf_seed: str | Path | Mapping[str, Any] | SeedFile | None) -> SeedFile:
+                   csf_seed: str | Path | Mapping[str, Any] | SeedFile | None
+                   ) -> tuple[SeedFile, str]:
     """Return the seed file with the CSF seed a point or a CSF seed file gives, in the file's space.
 
-    A pixel point lies on the slice the file's seeds without their own slice
-    are placed on; converting between pixel and patient space goes through
-    that slice's geometry (pixel to patient) or the slice a patient point
-    lies in (patient to pixel).
+    Also returns how messages name that point: ``--csf-point ROW,COL``, or
+    ``--csf-seed PATH``. A pixel point lies on the slice the file's seeds
+    without their own slice are placed on; converting between pixel and
+    patient space goes through that slice's geometry (pixel to patient) or the
+    slice a patient point lies in (patient to pixel). A slice outside the
+    series, a point off the image or outside the stack is refused here, naming
+    the point, not the seed file.
     """
     if any(s.label == CSF for s in seed_file.seeds):
         raise InputError(f"{seed_file.source} already has a CSF seed; give --csf-point or "
@@ -601,26 +631,61 @@ def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | N
         check_in_image(name, point, series.slices[series.mid_slice].geometry.shape)
     else:
         assert csf_seed is not None
-        sf, seed = _csf_seed(csf_seed)
+        sf, seed, name = _csf_seed(csf_seed)
         point, level, space = tuple(seed.point), seed.level, sf.space
         ref = seed.slice if seed.slice is not None else sf.slice
+        # its slice and place are checked now, so that errors name it (the default
+        # slice stands in for the seed file's: every slice of a series has its shape)
+        _csf_seed_place(series, sf, seed, name, None)
     if space == seed_file.space:
-        return replace(seed_file, seeds=(*seed_file.seeds, Seed(number, CSF, point, level, ref)))
+        return replace(seed_file, seeds=(*seed_file.seeds, Seed(number, CSF, point, level,
+                                                                ref))), name
     if space == "patient":   # into a pixel-space file: the slice the point lies in
         index, rc = series.locate(np.asarray(point, dtype=float))
         return replace(seed_file, seeds=(*seed_file.seeds, Seed(
-            number, CSF, (float(rc[0]), float(rc[1])), level, SliceRef(index=int(index)))))
+            number, CSF, (float(rc[0]), float(rc[1])), level, SliceRef(index=int(index))))), name
     # a pixel point into a patient-space file: on the slice asked for, else where most seeds lie
     asked: SliceLike | None = ref if ref is not None else slice
     if asked is not None:
-        index = series.resolve(asked, "the CSF point's slice")
+        index = series.resolve(asked, f"{name}: its slice" if ref is not None else "--slice")
     else:
         found = [int(series.locate(np.asarray(s.point, dtype=float))[0])
                  for s in seed_file.seeds]
         index = max(set(found), key=found.count) if found else series.mid_slice
     xyz = series.slices[index].geometry.pixel_to_patient(np.asarray(point, dtype=float))
     return replace(seed_file, seeds=(*seed_file.seeds, Seed(
-        number, CSF, tuple(float(v) for v in xyz), level, None)))
+        number, CSF, tuple(float(v) for v in xyz), level, None))), name
+
+
+def _renamed(text: str, source: str, seed: str, name: str) -> str:
+    """``text`` with the CSF seed added to seed file ``source`` as ``seed`` called ``name``.
+
+    The proposal names a seed by its file and number (``seeds.json: seed 6
+    (CSF)``); a CSF point given by ``--csf-point`` or ``--csf-seed`` is named
+    as the user gave it.
+    """
+    return (text.replace(f"{source}: the CSF click {seed} at", f"{name}: the CSF point at")
+            .replace(f"{source}: {seed}", name)
+            .replace(f"{source}: the CSF seed does not name", f"{name}: the CSF seed does not name")
+            .replace(f"from {seed} (", f"from {name} ("))
+
+
+def _seeds_with_own_csf(series: SeriesInfo, seed_file: SeedFile, proto: Protocol,
+                        slice: SliceLike | None, csf_point: Sequence[float] | None,
+                        csf_seed: str | Path | Mapping[str, Any] | SeedFile | None) -> RoiMasks:
+    """ROIs from seeds whose CSF seed a point or a CSF seed file gives; messages name it so."""
+    with_csf, name = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed)
+    seed = f"seed {len(with_csf.seeds)} ({CSF})"
+    try:
+        roi_masks = rois_from_seeds(series, with_csf, proto, slice)
+    except VBQError as err:
+        text = _renamed(str(err), seed_file.source, seed, name)
+        if text == str(err):
+            raise
+        raise type(err)(text) from None
+    notes = tuple(w if (t := _renamed(str(w), seed_file.source, seed, name)) == str(w)
+                  else type(w)(t) for w in roi_masks.warnings)
+    return replace(roi_masks, warnings=notes)
 
 
 def place_csf_at_point(series: SeriesInfo, roi_masks: RoiMasks, protocol: str | Protocol,
@@ -813,8 +878,10 @@ def score_series(
             assert seeds is not None
             seed_file = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
             if own_csf:
-                seed_file = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed)
-            roi_masks = rois_from_seeds(series, seed_file, proto, slice)
+                roi_masks = _seeds_with_own_csf(series, seed_file, proto, slice, csf_point,
+                                                csf_seed)
+            else:
+                roi_masks = rois_from_seeds(series, seed_file, proto, slice)
     except CsfNotFoundError as err:
         raise CsfNotFoundError(_with_hint(str(err), _csf_hint(source))) from None
     except BodyNotFoundError as err:

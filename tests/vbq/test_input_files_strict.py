@@ -102,6 +102,30 @@ def test_the_command_line_says_one_sentence_and_exits_2(ph, tmp_path, capsys, ki
     bad_input(rc, err, "in.json", words)
 
 
+# numbers that overflow a double are located like NaN and Infinity: (text, line, column)
+OVERFLOWS = [
+    ('{"a": 1e400}', 1, 7),
+    ('{"format": "1e400",\n "b": [1,\n   -1E+400]}', 3, 4),
+    ('{"a": [11e400]}', 1, 8),
+    ('{"a": 2.5e999}', 1, 7),
+    ('{"a":\n ' + "9" * 401 + "}", 2, 2),
+    ('{"a": [1, -' + "9" * 309 + "]}", 1, 11),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "column"), OVERFLOWS)
+def test_a_number_overflowing_a_double_is_refused_with_its_line_and_column(
+        ph, tmp_path, capsys, text, line, column):
+    f = tmp_path / "in.json"
+    f.write_text(text)
+    for load in (RoiFile.from_json, SeedFile.from_json, get_label_scheme):
+        with pytest.raises(InputError, match=f"line {line}, column {column}"):
+            load(f)
+    for kind in (["--rois", f], ["--seeds", f], ["--mask", ph.mask_path, "--labels", f]):
+        rc, _, err = run(["score", ph.series_dir, *kind], capsys)
+        bad_input(rc, err, "in.json", "too large", f"(line {line}, column {column})")
+
+
 def test_seed_files_refuse_duplicate_keys(tmp_path):
     f = tmp_path / "s.json"
     f.write_text('{"format": "vbq-seeds/1", "seeds": [{"label": "L1", "point": [1, 1], '

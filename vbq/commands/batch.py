@@ -23,7 +23,9 @@ at once, so an interrupted batch loses nothing; --resume then skips the ids
 already scored and redoes the others.
 
 Exit code: 0 when every row was scored, 1 when any row failed (the output is
-still complete), 2 for a bad manifest or bad options.
+still complete), 2 for a bad manifest or bad options. SIGTERM or Ctrl-C ends
+the worker processes and keeps every finished row (exit 143 or 130); --resume
+then does the rest.
 """
 
 
@@ -56,12 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the batch and return 0 (all rows scored) or 1 (some rows failed)."""
     from vbq.batch import run_batch
+    from vbq.errors import print_message
     from vbq.protocol import get_protocol
 
     get_protocol(args.protocol)  # an unknown default protocol is a usage error
     summary = run_batch(args.manifest, args.out, workers=args.workers, resume=args.resume,
                         dask=args.dask, protocol=args.protocol, progress=args.progress,
-                        no_phi=args.no_phi)
+                        no_phi=args.no_phi,
+                        on_note=lambda text: print_message("warning", text))
     kept = summary.n_rows - summary.n_run
     note = f"; {kept} kept from the earlier run" if kept else ""
     print(f"vbq batch: {summary.n_rows} rows: {summary.n_ok} scored, {summary.n_failed} failed"
