@@ -392,3 +392,19 @@ def test_level_of_a_4_mm_dark_band_stays(seed):
     both[:, dark | sac] = True
     region, level = _recentred(smooth, np.sort(cand), band, both, 150.0)
     assert level == 150.0 and region is both
+
+
+def test_a_csf_point_between_coarse_pixels_grows_from_the_nearest_ones():
+    """On 3 mm pixels no pixel centre lies within 1.5 mm of a point between four of them:
+    the seed's signal is then read on the nearest pixels (before: the median of no pixel,
+    nan, and numpy warnings)."""
+    import warnings
+
+    from vbq.roi.growing import grow_csf
+
+    img = np.full((40, 40), 300.0)
+    img[5:35, 18:24] = 100.0                      # a sac 18 mm wide, 90 mm long
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        roi = grow_csf(img, (20.5, 20.5), (3.0, 3.0), erosion_mm=0.0)
+    assert roi.sum() >= 20 and (img[roi] == 100.0).all()

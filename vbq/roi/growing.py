@@ -34,7 +34,9 @@ def _distance_mm(shape: tuple[int, int], rc: Sequence[float],
 
 def _local_stats(image: np.ndarray, rc: Sequence[float], spacing: tuple[float, float],
                  radius_mm: float = SEED_STATS_MM) -> tuple[float, float]:
-    near = _distance_mm(image.shape, rc, spacing) <= radius_mm
+    dist = _distance_mm(image.shape, rc, spacing)
+    # on coarse pixels no pixel centre may lie within the radius: the nearest ones stand in
+    near = dist <= max(radius_mm, float(dist.min()) + 1e-9)
     vals = image[near]
     med = float(np.median(vals))
     sd = 1.4826 * float(np.median(np.abs(vals - med)))
