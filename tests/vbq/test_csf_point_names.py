@@ -102,4 +102,8 @@ def test_a_good_csf_point_warns_under_its_own_name(case, capsys):
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "bodies.json: seed" not in err
-    assert "vbq: warning: --csf-point 47.5,52.3: the CSF seed does not name its level" in err
+    # the point lies beside the L3 body: its level, without a warning
+    assert "csf_level_assumed" not in err and "does not name its level" not in err
+    rc = main(["score", str(ph.series_dir), "--seeds", str(bodies), "--csf-point", "20,52.3"])
+    err = capsys.readouterr().err
+    assert "vbq: warning: --csf-point 20,52.3: the CSF seed does not name its level" in err

@@ -120,17 +120,27 @@ def test_patient_seeds_must_lie_on_a_slice_that_is_named(phantom):
     assert rois_from_seeds(series, seeds, slice=k).slice_index == k
 
 
-def test_a_csf_seed_without_its_level_is_reported(phantom):
+def test_a_csf_seed_without_its_level_takes_the_body_beside_it_or_is_reported(phantom):
     seeds = json.loads(json.dumps(phantom["seeds"]))
     named = rois_from_seeds(phantom["series"], seeds)
     assert "csf_level_assumed" not in [w.code for w in named.warnings]
     for s in seeds["seeds"]:
         s.pop("level", None)
     rm = rois_from_seeds(phantom["series"], seeds)
+    # the CSF seed lies between the planes of L3's endplates: L3, as a mask's CSF point is
     assert rm.csf_level == "L3"
-    assert ("csf_level_assumed", "seeds: the CSF seed does not name its level; assumed L3") in [
-        (w.code, str(w)) for w in rm.warnings]
+    assert "csf_level_assumed" not in [w.code for w in rm.warnings]
     np.testing.assert_array_equal(rm.masks["CSF"], named.masks["CSF"])
+    # beside L4 (not a CSF level of the protocol): the protocol's CSF level is assumed
+    csf = next(s for s in seeds["seeds"] if s["label"] == "CSF")
+    l3 = next(s for s in seeds["seeds"] if s["label"] == "L3")
+    l4 = next(s for s in seeds["seeds"] if s["label"] == "L4")
+    csf["point"] = [csf["point"][0] + l4["point"][0] - l3["point"][0],
+                    csf["point"][1] + l4["point"][1] - l3["point"][1]]
+    rm = rois_from_seeds(phantom["series"], seeds)
+    assert ("csf_level_assumed", "seeds: the CSF seed does not name its level and lies "
+            "beside none of the bodies of L3, L2, L1 found on its slice; assumed L3") in [
+        (w.code, str(w)) for w in rm.warnings]
 
 
 def test_csf_found_behind_the_body_without_a_csf_seed(phantom):

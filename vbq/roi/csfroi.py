@@ -195,10 +195,17 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
                         else summary.midline.source)
     if CSF in placed:
         seed, idx, rc = placed[CSF]
-        csf_level = seed.level or (csf_levels[0] if csf_levels else None)
-        if seed.level is None and csf_level is not None:
-            warnings.append(CsfLevelAssumed(f"{sf.source}: the CSF seed does not name its "
-                                            f"level; assumed {csf_level}"))
+        csf_level = seed.level
+        if csf_level is None:
+            csf_level = _level_beside(rc, int(idx), placed, fits, csf_levels, slice_of)
+            if csf_level is not None:
+                notes.append(f"{sf.source}: the CSF seed lies beside the {csf_level} body "
+                             "found on its slice, its level")
+        if csf_level is None and csf_levels:
+            csf_level = csf_levels[0]
+            warnings.append(CsfLevelAssumed(
+                f"{sf.source}: the CSF seed does not name its level and lies beside none of "
+                f"the bodies of {', '.join(csf_levels)} found on its slice; assumed {csf_level}"))
         sl = slice_of(idx)
         if int(idx) == canal_idx:
             spot, why = _seeded(summary.track, sl, centres, csf_level, rc, fits)
@@ -241,6 +248,24 @@ def _place_csf(series: SeriesInfo, sf: Any, placed: Mapping[str, Any],
         entry["slice"] = int(canal_idx)
     return CsfProposal(spot.level, canal_idx, spot.mask, entry, spot.reference,
                      found.midline_offset_mm, found.midline_source)
+
+
+def _level_beside(rc: Sequence[float], idx: int, placed: Mapping[str, Any],
+                  fits: Mapping[str, Any], csf_levels: Sequence[str], slice_of: Any
+                  ) -> str | None:
+    """Return the CSF level (of ``csf_levels``) whose body, found on slice ``idx``, spans ``rc``.
+
+    "Spans": the point lies between the planes of the body's cranial and caudal
+    ends (:func:`vbq.roi.anatomy.cc_band`), as a CSF point given with a label
+    mask is named.
+    """
+    r, c = int(round(float(rc[0]))), int(round(float(rc[1])))
+    for lvl in csf_levels:
+        if lvl in fits and int(placed[lvl][1]) == idx:
+            band = cc_band(fits[lvl].region, slice_of(idx).geometry)
+            if 0 <= r < band.shape[0] and 0 <= c < band.shape[1] and band[r, c]:
+                return lvl
+    return None
 
 
 def _seeded(track: Any, sl: Any, centres: Mapping[str, Sequence[float]], level: str | None,
