@@ -220,6 +220,30 @@ def test_click_on_a_bright_lesion_at_the_centre_finds_its_body():
     assert body.mask.sum() >= 60                    # the ellipse keeps its size
 
 
+def test_click_on_a_dark_line_inside_a_body_finds_its_body():
+    """A click on the basivertebral vein's flow void (a dark line 2 mm thick running from
+    the posterior cortex to 3.5 mm behind the body's centre, a twentieth of the marrow)
+    was refused as "in air or background": the median within 1.5 mm of it is darker than
+    a tenth of the slice's bright tissue. Air is wide; within 5 mm the marrow dominates,
+    so the click is a dark click inside the body, which is found around it.
+
+    Truth by construction (:func:`_body_with_a_bright_centre`, the lesion replaced by
+    marrow): inner height 28 mm, depth 32 mm, exact to a pixel.
+    """
+    from vbq.errors import BodyNotFoundError
+
+    img, geo, lesion = _body_with_a_bright_centre()
+    img[lesion] = 100.0
+    img[52:54, 49:62] = 5.0                         # the vein, to the posterior cortex
+    body, note = fit_body(img, geo, (52.5, 51.0), marrow=100.0)
+    assert note is None
+    assert abs(body.height_mm - 28.0) <= 1.0 and abs(body.depth_mm - 32.0) <= 1.0
+    # in air it is still refused
+    with pytest.raises(BodyNotFoundError, match="in air or background"):
+        fit_body(np.where(np.arange(120)[None, :] > 80, 2.0, img), geo, (52.5, 100.0),
+                 marrow=100.0)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_marrow_texture_alone_does_not_shrink_the_ellipse(seed):
     """Diffuse texture (12 %, correlated over 1.2 mm, as in heterogeneous marrow) is not a

@@ -106,7 +106,7 @@ from vbq.roi.shapes import ellipse_mask, mask_rings, polygon_mask
 
 __all__ = ["Proposal", "BodyFit", "SeedMoved", "propose", "fit_body", "EDGE_FRACTION",
            "BRIGHT_FRACTION", "DARK_FRACTION", "CLEARANCE_MM", "AXIS_FRACTION",
-           "MIN_HEIGHT_MM", "AIR_FRACTION", "MAX_TILT_FROM_SPINE_DEG"]
+           "MIN_HEIGHT_MM", "AIR_FRACTION", "AIR_RADIUS_MM", "MAX_TILT_FROM_SPINE_DEG"]
 
 #: A profile leaves the body where it falls below this fraction of the marrow level.
 EDGE_FRACTION = 0.8
@@ -132,6 +132,9 @@ DARK_FRACTION = 0.75
 #: A click darker than this fraction of the slice's bright tissue (its 99th percentile,
 #: fat on T1) is in air or background, never in a body (marrow is 0.3-0.9 of fat).
 AIR_FRACTION = 0.1
+#: ... within this radius (mm) of the click as well as within 1.5 mm: a dark line inside a
+#: body is narrower.
+AIR_RADIUS_MM = 5.0
 #: Least distance (mm) of the ellipse from every border found.
 CLEARANCE_MM = 2.0
 #: Largest angle (degrees) between a body's axis and the spine's direction through its
@@ -912,7 +915,10 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
     stays in the body found around it, when it lies inside that body.
     """
     here = sl.local_median(click, 1.5)
-    if not here >= AIR_FRACTION * sl.bright:
+    # air or background is wide; a thin dark structure inside a body (a flow void of the
+    # basivertebral vein, a cleft) is not, and is dealt with as a dark click below
+    if not (here >= AIR_FRACTION * sl.bright
+            or sl.local_median(click, AIR_RADIUS_MM) >= AIR_FRACTION * sl.bright):
         raise BodyNotFoundError(
             f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is not inside "
             f"a vertebral body but in air or background (signal {here:.4g}, under a tenth of the "
