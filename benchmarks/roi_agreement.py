@@ -13,8 +13,8 @@ change is VBQ(moved) / VBQ(clicks at the true centres) - 1, and each anatomy rep
 largest of its 16 changes. Usage: python benchmarks/roi_agreement.py [CACHE_DIR [FIRST_SEED]]
 
 The engines' constants were chosen looking at seeds 0-19; ``FIRST_SEED`` N measures
-the twenty anatomies of each kind from seed N (README gives eight sets, seeds 0-119
-and 140-179, and how each set was used).
+the twenty anatomies of each kind from seed N (README gives ten sets, seeds 0-119,
+140-199 and 240-259, and how each set was used).
 """
 import json
 import sys
