@@ -408,3 +408,22 @@ def test_a_csf_point_between_coarse_pixels_grows_from_the_nearest_ones():
         warnings.simplefilter("error")
         roi = grow_csf(img, (20.5, 20.5), (3.0, 3.0), erosion_mm=0.0)
     assert roi.sum() >= 20 and (img[roi] == 100.0).all()
+
+
+def test_a_root_just_beyond_the_roi_cuts_its_margin_only_and_says_so():
+    # a root stripe over stations 31-39, beyond the ROI's stations 10-29: averaged over
+    # 3 stations, station 30 gets a third of its excess (16.7 > 10) and is bright; 29 is
+    # not, but lies within 1 mm (one station) of 30, so it is blocked
+    from vbq.roi.canal import _roots_note
+
+    track = _track(root_depths=tuple(np.arange(0.0, 20.01, 0.5)), root_stations=slice(31, 40))
+    span = np.arange(10, 30)
+    blocks = _root_blocks(track, span, 2.0, 14.0, 100.0)
+    assert blocks is not None and blocks.n_roots == 0
+    i29, i28 = (int(np.flatnonzero(blocks.stations == k)[0]) for k in (29, 28))
+    assert blocks.blocked[i29].all() and not blocks.blocked[i28].any()
+    assert _roots_note(blocks, 0.0, 13) == (", less the 1 mm around roots found just beyond "
+                                            "its ends (13 pixels cut out)")
+    inside = _root_blocks(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0, 100.0)
+    assert _roots_note(inside, 100.0, 9) == (", less the roots found over 100 mm2 of the sac "
+                                             "there and 1 mm around them (9 pixels cut out)")

@@ -1080,6 +1080,25 @@ def _less_roots(track: CanalTrack, mask: np.ndarray, blocks: _RootBlocks
     return kept, rings
 
 
+def _roots_note(blocks: _RootBlocks, area_mm2: float, cut: int) -> str:
+    """Say what was cut out of a CSF ROI for roots (appended to its note).
+
+    ``area_mm2``: the area of the ROI's own samples holding a root; roots found
+    only beyond its ends (their margin reaching into it) are said so.
+
+    Examples
+    --------
+    >>> blocks = _RootBlocks(np.arange(3), np.arange(2), np.ones((3, 2), bool), 0)
+    >>> _roots_note(blocks, 0.0, 4)
+    ', less the 1 mm around roots found just beyond its ends (4 pixels cut out)'
+    """
+    if blocks.n_roots:
+        return (f", less the roots found over {area_mm2:.0f} mm2 of the sac there and "
+                f"{ROOT_MARGIN_MM:g} mm around them ({cut} pixels cut out)")
+    return (f", less the {ROOT_MARGIN_MM:g} mm around roots found just beyond its ends "
+            f"({cut} pixels cut out)")
+
+
 def _root_samples(track: CanalTrack, stations: np.ndarray, cols: np.ndarray, base: float,
                   inner: tuple[int, int], size: tuple[int, ...]) -> np.ndarray:
     """Return which samples of ``stations`` x ``cols`` hold a root (:func:`_clear_of_roots`).
@@ -1239,9 +1258,7 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
             # a small ROI clear of roots (flagged small when scored) beats a larger one
             # holding them; too small a one keeps the rectangle whole, and says so
             if kept.sum() >= MIN_ROI_PIXELS // 2:
-                roots = (f", less the roots found over {area:.0f} mm2 of the sac there and "
-                         f"{ROOT_MARGIN_MM:g} mm around them ({int(mask.sum() - kept.sum())} "
-                         "pixels cut out)")
+                roots = _roots_note(blocks, area, int(mask.sum() - kept.sum()))
                 placement, mask = replace(placement, minus=rings), kept
             else:
                 roots = (f", holding roots found over {area:.0f} mm2 of the sac there (the "
