@@ -74,19 +74,6 @@ def _read(path):
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture()
-def counted(monkeypatch):
-    calls = []
-    original = batch.process_task
-
-    def counting(task):
-        calls.append(task.id)
-        return original(task)
-
-    monkeypatch.setattr(batch, "process_task", counting)
-    return calls
-
-
 def test_every_row_once_with_score_or_error_then_resume_does_no_work_twice(
         cohort, tmp_path, counted, capsys):
     out = tmp_path / "results.csv"

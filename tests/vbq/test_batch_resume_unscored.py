@@ -11,7 +11,6 @@ import csv
 
 import pytest
 
-import vbq.batch as batch
 from vbq.batch import run_batch
 from vbq.cli import main
 from vbq.errors import BatchNote
@@ -41,19 +40,6 @@ def _write(path, rows):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-
-
-@pytest.fixture()
-def counted(monkeypatch):
-    calls = []
-    original = batch.process_task
-
-    def counting(task):
-        calls.append(task.id)
-        return original(task)
-
-    monkeypatch.setattr(batch, "process_task", counting)
-    return calls
 
 
 def test_ok_rows_without_a_number_are_redone_with_a_note(cohort, tmp_path, counted, capsys):
