@@ -425,5 +425,5 @@ def test_a_root_just_beyond_the_roi_cuts_its_margin_only_and_says_so():
     assert _roots_note(blocks, 0.0, 13) == (", less the 1 mm around roots found just beyond "
                                             "its ends (13 pixels cut out)")
     inside = _root_blocks(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0, 100.0)
-    assert _roots_note(inside, 100.0, 9) == (", less the roots found over 100 mm2 of the sac "
+    assert _roots_note(inside, 100.0, 9) == (", less the roots found over 100.0 mm2 of the sac "
                                              "there and 1 mm around them (9 pixels cut out)")

@@ -1093,7 +1093,7 @@ def _roots_note(blocks: _RootBlocks, area_mm2: float, cut: int) -> str:
     ', less the 1 mm around roots found just beyond its ends (4 pixels cut out)'
     """
     if blocks.n_roots:
-        return (f", less the roots found over {area_mm2:.0f} mm2 of the sac there and "
+        return (f", less the roots found over {area_mm2:.1f} mm2 of the sac there and "
                 f"{ROOT_MARGIN_MM:g} mm around them ({cut} pixels cut out)")
     return (f", less the {ROOT_MARGIN_MM:g} mm around roots found just beyond its ends "
             f"({cut} pixels cut out)")
@@ -1261,7 +1261,7 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
                 roots = _roots_note(blocks, area, int(mask.sum() - kept.sum()))
                 placement, mask = replace(placement, minus=rings), kept
             else:
-                roots = (f", holding roots found over {area:.0f} mm2 of the sac there (the "
+                roots = (f", holding roots found over {area:.1f} mm2 of the sac there (the "
                          f"part clear of them has only {int(kept.sum())} pixels)")
         centre = placement.centre
         length = 2.0 * placement.half_length_mm
