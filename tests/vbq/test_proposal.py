@@ -340,3 +340,48 @@ def test_the_cortex_before_near_fat_is_a_border_that_may_not_be_passed():
 
     got = _candidates(_profile([(2.0, 1.0), (1.0, 0.2), (10.0, 1.8)]) * 400.0, 400.0)
     assert got == [(pytest.approx(2.0, abs=0.5), 0.0)]
+
+
+@pytest.mark.parametrize(("seed", "variants", "level", "axis", "sign"), [
+    # the pitch (from the first and last clicks) went from 36.0 to 37.3 mm: L4's
+    # borders, between two pairs of which neither fits a lumbar body, flipped to the
+    # wrong pair, and its click was then refused as "in the middle of a disc"
+    (243, "random", "L1", "axis_direction", 1.0),
+    # L4's centre lies on its basivertebral vein, so its click is moved; the move
+    # followed the marrow level of every click's neighbourhood, which the L2 click
+    # changed: L4 was found 16.9 mm deep, then 28.5 mm
+    (188, "random", "L2", "ap_direction", -1.0),
+    # the spine through L1's and L3's clicks turned by 7 degrees, and L2, 14 degrees
+    # from it before, was fitted again square to it (1.5 mm lower, 1.6 mm deeper)
+    (79, "all", "L1", "ap_direction", 1.0),
+])
+def test_a_body_does_not_depend_on_where_the_other_clicks_are(tmp_path, seed, variants,
+                                                                level, axis, sign):
+    """Moving one click 4 mm inside its body changes no other body.
+
+    Truth by construction: every click stays inside its body (the inner half-height
+    is at least 8 mm), so the other bodies are the same bodies. Each body in place
+    is fitted from its own click alone; the marrow level, the pitch and the spine
+    that clicks on an endplate or in a disc are told by come from the bodies found,
+    not from where in them the clicks were.
+    """
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=seed, variants=variants)
+    series = load_series(info.series_dir).series
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    before = propose(series, seeds, find_csf=False).bodies
+    geo = info.expected["geometry"]
+    sr, sc = geo["pixel_spacing_mm"][:2]
+    step = geo["levels"][level][axis]
+    for s in seeds["seeds"]:
+        if s["label"] == level:
+            s["point"] = [s["point"][0] + sign * 4.0 * step[0] / sr,
+                          s["point"][1] + sign * 4.0 * step[1] / sc]
+    after = propose(series, seeds, find_csf=False).bodies
+    assert before is not None and after is not None
+    for other in ("L1", "L2", "L3", "L4"):
+        if other == level:
+            continue
+        assert after[other].centre == pytest.approx(before[other].centre, abs=0.05), other
+        assert after[other].height_mm == pytest.approx(before[other].height_mm, abs=0.05)
+        assert after[other].depth_mm == pytest.approx(before[other].depth_mm, abs=0.05)

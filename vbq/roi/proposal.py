@@ -17,11 +17,15 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    axis, which is the side of the disc's middle the click lies on; with a
    note), or refused when it lies within 1 mm of the disc's middle and no
    other click tells the two bodies apart. Clicks inside their bodies are
-   fitted first, and a click is never moved into a body another click leads
-   to: when no other body is left, it stays in the body found around it if it
-   lies inside that body, and is refused otherwise. The distance between the
-   first and last body clicked, over the levels between them, bounds each
-   body's inner height (:data:`HEIGHT_TO_PITCH`).
+   fitted first, each from its own click alone, so that moving one click
+   within its body changes no other body; each is then checked against the
+   spine through its neighbours' bodies (step 3). A click is never moved into
+   a body another click leads to: when no other body is left, it stays in the
+   body found around it if it lies inside that body, and is refused otherwise.
+   For the clicks that are moved, the marrow level is the median of the
+   bodies found in place (when two or more were), and the distance between
+   the centres of the first and last of them, over the levels between them,
+   bounds the inner height (:data:`HEIGHT_TO_PITCH`).
 2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
@@ -43,7 +47,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    following a Modic zone's wavy edge or a texture band), the slope of the
    straighter line. Steps 2-3 are repeated three times, each from the middle of
    the borders found, so the result hardly depends on where in the body the
-   click was.
+   click was. An axis turned further than :data:`MAX_TILT_FROM_SPINE_DEG`
+   from the spine through the neighbouring bodies' centres is fitted again
+   square to it.
 4. *Ellipse.* Centred between the four borders and aligned with the endplates,
    semi-axes :data:`AXIS_FRACTION` of the inner height and depth found, or
    less so as to stay :data:`CLEARANCE_MM` inside the borders. Focal structures
@@ -138,10 +144,10 @@ AIR_RADIUS_MM = 5.0
 #: Least distance (mm) of the ellipse from every border found.
 CLEARANCE_MM = 2.0
 #: Largest angle (degrees) between a body's axis and the spine's direction through its
-#: neighbours' clicks: a lumbar body's endplates lie square to the spine's curve within
-#: about half a segment's lordosis (a few degrees), and a click moved 4 mm turns the
-#: line through two clicks by up to 8 degrees. A steeper fitted tilt followed something
-#: else (a Modic edge, a texture band): the body is then fitted square to the spine.
+#: neighbours' bodies (their centres as found, not their clicks): a lumbar body's
+#: endplates lie square to the spine's curve within about half a segment's lordosis (a
+#: few degrees). A steeper fitted tilt followed something else (a Modic edge, a texture
+#: band): the body is then fitted square to the spine.
 MAX_TILT_FROM_SPINE_DEG = 15.0
 #: Semi-axes as a fraction of the body's height and depth.
 AXIS_FRACTION = 0.4
@@ -549,7 +555,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
 
     ``marrow`` is the marrow level to start from (default: the click's neighbourhood);
     ``pitch`` as for :func:`_borders`. ``spine``, the unit ``(d_row, d_col)`` (mm) of
-    the spine's direction through the neighbouring clicks when known: a body whose
+    the spine's direction through the neighbouring bodies when known: a body whose
     axis turns further than :data:`MAX_TILT_FROM_SPINE_DEG` from it is fitted again
     with its axis along the spine (unless no border is found that way: a wedged body).
     """
@@ -880,13 +886,13 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
     name
         How messages name the click (e.g. ``"seeds.json: seed 2 (L2)"``).
     marrow
-        The typical marrow signal (from all clicks); None takes the click's own.
+        The typical marrow signal (from the other bodies); None takes the click's own.
     taken
         Bodies already found from other clicks (to tell two bodies apart when a
         click lies in the middle of a disc).
     pitch
         Distance (mm) between the centres of neighbouring bodies, when known
-        (from the other clicks): the body's inner height is sought within
+        (from the other bodies): the body's inner height is sought within
         :data:`HEIGHT_TO_PITCH` of it.
 
     Returns
@@ -958,15 +964,16 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
 
 
 # --------------------------------------------------------------------------- propose
-def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]],
+def _pitch(series: SeriesInfo, points: Sequence[tuple[str, int, Sequence[float]]],
            levels: Sequence[str]) -> float | None:
-    """Mean distance (mm) between neighbouring body centres, from the first and last click.
+    """Mean distance (mm) between neighbouring body centres, from the first and last level.
 
-    The clicks of the first and last of ``levels`` clicked (on the same slice) are
-    divided by the number of levels between them: moving one click by a few mm
-    inside its body changes this by a fraction of that. None with fewer than two.
+    ``points`` are ``(level, slice index, (row, column))``: the centres of the bodies
+    found, or clicks. The points of the first and last of ``levels`` given (on the
+    same slice) are divided by the number of levels between them. None with fewer
+    than two.
     """
-    order = sorted((levels.index(lv), idx, rc) for lv, idx, rc in clicks)
+    order = sorted((levels.index(lv), idx, rc) for lv, idx, rc in points)
     if len(order) < 2 or order[0][1] != order[-1][1] or order[-1][0] == order[0][0]:
         return None
     (i0, idx, p0), (i1, _, p1) = order[0], order[-1]
@@ -975,23 +982,25 @@ def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]
     return dist / (i1 - i0)
 
 
-def _spine(series: SeriesInfo, placed: Mapping[str, tuple[Any, int, Sequence[float]]],
+def _spine(series: SeriesInfo, points: Mapping[str, tuple[int, Sequence[float]]],
            level: str, levels: Sequence[str]) -> np.ndarray | None:
-    """Return the unit ``(d_row, d_col)`` (mm) of the spine through the clicks beside ``level``'s.
+    """Return the unit ``(d_row, d_col)`` (mm) of the spine through the points beside ``level``'s.
 
-    The line from the nearest clicked level above to the nearest below on the same
-    slice (``level``'s own click standing in for a missing one); None without two.
+    ``points`` maps a level to ``(slice index, (row, column))``: the centre of its
+    body when found, else its click. The line runs from the nearest level above to
+    the nearest below on the same slice (``level``'s own point standing in for a
+    missing one); None without two.
     """
-    if level not in levels:
+    if level not in levels or level not in points:
         return None
-    idx = placed[level][1]
-    same = [lv for lv in levels if lv in placed and placed[lv][1] == idx]
+    idx = points[level][0]
+    same = [lv for lv in levels if lv in points and points[lv][0] == idx]
     i = same.index(level)
     ends = same[max(i - 1, 0)], same[min(i + 1, len(same) - 1)]
     if ends[0] == ends[1]:
         return None
     sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
-    p0, p1 = placed[ends[0]][2], placed[ends[1]][2]
+    p0, p1 = points[ends[0]][1], points[ends[1]][1]
     d = np.array([(float(p1[0]) - float(p0[0])) * sr, (float(p1[1]) - float(p0[1])) * sc])
     n = float(np.hypot(*d))
     return d / n if n > 0 else None
@@ -1068,27 +1077,54 @@ def propose(series: SeriesInfo, seeds: Any, *,
         todo.append(lvl)
     local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
     marrow = float(np.median(list(local.values()))) if local else None
-    pitch = _pitch(series, [(lvl, placed[lvl][1], placed[lvl][2]) for lvl in todo
-                            if lvl in levels], levels)
     fits: dict[str, BodyFit] = {}
-    # clicks in marrow first, so that a click in a disc can be told from its neighbours
-    # clicks inside their bodies first, so that a click on an endplate or in a disc
-    # can be told from its neighbours
-    for move in (False, True):
-        for lvl in todo:
-            if lvl in fits:
-                continue
-            seed, idx, rc = placed[lvl]
-            got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}",
-                       marrow, [f for lv, f in fits.items() if placed[lv][1] == idx], pitch,
-                       move, _spine(series, placed, lvl, levels))
-            if got is None:
-                continue
-            fit, note = got
-            if note:
-                notes.append(note)
-                warnings.append(SeedMoved(note))
-            fits[lvl] = fit
+
+    def fit(lvl: str, move: bool, m: float | None, pitch: float | None,
+            spine: np.ndarray | None) -> None:
+        seed, idx, rc = placed[lvl]
+        got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}", m,
+                   [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx], pitch,
+                   move, spine)
+        if got is None:
+            return
+        body, note = got
+        if note:
+            notes.append(note)
+            warnings.append(SeedMoved(note))
+        fits[lvl] = body
+
+    def points() -> dict[str, tuple[int, Sequence[float]]]:
+        # the centre of each body found, else its click
+        return {lv: (placed[lv][1], fits[lv].centre if lv in fits else placed[lv][2])
+                for lv in todo}
+
+    # clicks inside their bodies first, each fitted on its own (so that moving one
+    # click within its body never changes another body), then each checked against
+    # the spine through its neighbours' bodies
+    for lvl in todo:
+        fit(lvl, False, marrow, None, None)
+    found = points()
+    for lvl in list(fits):
+        spine = _spine(series, found, lvl, levels)
+        if spine is not None and abs(float(np.asarray(fits[lvl].axis) @ spine)) < math.cos(
+                math.radians(MAX_TILT_FROM_SPINE_DEG)):
+            before = fits.pop(lvl)
+            fit(lvl, False, marrow, None, spine)
+            fits.setdefault(lvl, before)
+    # then clicks on an endplate or in a disc, which are told from their neighbours:
+    # the marrow level and the pitch are those of the bodies found (the clicks' when
+    # fewer than two were)
+    rest = [lvl for lvl in todo if lvl not in fits]
+    if rest:
+        found = points()
+        body_marrow = [fits[lv].marrow for lv in fits]
+        m_rest = float(np.median(body_marrow)) if len(body_marrow) >= 2 else marrow
+        on_levels = [(lv, found[lv][0], found[lv][1]) for lv in todo if lv in levels]
+        pitch = _pitch(series, [p for p in on_levels if p[0] in fits], levels)
+        if pitch is None:
+            pitch = _pitch(series, on_levels, levels)
+        for lvl in rest:
+            fit(lvl, True, m_rest, pitch, _spine(series, points(), lvl, levels))
     names = [lv for lv in wanted if lv in fits]
     for i, l1 in enumerate(names):
         for l2 in names[i + 1:]:
