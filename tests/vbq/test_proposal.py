@@ -385,3 +385,29 @@ def test_a_body_does_not_depend_on_where_the_other_clicks_are(tmp_path, seed, va
         assert after[other].centre == pytest.approx(before[other].centre, abs=0.05), other
         assert after[other].height_mm == pytest.approx(before[other].height_mm, abs=0.05)
         assert after[other].depth_mm == pytest.approx(before[other].depth_mm, abs=0.05)
+
+
+@pytest.mark.parametrize(("click_col", "lesion_col"), [
+    (46.0, 38),      # the lesion in front of the click
+    (45.0, 44),      # the click on the lesion, between two struts
+    (44.0, 46),      # the lesion behind the click, straddling it
+])
+def test_the_struts_of_a_haemangioma_are_passed_over_to_the_cortex(click_col, lesion_col):
+    """Truth by construction: a 28 x 32 mm body (:func:`_body_with_a_bright_centre`, the
+    lesion replaced by marrow) with a haemangioma 6 mm in radius: 1.3 x the marrow (a
+    1.45-1.7 x lesion as the median across the rays reads it), with six vertical
+    struts 1 mm wide and 2 mm apart at a third of the marrow. A strut was taken for
+    the anterior or posterior cortex: the lesion in front of the click gave a body
+    20 mm deep with its ellipse 6 mm behind the body's middle, and a click on the
+    lesion was refused as not inside a body."""
+    img, geo, lesion = _body_with_a_bright_centre()
+    img[lesion] = 100.0
+    rr, cc = np.mgrid[0:120, 0:120]
+    blob = (rr - 52) ** 2 + (cc - lesion_col) ** 2 <= 6 ** 2
+    img[blob] = 130.0
+    for col in range(lesion_col - 5, lesion_col + 6, 2):     # 2 pixels (mm) apart, 1 wide
+        img[blob & (cc == col)] = 33.0
+    body, note = fit_body(img, geo, (52.0, click_col), marrow=100.0)
+    assert note is None
+    assert abs(body.height_mm - 28.0) <= 1.0 and abs(body.depth_mm - 32.0) <= 1.0
+    assert abs(body.centre[1] - 45.5) <= 1.0

@@ -38,7 +38,8 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    (:data:`HEIGHT_RANGE_MM`, :data:`DEPTH_RANGE_MM`; the height at most
    :data:`MAX_HEIGHT_TO_DEPTH` of the depth found) with the darkest bands is
    taken, passing over only bands no darker than :data:`SKIPPABLE_FRACTION`
-   (marrow texture); without one, the pair nearest to fitting. Fat beyond the
+   (marrow texture) and the narrow, closely spaced struts of a haemangioma
+   (:data:`STRIPE_WIDTH_MM`); without one, the pair nearest to fitting. Fat beyond the
    body (:data:`FAT_FRACTION`) ends the search.
 3. *Endplate tilt.* The superior and inferior borders are found again in five
    narrow bands across the depth; the mean slope of the two lines (which
@@ -171,6 +172,12 @@ _REACH = 32.0        # mm searched from the centre along a profile
 _SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
 _TILT_DISAGREE = 0.1  # endplate slopes further apart than this (about 6 degrees) disagree
 _MISS_COST = 0.2     # added per mm by which a pair misses the size range
+#: Dark bands at most this wide (mm below the edge level), two or more of them each at
+#: most :data:`STRIPE_GAP_MM` from the next, are the struts of a haemangioma (0.5 mm
+#: struts 2.2 mm apart on the realistic phantom; a cortex is followed by the soft tissue,
+#: disc or canal beyond it, not by another narrow band so near).
+STRIPE_WIDTH_MM = 1.5
+STRIPE_GAP_MM = 2.5
 
 
 @dataclass(frozen=True)
@@ -350,13 +357,14 @@ class _Slice:
         return float(np.median(values))
 
 
-def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = True
-                ) -> list[tuple[float, float]]:
+def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = True,
+                behind: np.ndarray | None = None) -> list[tuple[float, float]]:
     """Dark bands along ``profile`` (0 outwards, step ``_STEP``): cortex, endplates or texture.
 
-    Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
-    where the profile falls below :data:`EDGE_FRACTION` of the marrow level ``m``
-    (the band's inner edge) and the band's lowest value as a fraction of ``m``.
+    Returns up to ``most`` ``(edge, dip)`` pairs (struts not counted), nearest
+    first: the distance (mm) where the profile falls below :data:`EDGE_FRACTION`
+    of the marrow level ``m`` (the band's inner edge) and the band's lowest value
+    as a fraction of ``m``.
     Fat beyond the body (above :data:`FAT_FRACTION` of ``m``, past any bright run
     where the profile starts, and past a bright run with no dark band before it
     and 2 mm of marrow after it that starts nearer than half the shallowest
@@ -366,6 +374,13 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     False (profiles towards the endplates, beyond which lies a disc, never fat) a
     bright run ends nothing: it is fatty marrow along the endplate (a Modic type 2
     zone), inside the body, and the border is the dark endplate beyond it.
+    Two or more narrow dark bands close together (:data:`STRIPE_WIDTH_MM`,
+    :data:`STRIPE_GAP_MM`: the struts of a haemangioma) are marrow texture: their
+    ``dip`` is raised to :data:`SKIPPABLE_FRACTION` at least, so that the pair
+    search may pass over them to the cortex beyond, and they do not count towards
+    ``most``; a bright run between two of them (the lesion) is not fat. They are
+    told on the whole line through the centre: ``behind``, when given, is the
+    profile the other way from the same centre (a lesion may straddle it).
     """
     level = EDGE_FRACTION * m
     # a bright run where the profile starts is a focal structure around the click
@@ -387,11 +402,29 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
                 after[0] + k > profile.size):
             break
         bright = bright[bright > after[0]]
-    n = int(bright[0]) if bright.size else profile.size
     below = profile < level
+    # nor is a bright run between two struts of a haemangioma (its lesion between them)
+    # struts are told on the whole line through the centre (``behind`` is the profile
+    # the other way, from the same centre): a lesion may straddle it
+    back = np.asarray(behind[:0:-1] if behind is not None and behind.size else profile[:0])
+    o = back.size
+    all_runs = _runs(np.concatenate((back < level, below)))
+    struts = [(i - o, j - o) for (i, j), flag in
+              zip(all_runs, _struts(all_runs), strict=True) if flag and j > o]
+    gap = STRIPE_GAP_MM / _STEP
+    while bright.size:
+        end = int(bright[0])
+        while end + 1 < profile.size and profile[end + 1] > FAT_FRACTION * m:
+            end += 1
+        if not (any(0 <= bright[0] - j <= gap for _, j in struts)
+                and any(0 <= i - end - 1 <= gap for i, _ in struts)):
+            break
+        bright = bright[bright > end]
+    n = int(bright[0]) if bright.size else profile.size
     out: list[tuple[float, float]] = []
+    runs: list[tuple[int, int]] = []
     i = start = 0
-    while i < n and len(out) < most:
+    while i < n:
         if not below[i]:
             i += 1
             continue
@@ -417,8 +450,22 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
             frac = (a - half) / (a - b) if a != b else 0.0
             edge = (k - 1 + float(min(max(frac, 0.0), 1.0))) * _STEP
         out.append((edge, float(profile[low]) / m))
+        runs.append((i, j))
         i = start = j
-    if bright.size and len(out) < most:
+    # the struts of a haemangioma: narrow dark bands, each a short run of marrow or
+    # lesion from another, inside the body: texture that may be passed over
+    strut = [any(j == sj for _, sj in struts) for _, j in runs]
+    # the nearest ``most`` bands, struts not counted
+    kept: list[tuple[float, float]] = []
+    counted = 0
+    for k, (edge, dip) in enumerate(out):
+        if counted == most:
+            break
+        kept.append((edge, max(dip, SKIPPABLE_FRACTION) if strut[k] else dip))
+        counted += not strut[k]
+    ended = len(kept) < len(out)
+    out = kept
+    if bright.size and not ended and counted < most:
         # fat outside the body (epidural, paravertebral): the body ends at the last
         # dark band before it (a thin cortex), or where the signal starts to rise
         if out and all(e < n * _STEP for e, _ in out):
@@ -427,6 +474,25 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
             rise = np.flatnonzero(profile[:n] <= BRIGHT_FRACTION * m)
             out.append(((int(rise[-1]) if rise.size else 0) * _STEP, 0.0))
     return out
+
+
+def _runs(below: np.ndarray) -> list[tuple[int, int]]:
+    """Return the ``(start, end)`` indices (end exclusive) of each run of True in ``below``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], below.astype(np.int8), [0]))))
+    return [(int(i), int(j)) for i, j in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _struts(runs: Sequence[tuple[int, int]]) -> list[bool]:
+    """Which dark runs (indices along a profile) are struts of a haemangioma.
+
+    A run at most :data:`STRIPE_WIDTH_MM` wide with another such run at most
+    :data:`STRIPE_GAP_MM` from it.
+    """
+    narrow = [(j - i) * _STEP <= STRIPE_WIDTH_MM for i, j in runs]
+    return [narrow[k] and any(
+        0 <= q < len(runs) and narrow[q]
+        and (runs[max(q, k)][0] - runs[min(q, k)][1]) * _STEP <= STRIPE_GAP_MM
+        for q in (k - 1, k + 1)) for k in range(len(runs))]
 
 
 def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
@@ -472,13 +538,17 @@ def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: fl
     """
     s = np.arange(0.0, _REACH, _STEP)
     cands: dict[str, list[tuple[float, float]]] = {}
+    profs: dict[str, np.ndarray] = {}
     us = np.linspace(-0.6 * half_d, 0.6 * half_d, 13)
     vs = np.linspace(-0.6 * half_h, 0.6 * half_h, 13)
     for name, d, across, offs in (("sup", t, a, us), ("inf", -t, a, us),
                                   ("post", a, t, vs), ("ant", -a, t, vs)):
         pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
         prof = np.median(sl.sample(centre, pts), axis=0)
-        cands[name] = _candidates(prof, m, fat_ends=name in ("post", "ant"))
+        profs[name] = prof
+    for name, other in (("sup", "inf"), ("inf", "sup"), ("post", "ant"), ("ant", "post")):
+        cands[name] = _candidates(profs[name], m, fat_ends=name in ("post", "ant"),
+                                  behind=profs[other])
     post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
     span = HEIGHT_RANGE_MM
     if pitch is not None and pitch > 0:
