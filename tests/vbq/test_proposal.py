@@ -340,3 +340,74 @@ def test_the_cortex_before_near_fat_is_a_border_that_may_not_be_passed():
 
     got = _candidates(_profile([(2.0, 1.0), (1.0, 0.2), (10.0, 1.8)]) * 400.0, 400.0)
     assert got == [(pytest.approx(2.0, abs=0.5), 0.0)]
+
+
+@pytest.mark.parametrize(("seed", "variants", "level", "axis", "sign"), [
+    # the pitch (from the first and last clicks) went from 36.0 to 37.3 mm: L4's
+    # borders, between two pairs of which neither fits a lumbar body, flipped to the
+    # wrong pair, and its click was then refused as "in the middle of a disc"
+    (243, "random", "L1", "axis_direction", 1.0),
+    # L4's centre lies on its basivertebral vein, so its click is moved; the move
+    # followed the marrow level of every click's neighbourhood, which the L2 click
+    # changed: L4 was found 16.9 mm deep, then 28.5 mm
+    (188, "random", "L2", "ap_direction", -1.0),
+    # the spine through L1's and L3's clicks turned by 7 degrees, and L2, 14 degrees
+    # from it before, was fitted again square to it (1.5 mm lower, 1.6 mm deeper)
+    (79, "all", "L1", "ap_direction", 1.0),
+])
+def test_a_body_does_not_depend_on_where_the_other_clicks_are(tmp_path, seed, variants,
+                                                                level, axis, sign):
+    """Moving one click 4 mm inside its body changes no other body.
+
+    Truth by construction: every click stays inside its body (the inner half-height
+    is at least 8 mm), so the other bodies are the same bodies. Each body in place
+    is fitted from its own click alone; the marrow level, the pitch and the spine
+    that clicks on an endplate or in a disc are told by come from the bodies found,
+    not from where in them the clicks were.
+    """
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=seed, variants=variants)
+    series = load_series(info.series_dir).series
+    seeds = json.loads(info.seeds_path.read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    before = propose(series, seeds, find_csf=False).bodies
+    geo = info.expected["geometry"]
+    sr, sc = geo["pixel_spacing_mm"][:2]
+    step = geo["levels"][level][axis]
+    for s in seeds["seeds"]:
+        if s["label"] == level:
+            s["point"] = [s["point"][0] + sign * 4.0 * step[0] / sr,
+                          s["point"][1] + sign * 4.0 * step[1] / sc]
+    after = propose(series, seeds, find_csf=False).bodies
+    assert before is not None and after is not None
+    for other in ("L1", "L2", "L3", "L4"):
+        if other == level:
+            continue
+        assert after[other].centre == pytest.approx(before[other].centre, abs=0.05), other
+        assert after[other].height_mm == pytest.approx(before[other].height_mm, abs=0.05)
+        assert after[other].depth_mm == pytest.approx(before[other].depth_mm, abs=0.05)
+
+
+@pytest.mark.parametrize(("click_col", "lesion_col"), [
+    (46.0, 38),      # the lesion in front of the click
+    (45.0, 44),      # the click on the lesion, between two struts
+    (44.0, 46),      # the lesion behind the click, straddling it
+])
+def test_the_struts_of_a_haemangioma_are_passed_over_to_the_cortex(click_col, lesion_col):
+    """Truth by construction: a 28 x 32 mm body (:func:`_body_with_a_bright_centre`, the
+    lesion replaced by marrow) with a haemangioma 6 mm in radius: 1.3 x the marrow (a
+    1.45-1.7 x lesion as the median across the rays reads it), with six vertical
+    struts 1 mm wide and 2 mm apart at a third of the marrow. A strut was taken for
+    the anterior or posterior cortex: the lesion in front of the click gave a body
+    20 mm deep with its ellipse 6 mm behind the body's middle, and a click on the
+    lesion was refused as not inside a body."""
+    img, geo, lesion = _body_with_a_bright_centre()
+    img[lesion] = 100.0
+    rr, cc = np.mgrid[0:120, 0:120]
+    blob = (rr - 52) ** 2 + (cc - lesion_col) ** 2 <= 6 ** 2
+    img[blob] = 130.0
+    for col in range(lesion_col - 5, lesion_col + 6, 2):     # 2 pixels (mm) apart, 1 wide
+        img[blob & (cc == col)] = 33.0
+    body, note = fit_body(img, geo, (52.0, click_col), marrow=100.0)
+    assert note is None
+    assert abs(body.height_mm - 28.0) <= 1.0 and abs(body.depth_mm - 32.0) <= 1.0
+    assert abs(body.centre[1] - 45.5) <= 1.0

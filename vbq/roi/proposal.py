@@ -17,11 +17,15 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    axis, which is the side of the disc's middle the click lies on; with a
    note), or refused when it lies within 1 mm of the disc's middle and no
    other click tells the two bodies apart. Clicks inside their bodies are
-   fitted first, and a click is never moved into a body another click leads
-   to: when no other body is left, it stays in the body found around it if it
-   lies inside that body, and is refused otherwise. The distance between the
-   first and last body clicked, over the levels between them, bounds each
-   body's inner height (:data:`HEIGHT_TO_PITCH`).
+   fitted first, each from its own click alone, so that moving one click
+   within its body changes no other body; each is then checked against the
+   spine through its neighbours' bodies (step 3). A click is never moved into
+   a body another click leads to: when no other body is left, it stays in the
+   body found around it if it lies inside that body, and is refused otherwise.
+   For the clicks that are moved, the marrow level is the median of the
+   bodies found in place (when two or more were), and the distance between
+   the centres of the first and last of them, over the levels between them,
+   bounds the inner height (:data:`HEIGHT_TO_PITCH`).
 2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
@@ -34,7 +38,8 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    (:data:`HEIGHT_RANGE_MM`, :data:`DEPTH_RANGE_MM`; the height at most
    :data:`MAX_HEIGHT_TO_DEPTH` of the depth found) with the darkest bands is
    taken, passing over only bands no darker than :data:`SKIPPABLE_FRACTION`
-   (marrow texture); without one, the pair nearest to fitting. Fat beyond the
+   (marrow texture) and the narrow, closely spaced struts of a haemangioma
+   (:data:`STRIPE_WIDTH_MM`); without one, the pair nearest to fitting. Fat beyond the
    body (:data:`FAT_FRACTION`) ends the search.
 3. *Endplate tilt.* The superior and inferior borders are found again in five
    narrow bands across the depth; the mean slope of the two lines (which
@@ -43,7 +48,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    following a Modic zone's wavy edge or a texture band), the slope of the
    straighter line. Steps 2-3 are repeated three times, each from the middle of
    the borders found, so the result hardly depends on where in the body the
-   click was.
+   click was. An axis turned further than :data:`MAX_TILT_FROM_SPINE_DEG`
+   from the spine through the neighbouring bodies' centres is fitted again
+   square to it.
 4. *Ellipse.* Centred between the four borders and aligned with the endplates,
    semi-axes :data:`AXIS_FRACTION` of the inner height and depth found, or
    less so as to stay :data:`CLEARANCE_MM` inside the borders. Focal structures
@@ -138,10 +145,10 @@ AIR_RADIUS_MM = 5.0
 #: Least distance (mm) of the ellipse from every border found.
 CLEARANCE_MM = 2.0
 #: Largest angle (degrees) between a body's axis and the spine's direction through its
-#: neighbours' clicks: a lumbar body's endplates lie square to the spine's curve within
-#: about half a segment's lordosis (a few degrees), and a click moved 4 mm turns the
-#: line through two clicks by up to 8 degrees. A steeper fitted tilt followed something
-#: else (a Modic edge, a texture band): the body is then fitted square to the spine.
+#: neighbours' bodies (their centres as found, not their clicks): a lumbar body's
+#: endplates lie square to the spine's curve within about half a segment's lordosis (a
+#: few degrees). A steeper fitted tilt followed something else (a Modic edge, a texture
+#: band): the body is then fitted square to the spine.
 MAX_TILT_FROM_SPINE_DEG = 15.0
 #: Semi-axes as a fraction of the body's height and depth.
 AXIS_FRACTION = 0.4
@@ -165,6 +172,12 @@ _REACH = 32.0        # mm searched from the centre along a profile
 _SKIP_COST = 0.05    # added to a border pair's cost per dark band passed over
 _TILT_DISAGREE = 0.1  # endplate slopes further apart than this (about 6 degrees) disagree
 _MISS_COST = 0.2     # added per mm by which a pair misses the size range
+#: Dark bands at most this wide (mm below the edge level), two or more of them each at
+#: most :data:`STRIPE_GAP_MM` from the next, are the struts of a haemangioma (0.5 mm
+#: struts 2.2 mm apart on the realistic phantom; a cortex is followed by the soft tissue,
+#: disc or canal beyond it, not by another narrow band so near).
+STRIPE_WIDTH_MM = 1.5
+STRIPE_GAP_MM = 2.5
 
 
 @dataclass(frozen=True)
@@ -344,13 +357,14 @@ class _Slice:
         return float(np.median(values))
 
 
-def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = True
-                ) -> list[tuple[float, float]]:
+def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = True,
+                behind: np.ndarray | None = None) -> list[tuple[float, float]]:
     """Dark bands along ``profile`` (0 outwards, step ``_STEP``): cortex, endplates or texture.
 
-    Returns up to ``most`` ``(edge, dip)`` pairs, nearest first: the distance (mm)
-    where the profile falls below :data:`EDGE_FRACTION` of the marrow level ``m``
-    (the band's inner edge) and the band's lowest value as a fraction of ``m``.
+    Returns up to ``most`` ``(edge, dip)`` pairs (struts not counted), nearest
+    first: the distance (mm) where the profile falls below :data:`EDGE_FRACTION`
+    of the marrow level ``m`` (the band's inner edge) and the band's lowest value
+    as a fraction of ``m``.
     Fat beyond the body (above :data:`FAT_FRACTION` of ``m``, past any bright run
     where the profile starts, and past a bright run with no dark band before it
     and 2 mm of marrow after it that starts nearer than half the shallowest
@@ -360,6 +374,13 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     False (profiles towards the endplates, beyond which lies a disc, never fat) a
     bright run ends nothing: it is fatty marrow along the endplate (a Modic type 2
     zone), inside the body, and the border is the dark endplate beyond it.
+    Two or more narrow dark bands close together (:data:`STRIPE_WIDTH_MM`,
+    :data:`STRIPE_GAP_MM`: the struts of a haemangioma) are marrow texture: their
+    ``dip`` is raised to :data:`SKIPPABLE_FRACTION` at least, so that the pair
+    search may pass over them to the cortex beyond, and they do not count towards
+    ``most``; a bright run between two of them (the lesion) is not fat. They are
+    told on the whole line through the centre: ``behind``, when given, is the
+    profile the other way from the same centre (a lesion may straddle it).
     """
     level = EDGE_FRACTION * m
     # a bright run where the profile starts is a focal structure around the click
@@ -381,11 +402,29 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
                 after[0] + k > profile.size):
             break
         bright = bright[bright > after[0]]
-    n = int(bright[0]) if bright.size else profile.size
     below = profile < level
+    # nor is a bright run between two struts of a haemangioma (its lesion between them)
+    # struts are told on the whole line through the centre (``behind`` is the profile
+    # the other way, from the same centre): a lesion may straddle it
+    back = np.asarray(behind[:0:-1] if behind is not None and behind.size else profile[:0])
+    o = back.size
+    all_runs = _runs(np.concatenate((back < level, below)))
+    struts = [(i - o, j - o) for (i, j), flag in
+              zip(all_runs, _struts(all_runs), strict=True) if flag and j > o]
+    gap = STRIPE_GAP_MM / _STEP
+    while bright.size:
+        end = int(bright[0])
+        while end + 1 < profile.size and profile[end + 1] > FAT_FRACTION * m:
+            end += 1
+        if not (any(0 <= bright[0] - j <= gap for _, j in struts)
+                and any(0 <= i - end - 1 <= gap for i, _ in struts)):
+            break
+        bright = bright[bright > end]
+    n = int(bright[0]) if bright.size else profile.size
     out: list[tuple[float, float]] = []
+    runs: list[tuple[int, int]] = []
     i = start = 0
-    while i < n and len(out) < most:
+    while i < n:
         if not below[i]:
             i += 1
             continue
@@ -411,8 +450,22 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
             frac = (a - half) / (a - b) if a != b else 0.0
             edge = (k - 1 + float(min(max(frac, 0.0), 1.0))) * _STEP
         out.append((edge, float(profile[low]) / m))
+        runs.append((i, j))
         i = start = j
-    if bright.size and len(out) < most:
+    # the struts of a haemangioma: narrow dark bands, each a short run of marrow or
+    # lesion from another, inside the body: texture that may be passed over
+    strut = [any(j == sj for _, sj in struts) for _, j in runs]
+    # the nearest ``most`` bands, struts not counted
+    kept: list[tuple[float, float]] = []
+    counted = 0
+    for k, (edge, dip) in enumerate(out):
+        if counted == most:
+            break
+        kept.append((edge, max(dip, SKIPPABLE_FRACTION) if strut[k] else dip))
+        counted += not strut[k]
+    ended = len(kept) < len(out)
+    out = kept
+    if bright.size and not ended and counted < most:
         # fat outside the body (epidural, paravertebral): the body ends at the last
         # dark band before it (a thin cortex), or where the signal starts to rise
         if out and all(e < n * _STEP for e, _ in out):
@@ -421,6 +474,25 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
             rise = np.flatnonzero(profile[:n] <= BRIGHT_FRACTION * m)
             out.append(((int(rise[-1]) if rise.size else 0) * _STEP, 0.0))
     return out
+
+
+def _runs(below: np.ndarray) -> list[tuple[int, int]]:
+    """Return the ``(start, end)`` indices (end exclusive) of each run of True in ``below``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], below.astype(np.int8), [0]))))
+    return [(int(i), int(j)) for i, j in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _struts(runs: Sequence[tuple[int, int]]) -> list[bool]:
+    """Which dark runs (indices along a profile) are struts of a haemangioma.
+
+    A run at most :data:`STRIPE_WIDTH_MM` wide with another such run at most
+    :data:`STRIPE_GAP_MM` from it.
+    """
+    narrow = [(j - i) * _STEP <= STRIPE_WIDTH_MM for i, j in runs]
+    return [narrow[k] and any(
+        0 <= q < len(runs) and narrow[q]
+        and (runs[max(q, k)][0] - runs[min(q, k)][1]) * _STEP <= STRIPE_GAP_MM
+        for q in (k - 1, k + 1)) for k in range(len(runs))]
 
 
 def _pick(near: list[tuple[float, float]], far: list[tuple[float, float]],
@@ -466,13 +538,17 @@ def _borders(sl: _Slice, centre: np.ndarray, a: np.ndarray, t: np.ndarray, m: fl
     """
     s = np.arange(0.0, _REACH, _STEP)
     cands: dict[str, list[tuple[float, float]]] = {}
+    profs: dict[str, np.ndarray] = {}
     us = np.linspace(-0.6 * half_d, 0.6 * half_d, 13)
     vs = np.linspace(-0.6 * half_h, 0.6 * half_h, 13)
     for name, d, across, offs in (("sup", t, a, us), ("inf", -t, a, us),
                                   ("post", a, t, vs), ("ant", -a, t, vs)):
         pts = s[None, :, None] * d[None, None, :] + offs[:, None, None] * across[None, None, :]
         prof = np.median(sl.sample(centre, pts), axis=0)
-        cands[name] = _candidates(prof, m, fat_ends=name in ("post", "ant"))
+        profs[name] = prof
+    for name, other in (("sup", "inf"), ("inf", "sup"), ("post", "ant"), ("ant", "post")):
+        cands[name] = _candidates(profs[name], m, fat_ends=name in ("post", "ant"),
+                                  behind=profs[other])
     post, ant = _pick(cands["post"], cands["ant"], DEPTH_RANGE_MM)
     span = HEIGHT_RANGE_MM
     if pitch is not None and pitch > 0:
@@ -549,7 +625,7 @@ def _find_frame(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
 
     ``marrow`` is the marrow level to start from (default: the click's neighbourhood);
     ``pitch`` as for :func:`_borders`. ``spine``, the unit ``(d_row, d_col)`` (mm) of
-    the spine's direction through the neighbouring clicks when known: a body whose
+    the spine's direction through the neighbouring bodies when known: a body whose
     axis turns further than :data:`MAX_TILT_FROM_SPINE_DEG` from it is fitted again
     with its axis along the spine (unless no border is found that way: a wedged body).
     """
@@ -880,13 +956,13 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
     name
         How messages name the click (e.g. ``"seeds.json: seed 2 (L2)"``).
     marrow
-        The typical marrow signal (from all clicks); None takes the click's own.
+        The typical marrow signal (from the other bodies); None takes the click's own.
     taken
         Bodies already found from other clicks (to tell two bodies apart when a
         click lies in the middle of a disc).
     pitch
         Distance (mm) between the centres of neighbouring bodies, when known
-        (from the other clicks): the body's inner height is sought within
+        (from the other bodies): the body's inner height is sought within
         :data:`HEIGHT_TO_PITCH` of it.
 
     Returns
@@ -958,15 +1034,16 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
 
 
 # --------------------------------------------------------------------------- propose
-def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]],
+def _pitch(series: SeriesInfo, points: Sequence[tuple[str, int, Sequence[float]]],
            levels: Sequence[str]) -> float | None:
-    """Mean distance (mm) between neighbouring body centres, from the first and last click.
+    """Mean distance (mm) between neighbouring body centres, from the first and last level.
 
-    The clicks of the first and last of ``levels`` clicked (on the same slice) are
-    divided by the number of levels between them: moving one click by a few mm
-    inside its body changes this by a fraction of that. None with fewer than two.
+    ``points`` are ``(level, slice index, (row, column))``: the centres of the bodies
+    found, or clicks. The points of the first and last of ``levels`` given (on the
+    same slice) are divided by the number of levels between them. None with fewer
+    than two.
     """
-    order = sorted((levels.index(lv), idx, rc) for lv, idx, rc in clicks)
+    order = sorted((levels.index(lv), idx, rc) for lv, idx, rc in points)
     if len(order) < 2 or order[0][1] != order[-1][1] or order[-1][0] == order[0][0]:
         return None
     (i0, idx, p0), (i1, _, p1) = order[0], order[-1]
@@ -975,23 +1052,25 @@ def _pitch(series: SeriesInfo, clicks: Sequence[tuple[str, int, Sequence[float]]
     return dist / (i1 - i0)
 
 
-def _spine(series: SeriesInfo, placed: Mapping[str, tuple[Any, int, Sequence[float]]],
+def _spine(series: SeriesInfo, points: Mapping[str, tuple[int, Sequence[float]]],
            level: str, levels: Sequence[str]) -> np.ndarray | None:
-    """Return the unit ``(d_row, d_col)`` (mm) of the spine through the clicks beside ``level``'s.
+    """Return the unit ``(d_row, d_col)`` (mm) of the spine through the points beside ``level``'s.
 
-    The line from the nearest clicked level above to the nearest below on the same
-    slice (``level``'s own click standing in for a missing one); None without two.
+    ``points`` maps a level to ``(slice index, (row, column))``: the centre of its
+    body when found, else its click. The line runs from the nearest level above to
+    the nearest below on the same slice (``level``'s own point standing in for a
+    missing one); None without two.
     """
-    if level not in levels:
+    if level not in levels or level not in points:
         return None
-    idx = placed[level][1]
-    same = [lv for lv in levels if lv in placed and placed[lv][1] == idx]
+    idx = points[level][0]
+    same = [lv for lv in levels if lv in points and points[lv][0] == idx]
     i = same.index(level)
     ends = same[max(i - 1, 0)], same[min(i + 1, len(same) - 1)]
     if ends[0] == ends[1]:
         return None
     sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
-    p0, p1 = placed[ends[0]][2], placed[ends[1]][2]
+    p0, p1 = points[ends[0]][1], points[ends[1]][1]
     d = np.array([(float(p1[0]) - float(p0[0])) * sr, (float(p1[1]) - float(p0[1])) * sc])
     n = float(np.hypot(*d))
     return d / n if n > 0 else None
@@ -1068,27 +1147,54 @@ def propose(series: SeriesInfo, seeds: Any, *,
         todo.append(lvl)
     local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
     marrow = float(np.median(list(local.values()))) if local else None
-    pitch = _pitch(series, [(lvl, placed[lvl][1], placed[lvl][2]) for lvl in todo
-                            if lvl in levels], levels)
     fits: dict[str, BodyFit] = {}
-    # clicks in marrow first, so that a click in a disc can be told from its neighbours
-    # clicks inside their bodies first, so that a click on an endplate or in a disc
-    # can be told from its neighbours
-    for move in (False, True):
-        for lvl in todo:
-            if lvl in fits:
-                continue
-            seed, idx, rc = placed[lvl]
-            got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}",
-                       marrow, [f for lv, f in fits.items() if placed[lv][1] == idx], pitch,
-                       move, _spine(series, placed, lvl, levels))
-            if got is None:
-                continue
-            fit, note = got
-            if note:
-                notes.append(note)
-                warnings.append(SeedMoved(note))
-            fits[lvl] = fit
+
+    def fit(lvl: str, move: bool, m: float | None, pitch: float | None,
+            spine: np.ndarray | None) -> None:
+        seed, idx, rc = placed[lvl]
+        got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}", m,
+                   [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx], pitch,
+                   move, spine)
+        if got is None:
+            return
+        body, note = got
+        if note:
+            notes.append(note)
+            warnings.append(SeedMoved(note))
+        fits[lvl] = body
+
+    def points() -> dict[str, tuple[int, Sequence[float]]]:
+        # the centre of each body found, else its click
+        return {lv: (placed[lv][1], fits[lv].centre if lv in fits else placed[lv][2])
+                for lv in todo}
+
+    # clicks inside their bodies first, each fitted on its own (so that moving one
+    # click within its body never changes another body), then each checked against
+    # the spine through its neighbours' bodies
+    for lvl in todo:
+        fit(lvl, False, marrow, None, None)
+    found = points()
+    for lvl in list(fits):
+        spine = _spine(series, found, lvl, levels)
+        if spine is not None and abs(float(np.asarray(fits[lvl].axis) @ spine)) < math.cos(
+                math.radians(MAX_TILT_FROM_SPINE_DEG)):
+            before = fits.pop(lvl)
+            fit(lvl, False, marrow, None, spine)
+            fits.setdefault(lvl, before)
+    # then clicks on an endplate or in a disc, which are told from their neighbours:
+    # the marrow level and the pitch are those of the bodies found (the clicks' when
+    # fewer than two were)
+    rest = [lvl for lvl in todo if lvl not in fits]
+    if rest:
+        found = points()
+        body_marrow = [fits[lv].marrow for lv in fits]
+        m_rest = float(np.median(body_marrow)) if len(body_marrow) >= 2 else marrow
+        on_levels = [(lv, found[lv][0], found[lv][1]) for lv in todo if lv in levels]
+        pitch = _pitch(series, [p for p in on_levels if p[0] in fits], levels)
+        if pitch is None:
+            pitch = _pitch(series, on_levels, levels)
+        for lvl in rest:
+            fit(lvl, True, m_rest, pitch, _spine(series, points(), lvl, levels))
     names = [lv for lv in wanted if lv in fits]
     for i, l1 in enumerate(names):
         for l2 in names[i + 1:]:
