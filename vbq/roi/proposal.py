@@ -17,8 +17,10 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    axis, which is the side of the disc's middle the click lies on; with a
    note), or refused when it lies within 1 mm of the disc's middle and no
    other click tells the two bodies apart. Clicks inside their bodies are
-   fitted first, each from its own click alone, so that moving one click
-   within its body changes no other body; each is then checked against the
+   fitted first, each from its own click with no height bound from the
+   others (only whether the click is darker or brighter than the marrow is
+   judged against the median of every click's neighbourhood), so that moving
+   one click within its body changes no other body; each is then checked against the
    spine through its neighbours' bodies (step 3). A click is never moved into
    a body another click leads to: when no other body is left, it stays in the
    body found around it if it lies inside that body, and is refused otherwise.
