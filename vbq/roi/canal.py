@@ -1101,7 +1101,7 @@ def _roots_note(blocks: _RootBlocks, area_mm2: float, cut: int) -> str:
 
 def _root_samples(track: CanalTrack, stations: np.ndarray, cols: np.ndarray, base: float,
                   inner: tuple[int, int], size: tuple[int, ...]) -> np.ndarray:
-    """Return which samples of ``stations`` x ``cols`` hold a root (:func:`_clear_of_roots`).
+    """Return which samples of ``stations`` x ``cols`` hold a root (:func:`_root_blocks`).
 
     ``inner`` (start, stop) are the rows of the ROI's own stations, on which
     the noise is measured; ``size`` the averaging window (samples).
