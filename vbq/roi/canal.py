@@ -67,6 +67,7 @@ import numpy as np
 from vbq.dicom.geometry import SliceGeometry
 from vbq.errors import CsfNotFoundError
 from vbq.levels import VERTEBRAL_LEVELS as LEVELS
+from vbq.roi.morphology import true_runs
 from vbq.roi.roimasks import MIN_ROI_PIXELS
 from vbq.roi.shapes import mask_rings, polygon_mask, rectangle_mask
 
@@ -278,13 +279,6 @@ def _ordered_centres(centres: Mapping[str, Sequence[float]]) -> list[tuple[str, 
     known = [(lvl, np.asarray(rc, dtype=float)) for lvl, rc in centres.items() if lvl in order]
     known.sort(key=lambda kv: order[kv[0]])
     return known
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """Half-open index ranges ``[a, b)`` of the True runs of a 1-D boolean array."""
-    f = np.concatenate([[False], flags.astype(bool), [False]])
-    edges = np.flatnonzero(f[1:] != f[:-1])
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _modes(values: np.ndarray, least: float = 0.15) -> list[float]:
@@ -714,7 +708,7 @@ def _walls_loop(like: np.ndarray, sac: np.ndarray, depths: np.ndarray
     back = np.full(like.shape[0], np.nan)
     bridge = int(round(_ROOT_GAP_MM / _STEP_MM))
     for i in range(like.shape[0]):
-        runs = _runs(like[i])
+        runs = true_runs(like[i])
         hits = [int(sac[i, a:b].sum()) for a, b in runs]
         if not runs or max(hits) == 0:
             continue
@@ -929,7 +923,7 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     if not base > 0:
         return None
     q = profile / base
-    calm = _runs(inside & (np.abs(q - 1.0) <= CSF_CALM))
+    calm = true_runs(inside & (np.abs(q - 1.0) <= CSF_CALM))
     if not calm:
         return None
     a, b = max(calm, key=lambda r: r[1] - r[0])

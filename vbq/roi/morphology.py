@@ -1,14 +1,15 @@
 """Binary morphology in millimetres, shared by the ROIs derived from label masks and seeds.
 
 Owns the structuring element (an ellipse of a radius in mm on an anisotropic
-pixel grid), erosion by it, and the largest connected region of a mask.
+pixel grid), erosion by it, the largest connected region of a mask, and the
+runs of a boolean profile.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ellipse_element", "erode_mm", "largest_region"]
+__all__ = ["ellipse_element", "erode_mm", "largest_region", "true_runs"]
 
 
 def ellipse_element(radius_mm: float, spacing: tuple[float, float]) -> np.ndarray:
@@ -55,3 +56,14 @@ def largest_region(mask: np.ndarray) -> np.ndarray:
     return lab == (int(np.argmax(sizes)) + 1)
 
 
+def true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index ranges ``[a, b)`` of the runs of True in a 1-D boolean array.
+
+    Examples
+    --------
+    >>> true_runs(np.array([True, True, False, True]))
+    [(0, 2), (3, 4)]
+    """
+    f = np.concatenate([[False], np.asarray(flags, dtype=bool), [False]])
+    edges = np.flatnonzero(f[1:] != f[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]

@@ -110,6 +110,7 @@ from vbq.levels import check_level_order
 from vbq.protocol import Protocol
 from vbq.roi.anatomy import protocol_levels
 from vbq.roi.csfroi import propose_csf, roi_entry
+from vbq.roi.morphology import true_runs
 from vbq.roi.seedfile import SeedFile, place_seed
 from vbq.roi.shapes import ellipse_mask, mask_rings, polygon_mask
 
@@ -410,7 +411,7 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     # the other way, from the same centre): a lesion may straddle it
     back = np.asarray(behind[:0:-1] if behind is not None and behind.size else profile[:0])
     o = back.size
-    all_runs = _runs(np.concatenate((back < level, below)))
+    all_runs = true_runs(np.concatenate((back < level, below)))
     struts = [(i - o, j - o) for (i, j), flag in
               zip(all_runs, _struts(all_runs), strict=True) if flag and j > o]
     gap = STRIPE_GAP_MM / _STEP
@@ -476,12 +477,6 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
             rise = np.flatnonzero(profile[:n] <= BRIGHT_FRACTION * m)
             out.append(((int(rise[-1]) if rise.size else 0) * _STEP, 0.0))
     return out
-
-
-def _runs(below: np.ndarray) -> list[tuple[int, int]]:
-    """Return the ``(start, end)`` indices (end exclusive) of each run of True in ``below``."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], below.astype(np.int8), [0]))))
-    return [(int(i), int(j)) for i, j in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _struts(runs: Sequence[tuple[int, int]]) -> list[bool]:
