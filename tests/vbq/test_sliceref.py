@@ -33,7 +33,6 @@ def phantom(tmp_path_factory):
     ("3", SliceRef(index=3)),
     (" 12 ", SliceRef(index=12)),
     ("1.2.3", SliceRef(uid="1.2.3")),
-    ("\u00b2", SliceRef(uid="\u00b2")),  # a superscript two is no index: int() refuses it
     ({"sop_instance_uid": "1.2.3"}, SliceRef(uid="1.2.3")),
     ({"sop_instance_uid": " 1.2.3 ", "frame": 2}, SliceRef(uid="1.2.3", frame=2)),
     (SliceRef(index=1), SliceRef(index=1)),
@@ -101,7 +100,8 @@ def test_every_source_lands_on_the_same_slice(phantom, tmp_path):
 def test_a_mask_slice_with_an_unknown_key_is_refused(phantom):
     series, k = phantom["series"], phantom["expected"]["slice"]
     uid = series.slices[k].sop_instance_uid
-    with pytest.raises(InputError, match='the slice asked for: unknown key "sop" in slice'):
+    with pytest.raises(InputError,
+                       match=r'the slice asked for \(--slice\): unknown key "sop" in slice'):
         rois_from_mask(series, phantom["info"].mask_path, "totalspineseg",
                        slice={"sop_instance_uid": uid, "sop": uid})
 
@@ -110,3 +110,23 @@ def test_an_index_outside_the_series_names_the_range(phantom):
     with pytest.raises(InputError,
                        match=r"the slice asked for: slice 9 is outside the series \(slices 0-6\)"):
         phantom["series"].resolve(9, "the slice asked for")
+
+
+def test_a_uid_that_names_no_slice_is_refused_naming_who_asked(phantom):
+    """The sentence names the file, seed or option that gave the UID, not only the UID."""
+    with pytest.raises(InputError, match=r"^seeds\.json: seed 2: SOP Instance UID 1\.2\.3\.4 "
+                       r"is not a slice of series"):
+        phantom["series"].resolve({"sop_instance_uid": "1.2.3.4"}, "seeds.json: seed 2")
+    with pytest.raises(InputError, match=r"^--slice: frame 3 of SOP Instance UID"):
+        uid = phantom["series"].slices[0].sop_instance_uid
+        phantom["series"].resolve({"sop_instance_uid": uid, "frame": 3}, "--slice")
+
+
+@pytest.mark.parametrize("cell", ["abc", "-1", "nan", "1e400", "1.2.x", "1..2", "1." + "2" * 64,
+                                  "\u00b2"])  # a superscript two: no index, no UID
+def test_a_string_that_is_neither_an_index_nor_a_uid_is_refused_naming_its_source(cell):
+    with pytest.raises(InputError, match=r"^manifest line 3 \(id A\): slice: .* is neither a "
+                       r"slice index \(0, 1, \.\.\.\) nor a SOP Instance UID"):
+        SliceRef.parse(cell, "manifest line 3 (id A): slice")
+    assert SliceRef.parse(" 7 ", "x").index == 7
+    assert SliceRef.parse("1.2.840.10008.1", "x").uid == "1.2.840.10008.1"

@@ -260,7 +260,7 @@ class SeriesInfo:
         Raises
         ------
         InputError
-            Naming ``where`` (for an index) or the UID, and what is wrong.
+            Naming ``where`` and the index or UID, and what is wrong.
         """
         ref = SliceRef.parse(ref, where)
         if ref.index is not None:
@@ -272,26 +272,27 @@ class SeriesInfo:
             return ref.index
         uid, frame = str(ref.uid), ref.frame
         if uid in self.ambiguous_uids:
-            raise InputError(f"SOP Instance UID {uid} is carried by two different files of "
-                             f"series {self.series_instance_uid}, so it does not tell which "
-                             "slice is meant (give the slice's position in patient space)")
+            raise InputError(f"{where}: SOP Instance UID {uid} is carried by two different "
+                             f"files of series {self.series_instance_uid}, so it does not tell "
+                             "which slice is meant (give the slice's position in patient space)")
         matches = [i for i, sl in enumerate(self.slices) if sl.sop_instance_uid == uid]
         if not matches:
-            raise InputError(f"SOP Instance UID {uid} is not a slice of series "
+            raise InputError(f"{where}: SOP Instance UID {uid} is not a slice of series "
                              f"{self.series_instance_uid}")
         if frame is None:
             if len(matches) == 1:
                 return matches[0]
             raise InputError(
-                f"SOP Instance UID {uid} is a multi-frame image with {len(matches)} frames "
-                f"in series {self.series_instance_uid}; name the frame too, as "
+                f"{where}: SOP Instance UID {uid} is a multi-frame image with {len(matches)} "
+                f"frames in series {self.series_instance_uid}; name the frame too, as "
                 '{"sop_instance_uid": "...", "frame": n} (1-based)')
         for i in matches:
             if (self.slices[i].frame_number or 1) == frame:
                 return i
         have = sorted(self.slices[i].frame_number or 1 for i in matches)
-        raise InputError(f"frame {frame} of SOP Instance UID {uid} is not a slice of series "
-                         f"{self.series_instance_uid} (its frames are {have[0]} to {have[-1]})")
+        raise InputError(f"{where}: frame {frame} of SOP Instance UID {uid} is not a slice of "
+                         f"series {self.series_instance_uid} (its frames are {have[0]} to "
+                         f"{have[-1]})")
 
     def slice_index(self, sop_instance_uid: str | SliceRef | Mapping[str, Any],
                     frame: int | None = None) -> int:

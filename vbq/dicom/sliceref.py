@@ -18,6 +18,7 @@ SliceRef(uid='1.2.3', frame=2)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,9 @@ from vbq.errors import InputError
 from vbq.fileio import shown
 
 __all__ = ["SliceRef", "SliceLike"]
+
+#: A UID as DICOM writes it (PS3.5 9.1): digit components separated by dots, 64 at most.
+_UID = re.compile(r"(?=.{1,64}$)[0-9]+(\.[0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class SliceRef:
             A :class:`SliceRef`; an integer index; ``{"sop_instance_uid": "..."}``
             with an optional 1-based ``"frame"``; or, outside files (``in_file``
             false: the command line, a manifest cell, a Python argument), a
-            string: ASCII digits are an index, anything else a SOP Instance UID.
+            string: ASCII digits are an index, digits and dots a SOP Instance UID,
+            anything else (``abc``, ``-1``, ``nan``) is refused.
         where
             The file, row or option the value comes from, for messages.
         in_file
@@ -101,6 +106,9 @@ class SliceRef:
             # ASCII digits only: str.isdigit() is also true of '²', which int() refuses
             if text.isascii() and text.isdigit():
                 return cls(index=int(text))
+            if not _UID.fullmatch(text):
+                raise InputError(f"{where}: {text[:70]!r} is neither a slice index (0, 1, ...) "
+                                 "nor a SOP Instance UID (digits and dots)")
             return cls(uid=text)
         if isinstance(value, Mapping):
             keys = {"sop_instance_uid", "frame"} if "frame" in value else {"sop_instance_uid"}

@@ -606,7 +606,7 @@ def rois_from_mask(series: SeriesInfo, mask: str | Path | np.ndarray | LabelVolu
         warnings.append(LabelsAssumed(f"mask {vol.source}: no label scheme given, so its labels "
                                       f"were read as {scheme.name}'s (name the scheme with "
                                       "--labels)"))
-    index = None if slice is None else series.resolve(slice, "the slice asked for")
+    index = None if slice is None else series.resolve(slice, "the slice asked for (--slice)")
     largest = choose_mask_slice(vol, scheme, levels, series.slices[0].geometry)
     midline = _find_midline(series, vol, scheme, levels, largest)
     if index is None:

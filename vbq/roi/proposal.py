@@ -1115,7 +1115,8 @@ def propose(series: SeriesInfo, seeds: Any, *,
     """
     sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
     levels, csf_levels = protocol_levels(protocol)
-    default_index = None if slice is None else series.resolve(slice, "the slice asked for")
+    default_index = (None if slice is None
+                     else series.resolve(slice, "the slice asked for (--slice)"))
     placed = {s.label: (s, *place_seed(series, s, sf.space, default_index, sf.slice, sf.source))
               for s in sf.seeds}
     counts: dict[int, int] = {}
