@@ -250,7 +250,8 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"manifest {path} does not exist")
+        raise InputError(f"manifest {path} " + ("is not a regular file" if path.exists()
+                                                 else "does not exist"))
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
@@ -850,7 +851,10 @@ def _not_scored(row: Mapping[str, str]) -> str | None:
         value = float(text)
     except ValueError:
         return f"its vbq {text[:40]!r} is not a number"
-    return None if math.isfinite(value) else f"its vbq {text[:40]!r} is not a finite number"
+    if not math.isfinite(value):
+        return f"its vbq {text[:40]!r} is not a finite number"
+    # a ratio of two mean signals, both positive
+    return None if value > 0 else f"its vbq {text[:40]!r} is not positive"
 
 
 def _note(text: str, on_note: Callable[[str], None] | None) -> None:

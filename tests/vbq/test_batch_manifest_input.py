@@ -139,3 +139,17 @@ def test_a_quoted_cell_with_the_separator_and_empty_trailing_cells_are_still_rea
     manifest.write_text('id,series,rois,notes\n"a,1",p/series,p/rois.json,\n'
                         "b,p/series,p/rois.json,,,\n\n")
     assert [t.id for t in read_manifest(manifest)] == ["a,1", "b"]
+
+
+def test_a_manifest_that_is_not_a_regular_file_is_said_so(tmp_path):
+    import os
+
+    from vbq.batch import read_manifest
+    from vbq.errors import InputError
+
+    fifo = tmp_path / "m.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"manifest .*m\.csv is not a regular file$"):
+        read_manifest(fifo)
+    with pytest.raises(InputError, match=r"manifest .*gone\.csv does not exist$"):
+        read_manifest(tmp_path / "gone.csv")

@@ -17,7 +17,7 @@ from vbq.errors import BatchNote
 from vbq.phantom import make_phantom
 from vbq.score import score_series
 
-IDS = ("a", "b", "c", "d", "e")
+IDS = ("a", "b", "c", "d", "e", "f")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_ok_rows_without_a_number_are_redone_with_a_note(cohort, tmp_path, count
     out = tmp_path / "out.csv"
     assert main(["batch", str(manifest), "--out", str(out)]) == 0
     first = _rows(out)
-    edited = {"a": "abc", "b": "", "c": "nan", "d": "inf"}
+    edited = {"a": "abc", "b": "", "c": "nan", "d": "inf", "f": "-3"}
     rows = [{**r, "vbq": edited.get(r["id"], r["vbq"])} for r in first]
     rows.append({**first[0], "id": "gone", "vbq": "xyz"})  # not in the manifest: left as is
     _write(out, rows)
@@ -55,7 +55,7 @@ def test_ok_rows_without_a_number_are_redone_with_a_note(cohort, tmp_path, count
     counted.clear()
     assert main(["batch", str(manifest), "--out", str(out), "--resume"]) == 0
     err = capsys.readouterr().err
-    assert sorted(counted) == ["a", "b", "c", "d"]
+    assert sorted(counted) == ["a", "b", "c", "d", "f"]
     notes = [line for line in err.splitlines() if line.startswith("vbq: warning: ")]
     assert notes == [
         f"vbq: warning: --resume: the row of id 'a' in {out} has status ok but its vbq 'abc' "
@@ -66,6 +66,8 @@ def test_ok_rows_without_a_number_are_redone_with_a_note(cohort, tmp_path, count
         "is not a finite number; it is scored again",
         f"vbq: warning: --resume: the row of id 'd' in {out} has status ok but its vbq 'inf' "
         "is not a finite number; it is scored again",
+        f"vbq: warning: --resume: the row of id 'f' in {out} has status ok but its vbq '-3' "
+        "is not positive; it is scored again",
     ]
     assert "Traceback" not in err
     final = {r["id"]: r for r in _rows(out)}
@@ -87,7 +89,7 @@ def test_the_library_issues_the_note_as_a_batch_note_warning(cohort, tmp_path, c
     counted.clear()
     with pytest.warns(BatchNote, match="id 'c' .* its vbq '3,2' is not a number"):
         summary = run_batch(manifest, out, resume=True)
-    assert counted == ["c"] and summary.n_run == 1 and summary.n_ok == 5
+    assert counted == ["c"] and summary.n_run == 1 and summary.n_ok == len(IDS)
     seen = []
     counted.clear()
     run_batch(manifest, out, resume=True, on_note=seen.append)
