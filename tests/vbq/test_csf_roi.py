@@ -246,5 +246,9 @@ def test_the_written_rectangle_less_its_root_cut_outs_is_the_placed_csf_roi(phan
             assert "less the roots found" in placed[-1].note
             whole = RoiFile.from_json({**prop.rois, "rois": [
                 {k: v for k, v in entry.items() if k != "minus"}]}).masks(series)
-            assert rm.masks["CSF"].sum() < whole.masks["CSF"].sum()
+            n_whole, n_kept = int(whole.masks["CSF"].sum()), int(rm.masks["CSF"].sum())
+            assert n_kept < n_whole
+            # the note counts the pixels the document cuts out, and its own size
+            assert f"({n_whole - n_kept} pixels cut out)" in placed[-1].note
+            assert f"({n_kept} pixels)" in placed[-1].note
     assert cut >= 2

@@ -427,3 +427,27 @@ def test_a_root_just_beyond_the_roi_cuts_its_margin_only_and_says_so():
     inside = _root_blocks(_track(root_depths=(8.0, 8.5, 9.0)), SPAN, 2.0, 14.0, 100.0)
     assert _roots_note(inside, 100.0, 9) == (", less the roots found over 100.0 mm2 of the sac "
                                              "there and 1 mm around them (9 pixels cut out)")
+
+
+def test_a_pixel_takes_the_nearest_sample_across_the_sac():
+    """A pixel 10.6 mm deep takes the sample at 10.5 mm, one 10.8 mm deep the one at 11.0.
+
+    The synthetic track (stations 1 mm apart along the rows, depths every 0.5 mm along
+    the columns, depth 0 at column 30) has its axis moved 0.4 mm and 0.2 mm along the
+    columns, so the pixel of column 41 lies 10.6 mm and 10.8 mm deep; only the sample at
+    10.5 mm is blocked.
+    """
+    from dataclasses import replace
+
+    from vbq.roi.canal import _cut_roots, _RootBlocks
+
+    depths = np.arange(0.0, 20.01, 0.5)
+    blocked = np.zeros((40, depths.size), dtype=bool)
+    blocked[:, int(np.flatnonzero(depths == 10.5)[0])] = True
+    blocks = _RootBlocks(np.arange(40), np.arange(depths.size), blocked, 40)
+    mask = np.zeros((80, 60), dtype=bool)
+    mask[30, 41] = True
+    for shift, cut in ((0.4, True), (0.2, False)):
+        base = _track()
+        track = replace(base, points=base.points + np.array([0.0, shift]))
+        assert bool(_cut_roots(track, mask, blocks)[30, 41]) is cut, shift

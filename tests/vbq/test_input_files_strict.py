@@ -110,6 +110,8 @@ OVERFLOWS = [
     ('{"a": 2.5e999}', 1, 7),
     ('{"a":\n ' + "9" * 401 + "}", 2, 2),
     ('{"a": [1, -' + "9" * 309 + "]}", 1, 11),
+    # the same token inside a string before it is no number, and is passed over
+    ('{"n": "1e400", "a": 1e400}', 1, 21),
 ]
 
 
