@@ -138,3 +138,58 @@ def test_in_process_a_sigterm_stops_the_batch_and_restores_the_handlers(manifest
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     with out.open(newline="") as fh:
         assert [r["id"] for r in csv.DictReader(fh)] == seen
+
+
+SLOW_WORKERS = '''
+import time
+
+import vbq.batch as batch
+
+_score = batch.process_task
+
+
+def _slow(task):
+    # after the first rows, each row takes a minute: a worker is busy when the signal comes
+    if task.id >= "r03":
+        time.sleep(60)
+    return _score(task)
+
+
+batch.process_task = _slow
+'''
+
+
+def test_a_signal_ends_workers_in_the_middle_of_a_long_row(manifest, tmp_path):
+    """Workers busy with a row that takes a minute are ended at once, not when it is done.
+
+    A ``sitecustomize`` module (run by every Python process started with it on the
+    path, the pool's spawned workers included) makes every row after the first three
+    sleep for 60 s; the workers must be gone within 5 s of SIGTERM.
+    """
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_WORKERS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out = tmp_path / "out.csv"
+    workers: list[int] = []
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vbq.cli", "batch", str(manifest), "--out", str(out),
+         "--workers", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        assert _wait(lambda: _lines(out) >= 4 or proc.poll() is not None, 40), \
+            "the first rows were not written within 40 s"
+        assert _wait(lambda: len(_children(proc.pid)) >= 3, 10)
+        time.sleep(0.5)   # the workers have taken the slow rows
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 128 + signal.SIGTERM
+        assert _wait(lambda: not any(_running(p) for p in workers), 5), \
+            [p for p in workers if _running(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
