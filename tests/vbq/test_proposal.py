@@ -306,10 +306,10 @@ def test_fat_after_a_cortex_or_far_from_the_click_still_ends_the_body():
 
 def test_a_wedged_body_is_kept_when_its_neighbour_s_click_moves(tmp_path):
     """Seed 102, variants at random: L4 is wedged (endplates tilted 4 and 13 degrees, by
-    construction), so its fitted axis lies 14.5 degrees from the line through the L3 and
-    L5 clicks. Moving the L3 click 4 mm back turns that line by 4 degrees, past the
-    15-degree limit; the body fitted again square to that line finds no lower border. The
-    turned fit, which found all four, stands: L4 is the same body as before."""
+    construction). Moving the L3 click 4 mm back once turned the line through the L3 and
+    L5 clicks past the 15-degree limit and L4 was refitted square to it; the spine now
+    runs through the bodies found, so L4 is the same body as before (the fall-back to
+    the turned fit is tested on a hand-built body below)."""
     info = make_phantom(tmp_path / "p", anatomy="realistic", seed=102, variants="random")
     series = load_series(info.series_dir).series
     seeds = json.loads(info.seeds_path.read_text())
@@ -324,6 +324,40 @@ def test_a_wedged_body_is_kept_when_its_neighbour_s_click_moves(tmp_path):
     after = propose(series, seeds, find_csf=False).bodies["L4"]
     assert after.centre == pytest.approx(before.centre, abs=0.5)
     assert after.height_mm == pytest.approx(before.height_mm, abs=1.0)
+
+
+def test_a_body_turned_from_the_spine_is_fitted_square_to_it_unless_no_border_is_found(
+        monkeypatch):
+    """Truth by construction (:func:`_body_with_a_bright_centre`, the lesion replaced by
+    marrow): the body's endplates lie along the columns. With the spine 30 degrees from
+    its axis (past :data:`MAX_TILT_FROM_SPINE_DEG`) it is fitted again with its axis
+    along the spine; when that fit finds no border (a wedged body), the first fit, which
+    found all four, stands."""
+    from vbq.errors import BodyNotFoundError
+    from vbq.roi import proposal
+
+    img, geo, lesion = _body_with_a_bright_centre()
+    img[lesion] = 100.0
+    sl = proposal._Slice(img, geo)
+    first = proposal._find_frame(sl, (52.0, 46.0), "x", 100.0)
+    assert np.allclose(first.t, (-1.0, 0.0))
+    turn = math.radians(30.0)
+    spine = np.array([-math.cos(turn), -math.sin(turn)])
+    refit = proposal._find_frame(sl, (52.0, 46.0), "x", 100.0, None, spine)
+    assert abs(float(refit.t @ spine)) == pytest.approx(1.0)
+    near = np.array([-math.cos(0.1), -math.sin(0.1)])         # 6 degrees: kept as found
+    assert np.allclose(proposal._find_frame(sl, (52.0, 46.0), "x", 100.0, None, near).t,
+                       first.t)
+    search = proposal._frame_search
+
+    def no_border_along_the_spine(*args, **kwargs):
+        if len(args) > 5 and args[5] is not None:
+            raise BodyNotFoundError("no border")
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(proposal, "_frame_search", no_border_along_the_spine)
+    kept = proposal._find_frame(sl, (52.0, 46.0), "x", 100.0, None, spine)
+    assert np.allclose(kept.t, first.t) and kept.half_h == first.half_h
 
 
 @pytest.mark.parametrize(("pieces", "edge"), [
