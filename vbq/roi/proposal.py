@@ -413,7 +413,7 @@ def _candidates(profile: np.ndarray, m: float, most: int = 4, fat_ends: bool = T
     o = back.size
     all_runs = true_runs(np.concatenate((back < level, below)))
     struts = [(i - o, j - o) for (i, j), flag in
-              zip(all_runs, _struts(all_runs), strict=True) if flag and j > o]
+              zip(all_runs, _struts(all_runs), strict=True) if flag]
     gap = STRIPE_GAP_MM / _STEP
     while bright.size:
         end = int(bright[0])
