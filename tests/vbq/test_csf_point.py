@@ -175,3 +175,28 @@ def test_a_csf_seed_in_the_other_space_than_the_seed_file(phantom, files, tmp_pa
         for s in doc["seeds"]]}
     res = vbq.score_series(phantom.series_dir, seeds=patient, csf_point=files["point"])
     assert np.array_equal(res.masks["CSF"], with_seed.masks["CSF"])
+
+
+@pytest.mark.parametrize("how", ["seeds", "csf-seed with seeds", "csf-seed with a mask"])
+def test_a_csf_seed_at_a_level_the_protocol_does_not_allow_names_its_file_and_key(
+        phantom, files, tmp_path, capsys, how):
+    doc = json.loads(phantom.seeds_path.read_text())
+    for s in doc["seeds"]:
+        if s["label"] == "CSF":
+            s["level"] = "T12"
+    if how == "seeds":
+        path, seed = tmp_path / "seeds_t12.json", "seed 6 (CSF)"
+        path.write_text(json.dumps(doc))
+        extra = ["--seeds", str(path)]
+    else:
+        path, seed = tmp_path / "csf_t12.json", "seed 1 (CSF)"
+        path.write_text(json.dumps({**doc, "seeds": [s for s in doc["seeds"]
+                                                     if s["label"] == "CSF"]}))
+        extra = (["--seeds", str(files["bodies"])] if how.endswith("seeds")
+                 else ["--mask", str(phantom.mask_path), "--labels", "totalspineseg"])
+        extra += ["--csf-seed", str(path)]
+    assert main(["score", str(phantom.series_dir), *extra, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f'vbq: error: {path.name}: {seed}: "level" is T12, which protocol lumbar '
+                   "does not allow for the CSF (allowed: L3, L2, L1)\n")
+    assert out == ""

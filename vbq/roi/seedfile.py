@@ -99,6 +99,27 @@ class SeedFile:
             seeds.append(Seed(i, label, tuple(float(v) for v in list(point or ())), level, sl))
         return cls(space, tuple(seeds), doc.slice, dict(doc.exclude), src)
 
+    def check_csf_level(self, csf_levels: Sequence[str], protocol: str) -> None:
+        """Refuse a CSF seed whose ``level`` is not one of ``csf_levels``.
+
+        Parameters
+        ----------
+        csf_levels
+            The levels at which ``protocol`` measures the CSF, preferred first.
+        protocol
+            The protocol's name, as the error sentence names it.
+
+        Raises
+        ------
+        InputError
+            Naming the file, the seed and its key ``level``, and the levels allowed.
+        """
+        for seed in self.seeds:
+            if seed.label == CSF and seed.level is not None and seed.level not in csf_levels:
+                raise InputError(f'{self.source}: {seed.name}: "level" is {seed.level}, which '
+                                 f"protocol {protocol} does not allow for the CSF (allowed: "
+                                 f"{', '.join(csf_levels)})")
+
 
 def place_seed(series: SeriesInfo, seed: Seed, space: str, default_index: int | None,
            file_slice: SliceRef | None, src: str) -> tuple[int, tuple[float, float]]:
