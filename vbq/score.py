@@ -49,6 +49,7 @@ from vbq.errors import (
     VbqWarning,
     as_warning,
 )
+from vbq.fileio import shown, shown_number
 from vbq.levels import CSF, VERTEBRAL_LEVELS, check_level_order, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
@@ -586,10 +587,19 @@ def _csf_seed_place(series: SeriesInfo, sf: SeedFile, seed: Seed, name: str,
 
 
 def _csf_point(csf_point: Sequence[float]) -> tuple[str, tuple[float, float]]:
-    """Return how errors name ``--csf-point`` and its ``(row, column)``; refuse a malformed one."""
-    values = [float(v) for v in csf_point]
+    """Return how errors name ``--csf-point`` and its ``(row, column)``; refuse a malformed one.
+
+    Messages show each number short (:func:`vbq.fileio.shown_number`), however large.
+    """
+    given = list(csf_point)
+    try:
+        values = [float(v) for v in given]
+    except (TypeError, ValueError, OverflowError):
+        values = []
     if len(values) != 2 or not all(math.isfinite(v) for v in values):
-        raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
+        text = ", ".join(shown_number(v) if isinstance(v, int | float) else shown(v)
+                         for v in given)
+        raise InputError(f"--csf-point must be two finite numbers ROW,COL, got ({text})")
     return f"--csf-point {values[0]:g},{values[1]:g}", (values[0], values[1])
 
 

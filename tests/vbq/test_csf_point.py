@@ -200,3 +200,22 @@ def test_a_csf_seed_at_a_level_the_protocol_does_not_allow_names_its_file_and_ke
     assert err == (f'vbq: error: {path.name}: {seed}: "level" is T12, which protocol lumbar '
                    "does not allow for the CSF (allowed: L3, L2, L1)\n")
     assert out == ""
+
+
+@pytest.mark.parametrize(("point", "shown", "rc"), [
+    ("1e308,5", "1e+308,5", "1e+308, 5.0"), ("5,-1e308", "5,-1e+308", "5.0, -1e+308"),
+    ("1" + "0" * 300 + ",5", "1e+300,5", "1e+300, 5.0")], ids=["row", "column", "digits"])
+def test_a_huge_csf_point_is_named_in_a_short_sentence(phantom, files, capsys, point, shown, rc):
+    argv = ["score", str(phantom.series_dir), "--seeds", str(files["bodies"]),
+            "--csf-point", point]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"vbq: error: --csf-point {shown}: point [{rc}] (row, column) "
+                   "lies outside the image (256 rows x 256 columns)\n")
+    assert out == ""
+
+
+def test_a_csf_point_too_large_for_a_double_is_an_input_error(phantom, files):
+    with pytest.raises(InputError, match=r"^--csf-point must be two finite numbers ROW,COL, "
+                                         r"got \(1e\+400, 5\)$"):
+        vbq.score_series(phantom.series_dir, seeds=files["bodies"], csf_point=(10**400, 5))

@@ -19,7 +19,7 @@ import numpy as np
 from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceRef
 from vbq.errors import InputError
-from vbq.fileio import in_limit, shown
+from vbq.fileio import in_limit, shown, shown_number
 from vbq.levels import CSF, check_level
 from vbq.roi.inputfile import check_label, read_document, read_slice
 
@@ -165,5 +165,6 @@ def check_in_image(where: str, rc: Sequence[float], shape: Sequence[int]) -> Non
     """Refuse a pixel point ``(row, column)`` off an image of ``shape`` (one sentence)."""
     rows, cols = int(shape[0]), int(shape[1])
     if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
-        raise InputError(f"{where}: point [{rc[0]:.1f}, {rc[1]:.1f}] (row, column) lies outside "
+        raise InputError(f"{where}: point [{shown_number(rc[0], 1)}, {shown_number(rc[1], 1)}] "
+                         "(row, column) lies outside "
                          f"the image ({rows} rows x {cols} columns)")
