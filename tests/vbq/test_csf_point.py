@@ -219,3 +219,15 @@ def test_a_csf_point_too_large_for_a_double_is_an_input_error(phantom, files):
     with pytest.raises(InputError, match=r"^--csf-point must be two finite numbers ROW,COL, "
                                          r"got \(1e\+400, 5\)$"):
         vbq.score_series(phantom.series_dir, seeds=files["bodies"], csf_point=(10**400, 5))
+
+
+@pytest.mark.parametrize("argv", [["--csf-point", "-3,5"], ["--csf-point=-3,5"],
+                                  ["--csf-point", "-3.0,5"], ["--csf-point", "-.3e1,5"]],
+                         ids=["apart", "joined", "decimal", "exponent"])
+def test_a_negative_csf_point_reaches_our_own_refusal(phantom, files, capsys, argv):
+    code = main(["score", str(phantom.series_dir), "--seeds", str(files["bodies"]), *argv])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err == ("vbq: error: --csf-point -3,5: point [-3.0, 5.0] (row, column) lies outside "
+                   "the image (256 rows x 256 columns)\n")
+    assert out == ""
