@@ -40,6 +40,37 @@ def _prefix(source: str | None) -> str:
     return f"{source}: " if source else ""
 
 
+def shown_value(v: Any, limit: int = 40) -> str:
+    """Return ``repr(v)`` short enough for a message, however long the value.
+
+    A cell's text longer than ``limit`` characters is shown by its first 20
+    characters and its length; an integer of 16 digits or more in short
+    scientific form (``1e+300``), so that no sentence carries hundreds of digits.
+
+    Examples
+    --------
+    >>> shown_value("12"), shown_value(7), shown_value(10**300)
+    ("'12'", '7', '1e+300')
+    >>> shown_value("9" * 400)
+    "'99999999999999999999... (400 characters)'"
+    """
+    if isinstance(v, str):
+        return repr(v if len(v) <= limit else f"{v[:20]}... ({len(v)} characters)")
+    if isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+        number = int(v)
+        if abs(number) < 10**16:
+            return str(number)
+        try:
+            return f"{number:.6g}"
+        except OverflowError:  # beyond a double: its digits are not all written
+            from decimal import Decimal
+
+            mantissa, exponent = f"{Decimal(number):.5e}".split("e")
+            return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    text = repr(v)
+    return text if len(text) <= limit else f"{text[:20]}... ({len(text)} characters)"
+
+
 def _study_label(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -71,32 +102,32 @@ def _count(v: Any, where: str) -> int:
     if _is_missing(v):
         raise InputError(f"{where}: the count is missing.")
     if isinstance(v, bool | np.bool_):
-        raise InputError(f"{where}: {v!r} is a true/false value, not a count.")
+        raise InputError(f"{where}: {shown_value(v)} is a true/false value, not a count.")
     if isinstance(v, int | np.integer):
         x = Decimal(int(v))
     elif isinstance(v, float | np.floating):
         if not np.isfinite(v):
-            raise InputError(f"{where}: {v!r} is not a finite count.")
+            raise InputError(f"{where}: {shown_value(v)} is not a finite count.")
         x = Decimal(float(v))
     else:
         text = str(v).strip()
         if text == "":
             raise InputError(f"{where}: the count is missing.")
         if not _NUMBER.fullmatch(text):
-            raise InputError(f"{where}: {text!r} is not a number.")
+            raise InputError(f"{where}: {shown_value(text)} is not a number.")
         try:
             x = Decimal(text)
         except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            raise InputError(f"{where}: {text!r} is not a number.") from None
+            raise InputError(f"{where}: {shown_value(text)} is not a number.") from None
         v = text
     if x < 0:
-        raise InputError(f"{where}: the count {v!r} is negative.")
+        raise InputError(f"{where}: the count {shown_value(v)} is negative.")
     if x != x.to_integral_value():
-        raise InputError(f"{where}: the count {v!r} is not a whole number.")
+        raise InputError(f"{where}: the count {shown_value(v)} is not a whole number.")
     if x > MAX_COUNT:
-        raise InputError(f"{where}: the count {v!r} is too large to be a number of subjects "
-                         f"(at most 2**53 = {MAX_COUNT}, the largest whole number a float "
-                         "holds exactly).")
+        raise InputError(f"{where}: the count {shown_value(v)} is too large to be a number of "
+                         f"subjects (at most 2**53 = {MAX_COUNT}, the largest whole number a "
+                         "float holds exactly).")
     return int(x)
 
 

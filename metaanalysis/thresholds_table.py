@@ -37,6 +37,7 @@ from metaanalysis.table import (
     _prefix,
     _study_label,
     read_cells,
+    shown_value,
 )
 
 __all__ = ["DIRECTIONS", "THRESHOLD_COLUMNS", "ThresholdsTable"]
@@ -52,13 +53,13 @@ def _cutoff(v: Any, where: str) -> float:
     if _is_missing(v) or (isinstance(v, str) and v.strip() == ""):
         raise InputError(f"{where}: the cut-off is missing.")
     if isinstance(v, bool | np.bool_):
-        raise InputError(f"{where}: {v!r} is a true/false value, not a cut-off.")
+        raise InputError(f"{where}: {shown_value(v)} is a true/false value, not a cut-off.")
     try:
         x = float(str(v).strip()) if isinstance(v, str) else float(v)
     except (TypeError, ValueError):
-        raise InputError(f"{where}: {str(v).strip()!r} is not a number.") from None
+        raise InputError(f"{where}: {shown_value(str(v).strip())} is not a number.") from None
     if not math.isfinite(x):
-        raise InputError(f"{where}: {v!r} is not a finite cut-off.")
+        raise InputError(f"{where}: {shown_value(v)} is not a finite cut-off.")
     return x
 
 

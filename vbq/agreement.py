@@ -96,6 +96,7 @@ import numpy as np
 import pandas as pd
 
 from vbq.errors import AnalysisError, InputError
+from vbq.fileio import shown_text
 
 __all__ = ["ICC_FORMS", "UNEDITED_PROVENANCE", "AgreementResult", "read_readings", "icc",
            "measurement_error", "bland_altman", "kappa", "analyze", "plot_bland_altman"]
@@ -197,7 +198,7 @@ def _wide(df: pd.DataFrame, subject: str, rater: str, value: str) -> pd.DataFram
     vals = pd.to_numeric(data[value], errors="coerce")
     if vals.isna().any() and data[value].notna()[vals.isna()].any():
         bad = data[value][vals.isna() & data[value].notna()].iloc[0]
-        raise InputError(f"column {value!r}: {bad!r} is not a number")
+        raise InputError(f"column {value!r}: {shown_text(str(bad))!r} is not a number")
     data[value] = vals.astype(float)
     data = data[data[value].notna()]
     subjects = list(dict.fromkeys(data[subject]))
@@ -1121,11 +1122,11 @@ def read_readings(path: str | Path, subject: str = "series_instance_uid",
                 try:
                     val = parse_number(cell, decimal_comma)
                 except ValueError:
-                    raise InputError(f"{where}, column {header[i_val]}: {cell!r} is not a "
-                                     "number") from None
+                    raise InputError(f"{where}, column {header[i_val]}: {shown_text(cell)!r} "
+                                     "is not a number") from None
                 if not math.isfinite(val):
-                    raise InputError(f"{where}, column {header[i_val]}: {cell!r} is not a "
-                                     "finite number")
+                    raise InputError(f"{where}, column {header[i_val]}: {shown_text(cell)!r} "
+                                     "is not a finite number")
             out.append({"row": number, "subject": subj, "rater": rater_name, "occasion": occ,
                         "value": val,
                         "provenance": cells[i_prov].strip() if i_prov is not None else None})

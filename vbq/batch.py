@@ -32,8 +32,9 @@ manifest column that the header lacks (``seesd``, ``series uid``: a
 line). Refused, before the output file is opened (exit 2, one sentence naming
 the manifest and the line or column): malformed CSV (a double quote never
 closed, a closing quote followed by text, a NUL character, a cell over several
-lines), a row with more filled cells than the header has columns, and a
-manifest column given twice (``seeds`` and ``Seeds`` included).
+lines), a row with fewer cells than the header has columns (a line of empty
+cells only is a blank line) or more filled cells, and a manifest column given
+twice (``seeds`` and ``Seeds`` included).
 
 Output columns are :func:`output_columns`; among them the study
 (``study_instance_uid``, ``patient_id``, ``study_date`` as YYYY-MM-DD,
@@ -244,9 +245,10 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,
     InputError
         Missing or unreadable manifest, malformed CSV (a double quote never
         closed, a NUL character, a cell over several lines or over the CSV
-        module's size limit, a row with more filled cells than the header has
-        columns), no ``id`` or ``series`` column, no ROI source column, a
-        manifest column given twice, an empty or repeated id (naming the lines).
+        module's size limit, a row with fewer cells than the header has
+        columns or more filled cells), no ``id`` or ``series`` column, no ROI
+        source column, a manifest column given twice, an empty or repeated id
+        (naming the lines).
     """
     path = Path(path)
     if not path.is_file():
@@ -286,6 +288,10 @@ def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,
             raise InputError(f"manifest {path.name}, line {line}: {len(cells)} cells but the "
                              f"header has {len(header)} columns (an unquoted "
                              f"{delimiter!r} in a cell?)")
+        if len(cells) < len(header) and any(c.strip() for c in cells):
+            # a cell left out shifts every later cell under the wrong column
+            raise InputError(f"manifest {path.name}, line {line}: {len(cells)} cells but the "
+                             f"header has {len(header)} columns (a missing {delimiter!r}?)")
         for col, cell in zip(header, cells, strict=False):
             if "\n" in cell or "\r" in cell:
                 raise InputError(f"manifest {path.name}, line {line}: the cell of column "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -36,6 +37,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+#: What argparse itself reads as a negative number, not an option (``-3``, ``-3.5``).
+_PLAIN_NEGATIVE = re.compile(r"-[0-9]+|-[0-9]*\.[0-9]+")
+#: A token that starts as a negative number does (``-3,5``, ``-1e3``, ``-.5``): no
+#: option of ``vbq`` starts so.
+_STARTS_NEGATIVE = re.compile(r"-\.?[0-9]")
+
+
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """Return ``argv`` with ``--option -3,5`` written as ``--option=-3,5``.
+
+    argparse takes a token starting with ``-`` for an option unless it is a
+    plain negative number (``-3``, ``-3.5``): ``--csf-point -3,5`` or ``--vbq
+    -1e3`` would be refused as an option without its value, before the value
+    reaches the command's own checks. Joined to the long option before it, the
+    value is that option's (one that takes no value refuses it, as argparse
+    refuses any value given to it). Plain negative numbers, and every token
+    after ``--``, are left as they are.
+
+    Parameters
+    ----------
+    argv
+        The command line's arguments, without the program name.
+
+    Returns
+    -------
+    list of str
+        The arguments to parse.
+
+    Examples
+    --------
+    >>> join_negative_values(["score", "S", "--csf-point", "-3,5", "--slice", "-1"])
+    ['score', 'S', '--csf-point=-3,5', '--slice', '-1']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if (token.startswith("--") and len(token) > 2 and "=" not in token
+                and _STARTS_NEGATIVE.match(value) and not _PLAIN_NEGATIVE.fullmatch(value)):
+            out.append(f"{token}={value}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
     parser = _Parser(prog="vbq", description="Vertebral bone quality (VBQ) score from lumbar MRI.",
@@ -56,9 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code."""
+    """Run the command line and return its exit code.
+
+    An option's value may start with ``-`` when it starts as a negative number
+    does (``--csf-point -3,5``, ``--rescale-intercept -1e3``): see
+    :func:`join_negative_values`.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except VBQError as err:

@@ -48,8 +48,8 @@ MAX_JSON_DEPTH = 32
 _MAX_DIGITS = 309
 
 __all__ = ["MAX_JSON_DEPTH", "NUMBER_LIMIT", "StrictJsonError", "loads_strict", "read_json_file",
-           "shown", "in_limit", "atomic_write", "atomic_path", "current_umask", "captured_log",
-           "refuse_output_clash", "check_output_file"]
+           "shown", "shown_number", "shown_text", "in_limit", "atomic_write", "atomic_path",
+           "current_umask", "captured_log", "refuse_output_clash", "check_output_file"]
 
 #: Largest coordinate, size or point accepted in a ROI or seed file (pixels or mm).
 NUMBER_LIMIT = 1e6
@@ -238,8 +238,15 @@ def read_json_file(path: str | Path, what: str) -> Any:
         raise InputError(f"{path.name}: {err}") from None
 
 
+#: A JSON string (kept as it is), or an integer of 16 digits or more in JSON text.
+_LONG_INT = re.compile(r'"(?:[^"\\]|\\.)*"|(?<![0-9.])-?[0-9]{16,}(?![0-9.eE])')
+
+
 def shown(value: Any, limit: int = 80) -> str:
     """``value`` as short JSON, for a message about an input file.
+
+    An integer of 16 digits or more is written as :func:`shown_number` writes
+    it (``1e+300``), so that no number fills the message.
 
     Examples
     --------
@@ -247,12 +254,68 @@ def shown(value: Any, limit: int = 80) -> str:
     '{"sop_instance_uid": 7}'
     >>> shown(list(range(40)), limit=20)
     '[0, 1, 2, 3, 4, 5...'
+    >>> shown([10**300, 5])
+    '[1e+300, 5]'
     """
     try:
         text = json.dumps(value)
     except (ValueError, TypeError, RecursionError):
         text = repr(type(value).__name__)
+    else:
+        text = _LONG_INT.sub(lambda m: m[0] if m[0].startswith('"')
+                             else shown_number(int(m[0])), text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_number(value: float, decimals: int | None = None) -> str:
+    """Write a number for a message: as it is when small, in short scientific form when huge.
+
+    Parameters
+    ----------
+    value
+        An integer or a float (a user's coordinate, index or count).
+    decimals
+        Within +-:data:`NUMBER_LIMIT`, write the value with this many decimals
+        (None: an integer as it is, a float as ``:g`` writes it).
+
+    Returns
+    -------
+    str
+        Beyond +-:data:`NUMBER_LIMIT`, or not finite, at most six significant
+        digits (``1e+308``, ``-1e+400``, ``inf``): never hundreds of digits.
+
+    Examples
+    --------
+    >>> shown_number(140.0, 1), shown_number(-3, 1), shown_number(12), shown_number(2.5)
+    ('140.0', '-3.0', '12', '2.5')
+    >>> shown_number(1e308, 1), shown_number(-10**300), shown_number(10**400)
+    ('1e+308', '-1e+300', '1e+400')
+    """
+    small = abs(value) <= NUMBER_LIMIT
+    if small and decimals is not None:
+        return f"{value:.{decimals}f}"
+    if small:
+        return str(value) if isinstance(value, int) else f"{value:g}"
+    try:
+        return f"{value:.6g}"
+    except OverflowError:  # an integer beyond a double: its digits are not all written
+        from decimal import Decimal
+
+        mantissa, exponent = f"{Decimal(value):.5e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
+def shown_text(text: str, limit: int = 40) -> str:
+    """Write a user's token (an option value, a table cell) as given, or its start and length.
+
+    Examples
+    --------
+    >>> shown_text("1e308,5")
+    '1e308,5'
+    >>> shown_text("9" * 400)
+    '99999999999999999999... (400 characters)'
+    """
+    return text if len(text) <= limit else f"{text[:20]}... ({len(text)} characters)"
 
 
 def in_limit(value: Any, limit: float = NUMBER_LIMIT) -> bool:

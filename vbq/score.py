@@ -49,6 +49,7 @@ from vbq.errors import (
     VbqWarning,
     as_warning,
 )
+from vbq.fileio import shown, shown_number
 from vbq.levels import CSF, VERTEBRAL_LEVELS, check_level_order, parse_exclusions
 from vbq.measure import Measurement, measure
 from vbq.protocol import STATISTICS, Protocol, get_protocol
@@ -531,14 +532,17 @@ _BODY_HINT = ("move the seed into the middle of the body, away from the endplate
               "another slice with --slice")
 
 
-def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile
+def _csf_seed(csf_seed: str | Path | Mapping[str, Any] | SeedFile, proto: Protocol
               ) -> tuple[SeedFile, Seed, str]:
     """Return the file, its one CSF seed and how errors name it; refuse other seeds or none.
 
     A file given by its path is named as the option and the path
-    (``--csf-seed PATH``), so that no message about it names the seed file.
+    (``--csf-seed PATH``), so that no message about it names the seed file;
+    a ``level`` the protocol ``proto`` does not allow is refused naming the
+    file, the seed and the key.
     """
     sf = csf_seed if isinstance(csf_seed, SeedFile) else SeedFile.from_json(csf_seed)
+    sf.check_csf_level(proto.csf_levels, proto.name)
     others = [s.label for s in sf.seeds if s.label != CSF]
     if others:
         raise InputError(f"{sf.source}: a CSF seed file must hold only the CSF seed, but it also "
@@ -583,15 +587,24 @@ def _csf_seed_place(series: SeriesInfo, sf: SeedFile, seed: Seed, name: str,
 
 
 def _csf_point(csf_point: Sequence[float]) -> tuple[str, tuple[float, float]]:
-    """Return how errors name ``--csf-point`` and its ``(row, column)``; refuse a malformed one."""
-    values = [float(v) for v in csf_point]
+    """Return how errors name ``--csf-point`` and its ``(row, column)``; refuse a malformed one.
+
+    Messages show each number short (:func:`vbq.fileio.shown_number`), however large.
+    """
+    given = list(csf_point)
+    try:
+        values = [float(v) for v in given]
+    except (TypeError, ValueError, OverflowError):
+        values = []
     if len(values) != 2 or not all(math.isfinite(v) for v in values):
-        raise InputError(f"--csf-point must be two finite numbers ROW,COL, got {csf_point!r}")
+        text = ", ".join(shown_number(v) if isinstance(v, int | float) else shown(v)
+                         for v in given)
+        raise InputError(f"--csf-point must be two finite numbers ROW,COL, got ({text})")
     return f"--csf-point {values[0]:g},{values[1]:g}", (values[0], values[1])
 
 
 def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] | None,
-           csf_seed: str | Path | Mapping[str, Any] | SeedFile | None
+           csf_seed: str | Path | Mapping[str, Any] | SeedFile | None, proto: Protocol
            ) -> tuple[str, int, tuple[float, float], str | None]:
     """Name, slice index, pixel ``(row, column)`` and named level of the CSF point."""
     if csf_point is not None:
@@ -600,14 +613,14 @@ def _point(series: SeriesInfo, roi_masks: RoiMasks, csf_point: Sequence[float] |
         check_in_image(name, rc, series.slices[index].geometry.shape)
         return name, index, rc, level
     assert csf_seed is not None
-    sf, seed, name = _csf_seed(csf_seed)
+    sf, seed, name = _csf_seed(csf_seed, proto)
     index, rc = _csf_seed_place(series, sf, seed, name, int(roi_masks.slice_index))
     return name, index, rc, seed.level
 
 
 def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | None,
                    csf_point: Sequence[float] | None,
-                   csf_seed: str | Path | Mapping[str, Any] | SeedFile | None
+                   csf_seed: str | Path | Mapping[str, Any] | SeedFile | None, proto: Protocol
                    ) -> tuple[SeedFile, str]:
     """Return the seed file with the CSF seed a point or a CSF seed file gives, in the file's space.
 
@@ -631,7 +644,7 @@ def _with_csf_seed(series: SeriesInfo, seed_file: SeedFile, slice: SliceLike | N
         check_in_image(name, point, series.slices[series.mid_slice].geometry.shape)
     else:
         assert csf_seed is not None
-        sf, seed, name = _csf_seed(csf_seed)
+        sf, seed, name = _csf_seed(csf_seed, proto)
         point, level, space = tuple(seed.point), seed.level, sf.space
         ref = seed.slice if seed.slice is not None else sf.slice
         # its slice and place are checked now, so that errors name it (the default
@@ -674,7 +687,7 @@ def _seeds_with_own_csf(series: SeriesInfo, seed_file: SeedFile, proto: Protocol
                         slice: SliceLike | None, csf_point: Sequence[float] | None,
                         csf_seed: str | Path | Mapping[str, Any] | SeedFile | None) -> RoiMasks:
     """ROIs from seeds whose CSF seed a point or a CSF seed file gives; messages name it so."""
-    with_csf, name = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed)
+    with_csf, name = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed, proto)
     seed = f"seed {len(with_csf.seeds)} ({CSF})"
     try:
         roi_masks = rois_from_seeds(series, with_csf, proto, slice)
@@ -723,7 +736,7 @@ def place_csf_at_point(series: SeriesInfo, roi_masks: RoiMasks, protocol: str | 
     proto = get_protocol(protocol)
     if (csf_point is None) == (csf_seed is None):
         raise InputError("give one CSF point: --csf-point ROW,COL or --csf-seed FILE")
-    name, index, rc, level = _point(series, roi_masks, csf_point, csf_seed)
+    name, index, rc, level = _point(series, roi_masks, csf_point, csf_seed, proto)
     geometry = series.slices[index].geometry
     spacing = (float(geometry.spacing[0]), float(geometry.spacing[1]))
     notes: list[VbqWarning] = []

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vbq.errors import AnalysisError, ImplausibleScoreError, InputError
+from vbq.fileio import shown_text
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.protocol import Protocol, get_protocol
 from vbq.result import VBQResult
@@ -240,10 +241,11 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
                     hint = ""
                     if not decimal_comma and _NUMBER_COMMA.fullmatch(text):
                         hint = " (a decimal comma is read only in a ';'-separated table)"
-                    raise InputError(f"{where}, column {name}: {text!r} is not a number"
-                                     f"{hint}") from None
+                    raise InputError(f"{where}, column {name}: {shown_text(text)!r} is not a "
+                                     f"number{hint}") from None
                 if not math.isfinite(value):
-                    raise InputError(f"{where}, column {name}: {text!r} is not a finite number")
+                    raise InputError(f"{where}, column {name}: {shown_text(text)!r} is not a "
+                                     "finite number")
                 values[name] = value
             csf = values[CSF]
             if csf is None:
@@ -267,11 +269,11 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
                     try:
                         field_t = parse_number(text, decimal_comma)
                     except ValueError:
-                        raise InputError(f"{where}, column field_strength_t: {text!r} is not a "
-                                         "number") from None
+                        raise InputError(f"{where}, column field_strength_t: "
+                                         f"{shown_text(text)!r} is not a number") from None
                     if not (math.isfinite(field_t) and field_t > 0):
-                        raise InputError(f"{where}, column field_strength_t: {text!r} is not a "
-                                         "field strength > 0")
+                        raise InputError(f"{where}, column field_strength_t: "
+                                         f"{shown_text(text)!r} is not a field strength > 0")
             try:
                 result = score_values(values, protocol=proto, exclude=exclude,
                                       csf_level=csf_level, force=row_force,

@@ -321,3 +321,28 @@ def test_each_warning_is_printed_once_by_the_console_script(tmp_path):
         warnings = [ln for ln in r.stderr.splitlines() if "warning:" in ln]
         assert r.returncode == 0 and warnings, r.stderr
         assert len(warnings) == len(set(warnings)), r.stderr
+
+
+NINES = "9" * 400
+SHORT = f"'{'9' * 20}... (400 characters)'"
+
+
+@pytest.mark.parametrize(("cell", "words"), [
+    (NINES, f"the count {SHORT} is too large to be a number of subjects"),
+    ("1." + NINES, f"the count '1.{'9' * 18}... (402 characters)' is not a whole number"),
+    ("-" + NINES, f"the count '-{'9' * 19}... (401 characters)' is negative"),
+], ids=["large", "fraction", "negative"])
+def test_a_count_of_hundreds_of_digits_is_named_in_a_short_sentence(tmp_path, capsys, cell,
+                                                                    words):
+    path = write(tmp_path, HEAD + f"a,{cell},2,3,20\n" + "\n".join(ROWS[1:]) + "\n")
+    assert main(["pool", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"metaanalysis: error: {path}: row 1 (study 'a'), column TP: {words}")
+    assert len(err.replace(str(path), "")) < 250 and err.count("\n") == 1
+
+
+def test_a_count_of_hundreds_of_digits_given_as_a_number(tmp_path):
+    df = pd.DataFrame({"study": ["a", "b"], "TP": [10**300, 12], "FP": [2, 3], "FN": [3, 4],
+                       "TN": [20, 25]}, dtype=object)
+    with pytest.raises(InputError, match=r"column TP: the count 1e\+300 is too large"):
+        StudyTable(df)

@@ -220,3 +220,11 @@ def test_falling_line_under_ci_suggests_no_simpler_model():
     assert "does not rise" in msg and "--direction" in msg and "simpler model" not in msg
     with pytest.raises(AnalysisError, match="does not rise.*or fit a simpler model"):
         fit(df, model="DI")
+
+
+def test_a_cutoff_of_hundreds_of_digits_is_named_in_a_short_sentence(tmp_path):
+    body = f"a,{'9' * 400},5,2,1,8\n"
+    with pytest.raises(InputError) as info:
+        ThresholdsTable.from_csv(write(tmp_path, HEADER + body))
+    assert str(info.value).endswith(f"row 1 (study 'a'), column cutoff: '{'9' * 20}... (400 "
+                                    "characters)' is not a finite cut-off.")

@@ -50,6 +50,10 @@ MALFORMED = [
     ('id,series,rois\na,p/series,"' + "x" * 200_000 + '"\n', "m.csv, line 2: malformed CSV"),
     ("id,series,rois\na,p/series,p/rois.json,x,y\n",
      "m.csv, line 2: 5 cells but the header has 3 columns"),
+    ("id,series,rois\n" + GOOD + "b,p/series\n",
+     "m.csv, line 3: 2 cells but the header has 3 columns (a missing ','?)"),
+    ("id;series;rois;notes\na;p/series;p/rois.json\n",
+     "m.csv, line 2: 3 cells but the header has 4 columns (a missing ';'?)"),
     ("id,series,seeds,seeds\na,p/series,p/seeds.json,p/rois.json\n",
      "m.csv has the column 'seeds' twice (columns 3 'seeds' and 4 'seeds')"),
     ("id,series,rois, ROIs \na,p/series,p/rois.json,\n",
@@ -139,6 +143,12 @@ def test_a_quoted_cell_with_the_separator_and_empty_trailing_cells_are_still_rea
     manifest.write_text('id,series,rois,notes\n"a,1",p/series,p/rois.json,\n'
                         "b,p/series,p/rois.json,,,\n\n")
     assert [t.id for t in read_manifest(manifest)] == ["a,1", "b"]
+
+
+def test_a_line_of_empty_cells_fewer_than_the_header_is_a_blank_line(root):
+    manifest = root / "blank_short.csv"
+    manifest.write_text("id,series,rois\n" + GOOD + ",\n ,  \n\nb,p/series,p/rois.json\n")
+    assert [(t.id, t.line) for t in read_manifest(manifest)] == [("a", 2), ("b", 6)]
 
 
 def test_a_manifest_that_is_not_a_regular_file_is_said_so(tmp_path):

@@ -69,3 +69,33 @@ def test_decimal_options_accept_plain_numbers():
 
     assert [plain_float(t) for t in ("3.2", "3", "-1e3", ".5", "+2.", "1E-2")] == [
         3.2, 3.0, -1000.0, 0.5, 2.0, 0.01]
+
+
+@pytest.mark.parametrize("value", ["-1e3", "-1E+3", "-.5e4"])
+def test_a_negative_number_in_scientific_notation_is_an_option_value(tmp_path, capsys, value):
+    out = tmp_path / "OUT"
+    assert main(["phantom", str(out), "--vbq", value]) == 2
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"vbq: error: target VBQ {float(value)} is outside the supported range 0.5 to 10"]
+    assert not out.exists()
+
+
+def test_a_negative_rescale_intercept_in_scientific_notation_is_read(tmp_path, capsys):
+    out = tmp_path / "OUT"
+    argv = ["phantom", str(out), "--slices", "3", "--size", "64", "--distractors", "none",
+            "--rescale-intercept", "-1e2"]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    import pydicom
+
+    first = sorted((out / "series").rglob("*.dcm"))[0]
+    assert float(pydicom.dcmread(first, stop_before_pixels=True).RescaleIntercept) == -100.0
+
+
+def test_a_negative_value_does_not_swallow_a_following_option(tmp_path, capsys):
+    # a value that looks like an option other than a number is still argparse's to refuse
+    with pytest.raises(SystemExit) as info:
+        main(["phantom", str(tmp_path / "OUT"), "--vbq", "--seed", "3"])
+    assert info.value.code == 2
+    assert "argument --vbq: expected one argument" in capsys.readouterr().err

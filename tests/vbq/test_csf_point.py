@@ -175,3 +175,59 @@ def test_a_csf_seed_in_the_other_space_than_the_seed_file(phantom, files, tmp_pa
         for s in doc["seeds"]]}
     res = vbq.score_series(phantom.series_dir, seeds=patient, csf_point=files["point"])
     assert np.array_equal(res.masks["CSF"], with_seed.masks["CSF"])
+
+
+@pytest.mark.parametrize("how", ["seeds", "csf-seed with seeds", "csf-seed with a mask"])
+def test_a_csf_seed_at_a_level_the_protocol_does_not_allow_names_its_file_and_key(
+        phantom, files, tmp_path, capsys, how):
+    doc = json.loads(phantom.seeds_path.read_text())
+    for s in doc["seeds"]:
+        if s["label"] == "CSF":
+            s["level"] = "T12"
+    if how == "seeds":
+        path, seed = tmp_path / "seeds_t12.json", "seed 6 (CSF)"
+        path.write_text(json.dumps(doc))
+        extra = ["--seeds", str(path)]
+    else:
+        path, seed = tmp_path / "csf_t12.json", "seed 1 (CSF)"
+        path.write_text(json.dumps({**doc, "seeds": [s for s in doc["seeds"]
+                                                     if s["label"] == "CSF"]}))
+        extra = (["--seeds", str(files["bodies"])] if how.endswith("seeds")
+                 else ["--mask", str(phantom.mask_path), "--labels", "totalspineseg"])
+        extra += ["--csf-seed", str(path)]
+    assert main(["score", str(phantom.series_dir), *extra, "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f'vbq: error: {path.name}: {seed}: "level" is T12, which protocol lumbar '
+                   "does not allow for the CSF (allowed: L3, L2, L1)\n")
+    assert out == ""
+
+
+@pytest.mark.parametrize(("point", "shown", "rc"), [
+    ("1e308,5", "1e+308,5", "1e+308, 5.0"), ("5,-1e308", "5,-1e+308", "5.0, -1e+308"),
+    ("1" + "0" * 300 + ",5", "1e+300,5", "1e+300, 5.0")], ids=["row", "column", "digits"])
+def test_a_huge_csf_point_is_named_in_a_short_sentence(phantom, files, capsys, point, shown, rc):
+    argv = ["score", str(phantom.series_dir), "--seeds", str(files["bodies"]),
+            "--csf-point", point]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"vbq: error: --csf-point {shown}: point [{rc}] (row, column) "
+                   "lies outside the image (256 rows x 256 columns)\n")
+    assert out == ""
+
+
+def test_a_csf_point_too_large_for_a_double_is_an_input_error(phantom, files):
+    with pytest.raises(InputError, match=r"^--csf-point must be two finite numbers ROW,COL, "
+                                         r"got \(1e\+400, 5\)$"):
+        vbq.score_series(phantom.series_dir, seeds=files["bodies"], csf_point=(10**400, 5))
+
+
+@pytest.mark.parametrize("argv", [["--csf-point", "-3,5"], ["--csf-point=-3,5"],
+                                  ["--csf-point", "-3.0,5"], ["--csf-point", "-.3e1,5"]],
+                         ids=["apart", "joined", "decimal", "exponent"])
+def test_a_negative_csf_point_reaches_our_own_refusal(phantom, files, capsys, argv):
+    code = main(["score", str(phantom.series_dir), "--seeds", str(files["bodies"]), *argv])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err == ("vbq: error: --csf-point -3,5: point [-3.0, 5.0] (row, column) lies outside "
+                   "the image (256 rows x 256 columns)\n")
+    assert out == ""

@@ -22,9 +22,10 @@ def plain_int(text: str) -> int:
     argparse.ArgumentTypeError
         For anything else; argparse turns it into a usage error (exit 2).
     """
+    from vbq.fileio import shown_text
+
     if not _INT.fullmatch(text):
-        shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
-        raise argparse.ArgumentTypeError(f"{shown!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"{shown_text(text)!r} is not a whole number")
     if len(text.lstrip("+-0")) > 18:
         raise argparse.ArgumentTypeError(f"{text[:20]}... ({len(text)} characters) is too "
                                          "large")
@@ -42,7 +43,9 @@ def plain_float(text: str) -> float:
     """
     import math
 
-    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+    from vbq.fileio import shown_text
+
+    shown = shown_text(text)
     if not _FLOAT.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{shown!r} is not a decimal number")
     value = float(text)

@@ -26,6 +26,7 @@ from vbq.dicom.geometry import SliceGeometry, volume_affine_ras
 from vbq.dicom.pixels import NEVER_CAUGHT, PixelDecodeError
 from vbq.dicom.sliceref import SliceLike, SliceRef
 from vbq.errors import InputError
+from vbq.fileio import shown_number
 
 __all__ = ["SliceInfo", "SeriesInfo", "SeriesIndex", "iso_date"]
 
@@ -266,8 +267,8 @@ class SeriesInfo:
         if ref.index is not None:
             n = len(self.slices)
             if not 0 <= ref.index < n:
-                raise InputError(f"{where}: slice {ref.index} is outside the series (slices "
-                                 f"0-{n - 1})")
+                raise InputError(f"{where}: slice {shown_number(ref.index)} is outside the "
+                                 f"series (slices 0-{n - 1})")
             self.check_index_reference(ref.index, where)
             return ref.index
         uid, frame = str(ref.uid), ref.frame

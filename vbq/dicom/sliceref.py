@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vbq.errors import InputError
-from vbq.fileio import shown
+from vbq.fileio import shown, shown_number, shown_text
 
 __all__ = ["SliceRef", "SliceLike"]
 
@@ -99,12 +99,16 @@ class SliceRef:
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             if in_file and value < 0:
-                raise InputError(f"{where}: slice must be a 0-based index >= 0, got {value}")
+                raise InputError(f"{where}: slice must be a 0-based index >= 0, got "
+                                 f"{shown_number(value)}")
             return cls(index=int(value))
         if isinstance(value, str) and not in_file:
             text = value.strip()
             # ASCII digits only: str.isdigit() is also true of '²', which int() refuses
             if text.isascii() and text.isdigit():
+                if len(text.lstrip("0")) > 18:   # no series has so many slices
+                    raise InputError(f"{where}: slice {shown_text(text)} is too large to be a "
+                                     "slice index")
                 return cls(index=int(text))
             if not _UID.fullmatch(text):
                 raise InputError(f"{where}: {text[:70]!r} is neither a slice index (0, 1, ...) "
@@ -123,7 +127,7 @@ class SliceRef:
                 frame = value["frame"]
                 if isinstance(frame, bool) or not isinstance(frame, int) or frame < 1:
                     raise InputError(f'{where}: slice "frame" must be a frame number >= 1 '
-                                     f"(1-based, as in DICOM), got {frame!r}")
+                                     f"(1-based, as in DICOM), got {shown(frame)}")
                 return cls(uid=uid.strip(), frame=frame)
             if isinstance(uid, str) and uid:
                 return cls(uid=uid)

@@ -72,7 +72,7 @@ from vbq.errors import (
     MaskHeaderNote,
     VbqWarning,
 )
-from vbq.fileio import captured_log
+from vbq.fileio import captured_log, shown_number
 from vbq.protocol import Protocol
 from vbq.roi.anatomy import (
     BODY_EROSION_MM,
@@ -118,7 +118,7 @@ def series_affine_ras(series: SeriesInfo) -> np.ndarray:
 
 
 def _fmt(values: Sequence[float] | np.ndarray, unit: str = "", sep: str = " x ") -> str:
-    return sep.join(f"{v:.3f}" for v in values) + (f" {unit}" if unit else "")
+    return sep.join(shown_number(float(v), 3) for v in values) + (f" {unit}" if unit else "")
 
 
 def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: SeriesInfo,
@@ -214,12 +214,14 @@ def align_to_series(data: np.ndarray, affine_ras: np.ndarray, series: SeriesInfo
             for j in range(3)]
         raise InputError(
             f"mask {source} does not match the series grid: orientation differs by up to "
-            f"{max(ang):.3f} degrees ({max(dir_err):.3f} mm across the volume)"
+            f"{max(ang):.3f} degrees ({shown_number(float(max(dir_err)), 3)} mm across the "
+            "volume)"
         )
     shift = float(np.linalg.norm(new[:3, 3] - target[:3, 3]))
     if shift > GRID_TOLERANCE_MM:
         raise InputError(
-            f"mask {source} does not match the series grid: origin differs by {shift:.3f} mm "
+            f"mask {source} does not match the series grid: origin differs by "
+            f"{shown_number(shift, 3)} mm "
             f"(mask first voxel at RAS [{_fmt(new[:3, 3], sep=', ')}], series at "
             f"[{_fmt(target[:3, 3], sep=', ')}])"
         )

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vbq.errors import InputError
+from vbq.fileio import shown
 from vbq.roi.inputfile import check_format, load_document
 
 #: Vertebral levels a scheme may name, cranial to caudal.
@@ -175,7 +176,7 @@ def _as_values(value: object, key: str, where: str) -> tuple[int, ...]:
             raise InputError(
                 f"{where}: key {key!r} must be a positive integer label (below 2**63) or a "
                 f"list of them, "
-                f"got {value!r}"
+                f"got {shown(value)}"
             )
         out.append(int(item))
     if not out:

@@ -107,7 +107,7 @@ from vbq.errors import (
     VbqWarning,
 )
 from vbq.levels import check_level_order
-from vbq.protocol import Protocol
+from vbq.protocol import Protocol, get_protocol
 from vbq.roi.anatomy import protocol_levels
 from vbq.roi.csfroi import propose_csf, roi_entry
 from vbq.roi.morphology import true_runs
@@ -1115,6 +1115,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
     """
     sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
     levels, csf_levels = protocol_levels(protocol)
+    sf.check_csf_level(csf_levels, get_protocol(protocol or "lumbar").name)
     default_index = (None if slice is None
                      else series.resolve(slice, "the slice asked for (--slice)"))
     placed = {s.label: (s, *place_seed(series, s, sf.space, default_index, sf.slice, sf.source))

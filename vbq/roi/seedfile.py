@@ -19,7 +19,7 @@ import numpy as np
 from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceRef
 from vbq.errors import InputError
-from vbq.fileio import in_limit, shown
+from vbq.fileio import in_limit, shown, shown_number
 from vbq.levels import CSF, check_level
 from vbq.roi.inputfile import check_label, read_document, read_slice
 
@@ -99,6 +99,27 @@ class SeedFile:
             seeds.append(Seed(i, label, tuple(float(v) for v in list(point or ())), level, sl))
         return cls(space, tuple(seeds), doc.slice, dict(doc.exclude), src)
 
+    def check_csf_level(self, csf_levels: Sequence[str], protocol: str) -> None:
+        """Refuse a CSF seed whose ``level`` is not one of ``csf_levels``.
+
+        Parameters
+        ----------
+        csf_levels
+            The levels at which ``protocol`` measures the CSF, preferred first.
+        protocol
+            The protocol's name, as the error sentence names it.
+
+        Raises
+        ------
+        InputError
+            Naming the file, the seed and its key ``level``, and the levels allowed.
+        """
+        for seed in self.seeds:
+            if seed.label == CSF and seed.level is not None and seed.level not in csf_levels:
+                raise InputError(f'{self.source}: {seed.name}: "level" is {seed.level}, which '
+                                 f"protocol {protocol} does not allow for the CSF (allowed: "
+                                 f"{', '.join(csf_levels)})")
+
 
 def place_seed(series: SeriesInfo, seed: Seed, space: str, default_index: int | None,
            file_slice: SliceRef | None, src: str) -> tuple[int, tuple[float, float]]:
@@ -144,5 +165,6 @@ def check_in_image(where: str, rc: Sequence[float], shape: Sequence[int]) -> Non
     """Refuse a pixel point ``(row, column)`` off an image of ``shape`` (one sentence)."""
     rows, cols = int(shape[0]), int(shape[1])
     if not (-0.5 <= rc[0] < rows - 0.5 and -0.5 <= rc[1] < cols - 0.5):
-        raise InputError(f"{where}: point [{rc[0]:.1f}, {rc[1]:.1f}] (row, column) lies outside "
+        raise InputError(f"{where}: point [{shown_number(rc[0], 1)}, {shown_number(rc[1], 1)}] "
+                         "(row, column) lies outside "
                          f"the image ({rows} rows x {cols} columns)")
