@@ -130,11 +130,12 @@ def _profile(parts, step=0.5):
 
 
 def test_across_keeps_the_brighter_posterior_csf_and_stops_at_a_root():
-    # fat 3.0 in front, CSF 1.0 from 4 mm, posterior CSF 15 % brighter (kept, below
-    # 1 + ROOT_EXCESS) from 12 mm, a root 1.6 at 14-15 mm, a thin CSF piece behind it
-    depths, prof = _profile([(4.0, 12.0, 1.0), (12.0, 14.0, 1.15), (14.0, 15.0, 1.6),
+    # fat 3.0 in front, CSF 1.0 from 4 mm, posterior CSF 12 % brighter (kept: below
+    # 1 + ROOT_EXCESS, and too thin for a zone of roots beside the slice) from 12 mm, a
+    # root 1.6 at 14-15 mm, a thin CSF piece behind it
+    depths, prof = _profile([(4.0, 12.0, 1.0), (12.0, 14.0, 1.12), (14.0, 15.0, 1.6),
                              (15.0, 16.5, 1.0)])
-    low, high, stripe = canal._across(prof, depths, 4.0, 16.5, 1.0)
+    low, high, stripe, _ = canal._across(prof, depths, 4.0, 16.5, 1.0)
     # front: first CSF sample 4.0, its half-sample edge 3.75, in by 1 mm;
     # back: last sample before the root 13.5, edge 13.75, in by 0.75 mm
     assert low == pytest.approx(3.75 + canal.CSF_WALL_MARGIN_MM)
@@ -144,7 +145,7 @@ def test_across_keeps_the_brighter_posterior_csf_and_stops_at_a_root():
 
 def test_across_takes_the_larger_piece_behind_a_root():
     depths, prof = _profile([(4.0, 6.0, 1.0), (6.0, 7.0, 1.6), (7.0, 16.0, 1.0)])
-    low, high, stripe = canal._across(prof, depths, 4.0, 16.0, 1.0)
+    low, high, stripe, _ = canal._across(prof, depths, 4.0, 16.0, 1.0)
     assert low == pytest.approx(6.75 + canal.CSF_WALL_MARGIN_MM)
     assert high == pytest.approx(15.75 - canal.CSF_BACK_MARGIN_MM)
 
@@ -152,7 +153,7 @@ def test_across_takes_the_larger_piece_behind_a_root():
 def test_across_leaves_out_the_blurred_edge_of_a_dark_dura():
     # CSF 1.0 from 4 to 12 mm, the blurred dark dura 0.97 from 12 to 13 mm, then fat
     depths, prof = _profile([(4.0, 12.0, 1.0), (12.0, 13.0, 0.97)])
-    low, high, stripe = canal._across(prof, depths, 4.0, 13.0, 1.0)
+    low, high, stripe, _ = canal._across(prof, depths, 4.0, 13.0, 1.0)
     assert high == pytest.approx(11.75 - canal.CSF_BACK_MARGIN_MM)
     assert not stripe
 
@@ -162,11 +163,11 @@ def test_across_passes_a_one_sample_dip_and_stops_at_a_two_sample_band():
     # 6 % dark (a grey level of 8-bit CSF) is noise: the front stays at 4 mm, its
     # half-sample edge 3.75, in by 1 mm
     depths, prof = _profile([(4.0, 12.0, 1.0), (7.0, 7.5, 0.94)])
-    low, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
+    low, _, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
     assert low == pytest.approx(3.75 + canal.CSF_WALL_MARGIN_MM)
     # two dark samples (7-8 mm) are a wall: the front is the sample behind them, 8 mm
     depths, prof = _profile([(4.0, 12.0, 1.0), (7.0, 8.0, 0.94)])
-    low, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
+    low, _, _, _ = canal._across(prof, depths, 4.0, 12.0, 1.0)
     assert low == pytest.approx(7.75 + canal.CSF_WALL_MARGIN_MM)
 
 
@@ -177,7 +178,7 @@ def test_across_stops_at_a_dark_ligament_in_front_though_not_dark_at_every_stati
     depths, prof = _profile([(3.5, 4.0, 1.0), (4.0, 6.0, 0.8), (6.0, 14.0, 1.0)])
     upper = prof.copy()
     upper[(depths >= 4.0) & (depths < 6.0)] = 0.97
-    low, high, _ = canal._across(prof, depths, 4.0, 14.0, 1.0, upper)
+    low, high, _, _ = canal._across(prof, depths, 4.0, 14.0, 1.0, upper)
     assert low == pytest.approx(5.75 + canal.CSF_WALL_MARGIN_MM)
     assert high == pytest.approx(13.75 - canal.CSF_BACK_MARGIN_MM)
 

@@ -73,7 +73,8 @@ from vbq.roi.shapes import mask_rings, polygon_mask, rectangle_mask
 
 __all__ = ["CanalTrack", "CsfPlacement", "trace_canal", "place_csf", "ellipse_mask",
            "CSF_WINDOW", "MARROW_FRACTION", "CSF_WALL_MARGIN_MM", "CSF_BACK_MARGIN_MM",
-           "ROOT_EXCESS", "WALL_EXCESS", "CSF_FLOOR", "CSF_CALM", "BASE_PCT", "FRONT_PCT",
+           "ROOT_EXCESS", "WALL_EXCESS", "ROOT_ZONE_EXCESS", "ROOT_ZONE_MM", "CSF_FLOOR",
+           "CSF_CALM", "BASE_PCT", "FRONT_PCT",
            "CSF_HALF_LENGTH_FRACTION", "CSF_HALF_LENGTH_MAX_MM", "ROOT_SD", "ROOT_FLOOR",
            "ROOT_MARGIN_MM", "ROOT_SMOOTH_MM"]
 
@@ -92,6 +93,11 @@ CSF_MIN_WIDTH_MM = 2.0
 ROOT_EXCESS = 0.16
 #: In front of the sac's middle, signal this fraction above its CSF is the wall.
 WALL_EXCESS = 0.10
+#: A zone at the back of the CSF ROI this fraction brighter (on the sac's CSF) than the CSF
+#: in front of it ...
+ROOT_ZONE_EXCESS = 0.10
+#: ... with both at least this thick (mm) holds roots beside the slice: it is left out.
+ROOT_ZONE_MM = 3.0
 #: Signal below this fraction of the sac's CSF is dura, ligament or cortex.
 CSF_FLOOR = 0.96
 #: The sac's calm CSF lies within this fraction of its CSF signal.
@@ -891,8 +897,37 @@ def _csf_base(profile: np.ndarray, depths: np.ndarray, front: float, back: float
     return float(np.percentile(profile[near], BASE_PCT)) if near.sum() >= 4 else float(level)
 
 
+def _root_zone(q: np.ndarray, ka: int, kb: int) -> int | None:
+    """Return the first sample of a brighter zone at the back of ``q[ka:kb + 1]``, or None.
+
+    The split is the least-squares step (the one leaving the least squared
+    deviation of the two parts from their means), each part at least
+    :data:`ROOT_ZONE_MM` thick; it is returned when the mean behind it exceeds
+    the mean in front of it by :data:`ROOT_ZONE_EXCESS`.
+
+    Examples
+    --------
+    >>> q = np.r_[np.ones(8), np.full(6, 1.12)]
+    >>> _root_zone(q, 0, q.size - 1), _root_zone(q - np.r_[np.zeros(8), np.full(6, 0.05)],
+    ...                                          0, q.size - 1)
+    (8, None)
+    """
+    k = int(round(ROOT_ZONE_MM / _STEP_MM))
+    seg = np.asarray(q[ka:kb + 1], dtype=float)
+    if seg.size < 2 * k:
+        return None
+    total = np.concatenate(([0.0], np.cumsum(seg)))
+    j = np.arange(k, seg.size - k + 1)
+    n = seg.size
+    excess = (total[-1] - total[j]) / (n - j) - total[j] / j
+    # the least-squares step: the split that explains most of the profile's spread
+    best = int(np.argmax(j * (n - j) * excess * np.abs(excess)))
+    return ka + int(j[best]) if excess[best] >= ROOT_ZONE_EXCESS - 1e-12 else None
+
+
 def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
-            level: float, upper: np.ndarray | None = None) -> tuple[float, float, bool] | None:
+            level: float, upper: np.ndarray | None = None
+            ) -> tuple[float, float, bool, bool] | None:
     """Depth range (mm) of the CSF ROI across the sac, from its signal profile.
 
     ``profile`` is the sac's median signal at each depth over the level's
@@ -913,10 +948,16 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     a quarter of :data:`CSF_CALM` (the blurred edge of a dark dura or
     ligament) are left out, and the ends are then moved in by
     :data:`CSF_WALL_MARGIN_MM` (front) and :data:`CSF_BACK_MARGIN_MM`
-    (back).
+    (back). A zone at the back brighter than the CSF in front of it by
+    :data:`ROOT_ZONE_EXCESS` of the sac's CSF, both at least
+    :data:`ROOT_ZONE_MM` thick (:func:`_root_zone`), is left out too when the
+    CSF in front of it is still :data:`CSF_MIN_WIDTH_MM` across: roots lie
+    beside the slice there, and their partial volume lifts the CSF's signal
+    (a thin brighter zone is kept).
 
-    Returns ``(low, high, stripe)`` (``stripe``: a root stripe bounds the
-    range) or None when no calm CSF lies between the walls.
+    Returns ``(low, high, stripe, zone)`` (``stripe``: a root stripe bounds
+    the range; ``zone``: a brighter zone of roots beside the slice was left
+    out behind it) or None when no calm CSF lies between the walls.
     """
     inside = (depths >= front - 2.0) & (depths <= back + 2.0)
     base = _csf_base(profile, depths, front, back, level)
@@ -964,7 +1005,14 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
         ka += 1
     low = float(depths[ka]) - 0.5 * _STEP_MM + CSF_WALL_MARGIN_MM
     high = float(depths[kb]) + 0.5 * _STEP_MM - CSF_BACK_MARGIN_MM
-    return low, high, stripe
+    zone = False
+    split = _root_zone(q, ka, kb)
+    if split is not None:
+        # the CSF in front of the zone, at least as wide as the narrowest ROI (into the
+        # zone's blurred edge if need be)
+        clean = float(depths[split - 1]) + 0.5 * _STEP_MM - CSF_BACK_MARGIN_MM
+        high, zone = min(high, max(clean, low + CSF_MIN_WIDTH_MM)), True
+    return low, high, stripe, zone
 
 
 @dataclass(frozen=True)
@@ -1238,7 +1286,7 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
             tried.append(f"the sac at {level} leaves no room {CSF_WALL_MARGIN_MM:g} mm from its "
                          "walls" + (" and roots" if cut is not None and cut[2] else ""))
             continue
-        low, high, stripe = cut
+        low, high, stripe, zone = cut
         placement, mask = _rectangle(track, img.shape, level, span, low, high, reference)
         if mask.sum() < MIN_ROI_PIXELS:
             tried.append(f"the sac at {level} holds only {int(mask.sum())} pixels of CSF")
@@ -1264,6 +1312,8 @@ def place_csf(image: np.ndarray, geometry: SliceGeometry,
                 f"the sac x {high - low:.1f} mm across ({int(mask.sum())} pixels)")
         if stripe:
             note += ", beside a root lying in the slice"
+        if zone:
+            note += ", in front of a brighter zone of roots beside the slice"
         note += roots
         if tried:
             note += f", not at {csf_levels[0]} (" + "; ".join(tried) + ")"
