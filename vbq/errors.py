@@ -293,6 +293,15 @@ class SeedMoved(VbqWarning):
     code = "seed_moved"
 
 
+class BodyLow(VbqWarning):
+    """A body found from a click is low for the spacing of the other bodies found.
+
+    A disc or an endplate zone taken for the body, or a crushed (fractured) body.
+    """
+
+    code = "body_low"
+
+
 # the batch
 class BatchNote(VbqWarning):
     """What a batch noticed and did not refuse (a note, not a warning of a result).

@@ -123,8 +123,8 @@ def test_a_moved_click_s_body_height_is_bounded_by_the_bodies_pitch():
 
 @pytest.mark.xfail(strict=True, reason="a click in a disc 10-12 mm high whose signal is at least "
                    "0.76 of the marrow is fitted as the body: the disc, found 12 mm high, is L3's "
-                   "ellipse, with no warning, though the bodies found beside it are 26 mm high "
-                   "and 42 mm apart")
+                   "ellipse, though the bodies found beside it are 26 mm high and 42 mm apart "
+                   "(warned as body_low, test_proposal_low_body.py)")
 def test_a_click_in_a_high_disc_nearly_as_bright_as_marrow_is_moved_into_its_body():
     """Bodies 26 mm high with 2 mm cortices and 12 mm discs of 80 (0.8 x the marrow, above
     :data:`~vbq.roi.proposal.DARK_FRACTION`); the L3 click lies in the L3-L4 disc, 2.5 mm

@@ -27,7 +27,9 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    For the clicks that are moved, the marrow level is the median of the
    bodies found in place (when two or more were), and the distance between
    the centres of the first and last of them, over the levels between them,
-   bounds the inner height (:data:`HEIGHT_TO_PITCH`).
+   bounds the inner height (:data:`HEIGHT_TO_PITCH`). A body found lower
+   than :data:`LOW_BODY_FRACTION` of the pitch of the others is warned about
+   (``body_low``: a disc or an endplate zone taken for it, or a crushed body).
 2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
@@ -101,6 +103,7 @@ from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceLike
 from vbq.errors import (
     AnalysisError,
+    BodyLow,
     BodyNotFoundError,
     LevelMissing,
     SeedMoved,
@@ -157,6 +160,11 @@ MAX_TILT_FROM_SPINE_DEG = 15.0
 AXIS_FRACTION = 0.4
 #: A "body" lower than this (mm) is a disc between two endplates.
 MIN_HEIGHT_MM = 10.0
+#: A body found lower than this fraction of the distance between the centres of the
+#: other bodies found (their pitch) is warned about (``body_low``): no body of the
+#: realistic phantom's 1,600 is (its inner height is 0.54 of the pitch or more), and a
+#: body crushed by a third or more, or a disc taken for one, is.
+LOW_BODY_FRACTION = 0.4
 #: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
 #: smoothed signal above or below these fractions of the body's median marrow.
 LESION_BRIGHT = 1.10
@@ -1073,6 +1081,41 @@ def _spine(series: SeriesInfo, points: Mapping[str, tuple[int, Sequence[float]]]
     return d / n if n > 0 else None
 
 
+def _low_body(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
+              level: str, levels: Sequence[str]) -> str | None:
+    """Say why the body found at ``level`` is low for its spine, or return None.
+
+    The pitch is that of the other bodies found on its slice (:func:`_pitch`, at
+    least two of them); the body is low when its inner height is under
+    :data:`LOW_BODY_FRACTION` of it.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> geo = NS(geometry=NS(spacing=(1.0, 1.0)))
+    >>> series = NS(slices=[geo])
+    >>> placed = {lv: (None, 0, (40.0 * i, 50.0)) for i, lv in enumerate(["L1", "L2", "L3"])}
+    >>> fits = {lv: NS(centre=placed[lv][2], height_mm=h)
+    ...         for lv, h in (("L1", 25.0), ("L2", 12.0), ("L3", 25.0))}
+    >>> _low_body(series, placed, fits, "L2", ["L1", "L2", "L3"])[:38]
+    'body found 12.0 mm high, under 0.4 of '
+    >>> _low_body(series, placed, fits, "L1", ["L1", "L2", "L3"]) is None
+    True
+    """
+    idx = placed[level][1]
+    others = [(lv, idx, fits[lv].centre) for lv in levels
+              if lv != level and lv in fits and placed[lv][1] == idx]
+    if len(others) < 2:
+        return None
+    pitch = _pitch(series, others, levels)
+    height = float(fits[level].height_mm)
+    if pitch is None or height >= LOW_BODY_FRACTION * pitch:
+        return None
+    return (f"body found {height:.1f} mm high, under {LOW_BODY_FRACTION:g} of the {pitch:.1f} mm "
+            "between the centres of the other bodies found: a disc or an endplate zone taken "
+            "for the body, or a crushed body (exclude a fractured level); check the QC figure")
+
+
 def propose(series: SeriesInfo, seeds: Any, *,
             slice: SliceLike | None = None,
             protocol: str | Protocol = "lumbar", grow_csf: Any = None,
@@ -1201,6 +1244,10 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 raise BodyNotFoundError(
                     f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
                     f"click inside the middle of each body")
+    for lvl in names:
+        low = _low_body(series, placed, fits, lvl, levels)
+        if low is not None:
+            warnings.append(BodyLow(f"{sf.source}: {placed[lvl][0].name}: {low}"))
     # bodies found in an order the spine does not have: labels swapped between clicks
     check_level_order({lv: float(series.slices[placed[lv][1]].geometry.pixel_to_patient(
         np.asarray(fits[lv].centre, dtype=float))[2]) for lv in names},

@@ -1,0 +1,107 @@
+"""A body found low for the spacing of the other bodies is warned about (``body_low``).
+
+:func:`vbq.roi.proposal.propose` compares each body's inner height with the pitch
+of the other bodies found on its slice (the distance between the centres of the
+first and last of them over the levels between): under
+:data:`~vbq.roi.proposal.LOW_BODY_FRACTION` of it, the body is a disc or an
+endplate zone taken for it, or a crushed body, and the QC figure must be looked at.
+
+References by construction: hand-built columns of bodies (1 mm pixels, rows
+inferior, columns posterior; each body's marrow a rectangle of known rows inside a
+2 mm cortex, so the inner heights and the pitch are known exactly), and a realistic
+phantom whose true body heights are in its ``expected.json``.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from test_proposal_moved_clicks import _check_body, _column, _seeds
+from test_rois_support import make_series
+
+from vbq import score_series
+from vbq.phantom import make_phantom
+from vbq.roi.proposal import LOW_BODY_FRACTION, propose
+
+MARROW, CORTEX, SOFT = 100.0, 30.0, 40.0
+
+
+def _stack(heights: dict[str, int], depth: int = 36, disc: int = 8
+           ) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
+    """Bodies L1-L4 from row 15 down, each ``heights[level]`` mm of marrow (100) inside a
+    2 mm cortex (30), ``disc`` mm discs (40) between them; the marrow centres."""
+    img = np.full((250, depth + 70), SOFT)
+    col0, r = 30, 15
+    centres = {}
+    for level, h in heights.items():
+        img[r:r + h + 4, col0 - 2:col0 + depth + 2] = CORTEX
+        img[r + 2:r + 2 + h, col0:col0 + depth] = MARROW
+        centres[level] = (r + 2 + 0.5 * (h - 1), col0 + 0.5 * (depth - 1))
+        r += h + 4 + disc
+    assert r < img.shape[0]
+    return img, centres
+
+
+def _low(prop) -> list[str]:
+    return [w for w, c in zip(prop.warnings, prop.warning_codes, strict=True) if c == "body_low"]
+
+
+@pytest.mark.parametrize(("l2", "warned"), [(12, True), (13, True), (14, False), (26, False)])
+def test_a_crushed_body_is_found_as_it_is_and_warned_about(l2, warned):
+    """L1, L3 and L4 26 mm high, L2 ``l2`` mm, 8 mm discs: found exactly (a fractured body
+    is measured as drawn). The pitch of the others runs from L1's centre to L4's over
+    three levels, across the crushed one: (3 x 38 - (26 - l2)) / 3 mm (33.3 for 12 mm,
+    34.0 for 14 mm), 0.4 of which is 13.3-13.6 mm; L2 is warned about below it."""
+    img, centres = _stack({"L1": 26, "L2": l2, "L3": 26, "L4": 26})
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(centres), find_csf=False)
+    for level in centres:
+        _check_body(prop, level, centres[level], 26.0 if level != "L2" else float(l2), 36.0)
+    pitch = (3 * 38.0 - (26 - l2)) / 3.0
+    assert (l2 < LOW_BODY_FRACTION * pitch) == warned
+    low = _low(prop)
+    if warned:
+        assert len(low) == 1 and "(L2)" in low[0], low
+        assert f"body found {l2:.1f} mm high, under 0.4 of the " in low[0]
+        # the centres found are pinned to half a pixel: the pitch to 1/3 mm
+        said = float(low[0].split("under 0.4 of the ")[1].split(" mm")[0])
+        assert said == pytest.approx(pitch, abs=1.0 / 3.0 + 0.05)
+        assert "crushed body" in low[0] and "QC figure" in low[0]
+    else:
+        assert low == []
+
+
+def test_a_disc_taken_for_the_body_is_warned_about():
+    """Bodies 26 mm high with 12 mm discs of 0.8 x the marrow (42 mm apart); the L3 click
+    lies in the L3-L4 disc, 2.5 mm above its middle. The disc, 12 mm between the
+    endplates beside it, is taken for L3 (known; the body itself is not found), and is
+    now warned about: 12 mm is under 0.4 of the 42 mm pitch of L1, L2 and L4."""
+    img, centres, disc_mid = _column(26, 36, {lv: (12, 80.0) for lv in ("L1", "L2", "L3", "L4")},
+                                     300)
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    clicks = {lv: centres[lv] for lv in ("L1", "L2", "L4")}
+    clicks["L3"] = (disc_mid["L3"] - 2.5, centres["L3"][1])
+    prop = propose(series, _seeds(clicks), find_csf=False)
+    assert prop.bodies["L3"].height_mm < 14.0           # the disc
+    low = _low(prop)
+    assert len(low) == 1 and "(L3)" in low[0] and "under 0.4 of the 42.0 mm" in low[0], low
+
+
+def test_a_body_found_short_on_a_realistic_spine_is_warned_in_the_score(tmp_path):
+    """Truth by construction: the realistic phantom, seed 196, every variant. From its
+    clicks, L2 is found 12.8 mm high where its true inner height (height less the two
+    cortices, from ``expected.json``) is 19.5 mm, under 0.4 of the other bodies' pitch;
+    the score carries ``body_low`` naming L2, and no other body is warned about."""
+    out = tmp_path / "p"
+    make_phantom(out, anatomy="realistic", seed=196, variants="all")
+    geo = json.loads((out / "expected.json").read_text())["geometry"]["levels"]
+    seeds = json.loads((out / "seeds.json").read_text())
+    seeds["seeds"] = [s for s in seeds["seeds"] if s["label"] != "CSF"]
+    (out / "bodies.json").write_text(json.dumps(seeds))
+    result = score_series(out / "series", seeds=out / "bodies.json")
+    low = [w for w, c in zip(result.warnings, result.warning_codes, strict=True)
+           if c == "body_low"]
+    assert len(low) == 1 and "(L2)" in low[0], low
+    found = float(low[0].split("body found ")[1].split(" mm")[0])
+    true_inner = geo["L2"]["height_mm"] - 2.0 * geo["L2"]["cortex_mm"]
+    assert found < 0.75 * true_inner
