@@ -667,9 +667,7 @@ def _frame_search(sl: _Slice, click: Sequence[float] | np.ndarray, name: str,
         b = _borders(sl, centre, a, t, m, half_d, half_h, pitch)
         missing = [k for k, v in b.items() if v is None]
         if missing:
-            raise BodyNotFoundError(
-                f"{name}: no {'/'.join(missing)} border of a vertebral body was found within "
-                f"{_REACH:.0f} mm of the click; click inside the body, or check the slice")
+            raise _NoBorderError(name, " or ".join(_BORDER_NAMES[k] for k in missing))
         found = {k: float(v) for k, v in b.items() if v is not None}
         shift = (0.5 * (found["post"] - found["ant"]) * a
                  + 0.5 * (found["sup"] - found["inf"]) * t)
@@ -877,6 +875,25 @@ class _OnlyTakenError(BodyNotFoundError):
     """The only bodies a click could be moved into are other clicks'."""
 
 
+class _NoneNearError(BodyNotFoundError):
+    """No body was found above or below a click to move it into."""
+
+
+#: How messages name the four borders of a body.
+_BORDER_NAMES = {"sup": "upper endplate", "inf": "lower endplate", "post": "posterior wall",
+                 "ant": "anterior wall"}
+
+
+class _NoBorderError(BodyNotFoundError):
+    """No border of a body (``missing``: their names) was found around a click."""
+
+    def __init__(self, name: str, missing: str) -> None:
+        super().__init__(f"{name}: no {missing} of a vertebral body was found within "
+                         f"{_REACH:.0f} mm of the click; click inside the body, or check the "
+                         "slice")
+        self.missing = missing
+
+
 def _is_taken(sl: _Slice, frame: _Frame, taken: Sequence[BodyFit]) -> bool:
     """Whether ``frame`` is the body of one of ``taken`` (centres within 30 % of its height)."""
     sp = np.array(sl.spacing)
@@ -917,7 +934,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
             travelled += reach * 0.5
     where = f"[{click[0]:.1f}, {click[1]:.1f}]"
     if not cands:
-        raise BodyNotFoundError(f"{name}: the click at {where} (row, column) is not inside a "
+        raise _NoneNearError(f"{name}: the click at {where} (row, column) is not inside a "
                                 "vertebral body and no body was found above or below it; "
                                 "click inside the body or choose another slice with --slice")
     cands.sort(key=lambda c: c[0])
@@ -1006,6 +1023,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
             "slice's bright tissue); click inside the body or choose another slice with --slice")
     m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     frame: _Frame | None = None
+    no_border: _NoBorderError | None = None
     dark = here < DARK_FRACTION * m
     try:
         # a dark click may still lie well inside a body (the basivertebral vein,
@@ -1014,6 +1032,11 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         # click on a bright focal lesion (brighter than a ray may pass)
         frame = _find_frame(sl, click, name, m if dark or here > BRIGHT_FRACTION * m else None,
                             pitch, spine)
+    except _NoBorderError as err:
+        # a click with the marrow's signal and no border around it: a body whose borders
+        # are not seen (a dark or bright click is elsewhere: the canal, a disc, fat)
+        if not dark and here <= BRIGHT_FRACTION * m:
+            no_border = err
     except BodyNotFoundError:
         frame = None
     around = frame
@@ -1025,15 +1048,30 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         return _ellipse(sl, frame, click, 0.0, name), None
     if not move:
         return None
+    where = f"the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column)"
     try:
         frame, _, note = _move(sl, click, name, m, taken, pitch, spine)
     except _OnlyTakenError:
+        if no_border is not None:
+            # marrow at the click and no border around it: the borders are what was not seen
+            raise BodyNotFoundError(
+                f"{name}: no {no_border.missing} of a vertebral body was found within "
+                f"{_REACH:.0f} mm of {where}, and the bodies above and below it are other "
+                "clicks' (at this resolution the endplates may be too faint, or the discs as "
+                "bright as the marrow); click nearer the middle of the body, choose another "
+                "slice with --slice, or draw the ROIs in a ROI file") from None
         if around is None or not _inside(sl, around, click):
             raise BodyNotFoundError(
-                f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is not "
-                "inside a vertebral body, and the bodies above and below it are other "
-                "clicks'; click inside the body") from None
+                f"{name}: {where} is not inside a vertebral body, and the bodies above and "
+                "below it are other clicks'; click inside the body") from None
         return _ellipse(sl, around, click, 0.0, name), None
+    except _NoneNearError:
+        if no_border is None:
+            raise
+        raise BodyNotFoundError(
+            f"{name}: no {no_border.missing} of a vertebral body was found within "
+            f"{_REACH:.0f} mm of {where}, nor a body above or below it; click inside the "
+            "body, or choose another slice with --slice") from None
     moved = float(np.hypot(*((frame.centre - click) * np.array(sl.spacing))))
     return _ellipse(sl, frame, click, moved, name), note
 
