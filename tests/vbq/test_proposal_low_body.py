@@ -1,4 +1,4 @@
-"""A body found low for the spacing of the other bodies is warned about (``body_low``).
+"""A body found low for the spacing of the other bodies is looked for again, or warned about.
 
 :func:`vbq.roi.proposal.propose` compares each body's inner height with the pitch
 of the other bodies found on its slice (the distance between the centres of the
@@ -28,9 +28,10 @@ MARROW, CORTEX, SOFT = 100.0, 30.0, 40.0
 
 def _stack(heights: dict[str, int], depth: int = 36, disc: int = 8
            ) -> tuple[np.ndarray, dict[str, tuple[float, float]]]:
-    """Bodies L1-L4 from row 15 down, each ``heights[level]`` mm of marrow (100) inside a
-    2 mm cortex (30), ``disc`` mm discs (40) between them; the marrow centres."""
-    img = np.full((250, depth + 70), SOFT)
+    """Bodies (the keys of ``heights``, top down) from row 15 down, each
+    ``heights[level]`` mm of marrow (100) inside a 2 mm cortex (30), ``disc`` mm discs
+    (40) between them; the marrow centres."""
+    img = np.full((260, depth + 70), SOFT)
     col0, r = 30, 15
     centres = {}
     for level, h in heights.items():
@@ -71,20 +72,39 @@ def test_a_crushed_body_is_found_as_it_is_and_warned_about(l2, warned):
         assert low == []
 
 
-def test_a_disc_taken_for_the_body_is_warned_about():
+def test_a_crushed_body_under_a_body_not_clicked_stays():
+    """T12 (not clicked) 26 mm high above a crushed L1 of 12 mm, L2-L4 26 mm, 8 mm discs.
+    Moving the L1 click up would find T12, a whole body and no other click's; but T12
+    lies two pitches from L2 where L1 should lie one (the crushed body: 7 mm short of
+    it), so L1 stays as found, and is warned about."""
+    img, centres = _stack({"T12": 26, "L1": 12, "L2": 26, "L3": 26, "L4": 26})
+    clicks = {lv: c for lv, c in centres.items() if lv != "T12"}
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(clicks), find_csf=False)
+    for level in clicks:
+        _check_body(prop, level, centres[level], 12.0 if level == "L1" else 26.0, 36.0)
+    assert "seed_moved" not in prop.warning_codes
+    low = _low(prop)
+    assert len(low) == 1 and "(L1)" in low[0], low
+
+
+def test_a_disc_taken_for_the_body_is_found_again_one_pitch_from_its_neighbours():
     """Bodies 26 mm high with 12 mm discs of 0.8 x the marrow (42 mm apart); the L3 click
-    lies in the L3-L4 disc, 2.5 mm above its middle. The disc, 12 mm between the
-    endplates beside it, is taken for L3 (known; the body itself is not found), and is
-    now warned about: 12 mm is under 0.4 of the 42 mm pitch of L1, L2 and L4."""
+    lies in the L3-L4 disc, 1 mm below its middle (nearer L4, another click's body). The
+    disc, 12 mm between the endplates beside it, was taken for L3 (under 0.4 of the
+    42 mm pitch of L1, L2 and L4, half a pitch from L2 and L4); L3 itself (26 x 36 mm,
+    centre known) lies one pitch from both and is taken, with a note."""
     img, centres, disc_mid = _column(26, 36, {lv: (12, 80.0) for lv in ("L1", "L2", "L3", "L4")},
                                      300)
     series = make_series(img[None], spacing=(1.0, 1.0))
     clicks = {lv: centres[lv] for lv in ("L1", "L2", "L4")}
-    clicks["L3"] = (disc_mid["L3"] - 2.5, centres["L3"][1])
+    clicks["L3"] = (disc_mid["L3"] + 1.0, centres["L3"][1])
     prop = propose(series, _seeds(clicks), find_csf=False)
-    assert prop.bodies["L3"].height_mm < 14.0           # the disc
-    low = _low(prop)
-    assert len(low) == 1 and "(L3)" in low[0] and "under 0.4 of the 42.0 mm" in low[0], low
+    _check_body(prop, "L3", centres["L3"], 26.0, 36.0)
+    assert _low(prop) == []
+    moved = [w for w, c in zip(prop.warnings, prop.warning_codes, strict=True)
+             if c == "seed_moved"]
+    assert len(moved) == 1 and "(L3)" in moved[0] and "one pitch from its neighbours" in moved[0]
 
 
 def test_a_body_found_short_on_a_realistic_spine_is_warned_in_the_score(tmp_path):

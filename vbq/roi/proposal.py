@@ -28,8 +28,12 @@ One body, from one click (:func:`fit_body`; all lengths in mm):
    bodies found in place (when two or more were), and the distance between
    the centres of the first and last of them, over the levels between them,
    bounds the inner height (:data:`HEIGHT_TO_PITCH`). A body found lower
-   than :data:`LOW_BODY_FRACTION` of the pitch of the others is warned about
-   (``body_low``: a disc or an endplate zone taken for it, or a crushed body).
+   than :data:`LOW_BODY_FRACTION` of the pitch of the others (a disc as bright
+   as the marrow taken for it, an endplate zone, or a crushed body) is looked
+   for again as a moved click is, and the body so found is taken when it lies
+   nearer one pitch from its neighbours (:func:`_relocated`: a disc lies half
+   a pitch off, a crushed body where its level lies); otherwise it stays and
+   is warned about (``body_low``).
 2. *Four borders.* In the body's frame (antero-posterior axis ``a``,
    craniocaudal axis ``t``; the patient's posterior and superior directions
    at first), the signal is averaged (median) across a band of parallel rays
@@ -1154,6 +1158,55 @@ def _low_body(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, 
             "for the body, or a crushed body (exclude a fractured level); check the QC figure")
 
 
+def _relocated(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
+               level: str, levels: Sequence[str], sl: _Slice, name: str
+               ) -> tuple[BodyFit, str] | None:
+    """Find again a body found low for its spine, as a moved click is; None to keep it.
+
+    When the body at ``level`` is lower than :data:`LOW_BODY_FRACTION` of the pitch
+    of the other bodies found on its slice (:func:`_low_body`), its click is moved
+    as a click in a disc is (:func:`_move`, with those bodies' marrow and pitch).
+    The body so found is taken when it is not low and lies nearer to where the
+    level lies: one pitch per level from the nearest other body, along the line
+    between them. A crushed body lies there and stays; a disc between two bodies
+    lies half a pitch off.
+    """
+    idx = placed[level][1]
+    others = {lv: fits[lv] for lv in levels
+              if lv != level and lv in fits and placed[lv][1] == idx}
+    if len(others) < 2:
+        return None
+    pitch = _pitch(series, [(lv, idx, f.centre) for lv, f in others.items()], levels)
+    here = fits[level]
+    if pitch is None or here.height_mm >= LOW_BODY_FRACTION * pitch:
+        return None
+    sp = np.array(sl.spacing)
+
+    def off(centre: Sequence[float] | np.ndarray) -> float:
+        # the distance from one pitch per level to the nearest other body
+        gaps = [(math.dist(np.asarray(centre) * sp, np.asarray(f.centre) * sp),
+                 abs(levels.index(lv) - levels.index(level))) for lv, f in others.items()]
+        dist, n = min(gaps)
+        return abs(dist - n * pitch)
+
+    click = np.asarray(placed[level][2], dtype=float)
+    m = float(np.median([f.marrow for f in others.values()]))
+    points = {lv: (idx, f.centre) for lv, f in others.items()} | {level: (idx, here.centre)}
+    try:
+        frame, _, _ = _move(sl, click, name, m, list(others.values()), pitch,
+                            _spine(series, points, level, levels))
+    except BodyNotFoundError:
+        return None
+    if 2.0 * frame.half_h < LOW_BODY_FRACTION * pitch or off(frame.centre) >= off(here.centre):
+        return None
+    moved = float(np.hypot(*((frame.centre - click) * sp)))
+    note = (f"{name}: the body found around the click at [{click[0]:.1f}, {click[1]:.1f}] "
+            f"(row, column) was {here.height_mm:.1f} mm high, under {LOW_BODY_FRACTION:g} of "
+            f"the {pitch:.1f} mm between the other bodies (a disc or an endplate zone); the "
+            f"body {moved:.1f} mm from the click, one pitch from its neighbours, is taken")
+    return _ellipse(sl, frame, click, moved, name), note
+
+
 def propose(series: SeriesInfo, seeds: Any, *,
             slice: SliceLike | None = None,
             protocol: str | Protocol = "lumbar", grow_csf: Any = None,
@@ -1261,6 +1314,16 @@ def propose(series: SeriesInfo, seeds: Any, *,
             before = fits.pop(lvl)
             fit(lvl, False, marrow, None, spine)
             fits.setdefault(lvl, before)
+    # a body found low for the spacing of the others (a disc as bright as the marrow
+    # between two bodies, taken for one) is looked for again as a moved click is
+    for lvl in [lv for lv in todo if lv in fits and lv in levels]:
+        seed, idx, rc = placed[lvl]
+        again = _relocated(series, placed, fits, lvl, levels, slice_of(idx),
+                           f"{sf.source}: {seed.name}")
+        if again is not None:
+            fits[lvl], note = again
+            notes.append(note)
+            warnings.append(SeedMoved(note))
     # then clicks on an endplate or in a disc, which are told from their neighbours:
     # the marrow level and the pitch are those of the bodies found (the clicks' when
     # fewer than two were)
