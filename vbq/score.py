@@ -884,6 +884,7 @@ def score_series(
     try:
         if rois is not None:
             roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
+            roi_file.check_csf_level(proto.csf_levels, proto.name)
             roi_masks = roi_file.masks(series, slice=slice)
         elif mask is not None:
             roi_masks = rois_from_mask(series, mask, labels, proto, slice, find_csf=not own_csf)
