@@ -72,11 +72,16 @@ _NUMPY_NOTICES = (r"(divide by zero|invalid value|overflow|underflow) encountere
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code."""
+    """Run the command line and return its exit code.
+
+    An option's value may start with ``-`` when it starts as a negative number
+    does (``--at -1e3``): see :func:`metaanalysis.commands._numbers.join_negative_values`.
+    """
     from metaanalysis.commands._diagnostic_io import reset_warnings
+    from metaanalysis.commands._numbers import join_negative_values
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     reset_warnings()
     try:
         with warnings.catch_warnings():

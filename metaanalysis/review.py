@@ -44,6 +44,7 @@ from scipy.special import expit
 from scipy.stats import t as student_t
 
 from metaanalysis.errors import InputError, MetaAnalysisError
+from metaanalysis.table import shown_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from metaanalysis.bias import DeeksResult
@@ -175,7 +176,8 @@ def risk_of_bias(table: StudyTable) -> pd.DataFrame | None:
             elif text in ROB_VALUES:
                 values.append(text)
             else:
-                raise InputError(f"{src}study {study!r}, column {c}: {str(v)!r} is not a "
+                raise InputError(f"{src}study {shown_value(study)}, column {c}: "
+                                 f"{shown_value(str(v))} is not a "
                                  "risk-of-bias judgement; use low, high or unclear (empty = "
                                  "not assessed).")
         out[c] = values
@@ -230,18 +232,18 @@ def read_grade(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, entry in data.items():
         if key not in GRADE_OUTCOMES:
-            raise InputError(f"{name}: unknown key {key!r}; the keys are sensitivity (TP/FN) "
-                             "and specificity (TN/FP).")
+            raise InputError(f"{name}: unknown key {shown_value(key)}; the keys are sensitivity "
+                             "(TP/FN) and specificity (TN/FP).")
         if not isinstance(entry, dict):
             raise InputError(f"{name}: {key} must be an object with certainty and reasons.")
         for sub in entry:
             if sub not in ("certainty", "reasons"):
-                raise InputError(f"{name}: unknown key {key}.{sub}; use certainty and "
-                                 "reasons.")
+                raise InputError(f"{name}: unknown key {shown_value(f'{key}.{sub}')}; use "
+                                 "certainty and reasons.")
         level = entry.get("certainty")
         if not isinstance(level, str) or level.strip().lower() not in GRADE_LEVELS:
             raise InputError(f"{name}: {key}.certainty must be one of "
-                             f"{', '.join(GRADE_LEVELS)}; got {level!r}.")
+                             f"{', '.join(GRADE_LEVELS)}; got {shown_value(level)}.")
         reasons = entry.get("reasons", [])
         if isinstance(reasons, str):
             reasons = [reasons]

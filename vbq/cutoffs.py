@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -16,6 +17,45 @@ from typing import Any
 
 #: Field strengths closer than this (tesla) count as the same.
 FIELD_TOLERANCE_T = 0.25
+#: Lowest and highest field strength (tesla) accepted from a user: the span of MRI
+#: scanners that image people (see :func:`is_field_strength`).
+FIELD_STRENGTH_RANGE_T = (0.05, 11.7)
+
+
+def is_field_strength(value: object) -> bool:
+    """Whether ``value`` is a plausible field strength, in tesla, of an MRI acquisition.
+
+    The range, :data:`FIELD_STRENGTH_RANGE_T`, is 0.05 to 11.7 T: the span of the
+    magnets that image people. The weakest scanners in clinical use run at about
+    0.05-0.07 T (the portable 0.064 T scanner), the strongest magnet that has imaged
+    people at 11.7 T (a whole-body research magnet); weaker fields are the
+    ultra-low-field experiments and stronger ones animal magnets, on neither of which
+    VBQ is defined. A value outside the range is no field strength of the T1 series
+    VBQ is measured on but a typing error, or a value in gauss (15000 for 1.5 T) or
+    millitesla, and it would select the published-range limit and the cut-offs
+    compared as if it were right. A bool, NaN and infinities are refused too.
+
+    Examples
+    --------
+    >>> is_field_strength(1.5), is_field_strength(3), is_field_strength(0.064)
+    (True, True, True)
+    >>> is_field_strength(15000.0), is_field_strength(0), is_field_strength(float("nan"))
+    (False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        t = float(value)
+    except OverflowError:   # an integer too large for a double
+        return False
+    low, high = FIELD_STRENGTH_RANGE_T
+    return low <= t <= high
+
+
+def field_strength_rule() -> str:
+    """Return what a field strength must be, for messages (``"a plausible MRI field ..."``)."""
+    low, high = FIELD_STRENGTH_RANGE_T
+    return f"a plausible MRI field strength ({low:g} to {high:g} T)"
 
 
 @dataclass(frozen=True)

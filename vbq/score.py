@@ -18,6 +18,7 @@ assessment of bone density in operative spine patients. Spine J.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vbq.cutoffs import compare_cutoffs
+from vbq.cutoffs import compare_cutoffs, field_strength_rule, is_field_strength
 from vbq.dicom.choice import load_series
 from vbq.dicom.series import SeriesInfo
 from vbq.dicom.sliceref import SliceLike, SliceRef
@@ -252,12 +253,14 @@ def score_values(
         (VBQ <= 1, refused otherwise); the result then carries a warning.
     field_strength_t
         Field strength (T) of the acquisition, if known: it selects the
-        published-range limit and the cut-offs compared.
+        published-range limit and the cut-offs compared. It must lie within
+        0.05 to 11.7 T (:func:`vbq.cutoffs.is_field_strength`).
 
     Raises
     ------
     InputError
-        Unknown label, a value that is not a number, no CSF value, CSF <= 0.
+        Unknown label, a value that is not a number, no CSF value, CSF <= 0,
+        a field strength that is not a plausible MRI field strength.
     AnalysisError
         Too few levels after exclusions, or a VBQ that is not finite.
     ImplausibleScoreError
@@ -269,6 +272,12 @@ def score_values(
     >>> round(r.vbq, 6)  # median(388, 395, 402, 410) = 398.5
     3.041985
     """
+    if field_strength_t is not None and not is_field_strength(field_strength_t):
+        given = (shown(field_strength_t) if isinstance(field_strength_t, bool)
+                 or not isinstance(field_strength_t, numbers.Real)
+                 else shown_number(field_strength_t if isinstance(field_strength_t, int)
+                                   else float(field_strength_t)))
+        raise InputError(f"field_strength_t {given} is not {field_strength_rule()}")
     proto = get_protocol(protocol)
     stat = _statistic(statistic, proto)
     excl = parse_exclusions(exclude)
@@ -884,6 +893,7 @@ def score_series(
     try:
         if rois is not None:
             roi_file = rois if isinstance(rois, RoiFile) else RoiFile.from_json(rois)
+            roi_file.check_csf_level(proto.csf_levels, proto.name)
             roi_masks = roi_file.masks(series, slice=slice)
         elif mask is not None:
             roi_masks = rois_from_mask(series, mask, labels, proto, slice, find_csf=not own_csf)

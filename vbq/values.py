@@ -17,7 +17,8 @@ case-insensitively):
     instrumentation, schmorl_node, lesion, other.
 ``field_strength_t`` (optional)
     Field strength of the acquisition in tesla (``1.5``, ``3``); it selects
-    the published-range limit and the cut-offs compared.
+    the published-range limit and the cut-offs compared. A value outside 0.05
+    to 11.7 T (:func:`vbq.cutoffs.is_field_strength`) is a bad cell.
 ``force`` (optional)
     ``yes``/``no`` (also ``true``/``false``, ``1``/``0``; empty = no): score
     the row even when its CSF is at least as bright as the median marrow
@@ -48,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vbq.cutoffs import field_strength_rule, is_field_strength
 from vbq.errors import AnalysisError, ImplausibleScoreError, InputError
 from vbq.fileio import shown_text
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
@@ -271,9 +273,10 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
                     except ValueError:
                         raise InputError(f"{where}, column field_strength_t: "
                                          f"{shown_text(text)!r} is not a number") from None
-                    if not (math.isfinite(field_t) and field_t > 0):
+                    if not is_field_strength(field_t):
                         raise InputError(f"{where}, column field_strength_t: "
-                                         f"{shown_text(text)!r} is not a field strength > 0")
+                                         f"{shown_text(text)!r} is not "
+                                         f"{field_strength_rule()}")
             try:
                 result = score_values(values, protocol=proto, exclude=exclude,
                                       csf_level=csf_level, force=row_force,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from metaanalysis.commands._numbers import whole_number
 from metaanalysis.errors import InputError
+from metaanalysis.models.registry import MAX_NAGQ
 
 __all__ = ["CORRECTIONS", "add_model_options", "add_table_options", "model_kwargs",
            "table_kwargs"]
@@ -28,7 +30,7 @@ _HELP = {
     "correction": "continuity correction for zero cells (default: all, as mada); not used by "
                   "glmm",
     "nagq": "quadrature points per dimension, --model glmm only (default 1 = Laplace; at "
-            "most 50)",
+            f"most {MAX_NAGQ})",
     "optimizer": "reitsma: newton (default; reaches the maximum) or mada (follows mada's "
                  "IGLS + BFGS path and reproduces its numbers)",
     "pirls": "--model glmm with --nagq 1: exact (default; Laplace at the exact conditional "
@@ -58,7 +60,8 @@ def add_model_options(parser: argparse.ArgumentParser, models: tuple[str, ...], 
                             dl="; dl (default) or reml for univariate" if univariate else ""))
     parser.add_argument("--correction", choices=CORRECTIONS, default=None,
                         help=_HELP["correction"])
-    parser.add_argument("--nagq", type=int, default=1, help=_HELP["nagq"])
+    parser.add_argument("--nagq", type=whole_number(1, MAX_NAGQ), default=1,
+                        help=_HELP["nagq"])
     if optimizer:
         parser.add_argument("--optimizer", choices=("newton", "mada"), default="newton",
                             help=_HELP["optimizer"])

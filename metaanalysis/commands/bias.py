@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
+from metaanalysis.commands._numbers import probability
 from metaanalysis.commands._options import table_kwargs
 
 
@@ -23,7 +24,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--correction", choices=("single", "all"), default="single",
                         help="0.5 added to studies with a zero cell (single, default) or to "
                              "all studies when any has one (all)")
-    parser.add_argument("--alpha", type=float, default=0.10,
+    parser.add_argument("--alpha", type=probability, default=0.10,
                         help="significance level of the slope test (default 0.10)")
     io.add_output_options(parser)
     parser.set_defaults(func=run)

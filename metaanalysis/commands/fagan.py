@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from metaanalysis.commands import _diagnostic_io as io
+from metaanalysis.commands._numbers import probability
 from metaanalysis.commands._options import add_model_options, model_kwargs, table_kwargs
 from metaanalysis.models.registry import BIVARIATE_MODELS
 
@@ -22,28 +23,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", metavar="FILE", help="CSV with columns study,TP,FP,FN,TN")
     io.add_table_options(parser)
-    parser.add_argument("--pretest", type=float, action="append", required=True,
+    parser.add_argument("--pretest", type=probability, action="append", required=True,
                         metavar="P", help="pre-test probability in (0, 1); repeatable")
-    parser.add_argument("--prevalence", type=float, action="append", default=None,
-                        metavar="P", help="prevalence for the per-1,000 table; repeatable")
+    parser.add_argument("--prevalence", type=probability, action="append", default=None,
+                        metavar="P", help="prevalence for the per-1,000 table, in (0, 1); "
+                                          "repeatable")
     add_model_options(parser, BIVARIATE_MODELS)
     io.add_output_options(parser)
     parser.set_defaults(func=run)
-
-
-def _check(values: list[float], option: str) -> None:
-    for v in values:
-        if not (0.0 < v < 1.0):
-            raise io.InputError(f"{option} must lie strictly between 0 and 1; got {v:g}.")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the clinical translation; return the exit code."""
     from metaanalysis import clinical
 
-    _check(args.pretest, "--pretest")
     prevalence = args.prevalence if args.prevalence else args.pretest
-    _check(prevalence, "--prevalence")
     formats = io.plot_formats(args.plot_format)
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = model_kwargs(args)

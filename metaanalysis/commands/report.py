@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from metaanalysis.commands._numbers import probability
 from metaanalysis.commands._options import (
     add_model_options,
     add_table_options,
@@ -37,9 +38,9 @@ def register(subparsers: Any) -> None:
     add_model_options(p, BIVARIATE_MODELS)
     p.add_argument("--covariate", metavar="COL", action="append", default=[],
                    help="covariate for a subgroup analysis / meta-regression; repeatable")
-    p.add_argument("--pretest", type=float, action="append", default=[], metavar="P",
-                   help="pre-test probability for the Fagan nomogram; repeatable")
-    p.add_argument("--prevalence", type=float, action="append", default=[], metavar="P",
+    p.add_argument("--pretest", type=probability, action="append", default=[], metavar="P",
+                   help="pre-test probability for the Fagan nomogram, in (0, 1); repeatable")
+    p.add_argument("--prevalence", type=probability, action="append", default=[], metavar="P",
                    help="prevalence for the summary-of-findings counts per 1,000; repeatable "
                         "(default: the --pretest values)")
     p.add_argument("--grade", metavar="FILE.json", default=None,
@@ -47,15 +48,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", metavar="DIR", required=True,
                    help="folder for report.html and report.pdf (created if missing)")
     p.set_defaults(func=run)
-
-
-def check_probabilities(values: list[float], option: str) -> None:
-    """Refuse a probability outside (0, 1), naming the option (exit 2)."""
-    from metaanalysis.errors import InputError
-
-    for v in values:
-        if not (0.0 < v < 1.0):
-            raise InputError(f"{option} must lie strictly between 0 and 1; got {v:g}.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.report.review import write_review
     from metaanalysis.review import read_grade, review
 
-    check_probabilities(args.pretest, "--pretest")
-    check_probabilities(args.prevalence, "--prevalence")
     kw = model_kwargs(args)
     grade = read_grade(args.grade) if args.grade is not None else None
     output_folder(args.out, "--out")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from metaanalysis.commands._numbers import probability
+
 DEFAULT_OUT = "vbq_meta_output"
 
 
@@ -42,9 +44,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--covariate", metavar="COL", action="append", default=[],
                         help="covariate for a subgroup analysis / meta-regression in the "
                              "report; repeatable")
-    parser.add_argument("--pretest", type=float, action="append", default=[], metavar="P",
-                        help="pre-test probability for the Fagan nomogram; repeatable")
-    parser.add_argument("--prevalence", type=float, action="append", default=[], metavar="P",
+    parser.add_argument("--pretest", type=probability, action="append", default=[], metavar="P",
+                        help="pre-test probability for the Fagan nomogram, in (0, 1); "
+                             "repeatable")
+    parser.add_argument("--prevalence", type=probability, action="append", default=[],
+                        metavar="P",
                         help="prevalence for the summary-of-findings counts per 1,000; "
                              "repeatable (default: the --pretest values)")
     parser.add_argument("--grade", metavar="FILE.json", default=None,
@@ -62,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
 
     from metaanalysis.commands._diagnostic_io import load_table, output_folder, warn
-    from metaanalysis.commands.report import check_probabilities
     from metaanalysis.errors import FitWarning, InputError
     from metaanalysis.jsonout import dumps
     from metaanalysis.report import write_reproduction
@@ -71,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.study_column is not None and args.data is None:
         raise InputError("--study-column names a column of the --data file; give --data too.")
-    check_probabilities(args.pretest, "--pretest")
-    check_probabilities(args.prevalence, "--prevalence")
     grade = read_grade(args.grade) if args.grade is not None else None
     data = load_table(args.data, args.study_column) if args.data is not None else None
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),

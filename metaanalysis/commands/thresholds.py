@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 from metaanalysis.commands._diagnostic_io import warn
+from metaanalysis.commands._numbers import decimal_number, probability
 
 #: Random-effects structures (metaanalysis.models.thresholds.STRUCTURES; listed here so
 #: the parser is built without importing the model).
@@ -52,10 +53,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--direction", choices=("higher", "lower"), default="higher",
                    help="a test is positive when the value is at or above the cut-off "
                         "(higher, default) or at or below it (lower)")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.5, metavar="L",
+    p.add_argument("--lambda", dest="lam", type=probability, default=0.5, metavar="L",
                    help="weight of sensitivity in the Youden index the optimal cut-off "
                         "maximises (0 < L < 1; default 0.5)")
-    p.add_argument("--at", type=float, action="append", default=[], metavar="X",
+    p.add_argument("--at", type=decimal_number(), action="append", default=[], metavar="X",
                    help="also report sensitivity and specificity at cut-off X (repeatable)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--plots", metavar="DIR", default=None,
@@ -65,7 +66,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read the table, fit the model and print the result."""
-    import math
     import os
     import warnings
 
@@ -76,11 +76,6 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.table import parse_column_map
     from metaanalysis.thresholds_table import ThresholdsTable
 
-    for x in args.at:
-        if not math.isfinite(x):
-            raise InputError(f"--at must be a finite number; got {x!r}.")
-    if not 0.0 < args.lam < 1.0:
-        raise InputError(f"--lambda must lie strictly between 0 and 1; got {args.lam:g}.")
     columns = parse_column_map(args.columns) if args.columns is not None else None
     if args.plots:
         output_folder(args.plots, "--plots")

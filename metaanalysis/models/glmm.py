@@ -64,6 +64,7 @@ from metaanalysis.models.quadrature import (
     lme4_pirls,
 )
 from metaanalysis.models.quadrature import expit as quadrature_expit
+from metaanalysis.models.registry import MAX_NAGQ
 from metaanalysis.numerics import max_abs
 from metaanalysis.results import BivariateResult
 from metaanalysis.table import StudyTable
@@ -799,8 +800,9 @@ def check_nagq(nagq: object) -> int:
         nagq = int(as_float)
     if int(nagq) < 1:
         raise InputError(f"nagq must be >= 1 (1 = Laplace approximation), got {nagq}.")
-    if int(nagq) > 50:
-        raise InputError(f"nagq = {nagq} is more quadrature points than useful; use at most 50.")
+    if int(nagq) > MAX_NAGQ:
+        raise InputError(f"nagq = {nagq} is more quadrature points than useful; use at most "
+                         f"{MAX_NAGQ}.")
     return int(nagq)
 
 

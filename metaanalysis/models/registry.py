@@ -13,7 +13,7 @@ from typing import Any
 
 from metaanalysis.errors import InputError
 
-__all__ = ["BIVARIATE_MODELS", "MODELS", "fit_function"]
+__all__ = ["BIVARIATE_MODELS", "MAX_NAGQ", "MODELS", "fit_function"]
 
 #: Every model by name: (module, function). The function takes a StudyTable first.
 MODELS: dict[str, tuple[str, str]] = {
@@ -23,6 +23,8 @@ MODELS: dict[str, tuple[str, str]] = {
 }
 #: The models whose result is a :class:`metaanalysis.results.BivariateResult`.
 BIVARIATE_MODELS: tuple[str, ...] = ("reitsma", "glmm")
+#: Most adaptive Gauss-Hermite quadrature points per dimension the GLMM takes (``nagq``).
+MAX_NAGQ = 50
 
 
 def fit_function(model: str, allowed: tuple[str, ...] = tuple(MODELS)) -> Callable[..., Any]:

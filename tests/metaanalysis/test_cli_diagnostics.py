@@ -105,13 +105,9 @@ def test_fagan_text_and_plot(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fagan", AUDITC, "--pretest", "1.5"], "--pretest must lie strictly between 0 and 1"),
-    (["fagan", AUDITC, "--pretest", "0"], "--pretest must lie strictly between 0 and 1"),
-    (["fagan", AUDITC, "--pretest", "0.2", "--prevalence", "-1"], "--prevalence must lie"),
     (["loo", AUDITC, "--order-by", "year"], "--order-by column 'year' is not in the file"),
     (["bias", str(FIX / "nope.csv")], "no such file"),
     (["loo", AUDITC, "--plot-format", "jpg"], "--plot-format"),
-    (["loo", AUDITC, "--model", "glmm", "--nagq", "0"], "--nagq must be at least 1"),
 ])
 def test_bad_input_exits_2_with_one_sentence(capsys, argv, message):
     assert main(argv) == 2
@@ -119,6 +115,23 @@ def test_bad_input_exits_2_with_one_sentence(capsys, argv, message):
     assert err.startswith("metaanalysis: error: ")
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fagan", AUDITC, "--pretest", "1.5"],
+     "fagan: error: argument --pretest: '1.5' is not a number strictly between 0 and 1"),
+    (["fagan", AUDITC, "--pretest", "0"],
+     "fagan: error: argument --pretest: '0' is not a number strictly between 0 and 1"),
+    (["fagan", AUDITC, "--pretest", "0.2", "--prevalence", "-1"],
+     "fagan: error: argument --prevalence: '-1' is not a number strictly between 0 and 1"),
+    (["loo", AUDITC, "--model", "glmm", "--nagq", "0"],
+     "loo: error: argument --nagq: '0' is not a whole number from 1 to 50"),
+])
+def test_bad_option_values_are_usage_errors_in_one_sentence(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"metaanalysis {message}\n"
 
 
 def test_bias_too_few_studies_is_an_analysis_failure_exit_1(capsys, tmp_path):

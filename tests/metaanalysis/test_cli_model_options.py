@@ -26,8 +26,6 @@ def _error(capsys, argv: list[str]) -> tuple[int, str]:
     (["--model", "glmm", "--correction", "single"],
      "metaanalysis: error: --correction single is not used by --model glmm (its binomial "
      "likelihood needs no continuity correction); drop it."),
-    (["--model", "glmm", "--nagq", "0"],
-     "metaanalysis: error: --nagq must be at least 1; got 0."),
     (["--nagq", "3"],
      "metaanalysis: error: --nagq is only used by --model glmm; drop it for --model reitsma."),
 ])
@@ -35,6 +33,15 @@ def test_every_command_refuses_a_combination_with_the_same_sentence(capsys, extr
     for command, required in COMMANDS.items():
         code, line = _error(capsys, [command, str(AUDITC), *required, *extra])
         assert (code, line) == (2, message), command
+
+
+def test_every_command_refuses_a_nagq_out_of_range_as_it_is_parsed(capsys):
+    for command, required in COMMANDS.items():
+        with pytest.raises(SystemExit) as stop:
+            main([command, str(AUDITC), *required, "--model", "glmm", "--nagq", "0"])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err == (f"metaanalysis {command}: error: argument --nagq: "
+                                           "'0' is not a whole number from 1 to 50\n")
 
 
 def test_every_command_documents_the_options_with_the_same_help():

@@ -268,9 +268,10 @@ def test_pool_cli_glmm_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_pool_cli_glmm_bad_nagq(capsys: pytest.CaptureFixture[str]) -> None:
     from metaanalysis.cli import main
 
-    rc = main(["pool", str(TIGHT / "AuditC.csv"), "--model", "glmm", "--nagq", "0"])
-    assert rc == 2
-    assert "nagq" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["pool", str(TIGHT / "AuditC.csv"), "--model", "glmm", "--nagq", "0"])
+    assert stop.value.code == 2
+    assert "--nagq" in capsys.readouterr().err
 
 
 def test_separation_is_reported() -> None:

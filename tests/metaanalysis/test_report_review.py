@@ -130,7 +130,7 @@ def test_rob_values_and_grade_file_are_checked(tmp_path):
     for content, msg in (({"sens": {}}, "unknown key 'sens'"),
                          ({"sensitivity": {"certainty": "good"}}, "certainty must be one of"),
                          ({"sensitivity": {"certainty": "low", "why": 1}},
-                          "unknown key sensitivity.why")):
+                          "unknown key 'sensitivity.why'")):
         bad.write_text(json.dumps(content))
         with pytest.raises(InputError, match=msg):
             read_grade(bad)
@@ -138,6 +138,37 @@ def test_rob_values_and_grade_file_are_checked(tmp_path):
     df.drop(columns="rob_index_test").to_csv(csv, index=False)
     bad.write_text("{not json")
     assert main(["report", str(csv), "--grade", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_a_long_risk_of_bias_cell_is_shown_short(tmp_path, capsys):
+    long = "probably low, see the appendix " * 200
+    df = pd.DataFrame({"study": ["a", "b", "c"], "TP": [9, 8, 7], "FP": [1, 2, 3],
+                       "FN": [1, 2, 2], "TN": [9, 8, 9], "rob_index_test": ["low", long, ""]})
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False)
+    assert main(["report", str(csv), "--out", str(tmp_path / "o")]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"metaanalysis: error: {csv}: study 'b', column rob_index_test: "
+                   "'probably low, see th... (6200 characters)' is not a risk-of-bias "
+                   "judgement; use low, high or unclear (empty = not assessed).\n")
+    assert out == ""
+
+
+@pytest.mark.parametrize(("content", "sentence"), [
+    ({"x" * 500: {}}, "unknown key 'xxxxxxxxxxxxxxxxxxxx... (500 characters)'; the keys are "
+                      "sensitivity (TP/FN) and specificity (TN/FP)."),
+    ({"sensitivity": {"certainty": "y" * 500}},
+     "sensitivity.certainty must be one of high, moderate, low, very low; got "
+     "'yyyyyyyyyyyyyyyyyyyy... (500 characters)'."),
+    ({"sensitivity": {"certainty": "low", "z" * 500: 1}},
+     "unknown key 'sensitivity.zzzzzzzz... (512 characters)'; use certainty and reasons."),
+])
+def test_long_values_of_a_grade_file_are_shown_short(tmp_path, content, sentence):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(InputError) as err:
+        read_grade(path)
+    assert str(err.value) == f"{path}: {sentence}"
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -141,7 +141,9 @@ def test_cli_exit_codes_one_sentence(tmp_path, capsys):
     assert main(["thresholds", one_each]) == 1
     err = capsys.readouterr().err
     assert "fit model CI or DI instead" in err and err.count("\n") == 1
-    assert main(["thresholds", bad, "--lambda", "1.5"]) == 2
+    with pytest.raises(SystemExit) as stop:
+        main(["thresholds", bad, "--lambda", "1.5"])
+    assert stop.value.code == 2
     with pytest.raises(SystemExit) as stop:
         main(["thresholds", bad, "--model", "XX"])
     assert stop.value.code == 2

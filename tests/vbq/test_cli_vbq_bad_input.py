@@ -361,3 +361,45 @@ def test_mask_on_a_stack_with_a_lost_slice_names_the_lost_file(ph, capsys, tmp_p
     victim.write_bytes(victim.read_bytes()[:400])
     assert_bad_input(*run(["score", folder, "--mask", ph.mask_path], capsys)[::2],
                      "shape differs", victim.name)
+
+
+# ------------------------------------------------ a CSF ROI at a level the protocol does not allow
+
+
+def _csf_at_t12(source, path):
+    doc = json.loads(source.read_text())
+    number = next(i for i, r in enumerate(doc["rois"], start=1) if r["label"] == "CSF")
+    for r in doc["rois"]:
+        if r["label"] == "CSF":
+            r["level"] = "T12"
+    path.write_text(json.dumps(doc))
+    return f'{path.name}: ROI {number} (CSF): "level" is T12, which protocol lumbar does not ' \
+           "allow for the CSF (allowed: L3, L2, L1)"
+
+
+@pytest.mark.parametrize("space", ["pixel", "patient"])
+def test_a_csf_roi_at_a_level_the_protocol_does_not_allow_names_the_file_roi_and_key(
+        ph, capsys, tmp_path, space):
+    source = ph.rois_path if space == "pixel" else ph.out_dir / "rois_patient.json"
+    sentence = _csf_at_t12(source, tmp_path / f"rois_t12_{space}.json")
+    rc, out, err = run(["score", ph.series_dir, "--rois", tmp_path / f"rois_t12_{space}.json",
+                        "--json"], capsys)
+    assert rc == 2
+    assert err == f"vbq: error: {sentence}\n"
+    assert out == ""
+
+
+def test_a_csf_roi_at_a_level_the_protocol_does_not_allow_is_its_batch_rows_error(
+        ph, capsys, tmp_path):
+    sentence = _csf_at_t12(ph.rois_path, tmp_path / "rois_t12.json")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"id,series,rois\nbad,{ph.series_dir},{tmp_path / 'rois_t12.json'}\n"
+                        f"good,{ph.series_dir},{ph.rois_path}\n")
+    out = tmp_path / "r.csv"
+    rc, _, err = run(["batch", manifest, "--out", out], capsys)
+    assert rc == 1, err
+    import csv
+
+    rows = {r["id"]: r for r in csv.DictReader(out.open(newline=""))}
+    assert rows["bad"]["status"] == "error" and rows["bad"]["error"] == sentence
+    assert rows["good"]["status"] == "ok"

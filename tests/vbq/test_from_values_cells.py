@@ -133,3 +133,44 @@ def test_row_numbers_count_blank_lines(tmp_path, capsys):
     assert rc == 2
     assert "vbq: error: pacs.csv row 4 (id c), column L2: 'x' is not a number" in err
     assert [r["row"] for r in json.loads(out)] == [1, 4]
+
+
+# --------------------------------------------------------------- field strength
+def _with_field_strength(tmp_path, cell: str) -> str:
+    path = tmp_path / "pacs.csv"
+    path.write_text(f"{HEADER},field_strength_t\na,410,395,402,388,131,{cell}\n{GOOD_ROW},1.5\n",
+                    encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("cell", "shown"), [
+    ("1e308", "'1e308'"), ("0", "'0'"), ("-1.5", "'-1.5'"), ("0.01", "'0.01'"), ("12", "'12'"),
+    ("15000", "'15000'"),                                  # gauss, not tesla
+    ("1" + "0" * 400, "'10000000000000000000... (401 characters)'"),
+])
+def test_a_field_strength_that_no_mri_scanner_has_is_that_rows_error(tmp_path, capsys, cell,
+                                                                     shown):
+    rc, out, err = run(["from-values", _with_field_strength(tmp_path, cell), "--json"], capsys)
+    assert rc == 2
+    sentence = (f"pacs.csv row 1 (id a), column field_strength_t: {shown} is not a plausible "
+                "MRI field strength (0.05 to 11.7 T)")
+    assert [ln for ln in err.splitlines() if ln.startswith("vbq: error:")] == [
+        f"vbq: error: {sentence}"]
+    bad, good = json.loads(out)
+    assert bad["vbq"] is None and bad["error"] == sentence
+    assert good["vbq"] == pytest.approx(3.075, rel=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf"])
+def test_a_field_strength_that_is_not_finite_is_not_a_number(tmp_path, capsys, cell):
+    rc, out, err = run(["from-values", _with_field_strength(tmp_path, cell), "--json"], capsys)
+    assert rc == 2
+    assert (f"vbq: error: pacs.csv row 1 (id a), column field_strength_t: {cell!r} is not a "
+            "number") in err.splitlines()
+
+
+@pytest.mark.parametrize("cell", ["0.05", "0.064", "1.5", "3", "7", "11.7"])
+def test_field_strengths_of_real_scanners_are_read(tmp_path, capsys, cell):
+    rc, out, err = run(["from-values", _with_field_strength(tmp_path, cell), "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)[0]["vbq"] == pytest.approx(398.5 / 131, rel=1e-12)

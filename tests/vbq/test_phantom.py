@@ -1,6 +1,7 @@
 """The synthetic lumbar phantom: truth by construction, geometry of its outputs, validity."""
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from scipy import ndimage
 from vbq.cli import main
 from vbq.dicom import load_series
 from vbq.phantom import TISSUE, make_phantom, roi_membership
+from vbq.score import score_series
 
 LEVEL_LABEL = {"L1": 41, "L2": 42, "L3": 43, "L4": 44, "L5": 45}
 
@@ -272,3 +274,51 @@ def test_console_script_runs(tmp_path):
                           "--distractors", "none"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["slice"] == 1
+
+
+# ------------------------------------------------------------ a rescale that cannot store the image
+# The writer stores rint((signal - intercept) / slope) in 16 bits; the tissue signal spans
+# 12.5 (half the darkest tissue, 25) to 1800 (twice the brightest, 900), so with intercept 0
+# the slope must lie between 1800 / 65535.5 and 12.5.
+_TISSUE = "the phantom's tissue signal (12.5 to 1800) in 16-bit pixels (0-65535)"
+
+
+@pytest.mark.parametrize(("argv", "sentence"), [
+    (["--rescale-slope", "1e308"],
+     f"--rescale-slope 1e+308 with --rescale-intercept 0 cannot store {_TISSUE}: the darkest "
+     "tissue would be stored as zero signal; choose a slope from 0.0275 to 12.5"),
+    (["--rescale-slope", "13"],
+     f"--rescale-slope 13 with --rescale-intercept 0 cannot store {_TISSUE}: the darkest "
+     "tissue would be stored as zero signal; choose a slope from 0.0275 to 12.5"),
+    (["--rescale-slope", "1e-308"],
+     f"--rescale-slope 1e-308 with --rescale-intercept 0 cannot store {_TISSUE}: the "
+     "brightest tissue would be stored above 65535; choose a slope from 0.0275 to 12.5"),
+    (["--rescale-intercept", "-1e5"],
+     f"--rescale-slope 1 with --rescale-intercept -100000 cannot store {_TISSUE}: the "
+     "brightest tissue would be stored above 65535; choose a slope from 1.56 to 12.5"),
+    (["--rescale-slope", "12", "--rescale-intercept", "18.7"],
+     f"--rescale-slope 12 with --rescale-intercept 18.7 cannot store {_TISSUE}: the darkest "
+     "tissue would be stored below 0; choose a slope from 12.4 to 12.5"),
+    (["--rescale-intercept", "1e308"],
+     f"--rescale-intercept 1e+308 cannot store {_TISSUE} with any slope: choose an intercept "
+     "above -817393 and at most 18.7"),
+    (["--rescale-slope", "1e16", "--rescale-intercept", "-1e20"],   # one value for all tissue
+     f"--rescale-intercept -1e+20 cannot store {_TISSUE} with any slope: choose an intercept "
+     "above -817393 and at most 18.7"),
+], ids=["huge-slope", "coarse-slope", "tiny-slope", "low-intercept", "clipped", "huge-intercept",
+        "flat"])
+def test_a_rescale_that_cannot_store_the_image_is_refused_before_anything_is_written(
+        tmp_path, capsys, argv, sentence):
+    out = tmp_path / "p"
+    assert main(["phantom", str(out), *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"vbq: error: {sentence}\n"
+    assert captured.out == "" and not out.exists()
+
+
+def test_the_coarsest_rescale_slope_allowed_stores_every_tissue(tmp_path):
+    info = make_phantom(tmp_path, n_slices=3, rows=64, distractors="none", rescale_slope=12.5)
+    assert math.isfinite(info.vbq) and info.expected["csf"]["mean"] > 0
+    assert info.vbq == pytest.approx(info.expected["target_vbq"], rel=0.1)
+    res = score_series(info.series_dir, rois=info.rois_path)
+    assert res.vbq == pytest.approx(info.expected["vbq"], rel=1e-9)

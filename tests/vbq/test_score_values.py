@@ -126,3 +126,21 @@ def test_signal_intensities_near_the_largest_double():
     # an even median whose mean really exceeds the largest double is refused
     with pytest.raises(AnalysisError, match="not a finite number"):
         score_values({**values, "CSF": 0.5})
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (1e308, "1e+308"), (0, "0"), (-3.0, "-3"), (float("nan"), "nan"), (float("inf"), "inf"),
+    pytest.param(10**400, "1e+400", id="huge-int"), (15000, "15000"), (0.049, "0.049"),
+    (11.8, "11.8"), (True, "true"),
+    ("3", '"3"'),
+])
+def test_a_field_strength_that_no_mri_scanner_has_is_refused(value, shown):
+    with pytest.raises(InputError) as err:
+        score_values(VALUES, field_strength_t=value)
+    assert str(err.value) == (f"field_strength_t {shown} is not a plausible MRI field strength "
+                              "(0.05 to 11.7 T)")
+
+
+@pytest.mark.parametrize("value", [0.05, 0.064, 1.5, 3, 7.0, 11.7])
+def test_field_strengths_of_real_scanners_are_taken(value):
+    assert score_values(VALUES, field_strength_t=value).vbq == pytest.approx(398.5 / 131)

@@ -199,6 +199,18 @@ def test_score_bad_input(client, studies, body, status):
     assert "Traceback" not in err and "\n" not in err and err
 
 
+def test_score_of_a_csf_roi_at_a_level_the_protocol_does_not_allow_names_the_roi_and_key(
+        client, studies):
+    a = studies["a"]
+    doc = json.loads(json.dumps(a["rois"]))
+    number = next(i for i, r in enumerate(doc["rois"], start=1) if r["label"] == "CSF")
+    doc["rois"][number - 1]["level"] = "T12"
+    resp = client.post("/api/score", json={"series_uid": a["series_uid"], "rois": doc})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"] == (f'rois: ROI {number} (CSF): "level" is T12, which protocol '
+                                    "lumbar does not allow for the CSF (allowed: L3, L2, L1)")
+
+
 def test_implausible_is_refused_unless_forced_as_the_command_line(client, studies, tmp_path):
     a = studies["a"]
     doc = implausible(a["rois"])

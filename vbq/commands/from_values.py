@@ -13,7 +13,8 @@ def register(subparsers: Any) -> None:
         "from-values",
         help="score signal intensities already read in a PACS (one row a patient)",
         description="Columns: id, L1..L4 (the protocol's levels), CSF, optional csf_level, "
-        "optional exclude ('L2=fracture;L3=other'), optional field_strength_t (1.5, 3), "
+        "optional exclude ('L2=fracture;L3=other'), optional field_strength_t in tesla (1.5, 3; "
+        "0.05 to 11.7), "
         "optional force (yes/no: score a row whose CSF is at least as bright as the marrow, "
         "with a warning). Signal intensities are plain decimal "
         "numbers (410, 410.5, 4.1e2; a decimal comma, 410,5, in a ';'-separated table); every "

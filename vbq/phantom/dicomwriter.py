@@ -22,6 +22,12 @@ import numpy as np
 from vbq.phantom.anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
 from vbq.phantom.image import Contrast
 
+#: Bits of each stored pixel of the simple phantom's series (BitsAllocated and BitsStored).
+BITS_STORED = 16
+#: The largest stored value: stored values are ``rint((signal - intercept) / slope)``
+#: clipped to 0 ... :data:`STORED_MAX`.
+STORED_MAX = 2**BITS_STORED - 1
+
 
 # --------------------------------------------------------------------------- DICOM writing
 def uid_from(*parts: object) -> str:
@@ -109,9 +115,9 @@ def base_dataset(contrast: Contrast, study_uid: str, series_uid: str, for_uid: s
     ds.Rows = grid.shape[0]
     ds.Columns = grid.shape[1]
     ds.PixelSpacing = [ds_number(grid.spacing[0]), ds_number(grid.spacing[1])]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
+    ds.BitsAllocated = BITS_STORED
+    ds.BitsStored = BITS_STORED
+    ds.HighBit = BITS_STORED - 1
     ds.PixelRepresentation = 0
     if slope != 1.0 or intercept != 0.0:
         ds.RescaleIntercept = ds_number(intercept)
@@ -176,7 +182,7 @@ def write_series(files: list[Path], images: list[np.ndarray], base: Any, grid: G
     for k, (path, img) in enumerate(zip(files, images, strict=True)):
         eight = int(getattr(base, "BitsAllocated", 16)) == 8
         stored = np.clip(np.rint((img - intercept) / slope), 0,
-                         255 if eight else 65535).astype(np.uint8 if eight else np.uint16)
+                         255 if eight else STORED_MAX).astype(np.uint8 if eight else np.uint16)
         stored_all.append(stored)
         ds = base
         meta = FileMetaDataset()

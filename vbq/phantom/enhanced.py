@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vbq.phantom.anatomy import SLICE_SPACING, SLICE_THICKNESS, Grid, ds_number
-from vbq.phantom.dicomwriter import COMPRESSIONS, check_compression, uid_from
+from vbq.phantom.dicomwriter import COMPRESSIONS, STORED_MAX, check_compression, uid_from
 from vbq.phantom.image import Contrast
 
 ENHANCED_MR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.4.1"
@@ -164,7 +164,7 @@ def write_enhanced(path: Path, images: Sequence[np.ndarray], base: Any, contrast
     order = list(range(n)) if frame_order is None else [int(k) for k in frame_order]
     if sorted(order) != list(range(n)):
         raise ValueError("frame_order must be a permutation of the slice indexes")
-    stored = [np.clip(np.rint((img - intercept) / slope), 0, 65535).astype(np.uint16)
+    stored = [np.clip(np.rint((img - intercept) / slope), 0, STORED_MAX).astype(np.uint16)
               for img in images]
     top = float(np.percentile(images[n // 2][::4, ::4], 99.5))
     window = (round(top / 2.0, 1), round(top, 1))

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from vbq.errors import InputError
+from vbq.fileio import shown_number
 from vbq.phantom.anatomy import (
     BODY_HALF_D,
     CANAL_GAP,
@@ -65,7 +66,14 @@ from vbq.phantom.common import parse_distractors as _parse_distractors
 from vbq.phantom.common import stats as _stats
 from vbq.phantom.common import to_patient_roi as _to_patient_roi
 from vbq.phantom.common import write_json as _write_json
-from vbq.phantom.dicomwriter import base_dataset, check_compression, uid_from, write_series
+from vbq.phantom.dicomwriter import (
+    BITS_STORED,
+    STORED_MAX,
+    base_dataset,
+    check_compression,
+    uid_from,
+    write_series,
+)
 from vbq.phantom.enhanced import write_enhanced
 from vbq.phantom.image import coil_shading, contrasts, render_series
 
@@ -150,26 +158,73 @@ def _rois_pixel(grid: Grid, mid: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- main entry
-def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -> None:
-    """Refuse a rescale that cannot hold the phantom's tissue signal in 16-bit pixels.
+def _three_digits(value: float, up: bool) -> str:
+    """``value`` to 3 significant digits, rounded up (``up``) or down, as ``:g`` writes it."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - 2)
+    steps = value / step
+    return f"{(math.ceil(steps) if up else math.floor(steps)) * step:.3g}"
 
-    Stored values are ``rint((signal - intercept) / slope)``, clipped to 0-65535.
-    Clipping the background (air) to 0 is harmless, since ``expected.json`` is
-    computed from the stored pixels; clipping tissue would flatten the image the
-    truth is measured on. The bounds are the contrast tables' darkest and
-    brightest tissue, with a factor of 2 either way for coil shading and noise;
-    they are checked before anything is written.
+
+def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -> None:
+    """Refuse a rescale that cannot hold the phantom's tissue signal in its stored pixels.
+
+    The writer (:func:`vbq.phantom.dicomwriter.write_series`) stores a signal
+    ``v`` as ``rint((v - intercept) / slope)`` clipped to 0 ...
+    :data:`~vbq.phantom.dicomwriter.STORED_MAX` (16 bits stored), and a reader
+    gets back ``stored * slope + intercept``. The tissue signal lies between
+    ``lo`` and ``hi``: the contrast tables' darkest and brightest tissue, with a
+    factor of 2 either way for coil shading and noise (air, below ``lo``, may
+    be clipped to 0: ``expected.json`` is computed from the stored pixels).
+    A rescale stores the tissue when
+
+    - no tissue overflows: ``(hi - intercept) / slope < STORED_MAX + 0.5``
+      (a finite quotient; a slope too small for the intercept);
+    - no tissue is clipped to 0: ``(lo - intercept) / slope >= -0.5``;
+    - no tissue underflows to zero signal: ``slope <= lo``. Signals ``v`` and 0
+      are stored as different values, whatever the intercept, exactly when
+      ``v >= slope`` (``rint(x + 1) = rint(x) + 1``); a coarser step may store
+      the darkest tissue as air, or every tissue as one value (a flat image).
+
+    So the slope must lie between ``max((hi - intercept) / (STORED_MAX + 0.5),
+    2 (intercept - lo))`` and ``lo``, which some slope does exactly when the
+    intercept lies above ``hi - (STORED_MAX + 0.5) lo`` and at most ``1.5 lo``.
+    A slope outside its range for a possible intercept is refused naming
+    ``--rescale-slope``, an intercept that no slope can store with naming
+    ``--rescale-intercept``; both are checked before anything is written.
+
+    Raises
+    ------
+    InputError
+        One sentence naming the option at fault, its value (short) and the range allowed.
     """
     signals = [float(v) for t in tables.values() for v in t.table.values() if float(v) > 0]
-    floor, hi = 0.5 * min(signals), 2.0 * max(signals)
-    with np.errstate(all="ignore"):
-        s_lo, s_hi = (floor - intercept) / slope, (hi - intercept) / slope
-    if not (math.isfinite(s_lo) and math.isfinite(s_hi) and s_lo >= -0.5 and s_hi <= 65535.5):
+    lo, hi = 0.5 * min(signals), 2.0 * max(signals)
+    top = STORED_MAX + 0.5
+    what = (f"the phantom's tissue signal ({lo:g} to {hi:g}) in {BITS_STORED}-bit pixels "
+            f"(0-{STORED_MAX})")
+    b_low, b_high = hi - top * lo, 1.5 * lo
+    if not b_low < intercept <= b_high:
         raise InputError(
-            f"rescale slope {slope:g} and intercept {intercept:g} cannot store the phantom's "
-            f"tissue signal ({floor:.0f} to {hi:.0f}) in 16-bit pixels (0-65535): choose an "
-            f"intercept of at most {floor:.0f} and a slope of at least "
-            f"{(hi - min(intercept, floor)) / 65535:.3g}")
+            f"--rescale-intercept {shown_number(intercept)} cannot store {what} with any "
+            f"slope: choose an intercept above {math.ceil(b_low)} and at most "
+            f"{_three_digits(b_high, up=False)}")
+    with np.errstate(all="ignore"):
+        s_lo, s_hi = (lo - intercept) / slope, (hi - intercept) / slope
+    if slope > lo:
+        why = "the darkest tissue would be stored as zero signal"
+    elif not (math.isfinite(s_hi) and s_hi < top):
+        why = f"the brightest tissue would be stored above {STORED_MAX}"
+    elif not (math.isfinite(s_lo) and s_lo >= -0.5):
+        why = "the darkest tissue would be stored below 0"
+    else:
+        return
+    m_low = max((hi - intercept) / top, 2.0 * (intercept - lo))
+    raise InputError(
+        f"--rescale-slope {shown_number(slope)} with --rescale-intercept "
+        f"{shown_number(intercept)} cannot store {what}: {why}; choose a slope from "
+        f"{_three_digits(m_low, up=True)} to {_three_digits(lo, up=False)}")
 
 
 def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed: int = 0,
@@ -264,9 +319,11 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed
     if not (64 <= rows <= 1024 and 64 <= cols <= 1024):
         raise InputError(f"image size {rows}x{cols} is outside 64 to 1024 pixels")
     if not (rescale_slope > 0 and math.isfinite(rescale_slope)):
-        raise InputError(f"rescale slope {rescale_slope} must be a positive number")
+        raise InputError(f"--rescale-slope {shown_number(rescale_slope)} must be a positive "
+                         "number")
     if not math.isfinite(rescale_intercept):
-        raise InputError(f"rescale intercept {rescale_intercept} must be a finite number")
+        raise InputError(f"--rescale-intercept {shown_number(rescale_intercept)} must be a "
+                         "finite number")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed {seed} must be a non-negative integer")
     extra = _parse_distractors(distractors)

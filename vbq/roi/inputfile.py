@@ -32,7 +32,7 @@ from vbq.fileio import NUMBER_LIMIT, in_limit, read_json_file, shown
 from vbq.levels import LABELS, check_level, check_reason
 
 __all__ = ["SPACES", "InputDocument", "load_document", "check_format", "read_document",
-           "read_slice", "check_label", "number_list"]
+           "read_slice", "check_label", "check_csf_level", "number_list"]
 
 #: Coordinate spaces of ROI and seed files: pixel ``[row, column]`` or patient ``[x, y, z]`` mm.
 SPACES = ("pixel", "patient")
@@ -160,6 +160,32 @@ def check_label(label: object, where: str) -> str:
         raise InputError(f"{where}: unknown label {label!r} "
                          "(expected one of C1-C7, T1-T12, L1-L5, S1, CSF)")
     return label
+
+
+def check_csf_level(where: str, level: str | None, csf_levels: Sequence[str],
+                    protocol: str) -> None:
+    """Refuse the ``level`` of a CSF ROI or seed that is not one of ``csf_levels``.
+
+    Parameters
+    ----------
+    where
+        How the message names the file and the item (``"rois.json: ROI 6 (CSF)"``).
+    level
+        The item's ``level`` (None: not given, nothing to check).
+    csf_levels
+        The levels at which ``protocol`` measures the CSF, preferred first.
+    protocol
+        The protocol's name, as the error sentence names it.
+
+    Raises
+    ------
+    InputError
+        ``{where}: "level" is T12, which protocol lumbar does not allow for the
+        CSF (allowed: L3, L2, L1)``.
+    """
+    if level is not None and level not in csf_levels:
+        raise InputError(f'{where}: "level" is {level}, which protocol {protocol} does not '
+                         f"allow for the CSF (allowed: {', '.join(csf_levels)})")
 
 
 def number_list(value: Any, n: int | None, where: str, key: str) -> np.ndarray:

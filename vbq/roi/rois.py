@@ -32,7 +32,7 @@ when its centre is in the ROI's shape and in none of its ``minus`` shapes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from vbq.dicom.sliceref import SliceLike, SliceRef
 from vbq.errors import InputError
 from vbq.fileio import NUMBER_LIMIT, in_limit, shown
 from vbq.levels import CSF, check_level
-from vbq.roi.inputfile import check_label, number_list, read_document, read_slice
+from vbq.roi.inputfile import check_csf_level, check_label, number_list, read_document, read_slice
 from vbq.roi.roimasks import RoiMasks
 from vbq.roi.shapes import cos_sin, rasterise
 
@@ -300,6 +300,25 @@ class RoiFile:
             seen[spec.label] = spec.number
         return cls(space=space, rois=specs, slice=doc.slice, exclude=dict(doc.exclude),
                    source=src)
+
+    def check_csf_level(self, csf_levels: Sequence[str], protocol: str) -> None:
+        """Refuse a CSF ROI whose ``level`` is not one of ``csf_levels``.
+
+        Parameters
+        ----------
+        csf_levels
+            The levels at which ``protocol`` measures the CSF, preferred first.
+        protocol
+            The protocol's name, as the error sentence names it.
+
+        Raises
+        ------
+        InputError
+            Naming the file, the ROI and its key ``level``, and the levels allowed.
+        """
+        for spec in self.rois:
+            if spec.label == CSF:
+                check_csf_level(f"{self.source}: {spec.name}", spec.level, csf_levels, protocol)
 
     # ----------------------------------------------------------------- placing
 

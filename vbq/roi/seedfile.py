@@ -21,7 +21,7 @@ from vbq.dicom.sliceref import SliceRef
 from vbq.errors import InputError
 from vbq.fileio import in_limit, shown, shown_number
 from vbq.levels import CSF, check_level
-from vbq.roi.inputfile import check_label, read_document, read_slice
+from vbq.roi.inputfile import check_csf_level, check_label, read_document, read_slice
 
 __all__ = ["FORMAT", "Seed", "SeedFile", "place_seed"]
 
@@ -115,10 +115,8 @@ class SeedFile:
             Naming the file, the seed and its key ``level``, and the levels allowed.
         """
         for seed in self.seeds:
-            if seed.label == CSF and seed.level is not None and seed.level not in csf_levels:
-                raise InputError(f'{self.source}: {seed.name}: "level" is {seed.level}, which '
-                                 f"protocol {protocol} does not allow for the CSF (allowed: "
-                                 f"{', '.join(csf_levels)})")
+            if seed.label == CSF:
+                check_csf_level(f"{self.source}: {seed.name}", seed.level, csf_levels, protocol)
 
 
 def place_seed(series: SeriesInfo, seed: Seed, space: str, default_index: int | None,

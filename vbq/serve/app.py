@@ -473,6 +473,7 @@ class Workstation:
         choice = self.catalog.choice(str(uid))
         series = choice.series
         roi_file = RoiFile.from_json(rois)
+        roi_file.check_csf_level(proto.csf_levels, proto.name)
         self.decode(series)
         roi_masks = roi_file.masks(series)
         result = score_roi_masks(series, roi_masks, protocol=proto, statistic=statistic,
