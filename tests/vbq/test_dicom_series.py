@@ -370,3 +370,28 @@ def test_oblique_series_patient_space_rois_select_same_pixels(study, tmp_path):
             conv["points"] = [list(x) for x in rc]
         np.testing.assert_array_equal(roi_membership(conv, g.shape), roi_membership(a, g.shape))
         np.testing.assert_allclose(rc[0], a[key] if key else a["points"][0], atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["15000", "0.0001", "1e308", "-3"])
+def test_a_field_strength_that_is_no_field_in_tesla_is_taken_as_unknown(study, tmp_path, value):
+    """MagneticFieldStrength is in tesla; 15000 (gauss for 1.5 T), a tenth of a
+    millitesla, an overflowing or a negative value is no field an MRI scanner has
+    (0.05-11.7 T): it would select the 3 T plausibility limit and the cut-offs compared.
+    It is taken as unknown, with a warning naming it."""
+    folder = tmp_path / "gauss"
+    folder.mkdir()
+    for i, p in enumerate(study.files["t1"]):
+        ds = pydicom.dcmread(p)
+        ds.MagneticFieldStrength = value
+        ds.save_as(folder / f"x{i}", enforce_file_format=False)
+    choice = load_series(folder)
+    assert choice.series.field_strength_t is None
+    said = [str(w) for w in choice.warnings if w.code == "no_field_strength"]
+    assert len(said) == 1 and f"MagneticFieldStrength {float(value):g}" in said[0], said
+    assert "0.05 to 11.7 T" in said[0] and "taken as unknown" in said[0]
+
+
+def test_a_field_strength_in_tesla_is_kept(study):
+    choice = load_series(study.files["t1"][0].parent)
+    assert choice.series.field_strength_t == pytest.approx(1.5)
+    assert "no_field_strength" not in [w.code for w in choice.warnings]

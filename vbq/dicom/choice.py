@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from vbq.cutoffs import field_strength_rule, is_field_strength
 from vbq.dicom.index import index_folder
 from vbq.dicom.series import SeriesIndex, SeriesInfo, iso_date
 from vbq.errors import (
@@ -43,6 +44,7 @@ from vbq.errors import (
     VbqWarning,
     ZeroRescaleSlope,
 )
+from vbq.fileio import shown_number
 
 __all__ = ["SeriesChoice", "choose_series", "load_series", "describe_choice", "select_study",
            "NORMATIVE_TR_MS", "NORMATIVE_TE_MS", "T1_MAX_TR_MS", "T1_MAX_TE_MS"]
@@ -160,11 +162,27 @@ def _acquisition_warnings(s: SeriesInfo) -> list[VbqWarning]:
     if s.field_strength_t is None:
         w.append(NoFieldStrength(f"series {name} has no MagneticFieldStrength; cut-offs by "
                                  "field strength cannot be matched"))
+    elif not is_field_strength(s.field_strength_t):
+        w.append(NoFieldStrength(
+            f"series {name} has MagneticFieldStrength {shown_number(s.field_strength_t)}, "
+            f"which is not {field_strength_rule()} (a value in gauss or millitesla?); it is "
+            "taken as unknown, so cut-offs by field strength cannot be matched"))
     for i, sl in enumerate(s.slices):
         if sl.problem is not None:
             w.append(SliceUnreadable(f"slice {i} of the chosen series cannot be measured: "
                                      f"{sl.path} {sl.problem}"))
     return w
+
+
+def _known_field(s: SeriesInfo) -> SeriesInfo:
+    """Return ``s`` with a field strength that is no MRI field strength in tesla taken as unknown.
+
+    :func:`_acquisition_warnings` says so; the value would otherwise select the
+    3 T plausibility limit and the cut-offs compared as if it were right.
+    """
+    if s.field_strength_t is None or is_field_strength(s.field_strength_t):
+        return s
+    return replace(s, field_strength_t=None)
 
 
 def _summary(s: SeriesInfo) -> str:
@@ -384,7 +402,7 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None, *,
         w.extend(_acquisition_warnings(chosen))
         others = tuple((s.series_instance_uid, s.description, "not the series named by UID")
                        for s in index.series if s is not chosen)
-        chosen, lost_w = _with_losses(chosen, index)
+        chosen, lost_w = _with_losses(_known_field(chosen), index)
         w.extend(lost_w)
         return SeriesChoice(series=chosen, reason=(
             f"series {chosen.label()} named by UID ({_summary(chosen)})"),
@@ -466,7 +484,7 @@ def choose_series(index: SeriesIndex, series_uid: str | None = None, *,
                              f"also a T1 sagittal series, but {because}"))
         reason += f"; preferred over {len(candidates) - 1} other T1 sagittal series"
     w = _acquisition_warnings(chosen)
-    chosen, lost_w = _with_losses(chosen, index)
+    chosen, lost_w = _with_losses(_known_field(chosen), index)
     w.extend(lost_w)
     return SeriesChoice(series=chosen, reason=reason, rejected=tuple(rejected),
                         warnings=tuple(w + skipped_w))
