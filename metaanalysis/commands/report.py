@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
     kw = model_kwargs(args)
     grade = read_grade(args.grade) if args.grade is not None else None
-    output_folder(args.out, "--out")
+    # the table first: a table refused leaves no output folder behind
     table = load_table(args.file, args.study_column, **table_kwargs(args))
+    output_folder(args.out, "--out")
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),
                                  ("prevalence", args.prevalence), ("grade", args.grade),
                                  ("sheet", args.sheet), ("columns", args.columns)) if v}

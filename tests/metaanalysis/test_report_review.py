@@ -215,3 +215,12 @@ def test_review_api_matches_the_command(report):
     rev = review(report["table"], covariates=("design",), pretest=(0.2,))
     assert rev.fit is not None and rev.notes.keys() <= {"influence"}
     assert re.search(r"[0-9a-f]{64}", report["html"])
+
+
+def test_a_table_refused_leaves_no_output_folder_behind(tmp_path, capsys):
+    csv = tmp_path / "t.csv"
+    csv.write_text("study,TP,FP,FN\na,9,1,1\nb,8,2,2\n")       # no TN column
+    out = tmp_path / "new" / "o"
+    assert main(["report", str(csv), "--out", str(out)]) == 2
+    assert "TN" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

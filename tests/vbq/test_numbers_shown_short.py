@@ -116,8 +116,8 @@ def test_a_from_values_cell_of_400_digits(tmp_path, capsys):
     want = f"'{'9' * 20}... (400 characters)'"
     assert err[:2] == [
         f"vbq: error: pacs.csv row 1 (id a), column L1: {want} is not a finite number",
-        f"vbq: error: pacs.csv row 2 (id b), column field_strength_t: {want} is not a field "
-        "strength > 0"]
+        f"vbq: error: pacs.csv row 2 (id b), column field_strength_t: {want} is not a "
+        "plausible MRI field strength (0.05 to 11.7 T)"]
 
 
 def test_an_agreement_cell_of_400_digits(tmp_path, capsys):
