@@ -948,12 +948,15 @@ def _across(profile: np.ndarray, depths: np.ndarray, front: float, back: float,
     a quarter of :data:`CSF_CALM` (the blurred edge of a dark dura or
     ligament) are left out, and the ends are then moved in by
     :data:`CSF_WALL_MARGIN_MM` (front) and :data:`CSF_BACK_MARGIN_MM`
-    (back). A zone at the back brighter than the CSF in front of it by
-    :data:`ROOT_ZONE_EXCESS` of the sac's CSF, both at least
-    :data:`ROOT_ZONE_MM` thick (:func:`_root_zone`), is left out too when the
-    CSF in front of it is still :data:`CSF_MIN_WIDTH_MM` across: roots lie
-    beside the slice there, and their partial volume lifts the CSF's signal
-    (a thin brighter zone is kept).
+    (back). A back part whose mean exceeds that of the CSF in front of it by
+    :data:`ROOT_ZONE_EXCESS` of the sac's CSF, the two split at the
+    least-squares step and each at least :data:`ROOT_ZONE_MM` thick
+    (:func:`_root_zone`), is left out too: roots lie beside the slice there,
+    and their partial volume lifts the CSF's signal (a band thinner than
+    :data:`ROOT_ZONE_MM` counts when it lifts the back part's mean enough with
+    the CSF before it). The ROI then keeps the CSF in front, and at least
+    :data:`CSF_MIN_WIDTH_MM` from its front, into the zone's blurred edge if
+    the front is narrower.
 
     Returns ``(low, high, stripe, zone)`` (``stripe``: a root stripe bounds
     the range; ``zone``: a brighter zone of roots beside the slice was left
