@@ -293,6 +293,12 @@ class SeedMoved(VbqWarning):
     code = "seed_moved"
 
 
+class LevelSpacingUneven(VbqWarning):
+    """Bodies found from clicks are spaced unevenly for their labels (a level skipped?)."""
+
+    code = "level_spacing_uneven"
+
+
 class BodyLow(VbqWarning):
     """A body found from a click is low for the spacing of the other bodies found.
 

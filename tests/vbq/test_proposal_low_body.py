@@ -125,3 +125,35 @@ def test_a_body_found_short_on_a_realistic_spine_is_warned_in_the_score(tmp_path
     found = float(low[0].split("body found ")[1].split(" mm")[0])
     true_inner = geo["L2"]["height_mm"] - 2.0 * geo["L2"]["cortex_mm"]
     assert found < 0.75 * true_inner
+
+
+def _uneven(prop) -> list[str]:
+    return [w for w, c in zip(prop.warnings, prop.warning_codes, strict=True)
+            if c == "level_spacing_uneven"]
+
+
+def test_a_level_skipped_in_the_labels_is_warned_about_and_blames_no_body():
+    """Five bodies 26 mm high, 38 mm apart; the L1-L3 clicks on the first three and the
+    L4 click on the fifth (L4 skipped in the labels): L3 to "L4" is 76 mm, twice the
+    38 mm of the others. Each body is found as drawn, none is called low or moved, and
+    the result says a level may be skipped."""
+    img, centres = _stack({"A": 26, "B": 26, "C": 26, "D": 26, "E": 26})
+    clicks = {"L1": centres["A"], "L2": centres["B"], "L3": centres["C"], "L4": centres["E"]}
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(clicks), find_csf=False)
+    for level, c in clicks.items():
+        _check_body(prop, level, c, 26.0, 36.0)
+    assert _low(prop) == [] and "seed_moved" not in prop.warning_codes
+    uneven = _uneven(prop)
+    assert len(uneven) == 1, prop.warnings
+    assert "for L3 and L4 are 76.0 mm apart per level, 2.0 times the 38.0 mm" in uneven[0]
+
+
+@pytest.mark.parametrize("l2", [26, 12])
+def test_an_evenly_spaced_spine_and_a_crushed_body_are_not_uneven(l2):
+    """L1-L4 38 mm apart, or with L2 crushed to 12 mm (its two gaps 31 mm, 0.82 of the
+    third): under 1.5 times the shortest, no warning of uneven spacing."""
+    img, centres = _stack({"L1": 26, "L2": l2, "L3": 26, "L4": 26})
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(centres), find_csf=False)
+    assert _uneven(prop) == []

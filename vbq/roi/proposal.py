@@ -110,6 +110,7 @@ from vbq.errors import (
     BodyLow,
     BodyNotFoundError,
     LevelMissing,
+    LevelSpacingUneven,
     SeedMoved,
     VbqWarning,
 )
@@ -169,6 +170,13 @@ MIN_HEIGHT_MM = 10.0
 #: realistic phantom's 1,600 is (its inner height is 0.54 of the pitch or more), and a
 #: body crushed by a third or more, or a disc taken for one, is.
 LOW_BODY_FRACTION = 0.4
+#: The other bodies' spacing per level, between neighbours, within this ratio is even:
+#: their pitch is known (a crushed body shortens its two gaps by a fifth at most).
+EVEN_SPACING = 1.3
+#: Consecutive levels found further apart per level than this times the shortest such
+#: distance on their slice are warned about (``level_spacing_uneven``: a level skipped in
+#: the labels doubles a distance).
+UNEVEN_SPACING = 1.5
 #: Focal structures (vein, its fat, Modic zones, haemangiomas, fat islands): lightly
 #: smoothed signal above or below these fractions of the body's median marrow.
 LESION_BRIGHT = 1.10
@@ -1123,13 +1131,82 @@ def _spine(series: SeriesInfo, points: Mapping[str, tuple[int, Sequence[float]]]
     return d / n if n > 0 else None
 
 
+def _gaps(series: SeriesInfo, points: Sequence[tuple[str, int, Sequence[float]]],
+          levels: Sequence[str]) -> list[tuple[str, str, float]]:
+    """Distances (mm) between the centres of consecutive levels found, per level between.
+
+    ``points`` are ``(level, slice index, (row, column))`` on one slice; returns
+    ``(upper level, lower level, distance / levels apart)`` down the spine.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> series = NS(slices=[NS(geometry=NS(spacing=(1.0, 1.0)))])
+    >>> _gaps(series, [("L1", 0, (0.0, 0.0)), ("L3", 0, (70.0, 0.0)), ("L4", 0, (105.0, 0.0))],
+    ...       ["L1", "L2", "L3", "L4"])
+    [('L1', 'L3', 35.0), ('L3', 'L4', 35.0)]
+    """
+    order = sorted((levels.index(lv), lv, idx, rc) for lv, idx, rc in points)
+    out = []
+    for (i0, l0, idx, p0), (i1, l1, _, p1) in zip(order, order[1:], strict=False):
+        sr, sc = (float(v) for v in series.slices[idx].geometry.spacing[:2])
+        dist = math.hypot((float(p1[0]) - float(p0[0])) * sr, (float(p1[1]) - float(p0[1])) * sc)
+        out.append((l0, l1, dist / (i1 - i0)))
+    return out
+
+
+def _even_pitch(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
+                level: str, levels: Sequence[str]) -> float | None:
+    """Return the pitch of the other bodies found on ``level``'s slice, when evenly spaced.
+
+    At least two other bodies (:func:`_pitch`); None when their spacing per level
+    differs by more than :data:`EVEN_SPACING` between neighbours (a level
+    skipped or repeated in the labels: the pitch is then not known).
+    """
+    idx = placed[level][1]
+    others = [(lv, idx, fits[lv].centre) for lv in levels
+              if lv != level and lv in fits and placed[lv][1] == idx]
+    if len(others) < 2:
+        return None
+    gaps = [g for _, _, g in _gaps(series, others, levels)]
+    if min(gaps) <= 0 or max(gaps) > EVEN_SPACING * min(gaps):
+        return None
+    return _pitch(series, others, levels)
+
+
+def _uneven_levels(series: SeriesInfo, placed: Mapping[str, Any],
+                   fits: Mapping[str, BodyFit], levels: Sequence[str]) -> str | None:
+    """Say where the bodies found are spaced unevenly for their labels, or return None.
+
+    On each slice, the distance between consecutive levels found (per level
+    between them) is compared with the shortest: beyond :data:`UNEVEN_SPACING`
+    times it, a level was skipped (or clicked twice) in the labels.
+    """
+    by_slice: dict[int, list[tuple[str, int, Sequence[float]]]] = {}
+    for lv in levels:
+        if lv in fits:
+            by_slice.setdefault(placed[lv][1], []).append((lv, placed[lv][1], fits[lv].centre))
+    for points in by_slice.values():
+        gaps = _gaps(series, points, levels)
+        if len(gaps) < 2:
+            continue
+        short = min(gaps, key=lambda g: g[2])
+        long = max(gaps, key=lambda g: g[2])
+        if short[2] > 0 and long[2] > UNEVEN_SPACING * short[2]:
+            return (f"the bodies found for {long[0]} and {long[1]} are {long[2]:.1f} mm apart "
+                    f"per level, {long[2] / short[2]:.1f} times the {short[2]:.1f} mm from "
+                    f"{short[0]} to {short[1]}: a level may be skipped or clicked twice in "
+                    "the labels; check them on the QC figure")
+    return None
+
+
 def _low_body(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
               level: str, levels: Sequence[str]) -> str | None:
     """Say why the body found at ``level`` is low for its spine, or return None.
 
-    The pitch is that of the other bodies found on its slice (:func:`_pitch`, at
-    least two of them); the body is low when its inner height is under
-    :data:`LOW_BODY_FRACTION` of it.
+    The pitch is that of the other bodies found on its slice, when their spacing
+    is even (:func:`_even_pitch`); the body is low when its inner height is
+    under :data:`LOW_BODY_FRACTION` of it.
 
     Examples
     --------
@@ -1144,12 +1221,7 @@ def _low_body(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, 
     >>> _low_body(series, placed, fits, "L1", ["L1", "L2", "L3"]) is None
     True
     """
-    idx = placed[level][1]
-    others = [(lv, idx, fits[lv].centre) for lv in levels
-              if lv != level and lv in fits and placed[lv][1] == idx]
-    if len(others) < 2:
-        return None
-    pitch = _pitch(series, others, levels)
+    pitch = _even_pitch(series, placed, fits, level, levels)
     height = float(fits[level].height_mm)
     if pitch is None or height >= LOW_BODY_FRACTION * pitch:
         return None
@@ -1174,9 +1246,7 @@ def _relocated(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str,
     idx = placed[level][1]
     others = {lv: fits[lv] for lv in levels
               if lv != level and lv in fits and placed[lv][1] == idx}
-    if len(others) < 2:
-        return None
-    pitch = _pitch(series, [(lv, idx, f.centre) for lv, f in others.items()], levels)
+    pitch = _even_pitch(series, placed, fits, level, levels)
     here = fits[level]
     if pitch is None or here.height_mm >= LOW_BODY_FRACTION * pitch:
         return None
@@ -1345,6 +1415,9 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 raise BodyNotFoundError(
                     f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
                     f"click inside the middle of each body")
+    uneven = _uneven_levels(series, placed, fits, levels)
+    if uneven is not None:
+        warnings.append(LevelSpacingUneven(f"{sf.source}: {uneven}"))
     for lvl in names:
         low = _low_body(series, placed, fits, lvl, levels)
         if low is not None:
