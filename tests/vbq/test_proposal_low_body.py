@@ -20,6 +20,7 @@ from test_proposal_moved_clicks import _check_body, _column, _seeds
 from test_rois_support import make_series
 
 from vbq import score_series
+from vbq.errors import BodyNotFoundError
 from vbq.phantom import make_phantom
 from vbq.roi.proposal import LOW_BODY_FRACTION, propose
 
@@ -157,3 +158,48 @@ def test_an_evenly_spaced_spine_and_a_crushed_body_are_not_uneven(l2):
     series = make_series(img[None], spacing=(1.0, 1.0))
     prop = propose(series, _seeds(centres), find_csf=False)
     assert _uneven(prop) == []
+
+
+def _shifted_stack(shift: dict[str, int], depth: int = 36) -> tuple[np.ndarray, dict]:
+    """L1-L4 of :func:`_stack` (26 mm high, 8 mm discs), each moved ``shift[level]`` columns
+    (mm, posterior positive) as a slipped vertebra is; the marrow centres."""
+    img = np.full((260, depth + 140), SOFT)
+    r, centres = 15, {}
+    for level in ("L1", "L2", "L3", "L4"):
+        c0 = 50 + shift.get(level, 0)
+        img[r:r + 30, c0 - 2:c0 + depth + 2] = CORTEX
+        img[r + 2:r + 28, c0:c0 + depth] = MARROW
+        centres[level] = (r + 14.5, c0 + 0.5 * (depth - 1))
+        r += 38
+    return img, centres
+
+
+def test_a_slipped_vertebra_is_kept():
+    """L3 slipped 14 mm forward over L4 (40 % of the 36 mm depth, a grade 2 slip) with L1
+    and L2 in line with L4: 14 mm from the line through the others, under 0.8 of their
+    depth; found as drawn."""
+    img, centres = _shifted_stack({"L3": -14})
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(centres), find_csf=False)
+    for level in centres:      # centres to a pixel (L4's top cortex half under L3's disc)
+        assert prop.bodies[level].centre == pytest.approx(centres[level], abs=1.0), level
+
+
+def test_a_click_on_a_block_of_marrow_behind_the_bodies_is_refused():
+    """A 26 x 20 mm block of marrow (a spinous process) 40 mm behind L3, clicked as L3:
+    its centre lies 40 mm behind the line through L1, L2 and L4 (1.1 of their 36 mm
+    depth); refused, naming the seed and the distance."""
+    img, centres = _shifted_stack({})
+    r0, c0 = int(centres["L3"][0]) - 13, int(centres["L3"][1]) + 40 - 10
+    img[r0 - 2:r0 + 28, c0 - 2:c0 + 22] = CORTEX
+    img[r0:r0 + 26, c0:c0 + 20] = MARROW
+    clicks = dict(centres, L3=(centres["L3"][0], c0 + 9.5))
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    with pytest.raises(BodyNotFoundError) as err:
+        propose(series, _seeds(clicks), find_csf=False)
+    msg = str(err.value)
+    assert "(L3): the body found from the click at" in msg
+    said = float(msg.split("lies ")[1].split(" mm behind")[0])
+    assert said == pytest.approx(40.0, abs=1.0)
+    depth = float(msg.split("depth (")[1].split(" mm")[0])
+    assert depth == pytest.approx(36.0, abs=0.5)

@@ -24,14 +24,13 @@ def _realistic(tmp_path, seed, rows=256):
             info.expected["geometry"])
 
 
-@pytest.mark.xfail(strict=True, reason="a click in the muscle behind the canal is moved into "
-                   "L1's spinous process, 37 mm behind the body, and scored as L1 with only "
-                   "seed_moved ('moved into the body it belongs to')")
 def test_a_click_behind_the_canal_is_not_moved_into_the_posterior_elements(tmp_path):
     """Seed 3, no variants: the L1 click 44 mm behind L1's true centre along its
     antero-posterior direction (in the paraspinal muscle, behind the canal), the other
-    clicks at their true centres. The ROI must be L1's body or the click refused; it is
-    an ellipse on the posterior elements, 14.6 x 17.3 mm, not low enough for body_low."""
+    clicks at their true centres. The ROI must be L1's body or the click refused; it was
+    an ellipse on the posterior elements, 14.6 x 17.3 mm, not low enough for body_low,
+    and is now refused: its centre lies behind the line through the other bodies'
+    centres by more than 0.8 of their depth."""
     series, seeds, points, geo = _realistic(tmp_path, 3)
     sp = geo["pixel_spacing_mm"][0]
     lv = geo["levels"]["L1"]
@@ -40,7 +39,11 @@ def test_a_click_behind_the_canal_is_not_moved_into_the_posterior_elements(tmp_p
                + [{"label": k, "point": points[k]} for k in ("L2", "L3", "L4")])
     try:
         prop = propose(series, doc, find_csf=False)
-    except BodyNotFoundError:
+    except BodyNotFoundError as err:
+        msg = str(err)
+        assert "(L1): the body found from the click at" in msg, msg
+        assert "behind the line through the centres of L2, L3, L4" in msg
+        assert "posterior elements" in msg and "click inside the body" in msg
         return
     off = math.dist(prop.bodies["L1"].centre, lv["centre"]) * sp
     assert off < 10.0, off

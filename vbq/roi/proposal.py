@@ -170,6 +170,9 @@ MIN_HEIGHT_MM = 10.0
 #: realistic phantom's 1,600 is (its inner height is 0.54 of the pitch or more), and a
 #: body crushed by a third or more, or a disc taken for one, is.
 LOW_BODY_FRACTION = 0.4
+#: A body whose centre lies further than this fraction of the other bodies' depth from
+#: the line through their centres is not a vertebral body (the posterior elements).
+OFF_SPINE_FRACTION = 0.8
 #: The other bodies' spacing per level, between neighbours, within this ratio is even:
 #: their pitch is known (a crushed body shortens its two gaps by a fifth at most).
 EVEN_SPACING = 1.3
@@ -1200,6 +1203,58 @@ def _uneven_levels(series: SeriesInfo, placed: Mapping[str, Any],
     return None
 
 
+def _off_spine(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
+               levels: Sequence[str]) -> tuple[str, str] | None:
+    """Find a body found off the line of the others; return its level and why, or None.
+
+    On each slice with three or more bodies found, the straight line is fitted
+    (least squares) through the centres of all bodies but one, for each one in
+    turn; the body whose leaving out lets the others lie nearest their line
+    (the least RMS distance; with three bodies, the furthest of the three from
+    the line through the other two) is off the spine when its centre lies
+    beyond :data:`OFF_SPINE_FRACTION` of the others' median depth from that
+    line (the posterior elements, a spinous process: 30 mm or more behind the
+    bodies; lordosis keeps a body within 0.3 of it on the realistic phantoms).
+    """
+    by_slice: dict[int, list[str]] = {}
+    for lv in levels:
+        if lv in fits:
+            by_slice.setdefault(placed[lv][1], []).append(lv)
+    worst: tuple[float, str, str] | None = None
+    for idx, names in by_slice.items():
+        if len(names) < 3:
+            continue
+        sp = np.array([float(v) for v in series.slices[idx].geometry.spacing[:2]])
+        mm = {lv: np.asarray(fits[lv].centre, dtype=float) * sp for lv in names}
+
+        def cross(rel: np.ndarray, axis: np.ndarray) -> np.ndarray:
+            return np.abs(rel[..., 0] * axis[1] - rel[..., 1] * axis[0])
+
+        fitted = []
+        for lv in names:
+            others = [n for n in names if n != lv]
+            pts = np.array([mm[n] for n in others])
+            mid = pts.mean(axis=0)
+            axis = np.linalg.svd(pts - mid)[2][0]
+            spread = float(np.sqrt(np.mean(cross(pts - mid, axis) ** 2)))
+            off = float(cross(mm[lv] - mid, axis))
+            fitted.append((round(spread, 3), -off, lv, others, mid))
+        _, neg_off, lv, others, mid = min(fitted)
+        off = -neg_off
+        depth = float(np.median([fits[n].depth_mm for n in others]))
+        if depth > 0 and off > OFF_SPINE_FRACTION * depth and (
+                worst is None or off / depth > worst[0]):
+            ap = np.mean([np.asarray(fits[n].ap, dtype=float) for n in others], axis=0)
+            side = "behind" if float((mm[lv] - mid) @ ap) > 0 else "in front of"
+            worst = (off / depth, lv,
+                     f"lies {off:.1f} mm {side} the line through the centres of "
+                     f"{', '.join(others)} found on its slice, more than "
+                     f"{OFF_SPINE_FRACTION:g} of their depth ({depth:.1f} mm): it is not "
+                     "that level's vertebral body (the posterior elements, or outside the "
+                     "spine)")
+    return None if worst is None else (worst[1], worst[2])
+
+
 def _low_body(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str, BodyFit],
               level: str, levels: Sequence[str]) -> str | None:
     """Say why the body found at ``level`` is low for its spine, or return None.
@@ -1415,6 +1470,14 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 raise BodyNotFoundError(
                     f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
                     f"click inside the middle of each body")
+    off = _off_spine(series, placed, fits, levels)
+    if off is not None:
+        lvl, why = off
+        c = placed[lvl][2]
+        raise BodyNotFoundError(
+            f"{sf.source}: {placed[lvl][0].name}: the body found from the click at "
+            f"[{float(c[0]):.1f}, {float(c[1]):.1f}] (row, column) {why}; click inside the "
+            "body")
     uneven = _uneven_levels(series, placed, fits, levels)
     if uneven is not None:
         warnings.append(LevelSpacingUneven(f"{sf.source}: {uneven}"))
