@@ -45,3 +45,21 @@ def test_a_body_whose_lower_endplate_is_not_seen_is_refused_saying_so(tmp_path):
     assert "bodies above and below it are other clicks'" in msg
     assert "--slice" in msg and "ROI file" in msg
     assert "is not inside a vertebral body" not in msg
+
+
+@pytest.mark.parametrize("spot", [170.0, 50.0])
+def test_a_bright_or_dark_click_with_no_border_is_not_inside_a_body(spot):
+    """The marrow-like square of the first test with a spot 3 mm in radius at the click,
+    brighter than the marrow (fat, 1.7 x) or darker (0.5 x): a click on fat or in the
+    canal is not said to be in a body whose borders were not seen."""
+    img = np.full((200, 200), 40.0)
+    img[40:160, 40:160] = 100.0
+    rr, cc = np.mgrid[0:200, 0:200]
+    img[(rr - 100) ** 2 + (cc - 100) ** 2 <= 9] = spot
+    geo = SliceGeometry(np.zeros(3), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0]),
+                        (1.0, 1.0), img.shape)
+    with pytest.raises(BodyNotFoundError) as err:
+        fit_body(img, geo, (100.0, 100.0), name="L3", marrow=100.0)
+    msg = str(err.value)
+    assert "is not inside a vertebral body" in msg, msg
+    assert "endplate" not in msg

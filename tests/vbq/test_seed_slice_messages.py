@@ -28,26 +28,22 @@ def _with_l3_slice(seeds, index):
                               for s in seeds["seeds"]])
 
 
-@pytest.mark.xfail(strict=True, reason="the sentence says to choose another slice with "
-                   "--slice, which does not move a seed that names its own slice, and does "
-                   "not say which slice the click was on")
 def test_a_click_on_a_far_slice_is_refused_naming_its_slice(spine):
     """L3 clicked at its true centre on slice 0 (its own "slice"), 40 mm from the bodies'
-    slice 7: refused, and the sentence names the slice the click lies on."""
+    slice 7: refused, and the sentence names the slice the click lies on and the seed's
+    "slice" to check (--slice does not move a seed that names its own slice)."""
     series, seeds = spine
     with pytest.raises(BodyNotFoundError) as err:
         propose(series, _with_l3_slice(seeds, 0), find_csf=False)
     msg = str(err.value)
-    assert "seed 3 (L3)" in msg
-    assert "slice 0" in msg, msg
+    assert "seed 3 (L3) on slice 0" in msg
+    assert 'check its "slice" (the click lies on slice 0, the other clicks on slice 7)' in msg
+    assert "--slice" not in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason="the sentence names the file and the slice but not "
-                   "the seed whose slice it is")
 def test_a_seed_slice_outside_the_series_names_the_seed(spine):
     series, seeds = spine
     with pytest.raises(InputError) as err:
         propose(series, _with_l3_slice(seeds, 99), find_csf=False)
     msg = str(err.value)
-    assert "slice 99" in msg
-    assert "seed 3 (L3)" in msg, msg
+    assert msg == 'seeds: seed 3 (L3): its "slice": slice 99 is outside the series (slices 0-14)'

@@ -890,6 +890,10 @@ class _OnlyTakenError(BodyNotFoundError):
     """The only bodies a click could be moved into are other clicks'."""
 
 
+#: What a refusal of a click says to try on another slice (a seed without a slice of its own).
+_OTHER_SLICE = "choose another slice with --slice"
+
+
 class _NoneNearError(BodyNotFoundError):
     """No body was found above or below a click to move it into."""
 
@@ -924,7 +928,8 @@ def _inside(sl: _Slice, frame: _Frame, click: Sequence[float] | np.ndarray) -> b
 
 def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
           taken: Sequence[BodyFit], pitch: float | None = None,
-          spine: np.ndarray | None = None) -> tuple[_Frame, np.ndarray, str]:
+          spine: np.ndarray | None = None, other_slice: str = _OTHER_SLICE
+          ) -> tuple[_Frame, np.ndarray, str]:
     """Move a click that is not in marrow into the body it belongs to, or refuse."""
     cands: list[tuple[float, str, _Frame, np.ndarray]] = []
     for sign, way in ((1.0, "up"), (-1.0, "down")):
@@ -951,7 +956,7 @@ def _move(sl: _Slice, click: np.ndarray, name: str, m: float,
     if not cands:
         raise _NoneNearError(f"{name}: the click at {where} (row, column) is not inside a "
                                 "vertebral body and no body was found above or below it; "
-                                "click inside the body or choose another slice with --slice")
+                                f"click inside the body or {other_slice}")
     cands.sort(key=lambda c: c[0])
     free = [c for c in cands if not _is_taken(sl, c[2], taken)]
     if not free:
@@ -1020,7 +1025,8 @@ def fit_body(image: np.ndarray, geometry: SliceGeometry, click: Sequence[float] 
 
 def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
          taken: Sequence[BodyFit], pitch: float | None = None, move: bool = True,
-         spine: np.ndarray | None = None) -> tuple[BodyFit, str | None] | None:
+         spine: np.ndarray | None = None, other_slice: str = _OTHER_SLICE
+         ) -> tuple[BodyFit, str | None] | None:
     """Fit the body around ``click``, moving the click when it is not in marrow.
 
     With ``move`` False, a click that would have to be moved gives None. A click
@@ -1035,7 +1041,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         raise BodyNotFoundError(
             f"{name}: the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column) is not inside "
             f"a vertebral body but in air or background (signal {here:.4g}, under a tenth of the "
-            "slice's bright tissue); click inside the body or choose another slice with --slice")
+            f"slice's bright tissue); click inside the body or {other_slice}")
     m = marrow if marrow is not None and marrow > 0 else sl.local_median(click, 3.0)
     frame: _Frame | None = None
     no_border: _NoBorderError | None = None
@@ -1065,7 +1071,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         return None
     where = f"the click at [{click[0]:.1f}, {click[1]:.1f}] (row, column)"
     try:
-        frame, _, note = _move(sl, click, name, m, taken, pitch, spine)
+        frame, _, note = _move(sl, click, name, m, taken, pitch, spine, other_slice)
     except _OnlyTakenError:
         if no_border is not None:
             # marrow at the click and no border around it: the borders are what was not seen
@@ -1073,8 +1079,8 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
                 f"{name}: no {no_border.missing} of a vertebral body was found within "
                 f"{_REACH:.0f} mm of {where}, and the bodies above and below it are other "
                 "clicks' (at this resolution the endplates may be too faint, or the discs as "
-                "bright as the marrow); click nearer the middle of the body, choose another "
-                "slice with --slice, or draw the ROIs in a ROI file") from None
+                f"bright as the marrow); click nearer the middle of the body, {other_slice}, "
+                "or draw the ROIs in a ROI file") from None
         if around is None or not _inside(sl, around, click):
             raise BodyNotFoundError(
                 f"{name}: {where} is not inside a vertebral body, and the bodies above and "
@@ -1086,7 +1092,7 @@ def _fit(sl: _Slice, click: np.ndarray, name: str, marrow: float | None,
         raise BodyNotFoundError(
             f"{name}: no {no_border.missing} of a vertebral body was found within "
             f"{_REACH:.0f} mm of {where}, nor a body above or below it; click inside the "
-            "body, or choose another slice with --slice") from None
+            f"body, or {other_slice}") from None
     moved = float(np.hypot(*((frame.centre - click) * np.array(sl.spacing))))
     return _ellipse(sl, frame, click, moved, name), note
 
@@ -1410,9 +1416,16 @@ def propose(series: SeriesInfo, seeds: Any, *,
     def fit(lvl: str, move: bool, m: float | None, pitch: float | None,
             spine: np.ndarray | None) -> None:
         seed, idx, rc = placed[lvl]
-        got = _fit(slice_of(idx), np.asarray(rc, dtype=float), f"{sf.source}: {seed.name}", m,
-                   [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx], pitch,
-                   move, spine)
+        # --slice moves only pixel-space seeds without a slice of their own
+        fixed = seed.slice is not None or sf.space != "pixel"
+        where = "its \"slice\"" if seed.slice is not None else "its point"
+        other = (f"check {where} (the click lies on slice {idx}, "
+                 + (f"the other clicks on slice {main})" if idx != main else "as most clicks do)")
+                 if fixed else _OTHER_SLICE)
+        got = _fit(slice_of(idx), np.asarray(rc, dtype=float),
+                   f"{sf.source}: {seed.name}" + (f" on slice {idx}" if idx != main else ""),
+                   m, [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx],
+                   pitch, move, spine, other)
         if got is None:
             return
         body, note = got

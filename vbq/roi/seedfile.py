@@ -125,7 +125,7 @@ def place_seed(series: SeriesInfo, seed: Seed, space: str, default_index: int | 
     where = f"{src}: {seed.name}"
     if space == "pixel":
         if seed.slice is not None:
-            index = series.resolve(seed.slice, src)
+            index = series.resolve(seed.slice, f"{where}: its \"slice\"")
         elif default_index is not None:
             index = default_index
         elif file_slice is not None:
