@@ -203,3 +203,16 @@ def test_a_click_on_a_block_of_marrow_behind_the_bodies_is_refused():
     assert said == pytest.approx(40.0, abs=1.0)
     depth = float(msg.split("depth (")[1].split(" mm")[0])
     assert depth == pytest.approx(36.0, abs=0.5)
+
+
+def test_a_click_on_a_level_the_protocol_does_not_score_is_said_not_used():
+    """T12 (not a level of the lumbar protocol) clicked with L1-L4: its click is not used,
+    and the proposal's notes say so, naming the seed (a note: seed files may click the
+    neighbours of the levels scored, as the phantom's do)."""
+    img, centres = _stack({"T12": 26, "L1": 26, "L2": 26, "L3": 26, "L4": 26})
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(centres), find_csf=False)
+    assert "T12" not in prop.bodies and prop.warnings == ()
+    said = [n for n in prop.notes if "not a level" in n]
+    assert said == ["seeds: seed 1 (T12): T12 is not a level of protocol lumbar; its click "
+                    "was not used"], prop.notes

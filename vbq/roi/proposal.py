@@ -114,7 +114,7 @@ from vbq.errors import (
     SeedMoved,
     VbqWarning,
 )
-from vbq.levels import check_level_order
+from vbq.levels import CSF, check_level_order
 from vbq.protocol import Protocol, get_protocol
 from vbq.roi.anatomy import protocol_levels
 from vbq.roi.csfroi import propose_csf, roi_entry
@@ -1409,6 +1409,12 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 excluded[lvl] = "other"
             continue
         todo.append(lvl)
+    for lvl, (seed, _, _) in placed.items():
+        if lvl not in wanted and lvl != CSF:
+            # a note, not a warning: a seed file may click the neighbours of the levels
+            # scored (the phantom's clicks T12 and L5 for the lumbar protocol)
+            notes.append(f"{sf.source}: {seed.name}: {lvl} is not a level of protocol "
+                         f"{get_protocol(protocol or 'lumbar').name}; its click was not used")
     local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
     marrow = float(np.median(list(local.values()))) if local else None
     fits: dict[str, BodyFit] = {}
