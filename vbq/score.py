@@ -694,12 +694,13 @@ def _renamed(text: str, source: str, seed: str, name: str) -> str:
 
 def _seeds_with_own_csf(series: SeriesInfo, seed_file: SeedFile, proto: Protocol,
                         slice: SliceLike | None, csf_point: Sequence[float] | None,
-                        csf_seed: str | Path | Mapping[str, Any] | SeedFile | None) -> RoiMasks:
+                        csf_seed: str | Path | Mapping[str, Any] | SeedFile | None,
+                        exclude: Iterable[str] = ()) -> RoiMasks:
     """ROIs from seeds whose CSF seed a point or a CSF seed file gives; messages name it so."""
     with_csf, name = _with_csf_seed(series, seed_file, slice, csf_point, csf_seed, proto)
     seed = f"seed {len(with_csf.seeds)} ({CSF})"
     try:
-        roi_masks = rois_from_seeds(series, with_csf, proto, slice)
+        roi_masks = rois_from_seeds(series, with_csf, proto, slice, exclude=exclude)
     except VBQError as err:
         text = _renamed(str(err), seed_file.source, seed, name)
         if text == str(err):
@@ -900,11 +901,12 @@ def score_series(
         else:
             assert seeds is not None
             seed_file = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
+            spare = tuple(parse_exclusions(exclude))
             if own_csf:
                 roi_masks = _seeds_with_own_csf(series, seed_file, proto, slice, csf_point,
-                                                csf_seed)
+                                                csf_seed, spare)
             else:
-                roi_masks = rois_from_seeds(series, seed_file, proto, slice)
+                roi_masks = rois_from_seeds(series, seed_file, proto, slice, exclude=spare)
     except CsfNotFoundError as err:
         raise CsfNotFoundError(_with_hint(str(err), _csf_hint(source))) from None
     except BodyNotFoundError as err:

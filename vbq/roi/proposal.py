@@ -96,7 +96,7 @@ the mid-sagittal T1 slice, CSF at L3).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1341,7 +1341,7 @@ def _relocated(series: SeriesInfo, placed: Mapping[str, Any], fits: Mapping[str,
 def propose(series: SeriesInfo, seeds: Any, *,
             slice: SliceLike | None = None,
             protocol: str | Protocol = "lumbar", grow_csf: Any = None,
-            find_csf: bool = True) -> Proposal:
+            find_csf: bool = True, exclude: Iterable[str] = ()) -> Proposal:
     """One click per level -> the ellipses a reader would draw (see the module docstring).
 
     Parameters
@@ -1362,6 +1362,11 @@ def propose(series: SeriesInfo, seeds: Any, *,
     find_csf
         Without a CSF seed, find the CSF behind the CSF level's body (default);
         False proposes no CSF ROI.
+    exclude
+        Levels the score will leave out (a fracture, an implant), besides the
+        seed file's own ``exclude``: a body that cannot be found from such a
+        level's click, or that lies off the spine, is left out with a note
+        instead of refusing the proposal.
 
     Returns
     -------
@@ -1400,6 +1405,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
     warnings: list[VbqWarning] = []
     notes: list[str] = []
     excluded = dict(sf.exclude)
+    spare = set(exclude) | set(excluded)
     wanted = list(levels) + [lvl for lvl in csf_levels if lvl not in levels]
     todo = []
     for lvl in wanted:
@@ -1415,8 +1421,12 @@ def propose(series: SeriesInfo, seeds: Any, *,
             # scored (the phantom's clicks T12 and L5 for the lumbar protocol)
             notes.append(f"{sf.source}: {seed.name}: {lvl} is not a level of protocol "
                          f"{get_protocol(protocol or 'lumbar').name}; its click was not used")
-    local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in todo}
+    # the marrow level from the clicks of the levels scored (an excluded level's click may
+    # lie on a crushed body, or anywhere)
+    judged = [lvl for lvl in todo if lvl not in spare] or todo
+    local = {lvl: slice_of(placed[lvl][1]).local_median(placed[lvl][2], 3.0) for lvl in judged}
     marrow = float(np.median(list(local.values()))) if local else None
+    left_out: set[str] = set()
     fits: dict[str, BodyFit] = {}
 
     def fit(lvl: str, move: bool, m: float | None, pitch: float | None,
@@ -1428,10 +1438,18 @@ def propose(series: SeriesInfo, seeds: Any, *,
         other = (f"check {where} (the click lies on slice {idx}, "
                  + (f"the other clicks on slice {main})" if idx != main else "as most clicks do)")
                  if fixed else _OTHER_SLICE)
-        got = _fit(slice_of(idx), np.asarray(rc, dtype=float),
-                   f"{sf.source}: {seed.name}" + (f" on slice {idx}" if idx != main else ""),
-                   m, [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx],
-                   pitch, move, spine, other)
+        try:
+            got = _fit(slice_of(idx), np.asarray(rc, dtype=float),
+                       f"{sf.source}: {seed.name}" + (f" on slice {idx}" if idx != main else ""),
+                       m, [f for lv, f in fits.items() if lv != lvl and placed[lv][1] == idx],
+                       pitch, move, spine, other)
+        except BodyNotFoundError as err:
+            if lvl not in spare:
+                raise
+            notes.append(f"{lvl} is excluded, and its body could not be found ({err}); it is "
+                         "left out")
+            left_out.add(lvl)
+            return
         if got is None:
             return
         body, note = got
@@ -1441,9 +1459,9 @@ def propose(series: SeriesInfo, seeds: Any, *,
         fits[lvl] = body
 
     def points() -> dict[str, tuple[int, Sequence[float]]]:
-        # the centre of each body found, else its click
+        # the centre of each body found, else its click (not an excluded level's left out)
         return {lv: (placed[lv][1], fits[lv].centre if lv in fits else placed[lv][2])
-                for lv in todo}
+                for lv in todo if lv not in left_out}
 
     # clicks inside their bodies first, each fitted on its own (so that moving one
     # click within its body never changes another body), then each checked against
@@ -1471,7 +1489,7 @@ def propose(series: SeriesInfo, seeds: Any, *,
     # then clicks on an endplate or in a disc, which are told from their neighbours:
     # the marrow level and the pitch are those of the bodies found (the clicks' when
     # fewer than two were)
-    rest = [lvl for lvl in todo if lvl not in fits]
+    rest = [lvl for lvl in todo if lvl not in fits and lvl not in left_out]
     if rest:
         found = points()
         body_marrow = [fits[lv].marrow for lv in fits]
@@ -1490,6 +1508,12 @@ def propose(series: SeriesInfo, seeds: Any, *,
                     f"{sf.source}: the {l1} and {l2} clicks lead to the same vertebral body; "
                     f"click inside the middle of each body")
     off = _off_spine(series, placed, fits, levels)
+    if off is not None and off[0] in spare:
+        notes.append(f"{off[0]} is excluded, and the body found from its click {off[1]}; it "
+                     "is left out")
+        fits.pop(off[0])
+        names.remove(off[0])
+        off = None
     if off is not None:
         lvl, why = off
         c = placed[lvl][2]

@@ -31,7 +31,7 @@ the canal (:func:`vbq.roi.canal.place_csf`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ __all__ = ["FORMAT", "Seed", "SeedFile", "rois_from_seeds", "grow_csf", "SEED_ST
 
 def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | SeedFile,
                     protocol: str | Protocol = "lumbar", slice: SliceLike | None = None, *,
-                    find_csf: bool = True) -> RoiMasks:
+                    find_csf: bool = True, exclude: Iterable[str] = ()) -> RoiMasks:
     """Place the vertebral and CSF ROIs from seed points, as a reader would draw them.
 
     The seeds are turned into a ``vbq-rois/1`` document by
@@ -73,6 +73,9 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
     find_csf
         Without a CSF seed, search the image for the CSF (default); False
         leaves the CSF ROI to the caller (no ``"CSF"`` mask, ``csf_level`` None).
+    exclude
+        Levels the score leaves out: one whose body cannot be found from its
+        click is left out with a note (:func:`vbq.roi.proposal.propose`).
 
     Raises
     ------
@@ -92,7 +95,8 @@ def rois_from_seeds(series: SeriesInfo, seeds: str | Path | Mapping[str, Any] | 
     the mid-sagittal T1 slice, CSF at L3).
     """
     sf = seeds if isinstance(seeds, SeedFile) else SeedFile.from_json(seeds)
-    proposal = propose(series, sf, slice=slice, protocol=protocol, find_csf=find_csf)
+    proposal = propose(series, sf, slice=slice, protocol=protocol, find_csf=find_csf,
+                       exclude=exclude)
     drawn = RoiFile.from_json(proposal.rois, source=sf.source).masks(series)
     # the proposal searched for the mid-sagittal plane (an ROI file does not): keep its offset
     return replace(drawn, source="seeds",
