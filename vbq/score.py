@@ -37,6 +37,7 @@ from vbq.errors import (
     CsfFallback,
     CsfLevelAssumed,
     CsfNotFoundError,
+    ImplausibleScoreError,
     InputError,
     LevelNotMeasured,
     LevelsExcluded,
@@ -531,6 +532,34 @@ def _csf_hint(source: str) -> str:
             "with --slice")
 
 
+def _csf_origin(seeds: Any, csf_point: Sequence[float] | None, csf_seed: Any) -> str:
+    """Say where a CSF ROI refused by gate (a) came from, when a click placed it ("" else).
+
+    Examples
+    --------
+    >>> _csf_origin(None, (127.5, 210.0), None)
+    'placed from --csf-point 127.5,210'
+    """
+    if csf_point is not None:
+        return f"placed from --csf-point {float(csf_point[0]):g},{float(csf_point[1]):g}"
+    if csf_seed is not None:
+        where = csf_seed.source if isinstance(csf_seed, SeedFile) else (
+            "--csf-seed" if isinstance(csf_seed, Mapping) else f"--csf-seed {csf_seed}")
+        return f"placed from the CSF seed of {where}"
+    if seeds is None:
+        return ""
+    sf = seeds if isinstance(seeds, SeedFile) else None
+    if sf is None:
+        try:
+            sf = SeedFile.from_json(seeds)
+        except InputError:
+            return ""
+    clicked = [s for s in sf.seeds if s.label == CSF]
+    if not clicked:
+        return ""
+    return f"placed from {sf.source}: {clicked[0].name}"
+
+
 def _with_hint(message: str, hint: str) -> str:
     """Return ``message`` with ``hint`` appended, unless it already says what to try."""
     says = ("click ", "--slice", "--csf-point", "--csf-seed", "give a ", "move the seed")
@@ -913,15 +942,23 @@ def score_series(
         raise BodyNotFoundError(_with_hint(str(err), _BODY_HINT)) from None
     if own_csf and source == "mask":
         roi_masks = place_csf_at_point(series, roi_masks, proto, csf_point, csf_seed)
-    result = score_roi_masks(
-        series,
-        roi_masks,
-        protocol=proto,
-        exclude=exclude,
-        statistic=statistic,
-        extra_warnings=choice.warnings,
-        force=force,
-    )
+    try:
+        result = score_roi_masks(
+            series,
+            roi_masks,
+            protocol=proto,
+            exclude=exclude,
+            statistic=statistic,
+            extra_warnings=choice.warnings,
+            force=force,
+        )
+    except ImplausibleScoreError as err:
+        origin = _csf_origin(seeds, csf_point, csf_seed)
+        text = str(err)
+        if origin:
+            text = text.replace("that the CSF ROI lies in the CSF",
+                                f"that the CSF ROI, {origin}, lies in the CSF")
+        raise ImplausibleScoreError(text) from None
     rejected = [{"series_instance_uid": uid, "description": desc, "why": why}
                 for uid, desc, why in choice.rejected]
     result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})
