@@ -644,7 +644,7 @@ class StudyTable:
         for i, name in zip(rows, studies, strict=True):
             if name in seen:
                 raise InputError(
-                    f"{pre}row {i}, column {kname}: duplicate study name {name!r} "
+                    f"{pre}row {i}, column {kname}: duplicate study name {shown_value(name)} "
                     f"(also in row {seen[name]}); study names must be unique."
                 )
             seen[name] = i
@@ -654,11 +654,11 @@ class StudyTable:
             values = column(original[c])
             out = np.empty(len(values), dtype=np.int64)
             for j, v in enumerate(values):
-                where = f"{pre}row {rows[j]} (study {studies[j]!r}), column {c}"
+                where = f"{pre}row {rows[j]} (study {shown_value(studies[j])}), column {c}"
                 out[j] = _count(v, where)
             counts[c] = out
         for j in range(len(studies)):
-            where = f"{pre}row {rows[j]} (study {studies[j]!r})"
+            where = f"{pre}row {rows[j]} (study {shown_value(studies[j])})"
             if counts["TP"][j] + counts["FN"][j] == 0:
                 raise InputError(f"{where}, columns TP and FN: the study has no diseased "
                                  "subjects (TP + FN = 0).")
@@ -669,12 +669,12 @@ class StudyTable:
             cells = np.column_stack([counts[c] for c in COUNT_COLUMNS])
             sums = 2 * cells == cells.sum(axis=0)
             for j in np.flatnonzero(sums.all(axis=1)).tolist():
-                raise InputError(f"{pre}row {rows[j]} (study {studies[j]!r}) looks like a "
-                                 "totals row: each of its counts is the sum of the other rows; "
-                                 "remove it.")
+                raise InputError(f"{pre}row {rows[j]} (study {shown_value(studies[j])}) looks "
+                                 "like a totals row: each of its counts is the sum of the other "
+                                 "rows; remove it.")
         if len(studies) < 2:
-            raise AnalysisError(f"{pre}only one study ({studies[0]!r}); a meta-analysis needs "
-                                "at least two studies.")
+            raise AnalysisError(f"{pre}only one study ({shown_value(studies[0])}); a "
+                                "meta-analysis needs at least two studies.")
 
         self._frame: pd.DataFrame | None = None
         self._covariate_arrays = None
@@ -1031,8 +1031,8 @@ class StudyTable:
             i = int(np.flatnonzero(np.any(counts == 0, axis=1))[0])
             cell = COUNT_COLUMNS[int(np.flatnonzero(counts[i] == 0)[0])]
             raise InputError(
-                f"study {self.studies[i]!r} has a zero cell ({cell} = 0), so its logit is "
-                "infinite with correction='none'; use correction='all' or 'single', or the "
+                f"study {shown_value(self.studies[i])} has a zero cell ({cell} = 0), so its logit "
+                "is infinite with correction='none'; use correction='all' or 'single', or the "
                 "binomial GLMM."
             )
         y = np.column_stack([np.log(tp / fn), np.log(fp / tn)])
@@ -1058,7 +1058,7 @@ class StudyTable:
         names = [study] if isinstance(study, str) else list(study)
         for name in names:
             if name not in self.studies:
-                raise InputError(f"no study named {name!r} in the table.")
+                raise InputError(f"no study named {shown_value(name)} in the table.")
         keep = [s not in names for s in self.studies]
         return self.subset(np.asarray(keep))
 

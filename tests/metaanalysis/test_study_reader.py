@@ -346,3 +346,12 @@ def test_a_count_of_hundreds_of_digits_given_as_a_number(tmp_path):
                        "TN": [20, 25]}, dtype=object)
     with pytest.raises(InputError, match=r"column TP: the count 1e\+300 is too large"):
         StudyTable(df)
+
+
+def test_a_long_study_name_is_shown_short_in_messages(capsys, tmp_path):
+    name = "Smith and colleagues, a very long study name " * 20
+    path = write(tmp_path, HEAD.strip() + "\n" + f'"{name}",10,2,3,20\n' + f'"{name}",9,1,2,19\n')
+    code, _, err = run(capsys, "pool", path)
+    assert code == 2 and "duplicate study name" in err, err
+    # the name as read (its trailing space stripped), by its first 20 characters and length
+    assert len(err) < 400 and f"'{name[:20]}... ({len(name.strip())} characters)'" in err, err
