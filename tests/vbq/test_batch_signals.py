@@ -57,6 +57,17 @@ def _running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _kill_all(proc, workers) -> None:
+    """Kill the batch and every worker still running: none is left behind, even when the
+    test fails."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=10)
+    for pid in workers:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _wait(condition, seconds: float) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -94,12 +105,7 @@ def test_a_signal_ends_the_workers_and_keeps_every_written_row(manifest, tmp_pat
         assert _wait(lambda: not any(_running(p) for p in workers), 5), \
             [p for p in workers if _running(p)]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for pid in workers:  # never leave one behind, even when the test fails
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(proc, workers)
     err = err_path.read_text()
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -187,9 +193,4 @@ def test_a_signal_ends_workers_in_the_middle_of_a_long_row(manifest, tmp_path):
         assert _wait(lambda: not any(_running(p) for p in workers), 5), \
             [p for p in workers if _running(p)]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        for pid in workers:
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_all(proc, workers)

@@ -10,19 +10,11 @@ import json
 
 import numpy as np
 import pytest
+from test_csf_roi import _profile
 
 from vbq import score_series
 from vbq.phantom import make_phantom
 from vbq.roi import canal
-
-
-def _profile(parts, step=0.5):
-    """Depths every ``step`` mm from 0 and a profile of (start, end, value) parts (fat 3.0)."""
-    depths = np.arange(0.0, 20.0, step)
-    prof = np.full(depths.shape, 3.0)
-    for a, b, v in parts:
-        prof[(depths >= a) & (depths < b)] = v
-    return depths, prof
 
 
 def test_a_thick_brighter_zone_behind_the_csf_is_left_out():

@@ -302,20 +302,7 @@ class RoiFile:
                    source=src)
 
     def check_csf_level(self, csf_levels: Sequence[str], protocol: str) -> None:
-        """Refuse a CSF ROI whose ``level`` is not one of ``csf_levels``.
-
-        Parameters
-        ----------
-        csf_levels
-            The levels at which ``protocol`` measures the CSF, preferred first.
-        protocol
-            The protocol's name, as the error sentence names it.
-
-        Raises
-        ------
-        InputError
-            Naming the file, the ROI and its key ``level``, and the levels allowed.
-        """
+        """Refuse a CSF ROI at a level not in ``csf_levels`` (:func:`check_csf_level`)."""
         for spec in self.rois:
             if spec.label == CSF:
                 check_csf_level(f"{self.source}: {spec.name}", spec.level, csf_levels, protocol)

@@ -100,20 +100,7 @@ class SeedFile:
         return cls(space, tuple(seeds), doc.slice, dict(doc.exclude), src)
 
     def check_csf_level(self, csf_levels: Sequence[str], protocol: str) -> None:
-        """Refuse a CSF seed whose ``level`` is not one of ``csf_levels``.
-
-        Parameters
-        ----------
-        csf_levels
-            The levels at which ``protocol`` measures the CSF, preferred first.
-        protocol
-            The protocol's name, as the error sentence names it.
-
-        Raises
-        ------
-        InputError
-            Naming the file, the seed and its key ``level``, and the levels allowed.
-        """
+        """Refuse a CSF seed at a level not in ``csf_levels`` (:func:`check_csf_level`)."""
         for seed in self.seeds:
             if seed.label == CSF:
                 check_csf_level(f"{self.source}: {seed.name}", seed.level, csf_levels, protocol)
