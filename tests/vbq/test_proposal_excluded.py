@@ -48,3 +48,23 @@ def test_the_score_with_a_lost_excluded_click_is_the_score_without_that_level(ph
     assert got.used_levels == want.used_levels == ("L1", "L3", "L4")
     assert got.vbq == pytest.approx(want.vbq, rel=1e-12)
     assert "levels_excluded" in got.warning_codes
+
+
+def test_a_lost_excluded_click_beside_a_click_to_move_is_no_error():
+    """L2 excluded with its click in the soft tissue far from the spine, while L3's click
+    lies on its lower endplate, to be moved into L3 with the other bodies' pitch. L2's
+    click takes no part in the spine or the pitch: every body is found as drawn (26 x
+    36 mm, hand-built column); L1 had been refitted square to a spine running towards
+    L2's click (36 mm high, turned 60 degrees)."""
+    from test_proposal_low_body import _stack
+    from test_proposal_moved_clicks import _check_body, _seeds
+    from test_rois_support import make_series
+
+    img, centres = _stack({"L1": 26, "L2": 26, "L3": 26, "L4": 26})
+    clicks = dict(centres, L2=(5.0, 5.0), L3=(centres["L3"][0] + 14.5, centres["L3"][1]))
+    series = make_series(img[None], spacing=(1.0, 1.0))
+    prop = propose(series, _seeds(clicks), find_csf=False, exclude=["L2"])
+    assert set(prop.bodies) == {"L1", "L3", "L4"}
+    for level in ("L1", "L3", "L4"):
+        _check_body(prop, level, centres[level], 26.0, 36.0)
+    assert "seed_moved" in prop.warning_codes

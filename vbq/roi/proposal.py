@@ -1459,9 +1459,10 @@ def propose(series: SeriesInfo, seeds: Any, *,
         fits[lvl] = body
 
     def points() -> dict[str, tuple[int, Sequence[float]]]:
-        # the centre of each body found, else its click (not an excluded level's left out)
+        # the centre of each body found, else its click (not an excluded level's: it may lie
+        # anywhere)
         return {lv: (placed[lv][1], fits[lv].centre if lv in fits else placed[lv][2])
-                for lv in todo if lv not in left_out}
+                for lv in todo if lv in fits or lv not in spare}
 
     # clicks inside their bodies first, each fitted on its own (so that moving one
     # click within its body never changes another body), then each checked against
@@ -1494,7 +1495,8 @@ def propose(series: SeriesInfo, seeds: Any, *,
         found = points()
         body_marrow = [fits[lv].marrow for lv in fits]
         m_rest = float(np.median(body_marrow)) if len(body_marrow) >= 2 else marrow
-        on_levels = [(lv, found[lv][0], found[lv][1]) for lv in todo if lv in levels]
+        on_levels = [(lv, found[lv][0], found[lv][1]) for lv in todo
+                     if lv in levels and lv in found]
         pitch = _pitch(series, [p for p in on_levels if p[0] in fits], levels)
         if pitch is None:
             pitch = _pitch(series, on_levels, levels)
