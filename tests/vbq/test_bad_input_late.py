@@ -1,8 +1,8 @@
-"""Bad input on the command line that is not yet named as such (known, strict xfails).
+"""Bad input on the command line, named as such (and a known gap, a strict xfail).
 
 A seed file whose bodies are all outside the protocol's levels (T12 and L5 for
-the lumbar protocol, L1-L4) is the user's input at fault; the error should name
-the file and the labels that are not used, as ``--exclude T12=...`` does.
+the lumbar protocol, L1-L4) is the user's input at fault: exit 2, naming the file
+and the labels not scored, as ``--exclude T12=...`` does.
 A from-values column whose name is close to a known one (``exclusion`` for
 ``exclude``, ``field_strength`` for ``field_strength_t``) is ignored without a
 word, so an exclusion the user meant is silently dropped; batch manifests warn
@@ -25,8 +25,6 @@ def phantom(tmp_path_factory):
     return make_phantom(tmp_path_factory.mktemp("late"), n_slices=7, distractors=())
 
 
-@pytest.mark.xfail(strict=True, reason="seeds only at levels the protocol does not score "
-                   "are refused without naming the file or the labels not used")
 @pytest.mark.parametrize("with_csf", [True, False], ids=["csf_seed", "no_csf_seed"])
 def test_seeds_only_outside_the_protocol_name_the_file_and_labels(phantom, tmp_path, capsys,
                                                                    with_csf):

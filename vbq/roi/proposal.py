@@ -109,6 +109,7 @@ from vbq.errors import (
     AnalysisError,
     BodyLow,
     BodyNotFoundError,
+    InputError,
     LevelMissing,
     LevelSpacingUneven,
     SeedMoved,
@@ -1415,6 +1416,12 @@ def propose(series: SeriesInfo, seeds: Any, *,
                 excluded[lvl] = "other"
             continue
         todo.append(lvl)
+    unused = [lvl for lvl in placed if lvl not in wanted and lvl != CSF]
+    if unused and not any(lvl in levels for lvl in placed):
+        raise InputError(
+            f"{sf.source}: no seed at a level of protocol "
+            f"{get_protocol(protocol or 'lumbar').name} ({', '.join(levels)}); "
+            f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not scored by it")
     for lvl, (seed, _, _) in placed.items():
         if lvl not in wanted and lvl != CSF:
             # a note, not a warning: a seed file may click the neighbours of the levels
