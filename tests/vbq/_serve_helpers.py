@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +21,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VBQ = [sys.executable, "-m", "vbq.cli"]
+#: Chromium logs every failed response as a console error; those are checked on their own
+FAILED_RESOURCE = "Failed to load resource: the server responded with a status of"
 
 
 def need_chromium() -> None:
@@ -114,3 +118,115 @@ def client_for(studies: dict, tmp_path: Path, **options):
                          **options)
     return TestClient(create_app(config, Workstation(config)), base_url=BASE,
                       headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+class Page:
+    """The page, with what it posted and what went wrong."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.posts: list[tuple[str, dict]] = []
+        self.errors: list[str] = []
+        self.failed: list = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
+                and not m.text.startswith(FAILED_RESOURCE) else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("response", lambda r: self.failed.append(r) if r.status >= 400 else None)
+        page.on("request", lambda r: self.posts.append(
+            (r.url.split("?")[0].rsplit("/api/", 1)[-1], json.loads(r.post_data)))
+            if r.method == "POST" else None)
+
+    def js(self, expr: str, arg=None):
+        return self.page.evaluate(expr, arg)
+
+    def screen(self, r: float, c: float) -> tuple[float, float]:
+        box = self.page.locator("#view").bounding_box()
+        x, y = self.js("([r, c]) => window.vbq.toScreen(r, c)", [r, c])
+        return box["x"] + x, box["y"] + y
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        self.page.mouse.move(*start)
+        self.page.mouse.down()
+        self.page.mouse.move(*end, steps=5)
+        self.page.mouse.up()
+
+    def doc(self) -> dict:
+        return self.js("window.vbq.roiDocument()")
+
+    def entry(self, label: str) -> dict | None:
+        return next((e for e in self.doc()["rois"] if e["label"] == label), None)
+
+    def settled(self) -> dict:
+        """The live score of the ROIs now on the page (it fails with the page's error)."""
+        self.page.wait_for_function(
+            "window.vbq.state.scored === JSON.stringify(window.vbq.roiDocument())")
+        res = self.js("window.vbq.state.result")
+        assert res is not None, self.js("window.vbq.state.lastScore")
+        return res
+
+    def last_post(self, what: str) -> dict:
+        return [body for path, body in self.posts if path == what][-1]
+
+    def inside_count(self, label: str) -> int:
+        """Pixel centres the page's own membership puts in a ROI."""
+        return self.js("""(label) => {
+            const S = window.vbq.state, roi = S.rois[label]; let n = 0;
+            for (let r = 0; r < S.series.rows; r++)
+              for (let c = 0; c < S.series.cols; c++) if (window.vbq.inside(roi, r, c)) n++;
+            return n; }""", label)
+
+    def colours(self, pixels) -> list[list[int]]:
+        """The canvas colour at the centres of image pixels ``[r, c]``."""
+        return self.js("""(pts) => {
+            const g = document.querySelector('#view').getContext('2d');
+            return pts.map(([r, c]) => {
+              const [x, y] = window.vbq.toScreen(r, c);
+              return Array.from(g.getImageData(Math.floor(x), Math.floor(y), 1, 1).data); }); }""",
+                       [list(p) for p in pixels])
+
+
+def open_page(pw, tmp_path, server, wait_slice: int):
+    """Chromium on the server's page, a reader chosen, the study open on slice ``wait_slice``."""
+    browser = pw.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    p = Page(page)
+    page.goto(server.url)
+    page.fill("#reader", "dee")
+    page.click("#reader-start")
+    page.wait_for_selector("#worklist tbody tr")
+    page.click("#worklist tbody tr")
+    page.wait_for_function("window.vbq.state.img !== null")
+    p.js(f"window.vbq.setSlice({wait_slice})")
+    page.wait_for_function(f"window.vbq.state.slice === {wait_slice} && "
+                           f"window.vbq.state.imgKey.includes('/{wait_slice}/')")
+    return browser, p
+
+
+@contextlib.contextmanager
+def served(tmp_path, series_dir, wait_slice: int):
+    """A ``vbq serve`` of ``series_dir`` and Chromium on its page (:func:`open_page`).
+
+    Yields ``(server, page)``; on leaving, the browser and the server are stopped,
+    and the page must have had no script error and no failed response.
+    """
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(series_dir, tmp_path / "r.sqlite", tmp_path / "exports")
+    try:
+        with sync_playwright() as pw:
+            browser, p = open_page(pw, tmp_path, server, wait_slice)
+            try:
+                yield server, p
+                errors = p.errors
+                failed = [(r.status, r.request.method, r.url.split("?")[0], r.text())
+                          for r in p.failed]
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert errors == [] and failed == []
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)

@@ -5,7 +5,8 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ===========================================  ======================================================
 ``GET /``                                    the reading page
 ``GET /static/{file}``                       its script and style sheet (package data)
-``GET /api/config``                          the fixed reader (or null), blinding, software version
+``GET /api/config``                          the fixed reader (or null), blinding, software version,
+                                             the page's protocol and its fewest levels
 ``GET /api/studies``                         the worklist (``?reader=`` adds ``read``)
 ``GET /api/series/{uid}``                     its slices, the series middle and the detected
                                              mid-sagittal slice (from the sac once traced,
@@ -550,8 +551,12 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         return FileResponse(path)
 
     def config_info(request: Request) -> Response:
+        from vbq.protocol import get_protocol
+
+        lumbar = get_protocol("lumbar")  # what the page scores with
         return JSONResponse({"reader": config.reader, "unblind": config.unblind,
-                             "version": __version__, "folder": config.folder.name})
+                             "version": __version__, "folder": config.folder.name,
+                             "protocol": lumbar.name, "min_levels": lumbar.min_levels})
 
     def studies(request: Request) -> Response:
         reader = request.query_params.get("reader")

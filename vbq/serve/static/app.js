@@ -23,6 +23,7 @@ const S = {
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
   drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
+  worklistLoads: 0,
   midline: null, midSlice: null,
 };
 
@@ -82,16 +83,22 @@ async function chooseReader() {
 }
 
 async function loadWorklist() {
-  const q = S.reader ? `?reader=${encodeURIComponent(S.reader)}` : "";
+  // one reader throughout (a reader chosen while this loads starts a load of its own), and
+  // only the latest load fills the list
+  const reader = S.reader, n = ++S.worklistLoads;
+  const q = reader ? `?reader=${encodeURIComponent(reader)}` : "";
+  let studies, mine = null;
   try {
-    S.studies = await api("GET", `/api/studies${q}`);
-    if (S.reader) {
-      const mine = await api("GET", `/api/readings${q}`);
-      S.occasion = mine.length ? Math.max(...mine.map((r) => r.occasion)) : null;
-      $("reader-info").textContent = `reading as ${S.reader}` +
-        (S.config.unblind ? " (unblinded)" : " (blinded)");
-    }
-  } catch (e) { status(e.message); return; }
+    studies = await api("GET", `/api/studies${q}`);
+    if (reader) { mine = await api("GET", `/api/readings${q}`); }
+  } catch (e) { if (n === S.worklistLoads) { status(e.message); } return; }
+  if (n !== S.worklistLoads) { return; }
+  S.studies = studies;
+  if (reader) {
+    S.occasion = mine.length ? Math.max(...mine.map((r) => r.occasion)) : null;
+    $("reader-info").textContent = `reading as ${reader}` +
+      (S.config.unblind ? " (unblinded)" : " (blinded)");
+  }
   const body = $("worklist").querySelector("tbody");
   body.innerHTML = "";
   for (const st of S.studies) {
@@ -874,9 +881,15 @@ function provenance() {
   return out;
 }
 
-function ready() {
+// why the ROIs on the page cannot be scored yet ("" when a note says what to place), or null
+function notReady() {
   const levels = LEVELS.filter((l) => S.rois[l] && !S.exclude[l]);
-  return S.rois.CSF && levels.length > 0;
+  const need = Math.max(1, (S.config && S.config.min_levels) || 1);
+  if (!S.rois.CSF || levels.length >= need) { return S.rois.CSF && levels.length ? null : ""; }
+  const placed = LEVELS.every((l) => S.rois[l]);
+  if (!placed) { return ""; }
+  return `${levels.length ? `only ${levels.join(", ")}` : "no level"} left after exclusions; ` +
+    `the ${(S.config && S.config.protocol) || "lumbar"} protocol needs at least ${need} levels`;
 }
 
 function scheduleScore() {
@@ -886,7 +899,13 @@ function scheduleScore() {
 
 async function score() {
   if (!S.series) { return; }
-  if (!ready()) { S.result = null; S.scored = null; renderResult(); return; }
+  const why = notReady();
+  if (why !== null) {  // the server would refuse it: say why here, post nothing
+    ++S.scoring;
+    S.result = null; S.lastScore = why || null; S.scored = JSON.stringify(roiDocument());
+    renderResult();
+    return;
+  }
   const n = ++S.scoring;
   const doc = roiDocument();
   const series = S.series;
