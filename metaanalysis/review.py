@@ -405,13 +405,21 @@ def review(table: StudyTable, *, model: str = "reitsma",
     Returns
     -------
     Review
+
+    Raises
+    ------
+    InputError
+        A covariate names no column of the table (before anything is fitted);
+        a covariate that cannot be fitted is explained in ``notes`` instead.
     """
     from metaanalysis import clinical
     from metaanalysis import diagnostics as dg
     from metaanalysis.bias import deeks_test
-    from metaanalysis.models.regression import regression
+    from metaanalysis.models.regression import covariate_column, regression
     from metaanalysis.studies import study_estimates
 
+    for cov in covariates:
+        covariate_column(table.covariates, cov)
     kw = dict(model_options or {})
     notes: dict[str, str] = {}
     pretest = tuple(float(p) for p in pretest)

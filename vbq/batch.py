@@ -208,7 +208,7 @@ def _manifest_header(cells: Sequence[str], name: str) -> tuple[list[str], dict[s
     manifest column absent from the header to the first other column whose
     name resembles it (``seesd`` -> ``seeds``), as ``column 3 'seesd'``.
     """
-    import difflib
+    from vbq.fileio import lookalike_columns
 
     header = [h.strip().lower() for h in cells]
     first: dict[str, int] = {}
@@ -218,14 +218,7 @@ def _manifest_header(cells: Sequence[str], name: str) -> tuple[list[str], dict[s
             raise InputError(f"manifest {name} has the column {col!r} twice (columns {j + 1} "
                              f"{cells[j]!r} and {i + 1} {cells[i]!r}); keep one")
         first.setdefault(col, i)
-    alike: dict[str, str] = {}
-    for i, col in enumerate(header):
-        if not col or col in MANIFEST_COLUMNS:
-            continue
-        close = difflib.get_close_matches(col, MANIFEST_COLUMNS, n=1, cutoff=0.75)
-        if close and close[0] not in first:
-            alike.setdefault(close[0], f"column {i + 1} {cells[i]!r}")
-    return header, alike
+    return header, lookalike_columns(cells, MANIFEST_COLUMNS, list(first))
 
 
 def read_manifest(path: str | Path, default_protocol: str = "lumbar", *,

@@ -318,6 +318,38 @@ def shown_text(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:20]}... ({len(text)} characters)"
 
 
+def lookalike_columns(cells: Sequence[str], known: Sequence[str],
+                      present: Sequence[str]) -> dict[str, str]:
+    """Map each ``known`` column not in ``present`` to a header column whose name resembles it.
+
+    A table's header ``cells`` may hold columns of the user's own, which are
+    ignored; one whose name (stripped, in lower case) is not a known column but
+    close to one that is absent (``seesd`` for ``seeds``, ``exclusion`` for
+    ``exclude``) is most likely that column misspelled, and is named as
+    ``column 3 'seesd'`` (the first such column for each known name).
+
+    Examples
+    --------
+    >>> lookalike_columns(["id", "Seesd", "notes"], ["id", "seeds", "rois"], ["id"])
+    {'seeds': "column 2 'Seesd'"}
+    >>> lookalike_columns(["id", "seesd", "seeds"], ["id", "seeds"], ["id", "seeds"])
+    {}
+    """
+    import difflib
+
+    names = [str(c).strip().lower() for c in known]
+    have = {str(c).strip().lower() for c in present}
+    out: dict[str, str] = {}
+    for i, cell in enumerate(cells):
+        col = cell.strip().lower()
+        if not col or col in names:
+            continue
+        close = difflib.get_close_matches(col, names, n=1, cutoff=0.75)
+        if close and close[0] not in have:
+            out.setdefault(known[names.index(close[0])], f"column {i + 1} {cell!r}")
+    return out
+
+
 def in_limit(value: Any, limit: float = NUMBER_LIMIT) -> bool:
     """Whether ``value`` is a JSON number (not a bool) within ``+-limit``; never raises.
 

@@ -51,13 +51,15 @@ from pathlib import Path
 
 from vbq.cutoffs import field_strength_rule, is_field_strength
 from vbq.errors import AnalysisError, ImplausibleScoreError, InputError
-from vbq.fileio import shown_text
+from vbq.fileio import lookalike_columns, shown_text
 from vbq.levels import CSF, VERTEBRAL_LEVELS, parse_exclusions
 from vbq.protocol import Protocol, get_protocol
 from vbq.result import VBQResult
 from vbq.score import score_values
 
 _EXCLUDE_NAMES = ("exclude", "exclusions")
+#: The table's columns besides the levels (matched in lower case)
+_OTHER_COLUMNS = ("id", "csf", "csf_level", *_EXCLUDE_NAMES, "field_strength_t", "force")
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,14 @@ def parse_force(text: str | None, where: str) -> bool:
 
 
 def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
-                force: bool = False) -> Iterator[RowOutcome]:
+                force: bool = False, notes: list[str] | None = None) -> Iterator[RowOutcome]:
     """Score every row of a table of PACS signal intensities.
 
     ``force=True`` scores every row even when its CSF is at least as bright
     as its median marrow signal (a ``force`` column does it row by row).
+    A column that is ignored but named like an absent known one
+    (``exclusion``, ``field_strength``) is named in ``notes``, when a list is
+    given, before the first row is scored.
 
     Yields one :class:`RowOutcome` per data row, in order; a bad row gives
     an outcome with ``error`` set (naming the row and the column) and does
@@ -214,6 +219,14 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
     if CSF not in names:
         raise InputError(f"{path.name}: no 'CSF' column (columns: {', '.join(header)})")
     col = {n: i for i, n in enumerate(names)}
+    if notes is not None:
+        present = [n.lower() for n in names if n]
+        if any(n in present for n in _EXCLUDE_NAMES):
+            present += _EXCLUDE_NAMES
+        known = [*_OTHER_COLUMNS, *(level.lower() for level in VERTEBRAL_LEVELS)]
+        notes.extend(f"{path.name}: {where} is not a column of the table and is ignored; "
+                     f"did you mean {name!r}?" for name, where in
+                     lookalike_columns(header, known, present).items())
     level_cols = [n for n in names if n in VERTEBRAL_LEVELS]
     exclude_col = next((n for n in _EXCLUDE_NAMES if n in col), None)
     first_row: dict[str, int] = {}

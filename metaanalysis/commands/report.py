@@ -59,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
 
     from metaanalysis.commands._diagnostic_io import load_table, output_folder, warn
+    from metaanalysis.models.regression import covariate_column
     from metaanalysis.report.review import write_review
     from metaanalysis.review import read_grade, review
 
     kw = model_kwargs(args)
     grade = read_grade(args.grade) if args.grade is not None else None
-    # the table first: a table refused leaves no output folder behind
+    # the table and the covariates it must have first: a refusal leaves no output folder
     table = load_table(args.file, args.study_column, **table_kwargs(args))
+    for cov in args.covariate:
+        covariate_column(table.covariates, cov)
     output_folder(args.out, "--out")
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),
                                  ("prevalence", args.prevalence), ("grade", args.grade),

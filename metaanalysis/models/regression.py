@@ -110,7 +110,18 @@ def _is_missing(v: Any) -> bool:
     return isinstance(v, str) and v.strip() == ""
 
 
-def _find_column(cov: pd.DataFrame, name: str) -> str:
+def covariate_column(cov: pd.DataFrame, name: str) -> str:
+    """Return the column of ``cov`` (a table's covariates) that ``name`` names.
+
+    An exact name first, else the one column equal to it stripped and in
+    any case.
+
+    Raises
+    ------
+    InputError
+        No column (or more than one in any case) is named so; the message
+        lists the table's covariate columns.
+    """
     if name in cov.columns:
         return name
     matches = [c for c in cov.columns if str(c).strip().lower() == str(name).strip().lower()]
@@ -156,7 +167,7 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
     names: list[str] = []
     levels: dict[str, tuple[str, ...]] = {}
     for name in covariates:
-        col = _find_column(cov, name)
+        col = covariate_column(cov, name)
         if col.strip().lower() == "intercept":
             raise InputError(f"covariate {col!r} has the name of the model's constant term; "
                              "rename the column.")

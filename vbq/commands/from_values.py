@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_output_clash([("--out", args.out)], inputs=[("the table", args.table)],
                         of="vbq from-values")
-    outcomes = list(score_table(args.table, protocol=args.protocol, force=args.force))
+    notes: list[str] = []
+    outcomes = list(score_table(args.table, protocol=args.protocol, force=args.force,
+                                notes=notes))
+    for text in notes:
+        print_message("note", text)
     bad = [o for o in outcomes if o.error is not None]
     for o in bad:
         print_message("error", o.error)
