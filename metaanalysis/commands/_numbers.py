@@ -111,13 +111,17 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: '0' is not a whole number from 1 to 50
+    >>> whole_number(1, 50)("1e3")  # the range is named whatever the notation
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '1e3' is not a whole number from 1 to 50
     """
     what = f"a whole number from {low} to {high}"
     digits = len(str(max(abs(low), abs(high))))
 
     def read(text: str) -> int:
         if not _WHOLE.fullmatch(text):
-            raise _refuse(text, "a whole number")
+            raise _refuse(text, what)
         if len(text.lstrip("+-0")) > digits:  # out of range; int() refuses 4,301 digits
             raise _refuse(text, what)
         value = int(text)
