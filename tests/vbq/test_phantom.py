@@ -322,3 +322,27 @@ def test_the_coarsest_rescale_slope_allowed_stores_every_tissue(tmp_path):
     assert info.vbq == pytest.approx(info.expected["target_vbq"], rel=0.1)
     res = score_series(info.series_dir, rois=info.rois_path)
     assert res.vbq == pytest.approx(info.expected["vbq"], rel=1e-9)
+
+
+def test_truth_uses_the_rescale_the_files_state(tmp_path):
+    """A rescale with more digits than a Decimal String holds: the truth is what a reader gets.
+
+    The reference is pydicom's own reading of the written slice (stored value times the
+    written RescaleSlope plus the written RescaleIntercept) over each ROI's pixels.
+    """
+    from vbq.phantom.common import roi_membership
+
+    slope, intercept = 1.0 / 3.0, -7.123456789012345
+    info = make_phantom(tmp_path, n_slices=3, rows=96, rescale_slope=slope,
+                        rescale_intercept=intercept, distractors="none")
+    exp = info.expected
+    ds = pydicom.dcmread(info.files["t1"][exp["slice"]])
+    written = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+    assert written != (slope, intercept)  # the files cannot hold every digit
+    assert (exp["rescale_slope"], exp["rescale_intercept"]) == written
+    values = ds.pixel_array.astype(np.float64) * written[0] + written[1]
+    rois = json.loads(info.rois_path.read_text())["rois"]
+    for roi in rois:
+        got = exp["csf"] if roi["label"] == "CSF" else exp["levels"][roi["label"]]
+        want = values[roi_membership(roi, values.shape)].mean()
+        assert got["mean"] == pytest.approx(want, rel=1e-12, abs=0), roi["label"]

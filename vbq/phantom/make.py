@@ -55,6 +55,7 @@ from vbq.phantom.anatomy import (
     TISSUE,
     Grid,
     axial_grid,
+    ds_number,
     level_z,
     render_labels,
     sagittal_grid,
@@ -334,6 +335,10 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed
 
     tables = contrasts(vbq, float(field_strength))
     _check_storable(tables, rescale_slope, rescale_intercept)
+    # the rescale as the files state it (a Decimal String holds at most 16 characters):
+    # the pixels are stored with it and the truth computed from it, as a reader does
+    rescale_slope = float(ds_number(rescale_slope))
+    rescale_intercept = float(ds_number(rescale_intercept))
 
     out = Path(out_dir)
     series_dir = out / "series"
