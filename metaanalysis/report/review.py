@@ -284,11 +284,14 @@ def layout(rev: Review, *, reference: Sequence[tuple[float, str]] = (),
                 f"chi\u00b2 = {lrt.statistic:.3f}, df = {lrt.df}, p = {lrt.p_value:.4f}"
                 if lrt is not None else "no likelihood-ratio test")
         b.append(Block("p", f"Covariate {c}: {test}."))
-        coef = res.coef_table()
-        b.append(Block("table", header=["term", *[str(x) for x in coef.columns]],
-                       rows=[[str(i), *[_f(v, 4) for v in r]] for i, r in
-                             zip(coef.index, coef.to_numpy(), strict=True)],
-                       numeric=set(range(1, len(coef.columns) + 1))))
+        coef = res.coef_table()  # one row per (outcome, term): both named in text
+        text_cols = ("outcome", "term")
+        b.append(Block("table", header=[str(x) for x in coef.columns],
+                       rows=[[str(v) if col in text_cols else _f(v, 4)
+                              for col, v in zip(coef.columns, r, strict=True)]
+                             for r in coef.itertuples(index=False)],
+                       numeric={i for i, col in enumerate(coef.columns)
+                                if col not in text_cols}))
         sub = res.subgroups()
         if len(sub):
             b.append(Block("table", header=["level", "studies", "sensitivity (95% CI)",

@@ -89,6 +89,20 @@ def test_pooled_numbers_equal_the_api(report):
     assert report["out"].joinpath("report.html").stat().st_size > 0
 
 
+def test_meta_regression_rows_name_their_outcome_and_term(report):
+    """Each coefficient of each covariate stands in a row with its outcome and term."""
+    rows = [re.sub(r"<[^>]+>", "|", tr) for tr in re.findall(r"<tr>(.*?)</tr>",
+                                                             report["html"], re.S)]
+    cells = [[c for c in row.split("|") if c] for row in rows]
+    for cov in ("design", "field_strength"):
+        reg = regression(report["table"], [cov], model="reitsma", method="reml",
+                         correction="all")
+        for r in reg.coef_table().itertuples(index=False):
+            want = [r.outcome, r.term, f"{r.estimate:.4f}", f"{r.se:.4f}"]
+            assert any(c[:4] == want for c in cells), want
+    assert ["outcome", "term", "estimate", "se", "z", "p", "ci_low", "ci_high"] in cells
+
+
 def test_prediction_interval_by_hand(report):
     fit = fit_model(report["table"], "reitsma")
     k = report["table"].k
