@@ -409,17 +409,19 @@ def review(table: StudyTable, *, model: str = "reitsma",
     Raises
     ------
     InputError
-        A covariate names no column of the table (before anything is fitted);
-        a covariate that cannot be fitted is explained in ``notes`` instead.
+        A covariate that is an input error (no such column, given twice, missing
+        for some studies, numbers mixed with text: :func:`~metaanalysis.models.
+        regression.check_covariates`), before anything is fitted; a covariate
+        that cannot be estimated (one value in every study) is explained in
+        ``notes`` instead.
     """
     from metaanalysis import clinical
     from metaanalysis import diagnostics as dg
     from metaanalysis.bias import deeks_test
-    from metaanalysis.models.regression import covariate_column, regression
+    from metaanalysis.models.regression import check_covariates, regression
     from metaanalysis.studies import study_estimates
 
-    for cov in covariates:
-        covariate_column(table.covariates, cov)
+    check_covariates(table, covariates)
     kw = dict(model_options or {})
     notes: dict[str, str] = {}
     pretest = tuple(float(p) for p in pretest)

@@ -50,10 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     from metaanalysis.errors import FitWarning
     from metaanalysis.jsonout import dumps
-    from metaanalysis.models.regression import format_summary, regression
+    from metaanalysis.models.regression import design_matrix, format_summary, regression
 
     kw = model_kwargs(args)
     table = load_table(args.file, args.study_column, **table_kwargs(args))
+    # the covariates as the fit will take them, before --plots is made: a refusal leaves
+    # no folder behind
+    design_matrix(table, args.covariate, categorical=args.categorical)
     if args.plots:
         from metaanalysis.commands._diagnostic_io import output_folder
 

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
 
     from metaanalysis.commands._diagnostic_io import load_table, output_folder, warn
-    from metaanalysis.models.regression import covariate_column
+    from metaanalysis.models.regression import check_covariates
     from metaanalysis.report.review import write_review
     from metaanalysis.review import read_grade, review
 
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
     grade = read_grade(args.grade) if args.grade is not None else None
     # the table and the covariates it must have first: a refusal leaves no output folder
     table = load_table(args.file, args.study_column, **table_kwargs(args))
-    for cov in args.covariate:
-        covariate_column(table.covariates, cov)
+    check_covariates(table, args.covariate)
     output_folder(args.out, "--out")
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),
                                  ("prevalence", args.prevalence), ("grade", args.grade),

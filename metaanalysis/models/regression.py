@@ -132,6 +132,34 @@ def covariate_column(cov: pd.DataFrame, name: str) -> str:
                      f"{available}.")
 
 
+def check_covariates(table: StudyTable, covariates: Sequence[str]) -> list[str]:
+    """Refuse covariates that are input errors, each fitted on its own; return their columns.
+
+    Each name must name one column (:func:`covariate_column`), once (in any case
+    or spacing), and make a design of its own (:func:`design_matrix`): values
+    given for every study, not a mix of numbers and text, not named like the
+    constant term. A covariate that is well formed but cannot be estimated (one
+    value in every study) passes: that is a result, not an input error.
+
+    Raises
+    ------
+    InputError
+        The first covariate at fault, in the sentence :func:`design_matrix` gives.
+    """
+    cols: list[str] = []
+    for name in covariates:
+        col = covariate_column(table.covariates, name)
+        if col in cols:
+            raise InputError(f"covariate {col!r} is given twice"
+                             + (f" (as {name!r})." if name != col else "."))
+        cols.append(col)
+        try:
+            design_matrix(table, [col])
+        except AnalysisError:
+            pass
+    return cols
+
+
 def design_matrix(table: StudyTable, covariates: Sequence[str],
                   categorical: Sequence[str] = ()) -> Design:
     """Build the design for the named covariates.
@@ -172,7 +200,8 @@ def design_matrix(table: StudyTable, covariates: Sequence[str],
             raise InputError(f"covariate {col!r} has the name of the model's constant term; "
                              "rename the column.")
         if col in names:
-            raise InputError(f"covariate {col!r} is given twice.")
+            raise InputError(f"covariate {col!r} is given twice"
+                             + (f" (as {name!r})." if name != col else "."))
         names.append(col)
         values = cov[col].tolist()
         missing = [s for s, v in zip(table.studies, values, strict=True) if _is_missing(v)]

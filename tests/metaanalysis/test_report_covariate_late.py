@@ -1,9 +1,11 @@
-"""`metaanalysis report --covariate` with a column the table does not have.
+"""`metaanalysis report` and `regress` with a ``--covariate`` that is bad input.
 
-As ``metaanalysis regress --covariate nope`` does, ``report`` refuses it (exit
-2, naming the covariate and the table's covariate columns) before it makes its
-output folder, so a misspelled covariate cannot pass unnoticed in a batch run.
-A covariate the table has is matched in any case, as by ``regress``.
+A covariate the table has no column for, one given twice (in any case or
+spacing), one missing for some studies, one mixing numbers and text, or one
+named like the constant term is refused (exit 2, one sentence) before any
+output folder is made, by ``report`` as by ``regress``. A covariate that is well
+formed but has one value in every study cannot be estimated: ``report`` says so
+in a note and in the report, and writes the rest.
 """
 
 from __future__ import annotations
@@ -37,3 +39,46 @@ def test_review_refuses_an_unknown_covariate_before_fitting():
     with pytest.raises(InputError, match="unknown covariate 'nope'.*field_strength"):
         review(table, covariates=("nope",))
     assert covariate_column(table.covariates, " Design ") == "design"
+
+
+def _with_columns(tmp_path) -> Path:
+    import pandas as pd
+
+    df = pd.read_csv(STUDIES)
+    df["miss"] = [None if i == 5 else i for i in range(len(df))]
+    df["mixed"] = ["a" if i < 3 else "1" for i in range(len(df))]
+    df["intercept"] = range(len(df))
+    path = tmp_path / "studies.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("covariates, said", [
+    (["miss"], "covariate 'miss' is missing for 1 study: R06"),
+    (["mixed"], "covariate 'mixed' mixes numbers and text"),
+    (["intercept"], "has the name of the model's constant term"),
+    (["year", " YEAR "], "covariate 'year' is given twice (as ' YEAR ')"),
+])
+@pytest.mark.parametrize("command", ["report", "regress"])
+def test_a_covariate_that_is_bad_input_is_refused_before_any_output(
+        tmp_path, capsys, covariates, said, command):
+    src = _with_columns(tmp_path)
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if command == "report" else ["--plots", str(out)]
+    given = [x for c in covariates for x in ("--covariate", c)]
+    rc = main([command, str(src), *given, *extra])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert said in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_constant_covariate_is_a_note_of_the_report_not_a_refusal(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["report", str(STUDIES), "--covariate", "source", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert ("note: covariate source: covariate 'source' has only one level ('reconstructed') "
+            "in all studies") in err
+    assert "Covariate source: not estimated" in (out / "report.html").read_text()
