@@ -150,6 +150,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]
     if not text.strip():
         raise InputError(f"{path}: the table is empty")
     first = text.splitlines()[0]
+    if not first.strip(" \t,;"):
+        raise InputError(f"{path.name}: the first line is blank; the header (id, the levels, "
+                         "CSF) must be the first line")
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
@@ -163,6 +166,11 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]
     if not data:
         raise InputError(f"{path}: the table has a header but no data rows")
     return header, data, delimiter
+
+
+def _shown_name(name: str) -> str:
+    """Return a header name for a message: short, control characters escaped as Python does."""
+    return shown_text("".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name))
 
 
 #: Cells of a ``force`` column, read as yes or no (case-insensitive).
@@ -201,32 +209,44 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
     Raises
     ------
     InputError
-        When the table as a whole is unusable (missing file, no ``id`` or
-        ``CSF`` column, a column name given twice).
+        When the table as a whole is unusable (missing file, a blank first
+        line, no ``id`` or ``CSF`` column, a column name given twice, both
+        ``exclude`` and ``exclusions``).
     """
     path = Path(path)
     proto = get_protocol(protocol)
     header, rows, delimiter = _read_rows(path)
     decimal_comma = delimiter == ";"
-    names = [h.upper() if h.upper() in (*VERTEBRAL_LEVELS, CSF) else h.lower() for h in header]
+    # ASCII case only: "\u017f" (long s) upper-cases to "S" but names no column
+    names = [h.upper() if h.isascii() and h.upper() in (*VERTEBRAL_LEVELS, CSF) else h.lower()
+             for h in header]
     seen: set[str] = set()
     for n in names:
         if n and n in seen:
-            raise InputError(f"{path.name}: column {n!r} appears twice")
+            raise InputError(f"{path.name}: column {_shown_name(n)!r} appears twice")
         seen.add(n)
+    aliases = [n for n in _EXCLUDE_NAMES if n in seen]
+    if len(aliases) > 1:
+        raise InputError(f"{path.name}: columns {aliases[0]!r} and {aliases[1]!r} both give the "
+                         "levels to exclude; keep one")
+    columns = ", ".join(_shown_name(h) for h in header)
     if "id" not in names:
-        raise InputError(f"{path.name}: no 'id' column (columns: {', '.join(header)})")
+        raise InputError(f"{path.name}: no 'id' column (columns: {columns})")
     if CSF not in names:
-        raise InputError(f"{path.name}: no 'CSF' column (columns: {', '.join(header)})")
+        raise InputError(f"{path.name}: no 'CSF' column (columns: {columns})")
     col = {n: i for i, n in enumerate(names)}
     if notes is not None:
         present = [n.lower() for n in names if n]
-        if any(n in present for n in _EXCLUDE_NAMES):
+        if aliases:
             present += _EXCLUDE_NAMES
-        known = [*_OTHER_COLUMNS, *(level.lower() for level in VERTEBRAL_LEVELS)]
-        notes.extend(f"{path.name}: {where} is not a column of the table and is ignored; "
+        known = [*(c if c != "csf" else CSF for c in _OTHER_COLUMNS), *VERTEBRAL_LEVELS]
+        notes.extend(f"{path.name}: {where} is not a known column and is ignored; "
                      f"did you mean {name!r}?" for name, where in
                      lookalike_columns(header, known, present).items())
+        unnamed = [i for i, h in enumerate(header)
+                   if not h and any(i < len(c) and c[i].strip() for _, c in rows)]
+        notes.extend(f"{path.name}: column {i + 1} has values but no name in the header and is "
+                     "ignored" for i in unnamed)
     level_cols = [n for n in names if n in VERTEBRAL_LEVELS]
     exclude_col = next((n for n in _EXCLUDE_NAMES if n in col), None)
     first_row: dict[str, int] = {}
@@ -273,7 +293,12 @@ def score_table(path: str | Path, protocol: str | Protocol = "lumbar", *,
                                            f"{where}, column {exclude_col}")
             csf_level = None
             if "csf_level" in col:
-                csf_level = cells[col["csf_level"]].strip().upper() or None
+                raw = cells[col["csf_level"]].strip()
+                csf_level = (raw.upper() if raw.isascii() else raw) or None
+                if csf_level is not None and csf_level not in proto.csf_levels:
+                    raise InputError(
+                        f"{where}, column csf_level: {shown_text(csf_level)!r} is not a CSF "
+                        f"level of protocol {proto.name} ({', '.join(proto.csf_levels)})")
             row_force = force
             if "force" in col:
                 row_force = parse_force(cells[col["force"]], f"{where}, column force") or force

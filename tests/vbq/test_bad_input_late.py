@@ -68,3 +68,50 @@ def test_from_values_lookalike_of_a_present_column_is_not_named(tmp_path, capsys
     table.write_text(f"id,L1,L2,L3,L4,CSF,{header}\na,400,410,420,430,130,{cells}\n")
     assert main(["from-values", str(table), "--out", str(tmp_path / "o.csv")]) == 0
     assert "note" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, said", [
+    ("id,L1,L2,L3,L4,CSF,exclude,exclusions\na,400,410,420,430,130,L2=fracture,L3=fracture\n",
+     "values.csv: columns 'exclude' and 'exclusions' both give the levels to exclude; keep one"),
+    ("id,L1,L2,L3,L4,c\u017ff\na,400,410,420,430,130\n",     # a long s: no CSF column
+     "values.csv: no 'CSF' column (columns: id, L1, L2, L3, L4, c\u017ff)"),
+    ("\nid,L1,L2,L3,L4,CSF\na,400,410,420,430,130\n",
+     "values.csv: the first line is blank; the header (id, the levels, CSF) must be the first"),
+    ("id\x00,L1,L2,L3,L4,CSF\na,400,410,420,430,130\n",
+     "values.csv: no 'id' column (columns: id\\x00, L1, L2, L3, L4, CSF)"),
+])
+def test_from_values_table_level_faults_are_one_sentence(tmp_path, capsys, text, said):
+    table = tmp_path / "values.csv"
+    table.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    out.write_text("KEEP")
+    assert main(["from-values", str(table), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vbq: error: {said}") and err.count("\n") == 1, err
+    assert "\x00" not in err
+    assert out.read_text() == "KEEP"
+
+
+def test_from_values_row_faults_name_their_column(tmp_path, capsys):
+    table = tmp_path / "values.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF,csf_level\na,400,410,420,430,130,L9\n"
+                     "b,400,410,420,430,130,L2\n")
+    out = tmp_path / "out.csv"
+    assert main(["from-values", str(table), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert ("vbq: error: values.csv row 1 (id a), column csf_level: 'L9' is not a CSF level "
+            "of protocol lumbar (L3, L2, L1)\n") in err
+    rows = list(csv.DictReader(out.open()))
+    assert rows[1]["csf_level"] == "L2" and float(rows[1]["vbq"]) == pytest.approx(
+        415 / 130, rel=1e-9)
+
+
+def test_from_values_notes_name_unnamed_columns_and_level_case(tmp_path, capsys):
+    table = tmp_path / "values.csv"
+    table.write_text("id,L1,L2,L3,L4,CSF,,L 5\na,400,410,420,430,130,7,300\n")
+    assert main(["from-values", str(table), "--out", str(tmp_path / "o.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "vbq: note: values.csv: column 8 'L 5' is not a known column and is ignored; did you "
+        "mean 'L5'?",
+        "vbq: note: values.csv: column 7 has values but no name in the header and is ignored"]
