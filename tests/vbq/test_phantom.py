@@ -305,8 +305,16 @@ _TISSUE = "the phantom's tissue signal (12.5 to 1800) in 16-bit pixels (0-65535)
     (["--rescale-slope", "1e16", "--rescale-intercept", "-1e20"],   # one value for all tissue
      f"--rescale-intercept -1e+20 cannot store {_TISSUE} with any slope: choose an intercept "
      "above -817393 and at most 18.7"),
+    # every digit the user gave is shown, and the range keeps digits enough to be one
+    (["--rescale-slope", "12.5000001"],
+     f"--rescale-slope 12.5000001 with --rescale-intercept 0 cannot store {_TISSUE}: the "
+     "darkest tissue would be stored as zero signal; choose a slope from 0.0275 to 12.5"),
+    (["--rescale-slope", "0.1234567890123", "--rescale-intercept", "-817392.123456789"],
+     f"--rescale-slope 0.1234567890123 with --rescale-intercept -817392.123456789 cannot store "
+     f"{_TISSUE}: the brightest tissue would be stored above 65535; choose a slope from "
+     "12.49998 to 12.5"),
 ], ids=["huge-slope", "coarse-slope", "tiny-slope", "low-intercept", "clipped", "huge-intercept",
-        "flat"])
+        "flat", "digits", "narrow"])
 def test_a_rescale_that_cannot_store_the_image_is_refused_before_anything_is_written(
         tmp_path, capsys, argv, sentence):
     out = tmp_path / "p"

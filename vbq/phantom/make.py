@@ -159,13 +159,30 @@ def _rois_pixel(grid: Grid, mid: int) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- main entry
-def _three_digits(value: float, up: bool) -> str:
-    """``value`` to 3 significant digits, rounded up (``up``) or down, as ``:g`` writes it."""
+def _three_digits(value: float, up: bool, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, rounded up (``up``) or down, as ``:g`` does."""
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"
-    step = 10.0 ** (math.floor(math.log10(abs(value))) - 2)
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
     steps = value / step
-    return f"{(math.ceil(steps) if up else math.floor(steps)) * step:.3g}"
+    return f"{(math.ceil(steps) if up else math.floor(steps)) * step:.{digits}g}"
+
+
+def _bounds(low: float, high: float) -> tuple[str, str]:
+    """``low`` rounded up and ``high`` rounded down, with digits enough to keep them apart."""
+    for digits in range(3, 16):
+        a, b = _three_digits(low, True, digits), _three_digits(high, False, digits)
+        if float(a) < float(b):
+            break
+    return a, b
+
+
+def _given(value: float) -> str:
+    """A value the user gave, for a message: every digit they typed, unless it is huge."""
+    if not abs(value) < 1e16:  # huge, or not finite: short
+        return shown_number(value)
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -> None:
@@ -208,7 +225,7 @@ def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -
     b_low, b_high = hi - top * lo, 1.5 * lo
     if not b_low < intercept <= b_high:
         raise InputError(
-            f"--rescale-intercept {shown_number(intercept)} cannot store {what} with any "
+            f"--rescale-intercept {_given(intercept)} cannot store {what} with any "
             f"slope: choose an intercept above {math.ceil(b_low)} and at most "
             f"{_three_digits(b_high, up=False)}")
     with np.errstate(all="ignore"):
@@ -222,10 +239,11 @@ def _check_storable(tables: Mapping[str, Any], slope: float, intercept: float) -
     else:
         return
     m_low = max((hi - intercept) / top, 2.0 * (intercept - lo))
+    first, last = _bounds(m_low, lo)
     raise InputError(
-        f"--rescale-slope {shown_number(slope)} with --rescale-intercept "
-        f"{shown_number(intercept)} cannot store {what}: {why}; choose a slope from "
-        f"{_three_digits(m_low, up=True)} to {_three_digits(lo, up=False)}")
+        f"--rescale-slope {_given(slope)} with --rescale-intercept "
+        f"{_given(intercept)} cannot store {what}: {why}; choose a slope from "
+        f"{first} to {last}")
 
 
 def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed: int = 0,
