@@ -339,8 +339,9 @@ class Review:
         out = [f"pooled: {w}" for w in (self.fit.warnings if self.fit is not None else ())]
         if self.without_high_risk is not None:
             out += [f"without high-risk studies: {w}" for w in self.without_high_risk.warnings]
-        for cov, res in self.regressions.items():
-            out += [f"covariate {cov}: {w}" for w in res.warnings]
+        for cov, res in self.regressions.items():  # named once, not twice
+            out += [w if w.startswith(f"covariate {cov!r}") else f"covariate {cov}: {w}"
+                    for w in res.warnings]
         return out
 
 

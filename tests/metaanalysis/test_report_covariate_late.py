@@ -82,3 +82,13 @@ def test_a_constant_covariate_is_a_note_of_the_report_not_a_refusal(tmp_path, ca
     assert ("note: covariate source: covariate 'source' has only one level ('reconstructed') "
             "in all studies") in err
     assert "Covariate source: not estimated" in (out / "report.html").read_text()
+
+
+def test_a_covariate_warning_names_the_covariate_once(capsys):
+    from metaanalysis.review import review
+    from metaanalysis.table import StudyTable
+
+    rev = review(StudyTable.from_csv(STUDIES), covariates=("country",))
+    said = [w for w in rev.warnings if "single study" in w]
+    assert said == ["covariate 'country': level(s) 'Japan', 'USA' have a single study, so their "
+                    "effects rest on that study alone."]
