@@ -128,6 +128,11 @@ def covariate_column(cov: pd.DataFrame, name: str) -> str:
     if len(matches) == 1:
         return str(matches[0])
     available = ", ".join(map(str, cov.columns)) or "none"
+    key = str(name).strip().lower()
+    if key in ("study", "tp", "fp", "fn", "tn"):
+        what = "the study names" if key == "study" else "one of the 2x2 counts"
+        raise InputError(f"{name!r} is {what}, not a covariate; the table's covariate columns "
+                         f"are: {available}.")
     raise InputError(f"unknown covariate {name!r}; the table's covariate columns are: "
                      f"{available}.")
 

@@ -54,6 +54,9 @@ def _with_columns(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("covariates, said", [
+    (["TP"], "'TP' is one of the 2x2 counts, not a covariate; the table's covariate columns "
+             "are: source, primary_study, year"),
+    (["Study"], "'Study' is the study names, not a covariate"),
     (["miss"], "covariate 'miss' is missing for 1 study: R06"),
     (["mixed"], "covariate 'mixed' mixes numbers and text"),
     (["intercept"], "has the name of the model's constant term"),
