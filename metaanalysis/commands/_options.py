@@ -103,6 +103,9 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                              "binomial likelihood needs no continuity correction); drop it.")
         if nagq < 1:
             raise InputError(f"--nagq must be at least 1; got {nagq}.")
+        if pirls == "lme4" and nagq != 1:
+            raise InputError(f"--pirls lme4 is glmer's Laplace fit and needs --nagq 1, got "
+                             f"--nagq {nagq}; use --pirls exact for adaptive quadrature.")
     else:
         if nagq != 1:
             raise InputError(f"--nagq is only used by --model glmm; drop it for --model "

@@ -54,3 +54,11 @@ def test_every_command_documents_the_options_with_the_same_help():
                 helps.setdefault(action.dest, set()).add(
                     action.help.replace("; dl (default) or reml for univariate", ""))
     assert {k: len(v) for k, v in helps.items()} == {"method": 1, "correction": 1, "nagq": 1}
+
+
+def test_pirls_lme4_with_quadrature_is_refused_naming_both_options(capsys):
+    code, line = _error(capsys, ["pool", str(AUDITC), "--model", "glmm", "--pirls", "lme4",
+                                 "--nagq", "2"])
+    assert (code, line) == (2, "metaanalysis: error: --pirls lme4 is glmer's Laplace fit and "
+                               "needs --nagq 1, got --nagq 2; use --pirls exact for adaptive "
+                               "quadrature.")
