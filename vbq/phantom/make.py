@@ -178,7 +178,7 @@ def _bounds(low: float, high: float) -> tuple[str, str]:
 
 
 def _given(value: float) -> str:
-    """A value the user gave, for a message: every digit they typed, unless it is huge."""
+    """Return a value the user gave, for a message: every digit typed, unless it is huge."""
     if not abs(value) < 1e16:  # huge, or not finite: short
         return shown_number(value)
     text = repr(float(value))
