@@ -16,7 +16,8 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ``POST /api/score``                          ``{series_uid, rois, protocol?, statistic?, force?}``
 ``POST /api/readings``                       the same plus ``reader``, ``provenance``,
                                              ``replaces?``, ``export?`` -> ``{reading_id, result}``
-``GET /api/readings``                        the readings this reader may see (``?reader=``)
+``GET /api/readings``                        the readings this reader may see (``?reader=``),
+                                             each with its ROI document
 ``POST /api/occasions``                      ``{reader}``: start the reader's next occasion
 ``GET /api/readings.csv``                    every reading (only when started unblinded)
 ===========================================  ======================================================
@@ -700,7 +701,8 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
 
     def readings(request: Request) -> Response:
         reader = ws.reader(request.query_params.get("reader"))
-        return JSONResponse([r.summary() for r in
+        # with its ROIs: the page reopens the reader's current reading of a series
+        return JSONResponse([{**r.summary(), "rois": r.rois} for r in
                              ws.store.visible(reader, blinded=not config.unblind)])
 
     def occasions(request: Request) -> Response:

@@ -22,7 +22,7 @@ const S = {
   slice: 0, window: null, level: null, shownWL: null,
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
-  drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {},
+  drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {}, readings: [],
   worklistLoads: 0,
   midline: null, midSlice: null,
 };
@@ -77,6 +77,8 @@ async function start() {
 async function chooseReader() {
   const name = $("reader").value.trim();
   if (!name) { status("Type your reader name first."); return; }
+  // another reader: the open reading was not theirs (nor may they see it, blinded)
+  if (S.reader !== null && name !== S.reader && S.study) { closeStudy(); }
   S.reader = name;
   window.localStorage.setItem("vbq-reader", name);
   await loadWorklist();
@@ -94,6 +96,7 @@ async function loadWorklist() {
   } catch (e) { if (n === S.worklistLoads) { status(e.message); } return; }
   if (n !== S.worklistLoads) { return; }
   S.studies = studies;
+  S.readings = mine || [];
   if (reader) {
     S.occasion = mine.length ? Math.max(...mine.map((r) => r.occasion)) : null;
     $("reader-info").textContent = `reading as ${reader}` +
@@ -123,6 +126,61 @@ async function newOccasion() {
     status(`Occasion ${r.occasion} started for ${r.reader}: earlier readings are hidden.`, true);
     await loadWorklist();
   } catch (e) { status(e.message); }
+}
+
+// back to the worklist alone: no study, series, ROIs or result on the page
+function closeStudy() {
+  S.study = null; S.series = null; S.img = null; S.imgKey = null;
+  S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.scored = null; S.selected = null;
+  S.proposals = {}; S.lastScore = null; ++S.scoring;
+  $("series-pane").hidden = true;
+  for (const tr of $("worklist").querySelectorAll("tbody tr")) { tr.classList.remove("open"); }
+  $("save-info").textContent = "";
+  delete $("save-info").dataset.readingId;
+  status("");
+  draw();
+  renderLabels();
+  renderResult();
+}
+
+// the reader's current reading of a series (their latest occasion's), or null
+function currentReading(uid) {
+  const theirs = (S.readings || []).filter((r) => r.reader === S.reader &&
+    r.series_instance_uid === uid && r.rois);
+  if (!theirs.length) { return null; }
+  const occasion = Math.max(...theirs.map((r) => r.occasion));
+  return theirs.filter((r) => r.occasion === occasion)
+    .reduce((a, b) => (b.reading_id > a.reading_id ? b : a));
+}
+
+// a saved reading back on the page, to be looked at or edited (a new save replaces it)
+function reopen(reading) {
+  const doc = reading.rois;
+  const given = {};
+  for (const part of (reading.roi_provenance || "").split(";")) {
+    const [label, how] = part.split(":");
+    if (label && how) { given[label] = how; }
+  }
+  if (Number.isInteger(doc.slice)) { setSlice(doc.slice); }
+  for (const e of doc.rois || []) {
+    if (!S.rois[e.label] && applyProposal({ rois: doc, notes: [] }, e.label) && given[e.label]) {
+      S.rois[e.label].provenance = given[e.label];
+    }
+  }
+  for (const e of doc.rois || []) {  // the CSF taken with a body keeps its own provenance
+    if (S.rois[e.label] && given[e.label]) { S.rois[e.label].provenance = given[e.label]; }
+  }
+  S.exclude = { ...(doc.exclude || {}) };
+  S.proposals = {};
+  S.selected = null;
+  const vbq = Number.isFinite(reading.vbq) ? `, VBQ ${reading.vbq.toFixed(3)}` : "";
+  $("save-info").textContent = `Reading ${reading.reading_id} (occasion ${reading.occasion}${vbq}) ` +
+    "reopened; saving again replaces it.";
+  $("save-info").dataset.readingId = String(reading.reading_id);
+  status(`Your saved reading ${reading.reading_id} of this series is open.`, true);
+  renderLabels();
+  draw();
+  scheduleScore();
 }
 
 function openStudy(uid) {
@@ -177,6 +235,8 @@ function openSeries(uid) {
         ` (${PLANE_FOUND[info.midline_source] || "found from the images"})`;
     }
     setSlice(Number.isInteger(info.open_at) ? info.open_at : s.mid_slice);
+    const saved = currentReading(uid);
+    if (saved) { reopen(saved); }
   }).catch((e) => { if (S.series === s) { status(e.message); setSlice(s.mid_slice); } });
   renderLabels();
   renderResult();
@@ -687,7 +747,7 @@ function applyProposal(p, label) {
     return false;
   }
   const mine = (p.notes || []).filter((n) => n.startsWith(`${label}:`) || n.includes(`(${label})`) ||
-    (label === "CSF" && n.includes("CSF")));
+    (label === "CSF" && n.includes("CSF")) || n.startsWith("no CSF ROI proposed"));
   S.proposals[label] = { notes: mine, warnings: p.warnings };
   if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
     S.midline = p.midline_offset_mm;
@@ -996,6 +1056,7 @@ function renderResult() {
 
 async function save() {
   if (!S.reader) { status("Choose a reader first."); return; }
+  if (!S.series || !S.result) { status("Open a study and place its ROIs first."); return; }
   try {
     const r = await api("POST", "/api/readings", {
       reader: S.reader, series_uid: S.series.series_uid, rois: roiDocument(),
@@ -1004,7 +1065,8 @@ async function save() {
     S.result = r.result;
     renderResult();
     const files = r.files ? `; files: ${Object.values(r.files).join(", ")}` : "";
-    $("save-info").textContent = `Saved reading ${r.reading_id} (occasion ${r.occasion}, VBQ ${r.result.vbq.toFixed(3)})${files}`;
+    const replaced = r.replaces ? `, replacing reading ${r.replaces}` : "";
+    $("save-info").textContent = `Saved reading ${r.reading_id} (occasion ${r.occasion}, VBQ ${r.result.vbq.toFixed(3)}${replaced})${files}`;
     $("save-info").dataset.readingId = String(r.reading_id);
     status(`Reading ${r.reading_id} saved.`, true);
     const uid = S.study.study_uid;
