@@ -193,7 +193,11 @@ def write_pdf(result: VBQResult, path: str | Path, *, reader: str, read_at: str,
         y -= 0.018
     ax = fig.add_axes((0.06, 0.40, 0.88, 0.47))
     plot_qc(result, ax=ax)
-    y = 0.38
+    # the text goes below the QC figure as drawn, caption lines and all
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    drawn = ax.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
+    y = min(0.38, float(fig.transFigure.inverted().transform((0.0, drawn.y0))[1]) - 0.02)
     fig.text(0.06, y, "Published cut-offs (the score is 'above' when VBQ >= cut-off):",
              fontsize=9, weight="bold")
     y -= 0.016
