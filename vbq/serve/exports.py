@@ -197,7 +197,9 @@ def write_pdf(result: VBQResult, path: str | Path, *, reader: str, read_at: str,
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     drawn = ax.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
-    y = min(0.38, float(fig.transFigure.inverted().transform((0.0, drawn.y0))[1]) - 0.02)
+    y = 0.38
+    if drawn is not None:
+        y = min(y, float(fig.transFigure.inverted().transform((0.0, drawn.y0))[1]) - 0.02)
     fig.text(0.06, y, "Published cut-offs (the score is 'above' when VBQ >= cut-off):",
              fontsize=9, weight="bold")
     y -= 0.016
