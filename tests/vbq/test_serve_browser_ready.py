@@ -5,9 +5,13 @@
   says what to place, or, when levels are excluded, why there is no score.
 - A reader chosen while the worklist is still loading is the reader of every request
   that follows: no request goes out without one.
+- A score refused by a plausibility gate says how to force it in the page (the Force
+  box beside Save), not on the command line; ticked, the score is made, with a warning.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from _serve_helpers import (
@@ -171,3 +175,56 @@ def test_a_reader_chosen_while_the_worklist_loads(tmp_path):
     finally:
         server.stop()
     assert errors == [] and failed == []
+
+
+def _csf_on_a_body(ph: dict) -> dict:
+    """The phantom's ROIs with the CSF ROI moved onto L3's body: CSF brighter than marrow."""
+    doc = json.loads(json.dumps(ph["rois"]))
+    l3 = next(s["point"] for s in ph["seeds"]["seeds"] if s["label"] == "L3")
+    for e in doc["rois"]:
+        if e["label"] == "CSF":
+            e["center"] = list(l3)
+    return doc
+
+
+def test_a_refused_score_says_how_to_force_it_in_the_page(tmp_path):
+    ph = phantom(tmp_path / "study")
+    c = client_for({"folder": tmp_path / "study"}, tmp_path)
+    doc = _csf_on_a_body(ph)
+    r = c.post("/api/score", json={"series_uid": ph["series_uid"], "rois": doc})
+    said = r.json()["error"]
+    assert r.status_code == 422
+    assert "tick Force beside Save to score it anyway" in said and "--force" not in said
+    forced = c.post("/api/score", json={"series_uid": ph["series_uid"], "rois": doc,
+                                        "force": True})
+    assert forced.status_code == 200 and forced.json()["vbq"] <= 1.0
+    assert "implausible_score_forced" in forced.json()["warning_codes"]
+
+
+def test_force_in_the_page_scores_what_was_refused(tmp_path):
+    need_chromium()
+    ph = phantom(tmp_path / "study")
+    doc = _csf_on_a_body(ph)
+    doc["rois"] = [e for e in doc["rois"] if e["shape"] in ("ellipse", "rectangle")] + [
+        {"label": s["label"], "shape": "ellipse", "center": s["point"], "radii": [4.0, 6.0]}
+        for s in ph["seeds"]["seeds"] if s["label"] in ("L2", "L3")]
+    with served(tmp_path, ph["series"], doc["slice"]) as (_, p):
+        page = p.page
+        for e in doc["rois"]:
+            p.js("([d, l]) => window.vbq.applyProposal({rois: d, notes: []}, l)",
+                 [doc, e["label"]])
+        p.page.wait_for_function(
+            "window.vbq.state.scored === JSON.stringify(window.vbq.roiDocument())")
+        assert p.js("window.vbq.state.result") is None
+        assert "tick Force beside Save" in page.text_content("#warnings")
+        assert page.is_disabled("#save")
+        _after(p, lambda: page.check("#force"))
+        res = p.js("window.vbq.state.result")
+        assert res is not None and res["vbq"] <= 1.0
+        assert page.is_enabled("#save")
+        assert [b["force"] for path, b in p.posts if path == "score"][-1] is True
+        assert "implausible_score_forced" in res["warning_codes"]
+        # the refusals asked for were the only failed responses: 422s of /api/score
+        assert p.failed and all(r.status == 422 and r.url.endswith("/api/score")
+                                for r in p.failed)
+        p.failed.clear()

@@ -312,6 +312,30 @@ def provenance_text(rois: Mapping[str, Any], given: object) -> str:
     return ";".join(f"{label}:{given.get(label, 'hand_drawn')}" for label in labels)
 
 
+#: How the command line and the API are told to force a refused score, and how the page is.
+_FORCE_HINTS = (
+    ("force the score with --force (force=True in Python, a 'force' column in a batch "
+     "manifest or values table)", "tick Force beside Save to score it anyway (the result then "
+     "carries a warning)"),
+    ("or force it (--force, force=True, a force column) to score it anyway",
+     "or tick Force beside Save to score it anyway"),
+)
+
+
+def in_the_page(message: str) -> str:
+    """Return a refusal's sentence with its hint on forcing the score as the page offers it.
+
+    Examples
+    --------
+    >>> in_the_page("no VBQ; or force it (--force, force=True, a force column) to score it "
+    ...             "anyway")
+    'no VBQ; or tick Force beside Save to score it anyway'
+    """
+    for given, page in _FORCE_HINTS:
+        message = message.replace(given, page)
+    return message
+
+
 class Workstation:
     """The state behind the API: the catalog, the readings database and the options."""
 
@@ -478,8 +502,11 @@ class Workstation:
         roi_file.check_csf_level(proto.csf_levels, proto.name)
         self.decode(series)
         roi_masks = roi_file.masks(series)
-        result = score_roi_masks(series, roi_masks, protocol=proto, statistic=statistic,
-                                 extra_warnings=choice.warnings, force=force)
+        try:
+            result = score_roi_masks(series, roi_masks, protocol=proto, statistic=statistic,
+                                     extra_warnings=choice.warnings, force=force)
+        except AnalysisError as err:
+            raise type(err)(in_the_page(str(err))) from None
         rejected = [{"series_instance_uid": u, "description": d, "why": w}
                     for u, d, w in choice.rejected]
         result = replace(result, series_choice={"reason": choice.reason, "rejected": rejected})

@@ -980,7 +980,8 @@ async function score() {
     return;
   }
   try {
-    const res = await api("POST", "/api/score", { series_uid: series.series_uid, rois: doc });
+    const res = await api("POST", "/api/score", { series_uid: series.series_uid, rois: doc,
+      force: $("force").checked });
     if (n !== S.scoring || S.series !== series) { return; }
     S.result = res;
     S.lastScore = null;
@@ -1060,7 +1061,7 @@ async function save() {
   try {
     const r = await api("POST", "/api/readings", {
       reader: S.reader, series_uid: S.series.series_uid, rois: roiDocument(),
-      provenance: provenance(), export: $("export").checked,
+      provenance: provenance(), export: $("export").checked, force: $("force").checked,
     });
     S.result = r.result;
     renderResult();
@@ -1087,6 +1088,7 @@ function bindEvents() {
   $("delete-roi").addEventListener("click", deleteSelected);
   $("minus-toggle").addEventListener("click", toggleMinus);
   $("save").addEventListener("click", save);
+  $("force").addEventListener("change", () => { S.scored = null; scheduleScore(); });
   for (const r of document.querySelectorAll("input[name=tool]")) {
     r.addEventListener("change", () => { S.tool = r.value; });
   }
