@@ -90,3 +90,44 @@ def test_a_saved_reading_is_reopened_and_replaced_and_another_reader_sees_none(t
         (1, "dee", None), (2, "dee", 1)]
     assert readings[1].rois == saved_doc
     assert readings[1].result["vbq"] == res["vbq"]
+
+
+def test_notes_status_and_cut_offs_say_what_is_on_the_page(tmp_path):
+    """A deleted ROI takes its proposal's notes with it; a reader name refused and then
+    corrected leaves no refusal behind; each cut-off says on which side of it the VBQ is."""
+    need_chromium()
+    ph = phantom(tmp_path / "study")
+    doc = _document(ph)
+    with served(tmp_path, ph["series"], doc["slice"]) as (_, p):
+        page = p.page
+        note = "L2: body 20.0 mm high and 30.0 mm deep"
+        for e in doc["rois"]:
+            p.js("([d, l, n]) => window.vbq.applyProposal({rois: d, notes: n}, l)",
+                 [doc, e["label"], [note] if e["label"] == "L2" else []])
+        res = p.settled()
+        assert note in page.text_content("#notes")
+        cuts = page.locator("#cutoffs .cut").all_text_contents()
+        assert len(cuts) == len(res["cutoffs"]) > 0
+        for text, c in zip(cuts, res["cutoffs"], strict=True):
+            side = "VBQ at or above it" if c["above"] else "VBQ below it"
+            assert text.startswith(f"{c['value']} {c['target']}: {side} ("), text
+        page.click("#labels button[data-label=L2]")
+        p.js("window.vbq.state.selected = 'L2'")
+        page.focus("#view")
+        page.keyboard.press("Delete")
+        assert p.js("window.vbq.state.rois.L2") is None
+        p.settled()  # scored again, without L2
+        assert note not in page.text_content("#notes")
+        assert page.text_content("#status") == ""
+
+        page.fill("#reader", "a;b")
+        page.click("#reader-start")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('a;b')")
+        page.fill("#reader", "dee")
+        page.click("#reader-start")
+        page.wait_for_function("document.querySelector('#status').textContent === ''")
+        assert page.text_content("#reader-info").startswith("reading as dee")
+        # the refused name was the only failed response
+        assert [(r.status, r.url.split("?")[0].rsplit("/", 1)[-1]) for r in p.failed] == [
+            (400, "studies")]
+        p.failed.clear()

@@ -81,6 +81,7 @@ async function chooseReader() {
   if (S.reader !== null && name !== S.reader && S.study) { closeStudy(); }
   S.reader = name;
   window.localStorage.setItem("vbq-reader", name);
+  status("");  // an earlier refusal of a name is no longer the news
   await loadWorklist();
 }
 
@@ -881,6 +882,8 @@ function onUp(ev) {
       radii: [Math.abs(r1 - r0) / 2, Math.abs(c1 - c0) / 2], angle_deg: 0, slice: S.slice };
     if (S.active === "CSF") { roi.level = CSF_LEVEL; }
     S.selected = S.active;
+    delete S.proposals[S.active];  // drawn by hand: the proposal's notes are no longer its own
+    status("");
     setRoi(S.active, roi, "hand_drawn");
     nextLabel();
     renderLabels();
@@ -913,6 +916,8 @@ function deleteSelected() {
   if (!label || !S.rois[label]) { return; }
   delete S.rois[label];
   delete S.clicks[label];
+  delete S.proposals[label];  // its notes went with it
+  status("");
   S.selected = null;
   S.active = label;
   renderLabels();
@@ -1029,7 +1034,7 @@ function renderResult() {
     for (const c of res.cutoffs) {
       const div = document.createElement("div");
       div.className = "cut";
-      div.textContent = `${c.value} ${c.target}: ${c.above ? "above" : "below"} (${c.source})`;
+      div.textContent = `${c.value} ${c.target}: VBQ ${c.above ? "at or above" : "below"} it (${c.source})`;
       const bar = document.createElement("div");
       bar.className = "bar";
       const t = document.createElement("span"); t.className = "tick"; t.style.left = pos(c.value);
