@@ -436,7 +436,10 @@ def score_roi_masks(
         masks={k: np.asarray(v, dtype=bool) for k, v in roi_masks.masks.items()},
         slices=slices, csf_mean=csf_m.mean, csf_sd=csf_m.sd,
         csf_reference=roi_masks.csf_reference, body_masks=dict(roi_masks.body_masks or {}),
-        midline_offset_mm=roi_masks.midline_offset_mm, midline_source=roi_masks.midline_source)
+        midline_offset_mm=roi_masks.midline_offset_mm, midline_source=roi_masks.midline_source,
+        slice_offsets_mm={label: off for label, off in (roi_masks.slice_offsets_mm or {}).items()
+                          if label == CSF or (label in proto.levels
+                                              and label not in roi_masks.excluded)})
     vbq, levels, more = combine_levels(
         proto, si, csf_m.statistic(stat), excl, measurements=measurements, slices=slices,
         force=force, field_strength_t=field_t, roi=evidence,

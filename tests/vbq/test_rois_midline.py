@@ -30,3 +30,32 @@ def test_drawn_rois_two_slices_off_the_midline_are_warned(tmp_path):
     assert abs(on.to_dict()["slice"]["midline_offset_mm"]) < 3.0
     assert "slice_off_midline" in off.warning_codes
     assert abs(off.to_dict()["slice"]["midline_offset_mm"]) > 3.0
+
+
+def test_one_roi_on_another_slice_is_warned_by_name(tmp_path):
+    """L4 one slice off (4.4 mm from the plane, past 3 mm) while the others are on the
+    mid-sagittal slice: warned by name, with its distance; the main slice is not."""
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=1, rows=160, n_slices=9)
+    mid = info.expected["reference"]["slice"]
+    spacing = info.expected["geometry"]["slice_spacing_mm"]
+    doc = json.loads(info.rois_path.read_text())
+    doc["slice"] = mid
+    for e in doc["rois"]:
+        if e["label"] == "L4":
+            e["slice"] = mid + 1
+    path = tmp_path / "l4_off.json"
+    path.write_text(json.dumps(doc))
+    res = vbq.score_series(info.series_dir, rois=path)
+    said = [w for w, c in zip(res.warnings, res.warning_codes, strict=True)
+            if c == "slice_off_midline"]
+    assert len(said) == 1 and said[0].startswith(
+        "L4 is measured on another slice than the other ROIs, ")
+    shown = float(said[0].split(", ")[1].split(" mm")[0])
+    # the plane is found from the anatomy: within half a slice of the true one
+    assert abs(shown - spacing) < 0.5 * spacing
+    assert res.levels["L4"].slice_index == mid + 1
+    # excluded, L4's slice no longer matters
+    doc["exclude"] = {"L4": "other"}
+    path.write_text(json.dumps(doc))
+    again = vbq.score_series(info.series_dir, rois=path)
+    assert "slice_off_midline" not in again.warning_codes

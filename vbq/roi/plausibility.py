@@ -120,6 +120,9 @@ class RoiEvidence:
         when unknown.
     midline_source
         How that plane was found (``"bodies"``, ``"canal"``, ``"labels"``), or None.
+    slice_offsets_mm
+        Label -> distance from that plane of the slice of each ROI measured on
+        another slice than the others.
     """
 
     masks: Mapping[str, np.ndarray]
@@ -130,6 +133,7 @@ class RoiEvidence:
     body_masks: Mapping[str, np.ndarray] = field(default_factory=dict)
     midline_offset_mm: float | None = None
     midline_source: str | None = None
+    slice_offsets_mm: Mapping[str, float] = field(default_factory=dict)
 
 
 def check_csf_darker(median_marrow: float, csf_si: float, *, force: bool = False
@@ -319,31 +323,48 @@ def check_inside_bodies(masks: Mapping[str, np.ndarray],
     return out
 
 
-def check_midline(offset_mm: float | None, source: str | None = None) -> list[VbqWarning]:
+def check_midline(offset_mm: float | None, source: str | None = None,
+                  others: Mapping[str, float] | None = None) -> list[VbqWarning]:
     """Gate (d), slice: warn when the slice lies too far from the mid-sagittal plane.
 
     ``source`` says how the plane was found (:attr:`vbq.roi.midline.Midline.source`);
     the warning names it, and when it is ``"canal"`` (the bodies could not be
     followed across the slices) says that a spine turned about its long axis
     puts the canal a few millimetres to one side of the plane through the bodies.
+    ``others`` (label -> distance) are the slices of ROIs measured on another
+    slice than the rest; each too far from the plane is warned about by name.
 
     Examples
     --------
     >>> check_midline(2.0), [w.code for w in check_midline(-4.5)]
     ([], ['slice_off_midline'])
+    >>> print(check_midline(0.4, "bodies", {"L4": 4.8, "L2": -1.0})[0])  # doctest: +ELLIPSIS
+    L4 is measured on another slice than the other ROIs, 4.8 mm from the mid-sagittal ... there
     """
+    out: list[VbqWarning] = []
+    for label, off in sorted((others or {}).items()):
+        if abs(float(off)) > MIDLINE_MAX_MM:
+            out.append(SliceOffMidline(
+                f"{label} is measured on another slice than the other ROIs, "
+                f"{abs(float(off)):.1f} mm from the mid-sagittal plane{_found(source)} (more "
+                f"than {MIDLINE_MAX_MM:g} mm); VBQ is defined on the mid-sagittal slice: "
+                f"measure {label} there"))
     if offset_mm is None or abs(float(offset_mm)) <= MIDLINE_MAX_MM:
-        return []
-    found = {"bodies": " found through the vertebral bodies",
-             "labels": " found from the mask's labels",
-             "canal": " found at the canal (the vertebral bodies could not be followed "
-                      "across the slices, and a spine turned about its long axis puts the "
-                      "canal a few millimetres to one side of the plane through the bodies: "
-                      "check the slice on the QC figure)"}.get(source or "", "")
+        return out
     return [SliceOffMidline(
         f"the measured slice lies {abs(float(offset_mm)):.1f} mm from the mid-sagittal plane"
-        f"{found} (more than {MIDLINE_MAX_MM:g} mm); VBQ is defined on the mid-sagittal "
-        "slice: choose it with --slice")]
+        f"{_found(source)} (more than {MIDLINE_MAX_MM:g} mm); VBQ is defined on the "
+        "mid-sagittal slice: choose it with --slice"), *out]
+
+
+def _found(source: str | None) -> str:
+    """How the mid-sagittal plane was found, as the midline warnings say it."""
+    return {"bodies": " found through the vertebral bodies",
+            "labels": " found from the mask's labels",
+            "canal": " found at the canal (the vertebral bodies could not be followed "
+                     "across the slices, and a spine turned about its long axis puts the "
+                     "canal a few millimetres to one side of the plane through the bodies: "
+                     "check the slice on the QC figure)"}.get(source or "", "")
 
 
 def assess(vbq: float, level_si: Mapping[str, float], csf_si: float, *,
@@ -387,5 +408,5 @@ def assess(vbq: float, level_si: Mapping[str, float], csf_si: float, *,
         out += check_csf_roi(float(csf_si), roi.csf_mean, roi.csf_sd, roi.csf_reference)
         out += check_overlaps(roi.masks, roi.slices)
         out += check_inside_bodies(roi.masks, roi.body_masks)
-        out += check_midline(roi.midline_offset_mm, roi.midline_source)
+        out += check_midline(roi.midline_offset_mm, roi.midline_source, roi.slice_offsets_mm)
     return out

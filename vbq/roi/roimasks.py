@@ -64,6 +64,9 @@ class RoiMasks:
     midline_source
         How that plane was found: ``"bodies"``, ``"canal"`` or ``"labels"``
         (:attr:`vbq.roi.midline.Midline.source`).
+    slice_offsets_mm
+        Optional label -> distance (mm) from that plane of the slice of each ROI
+        not on ``slice_index``; checked like the main slice's.
     """
 
     slice_index: int
@@ -79,6 +82,7 @@ class RoiMasks:
     midline_offset_mm: float | None = None
     cut_outlines: Mapping[str, tuple[np.ndarray, ...]] | None = None
     midline_source: str | None = None
+    slice_offsets_mm: Mapping[str, float] | None = None
 
     def slice_of(self, label: str) -> int:
         """Return the slice index the ROI ``label`` lies on."""

@@ -428,6 +428,9 @@ class RoiFile:
             midline_offset_mm=canal.midline_offset_mm,
             midline_source=None if canal.midline is None else canal.midline.source,
             cut_outlines=cut_outlines or None,
+            slice_offsets_mm=None if canal.midline is None else {
+                label: canal.midline.offset_mm(index) for label, index in slices.items()
+                if index != main},
         )
 
 
