@@ -535,7 +535,7 @@ def test_exports_are_written_under_server_chosen_names(client, studies, tmp_path
     assert sr  # a readable SR with measurements
     text = PdfReader(out / files["pdf"]).pages[0].extract_text()
     assert len(PdfReader(out / files["pdf"]).pages) == 1
-    for phrase in ("VBQ-PHANTOM", "2024-01-15", "T1 SAG TSE", f"VBQ {body['result']['vbq']:.2f}",
+    for phrase in ("VBQ-PHANTOM", "2024-01-15", "T1 SAG TSE", f"VBQ {body['result']['vbq']:.3f}",
                    "Dr. Ann-x", "research use", "vbq-toolkit"):
         assert phrase in text, phrase
     for c in body["result"]["cutoffs"]:

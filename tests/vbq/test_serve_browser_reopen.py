@@ -59,6 +59,8 @@ def test_a_saved_reading_is_reopened_and_replaced_and_another_reader_sees_none(t
         assert p.js("window.vbq.provenance()") == saved_prov
         assert p.js("window.vbq.state.slice") == sl
         assert again["vbq"] == res["vbq"]
+        # three decimals, as the save line and the command line (cut-offs have three)
+        assert page.text_content("#vbq-value") == f"VBQ {again['vbq']:.3f}"
         assert "reopened; saving again replaces it" in page.text_content("#save-info")
         assert page.input_value("select[data-level=L2]") == "fracture"
         assert page.is_enabled("#save")

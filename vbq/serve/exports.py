@@ -164,7 +164,7 @@ def _page_text(result: VBQResult) -> list[str]:
         f"{st.get('study_date') or '(none)'}",
         f"Series: {s.get('description') or '(no description)'} (number "
         f"{s.get('series_number')}, UID {s.get('series_instance_uid')})",
-        f"VBQ {result.vbq:.2f}   (protocol {result.protocol}, SI = ROI {result.statistic}; "
+        f"VBQ {result.vbq:.3f}   (protocol {result.protocol}, SI = ROI {result.statistic}; "
         f"levels used: {', '.join(result.used_levels)}"
         + (f"; excluded: {', '.join(f'{k} ({v})' for k, v in result.excluded.items())}"
            if result.excluded else "") + ")",

@@ -1001,7 +1001,7 @@ async function score() {
 
 function renderResult() {
   const res = S.result;
-  $("vbq-value").textContent = res ? `VBQ ${res.vbq.toFixed(2)}` : "VBQ \u2013";
+  $("vbq-value").textContent = res ? `VBQ ${res.vbq.toFixed(3)}` : "VBQ \u2013";  // as the save line and the command line
   $("vbq-value").dataset.vbq = res ? String(res.vbq) : "";
   const body = $("levels").querySelector("tbody");
   body.innerHTML = "";
