@@ -59,3 +59,21 @@ def test_one_roi_on_another_slice_is_warned_by_name(tmp_path):
     path.write_text(json.dumps(doc))
     again = vbq.score_series(info.series_dir, rois=path)
     assert "slice_off_midline" not in again.warning_codes
+
+
+def test_a_seed_on_another_slice_is_warned_by_name(tmp_path):
+    """The same through a seed with its own slice: the proposal puts L4 on that slice."""
+    info = make_phantom(tmp_path / "p", anatomy="realistic", seed=1, rows=160, n_slices=9)
+    mid = info.expected["reference"]["slice"]
+    doc = json.loads(info.seeds_path.read_text())
+    assert doc["slice"] == mid
+    for e in doc["seeds"]:
+        if e["label"] == "L4":
+            e["slice"] = mid + 1
+    path = tmp_path / "seeds.json"
+    path.write_text(json.dumps(doc))
+    res = vbq.score_series(info.series_dir, seeds=path)
+    said = [w for w, c in zip(res.warnings, res.warning_codes, strict=True)
+            if c == "slice_off_midline"]
+    assert len(said) == 1 and said[0].startswith("L4 is measured on another slice")
+    assert res.levels["L4"].slice_index == mid + 1
