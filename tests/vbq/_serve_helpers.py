@@ -185,11 +185,16 @@ class Page:
                        [list(p) for p in pixels])
 
 
-def open_page(pw, tmp_path, server, wait_slice: int):
-    """Chromium on the server's page, a reader chosen, the study open on slice ``wait_slice``."""
-    browser = pw.chromium.launch_persistent_context(
+def launch(pw, tmp_path):
+    """Debian's Chromium, headless, with a fresh profile under ``tmp_path`` and a wide window."""
+    return pw.chromium.launch_persistent_context(
         str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
         args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+
+
+def open_page(pw, tmp_path, server, wait_slice: int):
+    """Chromium on the server's page, a reader chosen, the study open on slice ``wait_slice``."""
+    browser = launch(pw, tmp_path)
     page = browser.new_page()
     page.set_default_timeout(20_000)
     p = Page(page)

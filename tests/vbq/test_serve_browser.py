@@ -14,14 +14,9 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from _serve_helpers import CHROMIUM, CHROMIUM_ARGS, VBQ, need_chromium, phantom, start_server
+from _serve_helpers import FAILED_RESOURCE, VBQ, launch, need_chromium, phantom, start_server
 
 pytestmark = pytest.mark.slow
-
-#: Chromium logs every failed response as a console error; those are checked through the
-#: responses themselves (_check_failed), so the console check keeps to script errors
-_FAILED_RESOURCE = "Failed to load resource: the server responded with a status of"
-
 
 def _check_failed(failed: list[tuple[int, str, str]]) -> None:
     """Allow only the API's own refusals of an ROI being edited: 4xx answers from /api/.
@@ -49,13 +44,11 @@ def open_reading_page(pw, tmp_path, server, reader):
     Returns the browser, the page and the lists the page's script errors, failed
     responses and requested addresses are collected in.
     """
-    browser = pw.chromium.launch_persistent_context(
-        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-        args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+    browser = launch(pw, tmp_path)
     page = browser.new_page()
     seen: dict[str, list] = {"errors": [], "failed": [], "requests": []}
     page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error"
-            and not m.text.startswith(_FAILED_RESOURCE) else None)
+            and not m.text.startswith(FAILED_RESOURCE) else None)
     page.on("pageerror", lambda e: seen["errors"].append(str(e)))
     page.on("request", lambda r: seen["requests"].append(r.url))
     page.on("response", lambda r: seen["failed"].append(

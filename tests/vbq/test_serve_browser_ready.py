@@ -15,10 +15,9 @@ import json
 
 import pytest
 from _serve_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Page,
     client_for,
+    launch,
     need_chromium,
     phantom,
     served,
@@ -129,9 +128,7 @@ def test_a_reader_chosen_while_the_worklist_loads(tmp_path):
     server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 860})
+            browser = launch(pw, tmp_path)
             try:
                 page = browser.new_page()
                 page.set_default_timeout(20_000)
