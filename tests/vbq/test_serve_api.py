@@ -455,6 +455,11 @@ def test_unblinded_csv_export_is_read_by_vbq_agreement(studies, tmp_path):
                      provenance=accepted if reader == "ann" else None)
             assert r.status_code == 200, r.text
             ids.append(r.json())
+    # the listing carries the asking reader's own ROIs (the page reopens them), not others'
+    listed = c.get("/api/readings?reader=ann").json()
+    assert sorted(r["reader"] for r in listed) == ["ann", "ann", "bob", "bob"]
+    assert [r["rois"] for r in listed if r["reader"] == "ann"] == [a["rois"], b["rois"]]
+    assert all("rois" not in r for r in listed if r["reader"] == "bob")
     resp = c.get("/api/readings.csv")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(resp.text)))

@@ -17,7 +17,7 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ``POST /api/readings``                       the same plus ``reader``, ``provenance``,
                                              ``replaces?``, ``export?`` -> ``{reading_id, result}``
 ``GET /api/readings``                        the readings this reader may see (``?reader=``),
-                                             each with its ROI document
+                                             their own with its ROI document
 ``POST /api/occasions``                      ``{reader}``: start the reader's next occasion
 ``GET /api/readings.csv``                    every reading (only when started unblinded)
 ===========================================  ======================================================
@@ -728,9 +728,10 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
 
     def readings(request: Request) -> Response:
         reader = ws.reader(request.query_params.get("reader"))
-        # with its ROIs: the page reopens the reader's current reading of a series
-        return JSONResponse([{**r.summary(), "rois": r.rois} for r in
-                             ws.store.visible(reader, blinded=not config.unblind)])
+        # the reader's own with their ROIs: the page reopens the current reading of a series
+        # (unblinded, the others' are listed without them: the list stays short)
+        return JSONResponse([{**r.summary(), **({"rois": r.rois} if r.reader == reader else {})}
+                             for r in ws.store.visible(reader, blinded=not config.unblind)])
 
     def occasions(request: Request) -> Response:
         data = body(request)
