@@ -23,7 +23,7 @@ const S = {
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
   drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {}, readings: [],
-  worklistLoads: 0,
+  worklistLoads: 0, worklistLoading: null, savedKey: null,
   midline: null, midSlice: null,
 };
 
@@ -78,14 +78,26 @@ async function chooseReader() {
   const name = $("reader").value.trim();
   if (!name) { status("Type your reader name first."); return; }
   // another reader: the open reading was not theirs (nor may they see it, blinded)
-  if (S.reader !== null && name !== S.reader && S.study) { closeStudy(); }
+  if (S.reader !== null && name !== S.reader && S.study) {
+    if (unsaved()) {  // a name the server refuses changes nothing: asked only for one it takes
+      try { await api("GET", `/api/studies?reader=${encodeURIComponent(name)}`); } catch (e) { status(e.message); return; }
+      if (!leaveOk(`Read as ${name}`)) { $("reader").value = S.reader; return; }
+    }
+    closeStudy();
+  }
   S.reader = name;
   window.localStorage.setItem("vbq-reader", name);
   status("");  // an earlier refusal of a name is no longer the news
   await loadWorklist();
 }
 
-async function loadWorklist() {
+// the worklist and the reader's readings, fetched again (S.worklistLoading: the latest load)
+function loadWorklist() {
+  S.worklistLoading = fillWorklist();
+  return S.worklistLoading;
+}
+
+async function fillWorklist() {
   // one reader throughout (a reader chosen while this loads starts a load of its own), and
   // only the latest load fills the list
   const reader = S.reader, n = ++S.worklistLoads;
@@ -133,7 +145,7 @@ async function newOccasion() {
 function closeStudy() {
   S.study = null; S.series = null; S.img = null; S.imgKey = null;
   S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.scored = null; S.selected = null;
-  S.proposals = {}; S.lastScore = null; ++S.scoring;
+  S.proposals = {}; S.lastScore = null; ++S.scoring; S.savedKey = null;
   $("series-pane").hidden = true;
   for (const tr of $("worklist").querySelectorAll("tbody tr")) { tr.classList.remove("open"); }
   $("save-info").textContent = "";
@@ -142,6 +154,24 @@ function closeStudy() {
   draw();
   renderLabels();
   renderResult();
+}
+
+// the ROIs and exclusions on the page, as a save would keep them
+function roiKey() {
+  const doc = roiDocument();
+  return JSON.stringify({ rois: doc.rois, exclude: doc.exclude || {} });
+}
+
+// ROIs on the page that no save holds
+function unsaved() {
+  return Object.keys(S.rois).length > 0 && S.savedKey !== null && roiKey() !== S.savedKey;
+}
+
+// whether the ROIs on the page may go: none unsaved, or the reader says so
+function leaveOk(what) {
+  if (!unsaved()) { return true; }
+  const desc = (S.series && S.series.description) || "this series";
+  return window.confirm(`The ROIs placed on ${desc} are not saved. ${what} and discard them?`);
 }
 
 // the reader's current reading of a series (their latest occasion's), or null
@@ -178,6 +208,7 @@ function reopen(reading) {
   $("save-info").textContent = `Reading ${reading.reading_id} (occasion ${reading.occasion}${vbq}) ` +
     "reopened; saving again replaces it.";
   $("save-info").dataset.readingId = String(reading.reading_id);
+  S.savedKey = roiKey();  // as saved: nothing to lose until it is edited
   status(`Your saved reading ${reading.reading_id} of this series is open.`, true);
   renderLabels();
   draw();
@@ -187,6 +218,7 @@ function reopen(reading) {
 function openStudy(uid) {
   const st = S.studies.find((s) => s.study_uid === uid);
   if (!st) { return; }
+  if (!leaveOk("Open this study")) { return; }
   S.study = st;
   for (const tr of $("worklist").querySelectorAll("tbody tr")) {
     tr.classList.toggle("open", tr.dataset.uid === uid);
@@ -221,6 +253,7 @@ function openSeries(uid) {
   S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.selected = null;
   S.proposals = {}; S.midline = null; S.window = null; S.level = null; S.cache.clear();
   S.active = "L1";
+  S.savedKey = roiKey();
   $("slice-range").max = String(s.n_slices - 1);
   S.midSlice = null;
   S.img = null; S.imgKey = null;
@@ -236,6 +269,9 @@ function openSeries(uid) {
         ` (${PLANE_FOUND[info.midline_source] || "found from the images"})`;
     }
     setSlice(Number.isInteger(info.open_at) ? info.open_at : s.mid_slice);
+    return S.worklistLoading;  // the readings as the server now has them (a save refreshes them)
+  }).then(() => {
+    if (S.series !== s) { return; }
     const saved = currentReading(uid);
     if (saved) { reopen(saved); }
   }).catch((e) => { if (S.series === s) { status(e.message); setSlice(s.mid_slice); } });
@@ -1063,11 +1099,13 @@ function renderResult() {
 async function save() {
   if (!S.reader) { status("Choose a reader first."); return; }
   if (!S.series || !S.result) { status("Open a study and place its ROIs first."); return; }
+  const key = roiKey(), series = S.series;
   try {
     const r = await api("POST", "/api/readings", {
       reader: S.reader, series_uid: S.series.series_uid, rois: roiDocument(),
       provenance: provenance(), export: $("export").checked, force: $("force").checked,
     });
+    if (S.series === series) { S.savedKey = key; }  // edits made while it saved stay unsaved
     S.result = r.result;
     renderResult();
     const files = r.files ? `; files: ${Object.values(r.files).join(", ")}` : "";
@@ -1086,7 +1124,10 @@ function bindEvents() {
   $("reader-start").addEventListener("click", chooseReader);
   $("reader").addEventListener("keydown", (e) => { if (e.key === "Enter") { chooseReader(); } });
   $("new-occasion").addEventListener("click", newOccasion);
-  $("series-select").addEventListener("change", (e) => openSeries(e.target.value));
+  $("series-select").addEventListener("change", (e) => {
+    if (!leaveOk("Open this series")) { e.target.value = S.series.series_uid; return; }
+    openSeries(e.target.value);
+  });
   $("slice-range").addEventListener("input", (e) => setSlice(Number(e.target.value)));
   $("fit").addEventListener("click", fit);
   $("auto-window").addEventListener("click", () => { S.window = null; S.level = null; setSlice(S.slice); });
@@ -1110,10 +1151,12 @@ function bindEvents() {
     if (k >= 1 && k <= 5) { S.active = LABELS[k - 1]; renderLabels(); }
   });
   new ResizeObserver(() => { resize(); }).observe($("canvas-wrap"));
+  // leaving or reloading the page with ROIs no save holds: the browser asks first
+  window.addEventListener("beforeunload", (e) => { if (unsaved()) { e.preventDefault(); e.returnValue = ""; } });
 }
 
 // for scripted use and tests: where a pixel is on the canvas, and the state
-window.vbq = { state: S, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy,
+window.vbq = { state: S, unsaved, toScreen, toImage, inside, roiDocument, provenance, setSlice, openStudy,
   applyProposal, cutOut };
 
 start().catch((e) => status(e.message));
