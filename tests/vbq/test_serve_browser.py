@@ -13,6 +13,7 @@ import subprocess
 import urllib.parse
 import urllib.request
 
+import pydicom
 import pytest
 from _serve_helpers import FAILED_RESOURCE, VBQ, launch, need_chromium, phantom, start_server
 
@@ -455,6 +456,13 @@ def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
     truth = info.expected["geometry"]
     assert truth["mid_sagittal"]["slice"] == 6
     uid = info.series_instance_uid
+    files = [d for d in (pydicom.dcmread(f, stop_before_pixels=True)
+                         for f in info.series_dir.rglob("*") if f.is_file())
+             if d.SeriesInstanceUID == uid]
+    n_slices = len(files)
+    mid_instance, = [int(d.InstanceNumber) for d in files
+                     if d.SOPInstanceUID == info.expected["sop_instance_uid"]]
+    assert info.expected["slice"] == 6
     server = start_server(info.series_dir, tmp_path / "r.sqlite", tmp_path / "exports")
     live: dict = {}
     try:
@@ -465,7 +473,9 @@ def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
                 pngs = [u for u in seen["requests"] if ".png" in u]
                 assert p.js("window.vbq.state.slice") == 6
                 assert f"/api/series/{uid}/slices/6.png" in pngs[0]  # no other slice first
-                assert "index 6" in page.text_content("#slice-info")
+                # named as the QC figure names it: index, the file's InstanceNumber, position
+                assert page.text_content("#slice-info").startswith(
+                    f"slice 6 (instance {mid_instance}), 7 of {n_slices}")
                 assert "mid-sagittal" in page.text_content("#slice-info")
 
                 # a proposal holding turned rectangles, built from the phantom's truth
@@ -502,7 +512,7 @@ def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
                 page.mouse.wheel(0, 120)
                 page.wait_for_function("window.vbq.state.slice === 7 && "
                                        "window.vbq.state.imgKey.includes('/7/')")
-                assert "index 7" in page.text_content("#slice-info")
+                assert page.text_content("#slice-info").startswith("slice 7 (instance ")
                 page.focus("#view")
                 page.keyboard.press("ArrowUp")
                 page.keyboard.press("ArrowUp")
@@ -510,7 +520,7 @@ def test_opens_on_the_midline_scrolls_and_edits_rectangles(tmp_path):
                                        "window.vbq.state.imgKey.includes('/5/')")
                 live["scroll_pngs"] = [u.split("?")[0].rsplit("/", 1)[1]
                                        for u in seen["requests"][n_req:] if ".png" in u]
-                assert "index 5" in page.text_content("#slice-info")
+                assert page.text_content("#slice-info").startswith("slice 5 (instance ")
                 after = p.js("window.vbq.roiDocument()")
                 assert [x for x in after["rois"]] == [x for x in before["rois"]]
                 # on another slice a click on the rectangle does not pick it up

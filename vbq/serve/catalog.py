@@ -59,7 +59,8 @@ def _series_entry(s: SeriesInfo, chosen: bool, reason: str) -> dict[str, Any]:
     return {"series_uid": s.series_instance_uid, "description": s.description,
             "chosen": chosen, "reason": reason, "n_slices": len(s.slices), "rows": int(rows),
             "cols": int(cols), "mid_slice": s.mid_slice if s.slices else 0,
-            "series_number": s.series_number}
+            "series_number": s.series_number,
+            "instance_numbers": [sl.instance_number for sl in s.slices]}
 
 
 class Catalog:

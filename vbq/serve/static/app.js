@@ -316,7 +316,10 @@ async function setSlice(i) {
   i = Math.max(0, Math.min(S.series.n_slices - 1, i));
   S.slice = i;
   $("slice-range").value = String(i);
-  $("slice-info").textContent = `slice ${i + 1} / ${S.series.n_slices} (index ${i})` +
+  // as the QC figure and the command line name it: the index, then the slice's InstanceNumber
+  const inst = (S.series.instance_numbers || [])[i];
+  $("slice-info").textContent = `slice ${i}` + (Number.isInteger(inst) ? ` (instance ${inst})` : "") +
+    `, ${i + 1} of ${S.series.n_slices}` +
     (i === S.midSlice ? " \u2013 mid-sagittal" : (i === S.series.mid_slice ? " \u2013 series middle" : ""));
   try {
     const { img, key, wl } = await fetchSlice(i);
