@@ -331,6 +331,8 @@ class BivariateResult(FitResult):
     def _wald(self, j: int, level: float = 0.95) -> tuple[float, float, float]:
         z = normal_quantile(0.5 + level / 2.0)
         m, s = float(self.mu[j]), float(self.se[j])
+        if self.diverged:  # no interval: see :attr:`diverged`
+            return float(expit(m)), math.nan, math.nan
         return float(expit(m)), float(expit(m - z * s)), float(expit(m + z * s))
 
     @cached_property
@@ -344,6 +346,8 @@ class BivariateResult(FitResult):
         s0, s1 = (float(x) for x in np.sqrt(np.array([v[0, 0], v[1, 1]])))
         e = expit(np.array([m0, m0 - _Z95 * s0, m0 + _Z95 * s0,
                             m1, m1 - _Z95 * s1, m1 + _Z95 * s1])).tolist()
+        if self.diverged:  # no interval: see :attr:`diverged`
+            return (e[0], math.nan, math.nan), (e[3], math.nan, math.nan)
         return (e[0], e[1], e[2]), (e[3], e[4], e[5])
 
     @property
@@ -368,7 +372,10 @@ class BivariateResult(FitResult):
 
         The pooled sensitivity or FPR then sits at 0 or 1 with an arbitrary logit, so
         what is derived from both logits (LR+, LR-, DOR, HSROC, AUC) is undefined: NaN
-        here, null in JSON.
+        here, null in JSON. The covariance of the pooled logits is then that of a
+        degenerate fit (a standard error of hundreds for one logit, of almost 0 for the
+        other), so no standard error or interval of a pooled quantity is given either:
+        the point estimates stay, as the fit found them.
         """
         return "diverging_estimate" in self.warning_codes
 
@@ -474,10 +481,11 @@ class BivariateResult(FitResult):
         """Return the rows of :meth:`summary`: (quantity, (estimate, se, ci_low, ci_high))."""
         rows: list[tuple[str, tuple[float, float, float, float]]] = []
         se = self.se
+        nan = float("nan")
         for j, name in enumerate(("logit_sens", "logit_fpr")):
             m, s = float(self.mu[j]), float(se[j])
-            rows.append((name, (m, s, m - _Z95 * s, m + _Z95 * s)))
-        nan = float("nan")
+            rows.append((name, (m, nan, nan, nan) if self.diverged
+                         else (m, s, m - _Z95 * s, m + _Z95 * s)))
         for name in ("sensitivity", "specificity", "false_positive_rate",
                      "lr_positive", "lr_negative", "dor"):
             e: Estimate = getattr(self, name)
@@ -556,7 +564,8 @@ class BivariateResult(FitResult):
                 f"studies={self.table.k}, patients={self.table.n_patients}, "
                 f"correction={self.correction}")
         body = format_table("quantity", _SUMMARY_COLUMNS, self._summary_rows(), digits)
-        hs = ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items())
+        hs = ("undefined (a pooled logit diverged)" if self.diverged
+              else ", ".join(f"{k}={v:.{digits}f}" for k, v in self.hsroc.items()))
         lines = [head, "", body, "", f"HSROC: {hs}", *format_i2_lines(self)]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -584,8 +593,11 @@ class BivariateResult(FitResult):
             "sensitivity": self.sensitivity.to_dict(),
             "specificity": self.specificity.to_dict(),
             "false_positive_rate": self.false_positive_rate.to_dict(),
-            "logit_sens": {"estimate": float(self.mu[0]), "se": float(se[0])},
-            "logit_fpr": {"estimate": float(self.mu[1]), "se": float(se[1])},
+            # diverged: no standard error (:attr:`diverged`); vcov stays the fit's own
+            "logit_sens": {"estimate": float(self.mu[0]),
+                           "se": None if self.diverged else float(se[0])},
+            "logit_fpr": {"estimate": float(self.mu[1]),
+                          "se": None if self.diverged else float(se[1])},
             "tau2_logit_sens": t1,
             "tau2_logit_fpr": t2,
             "rho_sens_fpr": _float(self.rho),

@@ -47,6 +47,26 @@ def warn(text: str) -> None:
     print(f"metaanalysis: warning: {line}", file=sys.stderr)
 
 
+#: Warning codes of a fit whose numbers cannot be relied on: the command exits 1 after
+#: printing them (the result is shown, not lost, but the analysis did not succeed).
+FAILED_FIT_CODES = {"not_converged": "did not converge",
+                    "diverging_estimate": "has a pooled logit that diverges"}
+
+
+def fit_failed(result: Any, what: str) -> int:
+    """Say on stderr why a fit shown above failed, and return its exit code (1), else 0.
+
+    ``what`` names the fit (``"the glmm fit of studies.csv"``).
+    """
+    codes = list(getattr(result, "warning_codes", ()) or ())
+    why = [text for code, text in FAILED_FIT_CODES.items() if code in codes]
+    if not why:
+        return 0
+    print(f"metaanalysis: error: {what} {' and '.join(why)}; its result is shown above with "
+          "the warnings that say what to try, but cannot be relied on.", file=sys.stderr)
+    return 1
+
+
 def load_table(path: str, study_column: str | None = None, *, sheet: str | None = None,
                columns: dict[str, str] | None = None) -> Any:
     """Read the study table (CSV or .xlsx) with the one reader (errors name the file).

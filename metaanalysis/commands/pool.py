@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-from metaanalysis.commands._diagnostic_io import add_table_options, load_table, warn
+from metaanalysis.commands._diagnostic_io import (
+    add_table_options,
+    fit_failed,
+    load_table,
+    warn,
+)
 from metaanalysis.commands._options import add_model_options, model_kwargs, table_kwargs
 from metaanalysis.models.registry import MODELS
 
@@ -101,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         for path in _plots(result, table, args.plots):
             print(f"wrote {path}", file=sys.stderr)
-    return 0
+    return fit_failed(result, f"the {args.model} fit of {args.file}")

@@ -88,4 +88,6 @@ def run(args: argparse.Namespace) -> int:
         save_figure(ax, path)
         plt.close(cast("Figure", ax.figure))
         print(f"wrote {path}", file=sys.stderr)
-    return 0
+    from metaanalysis.commands._diagnostic_io import fit_failed
+
+    return fit_failed(result, f"the {args.model} meta-regression of {args.file}")

@@ -771,7 +771,8 @@ def _finish(data: BinomialData, phi: np.ndarray, loglik: float, H: np.ndarray, o
     if not ok:
         msgs.append(NotConvergedWarning(
             f"the optimiser did not converge ({msg}); estimates may be inaccurate: "
-            "try nagq=1, another start, or the normal model."))
+            + ("try nagq=1, another start, or the normal model." if nagq > 1 else
+               "try another start or optimiser, or the normal model.")))
     modes = modes_u @ L.T
     return GlmmFit(theta=theta, coef=coef, vcov=vcov, sigma=sigma, loglik=float(loglik),
                    nagq=nagq, converged=ok, singular=singular, n_evaluations=n_eval,

@@ -64,13 +64,21 @@ def test_glmm_with_sensitivity_one_in_every_study_reports_a_diverging_fit(capsys
     df["FN"] = 0  # sensitivity 100% everywhere: the GLMM's logit sens is infinite
     code, out, err = run(capsys, "pool", write(df, tmp_path, "fn0.csv"), "--model", "glmm",
                          "--json")
-    assert code == 0
+    assert code == 1  # shown, but the analysis did not succeed
     d = _strict(out)
     assert d["sensitivity"]["estimate"] > 0.999
     assert d["lr_negative"]["ci_high"] is None  # exp overflow becomes null, not a crash
     assert "diverging_estimate" in d["warning_codes"]
     assert len(d["warning_codes"]) == len(d["warnings"])
     assert "logit sensitivity diverges" in err
+    assert err.strip().splitlines()[-1] == (
+        "metaanalysis: error: the glmm fit of " + str(tmp_path / "fn0.csv") + " has a pooled "
+        "logit that diverges; its result is shown above with the warnings that say what to "
+        "try, but cannot be relied on.")
+    # no interval or standard error from a degenerate covariance, on either outcome
+    for q in ("sensitivity", "specificity"):
+        assert d[q]["ci_low"] is None and d[q]["ci_high"] is None
+    assert d["logit_sens"]["se"] is None and d["logit_fpr"]["se"] is None
 
 
 def test_glmm_with_no_false_negatives_or_false_positives_still_answers(capsys, auditc,
@@ -80,11 +88,12 @@ def test_glmm_with_no_false_negatives_or_false_positives_still_answers(capsys, a
     df["FP"] = 0
     code, out, err = run(capsys, "pool", write(df, tmp_path, "fnfp0.csv"), "--model", "glmm",
                          "--json")
-    assert code == 0
+    assert code == 1
     d = _strict(out)
     text = " ".join(d["warnings"])
     assert "logit sensitivity diverges" in text and "logit specificity diverges" in text
-    assert d["logit_sens"]["se"] > 1e3  # no information, not a made-up precision
+    assert d["logit_sens"]["se"] is None  # no information, not a made-up precision
+    assert d["vcov"][0][0] > 1e6  # the fit's own covariance says so
 
 
 def test_glmm_on_implausibly_huge_counts_does_not_blame_the_proportions(capsys, auditc,
@@ -93,7 +102,7 @@ def test_glmm_on_implausibly_huge_counts_does_not_blame_the_proportions(capsys, 
     df["TN"] = 10**12
     code, out, err = run(capsys, "pool", write(df, tmp_path, "huge.csv"), "--model", "glmm",
                          "--json")
-    assert code == 0
+    assert code == 1  # the logit is not determined: shown, but not a result to rely on
     d = _strict(out)
     assert "RuntimeWarning" not in err
     # sensitivity is not 0% or 100% anywhere: the warning must not claim it is
@@ -435,11 +444,12 @@ def test_console_script_on_a_diverging_glmm_keeps_stdout_json_and_stderr_one_lin
     path = write(auditc.assign(FN=0), tmp_path, "fn0.csv")
     r = subprocess.run([str(exe), "pool", str(path), "--model", "glmm", "--json"],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0
+    assert r.returncode == 1
     d = _strict(r.stdout)
-    lines = r.stderr.splitlines()
+    *lines, last = r.stderr.splitlines()
     assert lines and all(ln.startswith("metaanalysis: warning: ") for ln in lines)
     assert len(lines) == len(d["warnings"])
+    assert last.startswith("metaanalysis: error: the glmm fit of ")
 
 
 def test_glmm_on_tiny_studies_with_a_huge_tau2_answers(capsys, tmp_path):
@@ -472,3 +482,37 @@ def test_trailing_empty_header_cells_are_ignored(capsys, tmp_path):
     path.write_text("study,TP,FP,FN,TN,,\na,10,2,3,40,,\nb,20,3,4,50,,\nc,30,4,5,60,,\n")
     code, out, _ = run(capsys, "pool", path, "--model", "univariate", "--json")
     assert code == 0 and _strict(out)["n_studies"] == 3
+
+
+def test_a_glmm_that_does_not_converge_is_shown_without_intervals_and_exits_1(capsys, tmp_path):
+    """Three studies, each 0% or 100% sensitive: tau2 of logit sens grows without bound, the
+    optimiser stops at its step limit; the table has no interval to mislead, and exit 1."""
+    path = tmp_path / "s112.csv"
+    path.write_text("study,TP,FP,FN,TN\nS01,5,3,0,11\nS02,0,1,1,13\nS03,6,7,0,36\n")
+    code, out, err = run(capsys, "pool", path, "--model", "glmm")
+    assert code == 1
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()
+            if ln.split() and ln.split()[0] in ("logit_sens", "logit_fpr", "sensitivity",
+                                                "specificity")}
+    # the estimate alone on each row (specificity 0.8450 had a 0.8449-0.8450 interval from
+    # 83 patients; logit sens an SE of 286 about an estimate of 2.7e6)
+    assert {k: len(v) for k, v in rows.items()} == dict.fromkeys(rows, 1) and len(rows) == 4
+    assert "HSROC: undefined (a pooled logit diverged)" in out and "nan" not in out
+    assert one_error(err) == (
+        f"metaanalysis: error: the glmm fit of {path} did not converge and has a pooled logit "
+        "that diverges; its result is shown above with the warnings that say what to try, "
+        "but cannot be relied on.")
+    # the default is already one quadrature point: the advice does not repeat it
+    not_conv = [ln for ln in err.splitlines() if "did not converge (" in ln]
+    assert len(not_conv) == 1 and "nagq=1" not in not_conv[0]
+
+
+def test_a_meta_regression_whose_logit_diverges_exits_1(capsys, auditc, tmp_path):
+    df = auditc.assign(FN=0, group=["a", "b"] * (len(auditc) // 2) + ["a"] * (len(auditc) % 2))
+    path = write(df, tmp_path, "fn0_group.csv")
+    code, out, err = run(capsys, "regress", path, "--model", "glmm", "--covariate", "group",
+                         "--json")
+    assert code == 1 and _strict(out)["warning_codes"]
+    assert one_error(err).startswith(
+        f"metaanalysis: error: the glmm meta-regression of {path} has a pooled logit that "
+        "diverges;")
