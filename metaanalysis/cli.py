@@ -71,6 +71,11 @@ _NUMPY_NOTICES = (r"(divide by zero|invalid value|overflow|underflow) encountere
                   r"|Mean of empty slice|Degrees of freedom <= 0")
 
 
+#: Options naming a command's input files, and what the messages call them.
+_INPUT_OPTIONS = (("file", "study table"), ("data", "study table --data"),
+                  ("grade", "GRADE file"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code.
 
@@ -83,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     reset_warnings()
+    from metaanalysis.fileio import protect_inputs
+
+    # no output of a command may replace one of its inputs
+    protect_inputs({what: getattr(args, attr, None) for attr, what in _INPUT_OPTIONS})
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -106,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"metaanalysis: internal error: {type(err).__name__}: {err} "
               "(set METAANALYSIS_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
+    finally:
+        protect_inputs({})
 
 
 def _quiet_pipe() -> int:

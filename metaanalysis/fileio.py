@@ -16,7 +16,55 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_figure"]
+__all__ = ["write_atomic", "write_figure", "protect_inputs", "refuse_clashes"]
+
+#: The input files of the running command: no write may replace one of them.
+_INPUTS: dict[Path, str] = {}
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (symbolic links resolved, hard links included)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def protect_inputs(inputs: dict[str, str | os.PathLike[str] | None]) -> None:
+    """Name the running command's input files (what -> path); None values are skipped.
+
+    From then on :func:`write_atomic` refuses to replace any of them, and
+    :func:`refuse_clashes` compares planned outputs with them. Called once per
+    command by the command line; calling it again starts afresh.
+    """
+    _INPUTS.clear()
+    for what, path in inputs.items():
+        if path is not None:
+            _INPUTS[Path(path)] = what
+
+
+def refuse_clashes(outputs: list[Path], option: str) -> None:
+    """Refuse (exit 2), before anything is written, outputs that are inputs or repeat.
+
+    Parameters
+    ----------
+    outputs
+        Every file the command is about to write.
+    option
+        The option that placed them (``--out``), named in the sentence.
+    """
+    from metaanalysis.errors import InputError
+
+    for i, out in enumerate(outputs):
+        for given, what in _INPUTS.items():
+            if _same(out, given):
+                raise InputError(f"{option} would write {out}, which is the {what} {given}; "
+                                 "choose another folder or move the input.")
+        for other in outputs[:i]:
+            if _same(out, other):
+                raise InputError(f"{option} would write {out} twice.")  # pragma: no cover
 
 
 def _temporary(target: Path) -> tuple[int, Path]:
@@ -56,6 +104,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str,
         temporary file, and no temporary file is left behind.
     """
     target = Path(path)
+    for given, what in _INPUTS.items():
+        if _same(target, given):
+            from metaanalysis.errors import InputError
+
+            raise InputError(f"{target}: is the {what} {given} of this command, and is not "
+                             "overwritten; choose another output folder.")
     payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
     try:
         fd, tmp = _temporary(target)

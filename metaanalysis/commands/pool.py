@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     kw = model_kwargs(args)
     table = load_table(args.file, args.study_column, **table_kwargs(args))
     if args.plots:
+        from pathlib import Path
+
+        from metaanalysis.fileio import refuse_clashes
+
+        refuse_clashes([Path(args.plots) / n for n in ("forest.png", "sroc.png")], "--plots")
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)

@@ -58,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
     # no folder behind
     design_matrix(table, args.covariate, categorical=args.categorical)
     if args.plots:
-        from metaanalysis.commands._diagnostic_io import output_folder
+        from pathlib import Path
 
+        from metaanalysis.commands._diagnostic_io import output_folder
+        from metaanalysis.fileio import refuse_clashes
+
+        refuse_clashes([Path(args.plots) / "regression_subgroups.png"], "--plots")
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)

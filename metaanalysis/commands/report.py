@@ -68,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
     # the table and the covariates it must have first: a refusal leaves no output folder
     table = load_table(args.file, args.study_column, **table_kwargs(args))
     check_covariates(table, args.covariate)
+    from pathlib import Path
+
+    from metaanalysis.fileio import refuse_clashes
+    from metaanalysis.report.review import REVIEW_FILES
+
+    refuse_clashes([Path(args.out) / name for name in REVIEW_FILES.values()], "--out")
     output_folder(args.out, "--out")
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),
                                  ("prevalence", args.prevalence), ("grade", args.grade),

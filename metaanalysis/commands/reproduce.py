@@ -9,6 +9,7 @@ comparison added, the forest and SROC plots, the JSON and the comparison CSV.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from metaanalysis.commands._numbers import probability
@@ -76,6 +77,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--study-column names a column of the --data file; give --data too.")
     grade = read_grade(args.grade) if args.grade is not None else None
     data = load_table(args.data, args.study_column) if args.data is not None else None
+    from metaanalysis.fileio import refuse_clashes
+    from metaanalysis.report.reproduction import OUTPUT_FILES
+
+    # before the fits: an output that is an input, or a folder that cannot be made, is refused
+    # with nothing written
+    refuse_clashes([Path(args.out) / name for name in OUTPUT_FILES.values()], "--out")
+    output_folder(args.out, "--out")
     options = {k: v for k, v in (("covariate", args.covariate), ("pretest", args.pretest),
                                  ("prevalence", args.prevalence), ("grade", args.grade),
                                  ("no_glmm", args.no_glmm)) if v}
@@ -98,12 +106,12 @@ def run(args: argparse.Namespace) -> int:
     if rep.review is not None:
         for part, why in rep.review.notes.items():
             print(f"metaanalysis: note: {part}: {why}", file=sys.stderr)
-    output_folder(args.out, "--out")
-    paths = write_reproduction(rep, args.out)
+    # the table first: a file that cannot be written must not lose it
     if args.json:
-        print(dumps(rep.to_dict()))
+        print(dumps(rep.to_dict()), flush=True)
     else:
-        print(rep.format_table())
+        print(rep.format_table(), flush=True)
+    paths = write_reproduction(rep, args.out)
     for key in ("forest", "sroc", "report", "pdf"):
         if paths[key].exists():
             print(f"wrote {paths[key]}", file=sys.stderr)
