@@ -114,6 +114,13 @@ class DivergingEstimateWarning(FitWarning):
     code: ClassVar[str] = "diverging_estimate"
 
 
+class CorrectionDrivenWarning(FitWarning):
+    """Every study's sensitivity (or specificity) is 0% or 100%: the pooled value and its
+    interval come from the continuity correction, not from the data."""
+
+    code: ClassVar[str] = "correction_driven"
+
+
 class SingleStudyLevelWarning(FitWarning):
     """A level of a categorical covariate has a single study."""
 

@@ -32,6 +32,7 @@ import numpy as np
 from metaanalysis.errors import (
     BelowMaximumWarning,
     BoundaryEstimateWarning,
+    CorrectionDrivenWarning,
     FewStudiesWarning,
     FitError,
     InputError,
@@ -491,6 +492,36 @@ def _log_jacobian(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray
     return float(np.sum(-np.log(se * (1 - se)) - np.log(f * (1 - f))))
 
 
+def correction_driven(table: StudyTable, correction: str) -> list[CorrectionDrivenWarning]:
+    """Warn for an outcome that is 0% or 100% in every study (pooled on the correction alone).
+
+    Its logit in every study is then ``log(0.5 / (n + 0.5))`` or its negative,
+    set by the continuity correction: the pooled value and its interval say
+    how large the studies are, not how accurate the test is.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from metaanalysis.table import StudyTable
+    >>> t = StudyTable(pd.DataFrame({"study": ["a", "b", "c"], "TP": [5, 9, 4],
+    ...                              "FP": [1, 2, 0], "FN": [0, 0, 0], "TN": [9, 7, 8]}))
+    >>> [w.code for w in correction_driven(t, "all")]
+    ['correction_driven']
+    """
+    out = []
+    for outcome, events, total in (
+            ("sensitivity", table.tp, table.tp + table.fn),
+            ("specificity", table.tn, table.tn + table.fp)):
+        events, total = np.asarray(events, dtype=float), np.asarray(total, dtype=float)
+        if total.size and bool(np.all((events == 0) | (events == total))):
+            seen = sorted({"0%" if e == 0 else "100%" for e in events})
+            out.append(CorrectionDrivenWarning(
+                f"the {outcome} is {' or '.join(seen)} in every study: its pooled value and "
+                f"interval rest on the continuity correction (correction '{correction}'), "
+                "not on the data; report the observed counts as well."))
+    return out
+
+
 def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
             optimizer: str = "newton") -> BivariateResult:
     """Pool sensitivity and specificity with the bivariate model of Reitsma et al.
@@ -564,6 +595,7 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
         caveats.append(FewStudiesWarning(
             f"only {table.k} studies: the between-study covariance is poorly "
             "estimated; interpret Psi, the prediction region and the SROC with care."))
+    caveats += correction_driven(table, correction)
     for name in fit.boundary:
         kind = BoundaryEstimateWarning if name == "rho" else ZeroVarianceWarning
         caveats.append(kind({

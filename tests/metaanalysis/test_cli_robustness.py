@@ -516,3 +516,20 @@ def test_a_meta_regression_whose_logit_diverges_exits_1(capsys, auditc, tmp_path
     assert one_error(err).startswith(
         f"metaanalysis: error: the glmm meta-regression of {path} has a pooled logit that "
         "diverges;")
+
+
+@pytest.mark.parametrize(("cell", "outcome", "seen"), [
+    ("FP", "specificity", "100%"), ("FN", "sensitivity", "100%"), ("TP", "sensitivity", "0%")])
+def test_reitsma_says_when_an_outcome_rests_on_the_continuity_correction(
+        capsys, auditc, tmp_path, cell, outcome, seen):
+    """An outcome at 0% or 100% in every study is pooled from the 0.5 correction alone."""
+    # the cell emptied into its row partner: every study keeps its diseased and non-diseased
+    partner = {"FP": "TN", "FN": "TP", "TP": "FN"}[cell]
+    df = auditc.assign(**{partner: auditc[partner] + auditc[cell], cell: 0})
+    code, out, err = run(capsys, "pool", write(df, tmp_path, f"{cell}0.csv"), "--json")
+    d = _strict(out)
+    assert code == 0 and d["warning_codes"].count("correction_driven") == 1
+    assert (f"the {outcome} is {seen} in every study: its pooled value and interval rest on "
+            "the continuity correction (correction 'all')") in err
+    code, out, _ = run(capsys, "pool", write(auditc, tmp_path, "as_is.csv"), "--json")
+    assert code == 0 and "correction_driven" not in _strict(out)["warning_codes"]
