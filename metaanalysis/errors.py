@@ -115,8 +115,7 @@ class DivergingEstimateWarning(FitWarning):
 
 
 class CorrectionDrivenWarning(FitWarning):
-    """Every study's sensitivity (or specificity) is 0% or 100%: the pooled value and its
-    interval come from the continuity correction, not from the data."""
+    """An outcome is 0% or 100% in every study: pooled from the continuity correction."""
 
     code: ClassVar[str] = "correction_driven"
 
