@@ -54,6 +54,7 @@ from metaanalysis.errors import (
     AnalysisError,
     BoundaryEstimateWarning,
     CodedCovariateWarning,
+    FewStudiesWarning,
     FitError,
     InputError,
     MetaAnalysisWarning,
@@ -64,7 +65,13 @@ from metaanalysis.errors import (
     warning_texts,
 )
 from metaanalysis.models.glmm import binomial_data, check_nagq, fit_binomial_normal
-from metaanalysis.models.reitsma import fit_bivariate_normal, log_jacobian, logit_outcomes
+from metaanalysis.models.reitsma import (
+    FEW_STUDIES,
+    MIN_STUDIES,
+    fit_bivariate_normal,
+    log_jacobian,
+    logit_outcomes,
+)
 from metaanalysis.results import FitResult
 from metaanalysis.table import StudyTable
 
@@ -645,7 +652,12 @@ def _fit_normal(table: StudyTable, X: np.ndarray, method: str, correction: str) 
     caveats = list(fit.warnings)
     for name in fit.boundary:
         kind = BoundaryEstimateWarning if name == "rho" else ZeroVarianceWarning
-        caveats.append(kind(f"the residual between-study covariance is on the boundary ({name})."))
+        what = {"tau2_1": "the residual tau2 of logit sensitivity is 0",
+                "tau2_2": "the residual tau2 of logit FPR is 0",
+                "rho": "the residual correlation of logit sensitivity and logit FPR is +-1"
+                }.get(name, name)
+        caveats.append(kind(f"the residual between-study covariance is on the boundary: "
+                            f"{what}."))
     return _Fit(coef=np.asarray(fit.coef, dtype=float), vcov=_term_major(np.asarray(fit.vcov), p),
                 psi=np.asarray(fit.psi, dtype=float), loglik=loglik, converged=fit.converged,
                 warnings=tuple(caveats), loglik_metafor=loglik_metafor,
@@ -766,7 +778,11 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
                            categorical)
     X = design.X
     p = X.shape[1]
-    if table.k < p + 3:
+    if p == 1 and table.k < MIN_STUDIES:  # the intercept alone: as pool refuses it
+        raise FitError(f"only {table.k} studies: too few to estimate the 5 parameters of the "
+                       "bivariate model; use the univariate model (--model univariate in "
+                       "pool), or add studies.")
+    if p > 1 and table.k < p + 3:
         raise FitError(f"only {table.k} studies for {p} coefficients per logit and 3 covariance "
                        "parameters; use fewer covariates (or merge levels), or add studies.")
     if model == "reitsma":
@@ -775,7 +791,12 @@ def regression(table: StudyTable, covariates: str | Sequence[str], model: str = 
     else:
         fit = _fit_glmm(table, X, nagq)
         corr = "none"
-    caveats = list(fit.warnings)
+    caveats: list[MetaAnalysisWarning] = []
+    if table.k < FEW_STUDIES:  # as pool warns (and first, as there)
+        caveats.append(FewStudiesWarning(
+            f"only {table.k} studies: the between-study covariance is poorly "
+            "estimated; interpret Psi, the prediction region and the SROC with care."))
+    caveats += fit.warnings
     cov = table.covariates
     for name, lev in design.levels.items():
         labels = [_label(v) for v in cov[name].tolist()]

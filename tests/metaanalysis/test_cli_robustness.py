@@ -533,3 +533,23 @@ def test_reitsma_says_when_an_outcome_rests_on_the_continuity_correction(
             "the continuity correction (correction 'all')") in err
     code, out, _ = run(capsys, "pool", write(auditc, tmp_path, "as_is.csv"), "--json")
     assert code == 0 and "correction_driven" not in _strict(out)["warning_codes"]
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_regress_without_covariates_fits_and_warns_as_pool_does(capsys, auditc, tmp_path, k):
+    path = write(auditc.iloc[:k], tmp_path, f"k{k}.csv")
+    code_r, out_r, err_r = run(capsys, "regress", path, "--json")
+    code_p, out_p, _ = run(capsys, "pool", path, "--json")
+    assert code_r == code_p == 0
+    r, p = _strict(out_r), _strict(out_p)
+    coef = {c["outcome"]: c for c in r["coefficients"]}
+    for logit in ("logit_sens", "logit_fpr"):
+        assert coef[logit]["estimate"] == pytest.approx(p[logit]["estimate"], abs=1e-7)
+        assert coef[logit]["se"] == pytest.approx(p[logit]["se"], abs=1e-7)
+    assert sorted(r["warning_codes"]) == sorted(p["warning_codes"]) and "few_studies" in \
+        r["warning_codes"]
+    assert r["warning_codes"][0] == p["warning_codes"][0] == "few_studies"
+    assert r["loglik"] == pytest.approx(p["loglik"], rel=1e-9, abs=1e-9)
+    assert r["tau2_logit_sens"] == pytest.approx(p["tau2_logit_sens"], abs=1e-9)
+    # a boundary is named by what it is, not by an internal parameter name
+    assert "tau2_1" not in err_r and "(tau2" not in err_r
