@@ -39,7 +39,7 @@ import pandas as pd
 from metaanalysis.bias import DeeksResult, check_table, deeks_test
 from metaanalysis.errors import InputError, MetaAnalysisError
 from metaanalysis.models.registry import BIVARIATE_MODELS, fit_function
-from metaanalysis.models.reitsma import fit_bivariate_normal
+from metaanalysis.models.reitsma import MIN_STUDIES, fit_bivariate_normal
 
 if TYPE_CHECKING:  # pragma: no cover
     from metaanalysis.models.likelihood import BivariateNormalFit
@@ -63,7 +63,7 @@ FIT_COLUMNS: tuple[str, ...] = (
     "specificity", "specificity_ci_low", "specificity_ci_high",
     "logit_sens", "logit_sens_se", "logit_fpr", "logit_fpr_se",
     "tau2_logit_sens", "tau2_logit_fpr", "rho_sens_fpr",
-    "dor", "loglik", "converged", "warnings", "error",
+    "dor", "loglik", "converged", "warnings", "warning_codes", "error",
 )
 
 
@@ -92,19 +92,23 @@ def fit_model(table: StudyTable, model: str = "reitsma", **fit_kw: Any) -> Bivar
 def _fit_row(fit: Callable[[], BivariateResult], n_studies: int) -> dict[str, Any]:
     """Run ``fit`` and flatten its result into one row; failures become an ``error`` text."""
     row: dict[str, Any] = dict.fromkeys(FIT_COLUMNS, np.nan)
-    row.update(n_studies=n_studies, converged=False, warnings="", error="")
-    caught: list[str] = []
+    row.update(n_studies=n_studies, converged=False, warnings=[], warning_codes=[], error="")
+    caught: list[tuple[str, str]] = []
     try:
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
             res = fit()
-        caught = [str(w.message) for w in record]
+        caught = [(str(w.message), str(getattr(w.category, "code", "warning")))
+                  for w in record]
     except (MetaAnalysisError, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
-        row["error"] = f"{type(err).__name__}: {err}"
+        row["error"] = str(err)
         return row
     se = np.sqrt(np.diag(np.asarray(res.vcov, dtype=float)))
     tau2 = res.tau2
-    messages = list(dict.fromkeys([*res.warnings, *caught]))
+    # the fit's warnings, then any other raised while it ran; each text once, with its code
+    found = dict(zip(res.warnings, res.warning_codes, strict=True))
+    for text, code in caught:
+        found.setdefault(text, code)
     row.update(
         sensitivity=res.sensitivity.estimate, sensitivity_ci_low=res.sensitivity.ci_low,
         sensitivity_ci_high=res.sensitivity.ci_high,
@@ -114,7 +118,7 @@ def _fit_row(fit: Callable[[], BivariateResult], n_studies: int) -> dict[str, An
         logit_fpr=float(res.mu[1]), logit_fpr_se=float(se[1]),
         tau2_logit_sens=float(tau2[0]), tau2_logit_fpr=float(tau2[1]),
         rho_sens_fpr=float(res.rho), dor=float(res.dor.estimate), loglik=float(res.loglik),
-        converged=bool(res.converged), warnings="; ".join(messages),
+        converged=bool(res.converged), warnings=list(found), warning_codes=list(found.values()),
     )
     return row
 
@@ -140,8 +144,9 @@ def leave_one_out(table: StudyTable, model: str = "reitsma", **fit_kw: Any) -> p
     pandas.DataFrame
         One row per omitted study: ``omitted`` (study name), then :data:`FIT_COLUMNS`
         (pooled sensitivity and specificity with 95% CIs, logits and SEs, tau2, rho,
-        DOR, logLik, ``converged``, ``warnings``; ``error`` holds the message of a fit
-        that failed, whose numbers are then NaN).
+        DOR, logLik, ``converged``, ``warnings`` and ``warning_codes`` (lists of the
+        fit's warning texts and their codes, same order); ``error`` holds the message of
+        a fit that failed, whose numbers are then NaN).
     """
     check_table(table)
     _check_model(model)
@@ -266,7 +271,10 @@ def influence(result: BivariateResult) -> pd.DataFrame:
         chi-square with 2 df; metafor's ``rstandard(cluster=study)``); ``p_x2``;
         ``cooks_distance`` (metafor's ``cooks.distance(cluster=study)``);
         ``tau2_logit_sens``, ``tau2_logit_fpr`` and ``rho_sens_fpr`` of the fit without the
-        study; ``converged`` of that fit.
+        study; ``converged`` of that fit. With fewer than
+        :data:`~metaanalysis.models.reitsma.MIN_STUDIES` studies left out of one, the
+        model is not refitted (:func:`~metaanalysis.models.reitsma.reitsma` refuses it):
+        those columns are NaN and ``converged`` False.
 
     Notes
     -----
@@ -309,7 +317,9 @@ def influence(result: BivariateResult) -> pd.DataFrame:
     tau_f = np.full(k, np.nan)
     rho = np.full(k, np.nan)
     converged = np.zeros(k, dtype=bool)
-    for i in range(k):
+    # a refit the model would refuse (fewer studies than reitsma() fits) is not made: its
+    # row stays NaN, as the leave-one-out table shows that fit failing
+    for i in range(k if k - 1 >= MIN_STUDIES else 0):
         keep = np.arange(k) != i
         try:
             with warnings.catch_warnings():

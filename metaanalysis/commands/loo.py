@@ -49,9 +49,19 @@ def run(args: argparse.Namespace) -> int:
     cum = (diagnostics.cumulative(table, args.order_by, args.model,
                                   ascending=not args.descending, **kw)
            if args.order_by is not None else None)
-    failed = loo["error"].astype(str).str.len() > 0
-    for study, err in zip(loo.loc[failed, "omitted"], loo.loc[failed, "error"], strict=True):
-        io.warn(f"fit without {study} failed: {err}")
+    # every refit's failure or warning on stderr: the tables have no room for them
+    for _, row in loo.iterrows():
+        if row["error"]:
+            io.warn(f"fit without {row['omitted']} failed: {row['error']}")
+        for w in row["warnings"]:
+            io.warn(f"fit without {row['omitted']}: {w}")
+    if cum is not None:
+        for _, row in cum.iterrows():
+            what = f"cumulative step {row['step']} (up to {row['added']})"
+            if row["error"]:
+                io.warn(f"{what} failed: {row['error']}")
+            for w in row["warnings"]:
+                io.warn(f"{what}: {w}")
 
     if args.json:
         out: dict[str, Any] = {
@@ -59,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             "full": {k: v for k, v in full.to_dict().items()
                      if k in ("sensitivity", "specificity", "logit_sens", "logit_fpr",
                               "tau2_logit_sens", "tau2_logit_fpr", "rho_sens_fpr", "dor",
-                              "loglik", "warnings")},
+                              "loglik", "warnings", "warning_codes")},
+            "warnings": list(full.warnings), "warning_codes": list(full.warning_codes),
             "leave_one_out": io.records(loo),
         }
         if infl is not None:
@@ -76,15 +87,16 @@ def run(args: argparse.Namespace) -> int:
                     "tau2_logit_sens", "tau2_logit_fpr", "rho_sens_fpr", "error"]
             print(f"Leave-one-out ({full.model}, {full.method}); all {table.k} studies: "
                   f"sens {full.sensitivity.estimate:.4f}, spec {full.specificity.estimate:.4f}")
-            print(loo[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+            print(loo[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}", na_rep=""))
             if infl is not None:
                 print("\nInfluence (standardised residuals, Cook's distance)")
                 print(infl[["study", "z_sens", "z_fpr", "x2", "cooks_distance"]].to_string(
-                    index=False, float_format=lambda x: f"{x:.4f}"))
+                    index=False, float_format=lambda x: f"{x:.4f}", na_rep=""))
             if cum is not None:
                 print(f"\nCumulative meta-analysis ordered by {args.order_by}")
                 print(cum[["step", "added", cum.columns[2], "sensitivity", "specificity",
-                           "error"]].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+                           "error"]].to_string(index=False, float_format=lambda x: f"{x:.4f}",
+                                               na_rep=""))
 
     if folder is not None:
         io.use_agg()

@@ -926,8 +926,8 @@ def glmm(table: StudyTable, nagq: int = 1, pirls: str = "exact") -> BivariateRes
         raise InputError(f"glmm() needs a StudyTable, got {type(table).__name__}.")
     if table.k < MIN_STUDIES:
         raise FitError(f"only {table.k} studies: too few to estimate the 5 parameters of the "
-                       "GLMM; use the univariate model (--model univariate, or "
-                       "univariate(table)), or add studies.")
+                       "GLMM; use the univariate model (metaanalysis pool --model "
+                       "univariate; metaanalysis.univariate in Python), or add studies.")
     fit = fit_binomial_normal(binomial_data(table), nagq=nagq, pirls=pirls)
     caveats = list(fit.warnings)
     if table.k < FEW_STUDIES:

@@ -584,7 +584,8 @@ def reitsma(table: StudyTable, method: str = "reml", correction: str = "all",
     if table.k < MIN_STUDIES:
         raise FitError(
             f"only {table.k} studies: too few to estimate the 5 parameters of the bivariate "
-            "model; use the univariate model (--model univariate, or univariate(table)), "
+            "model; use the univariate model (metaanalysis pool --model univariate; "
+            "metaanalysis.univariate in Python), "
             "or add studies."
         )
     counts = table.corrected(correction)  # once, for the outcomes and the log-Jacobian
