@@ -217,6 +217,26 @@ def _decimal_comma_columns(df: pd.DataFrame, skip: str = "study") -> pd.DataFram
     return out
 
 
+#: A count written as a thousand-grouped number with one point (``1.000``, ``12.500``).
+_THOUSANDS_POINTS = re.compile(r"\d{1,3}\.\d{3}")
+
+
+def _no_thousands_points(values: list[Any], column: str, rows: list[int], name: str) -> None:
+    """Refuse a count like ``1.000`` in a ``;``-separated file: 1000 or 1 cannot be told.
+
+    In the locales that separate a CSV's columns with ``;`` the point groups
+    thousands, so ``1.000`` is a thousand there; read as a decimal it is one.
+    """
+    for row, v in zip(rows, values, strict=True):
+        text = "" if _is_missing(v) else str(v).strip()
+        if _THOUSANDS_POINTS.fullmatch(text):
+            raise InputError(
+                f"{name}: row {row}, column {column!r}: the count {text!r} in a file whose "
+                "columns are separated by ';' may mean {0} (a point between thousands) or "
+                "{1}; write counts as whole numbers without separators.".format(
+                    text.replace(".", ""), text.rstrip("0").rstrip(".")))
+
+
 def _decimal_comma_counts(values: list[Any]) -> list[Any]:
     """Read a count column's decimal commas as numbers, as :func:`_decimal_comma_columns` does.
 
@@ -874,6 +894,7 @@ class StudyTable:
         if decimal_comma:
             for c in counts:
                 if c is not None and c != key_col:
+                    _no_thousands_points(data[c], c, rows, name)
                     data[c] = _decimal_comma_counts(data[c])
         table = cls.__new__(cls)
         others = table._setup(names, data.__getitem__, len(kept), source=source or name,

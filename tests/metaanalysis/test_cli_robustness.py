@@ -553,3 +553,21 @@ def test_regress_without_covariates_fits_and_warns_as_pool_does(capsys, auditc, 
     assert r["tau2_logit_sens"] == pytest.approx(p["tau2_logit_sens"], abs=1e-9)
     # a boundary is named by what it is, not by an internal parameter name
     assert "tau2_1" not in err_r and "(tau2" not in err_r
+
+
+@pytest.mark.parametrize(("cell", "shown"), [("1.000", "may mean 1000 (a point between "
+                                                       "thousands) or 1;"),
+                                             ("12.500", "may mean 12500 (a point between "
+                                                        "thousands) or 12.5;")])
+def test_a_thousands_point_in_a_semicolon_file_is_refused(capsys, tmp_path, cell, shown):
+    path = tmp_path / "semi.csv"
+    path.write_text(f"study;TP;FP;FN;TN\nA;30;10;5;40\nB;{cell};12;8;50\nC;15;20;3;60\n")
+    code, _, err = run(capsys, "pool", path)
+    assert code == 2
+    assert one_error(err) == (f"metaanalysis: error: {path}: row 2, column 'TP': the count "
+                              f"'{cell}' in a file whose columns are separated by ';' {shown} "
+                              "write counts as whole numbers without separators.")
+    # the same count with commas between the columns is the decimal it reads as
+    path.write_text(f"study,TP,FP,FN,TN\nA,30,10,5,40\nB,{cell},12,8,50\nC,15,20,3,60\n")
+    code, _, err = run(capsys, "pool", path)
+    assert (code == 0) == (cell == "1.000"), err  # 12.5 subjects is not a whole count
