@@ -9,6 +9,11 @@ References
 .. [1] Deeks JJ, Macaskill P, Irwig L. The performance of tests of publication bias
        and other sample size effects in systematic reviews of diagnostic test accuracy
        was assessed. J Clin Epidemiol 2005;58:882-893. doi:10.1016/j.jclinepi.2005.01.016
+.. [2] Sterne JAC, Sutton AJ, Ioannidis JPA, et al. Recommendations for examining and
+       interpreting funnel plot asymmetry in meta-analyses of randomised controlled
+       trials. BMJ 2011;343:d4002. doi:10.1136/bmj.d4002 (about ten studies at least).
+
+The weighted regression is statsmodels' ``WLS``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from metaanalysis.table import StudyTable
 
-__all__ = ["DeeksResult", "deeks_test"]
+__all__ = ["DeeksResult", "deeks_test", "FEW_STUDIES"]
+
+#: Fewer studies than this draws a warning: funnel-plot asymmetry tests have too little
+#: power below about ten studies (Sterne et al. 2011).
+FEW_STUDIES = 10
 
 #: Colour of the regression line (the prediction-region red of :mod:`metaanalysis.plots`).
 _LINE_COLOUR = "#d62728"
@@ -59,6 +68,9 @@ class DeeksResult:
         Per study: ``study``, ``ln_dor``, ``ess``, ``inv_sqrt_ess``, ``corrected``.
     correction : str
         Continuity-correction rule used for lnDOR.
+    warnings, warning_codes : tuple of str
+        What limits the test (few studies; every lnDOR from the continuity
+        correction), with their stable codes, same order.
     """
 
     intercept: float
@@ -71,6 +83,8 @@ class DeeksResult:
     data: pd.DataFrame = field(repr=False)
     correction: str = "single"
     alpha: float = 0.10
+    warnings: tuple[str, ...] = ()
+    warning_codes: tuple[str, ...] = ()
 
     @property
     def asymmetry(self) -> bool:
@@ -85,6 +99,7 @@ class DeeksResult:
             "slope": float(self.slope), "slope_se": float(self.slope_se),
             "t": float(self.t), "df": int(self.df), "p_value": float(self.p_value),
             "alpha": float(self.alpha), "asymmetry": self.asymmetry,
+            "warnings": list(self.warnings), "warning_codes": list(self.warning_codes),
             "studies": [
                 {"study": str(r.study), "ln_dor": float(r.ln_dor), "ess": float(r.ess),
                  "inv_sqrt_ess": float(r.inv_sqrt_ess), "corrected": bool(r.corrected)}
@@ -192,7 +207,7 @@ def deeks_test(table: StudyTable, correction: str = "single", add: float = 0.5,
            accuracy was assessed. J Clin Epidemiol 2005;58:882-893.
            doi:10.1016/j.jclinepi.2005.01.016
     """
-    from scipy import stats
+    import statsmodels.api as sm
 
     check_table(table)
     if correction not in ("single", "all"):
@@ -215,27 +230,35 @@ def deeks_test(table: StudyTable, correction: str = "single", add: float = 0.5,
     if np.ptp(x) == 0:
         raise AnalysisError("Deeks' test cannot be computed: every study has the same effective "
                             "sample size, so the slope is not identified.")
-    X = np.column_stack([np.ones(k), x])
-    sw = np.sqrt(ess)
-    Xw, yw = X * sw[:, None], ln_dor * sw
-    beta, *_ = np.linalg.lstsq(Xw, yw, rcond=None)
-    resid = yw - Xw @ beta
+    fit = sm.WLS(ln_dor, sm.add_constant(x, has_constant="add"), weights=ess).fit()
     dfree = k - 2
-    if float(resid @ resid) <= 1e-20 * float(yw @ yw):
+    yw = ln_dor * np.sqrt(ess)
+    if float(fit.ssr) <= 1e-20 * float(yw @ yw):
         raise AnalysisError("Deeks' test cannot be computed: the studies' log diagnostic odds "
                             "ratios lie exactly on a line in 1/sqrt(ESS) (for example, every "
                             "study has the same 2x2 proportions), so the residual variance is "
                             "0 and the slope has no standard error.")
-    sigma2 = float(resid @ resid) / dfree
-    cov = sigma2 * np.linalg.inv(Xw.T @ Xw)
-    se = np.sqrt(np.diag(cov))
-    t = beta[1] / se[1]
-    p = float(2.0 * stats.t.sf(abs(t), dfree))
+    beta, se = np.asarray(fit.params), np.asarray(fit.bse)
     data = pd.DataFrame({"study": list(table.studies), "ln_dor": ln_dor, "ess": ess,
                          "inv_sqrt_ess": x, "corrected": fix})
+    notes: list[tuple[str, str]] = []
+    if k < FEW_STUDIES:
+        notes.append(("few_studies",
+                      f"only {k} studies ({dfree} residual degree{'s' if dfree != 1 else ''} "
+                      f"of freedom): funnel-plot tests need about {FEW_STUDIES} or more to "
+                      "have power, so a slope that is not significant says little."))
+    if bool(np.all(fix)):
+        why = ("every study has a zero cell" if correction == "single" else
+               "a study has a zero cell and correction 'all' adds 0.5 to every study")
+        notes.append(("correction_driven",
+                      f"{why}, so every lnDOR includes the continuity correction: the funnel "
+                      "rests partly on the 0.5 added, not on the data alone."))
     return DeeksResult(intercept=float(beta[0]), intercept_se=float(se[0]),
-                       slope=float(beta[1]), slope_se=float(se[1]), t=float(t), df=dfree,
-                       p_value=p, data=data, correction=correction, alpha=alpha)
+                       slope=float(beta[1]), slope_se=float(se[1]), t=float(fit.tvalues[1]),
+                       df=dfree, p_value=float(fit.pvalues[1]), data=data,
+                       correction=correction, alpha=alpha,
+                       warnings=tuple(t for _, t in notes),
+                       warning_codes=tuple(c for c, _ in notes))
 
 
 def check_table(table: Any) -> None:

@@ -330,6 +330,11 @@ def plot_fagan(result: Any, pretest: float | Iterable[float], ax: Axes | None = 
             y1 = edge(post)
             sign = "+" if label == "positive" else "\u2212"
             pre = f", pre-test {_pct_short(row['pretest'])}" if len(table) > 1 else ""
+            if not (np.isfinite(lr) and np.isfinite(post)):  # a diverged fit: said, not "nan"
+                text = f"{label.capitalize()} test{pre}: LR{sign} undefined (a pooled logit " \
+                       "diverged)"
+                ax.plot([], [], color=colours[label], lw=1.6, label=text)
+                continue
             text = (f"{label.capitalize()} test{pre}: LR{sign} {lr:.3g} \u2192 post-test "
                     f"{_pct_short(post)} (95% CI {_pct_short(row[f'post_{label}_low'], False)}"
                     f"\u2013{_pct_short(row[f'post_{label}_high'])})")

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     table = io.load_table(args.file, args.study_column, **table_kwargs(args))
     res = deeks_test(table, correction=args.correction, alpha=args.alpha)
+    for w in res.warnings:
+        io.warn(w)
     if args.json:
         io.print_json(res.to_dict())
     else:

@@ -53,28 +53,40 @@ def run(args: argparse.Namespace) -> int:
             "lr_positive": d["lr_positive"], "lr_negative": d["lr_negative"],
             "post_test": io.records(post),
             "per_1000": io.records(counts),
-            "warnings": list(fit.warnings),
+            "warnings": list(fit.warnings), "warning_codes": list(fit.warning_codes),
         })
     else:
         s, p = fit.sensitivity, fit.specificity
         lp, ln = fit.lr_positive, fit.lr_negative
         print(f"Pooled ({fit.model}, {fit.method}, {table.k} studies): sensitivity "
-              f"{s.estimate:.3f} ({s.ci_low:.3f}-{s.ci_high:.3f}), specificity "
-              f"{p.estimate:.3f} ({p.ci_low:.3f}-{p.ci_high:.3f})")
-        print(f"LR+ {lp.estimate:.3g} ({lp.ci_low:.3g}-{lp.ci_high:.3g}), "
-              f"LR- {ln.estimate:.3g} ({ln.ci_low:.3g}-{ln.ci_high:.3g})\n")
+              f"{_est(s, '.3f')}, specificity {_est(p, '.3f')}")
+        print(f"LR+ {_est(lp, '.3g')}, LR- {_est(ln, '.3g')}\n")
         print("pre-test  post-test if positive (95% CI)  post-test if negative (95% CI)")
         for r in post.itertuples(index=False):
-            print(f"{100 * r.pretest:7.1f}%  {100 * r.post_positive:6.1f}% "
-                  f"({100 * r.post_positive_low:.1f}-{100 * r.post_positive_high:.1f})"
-                  f"{'':14}{100 * r.post_negative:6.1f}% "
-                  f"({100 * r.post_negative_low:.1f}-{100 * r.post_negative_high:.1f})")
+            pos = _est((100 * r.post_positive, 100 * r.post_positive_low,
+                        100 * r.post_positive_high), ".1f", "%")
+            neg = _est((100 * r.post_negative, 100 * r.post_negative_low,
+                        100 * r.post_negative_high), ".1f", "%")
+            print(f"{100 * r.pretest:7.1f}%  {pos:<38}{neg}")
         print("\nper 1,000 tested patients: expected (range from the 95% CIs)")
         for prev, grp in counts.groupby("prevalence", sort=False):
-            cells = ", ".join(f"{r.outcome} {r.count:.0f} ({r.low:.0f}-{r.high:.0f})"
+            cells = ", ".join(f"{r.outcome} {_est((r.count, r.low, r.high), '.0f')}"
                               for r in grp.itertuples(index=False))
             print(f"prevalence {100 * prev:.1f}%: {cells}")
     if folder is not None:
         io.use_agg()
         io.save(clinical.plot_fagan(fit, args.pretest), folder, "fagan", formats)
-    return 0
+    return io.fit_failed(fit, f"the {args.model} fit of {args.file}")
+
+
+def _est(e: Any, fmt: str, unit: str = "") -> str:
+    """``estimate (low-high)`` of an Estimate or a triple; what is not a number is said so."""
+    import math
+
+    parts = (e.estimate, e.ci_low, e.ci_high) if hasattr(e, "ci_low") else e
+    x, lo, hi = (float(v) for v in parts)
+    if not math.isfinite(x):
+        return "undefined (see the warnings)"
+    ci = (f" ({lo:{fmt}}-{hi:{fmt}})" if math.isfinite(lo) and math.isfinite(hi)
+          else " (no interval)")
+    return f"{x:{fmt}}{unit}{ci}"

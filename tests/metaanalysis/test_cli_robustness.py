@@ -361,7 +361,7 @@ def test_fagan_with_an_unbounded_lr_draws_without_numpy_warnings(capsys, auditc,
     df = auditc.assign(FN=0)
     code, out, err = run(capsys, "fagan", write(df, tmp_path, "fn0.csv"), "--model", "glmm",
                          "--pretest", "0.2", "--plots", tmp_path / "fig")
-    assert code == 0 and (tmp_path / "fig" / "fagan.png").stat().st_size > 0
+    assert code == 1 and (tmp_path / "fig" / "fagan.png").stat().st_size > 0
     assert "divide by zero" not in err and "encountered" not in err
 
 
