@@ -44,23 +44,27 @@ def wilson_interval(x: np.ndarray | float, n: np.ndarray | float,
     Notes
     -----
     ``(p + z^2/(2n) -+ z sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)`` with
-    ``p = x/n`` and ``z`` the normal quantile [1]_.
+    ``p = x/n`` and ``z`` the normal quantile [1]_, as statsmodels'
+    ``proportion_confint(method="wilson")`` computes it.
 
     References
     ----------
     .. [1] Wilson EB. Probable inference, the law of succession, and statistical
            inference. J Am Stat Assoc 1927;22:209-212. doi:10.1080/01621459.1927.10502953
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(8, 10)
+    >>> round(float(low), 4), round(float(high), 4)
+    (0.4902, 0.9433)
     """
-    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_confint
 
     x = np.asarray(x, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = float(norm.ppf(0.5 + level / 2.0))
-    p = x / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2.0 * n)) / denom
-    half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    low, high = proportion_confint(x, n, alpha=1.0 - level, method="wilson")
+    return (np.clip(np.asarray(low, dtype=float), 0.0, 1.0),
+            np.clip(np.asarray(high, dtype=float), 0.0, 1.0))
 
 
 def study_estimates(table: StudyTable, level: float = 0.95) -> pd.DataFrame:
