@@ -156,6 +156,9 @@ def pool(y: np.ndarray, v: np.ndarray, method: str = "DL", level: float = 0.95) 
     if method not in METHODS:
         raise InputError(f"unknown univariate method {method!r}; use 'DL' or 'REML'.")
     q = cochran_q(y, v)
+    # not statsmodels' combine_effects(method_re="dl"): it leaves the moment estimate
+    # untruncated (tau2 -0.08 where DerSimonian-Laird and metafor's rma give 0, on the
+    # zero-cell fixture), so its pooled estimates differ from rma's
     tau2 = dersimonian_laird_tau2(y, v) if method == "DL" else tau2_reml(y, v)
     ws = 1.0 / (v + tau2)
     est = float(np.sum(ws * y) / np.sum(ws))
