@@ -305,14 +305,23 @@ class ThresholdsResult:
         -------
         pandas.DataFrame
             Columns ``cutoff, sens, sens_lower, sens_upper, spec, spec_lower,
-            spec_upper``.
+            spec_upper, extrapolated`` (True for a cut-off outside the studies'
+            cut-offs, :attr:`observed_range`: read off the fitted lines beyond the data).
         """
         c = np.atleast_1d(np.asarray(cutoffs, dtype=float))
         x = self.to_model_scale(c)
         se, se_lo, se_hi = self.lines.sens(x, self.level)
         sp, sp_lo, sp_hi = self.lines.spec(x, self.level)
+        lo, hi = self.observed_range
         return pd.DataFrame({"cutoff": c, "sens": se, "sens_lower": se_lo, "sens_upper": se_hi,
-                             "spec": sp, "spec_lower": sp_lo, "spec_upper": sp_hi})
+                             "spec": sp, "spec_lower": sp_lo, "spec_upper": sp_hi,
+                             "extrapolated": (c < lo) | (c > hi)})
+
+    @property
+    def observed_range(self) -> tuple[float, float]:
+        """The smallest and largest cut-off of the studies."""
+        cut = np.asarray(self.table.cutoff, dtype=float)
+        return float(cut.min()), float(cut.max())
 
     @property
     def optimal_cutoff(self) -> dict[str, float]:
@@ -393,10 +402,13 @@ class ThresholdsResult:
                  f"  sensitivity {ci(op['sens'], op['sens_lower'], op['sens_upper'])}",
                  f"  specificity {ci(op['spec'], op['spec_lower'], op['spec_upper'])}"]
         if len(at):
+            lo, hi = self.observed_range
             for _, r in self.sens_spec(list(at)).iterrows():
+                beyond = (f" [extrapolated: the studies' cut-offs run from {lo:g} to {hi:g}]"
+                          if r["extrapolated"] else "")
                 lines.append(f"At cut-off {r['cutoff']:g}: sensitivity "
                              f"{ci(r['sens'], r['sens_lower'], r['sens_upper'])}, specificity "
-                             f"{ci(r['spec'], r['spec_lower'], r['spec_upper'])}")
+                             f"{ci(r['spec'], r['spec_lower'], r['spec_upper'])}{beyond}")
         lines += [f"AUCSens {ci(a['AUCSens'], a['AUCSens_lower'], a['AUCSens_upper'])}; "
                   f"AUCSpec {ci(a['AUCSpec'], a['AUCSpec_lower'], a['AUCSpec_upper'])}",
                   f"REML logLik {self.loglik:.4f}, AIC {self.aic:.4f}, BIC {self.bic:.4f}"]

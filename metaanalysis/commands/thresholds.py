@@ -93,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
                             log_cutoff=args.log_cutoff, lam=args.lam)
     for w in result.warnings:
         warn(w)
+    lo, hi = result.observed_range
+    for x in dict.fromkeys(args.at):
+        if not lo <= x <= hi:
+            warn(f"--at {x:g} lies outside the studies' cut-offs ({lo:g} to {hi:g}): the "
+                 "accuracy there is extrapolated from the fitted lines, not observed.")
     if args.json:
         print(dumps(result.to_dict(at=args.at)), flush=True)
     else:
