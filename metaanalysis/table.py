@@ -260,6 +260,24 @@ def _decimal_comma_counts(values: list[Any]) -> list[Any]:
 _PLAIN_CSV_OPTIONS = frozenset({"sep", "encoding"})
 
 
+def _open_quote_line(text: str) -> int | None:
+    r"""The line (1 = the header) where a double quote left open at the end was opened.
+
+    >>> _open_quote_line('a,b\n"x,1\n2,3\n')
+    2
+    >>> _open_quote_line('a,b\n"x ""y""z",1\n') is None
+    True
+    """
+    line, opened, inside = 1, None, False
+    for ch in text:
+        if ch == '"':
+            inside = not inside
+            opened = line if inside else None
+        elif ch == "\n":
+            line += 1
+    return opened if inside else None
+
+
 def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[list[list[str]],
                                                                             str]:
     """Every cell of a CSV file as text, the way pandas reads it with ``dtype=str``.
@@ -292,6 +310,10 @@ def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[l
             return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
                                    strict=True))
         except csv.Error as err:
+            line = _open_quote_line(text)
+            if line is not None:
+                raise InputError(f"{name}: line {line}: a double quote opened there is never "
+                                 "closed, so the rest of the file would be one cell.") from None
             raise InputError(f"{name}: not a readable CSV file ({err}).") from None
 
     if sep is None:
@@ -1052,9 +1074,10 @@ class StudyTable:
             i = int(np.flatnonzero(np.any(counts == 0, axis=1))[0])
             cell = COUNT_COLUMNS[int(np.flatnonzero(counts[i] == 0)[0])]
             raise InputError(
-                f"study {shown_value(self.studies[i])} has a zero cell ({cell} = 0), so its logit "
-                "is infinite with correction='none'; use correction='all' or 'single', or the "
-                "binomial GLMM."
+                f"{_prefix(self._source)}study {shown_value(self.studies[i])} has a zero cell "
+                f"({cell} = 0), so its logit is infinite without a continuity correction "
+                "(correction='none'); use correction='all' or 'single' (--correction on the "
+                "command line), or the binomial GLMM (--model glmm)."
             )
         y = np.column_stack([np.log(tp / fn), np.log(fp / tn)])
         S = np.column_stack([1.0 / tp + 1.0 / fn, 1.0 / fp + 1.0 / tn])

@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis import diagnostics, plots
 
     formats = io.plot_formats(args.plot_format)
+    if args.descending and args.order_by is None:
+        raise io.InputError("--descending orders the cumulative meta-analysis; give --order-by "
+                            "COLUMN too.")
     folder = io.plots_dir(args.plots)  # a bad folder fails before the fit
     kw = model_kwargs(args)
     table = io.load_table(args.file, args.study_column, **table_kwargs(args))

@@ -98,9 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
         refuse_clashes([Path(args.plots) / n for n in ("forest.png", "sroc.png")], "--plots")
         output_folder(args.plots, "--plots")
+    from metaanalysis.errors import FitError
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        result = fit_function(args.model)(table, **kw)
+        try:
+            result = fit_function(args.model)(table, **kw)
+        except FitError as err:  # named by the file it is about, as a table's errors are
+            raise FitError(str(err) if str(err).startswith(args.file)
+                           else f"{args.file}: {err}") from None
     for w in result.warnings:
         warn(w)
     # the result first: a figure that cannot be written must not lose it

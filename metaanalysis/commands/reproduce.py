@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(rep.format_table(), flush=True)
     paths = write_reproduction(rep, args.out)
-    for key in ("forest", "sroc", "report", "pdf"):
+    for key in ("forest", "sroc", "report", "pdf", "json", "comparison"):
         if paths[key].exists():
             print(f"wrote {paths[key]}", file=sys.stderr)
     return 0

@@ -178,8 +178,12 @@ def thresholds(table: ThresholdsTable, model: str = "CICS", distr: str = "logist
                             f"only {multi} of the {table.k} studies report two or more "
                             "cut-offs (at least two must); fit model CI or DI instead.")
     if table.k <= len(names):
-        raise AnalysisError(f"{pre}{table.k} studies are too few for the {len(names)} random "
-                            f"effects of model {model}; fit model CI.")
+        n = len(names)
+        raise AnalysisError(
+            f"{pre}{table.k} stud{'y is' if table.k == 1 else 'ies are'} too few for the {n} "
+            f"random effect{'s' if n != 1 else ''} of model {model}; "
+            + ("fit model CI (one random effect), or add studies." if n > 1 else
+               "add studies."))
     x = np.log(cut) if log_cutoff else cut
     if table.direction == "lower":
         x = -x
