@@ -261,7 +261,7 @@ _PLAIN_CSV_OPTIONS = frozenset({"sep", "encoding"})
 
 
 def _open_quote_line(text: str) -> int | None:
-    r"""The line (1 = the header) where a double quote left open at the end was opened.
+    r"""Return the line (1 = the header) where a quote still open at the end was opened.
 
     >>> _open_quote_line('a,b\n"x,1\n2,3\n')
     2
