@@ -285,7 +285,8 @@ def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[l
     Quoting as pandas' default (``"`` with doubled quotes inside), blank lines
     kept as empty rows, short rows padded with empty cells, a UTF-8 byte-order
     mark dropped. Without ``sep``, a header that only splits on ``;`` or a tab
-    is read with that separator. Returns the rows (header first) and the
+    is read with that separator; a first line ``sep=X`` (as Excel writes it)
+    names the separator and is skipped. Returns the rows (header first) and the
     separator used.
 
     Raises
@@ -304,6 +305,13 @@ def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[l
         raise InputError(f"{name}: not a readable CSV file ({err}).") from None
     except LookupError:
         raise InputError(f"{name}: unknown encoding {encoding!r}.") from None
+    # Excel's separator line ("sep=;") before the header names the separator
+    hint = re.match(r"sep=([^\r\n])\r?\n", text)
+    skipped = 0
+    if hint is not None:
+        if sep is None:
+            sep = hint.group(1)
+        text, skipped = text[hint.end():], 1
 
     def parse(delimiter: str) -> list[list[str]]:
         try:
@@ -312,8 +320,9 @@ def _read_csv_cells(name: str, sep: str | None, encoding: str | None) -> tuple[l
         except csv.Error as err:
             line = _open_quote_line(text)
             if line is not None:
-                raise InputError(f"{name}: line {line}: a double quote opened there is never "
-                                 "closed, so the rest of the file would be one cell.") from None
+                raise InputError(f"{name}: line {line + skipped}: a double quote opened there "
+                                 "is never closed, so the rest of the file would be one "
+                                 "cell.") from None
             raise InputError(f"{name}: not a readable CSV file ({err}).") from None
 
     if sep is None:

@@ -74,3 +74,14 @@ def test_reproduce_reports_every_file_it_wrote(capsys, tmp_path):
                    if ln.startswith("wrote "))
     assert wrote == sorted(p.name for p in tmp_path.iterdir())
     assert {"reproduction.json", "comparison.csv", "report.html"} <= set(wrote)
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_an_excel_separator_line_names_the_separator(capsys, tmp_path, sep):
+    path = tmp_path / "excel.csv"
+    body = AUDITC.read_text().replace('"', "").replace(",", sep)
+    path.write_text(f"sep={sep}\n{body}")
+    assert main(["pool", str(path), "--json"]) == 0
+    with_line = capsys.readouterr().out
+    assert main(["pool", str(AUDITC), "--json"]) == 0
+    assert with_line == capsys.readouterr().out  # the same table as without the line
