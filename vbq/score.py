@@ -337,6 +337,50 @@ def _carried(warnings: Iterable[VbqWarning | str]) -> tuple[tuple[str, ...], tup
     return tuple(text for _, text in unique), tuple(code for code, _ in unique)
 
 
+def measure_roi_masks(series: SeriesInfo, roi_masks: RoiMasks,
+                      images: dict[int, np.ndarray] | None = None
+                      ) -> tuple[dict[str, Measurement], dict[str, int]]:
+    """Measure every ROI on its slice, without scoring (what a score measures).
+
+    Parameters
+    ----------
+    series
+        The series the masks are on.
+    roi_masks
+        The ROIs (any labels, any number of levels).
+    images
+        Slices already read, by index; filled with those read here.
+
+    Returns
+    -------
+    (measurements, slices)
+        Label -> :class:`vbq.measure.Measurement` and label -> slice index.
+
+    Raises
+    ------
+    InputError
+        A mask whose shape is not the image's, or with no pixel.
+    """
+    images = {} if images is None else images
+    measurements: dict[str, Measurement] = {}
+    slices: dict[str, int] = {}
+    for label, mask in roi_masks.masks.items():
+        idx = roi_masks.slice_of(label)
+        if idx not in images:
+            images[idx] = series.pixels(idx)
+        image = images[idx]
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise InputError(
+                f"ROI {label}: mask shape {mask.shape} does not match the image {image.shape}"
+            )
+        if not mask.any():
+            raise InputError(f"ROI {label} has no pixels on slice {idx}")
+        measurements[label] = measure(image, mask, _spacing(series, idx))
+        slices[label] = idx
+    return measurements, slices
+
+
 def score_roi_masks(
     series: SeriesInfo,
     roi_masks: RoiMasks,
@@ -391,28 +435,14 @@ def score_roi_masks(
             f"{' or '.join(proto.csf_levels)}"
         )
     images: dict[int, np.ndarray] = {}
-    measurements: dict[str, Measurement] = {}
-    slices: dict[str, int] = {}
+    measurements, slices = measure_roi_masks(series, roi_masks, images)
     for label, mask in roi_masks.masks.items():
-        idx = roi_masks.slice_of(label)
-        if idx not in images:
-            images[idx] = series.pixels(idx)
-        image = images[idx]
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != image.shape:
-            raise InputError(
-                f"ROI {label}: mask shape {mask.shape} does not match the image {image.shape}"
-            )
-        if not mask.any():
-            raise InputError(f"ROI {label} has no pixels on slice {idx}")
-        m = measure(image, mask, _spacing(series, idx))
-        measurements[label] = m
-        slices[label] = idx
+        m = measurements[label]
         if m.n_pixels < MIN_ROI_PIXELS:
             warnings.append(RoiSmall(
                 f"ROI {label} has only {m.n_pixels} pixels (fewer than {MIN_ROI_PIXELS})"
             ))
-        if mask_touches_edge(mask):
+        if mask_touches_edge(np.asarray(mask, dtype=bool)):
             warnings.append(RoiAtEdge(f"ROI {label} touches the image edge"))
     if series.plane == "sagittal":   # on a forced axial or coronal slice levels share a height
         check_level_order(_heights(series, roi_masks, slices), _what(roi_masks))

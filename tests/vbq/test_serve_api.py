@@ -138,6 +138,38 @@ def test_score_equals_vbq_score_json(client, studies, tmp_path):
     assert got.json() == want
 
 
+def test_measure_gives_each_roi_as_vbq_score_measures_it_without_a_score(client, studies,
+                                                                         tmp_path):
+    """Three of four levels excluded: no score, but each ROI's signal and pixels as the
+    command line measures them with none excluded."""
+    a = studies["a"]
+    st = study_of(client, a["series_uid"])
+    path = tmp_path / "rois.json"
+    path.write_text(json.dumps(a["rois"]))
+    want = {}
+    for stat in ("mean", "median"):
+        res = cli_json("score", str(studies["folder"]), "--study", st["study_uid"], "--series",
+                       a["series_uid"], "--rois", str(path), "--json", "--statistic", stat)
+        want[stat] = {lab: (part["si"], part["n_pixels"]) for lab, part in
+                      [*res["levels"].items(), ("CSF", res["csf"])]}
+    doc = dict(a["rois"], exclude={"L2": "fracture", "L3": "fracture", "L4": "fracture"})
+    refused = client.post("/api/score", json={"series_uid": a["series_uid"], "rois": doc})
+    assert refused.status_code == 422
+    for stat in ("mean", "median"):
+        got = client.post("/api/measure", json={"series_uid": a["series_uid"], "rois": doc,
+                                                "statistic": stat})
+        assert got.status_code == 200 and got.json()["statistic"] == stat
+        rois = got.json()["rois"]
+        assert {lab: (r["si"], r["n_pixels"]) for lab, r in rois.items()} == want[stat]
+    bad = client.post("/api/measure", json={"series_uid": a["series_uid"], "rois": doc,
+                                            "statistic": "mode"})
+    assert bad.status_code == 400 and "statistic" in bad.json()["error"]
+    assert client.post("/api/measure", json={"series_uid": "1.2.3", "rois": doc}
+                       ).status_code == 404
+    assert client.post("/api/measure", json={"series_uid": a["series_uid"], "rois": doc,
+                                             "force": True}).status_code == 400
+
+
 def test_score_of_a_rejected_series_carries_the_choice_warning(client, studies, tmp_path):
     a = studies["a"]
     st = study_of(client, a["series_uid"])

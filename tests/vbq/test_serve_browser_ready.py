@@ -89,6 +89,17 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
             _after(p, lambda label=label: apply(label))
         scored = len(_score_posts(p))
         full = p.js("window.vbq.state.result.vbq")
+        full_res = p.js("window.vbq.state.result")
+
+        def table() -> dict[str, list[str]]:
+            return {row[0]: row[1:3] for row in p.js(
+                "Array.from(document.querySelectorAll('#levels tbody tr')).map(tr => "
+                "Array.from(tr.cells).slice(0, 3).map(td => td.textContent))")}
+
+        # each ROI's signal and pixel count, as the score of all four gave them
+        shown = {lab: [f"{part['si']:.1f}", str(part["n_pixels"])] for lab, part in
+                 [*full_res["levels"].items(), ("CSF", full_res["csf"])] if lab in table()}
+        assert table() == shown and len(shown) == 5
 
         # three of four excluded: not posted; the page says why there is no score
         for label in ("L2", "L3", "L4"):
@@ -103,6 +114,10 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
             "only L1 left after exclusions; the lumbar protocol needs at least 2 levels")
         assert page.text_content("#vbq-value") == "VBQ \u2013"
         assert page.is_disabled("#save")
+        # no score, but every ROI still measured: the table as before, from /api/measure
+        page.wait_for_function("window.vbq.state.measured !== null")
+        assert table() == shown
+        assert [path for path, _ in p.posts].count("measure") == 1
 
         # every level excluded
         _after(p, lambda: page.select_option("select[data-level=L1]", "fracture"))

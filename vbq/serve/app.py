@@ -14,6 +14,8 @@ Endpoints (every one needs the access token, see :class:`Guard`):
 ``GET /api/series/{uid}/slices/{i}.png``     a slice (``?window=&level=``)
 ``POST /api/propose``                        ``{series_uid, seeds, slice?}`` -> proposed ellipses
 ``POST /api/score``                          ``{series_uid, rois, protocol?, statistic?, force?}``
+``POST /api/measure``                        ``{series_uid, rois, statistic?}`` -> each ROI's signal
+                                             and pixels, no score (too few levels left, say)
 ``POST /api/readings``                       the same plus ``reader``, ``provenance``,
                                              ``replaces?``, ``export?`` -> ``{reading_id, result}``
 ``GET /api/readings``                        the readings this reader may see (``?reader=``),
@@ -514,6 +516,26 @@ class Workstation:
                           roi_masks.midline_source)
         return result, series
 
+    def measure(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Measure each ROI as a score would, without scoring (no level count, no gate)."""
+        from vbq.roi.rois import RoiFile
+        from vbq.score import measure_roi_masks
+
+        uid = data.get("series_uid")
+        self.series(uid)
+        rois = _object(data, "rois")
+        statistic = _string(data, "statistic", required=False) or "mean"
+        if statistic not in ("mean", "median"):
+            raise ApiError(400, f'"statistic" must be "mean" or "median", not {statistic!r}')
+        series = self.catalog.choice(str(uid)).series
+        roi_file = RoiFile.from_json(rois)
+        self.decode(series)
+        measurements, slices = measure_roi_masks(series, roi_file.masks(series))
+        return {"statistic": statistic,
+                "rois": {label: {"si": float(m.statistic(statistic)), "n_pixels": m.n_pixels,
+                                 "slice_index": slices[label]}
+                         for label, m in measurements.items()}}
+
 
 #: What the requests run, imported when the application is built so that the first
 #: proposal or score of a fresh server does not wait for Python to load them.
@@ -685,6 +707,11 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         result, _ = ws.score(data)
         return JSONResponse(result.to_dict())
 
+    def measure(request: Request) -> Response:
+        data = body(request)
+        _allowed(data, ("series_uid", "rois", "statistic"))
+        return JSONResponse(ws.measure(data))
+
     def save(request: Request) -> Response:
         from vbq.batch import BatchTask, result_record
         from vbq.serve.exports import export_stem, write_exports
@@ -758,6 +785,7 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
         Route("/api/series/{uid}/slices/{index}.png", endpoint(slice_png)),
         Route("/api/propose", endpoint(propose), methods=["POST"]),
         Route("/api/score", endpoint(score), methods=["POST"]),
+        Route("/api/measure", endpoint(measure), methods=["POST"]),
         Route("/api/readings", endpoint(save), methods=["POST"]),
         Route("/api/readings", endpoint(readings), methods=["GET"]),
         Route("/api/occasions", endpoint(occasions), methods=["POST"]),

@@ -23,7 +23,7 @@ const S = {
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
   drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {}, readings: [],
-  worklistLoads: 0, worklistLoading: null, savedKey: null,
+  worklistLoads: 0, worklistLoading: null, savedKey: null, measured: null,
   midline: null, midSlice: null,
 };
 
@@ -145,7 +145,7 @@ async function newOccasion() {
 function closeStudy() {
   S.study = null; S.series = null; S.img = null; S.imgKey = null;
   S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.scored = null; S.selected = null;
-  S.proposals = {}; S.lastScore = null; ++S.scoring; S.savedKey = null;
+  S.proposals = {}; S.lastScore = null; ++S.scoring; S.savedKey = null; S.measured = null;
   $("series-pane").hidden = true;
   for (const tr of $("worklist").querySelectorAll("tbody tr")) { tr.classList.remove("open"); }
   $("save-info").textContent = "";
@@ -251,6 +251,7 @@ function openSeries(uid) {
     rej.appendChild(li);
   }
   S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.selected = null;
+  S.measured = null;
   S.proposals = {}; S.midline = null; S.window = null; S.level = null; S.cache.clear();
   S.active = "L1";
   S.savedKey = roiKey();
@@ -1004,10 +1005,12 @@ function scheduleScore() {
 async function score() {
   if (!S.series) { return; }
   const why = notReady();
-  if (why !== null) {  // the server would refuse it: say why here, post nothing
-    ++S.scoring;
+  if (why !== null) {  // the server would refuse the score: say why here, post none
+    const n = ++S.scoring;
     S.result = null; S.lastScore = why || null; S.scored = JSON.stringify(roiDocument());
+    S.measured = null;
     renderResult();
+    if (why) { measureOnly(n); }  // too few levels left: each ROI's signal all the same
     return;
   }
   const n = ++S.scoring;
@@ -1019,7 +1022,8 @@ async function score() {
       !insideImage(o.center[0], o.center[1]) || !(o.radii[0] > 0.5) || !(o.radii[1] > 0.5) ||
       !Number.isFinite(o.angle_deg) || !Number.isInteger(o.slice) || o.slice < 0 ||
       o.slice >= series.n_slices)) {
-    S.result = null; S.lastScore = "an ROI lies outside the image"; S.scored = JSON.stringify(doc);
+    S.result = null; S.measured = null;
+    S.lastScore = "an ROI lies outside the image"; S.scored = JSON.stringify(doc);
     renderResult();
     return;
   }
@@ -1029,13 +1033,25 @@ async function score() {
     if (n !== S.scoring || S.series !== series) { return; }
     S.result = res;
     S.lastScore = null;
+    S.measured = null;
   } catch (e) {
     if (n !== S.scoring || S.series !== series) { return; }
-    S.result = null;
+    S.result = null; S.measured = null;
     S.lastScore = e.message;
   }
   S.scored = JSON.stringify(doc);  // the ROI document the shown result (or error) is for
   renderResult();
+}
+
+// each ROI's signal without a score (when too few levels are left to score)
+async function measureOnly(n) {
+  const doc = roiDocument(), series = S.series;
+  try {
+    const res = await api("POST", "/api/measure", { series_uid: series.series_uid, rois: doc });
+    if (n !== S.scoring || S.series !== series) { return; }
+    S.measured = res.rois;
+    renderResult();
+  } catch (e) { /* the note above already says why there is no score */ }
 }
 
 function renderResult() {
@@ -1046,7 +1062,8 @@ function renderResult() {
   body.innerHTML = "";
   for (const label of LABELS) {
     const tr = document.createElement("tr");
-    const part = res ? (label === "CSF" ? res.csf : res.levels[label]) : null;
+    const part = res ? (label === "CSF" ? res.csf : res.levels[label])
+      : (S.measured && S.measured[label]) || null;
     const roi = S.rois[label];
     const cuts = roi ? activeMinus(roi).length : 0;
     const cells = [label, part && part.si !== null && part.si !== undefined ? part.si.toFixed(1) : "",
