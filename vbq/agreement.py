@@ -894,8 +894,9 @@ def _kappa_rows(x: np.ndarray, cutoffs: Sequence[float], what: str, n_boot: int,
                 codes.append(KAPPA_DEGENERATE)
                 rows.append(row)
                 continue
-            row.update({"se": se, "ci_lower": kap - z * se, "ci_upper": kap + z * se,
-                        "se0": se0})
+            # the Wald interval, cut to kappa's range [-1, 1]
+            row.update({"se": se, "ci_lower": max(-1.0, kap - z * se),
+                        "ci_upper": min(1.0, kap + z * se), "se0": se0})
             if se0 > 0:
                 zv = kap / se0
                 row.update({"z": zv, "p": float(2 * stats.norm.sf(abs(zv)))})
@@ -959,7 +960,7 @@ def kappa(df: pd.DataFrame, cutoffs: Sequence[float], subject: str = "series_ins
         For two raters: Cohen's kappa from statsmodels' ``cohens_kappa``
         (weighted: linear weights, ``wt="linear"``); ``se`` is the
         large-sample SE of Fleiss, Cohen & Everitt (1969) (SAS's "ASE"),
-        used for the Wald interval; ``se0`` is the SE under kappa = 0, used
+        used for the Wald interval (cut to kappa's range, -1 to 1); ``se0`` is the SE under kappa = 0, used
         for ``z`` and ``p``. For more raters: Fleiss' kappa from
         statsmodels' ``fleiss_kappa``, weighted with linear weights in
         Gwet's (2014) form (identity weights give Fleiss' kappa), ``se`` =
@@ -992,6 +993,11 @@ def kappa(df: pd.DataFrame, cutoffs: Sequence[float], subject: str = "series_ins
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+#: Largest magnitude of a reading: the analyses square values and sum squares over
+#: subjects, which overflows a double beyond about 1e154 (messages say 1e150).
+MAX_VALUE = 1e150
 
 
 def read_readings(path: str | Path, subject: str = "series_instance_uid",
@@ -1127,6 +1133,10 @@ def read_readings(path: str | Path, subject: str = "series_instance_uid",
                 if not math.isfinite(val):
                     raise InputError(f"{where}, column {header[i_val]}: {shown_text(cell)!r} "
                                      "is not a finite number")
+                if abs(val) > MAX_VALUE:
+                    raise InputError(f"{where}, column {header[i_val]}: {shown_text(cell)!r} "
+                                     "is too large to analyse (beyond 1e150: its "
+                                     "square, in the variances, would overflow)")
             out.append({"row": number, "subject": subj, "rater": rater_name, "occasion": occ,
                         "value": val,
                         "provenance": cells[i_prov].strip() if i_prov is not None else None})

@@ -226,8 +226,9 @@ def test_cohen_kappa_by_hand_psych_and_statsmodels():
         assert k.loc[cut, "kappa"] == pytest.approx(ref[cut]["kappa"], abs=1e-12)
         assert k.loc[cut, "se"] == pytest.approx(math.sqrt(ref[cut]["var_kappa"]), abs=1e-9)
         sm = cohens_kappa(np.array(ref[cut]["table"], float))
-        assert k.loc[cut, "ci_lower"] == pytest.approx(sm.kappa_low, abs=1e-9)
-        assert k.loc[cut, "ci_upper"] == pytest.approx(sm.kappa_upp, abs=1e-9)
+        # statsmodels' Wald interval, cut to kappa's range (it reaches 1.065 at 4.28)
+        assert k.loc[cut, "ci_lower"] == pytest.approx(max(-1.0, sm.kappa_low), abs=1e-9)
+        assert k.loc[cut, "ci_upper"] == pytest.approx(min(1.0, sm.kappa_upp), abs=1e-9)
         assert k.loc[cut, "statistic"] == "cohen"
     w = k.loc["3;4.28"]
     assert w["statistic"] == "cohen_linear_weighted" and w["categories"] == 3
@@ -457,3 +458,35 @@ def test_wide_table_with_a_subject_twice_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"r.csv row 3: subject 'a', reader 'R1' is already "
                                          r"read in row 1"):
         read_readings(path, subject="subject", wide=True)
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--rater", "vbq"], "--rater and --value both name the column 'vbq'; give each role "
+                         "its own column"),
+    (["--subject", "READER"], "--subject and --rater both name the column 'reader'; give "
+                              "each role its own column"),
+    (["--occasion", "vbq"], "--value and --occasion both name the column 'vbq'; give each "
+                            "role its own column"),
+    (["--seed", "-1"], "--seed -1: give 0 or a positive whole number (the bootstrap's random "
+                       "generator takes no negative seed)"),
+    (["--cutoff", "3", "--cutoff", "3.0"], "--cutoff 3 is given twice"),
+    (["--plots", ""], "--plots: the folder name is empty; give a folder"),
+])
+def test_cli_options_that_cannot_mean_anything_are_refused(capsys, tmp_path, argv, said):
+    code, out, err = _run(capsys, "agreement", str(FIX / "reader_bias.csv"), *argv)
+    assert code == 2 and out == "" and err.strip() == f"vbq: error: {said}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("big", ["1e200", "-2e151"])
+def test_a_reading_too_large_to_square_is_refused_naming_its_row(capsys, tmp_path, big):
+    path = tmp_path / "big.csv"
+    rows = ["series_instance_uid,reader,vbq"] + [f"s{i},{r},{2 + i / 10 + j / 100}"
+                                                 for i in range(4) for j, r in enumerate("ab")]
+    rows[-1] = f"s3,b,{big}"
+    path.write_text("\n".join(rows) + "\n")
+    code, out, err = _run(capsys, "agreement", str(path))
+    assert code == 2 and out == ""
+    assert err.strip() == (f"vbq: error: big.csv row 8, column vbq: '{big}' is too large to "
+                           "analyse (beyond 1e150: its square, in the variances, would "
+                           "overflow)")

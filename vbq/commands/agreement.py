@@ -52,10 +52,26 @@ def run(args: argparse.Namespace) -> int:
     from vbq.agreement import analyze, read_readings
     from vbq.errors import InputError, print_message
 
-    if len(set(args.cutoff)) < len(args.cutoff):
-        raise InputError("--cutoff: a cut-off is given twice")
+    twice = [x for i, x in enumerate(args.cutoff) if x in args.cutoff[:i]]
+    if twice:
+        raise InputError(f"--cutoff {twice[0]:g} is given twice")
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed}: give 0 or a positive whole number (the "
+                         "bootstrap's random generator takes no negative seed)")
+    if args.plots is not None and not args.plots.strip():
+        raise InputError("--plots: the folder name is empty; give a folder")
     if args.plots is not None and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise InputError(f"--plots {args.plots} is a file; give a folder")
+    roles = [("--subject", args.subject), ("--rater", args.rater), ("--value", args.value)]
+    if args.occasion is not None:
+        roles.append(("--occasion", args.occasion))
+    if args.wide:  # a wide table has one value column per reader: no reader or value column
+        roles = [r for r in roles if r[0] in ("--subject", "--occasion")]
+    for i, (opt, col) in enumerate(roles):
+        for other, col2 in roles[:i]:
+            if col.strip().lower() == col2.strip().lower():
+                raise InputError(f"{other} and {opt} both name the column {col!r}; give "
+                                 "each role its own column")
     readings = read_readings(args.table, subject=args.subject, rater=args.rater,
                              occasion=args.occasion or "occasion", value=args.value,
                              wide=args.wide, occasion_required=args.occasion is not None)
