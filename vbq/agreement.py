@@ -960,8 +960,8 @@ def kappa(df: pd.DataFrame, cutoffs: Sequence[float], subject: str = "series_ins
         For two raters: Cohen's kappa from statsmodels' ``cohens_kappa``
         (weighted: linear weights, ``wt="linear"``); ``se`` is the
         large-sample SE of Fleiss, Cohen & Everitt (1969) (SAS's "ASE"),
-        used for the Wald interval (cut to kappa's range, -1 to 1); ``se0`` is the SE under kappa = 0, used
-        for ``z`` and ``p``. For more raters: Fleiss' kappa from
+        used for the Wald interval (cut to kappa's range, -1 to 1); ``se0``
+        is the SE under kappa = 0, used for ``z`` and ``p``. For more raters: Fleiss' kappa from
         statsmodels' ``fleiss_kappa``, weighted with linear weights in
         Gwet's (2014) form (identity weights give Fleiss' kappa), ``se`` =
         the bootstrap SD; no test. ``percent_agreement`` is the share of
