@@ -229,3 +229,50 @@ def test_serve_dot_from_inside_the_folder_starts_with_its_defaults(ph, tmp_path)
         proc.terminate()
         proc.wait(timeout=20)
     assert (folder / "vbq-readings.sqlite").exists()
+
+
+def test_readings_export_refuses_a_file_that_is_no_readings_database(tmp_path, capsys):
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    rc, out, err = run(["readings", "export", "--db", empty], capsys)
+    assert rc == 2 and out == ""
+    assert one_sentence(err) == (f"vbq: error: {empty}: not a readings database (it holds no "
+                                 "readings); give the --db file vbq serve wrote")
+    assert empty.read_bytes() == b"" and sorted(os.listdir(tmp_path)) == ["empty.sqlite"]
+
+
+def test_readings_export_onto_the_databases_side_files_is_refused(tmp_path, capsys):
+    from vbq.serve.storage import ReadingStore
+
+    db = tmp_path / "r.sqlite"
+    ReadingStore(db)
+    for side in ("wal", "shm", "journal"):
+        rc, out, err = run(["readings", "export", "--db", db, "--out", f"{db}-{side}"], capsys)
+        assert rc == 2 and f"the database's {side} file" in one_sentence(err)
+
+
+def test_readings_export_refuses_a_reading_that_does_not_match_its_checksum(tmp_path, capsys):
+    import json
+    import sqlite3
+
+    from vbq.serve.storage import ReadingStore
+
+    db = tmp_path / "r.sqlite"
+    store = ReadingStore(db)
+    for reader in ("ann", "bob"):
+        store.add(reader=reader, study_instance_uid="1.2", series_instance_uid="1.2.3",
+                  patient_id=None, rois={"format": "vbq-rois/1", "rois": []},
+                  roi_provenance="", result={"vbq": 3.0}, batch_row={"id": "x", "vbq": "3.0"})
+    rc, out, _ = run(["readings", "export", "--db", db], capsys)
+    assert rc == 0 and len(out.splitlines()) == 3
+    con = sqlite3.connect(db)
+    triggers = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+    for name in triggers:  # what a hand edit of the file would do
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("UPDATE readings SET batch_row = ? WHERE reading_id = 2",
+                [json.dumps({"id": "x", "vbq": "9.99"})])
+    con.commit()
+    con.close()
+    rc, out, err = run(["readings", "export", "--db", db], capsys)
+    assert rc == 2 and out == ""
+    assert one_sentence(err) == f"vbq: error: {db}: reading 2 does not match its checksum"

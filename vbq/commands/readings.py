@@ -41,9 +41,15 @@ def run(args: argparse.Namespace) -> int:
     db = Path(args.db)
     if not db.is_file():
         raise InputError(f"{db}: no such readings database")
-    refuse_output_clash([("--out", args.out)], inputs=[("the readings database --db", args.db)],
+    # SQLite's side files count as the database: a CSV over its WAL loses readings
+    refuse_output_clash([("--out", args.out)],
+                        inputs=[("the readings database --db", args.db),
+                                *((f"the database's {s} file", f"{args.db}-{s}")
+                                  for s in ("wal", "shm", "journal"))],
                         of="vbq readings export")
-    text = ReadingStore(db).export_csv(current_only=not args.all)
+    store = ReadingStore(db, create=False)
+    store.check()  # every reading as it was saved (its checksum), or refused naming it
+    text = store.export_csv(current_only=not args.all)
     if args.out:
         if Path(args.out).is_dir():
             raise InputError(f"{args.out} is a folder; give a file name for the CSV")

@@ -209,6 +209,9 @@ class ReadingStore:
     ----------
     path
         The SQLite file.
+    create
+        Make the database when the file is new or empty (the server); False
+        (export) refuses a file that holds none, and leaves it as it is.
 
     Raises
     ------
@@ -224,9 +227,11 @@ class ReadingStore:
     (1, 2, 2)
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        if not create:
+            self._refuse_if_not_readings()
         try:
             with self._connect() as con:
                 version = con.execute("PRAGMA user_version").fetchone()[0]
@@ -243,6 +248,21 @@ class ReadingStore:
                                      f"{version}, this one reads {SCHEMA_VERSION})")
         except sqlite3.DatabaseError as err:
             raise InputError(f"{self.path}: cannot open the readings database ({err})") from None
+
+    def _refuse_if_not_readings(self) -> None:
+        """Refuse a file that holds no readings database, without writing to it."""
+        try:
+            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as err:
+            raise InputError(f"{self.path}: cannot open the readings database ({err})") from None
+        if version == 0 and "readings" not in names:
+            raise InputError(f"{self.path}: not a readings database (it holds no readings); "
+                             "give the --db file vbq serve wrote")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
