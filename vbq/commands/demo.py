@@ -36,9 +36,20 @@ def run(args: argparse.Namespace) -> int:
     from vbq.phantom import make_phantom
     from vbq.score import score_series
 
+    if not args.out.strip():
+        raise InputError("--out: the folder name is empty; give a folder")
+    if not args.vbq > 1.0:  # the demo scores unforced: the gate would refuse it
+        raise InputError(f"--vbq {args.vbq:g}: the demo's phantom needs a VBQ above 1 (on T1 "
+                         "the CSF is darker than marrow); vbq phantom makes one below, to try "
+                         "the plausibility gate with vbq score --force")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder")
+    # every file the demo writes, checked before the phantom is made: none is a folder
+    for name in ("qc.png", "result.json", "qc_mask.png", "qc_seeds.png"):
+        if (out / name).is_dir():
+            raise InputError(f"--out {out}: {out / name} is a folder where the demo writes "
+                             f"its {name}; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -48,16 +59,17 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(phantom_dir)
     make_phantom(phantom_dir, vbq=args.vbq, seed=args.seed)
     result = score_series(phantom_dir / "series", rois=phantom_dir / "rois.json")
-    qc = result.save_qc(out / "qc.png")
-    write_text(out / "result.json", result.to_json() + "\n")
     expected = json.loads((phantom_dir / "expected.json").read_text(encoding="utf-8"))
     truth = float(expected["vbq"])
     rel = abs(result.vbq - truth) / abs(truth)
+    # the score first: a file that cannot be written must not lose it
     for w in result.warnings:
         print_message("warning", w)
-    print(result.summary(warnings=False))
+    print(result.summary(warnings=False), flush=True)
     print(f"phantom truth (from the written pixels): VBQ {truth:.6f}; "
-          f"relative difference {rel:.1e}")
+          f"relative difference {rel:.1e}", flush=True)
+    qc = result.save_qc(out / "qc.png")
+    write_text(out / "result.json", result.to_json() + "\n")
     for name, kwargs in (
         ("label mask (TotalSpineSeg labels)",
          {"mask": phantom_dir / "mask.nii.gz", "labels": "totalspineseg"}),

@@ -358,6 +358,8 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed
     rescale_slope = float(ds_number(rescale_slope))
     rescale_intercept = float(ds_number(rescale_intercept))
 
+    if not str(out_dir).strip():
+        raise InputError("the output folder name is empty; give a folder")
     out = Path(out_dir)
     series_dir = out / "series"
     if out.exists() and not out.is_dir():
@@ -366,6 +368,9 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create the output folder {out}: {err.strerror or err}") from None
+    if series_dir.exists() and not series_dir.is_dir():
+        raise InputError(f"{series_dir} is a file where the phantom's series folder goes; "
+                         "choose an empty output folder")
     if series_dir.exists() and any(series_dir.iterdir()):
         raise InputError(f"{series_dir} already holds files; choose an empty output folder")
     taken = [n for n in _OUTPUT_FILES if (out / n).exists()]
