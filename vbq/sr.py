@@ -30,11 +30,16 @@ code       meaning
 VBQ        Vertebral bone quality score (unit ``1``, "no units")
 NPIX       Number of pixels in region of interest (unit ``{pixels}``)
 EXCL       Excluded from score (value: the reason, also ``99VBQ``)
+WARN       Warning on the score (value ``W-<code>``, meaning ``<code>``: each
+           warning code the result carries, once, e.g. ``W-implausible_forced``)
 PROTO-x    Method: VBQ protocol *x* (``lumbar``, ``cervical``, ...)
 =========  ===========================================
 
 The VBQ group's method names the protocol, and its finding site is the spine
-region of the protocol (SCT ``Lumbar spine`` 122496007 etc.).
+region of the protocol (SCT ``Lumbar spine`` 122496007 etc.). The VBQ's
+derivation says which statistic of the ROIs it is the ratio of (``Mean`` or
+``Median``), and the group's qualitative evaluations list the result's warning
+codes.
 
 References
 ----------
@@ -252,7 +257,12 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
             **_frame_kw(datasets[main], series.slices[main].frame_number))],
         measurements=[hd.sr.Measurement(
             name=_local("VBQ", "Vertebral bone quality score"), value=float(result.vbq),
-            unit=CodedConcept("1", "UCUM", "no units"))],
+            unit=CodedConcept("1", "UCUM", "no units"),
+            derivation=codes.SCT.Median if result.statistic == "median" else codes.SCT.Mean)],
+        # every warning the score carries (a forced score's among them), by its stable code
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(
+            name=_local("WARN", "Warning on the score"), value=_local(f"W-{code}", code))
+            for code in dict.fromkeys(result.warning_codes)] or None,
     )
     groups.append(vbq_group)
     observer = hd.sr.ObserverContext(

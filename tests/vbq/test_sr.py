@@ -163,3 +163,52 @@ def test_sr_outline_of_an_ellipse_less_its_cut_outs(scored, tmp_path):
     mask = np.asarray(res.masks["L3"], dtype=bool)
     assert np.array_equal(polygon_mask(mask.shape, rc[:-1]), mask)
     assert mask[int(round(r0)), int(round(c0))] == False  # noqa: E712  (the hole)
+
+
+def _vbq_group_items(path) -> tuple[list[str], list[str]]:
+    """The VBQ measurement's derivation and the group's warning codes, read with pydicom."""
+    derivations, warnings = [], []
+
+    def walk(items, in_vbq=False):
+        for it in items:
+            name = it.ConceptNameCodeSequence[0] if "ConceptNameCodeSequence" in it else None
+            meaning = name.CodeMeaning if name is not None else ""
+            if meaning == "Warning on the score":
+                code = it.ConceptCodeSequence[0]
+                value = getattr(code, "CodeValue", None) or code.LongCodeValue
+                assert value == f"W-{code.CodeMeaning}"
+                warnings.append(code.CodeMeaning)
+            if in_vbq and meaning == "Derivation":
+                derivations.append(it.ConceptCodeSequence[0].CodeMeaning)
+            if "ContentSequence" in it:
+                walk(it.ContentSequence, in_vbq or meaning == "Vertebral bone quality score")
+
+    walk(pydicom.dcmread(path).ContentSequence)
+    return derivations, warnings
+
+
+def test_sr_carries_the_statistic_and_every_warning_of_a_forced_score(tmp_path, capsys):
+    """A phantom made at VBQ 0.9 (CSF brighter than marrow), forced, median statistic."""
+    info = make_phantom(tmp_path / "p", vbq=0.9, distractors=())
+    out = tmp_path / "forced.dcm"
+    code = main(["score", str(info.series_dir), "--rois", str(info.rois_path), "--force",
+                 "--statistic", "median", "--sr", str(out), "--json"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    import json
+
+    res = json.loads(printed)
+    derivations, warnings = _vbq_group_items(out)
+    assert derivations == ["Median"]
+    assert warnings == list(dict.fromkeys(res["warning_codes"]))
+    assert "implausible_score_forced" in warnings and "vbq_outside_published_range" in warnings
+    if shutil.which("dciodvfy"):
+        run = subprocess.run(["dciodvfy", str(out)], capture_output=True, text=True, timeout=60)
+        assert not [ln for ln in (run.stdout + run.stderr).splitlines()
+                    if ln.startswith("Error")]
+
+
+def test_sr_of_a_mean_score_says_mean_and_carries_its_warnings(scored):
+    derivations, warnings = _vbq_group_items(scored["path"])
+    assert derivations == ["Mean"]
+    assert warnings == list(dict.fromkeys(scored["result"].warning_codes))
