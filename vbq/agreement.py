@@ -83,8 +83,6 @@ reliability measures. J Clin Epidemiol. 2006;59(10):1033-1039.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -1057,13 +1055,13 @@ def read_readings(path: str | Path, subject: str = "series_instance_uid",
         raise InputError(f"{path}: cannot read the table ({err})") from None
     if not text.strip():
         raise InputError(f"{path}: the table is empty")
+    from vbq.fileio import csv_records
+
     delimiter = max((",", ";", "\t"), key=text.splitlines()[0].count)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    try:
-        rows = list(reader)
-    except csv.Error as err:
-        raise InputError(f"{name} line {reader.line_num}: not a readable CSV row ({err})") from None
+    rows = [cells for _, cells in csv_records(text, name, delimiter)]
     header = [h.strip() for h in rows[0]]
+    while len(header) > 1 and not header[-1]:  # a spreadsheet's trailing separator
+        header.pop()
     seen: set[str] = set()
     for h in header:
         if h and h in seen:
@@ -1101,6 +1099,12 @@ def read_readings(path: str | Path, subject: str = "series_instance_uid",
         raise InputError(f"{path}: the table has a header but no data rows")
     for number, cells in data:
         where = f"{name} row {number}"
+        if len(cells) > len(header) and not any(c.strip() for c in cells[len(header):]):
+            cells = cells[:len(header)]  # empty cells past the header's end (a spreadsheet's)
+        for j, cell in enumerate(cells[:len(header)]):
+            if "\n" in cell or "\r" in cell:
+                raise InputError(f"{where}: the cell of column {header[j]!r} runs over several "
+                                 "lines (a double quote not closed on its line?)")
         if len(cells) != len(header):
             raise InputError(f"{where}: {len(cells)} cells but the header has {len(header)} "
                              "columns")

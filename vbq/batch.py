@@ -175,30 +175,10 @@ def _resolve(value: str | None, base: Path) -> str | None:
 
 
 def _manifest_rows(text: str, name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line, cells)`` of each record of a manifest's text (the header is line 1).
+    """Yield ``(line, cells)`` of each record of a manifest (:func:`vbq.fileio.csv_records`)."""
+    from vbq.fileio import csv_records
 
-    The CSV is read strictly: a double quote that is never closed, or a
-    closing quote followed by more text, is one :class:`InputError` naming the
-    line, rather than a cell that swallows the rest of the file.
-    """
-    if "\0" in text:
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise InputError(f"manifest {name}, line {line}: holds a NUL character; a manifest is a "
-                         "text CSV file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    ended = 0  # the last physical line of the record before
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            unclosed = "unexpected end of data" in str(err) or "EOF inside" in str(err)
-            why = ("a double quote opened there is never closed" if unclosed
-                   else f"malformed CSV ({err}); check the double quotes of this line")
-            raise InputError(f"manifest {name}, line {ended + 1}: {why}") from None
-        yield ended + 1, cells
-        ended = reader.line_num
+    return csv_records(text, f"manifest {name}", delimiter)
 
 
 def _manifest_header(cells: Sequence[str], name: str) -> tuple[list[str], dict[str, str]]:

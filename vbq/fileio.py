@@ -318,6 +318,41 @@ def shown_text(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:20]}... ({len(text)} characters)"
 
 
+def csv_records(text: str, label: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    r"""Yield ``(line, cells)`` of each record of a CSV text (the header is line 1), strictly.
+
+    A double quote never closed, or a closing quote followed by more text, is
+    one :class:`~vbq.errors.InputError` naming the line (``"{label}, line
+    N: ..."``), rather than a cell that swallows the rest of the file; so is
+    a NUL character. Batch manifests and reader tables are read through it.
+
+    >>> list(csv_records('a,b\n1,"x"\n', "t.csv", ","))
+    [(1, ['a', 'b']), (2, ['1', 'x'])]
+    """
+    import csv
+    import io
+
+    from vbq.errors import InputError
+
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise InputError(f"{label}, line {line}: holds a NUL character; give a text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    ended = 0  # the last physical line of the record before
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            unclosed = "unexpected end of data" in str(err) or "EOF inside" in str(err)
+            why = ("a double quote opened there is never closed" if unclosed
+                   else f"malformed CSV ({err}); check the double quotes of this line")
+            raise InputError(f"{label}, line {ended + 1}: {why}") from None
+        yield ended + 1, cells
+        ended = reader.line_num
+
+
 def lookalike_columns(cells: Sequence[str], known: Sequence[str],
                       present: Sequence[str]) -> dict[str, str]:
     """Map each ``known`` column not in ``present`` to a header column whose name resembles it.

@@ -490,3 +490,28 @@ def test_a_reading_too_large_to_square_is_refused_naming_its_row(capsys, tmp_pat
     assert err.strip() == (f"vbq: error: big.csv row 8, column vbq: '{big}' is too large to "
                            "analyse (beyond 1e150: its square, in the variances, would "
                            "overflow)")
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ('s1,a,1,3.1\ns1,b,1,3.2\ns2,"a\nb",1,2.9\n',
+     "t.csv row 3: the cell of column 'reader' runs over several lines (a double quote not "
+     "closed on its line?)"),
+    ('s1,a,1,3.1\n"s1,b,1,3.2\ns2,a,1,2.9\n',
+     "t.csv, line 3: a double quote opened there is never closed"),
+])
+def test_damaged_csv_in_a_reader_table_is_named_as_in_a_manifest(capsys, tmp_path, body, said):
+    (tmp_path / "t.csv").write_text("series_instance_uid,reader,occasion,vbq\n" + body)
+    code, out, err = _run(capsys, "agreement", str(tmp_path / "t.csv"))
+    assert code == 2 and out == "" and err.strip() == f"vbq: error: {said}"
+
+
+def test_empty_cells_past_the_header_are_a_spreadsheets_and_read(capsys, tmp_path):
+    rows = [f"s{i},{r},1,{2 + i / 10 + j / 100}" for i in range(4) for j, r in enumerate("ab")]
+    (tmp_path / "plain.csv").write_text("series_instance_uid,reader,occasion,vbq\n"
+                                        + "\n".join(rows) + "\n")
+    (tmp_path / "trail.csv").write_text("series_instance_uid,reader,occasion,vbq,\n"
+                                        + "\n".join(r + ",," for r in rows) + "\n")
+    plain = _run(capsys, "agreement", str(tmp_path / "plain.csv"), "--json")
+    trail = _run(capsys, "agreement", str(tmp_path / "trail.csv"), "--json")
+    assert plain[0] == trail[0] == 0
+    assert _strict(trail[1])["inter_reader"] == _strict(plain[1])["inter_reader"]
