@@ -1114,6 +1114,8 @@ def read_readings(path: str | Path, subject: str = "series_instance_uid",
         occ = cells[i_occasion].strip() if i_occasion is not None else ""
         if i_occasion is not None and not occ:
             raise InputError(f"{where}, column {occasion}: empty occasion")
+        if occ.isascii() and occ.isdigit():
+            occ = str(int(occ))  # occasion 01 is occasion 1
         for rater_name, i_val in value_cols:
             if i_rater is not None:
                 rater_name = cells[i_rater].strip()

@@ -515,3 +515,12 @@ def test_empty_cells_past_the_header_are_a_spreadsheets_and_read(capsys, tmp_pat
     trail = _run(capsys, "agreement", str(tmp_path / "trail.csv"), "--json")
     assert plain[0] == trail[0] == 0
     assert _strict(trail[1])["inter_reader"] == _strict(plain[1])["inter_reader"]
+
+
+def test_occasions_written_1_and_01_are_one_occasion(capsys, tmp_path):
+    (tmp_path / "t.csv").write_text("series_instance_uid,reader,occasion,vbq\n"
+                                    "s1,a,1,3.1\ns1,a,01,3.3\ns2,a,1,2.9\n")
+    code, out, err = _run(capsys, "agreement", str(tmp_path / "t.csv"))
+    assert code == 2 and err.strip() == (
+        "vbq: error: t.csv row 2: subject 's1', reader 'a', occasion '1' is already read in "
+        "row 1")
