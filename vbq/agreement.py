@@ -1251,8 +1251,10 @@ class AgreementResult:
         def num(v: Any, fmt: str = ".3f") -> str:
             if isinstance(v, float) and math.isinf(v):
                 return "inf" if v > 0 else "-inf"
-            return "NA" if v is None or (isinstance(v, float) and not math.isfinite(v)) \
-                else format(v, fmt)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                return "NA"
+            shown = format(v, fmt)
+            return shown.lstrip("-") if float(shown) == 0 else shown  # no "-0.000"
 
         def pval(p: Any) -> str:
             return "NA" if p is None or not math.isfinite(p) else (

@@ -524,3 +524,22 @@ def test_occasions_written_1_and_01_are_one_occasion(capsys, tmp_path):
     assert code == 2 and err.strip() == (
         "vbq: error: t.csv row 2: subject 's1', reader 'a', occasion '1' is already read in "
         "row 1")
+
+
+def test_a_zero_shown_to_three_decimals_has_no_sign(capsys, tmp_path):
+    """Readers differ a little on subjects that do not differ: ICC(A,1) is about -1e-5."""
+    rows = ["series_instance_uid,reader,vbq"]
+    for i, (a, b) in enumerate([(3.0, 3.01), (3.01, 3.0), (3.0, 3.0), (3.01, 3.01),
+                                (3.0, 3.01), (3.01, 3.0)]):
+        rows += [f"s{i},a,{a}", f"s{i},b,{b}"]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    code, out, _ = _run(capsys, "agreement", str(tmp_path / "t.csv"))
+    assert code == 0 and "-0.000" not in out and "ICC(A,1) = " in out
+
+
+def test_a_plot_over_the_table_names_the_option_plainly(capsys, tmp_path):
+    table = tmp_path / "bland_altman_01_inter_B_vs_A.png"
+    table.write_text((FIX / "reader_bias.csv").read_text())
+    code, out, err = _run(capsys, "agreement", str(table), "--plots", str(tmp_path))
+    assert code == 2 and err.strip().startswith("vbq: error: --plots ")
+    assert err.strip().endswith("; give --plots another file name") and ": the plot" not in err

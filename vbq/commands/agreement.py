@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plots is not None:
         from vbq.fileio import refuse_output_clash
 
-        refuse_output_clash([(f"--plots {args.plots}: the plot", Path(args.plots) / name)
+        refuse_output_clash([("--plots", Path(args.plots) / name)
                              for name in result.plot_filenames()],
                             inputs=[("the table", args.table)], of="vbq agreement")
     for warning in result.warnings:
