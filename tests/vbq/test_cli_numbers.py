@@ -77,7 +77,7 @@ def test_a_negative_number_in_scientific_notation_is_an_option_value(tmp_path, c
     assert main(["phantom", str(out), "--vbq", value]) == 2
     _, err = capsys.readouterr()
     assert err.splitlines() == [
-        f"vbq: error: target VBQ {float(value)} is outside the supported range 0.5 to 10"]
+        f"vbq: error: target VBQ {float(value)} (--vbq) is outside the supported range 0.5 to 10"]
     assert not out.exists()
 
 

@@ -329,14 +329,14 @@ def make_phantom(out_dir: str | os.PathLike[str], vbq: float | None = None, seed
         raise InputError("phantom variants need the realistic anatomy (anatomy='realistic')")
     vbq = 3.2 if vbq is None else vbq
     if not (0.5 <= vbq <= 10.0) or not math.isfinite(vbq):
-        raise InputError(f"target VBQ {vbq} is outside the supported range 0.5 to 10")
+        raise InputError(f"target VBQ {vbq} (--vbq) is outside the supported range 0.5 to 10")
     if field_strength not in (1.5, 3.0, 3):
         raise InputError(f"field strength {field_strength} T is not supported; use 1.5 or 3")
     if not 3 <= n_slices <= 64:
-        raise InputError(f"slice count {n_slices} is outside 3 to 64")
+        raise InputError(f"slice count {n_slices} (--slices) is outside 3 to 64")
     cols = rows if cols is None else cols
     if not (64 <= rows <= 1024 and 64 <= cols <= 1024):
-        raise InputError(f"image size {rows}x{cols} is outside 64 to 1024 pixels")
+        raise InputError(f"image size {rows}x{cols} (--size) is outside 64 to 1024 pixels")
     if not (rescale_slope > 0 and math.isfinite(rescale_slope)):
         raise InputError(f"--rescale-slope {shown_number(rescale_slope)} must be a positive "
                          "number")

@@ -455,15 +455,15 @@ def _check_args(rows: int, cols: int, n_slices: int, seed: Any, vbq: float | Non
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed {seed} must be a non-negative integer")
     if vbq is not None and (not math.isfinite(vbq) or not 1.0 <= vbq <= 8.0):
-        raise InputError(f"target VBQ {vbq} is outside the supported range 1 to 8 of the "
+        raise InputError(f"target VBQ {vbq} (--vbq) is outside the supported range 1 to 8 of the "
                          "realistic phantom")
     if field_strength not in (1.5, 3.0, 3):
         raise InputError(f"field strength {field_strength} T is not supported; use 1.5 or 3")
     if not 5 <= n_slices <= 64:
-        raise InputError(f"slice count {n_slices} is outside 5 to 64 (the realistic phantom "
-                         "needs slices on both sides of the midline)")
+        raise InputError(f"slice count {n_slices} (--slices) is outside 5 to 64 (the "
+                         "realistic phantom needs slices on both sides of the midline)")
     if not (128 <= rows <= 1024 and 128 <= cols <= 1024):
-        raise InputError(f"image size {rows}x{cols} is outside 128 to 1024 pixels for the "
+        raise InputError(f"image size {rows}x{cols} (--size) is outside 128 to 1024 pixels for the "
                          "realistic phantom")
 
 
