@@ -30,16 +30,17 @@ code       meaning
 VBQ        Vertebral bone quality score (unit ``1``, "no units")
 NPIX       Number of pixels in region of interest (unit ``{pixels}``)
 EXCL       Excluded from score (value: the reason, also ``99VBQ``)
+STAT       Statistic of each region of interest (value SCT ``Mean`` or
+           ``Median``: the VBQ is the median of the levels' over the CSF's)
 WARN       Warning on the score (value ``W-<code>``, meaning ``<code>``: each
            warning code the result carries, once, e.g. ``W-implausible_forced``)
 PROTO-x    Method: VBQ protocol *x* (``lumbar``, ``cervical``, ...)
 =========  ===========================================
 
 The VBQ group's method names the protocol, and its finding site is the spine
-region of the protocol (SCT ``Lumbar spine`` 122496007 etc.). The VBQ's
-derivation says which statistic of the ROIs it is the ratio of (``Mean`` or
-``Median``), and the group's qualitative evaluations list the result's warning
-codes.
+region of the protocol (SCT ``Lumbar spine`` 122496007 etc.). The group's
+qualitative evaluations say which statistic each ROI gave (``STAT``) and list
+the result's warning codes (``WARN``).
 
 References
 ----------
@@ -257,12 +258,15 @@ def write_sr(result: VBQResult, series: SeriesInfo | None, path: str | Path) -> 
             **_frame_kw(datasets[main], series.slices[main].frame_number))],
         measurements=[hd.sr.Measurement(
             name=_local("VBQ", "Vertebral bone quality score"), value=float(result.vbq),
-            unit=CodedConcept("1", "UCUM", "no units"),
-            derivation=codes.SCT.Median if result.statistic == "median" else codes.SCT.Mean)],
-        # every warning the score carries (a forced score's among them), by its stable code
+            unit=CodedConcept("1", "UCUM", "no units"))],
+        # the statistic each ROI gave (the VBQ is the median of the levels' over the CSF's),
+        # then every warning the score carries (a forced score's among them), by its code
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(
-            name=_local("WARN", "Warning on the score"), value=_local(f"W-{code}", code))
-            for code in dict.fromkeys(result.warning_codes)] or None,
+            name=_local("STAT", "Statistic of each region of interest"),
+            value=codes.SCT.Median if result.statistic == "median" else codes.SCT.Mean),
+            *(hd.sr.QualitativeEvaluation(name=_local("WARN", "Warning on the score"),
+                                          value=_local(f"W-{code}", code))
+              for code in dict.fromkeys(result.warning_codes))],
     )
     groups.append(vbq_group)
     observer = hd.sr.ObserverContext(

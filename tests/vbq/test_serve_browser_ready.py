@@ -72,6 +72,11 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
         def apply(label: str) -> None:
             p.js("([d, l]) => window.vbq.applyProposal({rois: d, notes: []}, l)", [doc, label])
 
+        def table() -> dict[str, list[str]]:
+            return {row[0]: row[1:3] for row in p.js(
+                "Array.from(document.querySelectorAll('#levels tbody tr')).map(tr => "
+                "Array.from(tr.cells).slice(0, 3).map(td => td.textContent))")}
+
         # L1 and the CSF with it: one level of the two needed; the page says what to place
         _after(p, lambda: apply("L1"))
         assert set(p.js("Object.keys(window.vbq.state.rois)")) == {"L1", "CSF"}
@@ -80,6 +85,12 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
         assert page.text_content("#warnings") == ""
         assert page.text_content("#vbq-value") == "VBQ \u2013"
         assert page.is_disabled("#save")
+        # not scored yet, but what is placed is measured (its SI and pixels shown)
+        page.wait_for_function("window.vbq.state.measured !== null")
+        first = table()
+        assert first["L1"][0] != "" and first["CSF"][0] != "" and first["L2"] == ["", ""]
+        measures = [path for path, _ in p.posts].count("measure")
+        assert measures == 1
 
         # two levels: scored
         _after(p, lambda: apply("L2"))
@@ -91,10 +102,6 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
         full = p.js("window.vbq.state.result.vbq")
         full_res = p.js("window.vbq.state.result")
 
-        def table() -> dict[str, list[str]]:
-            return {row[0]: row[1:3] for row in p.js(
-                "Array.from(document.querySelectorAll('#levels tbody tr')).map(tr => "
-                "Array.from(tr.cells).slice(0, 3).map(td => td.textContent))")}
 
         # each ROI's signal and pixel count, as the score of all four gave them
         shown = {lab: [f"{part['si']:.1f}", str(part["n_pixels"])] for lab, part in
@@ -117,7 +124,7 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
         # no score, but every ROI still measured: the table as before, from /api/measure
         page.wait_for_function("window.vbq.state.measured !== null")
         assert table() == shown
-        assert [path for path, _ in p.posts].count("measure") == 1
+        assert [path for path, _ in p.posts].count("measure") == measures + 1
 
         # every level excluded
         _after(p, lambda: page.select_option("select[data-level=L1]", "fracture"))
@@ -132,6 +139,17 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
         res = p.js("window.vbq.state.result")
         assert res is not None and res["vbq"] != full
         assert sorted(k for k, v in res["levels"].items() if v["used"]) == ["L1", "L3"]
+
+        # a level not placed at all and another excluded: still said why, still measured
+        p.js("window.vbq.state.selected = 'L2'")
+        page.focus("#view")
+        _after(p, lambda: page.keyboard.press("Delete"))
+        _after(p, lambda: page.select_option("select[data-level=L3]", "fracture"))
+        assert p.js("window.vbq.state.result") is None and table()["L2"] == ["", ""]
+        assert page.text_content("#warnings") == (
+            "only L1 left after exclusions; the lumbar protocol needs at least 2 levels")
+        page.wait_for_function("window.vbq.state.measured !== null")
+        assert table()["L1"] == shown["L1"] and table()["L3"] == shown["L3"]
 
 
 def test_a_reader_chosen_while_the_worklist_loads(tmp_path):

@@ -166,7 +166,7 @@ def test_sr_outline_of_an_ellipse_less_its_cut_outs(scored, tmp_path):
 
 
 def _vbq_group_items(path) -> tuple[list[str], list[str]]:
-    """The VBQ measurement's derivation and the group's warning codes, read with pydicom."""
+    """The statistic each ROI gave and the VBQ group's warning codes, read with pydicom."""
     derivations, warnings = [], []
 
     def walk(items, in_vbq=False):
@@ -178,8 +178,10 @@ def _vbq_group_items(path) -> tuple[list[str], list[str]]:
                 value = getattr(code, "CodeValue", None) or code.LongCodeValue
                 assert value == f"W-{code.CodeMeaning}"
                 warnings.append(code.CodeMeaning)
-            if in_vbq and meaning == "Derivation":
+            if meaning == "Statistic of each region of interest":
                 derivations.append(it.ConceptCodeSequence[0].CodeMeaning)
+            if in_vbq and meaning == "Derivation":
+                derivations.append("derivation on the VBQ")  # must not be there
             if "ContentSequence" in it:
                 walk(it.ContentSequence, in_vbq or meaning == "Vertebral bone quality score")
 

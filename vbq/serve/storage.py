@@ -172,7 +172,8 @@ class Reading:
         return {"reading_id": self.reading_id, "reader": self.reader, "occasion": self.occasion,
                 "read_at": self.read_at, "study_instance_uid": self.study_instance_uid,
                 "series_instance_uid": self.series_instance_uid, "replaces": self.replaces,
-                "roi_provenance": self.roi_provenance, "vbq": self.result.get("vbq")}
+                "roi_provenance": self.roi_provenance, "vbq": self.result.get("vbq"),
+                "forced": "implausible_score_forced" in (self.result.get("warning_codes") or [])}
 
 
 def _check_replaced(con: sqlite3.Connection, replaces: int, reader: str, series: str) -> None:

@@ -89,6 +89,7 @@ async function chooseReader() {
   window.localStorage.setItem("vbq-reader", name);
   status("");  // an earlier refusal of a name is no longer the news
   await loadWorklist();
+  renderResult();  // Save: there is a reader now
 }
 
 // the worklist and the reader's readings, fetched again (S.worklistLoading: the latest load)
@@ -134,6 +135,9 @@ async function fillWorklist() {
 
 async function newOccasion() {
   if (!S.reader) { status("Choose a reader first."); return; }
+  // the open reading belongs to the occasion that ends: the new one starts blank
+  if (S.study && !leaveOk("Start a new occasion")) { return; }
+  if (S.study) { closeStudy(); }
   try {
     const r = await api("POST", "/api/occasions", { reader: S.reader });
     status(`Occasion ${r.occasion} started for ${r.reader}: earlier readings are hidden.`, true);
@@ -202,6 +206,7 @@ function reopen(reading) {
     if (S.rois[e.label] && given[e.label]) { S.rois[e.label].provenance = given[e.label]; }
   }
   S.exclude = { ...(doc.exclude || {}) };
+  $("force").checked = Boolean(reading.forced);  // as it was saved
   S.proposals = {};
   S.selected = null;
   const vbq = Number.isFinite(reading.vbq) ? `, VBQ ${reading.vbq.toFixed(3)}` : "";
@@ -252,6 +257,7 @@ function openSeries(uid) {
   }
   S.rois = {}; S.clicks = {}; S.exclude = {}; S.result = null; S.selected = null;
   S.measured = null;
+  status(st.problem || "");  // news of the previous series is not about this one
   S.proposals = {}; S.midline = null; S.window = null; S.level = null; S.cache.clear();
   S.active = "L1";
   S.savedKey = roiKey();
@@ -992,7 +998,8 @@ function notReady() {
   const need = Math.max(1, (S.config && S.config.min_levels) || 1);
   if (!S.rois.CSF || levels.length >= need) { return S.rois.CSF && levels.length ? null : ""; }
   const placed = LEVELS.every((l) => S.rois[l]);
-  if (!placed) { return ""; }
+  const excluded = LEVELS.some((l) => S.rois[l] && S.exclude[l]);
+  if (!placed && !excluded) { return ""; }
   return `${levels.length ? `only ${levels.join(", ")}` : "no level"} left after exclusions; ` +
     `the ${(S.config && S.config.protocol) || "lumbar"} protocol needs at least ${need} levels`;
 }
@@ -1010,7 +1017,7 @@ async function score() {
     S.result = null; S.lastScore = why || null; S.scored = JSON.stringify(roiDocument());
     S.measured = null;
     renderResult();
-    if (why) { measureOnly(n); }  // too few levels left: each ROI's signal all the same
+    if (Object.keys(S.rois).length) { measureOnly(n); }  // each ROI's signal all the same
     return;
   }
   const n = ++S.scoring;
@@ -1038,6 +1045,7 @@ async function score() {
     if (n !== S.scoring || S.series !== series) { return; }
     S.result = null; S.measured = null;
     S.lastScore = e.message;
+    if (e.status === 422) { measureOnly(n); }  // refused as implausible: each ROI still shown
   }
   S.scored = JSON.stringify(doc);  // the ROI document the shown result (or error) is for
   renderResult();

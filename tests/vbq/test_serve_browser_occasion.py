@@ -1,0 +1,117 @@
+"""Occasions, readers and refused scores in the page, in headless Chromium.
+
+- A reader chosen after the ROIs were placed can save them at once.
+- A new occasion closes the open reading: the repeat reading starts blank.
+- A score the plausibility gate refuses still shows each ROI's signal; saved
+  forced, the reading reopens forced.
+- Another series opened clears the news of the previous one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _serve_helpers import Page, launch, need_chromium, phantom, served, start_server
+
+pytestmark = pytest.mark.slow
+
+
+def _document(ph: dict, csf_in_l5: bool = False) -> dict:
+    seeds = {s["label"]: s for s in ph["seeds"]["seeds"]}
+    rois = [{"label": lab, "shape": "ellipse", "center": seeds[lab]["point"], "radii": [4.0, 6.0]}
+            for lab in ("L1", "L2", "L3", "L4")]
+    csf = {"label": "CSF", "level": "L3", "shape": "ellipse", "center": seeds["CSF"]["point"],
+           "radii": [5.0, 2.5]}
+    if csf_in_l5:  # marrow taken for the CSF: the gate refuses the score
+        csf["center"] = seeds["L5"]["point"]
+    rois.append(csf)
+    return {"format": "vbq-rois/1", "space": "pixel", "slice": ph["seeds"]["slice"], "rois": rois}
+
+
+def _place(p: Page, doc: dict) -> None:
+    for e in doc["rois"]:
+        p.js("([d, l]) => window.vbq.applyProposal({rois: d, notes: []}, l)", [doc, e["label"]])
+
+
+def test_a_reader_chosen_after_the_rois_can_save_them(tmp_path):
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    ph = phantom(tmp_path / "study")
+    doc = _document(ph)
+    server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw, tmp_path)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(20_000)
+                p = Page(page)
+                page.goto(server.url)
+                page.wait_for_selector("#worklist tbody tr")
+                page.click("#worklist tbody tr")
+                page.wait_for_function("window.vbq.state.img !== null")
+                _place(p, doc)
+                p.settled()
+                assert page.is_disabled("#save")  # no reader yet
+                page.fill("#reader", "dee")
+                page.click("#reader-start")
+                page.wait_for_function("!document.querySelector('#save').disabled")
+                assert p.js("Object.keys(window.vbq.state.rois).length") == 5
+                errors = p.errors
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert errors == []
+
+
+def test_occasions_refusals_and_series_news(tmp_path):
+    need_chromium()
+    from vbq.dicom.choice import choose_series
+    from vbq.dicom.index import index_folder
+
+    ph = phantom(tmp_path / "study", distractors=("t2",))
+    (t2_uid, _, _), = choose_series(index_folder(ph["series"])).rejected
+    with served(tmp_path, ph["series"], ph["seeds"]["slice"]) as (_, p):
+        page = p.page
+        page.on("dialog", lambda d: d.accept())
+
+        # refused by the gate: no VBQ, but each ROI's signal and pixels shown
+        _place(p, _document(ph, csf_in_l5=True))
+        page.wait_for_function("window.vbq.state.measured !== null")
+        assert p.js("window.vbq.state.result") is None
+        assert "Force" in page.text_content("#warnings")
+        rows = p.js("Array.from(document.querySelectorAll('#levels tbody tr')).map(tr => "
+                    "[tr.cells[0].textContent, tr.cells[1].textContent])")
+        assert all(si != "" for _, si in rows), rows
+        refused = [(r.status, r.url.rsplit("/", 1)[-1]) for r in p.failed]
+        assert refused and set(refused) == {(422, "score")}
+        p.failed.clear()
+
+        # forced and saved: reopened forced, with the score it was saved with
+        page.check("#force")
+        res = p.settled()
+        page.click("#save")
+        page.wait_for_function("document.querySelector('#save-info').dataset.readingId === '1'")
+        page.select_option("#series-select", t2_uid)
+        page.wait_for_function(f"window.vbq.state.series.series_uid === '{t2_uid}'")
+        assert page.text_content("#status") == ""  # the saved-reading news was the T1's
+        page.uncheck("#force")
+        page.select_option("#series-select", ph["series_uid"])
+        page.wait_for_function("document.querySelector('#save-info').dataset.readingId === '1'")
+        assert page.is_checked("#force")
+        assert p.settled()["vbq"] == res["vbq"]
+        p.failed.clear()  # the T2 opened without ROIs asked nothing, but be exact below
+
+        # a new occasion: the open reading closes, the repeat reading starts blank
+        page.click("#new-occasion")
+        page.wait_for_function("document.querySelector('#status').textContent"
+                               ".startsWith('Occasion 2 started')")
+        assert p.js("window.vbq.state.series") is None
+        assert p.js("Object.keys(window.vbq.state.rois)") == []
+        assert page.text_content("#save-info") == "" and page.is_disabled("#save")
+        page.click("#worklist tbody tr")
+        page.wait_for_function("window.vbq.state.img !== null")
+        page.wait_for_timeout(300)  # the readings listing came back with nothing of this one
+        assert p.js("Object.keys(window.vbq.state.rois)") == []
+        assert page.text_content("#save-info") == ""
