@@ -101,6 +101,23 @@ def test_occasions_refusals_and_series_news(tmp_path):
         page.wait_for_function("document.querySelector('#save-info').dataset.readingId === '1'")
         assert page.is_checked("#force")
         assert p.settled()["vbq"] == res["vbq"]
+        # the reopened bodies stand for their clicks: the CSF proposed again from one click
+        centres = {e["label"]: e["center"] for e in p.doc()["rois"]}
+        clicks = p.js("window.vbq.state.clicks")
+        assert {k: v[:2] for k, v in clicks.items()} == {
+            lab: [round(x, 2) for x in centres[lab]] for lab in ("L1", "L2", "L3", "L4")}
+        p.js("window.vbq.state.selected = 'CSF'")
+        page.focus("#view")
+        page.keyboard.press("Delete")
+        page.click("#labels button[data-label=CSF]")
+        sac = next(s["point"] for s in ph["seeds"]["seeds"] if s["label"] == "CSF")
+        page.mouse.click(*p.screen(*sac))
+        page.wait_for_function("window.vbq.state.rois.CSF !== undefined")
+        assert p.js("window.vbq.state.rois.CSF.provenance") == "accepted_proposal"
+        assert "give the centres" not in page.text_content("#notes") + \
+            page.text_content("#status")
+        page.uncheck("#force")
+        assert p.settled()["vbq"] > 1.5  # the CSF in the sac now: a T1 VBQ, unforced
         p.failed.clear()  # the T2 opened without ROIs asked nothing, but be exact below
 
         # a new occasion: the open reading closes, the repeat reading starts blank

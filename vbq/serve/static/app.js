@@ -205,6 +205,11 @@ function reopen(reading) {
   for (const e of doc.rois || []) {  // the CSF taken with a body keeps its own provenance
     if (S.rois[e.label] && given[e.label]) { S.rois[e.label].provenance = given[e.label]; }
   }
+  // the bodies' centres stand for their clicks: a CSF or body proposed again uses them
+  for (const l of LEVELS) {
+    const roi = S.rois[l];
+    if (roi) { S.clicks[l] = [round(roi.center[0], 2), round(roi.center[1], 2), roi.slice]; }
+  }
   S.exclude = { ...(doc.exclude || {}) };
   $("force").checked = Boolean(reading.forced);  // as it was saved
   S.proposals = {};
