@@ -832,3 +832,21 @@ print(json.dumps(sorted(m for m in set(sys.modules) - before
     late = json.loads(out.stdout.strip().splitlines()[-1])
     # a module named here is imported by the first request: add it to ANALYSIS_MODULES
     assert late == []
+
+
+def test_an_axial_series_has_no_mid_sagittal_slice(client, studies):
+    """The axial distractor: its plane read by pydicom is not sagittal, so no midline."""
+    a = studies["a"]
+    st = study_of(client, a["series_uid"])
+    axial = [s["series_uid"] for s in st["series"] if "AX" in (s["description"] or "").upper()]
+    assert len(axial) == 1
+    files = [f for f in a["series"].rglob("*") if f.is_file()]
+    orient = {tuple(round(float(x)) for x in d.ImageOrientationPatient)
+              for d in (pydicom.dcmread(f, stop_before_pixels=True) for f in files)
+              if d.SeriesInstanceUID == axial[0]}
+    assert orient == {(1, 0, 0, 0, 1, 0)}  # rows along x, columns along y: an axial slice
+    got = client.get(f"/api/series/{axial[0]}").json()
+    assert got["midline_slice"] is None and got["midline_source"] is None
+    assert got["open_at"] == got["middle"]
+    assert got["midline_reason"] == ("the series is axial, so it has no mid-sagittal slice; it "
+                                     "opens at its middle")

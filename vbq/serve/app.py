@@ -624,8 +624,10 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
     def series_info(request: Request) -> Response:
         series = ws.series(request.path_params["uid"])
         uid = series.series_instance_uid
-        traced = ws.midline(uid)
-        found = traced if traced is not None else ws.symmetry_midline(series)
+        sagittal = series.plane == "sagittal"  # only a sagittal stack has a mid-sagittal slice
+        traced = ws.midline(uid) if sagittal else None
+        found = (traced if traced is not None else ws.symmetry_midline(series)) if sagittal \
+            else None
         source = ((ws.midline_source(uid) or "canal") if traced is not None
                   else ("symmetry" if found is not None else None))
         rows, cols = series.shape
@@ -636,6 +638,9 @@ def create_app(config: ServeConfig, workstation: Workstation | None = None) -> G
             "midline_offset_mm": found[1] if found else None, "midline_source": source,
             "open_at": found[0] if found else series.mid_slice,
             "midline_reason": None if found else (
+                f"the series is {series.plane}, so it has no mid-sagittal slice; it opens at "
+                "its middle"
+                if not sagittal else
                 "a slice of the series cannot be read, so its mid-sagittal slice was not "
                 "found; it opens at the series' middle")})
 

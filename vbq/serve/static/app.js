@@ -279,6 +279,8 @@ function openSeries(uid) {
       S.midSlice = info.midline_slice;
       $("midline-info").textContent = `detected mid-sagittal slice: index ${info.midline_slice}` +
         ` (${PLANE_FOUND[info.midline_source] || "found from the images"})`;
+    } else if (info.midline_reason) {
+      $("midline-info").textContent = info.midline_reason;
     }
     setSlice(Number.isInteger(info.open_at) ? info.open_at : s.mid_slice);
     return S.worklistLoading;  // the readings as the server now has them (a save refreshes them)
