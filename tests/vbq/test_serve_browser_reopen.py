@@ -111,8 +111,9 @@ def test_notes_status_and_cut_offs_say_what_is_on_the_page(tmp_path):
         cuts = page.locator("#cutoffs .cut").all_text_contents()
         assert len(cuts) == len(res["cutoffs"]) > 0
         for text, c in zip(cuts, res["cutoffs"], strict=True):
-            side = "VBQ at or above it" if c["above"] else "VBQ below it"
-            assert text.startswith(f"{c['value']} {c['target']}: {side} ("), text
+            side = ("VBQ at or above it, positive" if c["above"] else "VBQ below it, negative")
+            assert text.startswith(f"{c['value']} {c['target']}: {side} for {c['target']} in "
+                                   "that study ("), text
         page.click("#labels button[data-label=L2]")
         p.js("window.vbq.state.selected = 'L2'")
         page.focus("#view")

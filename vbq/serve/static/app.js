@@ -1105,7 +1105,9 @@ function renderResult() {
     for (const c of res.cutoffs) {
       const div = document.createElement("div");
       div.className = "cut";
-      div.textContent = `${c.value} ${c.target}: VBQ ${c.above ? "at or above" : "below"} it (${c.source})`;
+      // each study classed VBQ at or above its cut-off as positive for its target
+      div.textContent = `${c.value} ${c.target}: VBQ ${c.above ? "at or above it, positive" : "below it, negative"}` +
+        ` for ${c.target} in that study (${c.source})`;
       const bar = document.createElement("div");
       bar.className = "bar";
       const t = document.createElement("span"); t.className = "tick"; t.style.left = pos(c.value);
