@@ -132,3 +132,31 @@ def test_occasions_refusals_and_series_news(tmp_path):
         page.wait_for_timeout(300)  # the readings listing came back with nothing of this one
         assert p.js("Object.keys(window.vbq.state.rois)") == []
         assert page.text_content("#save-info") == ""
+
+
+def test_a_fitted_image_stays_whole_as_the_pane_resizes(tmp_path):
+    """Narrower window: the toolbar wraps and the image pane shrinks; the image is refitted.
+    Once panned by the reader, their view is kept."""
+    need_chromium()
+    ph = phantom(tmp_path / "study")
+    with served(tmp_path, ph["series"], ph["seeds"]["slice"]) as (_, p):
+        page = p.page
+        whole = ("(() => { const S = window.vbq.state, c = document.querySelector('#view'); "
+                 "return S.tx - S.zoom / 2 >= -1 && S.ty - S.zoom / 2 >= -1 && "
+                 "S.tx + (S.series.cols - 0.5) * S.zoom <= c.width + 1 && "
+                 "S.ty + (S.series.rows - 0.5) * S.zoom <= c.height + 1; })()")
+        assert p.js(whole)
+        size = p.js("[document.querySelector('#view').width, "
+                    "document.querySelector('#view').height]")
+        page.set_viewport_size({"width": 900, "height": 600})
+        page.wait_for_function(f"document.querySelector('#view').height < {size[1]}")
+        page.wait_for_function(whole)
+        # panned by the reader: a resize keeps their view
+        page.check("input[name=tool][value=pan]")
+        box = page.locator("#view").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        p.drag((cx, cy), (cx + 40, cy + 30))
+        view = p.js("[window.vbq.state.tx, window.vbq.state.ty, window.vbq.state.zoom]")
+        page.set_viewport_size({"width": 1000, "height": 650})
+        page.wait_for_timeout(300)
+        assert p.js("[window.vbq.state.tx, window.vbq.state.ty, window.vbq.state.zoom]") == view

@@ -23,7 +23,7 @@ const S = {
   zoom: 1, tx: 0, ty: 0, img: null, imgKey: null, cache: new Map(),
   rois: {}, clicks: {}, exclude: {}, active: "L1", tool: "place", selected: null,
   drag: null, result: null, scored: null, scoring: 0, scoreTimer: null, lastScore: null, proposals: {}, readings: [],
-  worklistLoads: 0, worklistLoading: null, savedKey: null, measured: null,
+  worklistLoads: 0, worklistLoading: null, savedKey: null, measured: null, fitted: true,
   midline: null, midSlice: null,
 };
 
@@ -355,7 +355,7 @@ function resize() {
   const r = canvas.getBoundingClientRect();
   canvas.width = Math.max(1, Math.round(r.width));
   canvas.height = Math.max(1, Math.round(r.height));
-  draw();
+  if (S.fitted) { fit(); } else { draw(); }  // a fitted image stays whole as the pane resizes
 }
 
 function fit() {
@@ -364,6 +364,7 @@ function fit() {
   S.zoom = z;
   S.tx = (canvas.width - S.series.cols * z) / 2 + z / 2;
   S.ty = (canvas.height - S.series.rows * z) / 2 + z / 2;
+  S.fitted = true;
   draw();
 }
 
@@ -880,7 +881,9 @@ function onMove(ev) {
   const rect = canvas.getBoundingClientRect();
   const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
   const [r, c] = toImage(x, y);
-  if (d.kind === "pan") { S.tx = d.tx + x - d.x; S.ty = d.ty + y - d.y; draw(); return; }
+  if (d.kind === "pan") {
+    S.tx = d.tx + x - d.x; S.ty = d.ty + y - d.y; S.fitted = false; draw(); return;
+  }
   if (d.kind === "window") {
     S.window = Math.max(1, d.window * Math.exp((x - d.x) / 200));
     S.level = d.level - (y - d.y) * d.window / 300;
@@ -957,7 +960,7 @@ function onWheel(ev) {
     const rect = canvas.getBoundingClientRect();
     const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
     const f = Math.exp(-ev.deltaY / 300);
-    S.tx = x - (x - S.tx) * f; S.ty = y - (y - S.ty) * f; S.zoom *= f;
+    S.tx = x - (x - S.tx) * f; S.ty = y - (y - S.ty) * f; S.zoom *= f; S.fitted = false;
     draw();
     return;
   }
