@@ -249,8 +249,8 @@ def test_cli_phantom_writes_and_prints_summary(tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "needle"), [
     (["--distractors", "t3"], "unknown distractor series 't3'"),
-    (["--vbq", "-1"], "target VBQ -1.0 is outside"),
-    (["--slices", "1"], "slice count 1 is outside"),
+    (["--vbq", "-1"], "target VBQ -1.0 (--vbq) is outside"),
+    (["--slices", "1"], "slice count 1 (--slices) is outside"),
 ])
 def test_cli_phantom_bad_input_exit_2(tmp_path, capsys, args, needle):
     assert main(["phantom", str(tmp_path / "o"), *args]) == 2
