@@ -160,3 +160,22 @@ def test_a_fitted_image_stays_whole_as_the_pane_resizes(tmp_path):
         page.set_viewport_size({"width": 1000, "height": 650})
         page.wait_for_timeout(300)
         assert p.js("[window.vbq.state.tx, window.vbq.state.ty, window.vbq.state.zoom]") == view
+
+
+def test_an_roi_reaching_beyond_the_image_is_named_and_not_posted(tmp_path):
+    """Its centre inside the image, its top 4 rows above it: the server would refuse it."""
+    need_chromium()
+    ph = phantom(tmp_path / "study")
+    doc = _document(ph)
+    with served(tmp_path, ph["series"], ph["seeds"]["slice"]) as (_, p):
+        _place(p, doc)
+        p.settled()
+        posts = len(p.posts)
+        edge = dict(doc, rois=[dict(e, center=[2.0, e["center"][1]]) if e["label"] == "L1"
+                               else e for e in doc["rois"]])
+        p.js("([d]) => window.vbq.applyProposal({rois: d, notes: []}, 'L1')", [edge])
+        p.page.wait_for_function(
+            "window.vbq.state.scored === JSON.stringify(window.vbq.roiDocument())")
+        assert p.page.text_content("#warnings") == (
+            "L1 reaches beyond the image: drag it back inside")
+        assert [path for path, _ in p.posts[posts:] if path == "score"] == []

@@ -754,6 +754,19 @@ function edited(roi) {
   if (roi.provenance === "accepted_proposal") { roi.provenance = "edited_proposal"; }
 }
 
+// whether any pixel centre the ROI's shape holds lies outside the image (the server refuses it)
+function beyondImage(roi) {
+  const ext = Math.hypot(roi.radii[0], roi.radii[1]) + 1;
+  const [r0, c0] = roi.center;
+  const rows = S.series.rows, cols = S.series.cols;
+  for (let r = Math.floor(r0 - ext); r <= Math.ceil(r0 + ext); r++) {
+    for (let c = Math.floor(c0 - ext); c <= Math.ceil(c0 + ext); c++) {
+      if ((r < 0 || c < 0 || r >= rows || c >= cols) && insideMain(roi, r, c)) { return true; }
+    }
+  }
+  return false;
+}
+
 function insideImage(r, c) {
   return S.series && r >= -0.5 && c >= -0.5 && r <= S.series.rows - 0.5 && c <= S.series.cols - 0.5;
 }
@@ -1035,12 +1048,14 @@ async function score() {
   const series = S.series;
   // an ROI being dragged off the image, or shrunk to nothing, is not sent: the server would
   // refuse it (400); the score resumes when the ROI is whole again
-  if (Object.values(S.rois).some((o) => !finite(o.center) || !finite(o.radii) ||
+  const off = Object.values(S.rois).find((o) => !finite(o.center) || !finite(o.radii) ||
       !insideImage(o.center[0], o.center[1]) || !(o.radii[0] > 0.5) || !(o.radii[1] > 0.5) ||
       !Number.isFinite(o.angle_deg) || !Number.isInteger(o.slice) || o.slice < 0 ||
-      o.slice >= series.n_slices)) {
+      o.slice >= series.n_slices || beyondImage(o));
+  if (off) {
     S.result = null; S.measured = null;
-    S.lastScore = "an ROI lies outside the image"; S.scored = JSON.stringify(doc);
+    S.lastScore = `${off.label} reaches beyond the image: drag it back inside`;
+    S.scored = JSON.stringify(doc);
     renderResult();
     return;
   }
