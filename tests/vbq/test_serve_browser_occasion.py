@@ -179,3 +179,15 @@ def test_an_roi_reaching_beyond_the_image_is_named_and_not_posted(tmp_path):
         assert p.page.text_content("#warnings") == (
             "L1 reaches beyond the image: drag it back inside")
         assert [path for path, _ in p.posts[posts:] if path == "score"] == []
+
+
+def test_each_worklist_row_names_its_study_uid(tmp_path):
+    need_chromium()
+    ph = phantom(tmp_path / "study")
+    with served(tmp_path, ph["series"], ph["seeds"]["slice"]) as (_, p):
+        import pydicom
+
+        f = next(x for x in ph["series"].rglob("*") if x.is_file())
+        uid = pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID
+        title = p.page.get_attribute("#worklist tbody tr", "title")
+        assert title == f"Study Instance UID {uid}"

@@ -127,7 +127,8 @@ async function fillWorklist() {
       td.textContent = v;
       tr.appendChild(td);
     }
-    if (st.problem) { tr.title = st.problem; }
+    // studies alike in patient, date and description are told apart by their UID
+    tr.title = (st.problem ? `${st.problem}\n` : "") + `Study Instance UID ${st.study_uid}`;
     tr.addEventListener("click", () => openStudy(st.study_uid));
     body.appendChild(tr);
   }
