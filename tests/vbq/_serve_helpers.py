@@ -211,6 +211,35 @@ def open_page(pw, tmp_path, server, wait_slice: int):
 
 
 @contextlib.contextmanager
+def bare_page(tmp_path, series_dir):
+    """A ``vbq serve`` of ``series_dir`` and a Chromium page not yet on it (no reader chosen).
+
+    Yields ``(server, page)``; the test navigates. On leaving, the browser and the
+    server are stopped, and the page must have had no script error and no failed
+    response.
+    """
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(series_dir, tmp_path / "r.sqlite", tmp_path / "exports")
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw, tmp_path)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(20_000)
+                p = Page(page)
+                yield server, p
+                errors = list(p.errors)
+                failed = [(r.status, r.request.method, r.url, r.text()) for r in p.failed]
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert errors == [] and failed == []
+
+
+@contextlib.contextmanager
 def served(tmp_path, series_dir, wait_slice: int):
     """A ``vbq serve`` of ``series_dir`` and Chromium on its page (:func:`open_page`).
 

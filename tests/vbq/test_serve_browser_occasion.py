@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import pytest
-from _serve_helpers import Page, launch, need_chromium, phantom, served, start_server
+from _serve_helpers import Page, bare_page, need_chromium, phantom, served
 
 pytestmark = pytest.mark.slow
 
@@ -33,36 +33,21 @@ def _place(p: Page, doc: dict) -> None:
 
 
 def test_a_reader_chosen_after_the_rois_can_save_them(tmp_path):
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
     ph = phantom(tmp_path / "study")
     doc = _document(ph)
-    server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
-    try:
-        with sync_playwright() as pw:
-            browser = launch(pw, tmp_path)
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(20_000)
-                p = Page(page)
-                page.goto(server.url)
-                page.wait_for_selector("#worklist tbody tr")
-                page.click("#worklist tbody tr")
-                page.wait_for_function("window.vbq.state.img !== null")
-                _place(p, doc)
-                p.settled()
-                assert page.is_disabled("#save")  # no reader yet
-                page.fill("#reader", "dee")
-                page.click("#reader-start")
-                page.wait_for_function("!document.querySelector('#save').disabled")
-                assert p.js("Object.keys(window.vbq.state.rois).length") == 5
-                errors = p.errors
-            finally:
-                browser.close()
-    finally:
-        server.stop()
-    assert errors == []
+    with bare_page(tmp_path, ph["series"]) as (server, p):
+        page = p.page
+        page.goto(server.url)
+        page.wait_for_selector("#worklist tbody tr")
+        page.click("#worklist tbody tr")
+        page.wait_for_function("window.vbq.state.img !== null")
+        _place(p, doc)
+        p.settled()
+        assert page.is_disabled("#save")  # no reader yet
+        page.fill("#reader", "dee")
+        page.click("#reader-start")
+        page.wait_for_function("!document.querySelector('#save').disabled")
+        assert p.js("Object.keys(window.vbq.state.rois).length") == 5
 
 
 def test_occasions_refusals_and_series_news(tmp_path):

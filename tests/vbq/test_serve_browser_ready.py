@@ -16,12 +16,11 @@ import json
 import pytest
 from _serve_helpers import (
     Page,
+    bare_page,
     client_for,
-    launch,
     need_chromium,
     phantom,
     served,
-    start_server,
 )
 
 pytestmark = pytest.mark.slow
@@ -154,57 +153,41 @@ def test_no_score_is_asked_before_the_protocol_has_its_levels(tmp_path):
 
 def test_a_reader_chosen_while_the_worklist_loads(tmp_path):
     """The worklist's first load (no reader yet) is held until the reader's own has ended."""
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
     ph = phantom(tmp_path / "study")
-    server = start_server(ph["series"], tmp_path / "r.sqlite", tmp_path / "exports")
-    try:
-        with sync_playwright() as pw:
-            browser = launch(pw, tmp_path)
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(20_000)
-                p = Page(page)
-                held: list = []
-                asked: list[str] = []
-                page.on("request", lambda r: asked.append(r.url.split("/api/", 1)[-1])
-                        if "/api/" in r.url else None)
+    with bare_page(tmp_path, ph["series"]) as (server, p):
+        page = p.page
+        held: list = []
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.split("/api/", 1)[-1])
+                if "/api/" in r.url else None)
 
-                def hold(route) -> None:
-                    if "reader=" in route.request.url:
-                        route.continue_()
-                    else:
-                        held.append(route)
+        def hold(route) -> None:
+            if "reader=" in route.request.url:
+                route.continue_()
+            else:
+                held.append(route)
 
-                page.route("**/api/studies*", hold)
-                page.goto(server.url)
-                for _ in range(400):  # the page's first load of the worklist, held
-                    if held:
-                        break
-                    page.wait_for_timeout(25)
-                assert len(held) == 1
-                page.fill("#reader", "dee")
-                page.click("#reader-start")
-                page.wait_for_selector("#worklist tbody tr")
-                assert page.text_content("#reader-info") == "reading as dee (blinded)"
-                n_asked = len(asked)
-                with page.expect_response(lambda r: r.url.endswith("/api/studies")):
-                    held[0].continue_()
-                # a request the held load would make late, without a reader, has time to go
-                with pytest.raises(Exception, match="Timeout"):
-                    page.wait_for_event("request", timeout=1500)
-                assert asked[n_asked:] == []
-                assert page.text_content("#reader-info") == "reading as dee (blinded)"
-                assert page.text_content("#status") == ""
-                assert page.locator("#worklist tbody tr").count() == 1
-                failed = [(r.status, r.request.method, r.url, r.text()) for r in p.failed]
-                errors = list(p.errors)
-            finally:
-                browser.close()
-    finally:
-        server.stop()
-    assert errors == [] and failed == []
+        page.route("**/api/studies*", hold)
+        page.goto(server.url)
+        for _ in range(400):  # the page's first load of the worklist, held
+            if held:
+                break
+            page.wait_for_timeout(25)
+        assert len(held) == 1
+        page.fill("#reader", "dee")
+        page.click("#reader-start")
+        page.wait_for_selector("#worklist tbody tr")
+        assert page.text_content("#reader-info") == "reading as dee (blinded)"
+        n_asked = len(asked)
+        with page.expect_response(lambda r: r.url.endswith("/api/studies")):
+            held[0].continue_()
+        # a request the held load would make late, without a reader, has time to go
+        with pytest.raises(Exception, match="Timeout"):
+            page.wait_for_event("request", timeout=1500)
+        assert asked[n_asked:] == []
+        assert page.text_content("#reader-info") == "reading as dee (blinded)"
+        assert page.text_content("#status") == ""
+        assert page.locator("#worklist tbody tr").count() == 1
 
 
 def _csf_on_a_body(ph: dict) -> dict:
