@@ -176,3 +176,15 @@ def test_each_worklist_row_names_its_study_uid(tmp_path):
         uid = pydicom.dcmread(f, stop_before_pixels=True).StudyInstanceUID
         title = p.page.get_attribute("#worklist tbody tr", "title")
         assert title == f"Study Instance UID {uid}"
+
+
+def test_the_midline_distance_shown_is_the_scores(tmp_path):
+    """The QC figure and the PDF print the score's distance: so does the page, once scored."""
+    ph = phantom(tmp_path / "study")
+    with served(tmp_path, ph["series"], ph["seeds"]["slice"]) as (_, p):
+        _place(p, _document(ph))
+        at = p.settled()["slice"]
+        assert at["midline_offset_mm"] is not None
+        text = p.page.text_content("#midline-info")
+        assert text.startswith(f"{abs(at['midline_offset_mm']):.1f} mm from the mid-sagittal "
+                               "plane (")

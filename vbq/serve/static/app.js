@@ -820,8 +820,7 @@ function applyProposal(p, label) {
   S.proposals[label] = { notes: mine, warnings: p.warnings };
   if (p.midline_offset_mm !== null && p.midline_offset_mm !== undefined) {
     S.midline = p.midline_offset_mm;
-    $("midline-info").textContent = `${Math.abs(p.midline_offset_mm).toFixed(1)} mm from the mid-sagittal plane` +
-      (PLANE_FOUND[p.midline_source] ? ` (${PLANE_FOUND[p.midline_source]})` : "");
+    showMidline(p.midline_offset_mm, p.midline_source);
   }
   if (p.midline_slice !== null && p.midline_slice !== undefined) {
     S.midSlice = p.midline_slice;
@@ -1088,8 +1087,19 @@ async function measureOnly(n) {
   } catch (e) { /* the note above already says why there is no score */ }
 }
 
+// the distance from the mid-sagittal plane, as the score (and so its QC figure) gives it
+function showMidline(offset, source) {
+  $("midline-info").textContent = `${Math.abs(offset).toFixed(1)} mm from the mid-sagittal plane` +
+    (PLANE_FOUND[source] ? ` (${PLANE_FOUND[source]})` : "");
+}
+
 function renderResult() {
   const res = S.result;
+  const at = res && res.slice;
+  if (at && Number.isFinite(at.midline_offset_mm)) {
+    S.midline = at.midline_offset_mm;
+    showMidline(at.midline_offset_mm, at.midline_source);
+  }
   $("vbq-value").textContent = res ? `VBQ ${res.vbq.toFixed(3)}` : "VBQ \u2013";  // as the save line and the command line
   $("vbq-value").dataset.vbq = res ? String(res.vbq) : "";
   const body = $("levels").querySelector("tbody");
