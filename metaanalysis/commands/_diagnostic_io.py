@@ -112,6 +112,8 @@ def output_folder(path: str, option: str = "--plots") -> Path:
     """
     import os
 
+    if not str(path).strip():  # "" would be the working folder, chosen by no one
+        raise InputError(f"{option}: the folder name is empty; give a folder.")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise InputError(f"{option} {path}: exists and is not a folder.")

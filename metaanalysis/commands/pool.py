@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     kw = model_kwargs(args)
     table = load_table(args.file, args.study_column, **table_kwargs(args))
-    if args.plots:
+    if args.plots is not None:
         from pathlib import Path
 
         from metaanalysis.fileio import refuse_clashes
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(result.to_dict()), flush=True)
     else:
         print(result.format_summary(), flush=True)
-    if args.plots:
+    if args.plots is not None:
         for path in _plots(result, table, args.plots):
             print(f"wrote {path}", file=sys.stderr)
     return fit_failed(result, f"the {args.model} fit of {args.file}")

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     # the covariates as the fit will take them, before --plots is made: a refusal leaves
     # no folder behind
     design_matrix(table, args.covariate, categorical=args.categorical)
-    if args.plots:
+    if args.plots is not None:
         from pathlib import Path
 
         from metaanalysis.commands._diagnostic_io import output_folder
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(result.to_dict()), flush=True)
     else:
         print(format_summary(result), flush=True)
-    if args.plots:
+    if args.plots is not None:
         import matplotlib
 
         matplotlib.use("Agg")

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from metaanalysis.thresholds_table import ThresholdsTable
 
     columns = parse_column_map(args.columns) if args.columns is not None else None
-    if args.plots:
+    if args.plots is not None:
         output_folder(args.plots, "--plots")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetaAnalysisWarning)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(dumps(result.to_dict(at=args.at)), flush=True)
     else:
         print(result.format_summary(at=args.at), flush=True)
-    if args.plots:
+    if args.plots is not None:
         import matplotlib
 
         matplotlib.use("Agg")

@@ -97,3 +97,17 @@ def test_reproduce_prints_its_table_before_a_file_it_cannot_write(capsys, tmp_pa
     assert code == 2 and "sensitivity (95% CI)" in out
     assert err.strip().splitlines()[-1].startswith(
         f"metaanalysis: error: {tmp_path / 'out' / 'report.pdf'}")
+
+
+@pytest.mark.parametrize("argv", [
+    ["pool", STUDIES, "--plots", ""], ["regress", STUDIES, "--plots", ""],
+    ["bias", STUDIES, "--plots", ""], ["loo", STUDIES, "--plots", ""],
+    ["fagan", STUDIES, "--pretest", "0.2", "--plots", ""],
+    ["report", STUDIES, "--out", ""], ["reproduce", "--no-glmm", "--out", ""]])
+def test_an_empty_output_folder_name_is_refused(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)  # "" would have been this folder
+    code, out, err = run(capsys, *argv)
+    option = argv[-2]
+    assert code == 2 and out == ""
+    assert err.strip() == f"metaanalysis: error: {option}: the folder name is empty; give a folder."
+    assert list(tmp_path.iterdir()) == []
