@@ -610,6 +610,9 @@ def refuse_output_clash(outputs: Sequence[NamedPath], *, inputs: Sequence[NamedP
     ...     print(err)
     --out ./t.csv is the table t.csv, an input of the command; give --out another file name
     """
+    for name, p in outputs:
+        if p is not None and not os.fspath(p).strip():  # no file at all, said so
+            raise InputError(f"{name}: the file name is empty; give a file name")
     given = [(name, os.fspath(p), Path(p)) for name, p in outputs if p is not None]
     for i, (name, shown_out, out) in enumerate(given):
         for what, value in inputs:

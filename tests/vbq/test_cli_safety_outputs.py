@@ -276,3 +276,28 @@ def test_readings_export_refuses_a_reading_that_does_not_match_its_checksum(tmp_
     rc, out, err = run(["readings", "export", "--db", db], capsys)
     assert rc == 2 and out == ""
     assert one_sentence(err) == f"vbq: error: {db}: reading 2 does not match its checksum"
+
+
+@pytest.mark.parametrize("option", ["--qc", "--sr"])
+def test_an_empty_output_file_name_is_refused_before_scoring(ph, rois, tmp_path, capsys,
+                                                             monkeypatch, option):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(["score", ph.series_dir, "--rois", rois, option, ""], capsys)
+    assert rc == 2 and out == ""
+    assert one_sentence(err) == f"vbq: error: {option}: the file name is empty; give a file name"
+    assert [p.name for p in tmp_path.iterdir()] == [rois.name]  # the ROI file alone
+
+
+def test_from_values_and_export_refuse_an_empty_out(tmp_path, capsys, monkeypatch):
+    from vbq.serve.storage import ReadingStore
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "v.csv").write_text("L1,L2,L3,L4,CSF\n400,390,410,395,130\n")
+    ReadingStore(tmp_path / "r.sqlite")
+    before = sorted(os.listdir(tmp_path))
+    for argv in (["from-values", "v.csv", "--out", ""],
+                 ["readings", "export", "--db", "r.sqlite", "--out", ""]):
+        rc, out, err = run(argv, capsys)
+        assert rc == 2 and out == ""
+        assert one_sentence(err) == "vbq: error: --out: the file name is empty; give a file name"
+    assert sorted(os.listdir(tmp_path)) == before
